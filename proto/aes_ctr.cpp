@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/aes_ctr.h
+#include "proto/aes_ctr.h"

@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/bytes.h
+#include "proto/bytes.h"

@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/framing.h
+#include "proto/framing.h"

@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/identify.h
+#include "proto/identify.h"

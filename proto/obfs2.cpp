@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/obfs2.h
+#include "proto/obfs2.h"

@@ -1,0 +1,2 @@
+// placeholder: implemented by the owner of proto/replay.h
+#include "proto/replay.h"
