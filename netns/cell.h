@@ -1,0 +1,121 @@
+// A cell: the kernel side of one user. A named network namespace, a veth
+// pair (host end "<prefix><id>" on the host, "eth0" inside), a /30 (or /31)
+// and optionally an IPv6 ULA /64 (or /127), a default route via the host
+// end, and an htb shaper on each end. CellHost holds what all cells share:
+// the address pool, the host netlink socket, the nftables table and the
+// counter reader.
+// Thread-safety: a CellHost and its Cells are used from one thread (the
+// supervisor's); no call changes that thread's namespace.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "netns/addr_pool.h"
+#include "netns/counters.h"
+#include "netns/link.h"
+#include "netns/names.h"
+#include "netns/netns.h"
+#include "netns/nft.h"
+#include "netns/nl.h"
+#include "netns/rate.h"
+#include "netns/run_in_cell.h"
+#include "netns/shaper.h"
+
+namespace mtw::netns {
+
+struct CellHostConfig {
+  std::string prefix = "mtw";         // names of every cell object start with this
+  std::string run_dir = "/run/netns";  // where namespaces are bind-mounted
+  std::string cell_if = "eth0";       // veth name inside each cell
+  PoolConfig pool;
+  std::string nft_family = "inet";
+  std::string nft_table = "mtwarden";
+  bool manage_nft = true;       // install the NAT/forward table
+  bool ipv4_forwarding = true;  // write net.ipv4.ip_forward=1 in the host namespace
+  // net.ipv6.conf.all.forwarding=1 also turns off router-advertisement
+  // learning on every host interface, which can drop a SLAAC host's own IPv6
+  // default route: leave it to the operator unless they opt in.
+  bool ipv6_forwarding = false;
+};
+
+class CellHost {
+ public:
+  // Prepares the run dir, connects netlink, builds the pool, installs (or
+  // replaces) the nft table. Run reconcile() first to clear a crashed run's
+  // cells. kPermission without CAP_NET_ADMIN/CAP_SYS_ADMIN.
+  [[nodiscard]] static base::Result<std::unique_ptr<CellHost>> open(const CellHostConfig& cfg);
+
+  CellHost(const CellHost&) = delete;
+  CellHost& operator=(const CellHost&) = delete;
+  ~CellHost() = default;
+
+  const CellHostConfig& config() const noexcept { return cfg_; }
+  AddrPool& pool() noexcept { return pool_; }
+  NlSocket& nl() noexcept { return nl_; }
+  // One link dump; calls fn(host_if, counters) per cell veth.
+  [[nodiscard]] base::Result<void> sweep(
+      const std::function<void(const std::string& host_if, const CellCounters&)>& fn);
+
+ private:
+  CellHost(CellHostConfig cfg, AddrPool pool, NlSocket nl, CounterReader counters)
+      : cfg_(std::move(cfg)), pool_(std::move(pool)), nl_(std::move(nl)), counters_(std::move(counters)) {}
+  CellHostConfig cfg_;
+  AddrPool pool_;
+  NlSocket nl_;
+  CounterReader counters_;
+  NftTable nft_;
+};
+
+class Cell {
+ public:
+  Cell() = default;
+  Cell(Cell&&) noexcept = default;
+  Cell& operator=(Cell&&) noexcept = default;
+  // Tears the cell down (veth, then namespace, then address slot).
+  ~Cell() = default;
+
+  // Builds cell `id` ([0-9a-z]+) on `host`, which must outlive the cell.
+  // Errors: kBadInput (bad id, name over IFNAMSIZ, bad rate), kExhausted
+  // (pool), kExists (netns or veth name taken; the existing one is left
+  // alone), kPermission (no CAP_NET_ADMIN/CAP_SYS_ADMIN). A failure rolls
+  // back whatever this call created.
+  [[nodiscard]] static base::Result<Cell> create(CellHost& host, std::string_view id,
+                                                 const ShaperRates& rates);
+
+  // Changes both shapers live; established connections stay.
+  [[nodiscard]] base::Result<void> set_rates(const ShaperRates& rates);
+  // Tears down now; idempotent. On error the remaining parts stay owned.
+  [[nodiscard]] base::Result<void> destroy();
+
+  // Runs argv inside the cell (see run_in_netns).
+  [[nodiscard]] base::Result<Child> run(const std::vector<std::string>& argv,
+                                        const SpawnOptions& opts = {}) const;
+  // A socket created inside the cell (e.g. to connect out as the cell would).
+  [[nodiscard]] base::Result<base::UniqueFd> socket(int domain, int type, int proto = 0) const;
+  // The namespace, for callers that spawn workers themselves.
+  [[nodiscard]] base::Result<base::UniqueFd> open_netns() const { return ns_.open(); }
+
+  const CellNames& names() const noexcept { return names_; }
+  const CellAddrs& addrs() const noexcept { return addrs_; }
+  const ShaperRates& rates() const noexcept { return rates_; }
+  int host_ifindex() const noexcept { return veth_.ifindex(); }
+  bool valid() const noexcept { return ns_.valid() || veth_.valid(); }
+
+ private:
+  CellHost* host_ = nullptr;
+  CellNames names_;
+  CellAddrs addrs_;
+  ShaperRates rates_;
+  int cell_ifindex_ = 0;
+  // Destroyed bottom-up: veth, namespace, then the address slot.
+  AddrLease lease_;
+  NamedNetns ns_;
+  Veth veth_;
+};
+
+}  // namespace mtw::netns

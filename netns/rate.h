@@ -1,0 +1,43 @@
+// Shaper parameters: rate in bits per second on the wire (link-layer bytes,
+// what the veth counters bill: Ethernet + IP + TCP headers count), and the
+// bucket sizes derived from it. Pure; thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "base/error.h"
+
+namespace mtw::netns {
+
+// Bytes of one full-size frame on a veth: MTU 1500 + 14-byte Ethernet header.
+inline constexpr std::uint32_t kFrameBytes = 1514;
+
+struct Rate {
+  std::uint64_t bits_per_sec = 0;
+  std::uint32_t burst_bytes = 0;  // 0 = derive from the rate (burst_for_rate)
+};
+
+struct ShaperRates {
+  Rate download;  // towards the cell: host-end veth egress
+  Rate upload;    // from the cell: cell-end veth egress
+};
+
+// Lowest/highest accepted rate: below 8 kbit/s htb's timing granularity makes
+// the rate meaningless; above 100 Gbit/s a veth can't go anyway.
+inline constexpr std::uint64_t kMinRateBps = 8'000;
+inline constexpr std::uint64_t kMaxRateBps = 100'000'000'000;
+
+// Burst that lets TCP keep the pipe full: 10 ms worth of bytes at `bps`,
+// at least 4 full frames (a smaller bucket stalls TCP for whole seconds after
+// a rate change, see kernel-facts.md), at most 16 MiB.
+std::uint32_t burst_for_rate(std::uint64_t bits_per_sec) noexcept;
+
+// htb quantum (bytes a class may send per round): rate/10 per r2q, clamped
+// to [one frame, 200000] so the kernel does not warn "quantum is big".
+std::uint32_t quantum_for_rate(std::uint64_t bits_per_sec) noexcept;
+
+// The burst to program: `r.burst_bytes` or the derived one. kBadInput when
+// the rate is outside [kMinRateBps, kMaxRateBps] or the burst is below one frame.
+[[nodiscard]] base::Result<std::uint32_t> effective_burst(const Rate& r);
+
+}  // namespace mtw::netns

@@ -1,0 +1,248 @@
+// Cells in the sandbox: reachability through NAT, isolation, error values,
+// rollback, teardown and reconciliation after a crash.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "netns/cell.h"
+#include "netns/reconcile.h"
+#include "tests/unit/netns/netns_fixture.h"
+
+namespace mtw::netns::testing {
+namespace {
+
+using base::Errc;
+
+const ShaperRates kFast{{1'000'000'000, 0}, {1'000'000'000, 0}};
+
+std::unique_ptr<CellHost> open_host(const CellHostConfig& cfg) {
+  auto rep = reconcile(cfg);
+  EXPECT_TRUE(rep.has_value()) << rep.error().to_string();
+  auto host = CellHost::open(cfg);
+  EXPECT_TRUE(host.has_value()) << host.error().to_string();
+  return host ? std::move(*host) : nullptr;
+}
+
+TEST(CellPrivileged, TwoCellsReachTheDcThroughNat) {
+  MTW_REQUIRE_SANDBOX();
+  ASSERT_GE(dc_netns_fd(), 0);
+  auto host = open_host(test_config("mtwa"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(a.has_value()) << a.error().to_string();
+  ASSERT_TRUE(b.has_value()) << b.error().to_string();
+  base::UniqueFd lst = listen_tcp(dc_netns_fd(), kDcAddr, 7001);
+  ASSERT_TRUE(lst.valid());
+
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7001, 2000), kConnectOk);
+  EXPECT_EQ(connect_from(*b, kDcAddr, 7001, 2000), kConnectOk);
+  // The DC saw the sandbox's transit address, not 10.200.x.x: masquerade.
+  for (int i = 0; i < 2; ++i) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    base::UniqueFd conn(::accept4(lst.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
+    ASSERT_TRUE(conn.valid());
+    EXPECT_EQ(to_string(peer.sin_addr), kTransitRoot);
+  }
+}
+
+TEST(CellPrivileged, CellReachesNeitherOtherCellNorHostServices) {
+  MTW_REQUIRE_SANDBOX();
+  ASSERT_GE(dc_netns_fd(), 0);
+  auto host = open_host(test_config("mtwb"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(a && b);
+  // A service inside cell b, and one on every address of the sandbox root.
+  std::string b_addr = to_string(b->addrs().cell4);
+  auto b_ns = b->open_netns();
+  ASSERT_TRUE(b_ns.has_value());
+  base::UniqueFd in_b = listen_tcp(b_ns->get(), b_addr.c_str(), 7002);
+  base::UniqueFd on_host = listen_tcp(-1, "0.0.0.0", 7003);
+  ASSERT_TRUE(in_b.valid() && on_host.valid());
+  std::string gw = to_string(a->addrs().host4);
+
+  EXPECT_EQ(connect_from(*a, b_addr, 7002, 300), kConnectTimeout);       // cell -> cell
+  EXPECT_EQ(connect_from(*a, gw, 7003, 300), kConnectTimeout);           // its own gateway
+  EXPECT_EQ(connect_from(*a, kTransitRoot, 7003, 300), kConnectTimeout);  // other host address
+  // 127.0.0.1 in a cell is the cell's own loopback: nothing listens there.
+  EXPECT_EQ(connect_from(*a, "127.0.0.1", 7003, 300), kConnectRefused);
+  // Controls: the services are real, and the DC is still reachable.
+  EXPECT_EQ(connect_from(*b, b_addr, 7002, 1000), kConnectOk);
+  base::UniqueFd dc = listen_tcp(dc_netns_fd(), kDcAddr, 7004);
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7004, 2000), kConnectOk);
+}
+
+TEST(CellPrivileged, RunInCellReportsExecErrors) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwr"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->run({"relative/path"}).error().code, Errc::kBadInput);
+  EXPECT_EQ(a->run({"/nonexistent/program"}).error().code, Errc::kNotFound);
+}
+
+TEST(CellPrivileged, PoolExhaustionIsAnErrorAndLeavesNothing) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwp", "10.201.0.0/29"));  // room for 2 cells
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(a && b);
+  auto c = Cell::create(*host, "3", kFast);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, Errc::kExhausted);
+  EXPECT_EQ(leftover_netns("mtwp"), (std::vector<std::string>{"mtwp1", "mtwp2"}));
+  EXPECT_EQ(leftover_links("mtwp").size(), 2u);
+}
+
+TEST(CellPrivileged, NameClashKeepsTheExistingCell) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwn"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value());
+  auto again = Cell::create(*host, "1", kFast);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, Errc::kExists);
+  EXPECT_NE(again.error().context.find("mtwn1"), std::string::npos);
+  EXPECT_EQ(host->pool().in_use(), 1u);  // the failed create returned its slot
+  EXPECT_TRUE(a->open_netns().has_value());
+  EXPECT_EQ(leftover_links("mtwn"), std::vector<std::string>{"mtwn1"});
+}
+
+TEST(CellPrivileged, VethClashRollsBackTheNamespace) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwv"));
+  ASSERT_TRUE(host);
+  // Someone else's link squats the host-end name (its peer in a foreign netns).
+  auto squat_ns = NamedNetns::create(kRunDir, "squat");
+  ASSERT_TRUE(squat_ns.has_value());
+  auto squat_fd = squat_ns->open();
+  auto sk = NlSocket::connect();
+  auto squat = Veth::create(*sk, "mtwvzz", "p0", squat_fd->get());
+  ASSERT_TRUE(squat.has_value()) << squat.error().to_string();
+
+  auto c = Cell::create(*host, "zz", kFast);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, Errc::kExists);
+  EXPECT_TRUE(leftover_netns("mtwv").empty());           // our netns rolled back
+  EXPECT_TRUE(link_index(*sk, "mtwvzz").has_value());     // theirs untouched
+  EXPECT_EQ(host->pool().in_use(), 0u);
+}
+
+TEST(CellPrivileged, TooLongNameIsBadInputAndCreatesNothing) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwl"));
+  ASSERT_TRUE(host);
+  auto c = Cell::create(*host, "abcdefghijklm", kFast);  // 4 + 13 = 17 > 15
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, Errc::kBadInput);
+  EXPECT_TRUE(leftover_netns("mtwl").empty());
+  EXPECT_EQ(host->pool().in_use(), 0u);
+}
+
+TEST(CellPrivileged, MissingNetAdminIsPermissionErrorAndRollsBack) {
+  MTW_REQUIRE_SANDBOX();
+  for (const char* what : {"cell", "host"}) {
+    SCOPED_TRACE(what);
+    int out[2];
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    base::UniqueFd rd(out[0]), wr(out[1]);
+    auto self_ns = base::UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+    SpawnOptions opts;
+    opts.stdout_fd = wr.get();
+    auto child = run_in_netns(self_ns.get(),
+                              {self_exe(), "--helper", "nocap", "mtwq", "mtwq_t", "10.202.0.0/16", what},
+                              opts);
+    ASSERT_TRUE(child.has_value()) << child.error().to_string();
+    wr.reset();
+    auto rc = child->wait(10'000);
+    char buf[512] = {};
+    (void)!::read(rd.get(), buf, sizeof buf - 1);
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_EQ(*rc, 0) << "helper said: " << buf;
+    EXPECT_NE(std::string(buf).find("permission"), std::string::npos) << buf;
+    EXPECT_TRUE(leftover_netns("mtwq").empty());
+    EXPECT_TRUE(leftover_links("mtwq").empty());
+    EXPECT_FALSE(*nft_table_exists("inet", "mtwq_t"));
+  }
+}
+
+TEST(CellPrivileged, TeardownLeavesNoNetnsVethOrNftTable) {
+  MTW_REQUIRE_SANDBOX();
+  CellHostConfig cfg = test_config("mtwt");
+  {
+    auto host = open_host(cfg);
+    ASSERT_TRUE(host);
+    ASSERT_TRUE(*nft_table_exists("inet", cfg.nft_table));
+    auto a = Cell::create(*host, "1", kFast);
+    auto b = Cell::create(*host, "2", kFast);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(a->destroy().has_value());
+    ASSERT_TRUE(a->destroy().has_value());  // idempotent
+    EXPECT_EQ(leftover_netns("mtwt"), std::vector<std::string>{"mtwt2"});
+    // b and the host go out of scope here.
+  }
+  EXPECT_TRUE(leftover_netns("mtwt").empty());
+  EXPECT_TRUE(leftover_links("mtwt").empty());
+  EXPECT_FALSE(*nft_table_exists("inet", cfg.nft_table));
+}
+
+TEST(CellPrivileged, ReconcileRemovesCrashedRunLeftoversOnly) {
+  MTW_REQUIRE_SANDBOX();
+  CellHostConfig cfg = test_config("mtwc", "10.203.0.0/16");
+  // Foreign objects that look similar but are not ours.
+  auto keep_ns = NamedNetns::create(kRunDir, "keepns");
+  ASSERT_TRUE(keep_ns.has_value());
+  auto keep_fd = keep_ns->open();
+  auto sk = NlSocket::connect();
+  auto keep_veth = Veth::create(*sk, "mtwc-x", "p1", keep_fd->get());
+  ASSERT_TRUE(keep_veth.has_value());
+  ASSERT_TRUE(nft_run("add table inet keepme\n").has_value());
+
+  // A run that gets SIGKILLed while creating cells.
+  auto self_ns = base::UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  auto child = run_in_netns(self_ns.get(), {self_exe(), "--helper", "crashy", cfg.prefix,
+                                            cfg.nft_table, cfg.pool.v4});
+  ASSERT_TRUE(child.has_value());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (leftover_netns(cfg.prefix).size() < 8 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(child->kill(SIGKILL).has_value());
+  EXPECT_EQ(*child->wait(5000), 128 + SIGKILL);
+  ASSERT_GE(leftover_netns(cfg.prefix).size(), 8u);
+  ASSERT_TRUE(*nft_table_exists("inet", cfg.nft_table));
+
+  auto rep = reconcile(cfg);
+  ASSERT_TRUE(rep.has_value()) << rep.error().to_string();
+  EXPECT_GE(rep->removed_netns.size(), 8u);
+  EXPECT_GE(rep->removed_links.size(), 7u);  // the last netns may have died before its veth
+  EXPECT_TRUE(rep->removed_nft_table);
+  EXPECT_TRUE(leftover_netns(cfg.prefix).empty());
+  EXPECT_TRUE(leftover_links(cfg.prefix).empty());
+  EXPECT_FALSE(*nft_table_exists("inet", cfg.nft_table));
+  // Not ours: still there.
+  EXPECT_TRUE(link_index(*sk, "mtwc-x").has_value());
+  EXPECT_TRUE(keep_ns->open().has_value());
+  EXPECT_TRUE(*nft_table_exists("inet", "keepme"));
+  ASSERT_TRUE(nft_delete_table("inet", "keepme").has_value());
+  // And the next start works on the cleaned state.
+  auto host = CellHost::open(cfg);
+  ASSERT_TRUE(host.has_value());
+  EXPECT_TRUE(Cell::create(**host, "0", kFast).has_value());
+}
+
+}  // namespace
+}  // namespace mtw::netns::testing

@@ -1,0 +1,41 @@
+#include "netns/rate.h"
+
+#include <gtest/gtest.h>
+
+namespace mtw::netns {
+namespace {
+
+TEST(BurstForRate, IsTenMillisecondsOfTraffic) {
+  EXPECT_EQ(burst_for_rate(20'000'000), 25'000u);    // 20 Mbit/s -> 2.5 MB/s * 10 ms
+  EXPECT_EQ(burst_for_rate(1'000'000'000), 1'250'000u);
+}
+
+TEST(BurstForRate, NeverBelowFourFrames) {
+  // 1 Mbit/s * 10 ms = 1250 B, less than one frame: TCP would stall.
+  EXPECT_EQ(burst_for_rate(1'000'000), 4 * kFrameBytes);
+  EXPECT_EQ(burst_for_rate(kMinRateBps), 4 * kFrameBytes);
+}
+
+TEST(BurstForRate, CappedAtSixteenMebibytes) {
+  EXPECT_EQ(burst_for_rate(kMaxRateBps), 16u << 20);
+}
+
+TEST(QuantumForRate, StaysWithinKernelFriendlyBounds) {
+  EXPECT_EQ(quantum_for_rate(100'000), kFrameBytes);  // 1250 B -> one frame
+  EXPECT_EQ(quantum_for_rate(20'000'000), 200'000u);  // 250000 clamped
+  EXPECT_EQ(quantum_for_rate(5'000'000), 62'500u);
+}
+
+TEST(EffectiveBurst, UsesExplicitBurstOrDerivesOne) {
+  EXPECT_EQ(*effective_burst(Rate{20'000'000, 0}), 25'000u);
+  EXPECT_EQ(*effective_burst(Rate{20'000'000, 50'000}), 50'000u);
+}
+
+TEST(EffectiveBurst, RejectsOutOfRangeRateAndTinyBurst) {
+  EXPECT_EQ(effective_burst(Rate{0, 0}).error().code, base::Errc::kBadInput);
+  EXPECT_EQ(effective_burst(Rate{kMaxRateBps + 1, 0}).error().code, base::Errc::kBadInput);
+  EXPECT_EQ(effective_burst(Rate{20'000'000, 100}).error().code, base::Errc::kBadInput);
+}
+
+}  // namespace
+}  // namespace mtw::netns
