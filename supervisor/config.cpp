@@ -1,0 +1,412 @@
+// Section readers of the TOML configuration. Cross-section checks (clashes,
+// capacities) live in config_validate.cpp.
+#include "supervisor/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "supervisor/config_reader.h"
+
+namespace mtw::supervisor {
+namespace detail {
+void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag);
+}  // namespace detail
+
+namespace {
+
+using detail::Diagnostics;
+using detail::SectionPositions;
+using detail::TableReader;
+
+constexpr std::uint32_t kMaxMs = 24 * 3'600'000;  // a day: longer is surely a typo
+
+const toml::table* section(Diagnostics& d, const toml::table& root, std::string_view name) {
+  const toml::node* n = root.get(name);
+  if (!n) return nullptr;
+  if (const auto* t = n->as_table()) return t;
+  d.error(n->source(),
+          "\"" + std::string(name) + "\" must be a table: write [" + std::string(name) + "]");
+  return nullptr;
+}
+
+// [[name]] entries; reports a plain [name] table or a scalar.
+std::vector<const toml::table*> array_of_tables(Diagnostics& d, const toml::table& root,
+                                                std::string_view name) {
+  std::vector<const toml::table*> out;
+  const toml::node* n = root.get(name);
+  if (!n) return out;
+  const auto* arr = n->as_array();
+  if (!arr) {
+    d.error(n->source(), "\"" + std::string(name) + "\" must be an array of tables: write [[" +
+                             std::string(name) + "]]");
+    return out;
+  }
+  for (const toml::node& e : *arr) {
+    if (const auto* t = e.as_table())
+      out.push_back(t);
+    else
+      d.error(e.source(), "each " + std::string(name) + " entry must be a table");
+  }
+  return out;
+}
+
+// An absolute path, or nullopt (reported at the value) for anything else.
+std::optional<std::string> absolute_path(TableReader& r, std::string_view key) {
+  auto v = r.string(key);
+  if (v && (v->empty() || v->front() != '/')) {
+    r.error(*r.table().get(key),
+            r.section() + "." + std::string(key) + " must be an absolute path");
+    return std::nullopt;
+  }
+  return v;
+}
+
+void read_server(TableReader r, ServerConfig& s) {
+  if (auto v = absolute_path(r, "state_dir")) s.state_dir = *v;
+  if (auto v = absolute_path(r, "run_dir")) s.run_dir = *v;
+  if (auto v = r.string("log_level")) {
+    static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                   "error", "critical", "off"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), *v) == std::end(kLevels))
+      r.error(*r.table().get("log_level"),
+              "server.log_level must be one of trace, debug, info, warn, error, critical, off");
+    else
+      s.log_level = *v;
+  }
+  if (auto v = r.string("public_host")) s.public_host = *v;
+  if (auto v = r.number<std::uint16_t>("public_port", 0, 65535)) s.public_port = *v;
+  r.finish();
+}
+
+std::optional<proto::AllowedProtocols> read_protocols(TableReader& r) {
+  const toml::node* n = r.node("protocols");
+  if (!n) return proto::AllowedProtocols{};
+  std::string text;
+  if (const auto* s = n->as_string()) {
+    text = s->get();
+  } else if (const auto* arr = n->as_array()) {
+    for (const toml::node& e : *arr) {
+      const auto* s2 = e.as_string();
+      if (!s2) {
+        r.error(e, "listener.protocols entries must be strings");
+        return std::nullopt;
+      }
+      text += (text.empty() ? "" : ",") + s2->get();
+    }
+  } else {
+    r.error(*n, "listener.protocols must be \"all\" or a list like [\"tls\", \"secure\"]");
+    return std::nullopt;
+  }
+  auto p = proto::parse_allowed_protocols(text);
+  if (!p) {
+    r.error(*n, "listener.protocols: " + p.error().context);
+    return std::nullopt;
+  }
+  return *p;
+}
+
+void read_listener(TableReader r, std::vector<ListenerConfig>& out) {
+  ListenerConfig l;
+  l.pos = r.diag().pos(r.table().source());
+  auto bind = r.endpoint("bind");
+  auto protocols = read_protocols(r);
+  r.finish();
+  if (!r.table().get("bind")) {
+    r.diag().error(l.pos, "listener needs bind = \"HOST:PORT\"");
+    return;
+  }
+  if (!bind || !protocols) return;
+  l.bind = *bind;
+  l.protocols = *protocols;
+  out.push_back(std::move(l));
+}
+
+void read_mask(TableReader r, MaskConfig& m) {
+  m.address = r.endpoint("address");
+  if (auto v = r.number<std::uint32_t>("connect_timeout_ms", 100, kMaxMs))
+    m.connect_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("discard_timeout_ms", 100, kMaxMs))
+    m.discard_timeout_ms = *v;
+  r.finish();
+}
+
+std::optional<DcOverride> parse_dc_override(TableReader& r, const toml::node& e) {
+  const auto* s = e.as_string();
+  const std::string_view text = s ? std::string_view(s->get()) : std::string_view();
+  const auto eq = text.find('=');
+  if (!s || eq == std::string_view::npos) {
+    r.error(e, "telegram.dc entries must look like \"2=149.154.167.51:443\"");
+    return std::nullopt;
+  }
+  int dc = 0;
+  const std::string num(text.substr(0, eq));
+  std::size_t used = 0;
+  try {
+    dc = std::stoi(num, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != num.size() || dc == 0 || dc < -32767 || dc > 32767) {
+    r.error(e, "telegram.dc: \"" + num + "\" is not a DC number (e.g. 2, -2, 203, 10002)");
+    return std::nullopt;
+  }
+  auto ep = proto::parse_endpoint(text.substr(eq + 1));
+  if (!ep) {
+    r.error(e, "telegram.dc: " + ep.error().context);
+    return std::nullopt;
+  }
+  return DcOverride{static_cast<std::int16_t>(dc), *ep};
+}
+
+void read_telegram(TableReader r, TelegramConfig& t) {
+  if (const toml::node* n = r.node("dc")) {
+    if (const auto* arr = n->as_array()) {
+      for (const toml::node& e : *arr)
+        if (auto o = parse_dc_override(r, e)) t.dc.push_back(*o);
+    } else {
+      r.error(*n, "telegram.dc must be a list like [\"2=149.154.167.51:443\"]");
+    }
+  }
+  if (auto v = r.boolean("prefer_ipv6")) t.prefer_ipv6 = *v;
+  if (auto v = r.boolean("fast_mode")) t.fast_mode = *v;
+  r.finish();
+}
+
+template <class T>
+void read_cidr(TableReader& r, std::string_view key, bool want_v6, T& out) {
+  const toml::node* n = r.node(key);
+  if (!n) return;
+  const auto* s = n->as_string();
+  base::Result<Cidr> c = base::fail(base::Errc::kBadInput, "must be a CIDR string");
+  if (s) c = parse_cidr(s->get());
+  if (!c) {
+    r.error(*n, "cells." + std::string(key) + ": " + c.error().context);
+  } else if (c->v6 != want_v6) {
+    r.error(*n, "cells." + std::string(key) + " must be an " + (want_v6 ? "IPv6" : "IPv4") +
+                    " network");
+  } else {
+    out = *c;
+  }
+}
+
+void read_cells(TableReader r, CellsConfig& c) {
+  read_cidr(r, "ipv4_pool", false, c.ipv4_pool);
+  if (auto v = r.number<int>("ipv4_cell_prefix", 30, 31)) c.ipv4_cell_prefix = *v;
+  if (const toml::node* n = r.table().get("ipv6_prefix");
+      n && n->as_string() && n->as_string()->get().empty()) {
+    r.node("ipv6_prefix");
+    c.ipv6_prefix.reset();  // "" switches IPv6 in cells off
+  } else {
+    read_cidr(r, "ipv6_prefix", true, c.ipv6_prefix);
+  }
+  if (auto v = absolute_path(r, "netns_dir")) c.netns_dir = *v;
+  if (auto v = r.string("name_prefix")) c.name_prefix = *v;
+  if (auto v = r.number<std::uint32_t>("uid_first", 1, 4'294'967'294)) c.uid_first = *v;
+  if (auto v = r.number<std::uint32_t>("uid_count", 2, 16'777'216)) c.uid_count = *v;
+  if (auto v = r.number<std::uint32_t>("gid_first", 1, 4'294'967'294)) c.gid_first = *v;
+  if (auto v = r.number<std::uint64_t>("worker_nofile", 64, 1'048'576)) c.worker_nofile = *v;
+  if (auto v = r.size("worker_memory_max", true)) c.worker_memory_max_bytes = *v;
+  if (auto v = r.string("cgroup_dir")) c.cgroup_dir = *v;
+  r.finish();
+}
+
+void read_timeouts(TableReader r, TimeoutsConfig& t) {
+  struct Key {
+    std::string_view name;
+    std::uint32_t* out;
+    std::uint32_t min;
+  };
+  const Key keys[] = {
+      {"handshake_ms", &t.handshake_ms, 100},
+      {"dc_connect_ms", &t.dc_connect_ms, 100},
+      {"client_idle_ms", &t.client_idle_ms, 1'000},
+      {"worker_ready_ms", &t.worker_ready_ms, 100},
+      {"shutdown_grace_ms", &t.shutdown_grace_ms, 0},
+      {"restart_backoff_min_ms", &t.restart_backoff_min_ms, 10},
+      {"restart_backoff_max_ms", &t.restart_backoff_max_ms, 10},
+      {"crash_loop_window_ms", &t.crash_loop_window_ms, 1'000},
+  };
+  for (const Key& k : keys)
+    if (auto v = r.number<std::uint32_t>(k.name, k.min, kMaxMs)) *k.out = *v;
+  if (auto v = r.number<std::uint32_t>("crash_loop_restarts", 1, 1'000)) t.crash_loop_restarts = *v;
+  if (t.restart_backoff_min_ms > t.restart_backoff_max_ms)
+    r.diag().error(r.diag().pos(r.table().source()),
+                   "timeouts.restart_backoff_min_ms is larger than restart_backoff_max_ms");
+  r.finish();
+}
+
+void read_accounting(TableReader r, AccountingConfig& a) {
+  if (auto v = r.number<std::uint32_t>("sweep_interval_ms", 100, 60'000)) a.sweep_interval_ms = *v;
+  // >= 400 days so that a year-over-year comparison always has both months.
+  if (auto v = r.number<std::uint32_t>("history_days", 400, 36'500)) a.history_days = *v;
+  r.finish();
+}
+
+void read_connections(TableReader r, ConnectionsConfig& c) {
+  if (auto v = r.number<std::uint32_t>("global_budget", 0, 10'000'000)) c.global_budget = *v;
+  if (auto v = r.number<std::uint32_t>("hold_queue_length", 0, 100'000)) c.hold_queue_length = *v;
+  if (auto v = r.number<std::uint32_t>("hold_timeout_ms", 0, 600'000)) c.hold_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("rebalance_interval_ms", 100, 600'000))
+    c.rebalance_interval_ms = *v;
+  r.finish();
+}
+
+// Seconds since the epoch at which the user stops being served: a plain
+// date means "through that day", so it expires at the next midnight UTC.
+std::optional<std::int64_t> read_expiry(TableReader& r) {
+  using namespace std::chrono;
+  const toml::node* n = r.node("expires");
+  if (!n) return std::nullopt;
+  auto day_start = [](const toml::date& d) {
+    const year_month_day ymd{year{d.year}, month{d.month}, day{d.day}};
+    return static_cast<std::int64_t>(sys_seconds(sys_days(ymd)).time_since_epoch().count());
+  };
+  if (const auto* d = n->as_date()) return day_start(d->get()) + 86'400;
+  if (const auto* dt = n->as_date_time()) {
+    const toml::date_time& v = dt->get();
+    if (!v.offset) {
+      r.error(*n,
+              "user.expires: a date-time needs an offset (e.g. 2025-12-31T23:59:00Z), or "
+              "give a plain date");
+      return std::nullopt;
+    }
+    return day_start(v.date) + v.time.hour * 3600 + v.time.minute * 60 + v.time.second -
+           static_cast<std::int64_t>(v.offset->minutes) * 60;
+  }
+  r.error(*n, "user.expires must be a date (2025-12-31) or an offset date-time");
+  return std::nullopt;
+}
+
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+      return false;
+  return true;
+}
+
+void read_secrets(TableReader& r, UserConfig& u) {
+  const toml::node* one = r.node("secret");
+  const toml::node* many = r.node("secrets");
+  if (one && many) {
+    r.error(*many, "user \"" + u.name + "\": give either secret or secrets, not both");
+    return;
+  }
+  std::vector<const toml::node*> items;
+  if (one) items.push_back(one);
+  if (many) {
+    if (const auto* arr = many->as_array(); arr && !arr->empty()) {
+      for (const toml::node& e : *arr) items.push_back(&e);
+    } else {
+      r.error(*many, "user.secrets must be a non-empty list of strings");
+      return;
+    }
+  }
+  if (items.empty()) {
+    r.diag().error(u.pos, "user \"" + u.name + "\" needs a secret (e.g. secret = \"ee...\")");
+    return;
+  }
+  for (const toml::node* e : items) {
+    const auto* s = e->as_string();
+    auto parsed =
+        s ? proto::parse_secret(s->get())
+          : base::Result<proto::Secret>(base::fail(base::Errc::kBadInput, "not a string"));
+    if (!parsed)
+      r.error(*e, "user \"" + u.name + "\" secret: " + parsed.error().context);
+    else
+      u.secrets.push_back(*parsed);
+  }
+}
+
+void read_user(TableReader r, std::vector<UserConfig>& out) {
+  UserConfig u;
+  u.pos = r.diag().pos(r.table().source());
+  const toml::node* name_node = r.table().get("name");
+  if (auto v = r.string("name")) {
+    if (valid_user_name(*v))
+      u.name = *v;
+    else
+      r.error(*name_node, "user.name \"" + *v + "\" must be 1..64 of [A-Za-z0-9_.-]");
+  } else if (!name_node) {
+    r.diag().error(u.pos, "user needs name = \"...\"");
+  }
+  read_secrets(r, u);
+  if (auto v = r.boolean("enabled")) u.enabled = *v;
+  u.expires_at = read_expiry(r);
+  if (auto v = r.string("comment")) u.comment = *v;
+  u.overrides = detail::read_limit_keys(r);
+  r.finish();
+  if (!u.name.empty() && !u.secrets.empty()) out.push_back(std::move(u));
+}
+
+void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
+  static constexpr std::string_view kSections[] = {
+      "server",   "listener",   "mask",        "telegram", "cells",
+      "timeouts", "accounting", "connections", "defaults", "user"};
+  for (auto&& [k, v] : root)
+    if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
+      diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
+    else
+      pos[std::string(k.str())] = diag.pos(v.source());
+
+  if (const auto* t = section(diag, root, "server")) read_server({diag, *t, "server"}, cfg.server);
+  for (const auto* t : array_of_tables(diag, root, "listener"))
+    read_listener({diag, *t, "listener"}, cfg.listeners);
+  if (const auto* t = section(diag, root, "mask")) read_mask({diag, *t, "mask"}, cfg.mask);
+  if (const auto* t = section(diag, root, "telegram"))
+    read_telegram({diag, *t, "telegram"}, cfg.telegram);
+  if (const auto* t = section(diag, root, "cells")) read_cells({diag, *t, "cells"}, cfg.cells);
+  if (const auto* t = section(diag, root, "timeouts"))
+    read_timeouts({diag, *t, "timeouts"}, cfg.timeouts);
+  if (const auto* t = section(diag, root, "accounting"))
+    read_accounting({diag, *t, "accounting"}, cfg.accounting);
+  if (const auto* t = section(diag, root, "connections"))
+    read_connections({diag, *t, "connections"}, cfg.connections);
+  if (const auto* t = section(diag, root, "defaults")) {
+    TableReader r(diag, *t, "defaults");
+    cfg.defaults = resolve_limits(Limits{}, detail::read_limit_keys(r));
+    r.finish();
+  }
+  for (const auto* t : array_of_tables(diag, root, "user"))
+    read_user({diag, *t, "user"}, cfg.users);
+}
+
+}  // namespace
+
+const UserConfig* Config::find_user(std::string_view name) const {
+  for (const auto& u : users)
+    if (u.name == name) return &u;
+  return nullptr;
+}
+
+base::Result<Config> parse_config(std::string_view text, std::string_view source_name) {
+  Diagnostics diag{std::string(source_name)};
+  Config cfg;
+  cfg.source = std::string(source_name);
+  cfg.cells.ipv4_pool = *parse_cidr("10.200.0.0/16");
+  cfg.cells.ipv6_prefix = *parse_cidr("fd6d:7477:6172::/48");
+  SectionPositions pos;
+  try {
+    const toml::table root = toml::parse(text, source_name);
+    read_root(root, cfg, diag, pos);
+  } catch (const toml::parse_error& e) {
+    diag.error(e.source(), e.description());
+  }
+  if (diag.empty()) detail::validate_config(cfg, pos, diag);
+  if (!diag.empty()) return base::fail(base::Errc::kBadInput, diag.text());
+  return cfg;
+}
+
+base::Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::fail_errno("open config " + path);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return base::fail_errno("read config " + path);
+  return parse_config(buf.str(), path);
+}
+
+}  // namespace mtw::supervisor

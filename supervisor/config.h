@@ -1,0 +1,159 @@
+// The TOML configuration: model, loader and validation (docs/configuration.md
+// is the reference for every key). Loading is pure apart from reading the
+// file: no sockets are bound and no directories created here, so a reload can
+// be validated completely before anything changes. Every error names
+// FILE:LINE:COLUMN and a reason; unknown keys are errors, because a typo that
+// silently falls back to a default is worse than a refusal to start.
+// Thread-safe: plain values.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "proto/dc_table.h"
+#include "proto/identify.h"
+#include "proto/secret.h"
+#include "supervisor/limits.h"
+
+namespace mtw::supervisor {
+
+struct SourcePos {
+  std::string file;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+  // "FILE:LINE:COL"
+  std::string to_string() const;
+};
+
+// An IPv4 or IPv6 network, host bits zero.
+struct Cidr {
+  bool v6 = false;
+  std::array<std::uint8_t, 16> addr{};  // network byte order; IPv4 uses the first 4
+  int prefix = 0;
+  friend bool operator==(const Cidr&, const Cidr&) = default;
+};
+// "10.200.0.0/16", "fd6d:7477:6172::/48". Rejects set host bits (a common
+// typo that would make the pool mean something else than written).
+[[nodiscard]] base::Result<Cidr> parse_cidr(std::string_view text);
+std::string format_cidr(const Cidr& c);
+
+struct ServerConfig {
+  std::string state_dir = "/var/lib/mtwarden";  // SQLite store lives here
+  std::string run_dir = "/run/mtwarden";        // control sockets, pid files
+  std::string log_level = "info";               // trace..critical, off
+  std::string public_host;                      // host in client links; empty = auto-detect
+  std::uint16_t public_port = 0;                // port in links; 0 = first listener's port
+};
+
+struct ListenerConfig {
+  proto::Endpoint bind;  // literal address, normalised ("::" not "0::0")
+  proto::AllowedProtocols protocols;
+  SourcePos pos;
+};
+
+struct MaskConfig {
+  std::optional<proto::Endpoint> address;  // unset: unrecognised clients are read and dropped
+  std::uint32_t connect_timeout_ms = 5'000;
+  std::uint32_t discard_timeout_ms = 30'000;  // without a mask: how long to keep reading
+};
+
+struct DcOverride {
+  std::int16_t dc = 0;
+  proto::Endpoint endpoint;
+  friend bool operator==(const DcOverride&, const DcOverride&) = default;
+};
+
+struct TelegramConfig {
+  std::vector<DcOverride> dc;  // replaces the built-in addresses of these DCs
+  bool prefer_ipv6 = false;
+  bool fast_mode = true;
+};
+
+struct CellsConfig {
+  Cidr ipv4_pool;                   // default 10.200.0.0/16, set by the loader
+  int ipv4_cell_prefix = 30;        // each cell's veth link: /30 (or /31)
+  std::optional<Cidr> ipv6_prefix;  // ULA (fc00::/7); each cell gets a /64; unset = no IPv6
+  std::string netns_dir = "/run/netns";
+  std::string name_prefix = "mtw";    // netns and interface names; <= 6 chars (IFNAMSIZ)
+  std::uint32_t uid_first = 200'000;  // gate uses uid_first, workers the next ones
+  std::uint32_t uid_count = 65'536;
+  std::uint32_t gid_first = 200'000;
+  std::uint64_t worker_nofile = 4'096;
+  std::uint64_t worker_memory_max_bytes = 64ull << 20;  // 0 = no bound
+  std::string cgroup_dir;  // cgroup v2 parent for workers; empty = the supervisor's own
+};
+
+struct TimeoutsConfig {
+  std::uint32_t handshake_ms = 10'000;
+  std::uint32_t dc_connect_ms = 10'000;
+  std::uint32_t client_idle_ms = 300'000;
+  std::uint32_t worker_ready_ms = 5'000;
+  std::uint32_t shutdown_grace_ms = 5'000;
+  std::uint32_t restart_backoff_min_ms = 250;
+  std::uint32_t restart_backoff_max_ms = 30'000;
+  std::uint32_t crash_loop_window_ms = 60'000;
+  std::uint32_t crash_loop_restarts = 5;  // this many crashes in the window: user marked failed
+};
+
+struct AccountingConfig {
+  std::uint32_t sweep_interval_ms = 1'000;
+  std::uint32_t history_days = 400;
+};
+
+struct ConnectionsConfig {
+  std::uint32_t global_budget = 0;       // all users' connections together; 0 = unlimited
+  std::uint32_t hold_queue_length = 16;  // per user: held handshakes beyond the cap
+  std::uint32_t hold_timeout_ms = 5'000;
+  std::uint32_t rebalance_interval_ms = 3'000;  // fair-share recomputation
+};
+
+struct UserConfig {
+  std::string name;
+  std::vector<proto::Secret> secrets;  // at least one
+  bool enabled = true;
+  std::optional<std::int64_t> expires_at;  // unix seconds UTC; unusable from then on
+  std::string comment;
+  LimitOverrides overrides;
+  SourcePos pos;
+};
+
+struct Config {
+  std::string source;  // file name used in messages
+  ServerConfig server;
+  std::vector<ListenerConfig> listeners;
+  MaskConfig mask;
+  TelegramConfig telegram;
+  CellsConfig cells;
+  TimeoutsConfig timeouts;
+  AccountingConfig accounting;
+  ConnectionsConfig connections;
+  Limits defaults;
+  std::vector<UserConfig> users;
+
+  Limits limits_for(const UserConfig& u) const { return resolve_limits(defaults, u.overrides); }
+  const UserConfig* find_user(std::string_view name) const;
+};
+
+// Parses and validates `text`; `source_name` prefixes every message. On
+// failure the error (kBadInput) lists every problem found, one per line,
+// each as "FILE:LINE:COL: reason". Never throws.
+[[nodiscard]] base::Result<Config> parse_config(std::string_view text,
+                                                std::string_view source_name);
+// Reads `path` (kSyscall with errno if unreadable), then parse_config.
+[[nodiscard]] base::Result<Config> load_config(const std::string& path);
+
+// The commented default configuration shipped in the binary
+// (supervisor/default_config.toml); installed when no file exists.
+std::string_view default_config_text() noexcept;
+
+// How many cells the pools and the uid range can hold.
+std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept;
+std::uint64_t ipv6_cell_capacity(const CellsConfig& c) noexcept;  // 0 when IPv6 is off
+std::uint64_t uid_capacity(const CellsConfig& c) noexcept;        // workers (gate excluded)
+
+}  // namespace mtw::supervisor

@@ -1,0 +1,204 @@
+// Checks that need the whole configuration: clashes between entries and
+// whether the pools can hold the users. Also CIDR parsing and capacities.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "supervisor/config.h"
+#include "supervisor/config_reader.h"
+
+namespace mtw::supervisor {
+
+base::Result<Cidr> parse_cidr(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos)
+    return base::fail(base::Errc::kBadInput, "\"" + std::string(text) + "\" needs a /prefix");
+  const std::string addr(text.substr(0, slash));
+  const std::string len(text.substr(slash + 1));
+  Cidr c;
+  c.v6 = addr.find(':') != std::string::npos;
+  if (::inet_pton(c.v6 ? AF_INET6 : AF_INET, addr.c_str(), c.addr.data()) != 1)
+    return base::fail(base::Errc::kBadInput, "\"" + addr + "\" is not an IP address");
+  const int max_len = c.v6 ? 128 : 32;
+  if (len.empty() || len.size() > 3 || !std::all_of(len.begin(), len.end(), ::isdigit) ||
+      std::stoi(len) > max_len)
+    return base::fail(base::Errc::kBadInput, "prefix length must be 0.." + std::to_string(max_len) +
+                                                 ", not \"" + len + "\"");
+  c.prefix = std::stoi(len);
+  for (int bit = c.prefix; bit < max_len; ++bit)
+    if (c.addr[bit / 8] & (0x80 >> (bit % 8)))
+      return base::fail(
+          base::Errc::kBadInput,
+          "\"" + std::string(text) + "\" has host bits set; write the network address");
+  return c;
+}
+
+std::string format_cidr(const Cidr& c) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(c.v6 ? AF_INET6 : AF_INET, c.addr.data(), buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(c.prefix);
+}
+
+namespace {
+
+std::uint64_t pow2_capped(int bits) {
+  // Capacities beyond 2^32 cells are meaningless; cap to keep arithmetic simple.
+  return bits >= 32 ? (1ull << 32) : (bits <= 0 ? 1 : 1ull << bits);
+}
+
+}  // namespace
+
+std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept {
+  if (c.ipv4_pool.prefix > c.ipv4_cell_prefix) return 0;
+  return pow2_capped(c.ipv4_cell_prefix - c.ipv4_pool.prefix);
+}
+
+std::uint64_t ipv6_cell_capacity(const CellsConfig& c) noexcept {
+  if (!c.ipv6_prefix || c.ipv6_prefix->prefix > 64) return 0;
+  return pow2_capped(64 - c.ipv6_prefix->prefix);
+}
+
+std::uint64_t uid_capacity(const CellsConfig& c) noexcept {
+  return c.uid_count == 0 ? 0 : c.uid_count - 1;  // the first uid is the gate's
+}
+
+namespace detail {
+namespace {
+
+SourcePos section_pos(const SectionPositions& pos, const std::string& file, std::string_view name) {
+  auto it = pos.find(name);
+  return it != pos.end() ? it->second : SourcePos{file, 1, 1};
+}
+
+// Normalised literal address, or nullopt for a host name.
+std::optional<std::string> literal_address(const std::string& host, bool& v6) {
+  unsigned char buf[16];
+  v6 = host.find(':') != std::string::npos;
+  if (::inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), buf) != 1) return std::nullopt;
+  char out[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(v6 ? AF_INET6 : AF_INET, buf, out, sizeof out);
+  return std::string(out);
+}
+
+void check_listeners(Config& cfg, Diagnostics& diag) {
+  if (cfg.listeners.empty()) {
+    diag.error(SourcePos{cfg.source, 1, 1},
+               "no [[listener]]: add one, e.g. bind = \"0.0.0.0:443\"");
+    return;
+  }
+  struct Bound {
+    std::string addr;
+    bool v6;
+    std::uint16_t port;
+    SourcePos pos;
+  };
+  std::vector<Bound> seen;
+  for (auto& l : cfg.listeners) {
+    bool v6 = false;
+    auto addr = literal_address(l.bind.host, v6);
+    if (!addr) {
+      diag.error(l.pos, "listener.bind host \"" + l.bind.host +
+                            "\" must be a literal IPv4 or IPv6 address (no DNS at start-up)");
+      continue;
+    }
+    l.bind.host = *addr;
+    const bool wildcard = *addr == "0.0.0.0" || *addr == "::";
+    for (const Bound& b : seen) {
+      const bool b_wild = b.addr == "0.0.0.0" || b.addr == "::";
+      // IPv6 sockets are bound with IPV6_V6ONLY, so [::] and 0.0.0.0 coexist.
+      if (b.port == l.bind.port && b.v6 == v6 && (b.addr == *addr || wildcard || b_wild))
+        diag.error(l.pos, "listener " + proto::format_endpoint(l.bind) + " overlaps listener " +
+                              b.addr + " port " + std::to_string(b.port) + " at " +
+                              b.pos.to_string());
+    }
+    seen.push_back({*addr, v6, l.bind.port, l.pos});
+  }
+}
+
+void check_limits(const Limits& l, const SourcePos& pos, std::string_view who, Diagnostics& diag) {
+  if (l.period == Period::kWeekly && l.anchor_day > 7)
+    diag.error(pos, std::string(who) +
+                        ": a weekly period's anchor_day is an ISO weekday 1..7 "
+                        "(1 = Monday), not " +
+                        std::to_string(l.anchor_day));
+}
+
+void check_users(const Config& cfg, Diagnostics& diag) {
+  std::map<std::string, SourcePos> names;
+  std::map<proto::SecretKey, std::pair<std::string, SourcePos>> keys;
+  for (const auto& u : cfg.users) {
+    if (auto [it, fresh] = names.emplace(u.name, u.pos); !fresh)
+      diag.error(u.pos, "duplicate user name \"" + u.name + "\" (first at " +
+                            it->second.to_string() + ")");
+    for (const auto& s : u.secrets) {
+      // The 16-byte key alone identifies a user in the obfuscated2 trial, so
+      // the same key under two prefixes (dd/ee) is still a clash.
+      if (auto [it, fresh] = keys.emplace(s.key, std::pair{u.name, u.pos}); !fresh)
+        diag.error(u.pos, "user \"" + u.name + "\" reuses the secret key of user \"" +
+                              it->second.first + "\" (at " + it->second.second.to_string() + ")");
+    }
+    check_limits(cfg.limits_for(u), u.pos, "user \"" + u.name + "\"", diag);
+  }
+}
+
+bool valid_name_prefix(std::string_view p) {
+  if (p.empty() || p.size() > 6 || !std::islower(static_cast<unsigned char>(p[0]))) return false;
+  return std::all_of(p.begin(), p.end(), [](char ch) {
+    return std::islower(static_cast<unsigned char>(ch)) ||
+           std::isdigit(static_cast<unsigned char>(ch));
+  });
+}
+
+void check_cells(const Config& cfg, const SourcePos& pos, Diagnostics& diag) {
+  const CellsConfig& c = cfg.cells;
+  const std::uint64_t users = cfg.users.size();
+  if (c.ipv4_pool.prefix > c.ipv4_cell_prefix)
+    diag.error(pos, "cells.ipv4_pool " + format_cidr(c.ipv4_pool) + " is smaller than one /" +
+                        std::to_string(c.ipv4_cell_prefix) + " cell link");
+  else if (ipv4_cell_capacity(c) < users)
+    diag.error(pos, "cells.ipv4_pool " + format_cidr(c.ipv4_pool) + " holds " +
+                        std::to_string(ipv4_cell_capacity(c)) + " cells but " +
+                        std::to_string(users) + " users are configured");
+  if (c.ipv6_prefix) {
+    // fc00::/7: unique local addresses never leak onto the internet by accident.
+    if ((c.ipv6_prefix->addr[0] & 0xfe) != 0xfc)
+      diag.error(pos, "cells.ipv6_prefix " + format_cidr(*c.ipv6_prefix) +
+                          " must be a unique local (fc00::/7) prefix");
+    if (c.ipv6_prefix->prefix > 64)
+      diag.error(pos, "cells.ipv6_prefix must be /64 or shorter (each cell gets a /64)");
+    else if (ipv6_cell_capacity(c) < users)
+      diag.error(pos, "cells.ipv6_prefix " + format_cidr(*c.ipv6_prefix) + " holds " +
+                          std::to_string(ipv6_cell_capacity(c)) + " cells but " +
+                          std::to_string(users) + " users are configured");
+  }
+  constexpr std::uint64_t kMaxId = 4'294'967'294;  // (uid_t)-1 means "no change"
+  if (std::uint64_t{c.uid_first} + c.uid_count - 1 > kMaxId)
+    diag.error(pos, "cells.uid_first + uid_count runs past uid 4294967294");
+  if (std::uint64_t{c.gid_first} + c.uid_count - 1 > kMaxId)
+    diag.error(pos, "cells.gid_first + uid_count runs past gid 4294967294");
+  if (uid_capacity(c) < users)
+    diag.error(pos, "cells uid range " + std::to_string(c.uid_first) + ".." +
+                        std::to_string(std::uint64_t{c.uid_first} + c.uid_count - 1) + " holds " +
+                        std::to_string(uid_capacity(c)) + " workers (plus the gate) but " +
+                        std::to_string(users) + " users are configured");
+  if (!valid_name_prefix(c.name_prefix))
+    diag.error(pos, "cells.name_prefix \"" + c.name_prefix +
+                        "\" must be 1..6 of [a-z0-9] starting with a letter (IFNAMSIZ)");
+  if (!c.cgroup_dir.empty() && c.cgroup_dir.front() != '/')
+    diag.error(pos, "cells.cgroup_dir must be empty or an absolute path");
+}
+
+}  // namespace
+
+void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag) {
+  check_listeners(cfg, diag);
+  check_limits(cfg.defaults, section_pos(pos, cfg.source, "defaults"), "[defaults]", diag);
+  check_users(cfg, diag);
+  check_cells(cfg, section_pos(pos, cfg.source, "cells"), diag);
+}
+
+}  // namespace detail
+
+}  // namespace mtw::supervisor

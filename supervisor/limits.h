@@ -1,0 +1,61 @@
+// Per-user limits: the resolved set every user ends up with, and the sparse
+// overrides a user declares on top of [defaults]. Shared by the config
+// loader, the store (overrides are persisted column by column, NULL =
+// inherit) and the policy functions. Plain values, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace mtw::supervisor {
+
+enum class Period { kDaily, kWeekly, kMonthly, kLifetime };
+
+std::string_view period_name(Period p) noexcept;
+// "daily" | "weekly" | "monthly" | "lifetime"; kBadInput otherwise.
+[[nodiscard]] base::Result<Period> parse_period(std::string_view text);
+
+// 0 means "no limit" for every rate, quota and count below.
+struct Limits {
+  std::uint64_t rate_up_bps = 0;    // client -> DC, shaped on the cell side of the veth
+  std::uint64_t rate_down_bps = 0;  // DC -> client, shaped on the host side
+  std::uint64_t quota_bytes = 0;    // up + down per period
+  Period period = Period::kMonthly;
+  // kMonthly: day of month 1..31, clamped to the month's length (31 = last day).
+  // kWeekly: ISO weekday 1..7 (1 = Monday). Ignored for daily and lifetime.
+  int anchor_day = 1;
+  std::uint64_t throttle_bps = 1'000'000;  // both directions once the quota is used up
+  int warn_percent = 80;                   // quota share that raises a warning event
+  std::uint32_t max_connections = 0;
+  std::uint32_t max_unique_ips = 0;
+  bool on_demand = false;               // start the cell at the first connection
+  std::uint32_t idle_teardown_s = 900;  // on-demand cells: tear down after this idle time
+
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+// What a user sets explicitly; unset fields inherit from [defaults], so a
+// change of a default reaches every user that did not override it.
+struct LimitOverrides {
+  std::optional<std::uint64_t> rate_up_bps;
+  std::optional<std::uint64_t> rate_down_bps;
+  std::optional<std::uint64_t> quota_bytes;
+  std::optional<Period> period;
+  std::optional<int> anchor_day;
+  std::optional<std::uint64_t> throttle_bps;
+  std::optional<int> warn_percent;
+  std::optional<std::uint32_t> max_connections;
+  std::optional<std::uint32_t> max_unique_ips;
+  std::optional<bool> on_demand;
+  std::optional<std::uint32_t> idle_teardown_s;
+
+  friend bool operator==(const LimitOverrides&, const LimitOverrides&) = default;
+};
+
+// Overrides win field by field.
+Limits resolve_limits(const Limits& defaults, const LimitOverrides& user);
+
+}  // namespace mtw::supervisor

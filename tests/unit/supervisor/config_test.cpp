@@ -1,0 +1,378 @@
+#include "supervisor/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace mtw::supervisor {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr std::string_view kListener = "[[listener]]\nbind = \"0.0.0.0:443\"\n";
+// Three distinct 16-byte keys; kKeyA again under the dd prefix.
+constexpr std::string_view kKeyA = "0123456789abcdef0123456789abcdef";
+constexpr std::string_view kKeyB = "fedcba9876543210fedcba9876543210";
+constexpr std::string_view kKeyC = "00112233445566778899aabbccddeeff";
+
+std::string user(std::string_view name, std::string_view secret, std::string_view extra = "") {
+  return "[[user]]\nname = \"" + std::string(name) + "\"\nsecret = \"" + std::string(secret) +
+         "\"\n" + std::string(extra);
+}
+
+// The error text of a config expected to be rejected.
+std::string error_of(std::string_view text) {
+  auto r = parse_config(text, "t.toml");
+  if (r) return "<accepted>";
+  EXPECT_EQ(r.error().code, base::Errc::kBadInput);
+  return r.error().context;
+}
+
+std::int64_t utc(int y, unsigned m, unsigned d) {
+  using namespace std::chrono;
+  return sys_seconds(sys_days(year{y} / month{m} / day{d})).time_since_epoch().count();
+}
+
+TEST(Config, ParsesAFullFile) {
+  const std::string text = R"(
+[server]
+state_dir = "/tmp/st"
+run_dir = "/tmp/run"
+log_level = "debug"
+public_host = "proxy.example.org"
+
+[[listener]]
+bind = "127.0.0.1:8443"
+protocols = ["tls", "secure"]
+
+[[listener]]
+bind = "[::1]:8443"
+
+[mask]
+address = "10.0.0.9:443"
+discard_timeout_ms = 1000
+
+[telegram]
+dc = ["2=10.1.0.2:443", "-2=[fd00::2]:8888"]
+prefer_ipv6 = true
+fast_mode = false
+
+[cells]
+ipv4_pool = "10.99.0.0/24"
+ipv6_prefix = "fd00:1::/56"
+netns_dir = "/tmp/netns"
+name_prefix = "t1"
+uid_first = 300000
+uid_count = 100
+gid_first = 400000
+worker_nofile = 1024
+worker_memory_max = "32MiB"
+
+[timeouts]
+handshake_ms = 3000
+
+[accounting]
+sweep_interval_ms = 500
+history_days = 500
+
+[connections]
+global_budget = 1000
+hold_queue_length = 4
+hold_timeout_ms = 2000
+
+[defaults]
+rate_down = "20mbit"
+quota = "10GiB"
+period = "weekly"
+anchor_day = 3
+throttle_rate = "2Mbit/s"
+max_connections = 50
+)" + user("alice", kKeyA, "expires = 2030-01-31\ncomment = \"phone\"\n");
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->server.state_dir, "/tmp/st");
+  EXPECT_EQ(cfg->server.log_level, "debug");
+  ASSERT_EQ(cfg->listeners.size(), 2u);
+  EXPECT_EQ(cfg->listeners[0].bind, (proto::Endpoint{"127.0.0.1", 8443}));
+  EXPECT_TRUE(cfg->listeners[0].protocols.fake_tls);
+  EXPECT_FALSE(cfg->listeners[0].protocols.abridged);
+  EXPECT_EQ(cfg->listeners[1].bind.host, "::1");
+  EXPECT_EQ(cfg->listeners[1].protocols, proto::AllowedProtocols{});
+  ASSERT_TRUE(cfg->mask.address.has_value());
+  EXPECT_EQ(cfg->mask.address->port, 443);
+  EXPECT_EQ(cfg->mask.discard_timeout_ms, 1000u);
+  ASSERT_EQ(cfg->telegram.dc.size(), 2u);
+  EXPECT_EQ(cfg->telegram.dc[1], (DcOverride{-2, {"fd00::2", 8888}}));
+  EXPECT_TRUE(cfg->telegram.prefer_ipv6);
+  EXPECT_FALSE(cfg->telegram.fast_mode);
+  EXPECT_EQ(format_cidr(cfg->cells.ipv4_pool), "10.99.0.0/24");
+  EXPECT_EQ(format_cidr(*cfg->cells.ipv6_prefix), "fd00:1::/56");
+  EXPECT_EQ(cfg->cells.uid_first, 300000u);
+  EXPECT_EQ(cfg->cells.gid_first, 400000u);
+  EXPECT_EQ(cfg->cells.worker_memory_max_bytes, 32u << 20);
+  EXPECT_EQ(cfg->timeouts.handshake_ms, 3000u);
+  EXPECT_EQ(cfg->timeouts.dc_connect_ms, 10000u);  // default kept
+  EXPECT_EQ(cfg->accounting.history_days, 500u);
+  EXPECT_EQ(cfg->connections.global_budget, 1000u);
+  EXPECT_EQ(cfg->defaults.rate_down_bps, 20'000'000u);
+  EXPECT_EQ(cfg->defaults.rate_up_bps, 0u);
+  EXPECT_EQ(cfg->defaults.quota_bytes, 10ull << 30);
+  EXPECT_EQ(cfg->defaults.period, Period::kWeekly);
+  EXPECT_EQ(cfg->defaults.throttle_bps, 2'000'000u);
+  ASSERT_EQ(cfg->users.size(), 1u);
+  EXPECT_EQ(cfg->users[0].name, "alice");
+  EXPECT_EQ(cfg->users[0].comment, "phone");
+  EXPECT_EQ(cfg->users[0].expires_at, utc(2030, 2, 1));  // through Jan 31
+  EXPECT_EQ(cfg->users[0].secrets.size(), 1u);
+}
+
+TEST(Config, EmbeddedDefaultParses) {
+  auto cfg = parse_config(default_config_text(), "default.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->listeners.size(), 2u);
+  EXPECT_EQ(cfg->listeners[1].bind.host, "::");
+  EXPECT_EQ(cfg->defaults.throttle_bps, 1'000'000u);
+  EXPECT_EQ(cfg->accounting.history_days, 400u);
+  EXPECT_TRUE(cfg->users.empty());
+}
+
+TEST(Config, MinimalFileGetsDocumentedDefaults) {
+  auto cfg = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->server.state_dir, "/var/lib/mtwarden");
+  EXPECT_EQ(format_cidr(cfg->cells.ipv4_pool), "10.200.0.0/16");
+  EXPECT_EQ(cfg->defaults, Limits{});
+}
+
+TEST(Config, UserOverridesWinAndUnsetKeysInherit) {
+  const std::string text =
+      std::string(kListener) + "[defaults]\nquota = \"10GiB\"\nrate_down = \"20mbit\"\n" +
+      user("a", kKeyA, "quota = \"50GiB\"\nperiod = \"daily\"\n") + user("b", kKeyB);
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  const Limits a = cfg->limits_for(*cfg->find_user("a"));
+  const Limits b = cfg->limits_for(*cfg->find_user("b"));
+  EXPECT_EQ(a.quota_bytes, 50ull << 30);
+  EXPECT_EQ(a.period, Period::kDaily);
+  EXPECT_EQ(a.rate_down_bps, 20'000'000u);
+  EXPECT_EQ(b.quota_bytes, 10ull << 30);
+  EXPECT_EQ(b.period, Period::kMonthly);
+}
+
+TEST(Config, UnlimitedAndIntegerFormsAreAccepted) {
+  const std::string text =
+      std::string(kListener) +
+      "[defaults]\nquota = 1000000\nrate_up = \"unlimited\"\nrate_down = 64000\n";
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->defaults.quota_bytes, 1'000'000u);
+  EXPECT_EQ(cfg->defaults.rate_up_bps, 0u);
+  EXPECT_EQ(cfg->defaults.rate_down_bps, 64'000u);
+}
+
+TEST(Config, UnknownKeyIsAnErrorAtItsPosition) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[server]\nstate_dri = \"/x\"\n"),
+              HasSubstr("t.toml:4:1: unknown key \"server.state_dri\""));
+}
+
+TEST(Config, UnknownKeyInsideUserIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA, "qouta = \"1GiB\"\n")),
+              HasSubstr("t.toml:6:1: unknown key \"user.qouta\""));
+}
+
+TEST(Config, UnknownSectionIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[limits]\nx = 1\n"),
+              HasSubstr("t.toml:3:2: unknown section or key \"limits\""));
+}
+
+TEST(Config, SyntaxErrorNamesLineAndColumn) {
+  EXPECT_THAT(error_of("[server]\nlog_level = \"info\nx"), HasSubstr("t.toml:2:"));
+}
+
+TEST(Config, OutOfRangeValueNamesKeyRangeAndPosition) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[accounting]\nhistory_days = 30\n"),
+              HasSubstr("t.toml:4:16: accounting.history_days = 30 is out of range 400..36500"));
+}
+
+TEST(Config, WrongTypeIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[telegram]\nfast_mode = \"yes\"\n"),
+              HasSubstr("t.toml:4:13: telegram.fast_mode must be true or false"));
+}
+
+TEST(Config, ListenerWrittenAsPlainTableIsAnError) {
+  EXPECT_THAT(error_of("[listener]\nbind = \"0.0.0.0:443\"\n"),
+              HasSubstr("must be an array of tables: write [[listener]]"));
+}
+
+TEST(Config, MissingListenerIsAnError) {
+  EXPECT_THAT(error_of("[server]\n"), HasSubstr("t.toml:1:1: no [[listener]]"));
+}
+
+TEST(Config, BadSizeTextIsAnErrorWithReason) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[defaults]\nquota = \"10 GiBs\"\n"),
+              HasSubstr("t.toml:4:9: defaults.quota: size: unknown unit"));
+}
+
+TEST(Config, UnknownPeriodIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[defaults]\nperiod = \"yearly\"\n"),
+              HasSubstr("t.toml:4:10: defaults.period: period must be daily, weekly"));
+}
+
+TEST(Config, WeeklyAnchorAboveSevenIsAnError) {
+  EXPECT_THAT(
+      error_of(std::string(kListener) + user("a", kKeyA, "period = \"weekly\"\nanchor_day = 9\n")),
+      HasSubstr("t.toml:3:1: user \"a\": a weekly period's anchor_day is an ISO weekday"));
+}
+
+TEST(Config, DuplicateUserNamesNameBothPlaces) {
+  EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA) + user("a", kKeyB)),
+              HasSubstr("t.toml:6:1: duplicate user name \"a\" (first at t.toml:3:1)"));
+}
+
+TEST(Config, SameKeyUnderAnotherPrefixIsADuplicateSecret) {
+  const std::string dd = "dd" + std::string(kKeyA);
+  EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA) + user("b", dd)),
+              HasSubstr("user \"b\" reuses the secret key of user \"a\" (at t.toml:3:1)"));
+}
+
+TEST(Config, BadSecretIsAnErrorThatDoesNotEchoTheSecret) {
+  const std::string text = std::string(kListener) + user("a", "0123456789abcdefXYZ");
+  const std::string err = error_of(text);
+  EXPECT_THAT(err, HasSubstr("t.toml:5:10: user \"a\" secret:"));
+  EXPECT_THAT(err, Not(HasSubstr("0123456789abcdefXYZ")));
+}
+
+TEST(Config, UserWithoutSecretIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[[user]]\nname = \"a\"\n"),
+              HasSubstr("t.toml:3:1: user \"a\" needs a secret"));
+}
+
+TEST(Config, SeveralSecretsPerUser) {
+  const std::string text = std::string(kListener) + "[[user]]\nname = \"a\"\nsecrets = [\"" +
+                           std::string(kKeyA) + "\", \"dd" + std::string(kKeyB) + "\"]\n";
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->users[0].secrets.size(), 2u);
+  EXPECT_EQ(cfg->users[0].secrets[1].kind, proto::SecretKind::kSecure);
+}
+
+TEST(Config, OverlappingListenersAreAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[[listener]]\nbind = \"127.0.0.1:443\"\n"),
+              HasSubstr("t.toml:3:1: listener 127.0.0.1:443 overlaps listener 0.0.0.0 port 443"));
+}
+
+TEST(Config, Ipv6WildcardDoesNotOverlapIpv4Wildcard) {
+  auto cfg = parse_config(std::string(kListener) + "[[listener]]\nbind = \"[::]:443\"\n", "t.toml");
+  EXPECT_TRUE(cfg) << cfg.error().context;
+}
+
+TEST(Config, ListenerNeedsLiteralAddress) {
+  EXPECT_THAT(error_of("[[listener]]\nbind = \"localhost:443\"\n"),
+              HasSubstr("must be a literal IPv4 or IPv6 address"));
+}
+
+TEST(Config, UidRangeTooSmallForUsersIsAnError) {
+  const std::string text =
+      std::string(kListener) + "[cells]\nuid_count = 2\n" + user("a", kKeyA) + user("b", kKeyB);
+  EXPECT_THAT(error_of(text), HasSubstr("t.toml:3:1: cells uid range 200000..200001 holds 1 "
+                                        "workers (plus the gate) but 2 users are configured"));
+}
+
+TEST(Config, Ipv4PoolTooSmallForUsersIsAnError) {
+  const std::string text = std::string(kListener) + "[cells]\nipv4_pool = \"10.0.0.0/29\"\n" +
+                           user("a", kKeyA) + user("b", kKeyB) + user("c", kKeyC);
+  EXPECT_THAT(error_of(text),
+              HasSubstr("cells.ipv4_pool 10.0.0.0/29 holds 2 cells but 3 users are configured"));
+}
+
+TEST(Config, PoolWithHostBitsIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nipv4_pool = \"10.0.0.1/24\"\n"),
+              HasSubstr("t.toml:4:13: cells.ipv4_pool: \"10.0.0.1/24\" has host bits set"));
+}
+
+TEST(Config, NonUlaIpv6PrefixIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nipv6_prefix = \"2001:db8::/48\"\n"),
+              HasSubstr("must be a unique local (fc00::/7) prefix"));
+}
+
+TEST(Config, EmptyIpv6PrefixTurnsCellIpv6Off) {
+  auto cfg = parse_config(std::string(kListener) + "[cells]\nipv6_prefix = \"\"\n", "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_FALSE(cfg->cells.ipv6_prefix.has_value());
+  EXPECT_EQ(ipv6_cell_capacity(cfg->cells), 0u);
+}
+
+TEST(Config, ExpiryWithOffsetIsExact) {
+  auto cfg = parse_config(
+      std::string(kListener) + user("a", kKeyA, "expires = 2030-01-31T12:00:00+02:00\n"), "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->users[0].expires_at, utc(2030, 1, 31) + 10 * 3600);
+}
+
+TEST(Config, ExpiryWithoutOffsetIsAnError) {
+  EXPECT_THAT(
+      error_of(std::string(kListener) + user("a", kKeyA, "expires = 2030-01-31T12:00:00\n")),
+      HasSubstr("t.toml:6:11: user.expires: a date-time needs an offset"));
+}
+
+TEST(Config, BadDcOverrideIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[telegram]\ndc = [\"x=1.2.3.4:443\"]\n"),
+              HasSubstr("t.toml:4:7: telegram.dc: \"x\" is not a DC number"));
+}
+
+TEST(Config, ReportsEveryProblemAtOnce) {
+  const std::string err =
+      error_of(std::string(kListener) + "[server]\nlog_level = \"loud\"\ncolour = true\n");
+  EXPECT_THAT(err, HasSubstr("t.toml:4:13: server.log_level must be one of"));
+  EXPECT_THAT(err, HasSubstr("t.toml:5:1: unknown key \"server.colour\""));
+}
+
+TEST(Config, RelativeStateDirIsAnErrorAtTheValue) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[server]\nstate_dir = \"var/lib\"\n"),
+              HasSubstr("t.toml:4:13: server.state_dir must be an absolute path"));
+}
+
+TEST(Config, LoadReadsAFileAndNamesItInErrors) {
+  const std::string path = ::testing::TempDir() + "/mtw-config-test.toml";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("[[listener]]\nbind = \"0.0.0.0:443\"\n[mask]\nadress = \"x:1\"\n", f);
+    std::fclose(f);
+  }
+  auto r = load_config(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().context, HasSubstr(path + ":4:1: unknown key \"mask.adress\""));
+}
+
+TEST(Config, LoadReportsAMissingFileWithErrno) {
+  auto r = load_config("/nonexistent/mtwarden.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kSyscall);
+  EXPECT_EQ(r.error().sys_errno, ENOENT);
+}
+
+TEST(Cidr, ParsesAndFormatsBothFamilies) {
+  EXPECT_EQ(format_cidr(parse_cidr("10.200.0.0/16").value()), "10.200.0.0/16");
+  EXPECT_EQ(format_cidr(parse_cidr("fd6d:7477:6172::/48").value()), "fd6d:7477:6172::/48");
+  EXPECT_FALSE(parse_cidr("10.0.0.0/33"));
+  EXPECT_FALSE(parse_cidr("10.0.0.0"));
+}
+
+TEST(Cidr, CapacityCountsCellLinks) {
+  CellsConfig c;
+  c.ipv4_pool = parse_cidr("10.0.0.0/24").value();
+  c.ipv4_cell_prefix = 30;
+  EXPECT_EQ(ipv4_cell_capacity(c), 64u);
+  c.ipv4_cell_prefix = 31;
+  EXPECT_EQ(ipv4_cell_capacity(c), 128u);
+  c.ipv6_prefix = parse_cidr("fd00::/56").value();
+  EXPECT_EQ(ipv6_cell_capacity(c), 256u);
+}
+
+}  // namespace
+}  // namespace mtw::supervisor
