@@ -28,8 +28,11 @@ class DcTable {
   // The production table.
   DcTable();
   // Replaces all addresses for `dc` (signed; a media override wins over the
-  // plain DC for negative indices). "N=HOST:PORT" as on the command line.
+  // plain DC for negative indices, an override of n covers -n and n+10000).
+  // An empty list removes the override.
   void set(std::int16_t dc, std::vector<Endpoint> endpoints);
+  // "N=HOST:PORT[,HOST:PORT...]" as on the command line. kBadInput on a bad
+  // spec, leaving the table unchanged.
   [[nodiscard]] Result<void> set_from_text(std::string_view spec);
   // Addresses to try for the client's DC index, preferred family first.
   // Unknown indices fall back to DC 2 (as mtg does for 0 and unknowns);

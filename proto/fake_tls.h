@@ -5,8 +5,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "proto/bytes.h"
 #include "proto/random.h"
@@ -15,7 +18,7 @@
 namespace mtw::proto {
 
 inline constexpr std::size_t kTlsHeaderSize = 5;
-inline constexpr std::size_t kMinClientHelloRecord = 512;  // PY, ERL: >= 512 bytes
+inline constexpr std::size_t kMinClientHelloRecord = 512;       // PY, ERL: >= 512 bytes
 inline constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;  // all fragments together
 inline constexpr std::size_t kMaxClientHelloFragments = 10;     // as mtg
 inline constexpr std::size_t kMaxTlsRecordPayload = 16640;      // RFC 8446 limit, reader side
@@ -28,7 +31,9 @@ struct HelloScan {
   std::size_t needed = 0;  // bytes needed in total (complete: bytes the hello occupies)
 };
 // Errors: kBadInput when the bytes cannot be a TLS ClientHello at all
-// (not 16 03 01, wrong handshake type, too many fragments, too large).
+// (not 16 03 01, wrong handshake type, too many fragments, too large, a
+// handshake under 512 bytes, a record that runs past the handshake). Looks
+// only at the bytes present, so a non-TLS stream is rejected after 1 byte.
 [[nodiscard]] Result<HelloScan> scan_client_hello(ByteSpan in);
 
 struct ClientHello {
@@ -44,7 +49,9 @@ struct ClientHello {
 };
 
 // Parses a complete ClientHello (one record or several 16 03 01 fragments).
-// Errors: kShortInput (incomplete), kBadInput (malformed, record < 512 bytes).
+// The handshake (all fragments' payloads together) must be >= 512 bytes and
+// end exactly at a record boundary; bytes after it in `in` are ignored.
+// Errors: kShortInput (incomplete), kBadInput (malformed, handshake < 512 bytes).
 [[nodiscard]] Result<ClientHello> parse_client_hello(ByteSpan in);
 
 struct ClockWindow {
@@ -61,39 +68,53 @@ struct ClockWindow {
 [[nodiscard]] Result<std::uint32_t> validate_client_hello(const ClientHello& hello,
                                                           const SecretKey& key,
                                                           const ClockWindow& clock);
+// The HMAC part alone: the client's timestamp if `key` produced the hello,
+// else nullopt. No allocation; what identify() runs per candidate secret.
+[[nodiscard]] std::optional<std::uint32_t> client_hello_timestamp(const ClientHello& hello,
+                                                                  const SecretKey& key);
+// True if `ts` lies in the window (see ClockWindow).
+[[nodiscard]] bool timestamp_in_window(std::uint32_t ts, const ClockWindow& clock) noexcept;
 // kWrongSni when the hello carries no SNI or a different one (ASCII case-insensitive).
 [[nodiscard]] Result<void> check_sni(const ClientHello& hello, std::string_view domain);
 
 struct ServerHelloOptions {
-  std::size_t app_data_min = 2500;  // random ApplicationData length range, bytes
+  // Random ApplicationData length range, bytes, inclusive. Clamped to
+  // [1, 16384]; min > max is treated as min == max.
+  std::size_t app_data_min = 2500;
   std::size_t app_data_max = 4700;
 };
 // ServerHello (echoing session id and suite, x25519 key share) ‖ CCS ‖
-// ApplicationData, with srv_random = HMAC-SHA256(K, client_random ‖ all of it
-// with srv_random zeroed) written at offset 11.
+// ApplicationData; 127 + 6 + 5 + N bytes for a 32-byte session id. srv_random = HMAC-SHA256(K,
+// client_random ‖ all of it with srv_random zeroed) written at offset 11.
 [[nodiscard]] Bytes build_server_hello(const ClientHello& hello, const SecretKey& key,
                                        const ServerHelloOptions& opts, RandomSource& rnd);
-// Client side check of a server answer (tests, our probes): kBadHandshake
-// when the prefixes or the HMAC do not match. Returns bytes consumed.
+// Client side check of a server answer (tests, our probes): kShortInput when
+// the three records are not all there yet, kBadHandshake when the prefixes or
+// the HMAC do not match. Returns bytes consumed (the three records).
 [[nodiscard]] Result<std::size_t> verify_server_hello(ByteSpan in,
                                                       std::span<const std::byte, 32> client_random,
                                                       const SecretKey& key);
 // Client side (tests, benchmarks): a ClientHello for `secret` (fake TLS) at
-// unix time `now`, with SNI = secret.domain. Returns the record.
+// unix time `now`, with SNI = secret.domain, GREASE values and a real x25519
+// key share, padded to 517 bytes like browsers and TDLib. Returns the record.
+// A secret with an empty domain gives a hello without the SNI extension.
 [[nodiscard]] Bytes build_client_hello(const Secret& secret, std::int64_t now, RandomSource& rnd);
 
 // Data phase, reading: whole records from `in`; CCS (14 03 03 00 01 01) is
 // skipped, application data (17 03 03) payload goes to the sink. Returns bytes
-// consumed; a partial record is left. Errors: kBadInput (other type, version
-// not 03 03), kTooLarge (payload > kMaxTlsRecordPayload).
+// consumed; a partial record is left. Empty application records are skipped.
+// Errors: kBadInput (other type, version not 03 03), kTooLarge (payload >
+// kMaxTlsRecordPayload); a bad header is reported as soon as its bytes are
+// present. On error the records before the bad one were already delivered.
 using RecordSink = std::function<void(ByteSpan payload)>;
 [[nodiscard]] Result<std::size_t> read_tls_records(ByteSpan in, const RecordSink& sink);
 
 // Data phase, writing: wraps `payload` into 17 03 03 records of at most
-// max_payload bytes each and appends them to `out`.
-void write_tls_records(ByteSpan payload, Bytes& out,
-                       std::size_t max_payload = kMaxTlsWritePayload);
-// In-place variant for the relay: writes one header for `n` payload bytes.
+// max_payload bytes each (1..kMaxTlsRecordPayload, else MTW_CHECK aborts) and
+// appends them to `out`. An empty payload appends nothing.
+void write_tls_records(ByteSpan payload, Bytes& out, std::size_t max_payload = kMaxTlsWritePayload);
+// In-place variant for the relay: writes one header for `n` payload bytes
+// (n <= kMaxTlsRecordPayload, else MTW_CHECK aborts).
 void write_tls_header(std::span<std::byte, kTlsHeaderSize> out, std::size_t n) noexcept;
 
 }  // namespace mtw::proto

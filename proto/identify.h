@@ -61,17 +61,23 @@ enum class Rejection {
   kReplay,
   kWrongSni,    // HMAC matched a secret whose domain differs from the SNI
   kUnknownTag,  // obfuscated2 init that decrypts to no known tag with any secret
+  // The handshake is allowed by no rule: TLS when AllowedProtocols::fake_tls
+  // is off; an init whose tag the listener does not allow; a dd secret used
+  // with tag ef/ee.
   kProtocolNotAllowed,
 };
 std::string_view rejection_name(Rejection r) noexcept;
 
+// On kClockSkew, kReplay, kWrongSni and an obfuscated2 kProtocolNotAllowed
+// the secret matched, so secret_index and user name whose it was (for
+// metrics); the hello/init fields are set only on acceptance.
 struct Identification {
   Rejection rejection = Rejection::kNone;
-  std::size_t needed = 0;       // kNeedMore: total bytes to wait for (0 = unknown, read more)
-  std::size_t secret_index = 0; // into UserIndex::secrets(), when accepted
+  std::size_t needed = 0;        // kNeedMore: total bytes to wait for (0 = unknown, read more)
+  std::size_t secret_index = 0;  // into UserIndex::secrets(), when accepted
   UserId user = 0;
   bool fake_tls = false;
-  std::size_t consumed = 0;     // handshake bytes (hello, or the 64-byte init)
+  std::size_t consumed = 0;          // handshake bytes (hello, or the 64-byte init)
   std::optional<ClientHello> hello;  // fake TLS
   std::optional<ClientInit> init;    // obfuscated2 (non-TLS)
   std::uint32_t tls_timestamp = 0;
@@ -87,7 +93,11 @@ struct IdentifyOptions {
 
 // Decides from `first_bytes`. For fake TLS it identifies from the ClientHello
 // alone (the init follows in the data phase); for obfuscated2 from the first
-// 64 bytes. On acceptance the replay digest is recorded in `replay`.
+// 64 bytes. On acceptance the replay digest (the TLS client random, or init
+// bytes 8..56) is recorded in `replay` with time opts.clock.now.
+// Order for TLS: SNI candidates' HMAC, then (optionally) all ee secrets
+// (kWrongSni), then clock, then replay. Secret kinds: a 16-byte secret allows
+// tags ef/ee/dd, a dd secret only dd, an ee secret only fake TLS.
 Identification identify(ByteSpan first_bytes, const UserIndex& index, ReplayCache& replay,
                         const IdentifyOptions& opts);
 

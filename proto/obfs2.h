@@ -66,8 +66,8 @@ struct DcInit {
 [[nodiscard]] Result<Streams> make_dc_streams(const DcInit& init);
 
 // Client side (tests, benchmarks, our own probes): a valid client init for
-// `secret` with the given tag and DC; returns wire bytes and the client's
-// own streams (encrypt advanced past the init).
+// `secret` with the given tag and DC; returns the wire bytes and the client's
+// cipher params. make_client_side_streams() turns them into streams.
 struct ClientSideInit {
   std::array<std::byte, kInitSize> wire{};
   CipherParams encrypt;  // client->proxy
@@ -75,6 +75,8 @@ struct ClientSideInit {
 };
 [[nodiscard]] ClientSideInit build_client_init(const SecretKey& secret, ProtoTag tag,
                                                std::int16_t dc, RandomSource& rnd);
+// The client's streams: encrypt advanced past the 64 init bytes, decrypt at 0.
+[[nodiscard]] Result<Streams> make_client_side_streams(const ClientSideInit& init);
 
 // True if the first bytes of a generated init would be mistaken for another
 // protocol (HTTP verbs, TLS, the 0xef abridged marker, tag repeats) or have
