@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-MTW_BUILD_TESTS=OFF bash scripts/build.sh release
+# The product needs no test or benchmark libraries.
+MTW_BENCH=OFF bash scripts/build.sh release
 exec bash scripts/run-default.sh "$@"
