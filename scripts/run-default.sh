@@ -6,12 +6,12 @@
 #   - failed handshakes masked to the secret's TLS domain on port 443,
 #   - prints the tg:// and https://t.me/proxy links; Ctrl+C drains and exits.
 # Environment: MTW_PORT (443), MTW_TLS_DOMAIN (www.google.com; first run only),
-# MTW_MASK (HOST:PORT, or "off"), MTW_PUBLIC_HOST, MTW_STATE_DIR.
+# MTW_MASK (HOST:PORT, or "off"), MTW_PUBLIC_HOST, MTW_STATE_DIR, MTW_WORKER_BIN.
 # Extra arguments go to the worker (e.g. --log-level debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=build/release/worker/mtwarden-worker
+bin=${MTW_WORKER_BIN:-build/release/worker/mtwarden-worker}
 if [[ ! -x "$bin" ]]; then
   echo "run-default.sh: $bin not found; build it with: bash scripts/build.sh release" >&2
   exit 1
@@ -41,7 +41,7 @@ secret_domain=$(printf '%b' "$(printf '%s' "${secret:34}" | sed 's/../\\x&/g')")
 mask=${MTW_MASK:-${secret_domain}:443}
 
 args=(--bind "0.0.0.0:$port" --secrets-file "$secret_file")
-if [[ -s /proc/net/if_inet6 ]]; then
+if grep -q . /proc/net/if_inet6 2>/dev/null; then  # procfs files always look empty to -s
   args+=(--bind "[::]:$port")
 else
   echo "run-default.sh: no IPv6 on this host; listening on IPv4 only" >&2
@@ -49,8 +49,10 @@ fi
 if [[ "$mask" != off ]]; then
   args+=(--mask "$mask")
 fi
-if [[ -n "${MTW_PUBLIC_HOST:-}" ]]; then
-  args+=(--public-host "$MTW_PUBLIC_HOST")
+# Links need an address clients can reach; 0.0.0.0 is not one.
+public_host=${MTW_PUBLIC_HOST:-$(hostname -I 2>/dev/null | awk '{print $1}')}
+if [[ -n "$public_host" ]]; then
+  args+=(--public-host "$public_host")
 fi
 
 exec "$bin" "${args[@]}" "$@"

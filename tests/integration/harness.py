@@ -1,0 +1,338 @@
+"""Shared helpers for the worker integration tests (tests/integration/test_*.py).
+
+Starts the real binaries named by the environment (MTW_WORKER, MTW_FAKE_DC,
+MTW_FAKE_MASK; set by CTest), and speaks obfuscated2 and fake TLS itself with
+python3-cryptography so tests need no other client for probes and raw flows.
+Everything stays on 127.0.0.1.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import queue
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+WORKER = os.environ.get("MTW_WORKER", "build/hD/worker/mtwarden-worker")
+FAKE_DC = os.environ.get("MTW_FAKE_DC", "build/hD/tests/tools/mtw-fake-dc")
+FAKE_MASK = os.environ.get("MTW_FAKE_MASK", "build/hD/tests/tools/mtw-fake-mask")
+SOURCE_DIR = os.environ.get("MTW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+SIMPLE_SECRET = "00112233445566778899aabbccddeeff"
+OTHER_SECRET = "ffeeddccbbaa99887766554433221100"
+TLS_DOMAIN = "www.example.com"
+TLS_SECRET = "ee" + "0123456789abcdeffedcba9876543210" + TLS_DOMAIN.encode().hex()
+
+FAILURES = []
+
+
+def check(cond, what):
+    """Records a failed expectation (the test keeps going, then exits 1)."""
+    if cond:
+        print("ok   " + what, flush=True)
+    else:
+        print("FAIL " + what, flush=True)
+        FAILURES.append(what)
+
+
+def finish():
+    if FAILURES:
+        print("%d check(s) failed: %s" % (len(FAILURES), "; ".join(FAILURES)), flush=True)
+        sys.exit(1)
+    print("all checks passed", flush=True)
+    sys.exit(0)
+
+
+class Proc:
+    """A child process whose stdout lines are collected by a thread."""
+
+    def __init__(self, argv, pass_fds=(), name=None):
+        self.name = name or os.path.basename(argv[0])
+        self.lines = queue.Queue()
+        self.all_lines = []
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=None, pass_fds=pass_fds,
+                                  text=True, bufsize=1)
+        self.t = threading.Thread(target=self._pump, daemon=True)
+        self.t.start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            line = line.rstrip("\n")
+            self.all_lines.append(line)
+            self.lines.put(line)
+
+    def wait_line(self, prefix, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                raise RuntimeError("%s: no line starting with %r" % (self.name, prefix))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line.startswith(prefix):
+                return line
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def signal(self, sig):
+        self.p.send_signal(sig)
+
+    def wait(self, timeout):
+        return self.p.wait(timeout=timeout)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def start_fake_dc(mode="echo", expect_dc=None, record=None):
+    argv = [FAKE_DC, "--listen", "127.0.0.1:0", "--mode", mode]
+    if expect_dc is not None:
+        argv += ["--expect-dc", str(expect_dc)]
+    if record:
+        argv += ["--record", record]
+    p = Proc(argv, name="fake-dc")
+    port = int(p.wait_line("listening ").split()[1])
+    return p, port
+
+
+def start_fake_mask(record_dir):
+    p = Proc([FAKE_MASK, "--listen", "127.0.0.1:0", "--record-dir", record_dir], name="fake-mask")
+    port = int(p.wait_line("listening ").split()[1])
+    return p, port
+
+
+def dc_flags(dc_port):
+    out = []
+    for n in range(1, 6):
+        out += ["--dc", "%d=127.0.0.1:%d" % (n, dc_port)]
+    return out
+
+
+def start_worker(args, pass_fds=(), expect_listen=1):
+    p = Proc([WORKER] + args, pass_fds=pass_fds, name="worker")
+    ports = []
+    for _ in range(expect_listen):
+        line = p.wait_line("listening ")
+        ports.append(int(line.rsplit(":", 1)[1]))
+    return p, ports
+
+
+def read_stats(path, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def wait_stats(path, pred, timeout=15):
+    deadline = time.time() + timeout
+    while True:
+        s = read_stats(path)
+        if pred(s) or time.time() > deadline:
+            return s
+        time.sleep(0.2)
+
+
+def count_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="mtw-it-")
+    return d
+
+
+# ---------------------------------------------------------------- obfuscated2
+
+
+def aes_ctr(key, iv):
+    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+
+
+class Obfs2Client:
+    """A minimal obfuscated2 client: init for a 16-byte key, then raw bytes.
+
+    The proxy does not parse frames in direct mode and the fake DC echoes
+    bytes, so tests can send any byte string and expect it back.
+    """
+
+    FORBIDDEN = {b"HEAD", b"POST", b"GET ", b"OPTI", b"\x16\x03\x01\x02", b"\xdd" * 4, b"\xee" * 4}
+
+    def __init__(self, secret_hex, tag=b"\xef" * 4, dc=2):
+        raw = bytes.fromhex(secret_hex)
+        key = raw[1:17] if len(raw) >= 17 else raw
+        while True:
+            h = bytearray(os.urandom(64))
+            if h[0] != 0xEF and bytes(h[0:4]) not in self.FORBIDDEN and h[4:8] != b"\0\0\0\0":
+                break
+        h[56:60] = tag
+        h[60:62] = struct.pack("<h", dc)
+        enc_key = hashlib.sha256(bytes(h[8:40]) + key).digest()
+        r = bytes(h[8:56])[::-1]
+        dec_key = hashlib.sha256(r[0:32] + key).digest()
+        self.enc = aes_ctr(enc_key, bytes(h[40:56]))
+        self.dec = aes_ctr(dec_key, r[32:48])
+        encrypted = self.enc.update(bytes(h))
+        self.init = bytes(h[:56]) + encrypted[56:]
+
+    def seal(self, data):
+        return self.enc.update(data)
+
+    def open(self, data):
+        return self.dec.update(data)
+
+
+def connect(port, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_exact(sock, n):
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(min(65536, n - len(out)))
+        if not chunk:
+            raise ConnectionError("closed after %d of %d bytes" % (len(out), n))
+        out += chunk
+    return bytes(out)
+
+
+def echo_session(port, secret_hex, total=256 * 1024, chunk=16384, dc=2, pause=0.0,
+                 first_bytes_cb=None):
+    """Connects, sends `total` random bytes in chunks and checks the echo.
+
+    Returns True when every byte came back intact. `pause` sleeps between
+    chunks (to keep a transfer active across signals).
+    """
+    c = Obfs2Client(secret_hex, dc=dc)
+    s = connect(port)
+    try:
+        s.sendall(c.init)
+        sent = 0
+        while sent < total:
+            n = min(chunk, total - sent)
+            data = os.urandom(n)
+            s.sendall(c.seal(data))
+            back = c.open(recv_exact(s, n))
+            if back != data:
+                return False
+            sent += n
+            if pause:
+                time.sleep(pause)
+        return True
+    except (OSError, ConnectionError) as e:
+        print("echo session failed: %s" % e, flush=True)
+        return False
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ fake TLS
+
+
+def client_hello(secret_hex, ts=None, sni=TLS_DOMAIN, pad_to=517):
+    """A TLS 1.3-looking ClientHello record carrying the fake-TLS HMAC."""
+    secret = bytes.fromhex(secret_hex)
+    key = secret[1:17]
+    sid = os.urandom(32)
+    name = sni.encode()
+    ext = b""
+    ext += struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
+    ext += struct.pack(">HHB", 0x2B, 3, 2) + b"\x03\x04"
+    ext += struct.pack(">HHHHH", 0x33, 38, 36, 0x1D, 32) + os.urandom(32)
+    ext += struct.pack(">HHH", 0x0A, 4, 2) + b"\x00\x1d"
+    suites = b"\x13\x01\x13\x02\x13\x03"
+    body = b"\x03\x03" + b"\0" * 32 + b"\x20" + sid + struct.pack(">H", len(suites)) + suites
+    body += b"\x01\x00"
+    fixed = 5 + 4 + len(body) + 2 + len(ext)
+    pad = max(0, pad_to - fixed - 4)
+    ext += struct.pack(">HH", 0x15, pad) + b"\0" * pad
+    body += struct.pack(">H", len(ext)) + ext
+    hs = b"\x01" + struct.pack(">I", len(body))[1:] + body
+    record = bytearray(b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs)
+    digest = hmac.new(key, bytes(record), hashlib.sha256).digest()
+    ts = int(time.time()) if ts is None else ts
+    rnd = digest[:28] + bytes(a ^ b for a, b in zip(digest[28:32], struct.pack("<I", ts & 0xFFFFFFFF)))
+    record[11:43] = rnd
+    return bytes(record)
+
+
+# -------------------------------------------------------------------- probes
+
+
+def probe(port, data, half_close=True, timeout=15):
+    """Sends `data`, optionally half-closes, returns everything read until EOF."""
+    s = connect(port, timeout=timeout)
+    try:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        out = bytearray()
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not half_close and out.endswith(b"mask-answer\n"):
+                break
+        return bytes(out)
+    finally:
+        s.close()
+
+
+def mask_records(record_dir):
+    return sorted(f for f in os.listdir(record_dir) if f.endswith(".bin"))
+
+
+def wait_new_record(record_dir, before, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        now = mask_records(record_dir)
+        new = [f for f in now if f not in before]
+        if new:
+            with open(os.path.join(record_dir, new[0]), "rb") as f:
+                return f.read()
+        time.sleep(0.05)
+    return None
+
+
+def peers_dir():
+    return os.path.join(SOURCE_DIR, "tests", "peers")
+
+
+def cleanup(*procs, dirs=()):
+    for p in procs:
+        if p is not None:
+            p.stop()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)

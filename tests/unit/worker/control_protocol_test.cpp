@@ -1,0 +1,186 @@
+#include "worker/control_protocol.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/unique_fd.h"
+#include "worker/control_socket.h"
+
+namespace mtw::worker::control {
+namespace {
+
+using base::UniqueFd;
+
+Bytes bytes_of(std::string_view s) {
+  auto b = proto::as_bytes(s);
+  return Bytes(b.begin(), b.end());
+}
+
+Handoff sample_handoff() {
+  Handoff h;
+  h.listener_id = 7;
+  h.peer.family = 4;
+  h.peer.addr[0] = std::byte{127};
+  h.peer.addr[3] = std::byte{1};
+  h.peer.port = 40000;
+  h.data = bytes_of("GET / HTTP/1.1\r\n");
+  return h;
+}
+
+TEST(ControlProtocol, RoundTripsEveryMessage) {
+  Report rep;
+  rep.seq = 42;
+  rep.counters[Counter::kBytesDcToClient] = 1ull << 40;
+  std::vector<Message> msgs = {sample_handoff(), rep, SetLimits{100, kKeep, 5000},
+                               Reload{{Bytes(16, std::byte{1}), Bytes(17, std::byte{0xdd})}},
+                               ReportRequest{}};
+  for (const auto& m : msgs) {
+    auto wire = encode(m);
+    ASSERT_TRUE(wire) << wire.error().to_string();
+    std::size_t fds = type_of(m) == MsgType::kHandoff ? 1 : 0;
+    auto back = decode(*wire, fds);
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(*back, m);
+  }
+}
+
+TEST(ControlProtocol, HeaderLayoutIsStable) {
+  auto wire = encode(ReportRequest{}).value();
+  ASSERT_EQ(wire.size(), kHeaderSize);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(wire.data()), 4), "MTWC");
+  EXPECT_EQ(wire[4], std::byte{kVersion});
+  EXPECT_EQ(wire[5], std::byte{5});
+}
+
+TEST(ControlProtocol, RejectsHandoffWithoutExactlyOneFd) {
+  auto wire = encode(sample_handoff()).value();
+  EXPECT_FALSE(decode(wire, 0));
+  EXPECT_FALSE(decode(wire, 2));
+  auto req = encode(ReportRequest{}).value();
+  EXPECT_FALSE(decode(req, 1));
+}
+
+TEST(ControlProtocol, RejectsOversizedHandoffData) {
+  Handoff h = sample_handoff();
+  h.data.assign(kMaxHandoffData + 1, std::byte{0});
+  EXPECT_FALSE(encode(h));
+  h.data.resize(kMaxHandoffData);
+  auto wire = encode(h).value();
+  // Patch the data length field (offset 12 + 24) to claim more than the cap.
+  proto::store_le32(wire.data() + kHeaderSize + 24, kMaxHandoffData + 1);
+  auto r = decode(wire, 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kTooLarge);
+}
+
+TEST(ControlProtocol, RejectsMalformedHeaders) {
+  auto good = encode(SetLimits{}).value();
+  auto bad_magic = good;
+  bad_magic[0] = std::byte{'X'};
+  auto bad_version = good;
+  bad_version[4] = std::byte{2};
+  auto bad_type = good;
+  bad_type[5] = std::byte{99};
+  auto bad_flags = good;
+  bad_flags[6] = std::byte{1};
+  auto long_len = good;
+  long_len.push_back(std::byte{0});
+  auto short_len = good;
+  short_len.pop_back();
+  for (const auto& b : {bad_magic, bad_version, bad_type, bad_flags, long_len, short_len}) {
+    EXPECT_FALSE(decode(b, 0));
+  }
+  EXPECT_FALSE(decode(Bytes(5, std::byte{0}), 0));
+}
+
+TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
+  for (const Message& m : std::vector<Message>{sample_handoff(), Report{}, SetLimits{},
+                                               Reload{{Bytes(20, std::byte{0xee})}}}) {
+    auto wire = encode(m).value();
+    std::size_t fds = type_of(m) == MsgType::kHandoff ? 1 : 0;
+    for (std::size_t n = 0; n < wire.size(); ++n) {
+      Bytes cut(wire.begin(), wire.begin() + n);
+      if (n >= kHeaderSize) proto::store_le32(cut.data() + 8, n - kHeaderSize);
+      EXPECT_FALSE(decode(cut, fds)) << "type " << int(type_of(m)) << " cut at " << n;
+    }
+  }
+}
+
+TEST(ControlProtocol, ReportAcceptsMoreCountersFromNewerWorker) {
+  Report rep;
+  rep.seq = 1;
+  rep.counters[Counter::kAccepted] = 5;
+  auto wire = encode(rep).value();
+  // Append one extra counter and bump count and body length.
+  for (int i = 0; i < 8; ++i) wire.push_back(std::byte{0xff});
+  proto::store_le32(wire.data() + 8, static_cast<std::uint32_t>(wire.size() - kHeaderSize));
+  wire[kHeaderSize + 8] = std::byte(kCounterCount + 1);
+  auto back = decode(wire, 0);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(std::get<Report>(*back).counters[Counter::kAccepted], 5u);
+}
+
+// A real TCP connection, accepted here, travels through a SOCK_SEQPACKET pair
+// with the bytes "already read"; the receiver then talks over the passed fd.
+TEST(ControlSocket, PassesARealSocketAndKeepsItUsable) {
+  int sp[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+  UniqueFd parent(sp[0]), worker(sp[1]);
+
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted);
+
+  ASSERT_EQ(::write(client.get(), "hello", 5), 5);
+  char first[5];
+  ASSERT_EQ(::read(accepted.get(), first, 5), 5);  // what the gate consumed
+
+  Handoff h = sample_handoff();
+  h.data = bytes_of(std::string_view(first, 5));
+  auto wire = encode(h).value();
+  ASSERT_TRUE(send_datagram(parent.get(), wire, accepted.get()));
+  accepted.reset();  // the parent's copy is gone; only the passed one remains
+
+  auto got = recv_datagram(worker.get(), false);
+  ASSERT_TRUE(got) << got.error().to_string();
+  ASSERT_TRUE(*got);
+  ASSERT_EQ((*got)->fds.size(), 1u);
+  auto msg = decode((*got)->bytes, 1);
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(std::get<Handoff>(*msg).data, bytes_of("hello"));
+  EXPECT_EQ(std::get<Handoff>(*msg).listener_id, 7u);
+
+  int passed = (*got)->fds[0].get();
+  ASSERT_EQ(::write(passed, "pong", 4), 4);
+  char buf[8] = {};
+  ASSERT_EQ(::read(client.get(), buf, sizeof buf), 4);
+  EXPECT_EQ(std::string(buf, 4), "pong");
+  ASSERT_EQ(::write(client.get(), "ping!", 5), 5);
+  ASSERT_EQ(::read(passed, buf, sizeof buf), 5);
+  EXPECT_EQ(std::string(buf, 5), "ping!");
+}
+
+TEST(ControlSocket, ReportsEofWhenPeerCloses) {
+  int sp[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+  UniqueFd a(sp[0]), b(sp[1]);
+  a.reset();
+  auto got = recv_datagram(b.get(), false);
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(*got);
+}
+
+}  // namespace
+}  // namespace mtw::worker::control

@@ -1,0 +1,190 @@
+#include "worker/options.h"
+
+#include <gtest/gtest.h>
+
+namespace mtw::worker {
+namespace {
+
+constexpr std::string_view kSimple = "0123456789abcdef0123456789abcdef";
+// ee + key + "example.com"
+constexpr std::string_view kTls = "ee0123456789abcdef0123456789abcdef6578616d706c652e636f6d";
+
+Result<Options> parse(std::vector<std::string_view> args) { return parse_options(args); }
+
+TEST(Options, ParsesMinimalStandaloneCommandLine) {
+  auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple});
+  ASSERT_TRUE(o) << o.error().to_string();
+  ASSERT_EQ(o->binds.size(), 1u);
+  EXPECT_EQ(o->binds[0].host, "127.0.0.1");
+  EXPECT_EQ(o->binds[0].port, 0);
+  ASSERT_EQ(o->secrets.size(), 1u);
+  EXPECT_TRUE(o->fast_mode);
+  EXPECT_EQ(o->handshake_timeout_ms, 10'000u);
+  EXPECT_EQ(o->control_fd, -1);
+}
+
+TEST(Options, ParsesEveryFlag) {
+  auto o = parse({"--bind",
+                  "127.0.0.1:443",
+                  "--bind=[::1]:8443",
+                  "--secret",
+                  kSimple,
+                  "--secret",
+                  kTls,
+                  "--secrets-file",
+                  "/tmp/s",
+                  "--dc",
+                  "2=127.0.0.1:9000",
+                  "--mask",
+                  "127.0.0.1:8080",
+                  "--allow",
+                  "tls",
+                  "--tls-skew",
+                  "30",
+                  "--public-host",
+                  "proxy.example",
+                  "--control-fd",
+                  "7",
+                  "--fast-mode",
+                  "off",
+                  "--prefer-ipv6",
+                  "--handshake-timeout",
+                  "2.5",
+                  "--idle-timeout",
+                  "60",
+                  "--dc-connect-timeout",
+                  "250ms",
+                  "--drain-timeout",
+                  "5",
+                  "--mask-discard-timeout",
+                  "1",
+                  "--max-connections",
+                  "100",
+                  "--stats-interval",
+                  "0",
+                  "--stats-file",
+                  "/tmp/stats.json",
+                  "--log-level",
+                  "debug"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->binds.size(), 2u);
+  EXPECT_EQ(o->binds[1].host, "::1");
+  EXPECT_EQ(o->secrets.size(), 2u);
+  EXPECT_EQ(o->secrets_file, "/tmp/s");
+  EXPECT_EQ(o->dc_overrides, std::vector<std::string>{"2=127.0.0.1:9000"});
+  ASSERT_TRUE(o->mask);
+  EXPECT_EQ(o->mask->port, 8080);
+  EXPECT_TRUE(o->allowed.fake_tls);
+  EXPECT_FALSE(o->allowed.abridged);
+  EXPECT_EQ(o->tls_skew_seconds, 30);
+  EXPECT_EQ(o->public_host, "proxy.example");
+  EXPECT_EQ(o->control_fd, 7);
+  EXPECT_FALSE(o->fast_mode);
+  EXPECT_TRUE(o->prefer_ipv6);
+  EXPECT_EQ(o->handshake_timeout_ms, 2500u);
+  EXPECT_EQ(o->idle_timeout_ms, 60'000u);
+  EXPECT_EQ(o->dc_connect_timeout_ms, 250u);
+  EXPECT_EQ(o->drain_timeout_ms, 5000u);
+  EXPECT_EQ(o->mask_discard_timeout_ms, 1000u);
+  EXPECT_EQ(o->max_connections, 100u);
+  EXPECT_EQ(o->stats_interval_ms, 0u);
+  EXPECT_EQ(o->stats_file, "/tmp/stats.json");
+  EXPECT_EQ(o->log_level, "debug");
+}
+
+TEST(Options, HelpWinsOverMissingFlags) {
+  auto o = parse({"--help"});
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->help);
+}
+
+TEST(Options, RejectsUnknownFlag) {
+  auto o = parse({"--bind", "127.0.0.1:1", "--secret", kSimple, "--frobnicate"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().context.find("--frobnicate"), std::string::npos);
+}
+
+TEST(Options, RejectsMissingValue) {
+  auto o = parse({"--secret", kSimple, "--bind"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().context.find("needs a value"), std::string::npos);
+}
+
+TEST(Options, RejectsBadSecretWithoutEchoingIt) {
+  auto o = parse({"--bind", "127.0.0.1:1", "--secret", "zz0123456789abcdef"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().context.find("--secret"), std::string::npos);
+  EXPECT_EQ(o.error().context.find("zz0123456789abcdef"), std::string::npos);
+}
+
+TEST(Options, RequiresBindOrControlFd) {
+  EXPECT_FALSE(parse({"--secret", kSimple}));
+  EXPECT_TRUE(parse({"--secret", kSimple, "--control-fd", "3"}));
+}
+
+TEST(Options, RequiresSecretOrSecretsFile) {
+  EXPECT_FALSE(parse({"--bind", "127.0.0.1:1"}));
+  EXPECT_TRUE(parse({"--bind", "127.0.0.1:1", "--secrets-file", "/x"}));
+}
+
+TEST(Options, RejectsBadValues) {
+  std::vector<std::vector<std::string_view>> bad = {
+      {"--fast-mode", "maybe"},      {"--handshake-timeout", "-1"}, {"--idle-timeout", "abc"},
+      {"--max-connections", "1e3"},  {"--dc", "x=127.0.0.1:1"},     {"--mask", "nohostport"},
+      {"--allow", "carrier-pigeon"}, {"--log-level", "loud"},       {"--control-fd", "1"},
+      {"--bind", "127.0.0.1"},
+  };
+  for (auto extra : bad) {
+    std::vector<std::string_view> args = {"--bind", "127.0.0.1:1", "--secret", kSimple};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_FALSE(parse(args)) << extra[0] << " " << extra[1];
+  }
+}
+
+TEST(Options, ParsesDurations) {
+  EXPECT_EQ(parse_duration_ms("10").value(), 10'000u);
+  EXPECT_EQ(parse_duration_ms("1.5").value(), 1500u);
+  EXPECT_EQ(parse_duration_ms("2s").value(), 2000u);
+  EXPECT_EQ(parse_duration_ms("250ms").value(), 250u);
+  EXPECT_FALSE(parse_duration_ms(""));
+  EXPECT_FALSE(parse_duration_ms("ms"));
+  EXPECT_FALSE(parse_duration_ms("99999999999"));
+}
+
+TEST(SecretsFile, SkipsCommentsAndBlankLines) {
+  auto s = parse_secrets_text(std::string("# users\n\n  ") + std::string(kSimple) + "  # alice\n" +
+                              std::string(kTls) + "\n");
+  ASSERT_TRUE(s) << s.error().to_string();
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[1].kind, proto::SecretKind::kFakeTls);
+  EXPECT_EQ((*s)[1].domain, "example.com");
+}
+
+TEST(SecretsFile, ReportsLineNumberOfBadSecret) {
+  auto s = parse_secrets_text(std::string(kSimple) + "\nnot-a-secret\n");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().context.find("line 2"), std::string::npos);
+  EXPECT_EQ(s.error().context.find("not-a-secret"), std::string::npos);
+}
+
+TEST(SecretsFile, RejectsEmptyFile) { EXPECT_FALSE(parse_secrets_text("# nothing\n")); }
+
+TEST(Links, GivesHexAndBase64ForFakeTls) {
+  auto s = proto::parse_secret(kTls).value();
+  auto links = proxy_links(s, "::1", 443);
+  ASSERT_EQ(links.size(), 4u);
+  EXPECT_EQ(links[0], "tg://proxy?server=[::1]&port=443&secret=" + std::string(kTls));
+  EXPECT_EQ(links[1], "https://t.me/proxy?server=[::1]&port=443&secret=" + std::string(kTls));
+  EXPECT_EQ(links[2].find("tg://proxy?server=[::1]&port=443&secret="), 0u);
+  EXPECT_EQ(links[2].substr(links[2].find("secret=") + 7), proto::format_base64url(s));
+}
+
+TEST(Links, SimpleSecretGetsHexOnly) {
+  auto s = proto::parse_secret(kSimple).value();
+  auto links = proxy_links(s, "1.2.3.4", 8443);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[0], "tg://proxy?server=1.2.3.4&port=8443&secret=" + std::string(kSimple));
+}
+
+}  // namespace
+}  // namespace mtw::worker

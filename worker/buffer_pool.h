@@ -1,0 +1,61 @@
+// BufferPool: fixed-size I/O buffers shared by all connections of the worker.
+// A connection borrows one only while bytes are in flight (read -> transform
+// -> write) and gives it back when the write completed, so idle connections
+// hold no buffer. Keeps at most `max_idle` free buffers; the rest go back to
+// the allocator. Not thread-safe (one io_context thread).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace mtw::worker {
+
+// Room for the largest TLS record a client may send (5 + 16640 bytes) plus
+// slack; also holds a whole ClientHello (16 KiB cap) during handshakes.
+inline constexpr std::size_t kBufferSize = 17 * 1024;
+
+class BufferPool;
+
+// A borrowed buffer; returns itself to the pool on destruction. Move-only.
+// The pool must outlive every lease.
+class BufferLease {
+ public:
+  BufferLease() noexcept = default;
+  BufferLease(BufferLease&& o) noexcept;
+  BufferLease& operator=(BufferLease&& o) noexcept;
+  BufferLease(const BufferLease&) = delete;
+  ~BufferLease() { reset(); }
+
+  explicit operator bool() const noexcept { return data_ != nullptr; }
+  std::span<std::byte> span() const noexcept { return {data_.get(), kBufferSize}; }
+  std::byte* data() const noexcept { return data_.get(); }
+  void reset() noexcept;
+
+ private:
+  friend class BufferPool;
+  BufferLease(BufferPool* pool, std::unique_ptr<std::byte[]> data) noexcept
+      : pool_(pool), data_(std::move(data)) {}
+  BufferPool* pool_ = nullptr;
+  std::unique_ptr<std::byte[]> data_;
+};
+
+class BufferPool {
+ public:
+  explicit BufferPool(std::size_t max_idle = 256) : max_idle_(max_idle) { free_.reserve(max_idle); }
+  BufferLease borrow();
+
+  std::size_t idle() const noexcept { return free_.size(); }
+  std::size_t in_use() const noexcept { return in_use_; }
+
+ private:
+  friend class BufferLease;
+  void give_back(std::unique_ptr<std::byte[]> data) noexcept;
+
+  std::size_t max_idle_;
+  std::size_t in_use_ = 0;
+  std::vector<std::unique_ptr<std::byte[]>> free_;
+};
+
+}  // namespace mtw::worker

@@ -1,0 +1,128 @@
+// Server: managed mode. Reads control datagrams from the parent (handoffs
+// with a client socket, set-limits, reload, report requests) and answers
+// with reports. Malformed datagrams are logged and dropped; the parent
+// closing its end starts the drain.
+#include <sys/socket.h>
+
+#include "base/log.h"
+#include "worker/control_socket.h"
+#include "worker/server_impl.h"
+#include "worker/session.h"
+
+namespace mtw::worker {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("worker");
+  return l;
+}
+
+}  // namespace
+
+awaitable<void> Server::Impl::control_loop() {
+  control.emplace(io, rt.opts.control_fd);
+  error_code ec;
+  control->non_blocking(true, ec);
+  const int fd = rt.opts.control_fd;
+  while (control && control->is_open()) {
+    auto [wec] = co_await control->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (wec) co_return;
+    for (;;) {
+      auto got = control::recv_datagram(fd, /*dont_wait=*/true);
+      if (!got) {
+        if (got.error().sys_errno == EAGAIN || got.error().sys_errno == EWOULDBLOCK) break;
+        log()->warn("control receive failed error={}", got.error().to_string());
+        break;
+      }
+      if (!*got) {
+        begin_drain("control socket closed");
+        co_return;
+      }
+      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
+      if (!msg) {
+        log()->warn("control message dropped error={}", msg.error().to_string());
+        continue;
+      }
+      handle_control(std::move(*msg), std::move((*got)->fds));
+    }
+  }
+}
+
+void Server::Impl::handle_control(control::Message msg, std::vector<base::UniqueFd> fds) {
+  if (auto* h = std::get_if<control::Handoff>(&msg)) {
+    handle_handoff(std::move(*h), std::move(fds.front()));
+  } else if (auto* l = std::get_if<control::SetLimits>(&msg)) {
+    apply_limits(*l);
+  } else if (auto* r = std::get_if<control::Reload>(&msg)) {
+    apply_reload(*r);
+  } else if (std::holds_alternative<control::ReportRequest>(msg)) {
+    send_report();
+  } else {
+    log()->warn("control message ignored type=report");
+  }
+}
+
+void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd) {
+  ++rt.counters[Counter::kHandoffs];
+  if (rt.draining) return;  // fd closes; the gate's client reconnects elsewhere
+  int type = 0;
+  socklen_t len = sizeof type;
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof local;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
+    log()->warn("handoff rejected reason=not_a_tcp_socket");
+    return;
+  }
+  tcp::socket sock(io);
+  error_code ec;
+  sock.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.get(), ec);
+  if (ec) {
+    log()->warn("handoff rejected error={}", ec.message());
+    return;
+  }
+  (void)fd.release();  // the socket owns it now
+  log()->debug("handoff received listener={} bytes={}", h.listener_id, h.data.size());
+  spawn_session(rt, std::move(sock), std::move(h.data));
+}
+
+void Server::Impl::apply_limits(const control::SetLimits& l) {
+  if (l.max_connections != control::kKeep) rt.opts.max_connections = l.max_connections;
+  if (l.idle_timeout_ms != control::kKeep) rt.opts.idle_timeout_ms = l.idle_timeout_ms;
+  if (l.handshake_timeout_ms != control::kKeep) {
+    rt.opts.handshake_timeout_ms = l.handshake_timeout_ms;
+  }
+  log()->info("limits set max_connections={} idle_timeout_ms={} handshake_timeout_ms={}",
+              rt.opts.max_connections, rt.opts.idle_timeout_ms, rt.opts.handshake_timeout_ms);
+}
+
+void Server::Impl::apply_reload(const control::Reload& r) {
+  if (r.secrets.empty()) {
+    reload_secrets_file();
+    return;
+  }
+  std::vector<proto::Secret> secrets;
+  for (const auto& bytes : r.secrets) {
+    auto s = proto::parse_secret(proto::to_hex(bytes));
+    if (!s) {
+      log()->warn("reload rejected, keeping old secrets error={}", s.error().to_string());
+      return;
+    }
+    secrets.push_back(std::move(*s));
+  }
+  rt.set_secrets(std::move(secrets));
+  log()->info("secrets replaced count={}", rt.index->secrets().size());
+}
+
+void Server::Impl::send_report() {
+  if (!control || !control->is_open()) return;
+  control::Report rep{++report_seq, rt.counters};
+  auto bytes = control::encode(rep);
+  if (!bytes) return;
+  if (auto r = control::send_datagram(rt.opts.control_fd, *bytes); !r) {
+    log()->warn("report not sent error={}", r.error().to_string());
+  }
+}
+
+}  // namespace mtw::worker

@@ -1,0 +1,211 @@
+#include "worker/control_protocol.h"
+
+#include <cstring>
+
+namespace mtw::worker::control {
+namespace {
+
+using base::Errc;
+using base::fail;
+
+constexpr std::array<std::byte, 4> kMagic = {std::byte{'M'}, std::byte{'T'}, std::byte{'W'},
+                                             std::byte{'C'}};
+
+class Writer {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(std::byte(v)); }
+  void u16(std::uint16_t v) {
+    u8(v & 0xff);
+    u8(v >> 8);
+  }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) u8((v >> (8 * i)) & 0xff);
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) u8((v >> (8 * i)) & 0xff);
+  }
+  void bytes(ByteSpan b) { out_.insert(out_.end(), b.begin(), b.end()); }
+  Bytes& out() { return out_; }
+
+ private:
+  Bytes out_;
+};
+
+// Bounds-checked little-endian reader; every read fails once past the end.
+class Reader {
+ public:
+  explicit Reader(ByteSpan in) : in_(in) {}
+  bool ok() const { return ok_; }
+  std::size_t left() const { return in_.size() - pos_; }
+  std::uint64_t uint(int n) {
+    if (!take(n)) return 0;
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= std::to_integer<std::uint64_t>(in_[pos_ - n + i]) << (8 * i);
+    return v;
+  }
+  ByteSpan bytes(std::size_t n) {
+    if (!take(n)) return {};
+    return in_.subspan(pos_ - n, n);
+  }
+
+ private:
+  bool take(std::size_t n) {
+    if (!ok_ || left() < n) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += n;
+    return true;
+  }
+  ByteSpan in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+void encode_body(const Handoff& h, Writer& w) {
+  w.u32(h.listener_id);
+  w.u8(h.peer.family);
+  w.u8(0);
+  w.u16(h.peer.port);
+  w.bytes(h.peer.addr);
+  w.u32(static_cast<std::uint32_t>(h.data.size()));
+  w.bytes(h.data);
+}
+void encode_body(const Report& r, Writer& w) {
+  w.u64(r.seq);
+  w.u16(static_cast<std::uint16_t>(kCounterCount));
+  for (auto v : r.counters.values) w.u64(v);
+}
+void encode_body(const SetLimits& s, Writer& w) {
+  w.u32(s.max_connections);
+  w.u32(s.idle_timeout_ms);
+  w.u32(s.handshake_timeout_ms);
+}
+void encode_body(const Reload& r, Writer& w) {
+  w.u16(static_cast<std::uint16_t>(r.secrets.size()));
+  for (const auto& s : r.secrets) {
+    w.u16(static_cast<std::uint16_t>(s.size()));
+    w.bytes(s);
+  }
+}
+void encode_body(const ReportRequest&, Writer&) {}
+
+Result<Message> decode_handoff(Reader& r) {
+  Handoff h;
+  h.listener_id = static_cast<std::uint32_t>(r.uint(4));
+  h.peer.family = static_cast<std::uint8_t>(r.uint(1));
+  auto reserved = r.uint(1);
+  h.peer.port = static_cast<std::uint16_t>(r.uint(2));
+  auto addr = r.bytes(16);
+  auto len = r.uint(4);
+  if (!r.ok()) return fail(Errc::kBadInput, "handoff: short body");
+  if (reserved != 0) return fail(Errc::kBadInput, "handoff: reserved byte set");
+  if (h.peer.family != 0 && h.peer.family != 4 && h.peer.family != 6) {
+    return fail(Errc::kBadInput, "handoff: bad address family");
+  }
+  if (len > kMaxHandoffData) return fail(Errc::kTooLarge, "handoff: data over 16 KiB");
+  if (len != r.left()) return fail(Errc::kBadInput, "handoff: data length mismatch");
+  std::memcpy(h.peer.addr.data(), addr.data(), 16);
+  auto data = r.bytes(len);
+  h.data.assign(data.begin(), data.end());
+  return h;
+}
+
+Result<Message> decode_report(Reader& r) {
+  Report rep;
+  rep.seq = r.uint(8);
+  auto count = r.uint(2);
+  if (!r.ok() || r.left() != count * 8) return fail(Errc::kBadInput, "report: length mismatch");
+  for (std::size_t i = 0; i < count; ++i) {
+    auto v = r.uint(8);
+    if (i < kCounterCount) rep.counters.values[i] = v;
+  }
+  return rep;
+}
+
+Result<Message> decode_set_limits(Reader& r) {
+  SetLimits s;
+  s.max_connections = static_cast<std::uint32_t>(r.uint(4));
+  s.idle_timeout_ms = static_cast<std::uint32_t>(r.uint(4));
+  s.handshake_timeout_ms = static_cast<std::uint32_t>(r.uint(4));
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "set-limits: length mismatch");
+  return s;
+}
+
+Result<Message> decode_reload(Reader& r) {
+  Reload rel;
+  auto count = r.uint(2);
+  if (!r.ok()) return fail(Errc::kBadInput, "reload: short body");
+  if (count > kMaxReloadSecrets) return fail(Errc::kTooLarge, "reload: too many secrets");
+  for (std::size_t i = 0; i < count; ++i) {
+    auto len = r.uint(2);
+    auto b = r.bytes(len);
+    if (!r.ok()) return fail(Errc::kBadInput, "reload: short secret");
+    if (len < 16 || len > 17 + 182) return fail(Errc::kBadInput, "reload: bad secret length");
+    rel.secrets.emplace_back(b.begin(), b.end());
+  }
+  if (r.left() != 0) return fail(Errc::kBadInput, "reload: trailing bytes");
+  return rel;
+}
+
+}  // namespace
+
+MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index() + 1); }
+
+Result<Bytes> encode(const Message& m) {
+  if (auto* h = std::get_if<Handoff>(&m); h && h->data.size() > kMaxHandoffData) {
+    return fail(Errc::kTooLarge, "handoff data over 16 KiB");
+  }
+  if (auto* r = std::get_if<Reload>(&m); r) {
+    if (r->secrets.size() > kMaxReloadSecrets) return fail(Errc::kTooLarge, "too many secrets");
+    for (const auto& s : r->secrets) {
+      if (s.size() < 16 || s.size() > 17 + 182) return fail(Errc::kBadInput, "bad secret length");
+    }
+  }
+  Writer w;
+  w.bytes(kMagic);
+  w.u8(kVersion);
+  w.u8(static_cast<std::uint8_t>(type_of(m)));
+  w.u16(0);
+  w.u32(0);  // body length, patched below
+  std::visit([&w](const auto& body) { encode_body(body, w); }, m);
+  auto body_len = static_cast<std::uint32_t>(w.out().size() - kHeaderSize);
+  if (w.out().size() > kMaxMessageSize) return fail(Errc::kTooLarge, "message too large");
+  proto::store_le32(w.out().data() + 8, body_len);
+  return std::move(w.out());
+}
+
+Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
+  if (datagram.size() < kHeaderSize) return fail(Errc::kBadInput, "short header");
+  if (datagram.size() > kMaxMessageSize) return fail(Errc::kTooLarge, "message too large");
+  if (!std::equal(kMagic.begin(), kMagic.end(), datagram.begin())) {
+    return fail(Errc::kBadInput, "bad magic");
+  }
+  Reader r(datagram);
+  r.bytes(4);
+  auto version = r.uint(1);
+  auto type = r.uint(1);
+  auto flags = r.uint(2);
+  auto body_len = r.uint(4);
+  if (version != kVersion) return fail(Errc::kBadInput, "unsupported version");
+  if (flags != 0) return fail(Errc::kBadInput, "flags set");
+  if (body_len != r.left()) return fail(Errc::kBadInput, "body length mismatch");
+  bool wants_fd = type == static_cast<int>(MsgType::kHandoff);
+  if (fd_count != (wants_fd ? 1u : 0u)) return fail(Errc::kBadInput, "wrong fd count");
+  switch (static_cast<MsgType>(type)) {
+    case MsgType::kHandoff:
+      return decode_handoff(r);
+    case MsgType::kReport:
+      return decode_report(r);
+    case MsgType::kSetLimits:
+      return decode_set_limits(r);
+    case MsgType::kReload:
+      return decode_reload(r);
+    case MsgType::kReportRequest:
+      if (r.left() != 0) return fail(Errc::kBadInput, "report-request: body not empty");
+      return ReportRequest{};
+  }
+  return fail(Errc::kBadInput, "unknown message type");
+}
+
+}  // namespace mtw::worker::control

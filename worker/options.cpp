@@ -1,0 +1,238 @@
+#include "worker/options.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace mtw::worker {
+namespace {
+
+using base::Errc;
+using base::fail;
+
+Result<std::uint32_t> parse_u32(std::string_view v) {
+  std::uint32_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) {
+    return fail(Errc::kBadInput, "not a non-negative integer: " + std::string(v));
+  }
+  return out;
+}
+
+Result<bool> parse_on_off(std::string_view v) {
+  if (v == "on" || v == "true" || v == "1") return true;
+  if (v == "off" || v == "false" || v == "0") return false;
+  return fail(Errc::kBadInput, "expected on or off");
+}
+
+Result<void> with_flag(std::string_view flag, Result<void> r) {
+  if (!r) r.error().context = std::string(flag) + ": " + r.error().context;
+  return r;
+}
+
+using Setter = std::function<Result<void>(Options&, std::string_view)>;
+
+Result<void> add_secret(Options& o, std::string_view v) {
+  auto s = proto::parse_secret(v);
+  if (!s) return tl::unexpected(s.error());
+  o.secrets.push_back(std::move(*s));
+  return {};
+}
+
+Result<void> add_bind(Options& o, std::string_view v) {
+  // proto::parse_endpoint wants a real port; a listener may ask for any (":0").
+  bool any_port = v.ends_with(":0");
+  auto e = any_port ? proto::parse_endpoint(std::string(v.substr(0, v.size() - 1)) + "1")
+                    : proto::parse_endpoint(v);
+  if (!e) return tl::unexpected(e.error());
+  if (any_port) e->port = 0;
+  o.binds.push_back(std::move(*e));
+  return {};
+}
+
+Result<void> add_dc(Options& o, std::string_view v) {
+  proto::DcTable probe;
+  if (auto r = probe.set_from_text(v); !r) return r;
+  o.dc_overrides.emplace_back(v);
+  return {};
+}
+
+// Flag -> setter. Setters return errors without the flag name; the parser adds it.
+template <class T>
+Setter store(T Options::*field, Result<T> (*parse)(std::string_view)) {
+  return [field, parse](Options& o, std::string_view v) -> Result<void> {
+    auto r = parse(v);
+    if (!r) return tl::unexpected(r.error());
+    o.*field = std::move(*r);
+    return {};
+  };
+}
+
+Result<std::string> as_text(std::string_view v) { return std::string(v); }
+Result<std::optional<proto::Endpoint>> as_endpoint(std::string_view v) {
+  auto e = proto::parse_endpoint(v);
+  if (!e) return tl::unexpected(e.error());
+  return std::optional<proto::Endpoint>(*e);
+}
+Result<std::int64_t> as_seconds(std::string_view v) {
+  auto n = parse_u32(v);
+  if (!n) return tl::unexpected(n.error());
+  return std::int64_t{*n};
+}
+Result<int> as_fd(std::string_view v) {
+  auto n = parse_u32(v);
+  if (!n) return tl::unexpected(n.error());
+  if (*n < 3 || *n > 1'000'000) return fail(Errc::kBadInput, "fd out of range");
+  return static_cast<int>(*n);
+}
+Result<std::string> as_level(std::string_view v) {
+  static const std::vector<std::string_view> levels = {"trace",   "debug", "info",     "warn",
+                                                       "warning", "error", "critical", "off"};
+  if (std::find(levels.begin(), levels.end(), v) == levels.end()) {
+    return fail(Errc::kBadInput, "unknown level " + std::string(v));
+  }
+  return std::string(v == "warning" ? "warn" : v);
+}
+
+const std::map<std::string_view, Setter>& value_flags() {
+  static const std::map<std::string_view, Setter> flags = {
+      {"--bind", add_bind},
+      {"--secret", add_secret},
+      {"--dc", add_dc},
+      {"--secrets-file", store(&Options::secrets_file, as_text)},
+      {"--mask", store(&Options::mask, as_endpoint)},
+      {"--allow", store(&Options::allowed, proto::parse_allowed_protocols)},
+      {"--tls-skew", store(&Options::tls_skew_seconds, as_seconds)},
+      {"--public-host", store(&Options::public_host, as_text)},
+      {"--control-fd", store(&Options::control_fd, as_fd)},
+      {"--fast-mode", store(&Options::fast_mode, parse_on_off)},
+      {"--handshake-timeout", store(&Options::handshake_timeout_ms, parse_duration_ms)},
+      {"--idle-timeout", store(&Options::idle_timeout_ms, parse_duration_ms)},
+      {"--dc-connect-timeout", store(&Options::dc_connect_timeout_ms, parse_duration_ms)},
+      {"--drain-timeout", store(&Options::drain_timeout_ms, parse_duration_ms)},
+      {"--mask-discard-timeout", store(&Options::mask_discard_timeout_ms, parse_duration_ms)},
+      {"--stats-interval", store(&Options::stats_interval_ms, parse_duration_ms)},
+      {"--max-connections", store(&Options::max_connections, parse_u32)},
+      {"--stats-file", store(&Options::stats_file, as_text)},
+      {"--log-level", store(&Options::log_level, as_level)},
+  };
+  return flags;
+}
+
+Result<void> check_complete(const Options& o) {
+  if (o.binds.empty() && o.control_fd < 0) {
+    return fail(Errc::kBadInput, "need at least one --bind HOST:PORT or --control-fd N");
+  }
+  if (o.secrets.empty() && o.secrets_file.empty()) {
+    return fail(Errc::kBadInput, "need at least one --secret or a --secrets-file");
+  }
+  if (o.secrets.size() > 1024) return fail(Errc::kBadInput, "too many secrets (max 1024)");
+  return {};
+}
+
+}  // namespace
+
+Result<std::uint32_t> parse_duration_ms(std::string_view text) {
+  double scale = 1000.0;
+  if (text.size() > 2 && text.ends_with("ms")) {
+    scale = 1.0;
+    text.remove_suffix(2);
+  } else if (text.size() > 1 && text.ends_with("s")) {
+    text.remove_suffix(1);
+  }
+  double v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || !(v >= 0) ||
+      v * scale > 4.0e9) {
+    return fail(Errc::kBadInput, "bad duration (want seconds, e.g. 10, 1.5 or 250ms)");
+  }
+  return static_cast<std::uint32_t>(std::llround(v * scale));
+}
+
+Result<Options> parse_options(const std::vector<std::string_view>& args) {
+  Options o;
+  const auto& flags = value_flags();
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    std::string_view value;
+    bool inline_value = false;
+    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string_view::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      inline_value = true;
+    }
+    if (a == "--help" || a == "-h") {
+      o.help = true;
+      return o;
+    }
+    if (a == "--prefer-ipv6" && !inline_value) {
+      o.prefer_ipv6 = true;
+      continue;
+    }
+    auto it = flags.find(a);
+    if (it == flags.end()) return fail(Errc::kBadInput, "unknown flag " + std::string(a));
+    if (!inline_value) {
+      if (i + 1 >= args.size()) return fail(Errc::kBadInput, std::string(a) + ": needs a value");
+      value = args[++i];
+    }
+    if (auto r = with_flag(a, it->second(o, value)); !r) return tl::unexpected(r.error());
+  }
+  if (auto r = check_complete(o); !r) return tl::unexpected(r.error());
+  return o;
+}
+
+Result<std::vector<proto::Secret>> parse_secrets_text(std::string_view text) {
+  std::vector<proto::Secret> out;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) {
+      line.remove_prefix(1);
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) continue;
+    auto s = proto::parse_secret(line);
+    if (!s) {
+      return fail(Errc::kBadInput, "line " + std::to_string(line_no) + ": " + s.error().context);
+    }
+    out.push_back(std::move(*s));
+  }
+  if (out.empty()) return fail(Errc::kBadInput, "no secrets in file");
+  return out;
+}
+
+Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::fail_errno("open secrets file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return base::fail_errno("read secrets file");
+  return parse_secrets_text(ss.str());
+}
+
+std::vector<std::string> proxy_links(const proto::Secret& secret, std::string_view host,
+                                     std::uint16_t port) {
+  std::string h(host);
+  if (h.find(':') != std::string::npos && !h.starts_with("[")) h = "[" + h + "]";
+  std::vector<std::string> forms = {proto::format_hex(secret)};
+  if (secret.kind == proto::SecretKind::kFakeTls) forms.push_back(proto::format_base64url(secret));
+  std::vector<std::string> out;
+  for (const auto& f : forms) {
+    std::string q = "?server=" + h + "&port=" + std::to_string(port) + "&secret=" + f;
+    out.push_back("tg://proxy" + q);
+    out.push_back("https://t.me/proxy" + q);
+  }
+  return out;
+}
+
+}  // namespace mtw::worker

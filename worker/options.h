@@ -1,0 +1,68 @@
+// Command line of mtwarden-worker: a pure parser from argv to Options, the
+// --help text, and the secrets-file reader. No I/O except read_secrets_file.
+// Thread-safe: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "proto/dc_table.h"
+#include "proto/identify.h"
+#include "proto/secret.h"
+
+namespace mtw::worker {
+
+using base::Result;
+
+struct Options {
+  std::vector<proto::Endpoint> binds;
+  std::vector<proto::Secret> secrets;     // --secret, in order
+  std::string secrets_file;               // empty: none
+  std::vector<std::string> dc_overrides;  // "N=HOST:PORT", validated
+  std::optional<proto::Endpoint> mask;
+  proto::AllowedProtocols allowed;
+  std::int64_t tls_skew_seconds = 600;
+  std::string public_host;  // empty: the bind address
+  int control_fd = -1;      // -1: standalone
+  bool fast_mode = true;
+  bool prefer_ipv6 = false;
+  std::uint32_t handshake_timeout_ms = 10'000;
+  std::uint32_t idle_timeout_ms = 300'000;
+  std::uint32_t dc_connect_timeout_ms = 10'000;
+  std::uint32_t drain_timeout_ms = 30'000;
+  std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
+  std::uint32_t max_connections = 0;               // 0: unlimited
+  std::uint32_t stats_interval_ms = 60'000;        // 0: off
+  std::string stats_file;                          // empty: off
+  std::string log_level = "info";
+  bool help = false;
+};
+
+// Parses argv[1..] (without the program name). Errors (kBadInput) name the
+// flag and the problem but never echo a secret. `help` set: print usage.
+// Needs at least one --bind or --control-fd, and one secret unless
+// --secrets-file is given (the file is read later, by the caller).
+[[nodiscard]] Result<Options> parse_options(const std::vector<std::string_view>& args);
+
+// The --help text.
+std::string usage_text();
+
+// "12", "1.5", "250ms" -> milliseconds. Seconds by default.
+[[nodiscard]] Result<std::uint32_t> parse_duration_ms(std::string_view text);
+
+// Secrets file content: one secret per line, '#' starts a comment, blank
+// lines ignored. Errors carry the line number, never the secret.
+[[nodiscard]] Result<std::vector<proto::Secret>> parse_secrets_text(std::string_view text);
+// Reads and parses `path` (kSyscall on I/O failure).
+[[nodiscard]] Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path);
+
+// tg://proxy and https://t.me/proxy links for one secret; the secret in hex
+// and (for ee secrets) base64url. Host literals with ':' are bracketed.
+std::vector<std::string> proxy_links(const proto::Secret& secret, std::string_view host,
+                                     std::uint16_t port);
+
+}  // namespace mtw::worker

@@ -1,0 +1,224 @@
+#include "worker/server.h"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "base/log.h"
+#include "worker/server_impl.h"
+#include "worker/session.h"
+
+namespace mtw::worker {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("worker");
+  return l;
+}
+
+std::string format_address(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  return host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+Server::Server(Options opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+Server::~Server() = default;
+
+base::Result<void> Server::Impl::load_secrets() {
+  std::vector<proto::Secret> all = rt.opts.secrets;
+  if (!rt.opts.secrets_file.empty()) {
+    auto file = read_secrets_file(rt.opts.secrets_file);
+    if (!file) return tl::unexpected(file.error());
+    all.insert(all.end(), file->begin(), file->end());
+  }
+  if (all.empty()) return base::fail(base::Errc::kBadInput, "no secrets");
+  rt.set_secrets(std::move(all));
+  return {};
+}
+
+base::Result<void> Server::Impl::bind_all() {
+  for (const auto& b : rt.opts.binds) {
+    error_code ec;
+    auto addr = asio::ip::make_address(b.host, ec);
+    if (ec) return base::fail(base::Errc::kBadInput, "bind needs an address literal: " + b.host);
+    tcp::endpoint ep(addr, b.port);
+    tcp::acceptor acc(io);
+    acc.open(ep.protocol(), ec);
+    if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && addr.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acc.bind(ep, ec);
+    if (!ec) acc.listen(4096, ec);
+    if (ec) {
+      return tl::unexpected(base::Error{base::Errc::kSyscall, ec.value(),
+                                        "bind " + proto::format_endpoint(b) + ": " + ec.message()});
+    }
+    std::printf("listening %s\n", format_address(acc.local_endpoint()).c_str());
+    acceptors.push_back(std::move(acc));
+  }
+  std::fflush(stdout);
+  return {};
+}
+
+void Server::Impl::print_links() const {
+  std::string host = rt.opts.public_host;
+  std::uint16_t port = 443;
+  if (!acceptors.empty()) {
+    auto ep = acceptors.front().local_endpoint();
+    port = ep.port();
+    if (host.empty()) host = ep.address().to_string();
+  }
+  if (host.empty()) return;  // managed mode without --public-host: the parent prints links
+  for (const auto& s : rt.index->secrets()) {
+    for (const auto& link : proxy_links(s.secret, host, port)) std::printf("%s\n", link.c_str());
+  }
+  std::fflush(stdout);
+}
+
+base::Result<void> Server::start() {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto& d = *impl_;
+  // Before anything is printed: a supervisor or test may signal us as soon
+  // as it sees "listening"; asio queues signals until the loop runs.
+  d.signals.emplace(d.io, SIGTERM, SIGINT, SIGHUP);
+  if (auto r = d.load_secrets(); !r) return r;
+  if (auto r = d.rt.init_dc_table(); !r) return r;
+  if (auto r = d.bind_all(); !r) return r;
+  d.print_links();
+  log()->info("worker started listeners={} secrets={} managed={} fast_mode={} mask={}",
+              d.acceptors.size(), d.rt.index->secrets().size(), d.rt.opts.control_fd >= 0,
+              d.rt.opts.fast_mode, d.rt.opts.mask.has_value());
+  return {};
+}
+
+int Server::run() {
+  auto& d = *impl_;
+  for (auto& acc : d.acceptors) {
+    asio::co_spawn(d.io, d.accept_loop(acc), LogExceptions{"accept"});
+  }
+  if (d.rt.opts.control_fd >= 0) asio::co_spawn(d.io, d.control_loop(), LogExceptions{"control"});
+  asio::co_spawn(d.io, d.signal_loop(), LogExceptions{"signals"});
+  asio::co_spawn(d.io, d.tick_loop(), LogExceptions{"tick"});
+  d.io.run();  // returns once the drain closed everything
+  d.write_stats_file();
+  log()->info("worker stopped {}", counters_summary(d.rt.counters));
+  return 0;
+}
+
+awaitable<void> Server::Impl::accept_loop(tcp::acceptor& acc) {
+  asio::steady_timer pause(io);
+  while (!rt.draining) {
+    // Over the cap, stop accepting: the kernel backlog holds new clients.
+    if (rt.opts.max_connections != 0 && rt.counters[Counter::kActive] >= rt.opts.max_connections) {
+      pause.expires_after(std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    auto [ec, sock] = co_await acc.async_accept(use_nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) co_return;
+      log()->warn("accept failed error={}", ec.message());  // e.g. EMFILE: back off
+      pause.expires_after(std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    spawn_session(rt, std::move(sock), {});
+  }
+}
+
+awaitable<void> Server::Impl::signal_loop() {
+  for (;;) {
+    auto [ec, sig] = co_await signals->async_wait(use_nothrow);
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      reload_secrets_file();
+    } else {
+      begin_drain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    if (rt.draining && sig != SIGHUP) break;
+  }
+  signals.reset();  // a second SIGTERM/SIGINT now kills the process
+}
+
+void Server::Impl::reload_secrets_file() {
+  if (rt.opts.secrets_file.empty()) {
+    log()->info("reload skipped reason=no_secrets_file");
+    return;
+  }
+  auto file = read_secrets_file(rt.opts.secrets_file);
+  if (!file) {
+    log()->warn("reload failed, keeping old secrets error={}", file.error().to_string());
+    return;
+  }
+  std::vector<proto::Secret> all = rt.opts.secrets;
+  all.insert(all.end(), file->begin(), file->end());
+  rt.set_secrets(std::move(all));
+  log()->info("secrets reloaded count={}", rt.index->secrets().size());
+}
+
+void Server::Impl::begin_drain(const char* why) {
+  if (rt.draining) return;
+  rt.draining = true;
+  drain_deadline = Clock::now() + std::chrono::milliseconds(rt.opts.drain_timeout_ms);
+  for (auto& acc : acceptors) {
+    error_code ec;
+    acc.close(ec);
+  }
+  log()->info("draining why={} active={} timeout_ms={}", why, rt.counters[Counter::kActive],
+              rt.opts.drain_timeout_ms);
+}
+
+awaitable<void> Server::Impl::tick_loop() {
+  asio::steady_timer timer(io);
+  next_stats_file = Clock::now();
+  next_summary = Clock::now() + std::chrono::milliseconds(rt.opts.stats_interval_ms);
+  for (;;) {
+    timer.expires_after(std::chrono::milliseconds(250));
+    if (auto [ec] = co_await timer.async_wait(use_nothrow); ec) co_return;
+    auto now = Clock::now();
+    for (Session* s : rt.sessions) s->on_tick(now);
+    if (now >= next_stats_file) {
+      write_stats_file();
+      next_stats_file = now + std::chrono::seconds(1);
+    }
+    if (rt.opts.stats_interval_ms != 0 && now >= next_summary) {
+      log()->info("stats {}", counters_summary(rt.counters));
+      next_summary = now + std::chrono::milliseconds(rt.opts.stats_interval_ms);
+    }
+    if (rt.draining && (rt.sessions.empty() || now >= drain_deadline)) {
+      finish_drain();
+      co_return;
+    }
+  }
+}
+
+void Server::Impl::finish_drain() {
+  log()->info("drain finished remaining={}", rt.sessions.size());
+  for (Session* s : rt.sessions) s->close();
+  if (signals) signals->cancel();  // nothing may keep io.run() alive now
+  if (control) {
+    send_report();  // final counters for the parent
+    error_code ec;
+    control->close(ec);
+  }
+}
+
+void Server::Impl::write_stats_file() {
+  if (rt.opts.stats_file.empty()) return;
+  std::string tmp = rt.opts.stats_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << counters_json(rt.counters) << '\n';
+    if (!out) {
+      log()->warn("stats file write failed path={}", tmp);
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), rt.opts.stats_file.c_str()) != 0) {
+    log()->warn("stats file rename failed path={} errno={}", rt.opts.stats_file, errno);
+  }
+}
+
+}  // namespace mtw::worker

@@ -1,0 +1,52 @@
+// Private to worker/: Server's state, shared by server.cpp and
+// control_loop.cpp.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "worker/asio.h"
+#include "worker/control_protocol.h"
+#include "worker/runtime.h"
+#include "worker/server.h"
+
+namespace mtw::worker {
+
+struct Server::Impl {
+  explicit Impl(Options o) : rt(std::move(o)) {}
+  void finish_drain();
+
+  // server.cpp
+  base::Result<void> load_secrets();
+  base::Result<void> bind_all();
+  void print_links() const;
+  awaitable<void> accept_loop(tcp::acceptor& acc);
+  awaitable<void> signal_loop();
+  awaitable<void> tick_loop();
+  void reload_secrets_file();
+  void begin_drain(const char* why);
+  void write_stats_file();
+
+  // control_loop.cpp
+  awaitable<void> control_loop();
+  void handle_control(control::Message msg, std::vector<base::UniqueFd> fds);
+  void handle_handoff(control::Handoff h, base::UniqueFd fd);
+  void apply_limits(const control::SetLimits& l);
+  void apply_reload(const control::Reload& r);
+  void send_report();
+
+  // rt outlives io: destroying io destroys suspended sessions, which touch rt.
+  Runtime rt;
+  asio::io_context io{1};
+  std::vector<tcp::acceptor> acceptors;
+  std::vector<proto::Secret> flag_secrets;  // --secret values; the file adds to them
+  std::optional<asio::posix::stream_descriptor> control;
+  std::optional<asio::signal_set> signals;
+  std::uint64_t report_seq = 0;
+  Clock::time_point drain_deadline;
+  Clock::time_point next_stats_file;
+  Clock::time_point next_summary;
+};
+
+}  // namespace mtw::worker

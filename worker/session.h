@@ -1,0 +1,73 @@
+// Session: one client connection from accept (or handoff) to close: the
+// handshake (proto::identify), the DC connection and the relay in both
+// directions, or masking when the handshake fails. Owned by shared_ptr held
+// by its coroutines; registers itself in Runtime::sessions so the 1 s sweep
+// can enforce deadlines. Private to worker/ (includes Asio).
+#pragma once
+
+#include <cstdint>
+
+#include "proto/aes_ctr.h"
+#include "proto/identify.h"
+#include "worker/asio.h"
+#include "worker/buffer_pool.h"
+#include "worker/runtime.h"
+
+namespace mtw::worker {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // `initial` holds bytes already read from the socket (managed mode handoff).
+  Session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+  ~Session();
+  Session(const Session&) = delete;
+
+  // Runs the whole connection; never throws for I/O errors.
+  awaitable<void> run();
+  // Called once a second: enforces the handshake, connect, idle and discard deadlines.
+  void on_tick(Clock::time_point now);
+  // Closes both sockets; pending operations finish with errors.
+  void close() noexcept;
+  bool relaying() const noexcept { return phase_ == Phase::kRelay; }
+  asio::any_io_executor client_executor() { return client_.get_executor(); }
+
+ private:
+  enum class Phase { kHandshake, kConnecting, kRelay, kMask, kDiscard, kClosed };
+  struct Accepted;
+
+  awaitable<void> handshake(BufferLease& buf, std::size_t filled);
+  awaitable<void> finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
+                             const proto::Secret& secret);
+  awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
+                              std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
+  awaitable<bool> connect_dc(std::int16_t dc);
+  awaitable<void> pump_client_to_dc(BufferLease buf, std::size_t tail);
+  awaitable<void> pump_dc_to_client();
+  // Masking (mask.cpp): replays buf[0, filled) to the mask host and splices.
+  awaitable<void> mask(BufferLease& buf, std::size_t filled, bool client_eof);
+  awaitable<void> discard(BufferLease& buf);
+  awaitable<void> splice(tcp::socket& from, tcp::socket& to, Counter counter);
+  void count_failure(Counter c);
+  void log_relay_error(const char* what);
+  std::size_t unwrap_tls(std::byte* buf, std::size_t from, std::size_t end, std::size_t& tail_begin,
+                         bool& bad);
+
+  Runtime& rt_;
+  tcp::socket client_;
+  tcp::socket upstream_;  // the DC, or the mask host
+  proto::Bytes initial_;
+  Phase phase_ = Phase::kHandshake;
+  Clock::time_point deadline_;
+  Clock::time_point last_activity_;
+  bool deadline_hit_ = false;
+  bool fake_tls_ = false;
+  bool fast_ = false;
+  proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
+  std::uint64_t id_;
+  std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
+};
+
+// Starts a session coroutine on `ex` (exceptions logged, never propagated).
+void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+
+}  // namespace mtw::worker

@@ -1,0 +1,49 @@
+// The --help text of mtwarden-worker (kept apart so options.cpp stays small).
+#include "worker/options.h"
+
+namespace mtw::worker {
+
+std::string usage_text() {
+  return R"(usage: mtwarden-worker --bind HOST:PORT [--bind ...] --secret SECRET [--secret ...] [options]
+
+A single-user Telegram MTProxy relay (direct mode, obfuscated2 and fake TLS).
+
+Listening and secrets:
+  --bind HOST:PORT          listen here (repeatable; IPv6 as [::]:443; port 0 = any,
+                            the bound address is printed as "listening ADDR:PORT")
+  --control-fd N            managed mode: receive client sockets from the parent over the
+                            inherited AF_UNIX SOCK_SEQPACKET fd N (docs/worker-control.md)
+  --secret SECRET           a proxy secret: 32 hex, dd+32 hex, ee+32 hex+hex(domain), or
+                            base64url of those (repeatable)
+  --secrets-file FILE       more secrets, one per line, '#' comments; re-read on SIGHUP
+  --allow PROTOCOLS         "all" or a comma list of abridged,intermediate,secure,tls
+  --tls-skew SECONDS        fake-TLS client clock window, +-SECONDS (default 600)
+  --public-host HOST        host name printed in the proxy links (default: the bind address)
+
+Upstream:
+  --dc N=HOST:PORT          override the address of DC N (repeatable; N may be negative)
+  --prefer-ipv6             connect to DCs over IPv6 first
+  --fast-mode on|off        DC->client bytes pass without re-encryption (default on)
+  --mask HOST:PORT          forward failed handshakes here byte-exact (default: none, the
+                            connection is read and discarded until --mask-discard-timeout)
+
+Limits and timeouts (durations in seconds; "250ms" also accepted):
+  --handshake-timeout S     deadline for the client handshake; then masked (default 10)
+  --idle-timeout S          close a relay with no traffic either way (default 300)
+  --dc-connect-timeout S    DC connect deadline (default 10)
+  --drain-timeout S         on SIGTERM/SIGINT, wait this long for active relays (default 30)
+  --mask-discard-timeout S  without --mask: discard for S plus up to 100% jitter (default 30)
+  --max-connections N       accepted connections above N wait before their handshake (0 = no cap)
+
+Observability:
+  --stats-interval S        log a one-line counter summary every S (0 = off; default 60)
+  --stats-file FILE         rewrite a JSON counter snapshot every second (atomic rename)
+  --log-level LEVEL         trace, debug, info, warn, error, critical, off (default info)
+  --help                    this text
+
+Signals: SIGTERM/SIGINT stop accepting and drain; SIGHUP re-reads --secrets-file.
+Exit status: 0 after a clean stop, 2 on bad flags, 1 on start-up failure.
+)";
+}
+
+}  // namespace mtw::worker
