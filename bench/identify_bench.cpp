@@ -3,7 +3,9 @@
 //   TlsHit: every user has its own domain; the hello's SNI finds 1 candidate.
 //   TlsSharedDomain: all users share one domain; the hello is the last one's.
 //   TlsMiss: unknown key and unknown SNI; the try-all path runs N HMACs.
-//   Obfs2: N simple secrets; the init is the last user's (N key derivations).
+//   Obfs2: N simple secrets; the init is the last user's (N tag checks:
+//     one SHA-256 block + one AES block each, then one full parse).
+//   Obfs2Miss: random bytes (a probe) against N simple secrets: N tag checks.
 #include <benchmark/benchmark.h>
 
 #include "proto/identify.h"
@@ -100,10 +102,25 @@ void BM_IdentifyObfs2(benchmark::State& state) {
   run(state, index, inits, Rejection::kNone);
 }
 
+void BM_IdentifyObfs2Miss(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const UserIndex index(users(n, SecretKind::kSimple, false));
+  SeededRandom rnd(6);
+  std::vector<Bytes> probes;
+  for (std::size_t k = 0; k < kPool; ++k) {
+    Bytes b(kInitSize);
+    rnd.fill(b);
+    b[0] = std::byte{0x01};  // not a TLS record, HTTP verb or plain transport
+    probes.push_back(std::move(b));
+  }
+  run(state, index, probes, Rejection::kUnknownTag);
+}
+
 BENCHMARK(BM_IdentifyTlsHit)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IdentifyTlsSharedDomain)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IdentifyTlsMiss)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_IdentifyObfs2)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_IdentifyObfs2Miss)->Arg(1)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mtw::proto
