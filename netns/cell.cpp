@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "base/log.h"
+
 namespace mtw::netns {
 
 using base::Errc;
@@ -70,10 +72,69 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
 
 base::Result<void> CellHost::sweep(
     const std::function<void(const std::string& host_if, const CellCounters&)>& fn) {
-  const std::string& prefix = cfg_.prefix;
-  return counters_.sweep(prefix, [&](const LinkCounters& c) {
-    if (is_cell_name(prefix, c.name)) fn(c.name, cell_view(c));
+  return dump(&fn);
+}
+
+base::Result<void> CellHost::reap() { return dump(nullptr); }
+
+base::Result<void> CellHost::dump(
+    const std::function<void(const std::string&, const CellCounters&)>* fn) {
+  for (auto& [ifindex, r] : retired_) r.seen = false;
+  auto res = counters_.sweep_stats([&](const LinkCounters& c) {
+    if (auto it = live_.find(c.ifindex); it != live_.end()) {
+      if (fn != nullptr) (*fn)(it->second, cell_view(c));
+    } else if (auto rt = retired_.find(c.ifindex); rt != retired_.end()) {
+      rt->second.seen = true;
+    }
   });
+  if (!res) return res;  // seen flags are incomplete: keep every retired slot
+  finish_reap();
+  return {};
+}
+
+void CellHost::retire(int ifindex, std::string name, AddrLease lease) {
+  live_.erase(ifindex);
+  retired_.insert_or_assign(ifindex, Retired{std::move(name), std::move(lease),
+                                             std::chrono::steady_clock::now(), true});
+}
+
+void CellHost::finish_reap() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto timeout = std::chrono::milliseconds(cfg_.retire_timeout_ms);
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    Retired& r = it->second;
+    if (!r.seen) {
+      it = retired_.erase(it);  // host end gone: the slot is free again
+      continue;
+    }
+    if (now - r.since >= timeout) {
+      // Something still holds the namespace. By ifindex, so a newer link
+      // that took the name is never hit.
+      auto del = link_delete(nl_, it->first);
+      if (!del) {
+        base::logger("netns")->warn("retired veth delete failed ifname={} err={}", r.name,
+                                    del.error().to_string());
+        r.since = now;  // retry after another timeout, don't spin
+        ++it;
+        continue;
+      }
+      base::logger("netns")->info("deleted retired veth still held ifname={}", r.name);
+      it = retired_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+}
+
+bool CellHost::remove_retired(const std::string& name) {
+  if (retired_.empty()) return false;
+  auto idx = link_index(nl_, name);
+  if (!idx) return idx.error().code == Errc::kNotFound;  // vanished meanwhile: retry
+  auto it = retired_.find(*idx);
+  if (it == retired_.end()) return false;  // not ours: leave it alone
+  if (auto r = link_delete(nl_, *idx); !r) return false;
+  retired_.erase(it);
+  return true;
 }
 
 base::Result<Cell> Cell::create(CellHost& host, std::string_view id, const ShaperRates& rates) {
@@ -84,47 +145,78 @@ base::Result<Cell> Cell::create(CellHost& host, std::string_view id, const Shape
   if (!names) return tl::unexpected(names.error());
   c.names_ = std::move(*names);
   // Validate rates before creating anything: nothing to roll back then.
-  if (auto b = effective_burst(rates.download); !b) return tl::unexpected(b.error());
-  if (auto b = effective_burst(rates.upload); !b) return tl::unexpected(b.error());
+  if (auto b = effective_queue(rates.download); !b) return tl::unexpected(b.error());
+  if (auto b = effective_queue(rates.upload); !b) return tl::unexpected(b.error());
   c.rates_ = rates;
   auto slot = host.pool().allocate();
+  if (!slot && slot.error().code == Errc::kExhausted && host.retiring() > 0) {
+    // Slots of destroyed cells may be free by now: one dump to find out.
+    if (host.reap()) slot = host.pool().allocate();
+  }
   if (!slot) return tl::unexpected(slot.error());
   c.lease_ = AddrLease(&host.pool(), *slot);
   c.addrs_ = host.pool().addrs(*slot);
-
-  // From here each step's RAII owner undoes it if a later step fails.
-  NlSocket inside;
-  auto ns = NamedNetns::create(cfg.run_dir, c.names_.netns, &inside);
-  if (!ns) return tl::unexpected(ns.error());
-  c.ns_ = std::move(*ns);
-  auto nsfd = c.ns_.open();
-  if (!nsfd) return tl::unexpected(nsfd.error());
-  auto veth = Veth::create(host.nl(), c.names_.host_if, c.names_.cell_if, nsfd->get());
-  if (!veth) return tl::unexpected(veth.error());
-  c.veth_ = std::move(*veth);
-  auto cell_idx = link_index(inside, c.names_.cell_if);
-  if (!cell_idx) return tl::unexpected(cell_idx.error());
-  c.cell_ifindex_ = *cell_idx;
-  if (auto r = link_set_up(inside, c.cell_ifindex_); !r) return tl::unexpected(r.error());
-  if (auto r = configure_addresses(host.nl(), c.veth_.ifindex(), inside, c.cell_ifindex_, c.addrs_); !r) {
+  if (auto r = c.build(rates); !r) {
+    c.rollback();
     return tl::unexpected(r.error());
   }
-  if (auto r = shaper_install(host.nl(), c.veth_.ifindex(), rates.download); !r) return tl::unexpected(r.error());
-  if (auto r = shaper_install(inside, c.cell_ifindex_, rates.upload); !r) return tl::unexpected(r.error());
+  host.live_.insert_or_assign(c.veth_.ifindex(), c.names_.host_if);
   return c;
+}
+
+base::Result<void> Cell::build(const ShaperRates& rates) {
+  CellHost& host = *host_;
+  NlSocket inside;  // closed on return: it would hold the namespace alive
+  auto ns = NamedNetns::create(host.config().run_dir, names_.netns, &inside);
+  if (!ns) return tl::unexpected(ns.error());
+  ns_ = std::move(*ns);
+  auto nsfd = ns_.open();
+  if (!nsfd) return tl::unexpected(nsfd.error());
+  auto veth = Veth::create(host.nl(), names_.host_if, names_.cell_if, nsfd->get());
+  if (!veth && veth.error().code == Errc::kExists && host.remove_retired(names_.host_if)) {
+    veth = Veth::create(host.nl(), names_.host_if, names_.cell_if, nsfd->get());
+  }
+  if (!veth) return tl::unexpected(veth.error());
+  veth_ = std::move(*veth);
+  auto cell_idx = link_index(inside, names_.cell_if);
+  if (!cell_idx) return tl::unexpected(cell_idx.error());
+  cell_ifindex_ = *cell_idx;
+  if (auto r = link_set_up(inside, cell_ifindex_); !r) return r;
+  if (auto r = configure_addresses(host.nl(), veth_.ifindex(), inside, cell_ifindex_, addrs_); !r) return r;
+  if (auto r = shaper_install(host.nl(), veth_.ifindex(), rates.download); !r) return r;
+  return shaper_install(inside, cell_ifindex_, rates.upload);
+}
+
+void Cell::rollback() noexcept {
+  (void)veth_.remove();  // synchronous: the name is free when create() returns
+  (void)ns_.remove();
+  lease_.reset();
+}
+
+Cell& Cell::operator=(Cell&& o) noexcept {
+  if (this != &o) {
+    (void)destroy();
+    host_ = o.host_;
+    names_ = std::move(o.names_);
+    addrs_ = o.addrs_;
+    rates_ = o.rates_;
+    cell_ifindex_ = o.cell_ifindex_;
+    lease_ = std::move(o.lease_);
+    ns_ = std::move(o.ns_);
+    veth_ = std::move(o.veth_);
+  }
+  return *this;
 }
 
 base::Result<void> Cell::set_rates(const ShaperRates& rates) {
   if (!veth_.valid()) return base::fail(Errc::kNotFound, "cell destroyed");
-  if (auto b = effective_burst(rates.download); !b) return tl::unexpected(b.error());
-  if (auto b = effective_burst(rates.upload); !b) return tl::unexpected(b.error());
-  if (rates.download.bits_per_sec != rates_.download.bits_per_sec ||
-      rates.download.burst_bytes != rates_.download.burst_bytes) {
+  if (auto b = effective_queue(rates.download); !b) return tl::unexpected(b.error());
+  if (auto b = effective_queue(rates.upload); !b) return tl::unexpected(b.error());
+  if (!same_rate(rates.download, rates_.download)) {
     if (auto r = shaper_change(host_->nl(), veth_.ifindex(), rates.download); !r) return r;
     rates_.download = rates.download;
   }
-  if (rates.upload.bits_per_sec != rates_.upload.bits_per_sec ||
-      rates.upload.burst_bytes != rates_.upload.burst_bytes) {
+  if (!same_rate(rates.upload, rates_.upload)) {
     auto nsfd = ns_.open();
     if (!nsfd) return tl::unexpected(nsfd.error());
     auto inside = NlSocket::connect_in(nsfd->get());
@@ -136,8 +228,14 @@ base::Result<void> Cell::set_rates(const ShaperRates& rates) {
 }
 
 base::Result<void> Cell::destroy() {
-  if (auto r = veth_.remove(); !r) return r;
+  // Unmounting is all it takes: once nothing holds the namespace, the
+  // kernel's netns cleanup deletes eth0 and its peer, the host end. An
+  // explicit RTM_DELLINK would block ~20-40 ms for an RCU grace period.
   if (auto r = ns_.remove(); !r) return r;
+  if (veth_.valid()) {
+    host_->retire(veth_.ifindex(), veth_.name(), std::move(lease_));
+    veth_.release();
+  }
   lease_.reset();
   return {};
 }

@@ -8,9 +8,12 @@
 // supervisor's); no call changes that thread's namespace.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/error.h"
@@ -41,6 +44,10 @@ struct CellHostConfig {
   // learning on every host interface, which can drop a SLAAC host's own IPv6
   // default route: leave it to the operator unless they opt in.
   bool ipv6_forwarding = false;
+  // A destroyed cell's host end vanishes with its namespace, normally within
+  // milliseconds. If something still holds the namespace (a leftover process
+  // or fd), sweep()/reap() delete the host end explicitly after this long.
+  std::uint32_t retire_timeout_ms = 5000;
 };
 
 class CellHost {
@@ -57,27 +64,58 @@ class CellHost {
   const CellHostConfig& config() const noexcept { return cfg_; }
   AddrPool& pool() noexcept { return pool_; }
   NlSocket& nl() noexcept { return nl_; }
-  // One link dump; calls fn(host_if, counters) per cell veth.
+  // One RTM_GETSTATS dump; calls fn(host_if, counters) for each live cell
+  // of this host (matched by host-end ifindex). Also does reap()'s work from
+  // the same dump.
   [[nodiscard]] base::Result<void> sweep(
       const std::function<void(const std::string& host_if, const CellCounters&)>& fn);
 
+  // Destroyed cells hand their host end and address slot here ("retired")
+  // until the kernel has removed the host end along with the namespace; the
+  // slot is not reused before, so no two host links ever carry the same
+  // addresses. reap() does one stats dump: it frees the slots of host ends
+  // that are gone and deletes (synchronously) those still there after
+  // cfg.retire_timeout_ms. sweep() does the same, so a supervisor that
+  // sweeps every second needs no extra call.
+  [[nodiscard]] base::Result<void> reap();
+  // Destroyed cells whose host end has not yet been seen gone.
+  std::size_t retiring() const noexcept { return retired_.size(); }
+
  private:
+  friend class Cell;
+  struct Retired {
+    std::string name;
+    AddrLease lease;
+    std::chrono::steady_clock::time_point since;
+    bool seen = false;  // present in the current dump
+  };
   CellHost(CellHostConfig cfg, AddrPool pool, NlSocket nl, CounterReader counters)
       : cfg_(std::move(cfg)), pool_(std::move(pool)), nl_(std::move(nl)), counters_(std::move(counters)) {}
+  void retire(int ifindex, std::string name, AddrLease lease);
+  // Called when creating host end `name` hit EEXIST: if that link is a host
+  // end we retired, delete it now and return true (the caller retries once).
+  bool remove_retired(const std::string& name);
+  // After a dump that set Retired::seen: release what is gone, delete what
+  // is overdue.
+  void finish_reap();
+  base::Result<void> dump(const std::function<void(const std::string&, const CellCounters&)>* fn);
+
   CellHostConfig cfg_;
   AddrPool pool_;
   NlSocket nl_;
   CounterReader counters_;
   NftTable nft_;
+  std::unordered_map<int, std::string> live_;  // host-end ifindex -> name, live cells
+  std::unordered_map<int, Retired> retired_;   // after pool_: leases go back first
 };
 
 class Cell {
  public:
   Cell() = default;
   Cell(Cell&&) noexcept = default;
-  Cell& operator=(Cell&&) noexcept = default;
-  // Tears the cell down (veth, then namespace, then address slot).
-  ~Cell() = default;
+  Cell& operator=(Cell&& o) noexcept;
+  // Tears the cell down as destroy() does.
+  ~Cell() { (void)destroy(); }
 
   // Builds cell `id` ([0-9a-z]+) on `host`, which must outlive the cell.
   // Errors: kBadInput (bad id, name over IFNAMSIZ, bad rate), kExhausted
@@ -89,7 +127,13 @@ class Cell {
 
   // Changes both shapers live; established connections stay.
   [[nodiscard]] base::Result<void> set_rates(const ShaperRates& rates);
-  // Tears down now; idempotent. On error the remaining parts stay owned.
+  // Tears down now; idempotent. Unmounts the namespace and hands the host
+  // end and address slot to the CellHost: the kernel deletes the veth pair
+  // when the namespace dies (asynchronously, batched across namespaces; no
+  // ~20-40 ms RTM_DELLINK wait here), and the slot is reused only once the
+  // host end is gone (see CellHost::reap). Processes still inside keep the
+  // namespace alive until reap's timeout deletes the veth. On error the
+  // remaining parts stay owned.
   [[nodiscard]] base::Result<void> destroy();
 
   // Runs argv inside the cell (see run_in_netns).
@@ -112,7 +156,11 @@ class Cell {
   CellAddrs addrs_;
   ShaperRates rates_;
   int cell_ifindex_ = 0;
-  // Destroyed bottom-up: veth, namespace, then the address slot.
+  // Steps of create() after the slot is taken.
+  base::Result<void> build(const ShaperRates& rates);
+  // Synchronous undo of a failed create: veth, namespace, slot.
+  void rollback() noexcept;
+  // Destroyed bottom-up if destroy() failed: veth, namespace, then the slot.
   AddrLease lease_;
   NamedNetns ns_;
   Veth veth_;

@@ -1,51 +1,38 @@
 #include "netns/counters.h"
 
 #include <linux/if_link.h>
+#include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
-#include <netlink/attr.h>
-#include <netlink/errno.h>
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
 #include <netlink/socket.h>
 
 namespace mtw::netns {
 
 namespace {
 
-struct SweepCtx {
-  std::string_view prefix;
-  const std::function<void(const LinkCounters&)>* fn;
-  LinkCounters scratch;  // reused: no allocation per link
-};
+constexpr int kDumpAttempts = 3;
 
-int on_link(nl_msg* msg, void* arg) {
-  auto* ctx = static_cast<SweepCtx*>(arg);
-  nlmsghdr* nlh = nlmsg_hdr(msg);
-  if (nlh->nlmsg_type != RTM_NEWLINK) return NL_OK;
-  nlattr* tb[IFLA_MAX + 1];
-  if (nlmsg_parse(nlh, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return NL_OK;
-  if (tb[IFLA_IFNAME] == nullptr || tb[IFLA_STATS64] == nullptr) return NL_OK;
-  const char* name = static_cast<const char*>(nla_data(tb[IFLA_IFNAME]));
-  std::string_view nv(name, strnlen(name, static_cast<std::size_t>(nla_len(tb[IFLA_IFNAME]))));
-  if (nv.substr(0, ctx->prefix.size()) != ctx->prefix) return NL_OK;
+void fill(LinkCounters& c, const void* stats64, std::size_t len) {
   rtnl_link_stats64 st{};
-  std::memcpy(&st, nla_data(tb[IFLA_STATS64]),
-              std::min(sizeof st, static_cast<std::size_t>(nla_len(tb[IFLA_STATS64]))));
-  LinkCounters& c = ctx->scratch;
-  c.ifindex = static_cast<ifinfomsg*>(nlmsg_data(nlh))->ifi_index;
-  c.name.assign(nv);
+  std::memcpy(&st, stats64, std::min(sizeof st, len));  // attribute may be 4-byte aligned only
   c.rx_bytes = st.rx_bytes;
   c.tx_bytes = st.tx_bytes;
   c.rx_packets = st.rx_packets;
   c.tx_packets = st.tx_packets;
   c.rx_dropped = st.rx_dropped;
   c.tx_dropped = st.tx_dropped;
-  (*ctx->fn)(c);
-  return NL_OK;
 }
+
+template <class Body>
+struct Request {
+  nlmsghdr hdr;
+  Body body;
+};
 
 }  // namespace
 
@@ -55,24 +42,105 @@ base::Result<CounterReader> CounterReader::open() {
   return CounterReader(std::move(*sk));
 }
 
+base::Result<void> CounterReader::dump_once(void* req, std::size_t len, bool* interrupted,
+                                            const std::function<void(const nlmsghdr*)>& on_msg) {
+  int fd = nl_socket_get_fd(sk_.get());
+  auto* hdr = static_cast<nlmsghdr*>(req);
+  hdr->nlmsg_seq = ++seq_;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, req, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    return base::fail_errno("netlink dump send");
+  }
+  *interrupted = false;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf_.data(), buf_.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::fail_errno("netlink dump recv");
+    }
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<const nlmsghdr*>(buf_.data()); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq_) continue;  // tail of an older, abandoned dump
+      if ((h->nlmsg_flags & NLM_F_DUMP_INTR) != 0) *interrupted = true;
+      if (h->nlmsg_type == NLMSG_DONE) return {};
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        int err = -e->error;
+        return tl::unexpected(base::Error{err == EPERM ? base::Errc::kPermission : base::Errc::kNetlink,
+                                          err, "netlink dump type=" + std::to_string(hdr->nlmsg_type)});
+      }
+      on_msg(h);
+    }
+  }
+}
+
 base::Result<void> CounterReader::sweep(std::string_view prefix,
                                         const std::function<void(const LinkCounters&)>& fn) {
-  SweepCtx ctx{prefix, &fn, {}};
-  nl_socket_modify_cb(sk_.get(), NL_CB_VALID, NL_CB_CUSTOM, on_link, &ctx);
-  int err = 0;
-  // A link added or removed mid-dump makes the kernel flag it inconsistent;
-  // a second pass is almost always clean. Callers see some links twice then,
-  // which is harmless for absolute counters.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    ifinfomsg ifi{};
-    ifi.ifi_family = AF_UNSPEC;
-    err = nl_send_simple(sk_.get(), RTM_GETLINK, NLM_F_DUMP, &ifi, sizeof ifi);
-    if (err < 0) break;
-    err = nl_recvmsgs_default(sk_.get());
-    if (err != -NLE_DUMP_INTR) break;
+  auto on_msg = [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return;
+    const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+    int left = static_cast<int>(IFLA_PAYLOAD(h));
+    const rtattr* stats = nullptr;
+    bool named = false;
+    // IFLA_IFNAME comes first in the kernel's layout: a foreign link is
+    // rejected after one attribute, ours after the stats.
+    for (auto* a = IFLA_RTA(ifi); RTA_OK(a, left) && !(named && stats); a = RTA_NEXT(a, left)) {
+      if (a->rta_type == IFLA_IFNAME) {
+        const char* name = static_cast<const char*>(RTA_DATA(a));
+        std::string_view nv(name, strnlen(name, RTA_PAYLOAD(a)));
+        if (nv.substr(0, prefix.size()) != prefix) return;
+        scratch_.name.assign(nv);
+        named = true;
+      } else if (a->rta_type == IFLA_STATS64) {
+        stats = a;
+      }
+    }
+    if (!named || stats == nullptr) return;
+    scratch_.ifindex = ifi->ifi_index;
+    fill(scratch_, RTA_DATA(stats), RTA_PAYLOAD(stats));
+    fn(scratch_);
+  };
+  for (int attempt = 0;; ++attempt) {
+    Request<ifinfomsg> req{};
+    req.hdr.nlmsg_len = NLMSG_LENGTH(sizeof req.body);
+    req.hdr.nlmsg_type = RTM_GETLINK;
+    req.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.body.ifi_family = AF_UNSPEC;
+    bool intr = false;
+    if (auto r = dump_once(&req, sizeof req, &intr, on_msg); !r) return r;
+    if (!intr || attempt + 1 == kDumpAttempts) return {};
   }
-  if (err < 0) return tl::unexpected(nl_error(err, "link stats dump"));
-  return {};
+}
+
+base::Result<void> CounterReader::sweep_stats(const std::function<void(const LinkCounters&)>& fn) {
+  scratch_.name.clear();
+  auto on_msg = [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWSTATS || h->nlmsg_len < NLMSG_LENGTH(sizeof(if_stats_msg))) return;
+    const auto* ism = static_cast<const if_stats_msg*>(NLMSG_DATA(h));
+    int left = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(if_stats_msg)));
+    auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(ism) +
+                                              NLMSG_ALIGN(sizeof(if_stats_msg)));
+    for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+      if (a->rta_type != IFLA_STATS_LINK_64) continue;  // skips the 64-bit alignment pad
+      scratch_.ifindex = static_cast<int>(ism->ifindex);
+      fill(scratch_, RTA_DATA(a), RTA_PAYLOAD(a));
+      fn(scratch_);
+      return;
+    }
+  };
+  for (int attempt = 0;; ++attempt) {
+    Request<if_stats_msg> req{};
+    req.hdr.nlmsg_len = NLMSG_LENGTH(sizeof req.body);
+    req.hdr.nlmsg_type = RTM_GETSTATS;
+    req.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.body.family = AF_UNSPEC;
+    req.body.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+    bool intr = false;
+    if (auto r = dump_once(&req, sizeof req, &intr, on_msg); !r) return r;
+    if (!intr || attempt + 1 == kDumpAttempts) return {};
+  }
 }
 
 }  // namespace mtw::netns

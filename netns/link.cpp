@@ -118,6 +118,17 @@ base::Result<void> link_delete(NlSocket& sk, const std::string& name) {
   return {};
 }
 
+base::Result<void> link_delete(NlSocket& sk, int ifindex) {
+  LinkPtr link(rtnl_link_alloc());
+  if (!link) return base::fail(Errc::kInternal, "rtnl_link_alloc");
+  rtnl_link_set_ifindex(link.get(), ifindex);
+  int err = rtnl_link_delete(sk.get(), link.get());
+  if (err < 0 && !nl_is_gone(err)) {
+    return tl::unexpected(nl_error(err, "link delete ifindex=" + std::to_string(ifindex)));
+  }
+  return {};
+}
+
 base::Result<std::vector<LinkInfo>> list_links(NlSocket& sk) {
   nl_cache* raw = nullptr;
   if (int err = rtnl_link_alloc_cache(sk.get(), AF_UNSPEC, &raw); err < 0) {

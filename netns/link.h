@@ -29,6 +29,9 @@ struct LinkInfo {
 // Deletes link `name`; already gone is success. Deleting one end of a veth
 // deletes its peer, wherever it lives.
 [[nodiscard]] base::Result<void> link_delete(NlSocket& sk, const std::string& name);
+// Same by ifindex (never hits a newer link that reused the name). Note the
+// kernel answers only after an RCU grace period (tens of ms on a busy host).
+[[nodiscard]] base::Result<void> link_delete(NlSocket& sk, int ifindex);
 // All links of the socket's namespace (one dump).
 [[nodiscard]] base::Result<std::vector<LinkInfo>> list_links(NlSocket& sk);
 // IPv4 addresses configured on `ifindex`.

@@ -16,6 +16,11 @@ std::uint32_t quantum_for_rate(std::uint64_t bits_per_sec) noexcept {
       std::clamp<std::uint64_t>(bits_per_sec / 8 / 10, kFrameBytes, 200'000));
 }
 
+std::uint32_t queue_limit_for_rate(std::uint64_t bits_per_sec) noexcept {
+  std::uint64_t hundred_ms = bits_per_sec / 8 / 10;
+  return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(hundred_ms, kMaxGsoBytes, 32u << 20));
+}
+
 base::Result<std::uint32_t> effective_burst(const Rate& r) {
   if (r.bits_per_sec < kMinRateBps || r.bits_per_sec > kMaxRateBps) {
     return base::fail(base::Errc::kBadInput,
@@ -27,6 +32,20 @@ base::Result<std::uint32_t> effective_burst(const Rate& r) {
                       "burst below one frame burst_bytes=" + std::to_string(r.burst_bytes));
   }
   return r.burst_bytes;
+}
+
+}  // namespace mtw::netns
+
+namespace mtw::netns {
+
+base::Result<std::uint32_t> effective_queue(const Rate& r) {
+  if (auto b = effective_burst(r); !b) return tl::unexpected(b.error());
+  if (r.queue_bytes == 0) return queue_limit_for_rate(r.bits_per_sec);
+  if (r.queue_bytes < kMaxGsoBytes) {
+    return base::fail(base::Errc::kBadInput, "queue below one GSO packet queue_bytes=" +
+                                                 std::to_string(r.queue_bytes));
+  }
+  return r.queue_bytes;
 }
 
 }  // namespace mtw::netns

@@ -195,8 +195,132 @@ TEST(CellPrivileged, TeardownLeavesNoNetnsVethOrNftTable) {
     // b and the host go out of scope here.
   }
   EXPECT_TRUE(leftover_netns("mtwt").empty());
-  EXPECT_TRUE(leftover_links("mtwt").empty());
+  // The veths go with their namespaces, in the kernel's own time.
+  EXPECT_TRUE(leftover_links_after("mtwt", 5000).empty());
   EXPECT_FALSE(*nft_table_exists("inet", cfg.nft_table));
+}
+
+// Waits (bounded) until reap() has seen every retired host end gone.
+bool reaped(CellHost& host, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    EXPECT_TRUE(host.reap().has_value());
+    if (host.retiring() == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+TEST(CellPrivileged, DestroyedCellKeepsItsSlotUntilItsHostEndIsGone) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwg", "10.204.0.0/29"));  // room for 2 cells
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_EQ(a->addrs().slot, 0u);
+  auto hold = a->open_netns();  // keeps the namespace, and so the veth, alive
+  ASSERT_TRUE(hold.has_value());
+  ASSERT_TRUE(a->destroy().has_value());
+  EXPECT_TRUE(leftover_netns("mtwg").empty());
+  EXPECT_EQ(leftover_links("mtwg"), std::vector<std::string>{"mtwg1"});
+  EXPECT_EQ(host->retiring(), 1u);
+
+  // Slot 0's addresses still sit on mtwg1: a new cell must not get them.
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(b.has_value()) << b.error().to_string();
+  EXPECT_EQ(b->addrs().slot, 1u);
+  auto c = Cell::create(*host, "3", kFast);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().code, Errc::kExhausted);
+
+  hold->reset();  // the namespace dies; the kernel deletes the pair
+  ASSERT_TRUE(reaped(*host, 5000));
+  EXPECT_EQ(leftover_links("mtwg"), std::vector<std::string>{"mtwg2"});
+  c = Cell::create(*host, "3", kFast);
+  ASSERT_TRUE(c.has_value()) << c.error().to_string();
+  EXPECT_EQ(c->addrs().slot, 0u);
+}
+
+TEST(CellPrivileged, RecreateRightAfterDestroyReplacesOurStaleHostEnd) {
+  MTW_REQUIRE_SANDBOX();
+  ASSERT_GE(dc_netns_fd(), 0);
+  auto host = open_host(test_config("mtwe"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value());
+  const int old_ifindex = a->host_ifindex();
+  auto hold = a->open_netns();  // the old host end is certainly still there
+  ASSERT_TRUE(hold.has_value());
+  ASSERT_TRUE(a->destroy().has_value());
+  ASSERT_EQ(leftover_links("mtwe"), std::vector<std::string>{"mtwe1"});
+
+  auto again = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_NE(again->host_ifindex(), old_ifindex);
+  EXPECT_EQ(host->retiring(), 0u);  // the stale end was deleted, its slot freed
+  EXPECT_EQ(host->pool().in_use(), 1u);
+  EXPECT_EQ(leftover_links("mtwe"), std::vector<std::string>{"mtwe1"});
+  base::UniqueFd lst = listen_tcp(dc_netns_fd(), kDcAddr, 7005);
+  ASSERT_TRUE(lst.valid());
+  EXPECT_EQ(connect_from(*again, kDcAddr, 7005, 2000), kConnectOk);
+}
+
+TEST(CellPrivileged, HeldHostEndIsDeletedAfterTheRetireTimeout) {
+  MTW_REQUIRE_SANDBOX();
+  CellHostConfig cfg = test_config("mtwh");
+  cfg.retire_timeout_ms = 200;
+  auto host = open_host(cfg);
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value());
+  auto hold = a->open_netns();  // e.g. a worker that did not die
+  ASSERT_TRUE(hold.has_value());
+  ASSERT_TRUE(a->destroy().has_value());
+  ASSERT_TRUE(host->reap().has_value());
+  EXPECT_EQ(host->retiring(), 1u);  // before the timeout: left to the kernel
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(host->reap().has_value());
+  EXPECT_EQ(host->retiring(), 0u);
+  EXPECT_TRUE(leftover_links("mtwh").empty());  // deleted synchronously, netns still held
+  EXPECT_EQ(host->pool().in_use(), 0u);
+}
+
+TEST(CellPrivileged, SweepReportsLiveCellsOnly) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtws"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(a && b);
+  auto hold = b->open_netns();
+  ASSERT_TRUE(hold.has_value());
+  ASSERT_TRUE(b->destroy().has_value());  // its host end is still there
+  std::vector<std::string> seen;
+  ASSERT_TRUE(host->sweep([&](const std::string& n, const CellCounters&) { seen.push_back(n); })
+                  .has_value());
+  EXPECT_EQ(seen, std::vector<std::string>{"mtws1"});
+}
+
+TEST(CellPrivileged, ShaperLeafQueueIsSizedFromTheRateAndFollowsChanges) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwf"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", ShaperRates{{20'000'000, 0}, {20'000'000, 0, 500'000}});
+  ASSERT_TRUE(a.has_value()) << a.error().to_string();
+  auto nsfd = a->open_netns();
+  auto inside = NlSocket::connect_in(nsfd->get());
+  ASSERT_TRUE(inside.has_value());
+  auto eth0 = link_index(*inside, "eth0");
+  ASSERT_TRUE(eth0.has_value());
+  // 100 ms at 20 Mbit/s (download, derived); explicit 500 kB (upload).
+  EXPECT_EQ(*shaper_queue_limit(host->nl(), a->host_ifindex()), 250'000u);
+  EXPECT_EQ(*shaper_queue_limit(*inside, *eth0), 500'000u);
+
+  ASSERT_TRUE(a->set_rates({{5'000'000, 0}, {5'000'000, 0}}).has_value());
+  // 100 ms at 5 Mbit/s is 62.5 kB, below one GSO packet: the floor applies.
+  EXPECT_EQ(*shaper_queue_limit(host->nl(), a->host_ifindex()), kMaxGsoBytes);
+  EXPECT_EQ(*shaper_queue_limit(*inside, *eth0), kMaxGsoBytes);
+  EXPECT_EQ(a->set_rates({{5'000'000, 0, 1000}, {5'000'000, 0}}).error().code, Errc::kBadInput);
 }
 
 TEST(CellPrivileged, ReconcileRemovesCrashedRunLeftoversOnly) {

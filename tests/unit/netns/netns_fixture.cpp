@@ -7,6 +7,8 @@
 #include "netns/netns.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace mtw::netns::testing {
 
@@ -97,7 +99,10 @@ CellHostConfig test_config(const std::string& prefix, const std::string& pool4) 
   cfg.prefix = prefix;
   cfg.run_dir = kRunDir;
   cfg.nft_table = prefix + "_t";
-  cfg.pool.v4 = pool4;
+  static int calls = 0;
+  const int n = calls++;
+  cfg.pool.v4 = pool4.empty() ? "10." + std::to_string(100 + n % 100) + ".0.0/16" : pool4;
+  cfg.pool.v6 = "fd6d:7477:" + std::to_string(1000 + n) + "::/48";
   cfg.ipv6_forwarding = true;  // sandbox only: no RA-learned routes to lose here
   return cfg;
 }
@@ -123,6 +128,16 @@ std::vector<std::string> leftover_links(const std::string& prefix) {
     }
   }
   return out;
+}
+
+std::vector<std::string> leftover_links_after(const std::string& prefix, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto left = leftover_links(prefix);
+  while (!left.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    left = leftover_links(prefix);
+  }
+  return left;
 }
 
 }  // namespace mtw::netns::testing

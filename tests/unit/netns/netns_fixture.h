@@ -34,12 +34,18 @@ base::UniqueFd bind_udp(int netns_fd, const char* ip, int port);
 // Runs "--helper connect ip port timeout_ms" inside `cell`; the exit code.
 int connect_from(const Cell& cell, const std::string& ip, int port, int timeout_ms);
 
-// Default config for tests: prefix, table and pool are test-specific so a
-// failing test can't disturb the next one.
-CellHostConfig test_config(const std::string& prefix, const std::string& pool4 = "10.200.0.0/16");
+// Default config for tests: prefix, table and pools are test-specific so a
+// failing test can't disturb the next one, and a destroyed cell's host end
+// that the kernel has not freed yet never shares an address with the next
+// test's cells. An empty pool4 picks a fresh /16 (10.100.0.0/16, 10.101...)
+// and each call a fresh IPv6 /48.
+CellHostConfig test_config(const std::string& prefix, const std::string& pool4 = "");
 
 // Names of cell-shaped netns entries / veths for `prefix` still present.
 std::vector<std::string> leftover_netns(const std::string& prefix);
 std::vector<std::string> leftover_links(const std::string& prefix);
+// leftover_links after waiting up to `timeout_ms` for it to become empty: a
+// destroyed cell's veth is freed by the kernel's asynchronous netns cleanup.
+std::vector<std::string> leftover_links_after(const std::string& prefix, int timeout_ms);
 
 }  // namespace mtw::netns::testing

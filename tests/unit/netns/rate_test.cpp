@@ -37,5 +37,32 @@ TEST(EffectiveBurst, RejectsOutOfRangeRateAndTinyBurst) {
   EXPECT_EQ(effective_burst(Rate{20'000'000, 100}).error().code, base::Errc::kBadInput);
 }
 
+TEST(QueueLimitForRate, IsHundredMillisecondsOfTraffic) {
+  EXPECT_EQ(queue_limit_for_rate(20'000'000), 250'000u);     // 2.5 MB/s * 100 ms
+  EXPECT_EQ(queue_limit_for_rate(100'000'000), 1'250'000u);
+}
+
+TEST(QueueLimitForRate, HoldsAtLeastOneGsoPacket) {
+  // 5 Mbit/s * 100 ms = 62.5 kB < a 64 KiB GSO packet, which htb does not
+  // split: a smaller limit would drop every such packet.
+  EXPECT_EQ(queue_limit_for_rate(5'000'000), kMaxGsoBytes);
+  EXPECT_EQ(queue_limit_for_rate(kMinRateBps), kMaxGsoBytes);
+  EXPECT_GT(kMaxGsoBytes, 65'536u);
+}
+
+TEST(QueueLimitForRate, CappedAtThirtyTwoMebibytes) {
+  EXPECT_EQ(queue_limit_for_rate(kMaxRateBps), 32u << 20);
+}
+
+TEST(EffectiveQueue, UsesExplicitLimitOrDerivesOne) {
+  EXPECT_EQ(*effective_queue(Rate{20'000'000, 0, 0}), 250'000u);
+  EXPECT_EQ(*effective_queue(Rate{20'000'000, 0, 400'000}), 400'000u);
+}
+
+TEST(EffectiveQueue, RejectsTinyLimitAndBadRate) {
+  EXPECT_EQ(effective_queue(Rate{20'000'000, 0, 1514}).error().code, base::Errc::kBadInput);
+  EXPECT_EQ(effective_queue(Rate{0, 0, 0}).error().code, base::Errc::kBadInput);
+}
+
 }  // namespace
 }  // namespace mtw::netns
