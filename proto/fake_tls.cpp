@@ -188,8 +188,13 @@ Result<ClientHello> parse_client_hello(ByteSpan in) {
 
 std::optional<std::uint32_t> client_hello_timestamp(const ClientHello& hello,
                                                     const SecretKey& key) {
+  return client_hello_timestamp(hello, HmacSha256Key(key));
+}
+
+std::optional<std::uint32_t> client_hello_timestamp(const ClientHello& hello,
+                                                    const HmacSha256Key& key) {
   if (hello.hmac_input.size() < kRandomOffset + kRandomSize) return std::nullopt;
-  const Sha256Digest d = hmac_sha256(key, {hello.hmac_input});
+  const Sha256Digest d = key.mac({hello.hmac_input});
   unsigned diff = 0;
   for (std::size_t i = 0; i < 28; ++i) diff |= std::to_integer<unsigned>(d[i] ^ hello.random[i]);
   if (diff != 0) return std::nullopt;

@@ -14,6 +14,7 @@
 #include "proto/bytes.h"
 #include "proto/random.h"
 #include "proto/secret.h"
+#include "proto/tls_crypto.h"
 
 namespace mtw::proto {
 
@@ -72,6 +73,10 @@ struct ClockWindow {
 // else nullopt. No allocation; what identify() runs per candidate secret.
 [[nodiscard]] std::optional<std::uint32_t> client_hello_timestamp(const ClientHello& hello,
                                                                   const SecretKey& key);
+// The same with the key's HMAC pads precomputed (UserIndex keeps one per
+// secret): the per-candidate cost is the hello's SHA-256 blocks plus one.
+[[nodiscard]] std::optional<std::uint32_t> client_hello_timestamp(const ClientHello& hello,
+                                                                  const HmacSha256Key& key);
 // True if `ts` lies in the window (see ClockWindow).
 [[nodiscard]] bool timestamp_in_window(std::uint32_t ts, const ClockWindow& clock) noexcept;
 // kWrongSni when the hello carries no SNI or a different one (ASCII case-insensitive).

@@ -75,7 +75,7 @@ Identification identify_tls(ClientHello hello, const UserIndex& index, ReplayCac
   std::optional<std::size_t> match;
   if (const auto* candidates = hello.sni ? index.by_domain(*hello.sni) : nullptr) {
     for (std::size_t i : *candidates) {
-      if (auto ts = client_hello_timestamp(hello, secrets[i].secret.key)) {
+      if (auto ts = client_hello_timestamp(hello, index.hmac_key(i))) {
         match = i, out.tls_timestamp = *ts;
         break;
       }
@@ -87,7 +87,7 @@ Identification identify_tls(ClientHello hello, const UserIndex& index, ReplayCac
     for (std::size_t i = 0; i < secrets.size() && !match; ++i) {
       const Secret& s = secrets[i].secret;
       if (s.kind != SecretKind::kFakeTls || (hello.sni && iequals(*hello.sni, s.domain))) continue;
-      if (auto ts = client_hello_timestamp(hello, s.key)) {
+      if (auto ts = client_hello_timestamp(hello, index.hmac_key(i))) {
         match = i, out.tls_timestamp = *ts;
         out.rejection = Rejection::kWrongSni;
       }
@@ -117,8 +117,10 @@ Identification identify_obfs2(std::span<const std::byte, kInitSize> init, bool t
   for (std::size_t i = 0; i < secrets.size(); ++i) {
     const Secret& s = secrets[i].secret;
     if (s.kind == SecretKind::kFakeTls) continue;  // ee secrets speak fake TLS only
+    // Cheap check first (no allocation); full key derivation only on a match.
+    if (!is_known_tag(peek_client_init(init, s.key).tag)) continue;
     auto parsed = parse_client_init(init, s.key);
-    if (!parsed) continue;
+    if (!parsed) continue;  // unreachable: same tag as the peek
     Identification out;
     out.secret_index = i;
     out.user = secrets[i].user;
@@ -169,8 +171,12 @@ Result<AllowedProtocols> parse_allowed_protocols(std::string_view text) {
 }
 
 UserIndex::UserIndex(std::vector<UserSecret> secrets) : secrets_(std::move(secrets)) {
+  hmac_keys_.reserve(secrets_.size());
   for (std::size_t i = 0; i < secrets_.size(); ++i) {
     const Secret& s = secrets_[i].secret;
+    // Only fake-TLS secrets are HMAC'd; the others get an unused empty key so
+    // the vectors stay parallel.
+    hmac_keys_.push_back(s.kind == SecretKind::kFakeTls ? HmacSha256Key(s.key) : HmacSha256Key());
     if (s.kind != SecretKind::kFakeTls) continue;
     domains_[lower(s.domain)].push_back(i);
     ++fake_tls_count_;

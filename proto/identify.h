@@ -2,7 +2,13 @@
 // the enabled users' secrets, which user is it (or none, and why)? Fake-TLS
 // hellos are matched by SNI domain first, so 1000 users do not mean 1000
 // HMACs per connection; obfuscated2 inits are tried against each secret
-// (one SHA-256 + one AES block each). Pure; the replay cache is caller state.
+// (one SHA-256 block + one AES block each, peek_client_init()). Pure; the
+// replay cache is caller state.
+// Thread-safety: a UserIndex is immutable after construction (it holds each
+// secret's precomputed HMAC pad states as plain data) and may be shared
+// read-only by any number of threads calling identify() at once; the only
+// mutable state identify() touches is the caller's ReplayCache and a
+// per-thread OpenSSL cipher context inside peek_client_init().
 #pragma once
 
 #include <cstdint>
@@ -16,6 +22,7 @@
 #include "proto/obfs2.h"
 #include "proto/replay.h"
 #include "proto/secret.h"
+#include "proto/tls_crypto.h"
 
 namespace mtw::proto {
 
@@ -45,9 +52,12 @@ class UserIndex {
   // Indices into secrets() whose fake-TLS domain equals `domain` (lower-cased).
   const std::vector<std::size_t>* by_domain(std::string_view domain) const;
   std::size_t fake_tls_count() const noexcept { return fake_tls_count_; }
+  // secrets()[i]'s key with its HMAC pads absorbed, for client_hello_timestamp().
+  const HmacSha256Key& hmac_key(std::size_t i) const { return hmac_keys_[i]; }
 
  private:
   std::vector<UserSecret> secrets_;
+  std::vector<HmacSha256Key> hmac_keys_;  // parallel to secrets_
   std::unordered_map<std::string, std::vector<std::size_t>> domains_;
   std::size_t fake_tls_count_ = 0;
 };

@@ -2,11 +2,13 @@
 // parses it, the proxy's own init toward a DC, and a client-side generator.
 #include "proto/obfs2.h"
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "base/check.h"
+#include "proto/tls_crypto.h"
 
 namespace mtw::proto {
 namespace {
@@ -22,10 +24,7 @@ constexpr std::size_t kDcOffset = 60;   // H[60..62): int16 LE DC index, sent en
 CipherParams derive(ByteSpan seed32, ByteSpan iv16, const SecretKey* secret) {
   CipherParams p;
   if (secret != nullptr) {
-    std::array<std::byte, 48> buf{};
-    std::copy(seed32.begin(), seed32.end(), buf.begin());
-    std::copy(secret->begin(), secret->end(), buf.begin() + 32);
-    SHA256(uc(ByteSpan(buf)), buf.size(), uc(MutableByteSpan(p.key)));
+    p.key = sha256({seed32, ByteSpan(*secret)});
   } else {
     std::copy(seed32.begin(), seed32.end(), p.key.begin());
   }
@@ -69,10 +68,56 @@ Init random_init(ProtoTag tag, std::int16_t dc, RandomSource& rnd, const Init* f
   return h;
 }
 
-bool known_tag(std::uint32_t v) noexcept {
-  return v == static_cast<std::uint32_t>(ProtoTag::kAbridged) ||
-         v == static_cast<std::uint32_t>(ProtoTag::kIntermediate) ||
-         v == static_cast<std::uint32_t>(ProtoTag::kPadded);
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const noexcept { EVP_CIPHER_CTX_free(c); }
+};
+
+// One AES-256-ECB context per thread, re-keyed per call: a fresh EVP context
+// per secret (fetch + allocation + init) cost more than the AES work itself.
+EVP_CIPHER_CTX* thread_ecb_ctx() {
+  thread_local const std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx = [] {
+    static EVP_CIPHER* const ecb = EVP_CIPHER_fetch(nullptr, "AES-256-ECB", nullptr);
+    MTW_CHECK(ecb != nullptr);
+    std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> c(EVP_CIPHER_CTX_new());
+    MTW_CHECK(c != nullptr);
+    MTW_CHECK(EVP_EncryptInit_ex(c.get(), ecb, nullptr, nullptr, nullptr) == 1);
+    MTW_CHECK(EVP_CIPHER_CTX_set_padding(c.get(), 0) == 1);
+    return c;
+  }();
+  return ctx.get();
+}
+
+// The CTR keystream block that covers init bytes 48..64 (the fourth block):
+// AES_key(IV + 3), the IV read as a 128-bit big-endian counter.
+std::array<std::byte, 16> keystream_block3(const CipherParams& p) {
+  std::array<std::byte, 16> counter = p.iv;
+  unsigned carry = 3;
+  for (std::size_t i = counter.size(); i-- > 0 && carry != 0;) {
+    carry += std::to_integer<unsigned>(counter[i]);
+    counter[i] = std::byte(carry & 0xff);
+    carry >>= 8;
+  }
+  EVP_CIPHER_CTX* ctx = thread_ecb_ctx();
+  MTW_CHECK(EVP_EncryptInit_ex(ctx, nullptr, nullptr, uc(ByteSpan(p.key)), nullptr) == 1);
+  std::array<std::byte, 16> out{};
+  int n = 0;
+  MTW_CHECK(EVP_EncryptUpdate(ctx, uc(MutableByteSpan(out)), &n, uc(ByteSpan(counter)),
+                              static_cast<int>(counter.size())) == 1);
+  MTW_CHECK(n == static_cast<int>(out.size()));
+  return out;
+}
+
+// Tag and DC under `decrypt` (the client->proxy params).
+InitTail decrypt_tail(std::span<const std::byte, kInitSize> init, const CipherParams& decrypt) {
+  const std::array<std::byte, 16> ks = keystream_block3(decrypt);
+  std::array<std::byte, 8> tail{};  // init bytes 56..64 = block 3 bytes 8..16
+  for (std::size_t i = 0; i < tail.size(); ++i) tail[i] = init[kTagOffset + i] ^ ks[8 + i];
+  constexpr std::size_t kDc = kDcOffset - kTagOffset;
+  InitTail out;
+  out.tag = load_le32(tail.data());
+  out.dc = static_cast<std::int16_t>(std::to_integer<std::uint16_t>(tail[kDc]) |
+                                     (std::to_integer<std::uint16_t>(tail[kDc + 1]) << 8));
+  return out;
 }
 
 Result<Streams> make_streams(const CipherParams& dec, const CipherParams& enc, bool skip_decrypt) {
@@ -88,22 +133,31 @@ Result<Streams> make_streams(const CipherParams& dec, const CipherParams& enc, b
 
 }  // namespace
 
+InitTail peek_client_init(std::span<const std::byte, kInitSize> init, const SecretKey& secret) {
+  const CipherParams decrypt =
+      derive(init.subspan<kKeyOffset, 32>(), init.subspan<kIvOffset, 16>(), &secret);
+  return decrypt_tail(init, decrypt);
+}
+
+bool is_known_tag(std::uint32_t v) noexcept {
+  return v == static_cast<std::uint32_t>(ProtoTag::kAbridged) ||
+         v == static_cast<std::uint32_t>(ProtoTag::kIntermediate) ||
+         v == static_cast<std::uint32_t>(ProtoTag::kPadded);
+}
+
 Result<ClientInit> parse_client_init(std::span<const std::byte, kInitSize> init,
                                      const SecretKey& secret) {
-  Init h;
-  std::copy(init.begin(), init.end(), h.begin());
   ClientInit out;
-  derive_pair(h, &secret, out.decrypt, out.encrypt);
-  Result<AesCtr> dec = AesCtr::create(out.decrypt);
-  if (!dec) return tl::unexpected(dec.error());
-  dec->apply(h);
-  const std::uint32_t tag = load_le32(h.data() + kTagOffset);
-  if (!known_tag(tag)) {
+  out.decrypt = derive(init.subspan<kKeyOffset, 32>(), init.subspan<kIvOffset, 16>(), &secret);
+  const InitTail tail = decrypt_tail(init, out.decrypt);
+  if (!is_known_tag(tail.tag)) {
     return base::fail(Errc::kBadHandshake, "obfs2: unknown protocol tag (wrong secret?)");
   }
-  out.tag = static_cast<ProtoTag>(tag);
-  out.dc = static_cast<std::int16_t>(std::to_integer<std::uint16_t>(h[kDcOffset]) |
-                                     (std::to_integer<std::uint16_t>(h[kDcOffset + 1]) << 8));
+  std::array<std::byte, 48> r{};  // reverse(H[8..56))
+  std::reverse_copy(init.begin() + kKeyOffset, init.begin() + kTagOffset, r.begin());
+  out.encrypt = derive(ByteSpan(r).first(32), ByteSpan(r).subspan(32, 16), &secret);
+  out.tag = static_cast<ProtoTag>(tail.tag);
+  out.dc = tail.dc;
   return out;
 }
 

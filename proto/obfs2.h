@@ -32,8 +32,25 @@ struct ClientInit {
   std::int16_t dc = 0;  // signed: negative = media; +10000 = test; 203 = CDN
 };
 
-// Decrypts a copy of the init with the derived key. Errors: kBadHandshake
-// when the tag is not one of ef/ee/dd (wrong secret or not MTProxy).
+// The decrypted init bytes 56..64 for `secret`, raw: tag (LE u32) and DC
+// (LE int16), unchecked. Costs one SHA-256 block and one AES block (only the
+// keystream block covering bytes 48..64 is computed: counter = IV + 3) and
+// allocates nothing after a thread's first call; identify() runs this per
+// candidate secret and parse_client_init() only for the one whose tag is known.
+// Aborts (MTW_CHECK) only if OpenSSL cannot set up a cipher context.
+struct InitTail {
+  std::uint32_t tag = 0;
+  std::int16_t dc = 0;
+};
+[[nodiscard]] InitTail peek_client_init(std::span<const std::byte, kInitSize> init,
+                                        const SecretKey& secret);
+// True for ef/ee/dd.
+[[nodiscard]] bool is_known_tag(std::uint32_t tag) noexcept;
+
+// Derives both keys and decrypts the tag and DC (peek_client_init() plus the
+// encrypt key, which is derived only once the tag is known). Errors:
+// kBadHandshake when the tag is not one of ef/ee/dd (wrong secret or not
+// MTProxy). Like peek_client_init(), aborts if OpenSSL cannot allocate.
 // The caller's decrypt stream must then skip the first 64 keystream bytes;
 // make_client_streams() does that.
 [[nodiscard]] Result<ClientInit> parse_client_init(std::span<const std::byte, kInitSize> init,

@@ -1,7 +1,16 @@
+// SHA-256 runs through OpenSSL's low-level SHA256_* interface: it calls the
+// same assembly (SHA-NI where present) as EVP, without EVP's per-init provider
+// dispatch and context allocation, and its state is a plain struct we can
+// snapshot after the HMAC pad block. Those functions are deprecated in
+// OpenSSL 3 but still built by every distribution we target; this file and
+// nothing else relies on them.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "proto/tls_crypto.h"
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "base/check.h"
@@ -11,48 +20,72 @@ namespace {
 
 constexpr std::size_t kBlock = 64;  // SHA-256 block size
 
-// Fetched once: EVP_sha256() would re-resolve the provider on every init.
-const EVP_MD* sha256_md() {
-  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  MTW_CHECK(md != nullptr);
-  return md;
+void update(SHA256_CTX& c, std::initializer_list<ByteSpan> parts) noexcept {
+  for (ByteSpan p : parts) {
+    if (!p.empty()) SHA256_Update(&c, p.data(), p.size());
+  }
 }
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
+Sha256Digest finish(SHA256_CTX& c) noexcept {
+  Sha256Digest out{};
+  SHA256_Final(reinterpret_cast<unsigned char*>(out.data()), &c);
+  return out;
+}
 
-EVP_MD_CTX* thread_md_ctx() {
-  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  MTW_CHECK(ctx != nullptr);
-  return ctx.get();
+// Chaining value after compressing one block: (key padded to 64) ^ `fill`.
+std::array<std::uint32_t, 8> pad_state(ByteSpan key, unsigned char fill) noexcept {
+  std::array<unsigned char, kBlock> pad{};
+  pad.fill(fill);
+  for (std::size_t i = 0; i < key.size(); ++i) pad[i] ^= std::to_integer<unsigned char>(key[i]);
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, pad.data(), pad.size());  // exactly one block: num == 0 after
+  std::array<std::uint32_t, 8> h{};
+  std::copy(std::begin(c.h), std::end(c.h), h.begin());
+  OPENSSL_cleanse(&c, sizeof c);
+  OPENSSL_cleanse(pad.data(), pad.size());
+  return h;
+}
+
+// A SHA-256 context that has absorbed exactly one 64-byte block ending in `h`.
+SHA256_CTX resume(const std::array<std::uint32_t, 8>& h) noexcept {
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  std::copy(h.begin(), h.end(), std::begin(c.h));
+  c.Nl = kBlock * 8;  // bit count so far (low word)
+  c.Nh = 0;
+  c.num = 0;
+  return c;
 }
 
 }  // namespace
 
-Sha256Digest hmac_sha256(ByteSpan key, std::initializer_list<ByteSpan> parts) {
+Sha256Digest sha256(std::initializer_list<ByteSpan> parts) noexcept {
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  update(c, parts);
+  return finish(c);
+}
+
+HmacSha256Key::HmacSha256Key() noexcept : HmacSha256Key(ByteSpan{}) {}
+
+HmacSha256Key::HmacSha256Key(ByteSpan key) noexcept {
   MTW_CHECK(key.size() <= kBlock);
-  std::array<unsigned char, kBlock> pad{};
-  for (std::size_t i = 0; i < key.size(); ++i) pad[i] = std::to_integer<unsigned char>(key[i]);
-  for (auto& b : pad) b ^= 0x36;
+  inner_ = pad_state(key, 0x36);
+  outer_ = pad_state(key, 0x5c);
+}
 
-  EVP_MD_CTX* ctx = thread_md_ctx();
-  Sha256Digest inner{};
-  unsigned int n = 0;
-  MTW_CHECK(EVP_DigestInit_ex(ctx, sha256_md(), nullptr) == 1);
-  MTW_CHECK(EVP_DigestUpdate(ctx, pad.data(), pad.size()) == 1);
-  for (ByteSpan p : parts) {
-    if (!p.empty()) MTW_CHECK(EVP_DigestUpdate(ctx, p.data(), p.size()) == 1);
-  }
-  MTW_CHECK(EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(inner.data()), &n) == 1);
+Sha256Digest HmacSha256Key::mac(std::initializer_list<ByteSpan> parts) const noexcept {
+  SHA256_CTX c = resume(inner_);
+  update(c, parts);
+  const Sha256Digest inner = finish(c);
+  c = resume(outer_);
+  update(c, {inner});
+  return finish(c);
+}
 
-  for (auto& b : pad) b ^= 0x36 ^ 0x5c;  // ipad -> opad
-  Sha256Digest out{};
-  MTW_CHECK(EVP_DigestInit_ex(ctx, sha256_md(), nullptr) == 1);
-  MTW_CHECK(EVP_DigestUpdate(ctx, pad.data(), pad.size()) == 1);
-  MTW_CHECK(EVP_DigestUpdate(ctx, inner.data(), inner.size()) == 1);
-  MTW_CHECK(EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &n) == 1);
-  return out;
+Sha256Digest hmac_sha256(ByteSpan key, std::initializer_list<ByteSpan> parts) {
+  return HmacSha256Key(key).mac(parts);
 }
 
 std::array<std::byte, 32> x25519_public_key(std::span<const std::byte, 32> private_key) {

@@ -1,6 +1,7 @@
 #include "proto/obfs2.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <deque>
 
@@ -87,6 +88,63 @@ TEST(Obfs2ClientInit, RejectsCorruptedTag) {
   ClientSideInit client = build_client_init(make_key(1), ProtoTag::kAbridged, 2, rnd);
   client.wire[57] ^= std::byte{0x01};
   EXPECT_FALSE(parse_client_init(client.wire, make_key(1)).has_value());
+}
+
+// Reference for peek_client_init: decrypt all 64 bytes the long way (EVP
+// SHA-256, a full CTR stream from the IV) and read bytes 56..64.
+InitTail full_decrypt_tail(const Init& wire, const SecretKey& key) {
+  std::array<std::byte, 48> seed_key{};
+  std::copy(wire.begin() + 8, wire.begin() + 40, seed_key.begin());
+  std::copy(key.begin(), key.end(), seed_key.begin() + 32);
+  CipherParams p;
+  unsigned int n = 0;
+  EXPECT_EQ(EVP_Digest(seed_key.data(), seed_key.size(), uc(MutableByteSpan(p.key)), &n,
+                       EVP_sha256(), nullptr),
+            1);
+  std::copy(wire.begin() + 40, wire.begin() + 56, p.iv.begin());
+  Init plain = wire;
+  make(p).apply(plain);
+  return InitTail{load_le32(plain.data() + 56), dc_at_60(plain)};
+}
+
+// Property: the one-block tag check equals full decryption and agrees with
+// parse_client_init, on valid inits and on random bytes (1000 cases, fixed
+// seed). Some IVs end in ff bytes so that IV + 3 carries, up to a wrap of the
+// whole 128-bit counter.
+TEST(Obfs2PeekInit, AgreesWithFullDecryptionAndParseOnRandomInits) {
+  SeededRandom rnd(16);
+  int valid = 0;
+  for (int i = 0; i < 1000; ++i) {
+    SecretKey key{};
+    rnd.fill(key);
+    Init wire{};
+    if (i % 2 == 0) {
+      wire = build_client_init(key, kTags[i % 3], kDcs[i % std::size(kDcs)], rnd).wire;
+    } else {
+      rnd.fill(wire);
+      const std::size_t ff_tail = (i % 6 == 1) ? 16 : (i % 6 == 3) ? 1 + (i % 15) : 0;
+      std::fill(wire.begin() + 56 - ff_tail, wire.begin() + 56, std::byte{0xff});
+    }
+    const InitTail peek = peek_client_init(wire, key);
+    const InitTail ref = full_decrypt_tail(wire, key);
+    ASSERT_EQ(peek.tag, ref.tag) << i;
+    ASSERT_EQ(peek.dc, ref.dc) << i;
+    const Result<ClientInit> parsed = parse_client_init(wire, key);
+    ASSERT_EQ(parsed.has_value(), is_known_tag(peek.tag)) << i;
+    if (parsed) {
+      ++valid;
+      EXPECT_EQ(static_cast<std::uint32_t>(parsed->tag), peek.tag) << i;
+      EXPECT_EQ(parsed->dc, peek.dc) << i;
+    }
+  }
+  EXPECT_EQ(valid, 500);  // every built init, no random one (odds ~3 in 2^32 each)
+}
+
+TEST(Obfs2PeekInit, OnlyTheThreeProtocolTagsAreKnown) {
+  for (ProtoTag t : kTags) EXPECT_TRUE(is_known_tag(static_cast<std::uint32_t>(t)));
+  for (std::uint32_t v : {0u, 0xefefefeeu, 0xeeeeeeefu, 0xddddddd0u, 0xffffffffu, 0x16030102u}) {
+    EXPECT_FALSE(is_known_tag(v)) << v;
+  }
 }
 
 TEST(Obfs2ClientInit, SendsFirst56BytesInClearAndNeverAForbiddenPrefix) {
