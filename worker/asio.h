@@ -34,12 +34,17 @@ using Clock = std::chrono::steady_clock;
 inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 // TCP_NODELAY and keepalive (60 s idle, 10 s interval, 3 probes). Errors ignored:
-// a socket that cannot take them still works.
+// a socket that cannot take them still works. Linux copies all five options
+// from a listener to the sockets it accepts, so tune_listener() once replaces
+// tune_socket() on every accepted client (handed-off sockets still need it).
 void tune_socket(tcp::socket& s) noexcept;
+void tune_listener(tcp::acceptor& a) noexcept;
 
 // Resolves `ep` (address literal without a lookup) and connects `sock` to the
-// first address that answers. The caller enforces the deadline by closing the
-// socket. Returns the last error on failure.
+// first address that answers, leaving it in non-blocking mode (speculative
+// read_some calls report would_block instead of blocking). The caller
+// enforces the deadline by closing the socket. Returns the last error on
+// failure.
 awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep);
 
 // A co_spawn completion handler that logs an escaped exception under `what`.

@@ -1,7 +1,7 @@
 // BufferPool: fixed-size I/O buffers shared by all connections of the worker.
-// A connection borrows one only while bytes are in flight (read -> transform
-// -> write) and gives it back when the write completed, so idle connections
-// hold no buffer. Keeps at most `max_idle` free buffers; the rest go back to
+// A connection borrows one when a socket becomes readable, keeps it while
+// reads keep returning data, and gives it back when a read would block, so
+// idle connections hold no buffer. Keeps at most `max_idle` free buffers; the rest go back to
 // the allocator. Not thread-safe (one io_context thread).
 #pragma once
 
@@ -12,9 +12,14 @@
 
 namespace mtw::worker {
 
-// Room for the largest TLS record a client may send (5 + 16640 bytes) plus
-// slack; also holds a whole ClientHello (16 KiB cap) during handshakes.
-inline constexpr std::size_t kBufferSize = 17 * 1024;
+// One relay chunk: large, so a busy connection needs few syscalls per byte.
+// Holds four whole TLS records of 16384 bytes toward the client, and the
+// largest record a client may send (5 + 16640 bytes) with room to spare.
+inline constexpr std::size_t kBufferSize = 64 * 1024;
+// The part of a buffer the handshake may fill: a whole ClientHello (16 KiB
+// cap) plus slack. More bytes without a decision means "not MTProxy".
+inline constexpr std::size_t kHandshakeBytes = 17 * 1024;
+static_assert(kHandshakeBytes <= kBufferSize);
 
 class BufferPool;
 

@@ -58,15 +58,18 @@ awaitable<void> Session::mask(BufferLease& buf, std::size_t filled, bool client_
 }
 
 awaitable<void> Session::splice(tcp::socket& from, tcp::socket& to, Counter counter) {
+  // Buffers as in the relay (relay.cpp): none while idle, kept while
+  // speculative reads return data.
+  BufferLease buf;
   for (;;) {
-    auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
-    if (wec) {
+    error_code ec = asio::error::would_block;
+    std::size_t n = 0;
+    if (buf) n = from.read_some(asio::buffer(buf.data(), kBufferSize), ec);
+    if (ec == asio::error::would_block) {
+      if (co_await wait_readable(from, buf)) continue;
       close();
       co_return;
     }
-    BufferLease buf = rt_.pool.borrow();
-    auto [ec, n] =
-        co_await from.async_read_some(asio::buffer(buf.data(), kBufferSize), use_nothrow);
     if (ec == asio::error::eof) {
       error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the FIN on

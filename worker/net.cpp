@@ -1,22 +1,29 @@
 // Socket helpers shared by the worker's Asio code.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "base/log.h"
 #include "worker/asio.h"
 
 namespace mtw::worker {
 
-void tune_socket(tcp::socket& s) noexcept {
-  error_code ec;
-  s.set_option(tcp::no_delay(true), ec);
-  s.set_option(asio::socket_base::keep_alive(true), ec);
-  int fd = s.native_handle();
-  int idle = 60, interval = 10, count = 3;
+namespace {
+
+void tune_fd(int fd) noexcept {
+  int on = 1, idle = 60, interval = 10, count = 3;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
+
+}  // namespace
+
+void tune_socket(tcp::socket& s) noexcept { tune_fd(s.native_handle()); }
+
+void tune_listener(tcp::acceptor& a) noexcept { tune_fd(a.native_handle()); }
 
 awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep) {
   error_code ec;
@@ -35,6 +42,14 @@ awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint&
   for (const auto& t : targets) {
     error_code ignored;
     sock.close(ignored);
+    // Non-blocking before the first async operation: one FIONBIO, not two.
+    error_code oec;
+    sock.open(t.protocol(), oec);
+    if (!oec) sock.non_blocking(true, oec);
+    if (oec) {
+      last = oec;
+      continue;
+    }
     auto [cec] = co_await sock.async_connect(t, use_nothrow);
     if (!cec) co_return cec;
     last = cec;

@@ -1,7 +1,10 @@
 // Session: the relay pumps, one per direction. Each waits for readability
-// without a buffer, borrows one from the pool for read -> transform -> write,
-// and gives it back, so idle connections hold no buffer and a slow reader
-// stops the other side's reads (backpressure: one buffer per direction).
+// without a buffer, borrows a 64 KiB one from the pool when the socket is
+// readable, keeps it while speculative non-blocking reads return data (read
+// -> transform -> write) and gives it back on would_block, so idle
+// connections hold no buffer and a slow reader stops the other side's reads
+// (backpressure: one buffer per direction).
+#include <array>
 #include <cstring>
 
 #include "base/log.h"
@@ -9,6 +12,27 @@
 #include "worker/session.h"
 
 namespace mtw::worker {
+namespace {
+
+// Toward a fake-TLS client a buffer is cut into slots of one whole record:
+// a 5-byte header, then up to kMaxTlsWritePayload bytes. One scatter read
+// fills the payloads, so the records of a read leave in one write.
+constexpr std::size_t kTlsSlotBytes = proto::kTlsHeaderSize + proto::kMaxTlsWritePayload;
+constexpr std::size_t kTlsSlots = kBufferSize / kTlsSlotBytes;
+static_assert(kTlsSlots * kTlsSlotBytes == kBufferSize);
+
+// A speculative read into the payload part of every slot (the socket is in
+// non-blocking mode: data, an error or would_block, never a wait).
+std::size_t read_tls_slots(tcp::socket& sock, std::byte* buf, error_code& ec) {
+  std::array<asio::mutable_buffer, kTlsSlots> slots;
+  for (std::size_t i = 0; i < kTlsSlots; ++i) {
+    slots[i] = asio::buffer(buf + i * kTlsSlotBytes + proto::kTlsHeaderSize,
+                            proto::kMaxTlsWritePayload);
+  }
+  return sock.read_some(slots, ec);
+}
+
+}  // namespace
 
 std::size_t Session::unwrap_tls(std::byte* buf, std::size_t from, std::size_t end,
                                 std::size_t& tail_begin, bool& bad) {
@@ -27,15 +51,29 @@ std::size_t Session::unwrap_tls(std::byte* buf, std::size_t from, std::size_t en
   return static_cast<std::size_t>(out - buf);
 }
 
+awaitable<bool> Session::wait_readable(tcp::socket& sock, BufferLease& buf) {
+  buf.reset();
+  auto [ec] = co_await sock.async_wait(tcp::socket::wait_read, use_nothrow);
+  if (ec) co_return false;
+  buf = rt_.pool.borrow();
+  co_return true;
+}
+
 awaitable<void> Session::pump_client_to_dc(BufferLease buf, std::size_t tail) {
   for (;;) {
-    if (!buf) {
+    error_code ec = asio::error::would_block;
+    std::size_t n = 0;
+    if (buf) n = client_.read_some(asio::buffer(buf.data() + tail, kBufferSize - tail), ec);
+    if (ec == asio::error::would_block) {
+      if (tail == 0) {
+        if (!co_await wait_readable(client_, buf)) break;
+        continue;
+      }
+      // A partial TLS record keeps its buffer until the rest has arrived.
       auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, use_nothrow);
       if (wec) break;
-      buf = rt_.pool.borrow();
+      continue;
     }
-    auto [ec, n] = co_await client_.async_read_some(
-        asio::buffer(buf.data() + tail, kBufferSize - tail), use_nothrow);
     if (ec) break;
     std::size_t end = tail + n;
     std::size_t payload = end;
@@ -61,35 +99,56 @@ awaitable<void> Session::pump_client_to_dc(BufferLease buf, std::size_t tail) {
     }
     tail = end - tail_begin;
     std::memmove(buf.data(), buf.data() + tail_begin, tail);
-    if (tail == 0) buf.reset();
   }
   close();
 }
 
-awaitable<void> Session::pump_dc_to_client() {
-  // Toward a fake-TLS client every read becomes one record: header room in front.
-  const std::size_t header = fake_tls_ ? proto::kTlsHeaderSize : 0;
-  const std::size_t cap = fake_tls_ ? proto::kMaxTlsWritePayload : kBufferSize;
-  for (;;) {
-    auto [wec] = co_await upstream_.async_wait(tcp::socket::wait_read, use_nothrow);
-    if (wec) break;
-    BufferLease buf = rt_.pool.borrow();
-    auto [ec, n] =
-        co_await upstream_.async_read_some(asio::buffer(buf.data() + header, cap), use_nothrow);
-    if (ec) break;
-    std::span<std::byte> data(buf.data() + header, n);
+std::size_t Session::prepare_down(std::byte* buf, std::size_t n) {
+  if (!fake_tls_) {
     if (!fast_) {
+      std::span<std::byte> data(buf, n);
       dc_dec_.apply(data);
       client_enc_.apply(data);
     }
-    if (fake_tls_) {
-      proto::write_tls_header(std::span<std::byte, proto::kTlsHeaderSize>(buf.data(), header), n);
+    return n;
+  }
+  // Every slot but the last is full, so the records lie back to back.
+  std::size_t wire = 0;
+  for (std::size_t left = n; left != 0;) {
+    std::size_t len = std::min(left, proto::kMaxTlsWritePayload);
+    std::byte* record = buf + wire;
+    if (!fast_) {
+      std::span<std::byte> data(record + proto::kTlsHeaderSize, len);
+      dc_dec_.apply(data);
+      client_enc_.apply(data);
     }
+    proto::write_tls_header(std::span<std::byte, proto::kTlsHeaderSize>(record, 5), len);
+    wire += proto::kTlsHeaderSize + len;
+    left -= len;
+  }
+  return wire;
+}
+
+awaitable<void> Session::pump_dc_to_client() {
+  BufferLease buf;
+  for (;;) {
+    error_code ec = asio::error::would_block;
+    std::size_t n = 0;
+    if (buf) {
+      n = fake_tls_ ? read_tls_slots(upstream_, buf.data(), ec)
+                    : upstream_.read_some(asio::buffer(buf.data(), kBufferSize), ec);
+    }
+    if (ec == asio::error::would_block) {
+      if (!co_await wait_readable(upstream_, buf)) break;
+      continue;
+    }
+    if (ec) break;
+    std::size_t wire = prepare_down(buf.data(), n);
     bytes_down_ += n;
     rt_.counters[Counter::kBytesDcToClient] += n;
     last_activity_ = Clock::now();
     auto [wr, wn] =
-        co_await asio::async_write(client_, asio::buffer(buf.data(), header + n), use_nothrow);
+        co_await asio::async_write(client_, asio::buffer(buf.data(), wire), use_nothrow);
     if (wr) break;
   }
   close();

@@ -50,6 +50,7 @@ base::Result<void> Server::Impl::bind_all() {
     if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec && addr.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
     if (!ec) acc.bind(ep, ec);
+    if (!ec) tune_listener(acc);  // accepted sockets inherit the options
     if (!ec) acc.listen(4096, ec);
     if (ec) {
       return tl::unexpected(base::Error{base::Errc::kSyscall, ec.value(),

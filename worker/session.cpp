@@ -85,9 +85,18 @@ void Session::on_tick(Clock::time_point now) {
 
 awaitable<void> Session::run() {
   auto self = shared_from_this();
-  tune_socket(client_);
+  // TCP_NODELAY and keepalive came from the listener (or the handoff path).
+  // Before the first async operation, so this is the socket's only FIONBIO:
+  // the relay's speculative reads need user-visible non-blocking mode.
+  error_code ec;
+  client_.non_blocking(true, ec);
+  if (ec) {
+    log()->warn("non-blocking mode failed id={} error={}", id_, ec.message());
+    close();
+    co_return;
+  }
   BufferLease buf = rt_.pool.borrow();
-  std::size_t filled = std::min(initial_.size(), kBufferSize);
+  std::size_t filled = std::min(initial_.size(), kHandshakeBytes);
   if (filled != 0) std::memcpy(buf.data(), initial_.data(), filled);
   proto::Bytes().swap(initial_);
   co_await handshake(buf, filled);
@@ -100,13 +109,13 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
     if (filled > 0) {
       id = proto::identify({buf.data(), filled}, *index, rt_.replay, rt_.identify_options());
       if (id.rejection != proto::Rejection::kNeedMore) break;
-      if (filled == kBufferSize) {
+      if (filled == kHandshakeBytes) {
         id.rejection = proto::Rejection::kNotMtproxy;
         break;
       }
     }
     auto [ec, n] = co_await client_.async_read_some(
-        asio::buffer(buf.data() + filled, kBufferSize - filled), use_nothrow);
+        asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
     filled += n;
     if (ec) {
       bool eof = ec == asio::error::eof;
@@ -145,7 +154,7 @@ awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto:
     bool bad = false;
     std::size_t tail_begin = payload;
     payload = unwrap_tls(buf.data(), payload, filled, tail_begin, bad);
-    if (bad || filled == kBufferSize) {
+    if (bad || filled == kHandshakeBytes) {
       count_failure(Counter::kFailBadTlsInit);
       co_await discard(buf);
       co_return;
@@ -154,7 +163,7 @@ awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto:
     filled = payload + (filled - tail_begin);
     if (payload >= proto::kInitSize) break;
     auto [ec, n] = co_await client_.async_read_some(
-        asio::buffer(buf.data() + filled, kBufferSize - filled), use_nothrow);
+        asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
     if (ec) {
       count_failure(deadline_hit_ ? Counter::kFailTimeout : Counter::kFailClosedEarly);
       co_return;

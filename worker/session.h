@@ -43,6 +43,13 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> connect_dc(std::int16_t dc);
   awaitable<void> pump_client_to_dc(BufferLease buf, std::size_t tail);
   awaitable<void> pump_dc_to_client();
+  // Gives `buf` back, waits until `sock` is readable, borrows a buffer again.
+  // False when the wait failed (socket closed).
+  awaitable<bool> wait_readable(tcp::socket& sock, BufferLease& buf);
+  // DC->client: re-encrypts n bytes read into `buf` (fast mode off) and, for
+  // fake TLS, fills in the record headers in front of each slot. Returns the
+  // bytes to write from buf[0].
+  std::size_t prepare_down(std::byte* buf, std::size_t n);
   // Masking (mask.cpp): replays buf[0, filled) to the mask host and splices.
   awaitable<void> mask(BufferLease& buf, std::size_t filled, bool client_eof);
   awaitable<void> discard(BufferLease& buf);
