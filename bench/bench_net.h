@@ -174,6 +174,18 @@ class CpuMeter {
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
+// Shared main() of the bench tools: runs `run`, turning an escaped exception
+// (Boost.Asio throws on bind/listen failures) into a message and exit code 1.
+template <class Run>
+int tool_main(const char* name, Run run, int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -189,10 +189,5 @@ int run(int argc, char** argv) {
 }  // namespace mtw::bench
 
 int main(int argc, char** argv) {
-  try {
-    return mtw::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mtw-bench-dc: %s\n", e.what());
-    return 1;
-  }
+  return mtw::bench::tool_main("mtw-bench-dc", mtw::bench::run, argc, argv);
 }
