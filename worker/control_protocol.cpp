@@ -89,8 +89,14 @@ void encode_body(const Reload& r, Writer& w) {
   }
 }
 void encode_body(const ReportRequest&, Writer&) {}
+void encode_body(const GateTable& t, Writer& w) { w.u64(t.generation); }
+void encode_body(const GateHandoff& g, Writer& w) {
+  w.u32(g.user);
+  encode_body(g.handoff, w);
+}
+void encode_body(const GateMask& g, Writer& w) { encode_body(g.handoff, w); }
 
-Result<Message> decode_handoff(Reader& r) {
+Result<Handoff> decode_handoff_body(Reader& r) {
   Handoff h;
   h.listener_id = static_cast<std::uint32_t>(r.uint(4));
   h.peer.family = static_cast<std::uint8_t>(r.uint(1));
@@ -103,12 +109,48 @@ Result<Message> decode_handoff(Reader& r) {
   if (h.peer.family != 0 && h.peer.family != 4 && h.peer.family != 6) {
     return fail(Errc::kBadInput, "handoff: bad address family");
   }
-  if (len > kMaxHandoffData) return fail(Errc::kTooLarge, "handoff: data over 16 KiB");
+  if (len > kMaxHandoffData) return fail(Errc::kTooLarge, "handoff: data over 17 KiB");
   if (len != r.left()) return fail(Errc::kBadInput, "handoff: data length mismatch");
   std::memcpy(h.peer.addr.data(), addr.data(), 16);
   auto data = r.bytes(len);
   h.data.assign(data.begin(), data.end());
   return h;
+}
+
+Result<Message> decode_handoff(Reader& r) {
+  auto h = decode_handoff_body(r);
+  if (!h) return tl::unexpected(h.error());
+  return std::move(*h);
+}
+
+Result<Message> decode_gate_table(Reader& r) {
+  GateTable t;
+  t.generation = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "gate-table: length mismatch");
+  return t;
+}
+
+Result<Message> decode_gate_handoff(Reader& r) {
+  GateHandoff g;
+  g.user = static_cast<std::uint32_t>(r.uint(4));
+  if (!r.ok()) return fail(Errc::kBadInput, "gate-handoff: short body");
+  auto h = decode_handoff_body(r);
+  if (!h) return tl::unexpected(h.error());
+  g.handoff = std::move(*h);
+  return g;
+}
+
+Result<Message> decode_gate_mask(Reader& r) {
+  auto h = decode_handoff_body(r);
+  if (!h) return tl::unexpected(h.error());
+  return GateMask{std::move(*h)};
+}
+
+const Handoff* handoff_of(const Message& m) {
+  if (auto* h = std::get_if<Handoff>(&m)) return h;
+  if (auto* g = std::get_if<GateHandoff>(&m)) return &g->handoff;
+  if (auto* g = std::get_if<GateMask>(&m)) return &g->handoff;
+  return nullptr;
 }
 
 Result<Message> decode_report(Reader& r) {
@@ -152,9 +194,14 @@ Result<Message> decode_reload(Reader& r) {
 
 MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index() + 1); }
 
+bool carries_fd(MsgType t) noexcept {
+  return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
+         t == MsgType::kGateMask;
+}
+
 Result<Bytes> encode(const Message& m) {
-  if (auto* h = std::get_if<Handoff>(&m); h && h->data.size() > kMaxHandoffData) {
-    return fail(Errc::kTooLarge, "handoff data over 16 KiB");
+  if (auto* h = handoff_of(m); h && h->data.size() > kMaxHandoffData) {
+    return fail(Errc::kTooLarge, "handoff data over 17 KiB");
   }
   if (auto* r = std::get_if<Reload>(&m); r) {
     if (r->secrets.size() > kMaxReloadSecrets) return fail(Errc::kTooLarge, "too many secrets");
@@ -190,7 +237,10 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
   if (version != kVersion) return fail(Errc::kBadInput, "unsupported version");
   if (flags != 0) return fail(Errc::kBadInput, "flags set");
   if (body_len != r.left()) return fail(Errc::kBadInput, "body length mismatch");
-  bool wants_fd = type == static_cast<int>(MsgType::kHandoff);
+  if (type == 0 || type > std::variant_size_v<Message>) {
+    return fail(Errc::kBadInput, "unknown message type");
+  }
+  bool wants_fd = carries_fd(static_cast<MsgType>(type));
   if (fd_count != (wants_fd ? 1u : 0u)) return fail(Errc::kBadInput, "wrong fd count");
   switch (static_cast<MsgType>(type)) {
     case MsgType::kHandoff:
@@ -204,6 +254,12 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
     case MsgType::kReportRequest:
       if (r.left() != 0) return fail(Errc::kBadInput, "report-request: body not empty");
       return ReportRequest{};
+    case MsgType::kGateTable:
+      return decode_gate_table(r);
+    case MsgType::kGateHandoff:
+      return decode_gate_handoff(r);
+    case MsgType::kGateMask:
+      return decode_gate_mask(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

@@ -4,8 +4,8 @@
 //
 // Every datagram: 12-byte header  "MTWC" | version u8 | type u8 | flags u16 (0)
 //                                  | body length u32 LE   ‖ body.
-// Integers in bodies are little-endian. A handoff carries exactly one fd in
-// SCM_RIGHTS; every other message carries none.
+// Integers in bodies are little-endian. Handoff, GateTable, GateHandoff and
+// GateMask carry exactly one fd in SCM_RIGHTS; every other message carries none.
 #pragma once
 
 #include <array>
@@ -26,7 +26,9 @@ using proto::ByteSpan;
 
 inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kHeaderSize = 12;
-inline constexpr std::size_t kMaxHandoffData = 16 * 1024;  // bytes the gate already read
+// Bytes the gate already read: a whole ClientHello record (16 KiB + 5) plus
+// what arrived with it; equals the worker's handshake buffer (kHandshakeBytes).
+inline constexpr std::size_t kMaxHandoffData = 17 * 1024;
 inline constexpr std::size_t kMaxMessageSize = 64 * 1024;  // whole datagram
 inline constexpr std::size_t kMaxReloadSecrets = 1024;
 
@@ -35,8 +37,14 @@ enum class MsgType : std::uint8_t {
   kReport = 2,         // worker -> parent
   kSetLimits = 3,      // parent -> worker
   kReload = 4,         // parent -> worker
-  kReportRequest = 5,  // parent -> worker: answer with a report now
+  kReportRequest = 5,  // parent -> worker (or gate): answer with a report now
+  kGateTable = 6,      // supervisor -> gate, + 1 fd (memfd with the user table)
+  kGateHandoff = 7,    // gate -> supervisor, + 1 fd (identified client socket)
+  kGateMask = 8,       // supervisor -> gate, + 1 fd (client socket to mask)
 };
+
+// Whether a message of this type carries exactly one fd (else none).
+bool carries_fd(MsgType t) noexcept;
 
 struct PeerAddress {
   std::uint8_t family = 0;  // 0 unknown, 4 IPv4 (first 4 bytes used), 6 IPv6
@@ -79,7 +87,32 @@ struct ReportRequest {
   friend bool operator==(const ReportRequest&, const ReportRequest&) = default;
 };
 
-using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest>;
+// The attached fd is a readable file (a memfd) holding the gate's user table
+// (docs/gate.md), read from offset 0 to EOF. `generation` is the
+// supervisor's number for it, only logged by the gate.
+struct GateTable {
+  std::uint64_t generation = 0;
+  friend bool operator==(const GateTable&, const GateTable&) = default;
+};
+
+// An identified client: the user whose secret matched, then exactly the
+// handoff body for that user's worker. The attached fd is the client socket.
+struct GateHandoff {
+  std::uint32_t user = 0;
+  Handoff handoff;
+  friend bool operator==(const GateHandoff&, const GateHandoff&) = default;
+};
+
+// "Mask this": the gate forwards handoff.data and then the attached socket
+// to the mask host, as for an unrecognised client.
+struct GateMask {
+  Handoff handoff;
+  friend bool operator==(const GateMask&, const GateMask&) = default;
+};
+
+// The variant index + 1 is the wire type: append new alternatives at the end.
+using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable,
+                             GateHandoff, GateMask>;
 
 // Encoders. Errors: kTooLarge when a handoff's data or a reload exceeds the caps.
 [[nodiscard]] Result<Bytes> encode(const Message& m);

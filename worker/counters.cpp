@@ -25,6 +25,8 @@ std::string_view counter_name(Counter c) noexcept {
       "masked_bytes_from_mask",
       "dc_connect_failures",
       "handoffs",
+      "mask_requests",
+      "overload_closed",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

@@ -35,7 +35,9 @@ enum class Counter : std::size_t {
   kMaskedBytesToMask,    // bytes client->mask, incl. the handshake bytes replayed
   kMaskedBytesFromMask,  // bytes mask->client
   kDcConnectFailures,    // DC unreachable or timed out
-  kHandoffs,             // sockets received over the control fd
+  kHandoffs,             // worker: sockets received over the control fd; gate: sent
+  kMaskRequests,         // gate: sockets the supervisor sent back to be masked
+  kOverloadClosed,       // gate: closed at accept, --max-handshakes were in progress
   kCount
 };
 

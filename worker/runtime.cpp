@@ -11,6 +11,10 @@ void Runtime::set_secrets(std::vector<proto::Secret> secrets) {
   index = std::make_shared<const proto::UserIndex>(std::move(users));
 }
 
+void Runtime::set_users(std::vector<proto::UserSecret> users) {
+  index = std::make_shared<const proto::UserIndex>(std::move(users));
+}
+
 base::Result<void> Runtime::init_dc_table() {
   dcs = proto::DcTable();
   for (const auto& spec : opts.dc_overrides) {

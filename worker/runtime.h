@@ -4,11 +4,13 @@
 // Session borrows it for its whole life. Not thread-safe (one io_context thread).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <unordered_set>
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
 #include "proto/replay.h"
@@ -20,12 +22,29 @@ namespace mtw::worker {
 
 class Session;
 
+// A gate listener: its id (for accounting) and the handshakes it allows.
+struct ListenerInfo {
+  std::uint32_t id = 0;
+  proto::AllowedProtocols allowed;
+};
+
+// What a gate session hands over once identify() accepted it. `consumed` is
+// every byte read from `fd` so far; it lives only during the call.
+struct Identified {
+  proto::UserId user = 0;
+  std::uint32_t listener_id = 0;
+  base::UniqueFd fd;  // the client socket, non-blocking, no longer owned by Asio
+  proto::ByteSpan consumed;
+};
+
 struct Runtime {
   explicit Runtime(Options o) : opts(std::move(o)) {}
 
   // Replaces the secret set (never empty); sessions in their handshake keep
   // the index they started with.
   void set_secrets(std::vector<proto::Secret> secrets);
+  // Same with user ids (the gate's table); may be empty.
+  void set_users(std::vector<proto::UserSecret> users);
   // Builds the DC table from opts.dc_overrides.
   [[nodiscard]] base::Result<void> init_dc_table();
   proto::IdentifyOptions identify_options() const;
@@ -37,6 +56,10 @@ struct Runtime {
   Counters counters;
   BufferPool pool;
   std::unordered_set<Session*> sessions;  // live sessions, for the 1 s sweep
+  // The gate sets this: an accepted handshake goes here instead of being
+  // answered (no ServerHello, no DC). Unset in the worker.
+  std::function<void(Identified)> on_identified;
+  std::size_t handshaking = 0;  // sessions still reading their handshake (a gauge)
   bool draining = false;
   std::uint64_t next_session_id = 1;
 };

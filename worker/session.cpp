@@ -19,20 +19,26 @@ const std::shared_ptr<spdlog::logger>& log() {
 
 }  // namespace
 
-Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial)
+Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                 const ListenerInfo* listener, bool mask_only)
     : rt_(rt),
       client_(std::move(client)),
       upstream_(client_.get_executor()),
       initial_(std::move(initial)),
+      listener_(listener),
+      mask_only_(mask_only),
+      in_handshake_(!mask_only),
       id_(rt.next_session_id++) {
   rt_.sessions.insert(this);
-  ++rt_.counters[Counter::kAccepted];
+  ++rt_.counters[mask_only ? Counter::kMaskRequests : Counter::kAccepted];
   ++rt_.counters[Counter::kActive];
+  if (in_handshake_) ++rt_.handshaking;
   last_activity_ = Clock::now();
   deadline_ = last_activity_ + std::chrono::milliseconds(rt_.opts.handshake_timeout_ms);
 }
 
 Session::~Session() {
+  leave_handshake();
   rt_.sessions.erase(this);
   --rt_.counters[Counter::kActive];
   ++rt_.counters[Counter::kClosed];
@@ -45,6 +51,11 @@ void Session::close() noexcept {
   error_code ec;
   client_.close(ec);
   upstream_.close(ec);
+}
+
+void Session::leave_handshake() noexcept {
+  if (in_handshake_) --rt_.handshaking;
+  in_handshake_ = false;
 }
 
 void Session::count_failure(Counter c) {
@@ -99,7 +110,11 @@ awaitable<void> Session::run() {
   std::size_t filled = std::min(initial_.size(), kHandshakeBytes);
   if (filled != 0) std::memcpy(buf.data(), initial_.data(), filled);
   proto::Bytes().swap(initial_);
-  co_await handshake(buf, filled);
+  if (mask_only_) {
+    co_await mask(buf, filled, false);
+  } else {
+    co_await handshake(buf, filled);
+  }
 }
 
 awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
@@ -107,7 +122,9 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
   proto::Identification id;
   for (;;) {
     if (filled > 0) {
-      id = proto::identify({buf.data(), filled}, *index, rt_.replay, rt_.identify_options());
+      auto opts = rt_.identify_options();
+      if (listener_ != nullptr) opts.allowed = listener_->allowed;
+      id = proto::identify({buf.data(), filled}, *index, rt_.replay, opts);
       if (id.rejection != proto::Rejection::kNeedMore) break;
       if (filled == kHandshakeBytes) {
         id.rejection = proto::Rejection::kNotMtproxy;
@@ -118,6 +135,7 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
         asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
     filled += n;
     if (ec) {
+      leave_handshake();
       bool eof = ec == asio::error::eof;
       if (!deadline_hit_ && (!eof || filled == 0)) co_return;  // reset, or nothing to show
       count_failure(deadline_hit_ ? Counter::kFailTimeout : Counter::kFailClosedEarly);
@@ -125,9 +143,14 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
       co_return;
     }
   }
+  leave_handshake();
   if (id.rejection != proto::Rejection::kNone) {
     count_failure(failure_counter(id.rejection));
     co_await mask(buf, filled, false);
+    co_return;
+  }
+  if (rt_.on_identified) {
+    hand_off(id.user, buf, filled);
     co_return;
   }
   const proto::Secret& secret = index->secrets().at(id.secret_index).secret;
@@ -136,6 +159,20 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
   } else if (id.init) {
     co_await start_relay(buf, *id.init, id.consumed, filled, filled);
   }
+}
+
+void Session::hand_off(proto::UserId user, BufferLease& buf, std::size_t filled) {
+  ++rt_.counters[Counter::kHandshakeOk];
+  phase_ = Phase::kClosed;
+  error_code ec;
+  const int fd = client_.release(ec);  // no operation is pending: nothing to abort
+  if (ec) {
+    log()->warn("hand-off failed id={} error={}", id_, ec.message());
+    close();
+    return;
+  }
+  rt_.on_identified(Identified{
+      user, listener_ != nullptr ? listener_->id : 0, base::UniqueFd(fd), {buf.data(), filled}});
 }
 
 awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
@@ -248,8 +285,10 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
   co_return false;
 }
 
-void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial) {
-  auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial));
+void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                   const ListenerInfo* listener, bool mask_only) {
+  auto s =
+      std::make_shared<Session>(rt, std::move(client), std::move(initial), listener, mask_only);
   auto ex = s->client_executor();
   asio::co_spawn(
       ex, [s]() -> awaitable<void> { co_await s->run(); }, LogExceptions{"session"});

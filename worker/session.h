@@ -18,7 +18,11 @@ namespace mtw::worker {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `initial` holds bytes already read from the socket (managed mode handoff).
-  Session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+  // `listener` (gate only; must outlive the session): its id goes to
+  // on_identified and its protocols replace rt.opts.allowed. `mask_only`:
+  // skip the handshake and mask `initial` + the rest of the socket.
+  Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+          const ListenerInfo* listener = nullptr, bool mask_only = false);
   ~Session();
   Session(const Session&) = delete;
 
@@ -36,6 +40,10 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Accepted;
 
   awaitable<void> handshake(BufferLease& buf, std::size_t filled);
+  // Gate: gives the socket and buf[0, filled) to rt_.on_identified.
+  void hand_off(proto::UserId user, BufferLease& buf, std::size_t filled);
+  // Ends this session's share of rt_.handshaking (idempotent).
+  void leave_handshake() noexcept;
   awaitable<void> finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                              const proto::Secret& secret);
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
@@ -63,6 +71,9 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::socket client_;
   tcp::socket upstream_;  // the DC, or the mask host
   proto::Bytes initial_;
+  const ListenerInfo* listener_;
+  bool mask_only_;
+  bool in_handshake_;
   Phase phase_ = Phase::kHandshake;
   Clock::time_point deadline_;
   Clock::time_point last_activity_;
@@ -75,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 // Starts a session coroutine on `ex` (exceptions logged, never propagated).
-void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                   const ListenerInfo* listener = nullptr, bool mask_only = false);
 
 }  // namespace mtw::worker

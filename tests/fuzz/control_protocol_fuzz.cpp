@@ -2,7 +2,8 @@
 // corpus holds raw wire messages), decoded with 0, 1 and 2 attached fds.
 // Properties:
 //  - errors are kBadInput or kTooLarge only;
-//  - at most one fd count decodes: 1 for a handoff, 0 for everything else,
+//  - at most one fd count decodes: 1 for the types that carry an fd (handoff,
+//    gate-table, gate-handoff, gate-mask), 0 for everything else,
 //    and the decoded type matches the header's type byte;
 //  - round trip: encode(decode(x)) succeeds, decodes to an equal message and
 //    is a fixed point of encode∘decode; it equals x byte for byte unless x is
@@ -57,8 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     ++decoded;
-    const bool handoff = std::holds_alternative<Handoff>(*m);
-    if (fds != (handoff ? 1u : 0u)) std::abort();
+    if (fds != (carries_fd(type_of(*m)) ? 1u : 0u)) std::abort();
     check_round_trip(in, *m, fds);
   }
   if (decoded > 1) std::abort();

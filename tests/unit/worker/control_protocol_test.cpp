@@ -34,13 +34,18 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
   Report rep;
   rep.seq = 42;
   rep.counters[Counter::kBytesDcToClient] = 1ull << 40;
-  std::vector<Message> msgs = {sample_handoff(), rep, SetLimits{100, kKeep, 5000},
+  std::vector<Message> msgs = {sample_handoff(),
+                               rep,
+                               SetLimits{100, kKeep, 5000},
                                Reload{{Bytes(16, std::byte{1}), Bytes(17, std::byte{0xdd})}},
-                               ReportRequest{}};
+                               ReportRequest{},
+                               GateTable{0x0102030405060708ull},
+                               GateHandoff{0xfffffffeu, sample_handoff()},
+                               GateMask{sample_handoff()}};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();
-    std::size_t fds = type_of(m) == MsgType::kHandoff ? 1 : 0;
+    std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     auto back = decode(*wire, fds);
     ASSERT_TRUE(back) << back.error().to_string();
     EXPECT_EQ(*back, m);
@@ -53,6 +58,77 @@ TEST(ControlProtocol, HeaderLayoutIsStable) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(wire.data()), 4), "MTWC");
   EXPECT_EQ(wire[4], std::byte{kVersion});
   EXPECT_EQ(wire[5], std::byte{5});
+}
+
+TEST(ControlProtocol, GateMessagesHaveTheDocumentedLayout) {
+  auto table = encode(GateTable{0x1122334455667788ull}).value();
+  ASSERT_EQ(table.size(), kHeaderSize + 8);
+  EXPECT_EQ(table[5], std::byte{6});
+  EXPECT_EQ(table[kHeaderSize], std::byte{0x88});  // little-endian
+  EXPECT_EQ(table[kHeaderSize + 7], std::byte{0x11});
+
+  Handoff h = sample_handoff();
+  auto plain = encode(h).value();
+  auto gate = encode(GateHandoff{0x01020304u, h}).value();
+  EXPECT_EQ(gate[5], std::byte{7});
+  ASSERT_EQ(gate.size(), plain.size() + 4);
+  EXPECT_EQ(proto::load_le32(gate.data() + kHeaderSize), 0x01020304u);
+  // After the user id comes exactly the handoff body.
+  EXPECT_TRUE(std::equal(plain.begin() + kHeaderSize, plain.end(), gate.begin() + kHeaderSize + 4));
+
+  auto mask = encode(GateMask{h}).value();
+  EXPECT_EQ(mask[5], std::byte{8});
+  EXPECT_TRUE(std::equal(plain.begin() + 6, plain.end(), mask.begin() + 6));
+}
+
+TEST(ControlProtocol, GateMessagesNeedExactlyOneFd) {
+  for (const Message& m : std::vector<Message>{GateTable{1}, GateHandoff{1, sample_handoff()},
+                                               GateMask{sample_handoff()}}) {
+    auto wire = encode(m).value();
+    EXPECT_FALSE(decode(wire, 0)) << int(type_of(m));
+    EXPECT_TRUE(decode(wire, 1)) << int(type_of(m));
+    EXPECT_FALSE(decode(wire, 2)) << int(type_of(m));
+  }
+}
+
+TEST(ControlProtocol, GateMessagesEnforceTheHandoffCaps) {
+  Handoff h = sample_handoff();
+  h.data.assign(kMaxHandoffData + 1, std::byte{0});
+  EXPECT_FALSE(encode(GateHandoff{1, h}));
+  EXPECT_FALSE(encode(GateMask{h}));
+  h.data.resize(kMaxHandoffData);
+  for (const Message& m : std::vector<Message>{GateHandoff{1, h}, GateMask{h}}) {
+    auto wire = encode(m).value();
+    ASSERT_TRUE(decode(wire, 1));
+    std::size_t len_at = wire.size() - kMaxHandoffData - 4;
+    proto::store_le32(wire.data() + len_at, kMaxHandoffData + 1);
+    auto r = decode(wire, 1);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, base::Errc::kTooLarge);
+  }
+  // Trailing bytes after a gate table's generation.
+  auto table = encode(GateTable{1}).value();
+  table.push_back(std::byte{0});
+  proto::store_le32(table.data() + 8, 9);
+  EXPECT_FALSE(decode(table, 1));
+  // A bad reserved byte / family inside a gate handoff.
+  auto gate = encode(GateHandoff{1, sample_handoff()}).value();
+  auto bad_family = gate;
+  bad_family[kHeaderSize + 4 + 4] = std::byte{5};
+  EXPECT_FALSE(decode(bad_family, 1));
+  auto bad_reserved = gate;
+  bad_reserved[kHeaderSize + 4 + 5] = std::byte{1};
+  EXPECT_FALSE(decode(bad_reserved, 1));
+}
+
+TEST(ControlProtocol, HandoffDataCapHoldsAWholeHandshakeBuffer) {
+  // The gate hands over up to a whole ClientHello record (16384 + 5 bytes).
+  EXPECT_GE(kMaxHandoffData, 16384u + 5u);
+  Handoff h = sample_handoff();
+  h.data.assign(kMaxHandoffData, std::byte{0x16});
+  auto wire = encode(GateHandoff{1, h});
+  ASSERT_TRUE(wire);
+  EXPECT_LE(wire->size(), kMaxMessageSize);
 }
 
 TEST(ControlProtocol, RejectsHandoffWithoutExactlyOneFd) {
@@ -97,10 +173,11 @@ TEST(ControlProtocol, RejectsMalformedHeaders) {
 }
 
 TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
-  for (const Message& m : std::vector<Message>{sample_handoff(), Report{}, SetLimits{},
-                                               Reload{{Bytes(20, std::byte{0xee})}}}) {
+  for (const Message& m : std::vector<Message>{
+           sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
+           GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}}) {
     auto wire = encode(m).value();
-    std::size_t fds = type_of(m) == MsgType::kHandoff ? 1 : 0;
+    std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {
       Bytes cut(wire.begin(), wire.begin() + n);
       if (n >= kHeaderSize) proto::store_le32(cut.data() + 8, n - kHeaderSize);

@@ -1,0 +1,180 @@
+#include "worker/gate_options.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/unique_fd.h"
+
+namespace mtw::worker {
+namespace {
+
+constexpr std::string_view kSimple = "0123456789abcdef0123456789abcdef";
+// ee + key + "example.com"
+constexpr std::string_view kTls = "ee0123456789abcdef0123456789abcdef6578616d706c652e636f6d";
+
+base::Result<GateOptions> parse(std::vector<std::string_view> args) {
+  return parse_gate_options(args);
+}
+
+TEST(GateOptions, ParsesMinimalCommandLineWithDefaults) {
+  auto o = parse({"--control-fd", "3", "--listen-fd", "4"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->control_fd, 3);
+  ASSERT_EQ(o->listeners.size(), 1u);
+  EXPECT_EQ(o->listeners[0].fd, 4);
+  EXPECT_EQ(o->listeners[0].id, 0u);
+  EXPECT_EQ(o->listeners[0].allowed, proto::AllowedProtocols{});
+  EXPECT_FALSE(o->mask);
+  EXPECT_EQ(o->handshake_timeout_ms, 10'000u);
+  EXPECT_EQ(o->max_handshakes, 4096u);
+  EXPECT_EQ(o->replay_entries, 1u << 20);
+  EXPECT_EQ(o->tls_skew_seconds, 600);
+  EXPECT_EQ(o->log_level, "info");
+}
+
+TEST(GateOptions, ParsesEveryFlag) {
+  auto o = parse({"--control-fd=5",
+                  "--listen-fd",
+                  "6:17:tls",
+                  "--listen-fd",
+                  "7:3:abridged,secure",
+                  "--listen-fd",
+                  "8",
+                  "--mask",
+                  "127.0.0.1:8080",
+                  "--mask-discard-timeout",
+                  "250ms",
+                  "--tls-skew",
+                  "30",
+                  "--handshake-timeout",
+                  "1.5",
+                  "--replay-entries",
+                  "1000",
+                  "--max-handshakes",
+                  "10",
+                  "--log-level",
+                  "warning"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->control_fd, 5);
+  ASSERT_EQ(o->listeners.size(), 3u);
+  EXPECT_EQ(o->listeners[0], (GateListenerSpec{6, 17, {false, false, false, true}}));
+  EXPECT_EQ(o->listeners[1], (GateListenerSpec{7, 3, {true, false, true, false}}));
+  EXPECT_EQ(o->listeners[2].id, 2u);  // default: position
+  ASSERT_TRUE(o->mask);
+  EXPECT_EQ(o->mask->port, 8080);
+  EXPECT_EQ(o->mask_discard_timeout_ms, 250u);
+  EXPECT_EQ(o->tls_skew_seconds, 30);
+  EXPECT_EQ(o->handshake_timeout_ms, 1500u);
+  EXPECT_EQ(o->replay_entries, 1000u);
+  EXPECT_EQ(o->max_handshakes, 10u);
+  EXPECT_EQ(o->log_level, "warn");
+}
+
+TEST(GateOptions, HelpWinsOverEverythingElse) {
+  auto o = parse({"--bogus", "--help"});
+  EXPECT_FALSE(o);  // flags are checked in order
+  o = parse({"--help", "--bogus"});
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->help);
+  EXPECT_NE(gate_usage_text().find("--listen-fd"), std::string::npos);
+  EXPECT_NE(gate_usage_text().find("--max-handshakes"), std::string::npos);
+}
+
+TEST(GateOptions, RejectsBadCommandLines) {
+  const std::vector<std::vector<std::string_view>> bad = {
+      {},
+      {"--listen-fd", "4"},                       // no control fd
+      {"--control-fd", "3"},                      // no listener
+      {"--control-fd", "3", "--listen-fd", "3"},  // same fd twice
+      {"--control-fd", "3", "--listen-fd", "4", "--listen-fd", "4"},
+      {"--control-fd", "2", "--listen-fd", "4"},  // stdio
+      {"--control-fd", "3", "--listen-fd", "x"},
+      {"--control-fd", "3", "--listen-fd", "4:"},    // empty id
+      {"--control-fd", "3", "--listen-fd", "4:1:"},  // empty protocols
+      {"--control-fd", "3", "--listen-fd", "4:1:ftp"},
+      {"--control-fd", "3", "--listen-fd", "4:-1"},
+      {"--control-fd", "3", "--listen-fd", "4", "--mask", "nohost"},
+      {"--control-fd", "3", "--listen-fd", "4", "--handshake-timeout", "0"},
+      {"--control-fd", "3", "--listen-fd", "4", "--handshake-timeout", "soon"},
+      {"--control-fd", "3", "--listen-fd", "4", "--replay-entries", "0"},
+      {"--control-fd", "3", "--listen-fd", "4", "--max-handshakes", "0"},
+      {"--control-fd", "3", "--listen-fd", "4", "--log-level", "loud"},
+      {"--control-fd", "3", "--listen-fd", "4", "--secret", kSimple},  // worker flag
+      {"--control-fd", "3", "--listen-fd"},                            // missing value
+  };
+  for (const auto& args : bad) {
+    auto o = parse(args);
+    std::string joined;
+    for (auto a : args) joined += std::string(a) + " ";
+    EXPECT_FALSE(o) << joined;
+    if (!o) EXPECT_EQ(o.error().code, base::Errc::kBadInput) << joined;
+  }
+}
+
+TEST(GateOptions, ErrorNamesTheFlag) {
+  auto o = parse({"--control-fd", "3", "--listen-fd", "4:1:ftp"});
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().context.find("--listen-fd"), std::string::npos) << o.error().context;
+}
+
+TEST(GateTable, ParsesUsersCommentsAndBlankLines) {
+  std::string text = "# users\n\n7 " + std::string(kSimple) + "\n  8\t" + std::string(kTls) +
+                     "  \n7 dd" + std::string(kSimple) + "\r\n";
+  auto t = parse_gate_table(text);
+  ASSERT_TRUE(t) << t.error().to_string();
+  ASSERT_EQ(t->size(), 3u);
+  EXPECT_EQ((*t)[0].user, 7u);
+  EXPECT_EQ((*t)[0].secret.kind, proto::SecretKind::kSimple);
+  EXPECT_EQ((*t)[1].user, 8u);
+  EXPECT_EQ((*t)[1].secret.domain, "example.com");
+  EXPECT_EQ((*t)[2].user, 7u);
+  EXPECT_EQ((*t)[2].secret.kind, proto::SecretKind::kSecure);
+}
+
+TEST(GateTable, EmptyTableIsValid) {
+  auto t = parse_gate_table("");
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->empty());
+  t = parse_gate_table("# nobody\n\n");
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->empty());
+}
+
+TEST(GateTable, BadLineNamesTheLineAndNeverTheSecret) {
+  const std::string secret = "0123456789abcdef0123456789abcdeZ";  // one bad digit
+  for (const std::string& line :
+       {"1 " + secret, "x " + std::string(kSimple), std::string(kSimple),
+        "4294967296 " + std::string(kSimple), "1 " + std::string(kSimple) + " extra"}) {
+    auto t = parse_gate_table("1 " + std::string(kSimple) + "\n# c\n" + line + "\n");
+    ASSERT_FALSE(t) << line;
+    EXPECT_NE(t.error().context.find("line 3"), std::string::npos) << t.error().context;
+    EXPECT_EQ(t.error().context.find(secret), std::string::npos);
+    EXPECT_EQ(t.error().context.find(kSimple), std::string::npos);
+  }
+}
+
+TEST(GateTable, ReadsFromOffsetZeroWhateverThePosition) {
+  base::UniqueFd fd(::memfd_create("table", MFD_CLOEXEC));
+  ASSERT_TRUE(fd);
+  std::string text = "42 " + std::string(kSimple) + "\n";
+  ASSERT_EQ(::write(fd.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  // The position is at EOF now; the reader must not care.
+  auto t = read_gate_table(fd.get());
+  ASSERT_TRUE(t) << t.error().to_string();
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ((*t)[0].user, 42u);
+  EXPECT_EQ(::lseek(fd.get(), 0, SEEK_CUR), static_cast<off_t>(text.size()));
+}
+
+TEST(GateTable, RejectsTablesOver64MiB) {
+  base::UniqueFd fd(::memfd_create("table", MFD_CLOEXEC));
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::ftruncate(fd.get(), kMaxGateTableBytes + 1), 0);
+  auto t = read_gate_table(fd.get());
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, base::Errc::kTooLarge);
+}
+
+}  // namespace
+}  // namespace mtw::worker
