@@ -53,7 +53,8 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
   std::unique_ptr<CellHost> host(
       new CellHost(cfg, std::move(*pool), std::move(*nl), std::move(*counters)));
   if (cfg.manage_nft) {
-    NftConfig nc{cfg.nft_family, cfg.nft_table, cfg.prefix, host->pool_.v4_cidr(), host->pool_.v6_cidr()};
+    NftConfig nc{cfg.nft_family, cfg.nft_table, cfg.prefix, host->pool_.v4_cidr(), host->pool_.v6_cidr(),
+                   cfg.masquerade};
     auto t = NftTable::create(nc);
     if (!t) return tl::unexpected(t.error());
     host->nft_ = std::move(*t);

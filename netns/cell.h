@@ -39,6 +39,7 @@ struct CellHostConfig {
   std::string nft_family = "inet";
   std::string nft_table = "mtwarden";
   bool manage_nft = true;       // install the NAT/forward table
+  bool masquerade = true;       // in that table: NAT cell traffic leaving the host
   bool ipv4_forwarding = true;  // write net.ipv4.ip_forward=1 in the host namespace
   // net.ipv6.conf.all.forwarding=1 also turns off router-advertisement
   // learning on every host interface, which can drop a SLAAC host's own IPv6

@@ -57,8 +57,11 @@ base::Result<std::string> nft_ruleset(const NftConfig& cfg) {
   s += "add table " + t + "\ndelete table " + t + "\n";
   s += "table " + t + " {\n";
   s += " chain nat_out {\n  type nat hook postrouting priority srcnat; policy accept;\n";
-  s += "  ip saddr " + cfg.pool4 + " oifname != " + cells + " masquerade\n";
-  if (!cfg.pool6.empty()) s += "  ip6 saddr " + cfg.pool6 + " oifname != " + cells + " masquerade\n";
+  if (cfg.masquerade) {
+    s += "  ip saddr " + cfg.pool4 + " oifname != " + cells + " masquerade\n";
+    if (!cfg.pool6.empty())
+      s += "  ip6 saddr " + cfg.pool6 + " oifname != " + cells + " masquerade\n";
+  }
   s += " }\n";
   // Chain names avoid `fwd` and `in`: reserved words in nft syntax.
   s += " chain cell_fwd {\n  type filter hook forward priority filter; policy accept;\n";

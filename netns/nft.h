@@ -22,6 +22,7 @@ struct NftConfig {
   std::string if_prefix = "mtw";  // host-end veth names start with this
   std::string pool4;              // "10.200.0.0/16"
   std::string pool6;              // "fd6d:7477:6172::/48" or empty
+  bool masquerade = true;         // NAT cell traffic leaving through non-cell links
 };
 
 // The ruleset text for `cfg` (pure; unit-tested). kBadInput when a name

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs mtwarden-worker in the foreground on an embedded default configuration:
+# Runs the standalone mtwarden-worker (one user, no cells) in the foreground:
 #   - listens on 0.0.0.0:443 and [::]:443 (IPv6 skipped when the host has none),
 #   - one fake-TLS ('ee') secret, generated on first run and kept in
 #     $MTW_STATE_DIR/worker.secret (default /var/lib/mtwarden, mode 0600),

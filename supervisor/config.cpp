@@ -78,6 +78,8 @@ void read_server(TableReader r, ServerConfig& s) {
   }
   if (auto v = r.string("public_host")) s.public_host = *v;
   if (auto v = r.number<std::uint16_t>("public_port", 0, 65535)) s.public_port = *v;
+  if (auto v = r.boolean("create_first_user")) s.create_first_user = *v;
+  if (auto v = r.string("first_user_domain")) s.first_user_domain = *v;
   r.finish();
 }
 
@@ -210,6 +212,7 @@ void read_cells(TableReader r, CellsConfig& c) {
   if (auto v = r.number<std::uint64_t>("worker_nofile", 64, 1'048'576)) c.worker_nofile = *v;
   if (auto v = r.size("worker_memory_max", true)) c.worker_memory_max_bytes = *v;
   if (auto v = r.string("cgroup_dir")) c.cgroup_dir = *v;
+  if (auto v = r.boolean("nat")) c.nat = *v;
   r.finish();
 }
 
@@ -251,6 +254,7 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
   if (auto v = r.number<std::uint32_t>("hold_timeout_ms", 0, 600'000)) c.hold_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("rebalance_interval_ms", 100, 600'000))
     c.rebalance_interval_ms = *v;
+  if (auto v = r.number<std::uint32_t>("unique_ip_window_s", 1, 86'400)) c.unique_ip_window_s = *v;
   r.finish();
 }
 

@@ -48,6 +48,8 @@ struct ServerConfig {
   std::string log_level = "info";               // trace..critical, off
   std::string public_host;                      // host in client links; empty = auto-detect
   std::uint16_t public_port = 0;                // port in links; 0 = first listener's port
+  bool create_first_user = true;  // no user at all at start: create one and print its links
+  std::string first_user_domain = "www.google.com";  // fake-TLS domain of that user's ee secret
 };
 
 struct ListenerConfig {
@@ -86,6 +88,7 @@ struct CellsConfig {
   std::uint64_t worker_nofile = 4'096;
   std::uint64_t worker_memory_max_bytes = 64ull << 20;  // 0 = no bound
   std::string cgroup_dir;  // cgroup v2 parent for workers; empty = the supervisor's own
+  bool nat = true;         // masquerade cell traffic leaving the host (off: routed as is)
 };
 
 struct TimeoutsConfig {
@@ -110,6 +113,9 @@ struct ConnectionsConfig {
   std::uint32_t hold_queue_length = 16;  // per user: held handshakes beyond the cap
   std::uint32_t hold_timeout_ms = 5'000;
   std::uint32_t rebalance_interval_ms = 3'000;  // fair-share recomputation
+  // A user's unique client IPs: distinct addresses that opened a connection
+  // within this window (or still have one handed over in it).
+  std::uint32_t unique_ip_window_s = 300;
 };
 
 struct UserConfig {

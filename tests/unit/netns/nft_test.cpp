@@ -21,6 +21,13 @@ TEST(NftRuleset, OmitsIpv6RuleWithoutIpv6Pool) {
   EXPECT_EQ(s->find("ip6 saddr"), std::string::npos);
 }
 
+TEST(NftRuleset, RoutedPoolsKeepForwardingRulesButNoNat) {
+  auto s = nft_ruleset(NftConfig{"inet", "mtwarden", "mtw", "10.200.0.0/16", "fd6d::/48", false});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->find("masquerade"), std::string::npos);
+  EXPECT_NE(s->find("iifname \"mtw*\" oifname \"mtw*\" drop"), std::string::npos);
+}
+
 TEST(NftRuleset, RejectsTextThatCouldInjectRules) {
   EXPECT_EQ(nft_ruleset(NftConfig{"inet", "t; flush ruleset", "mtw", "10.0.0.0/8", ""}).error().code,
             base::Errc::kBadInput);

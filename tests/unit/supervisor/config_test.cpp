@@ -147,6 +147,27 @@ TEST(Config, MinimalFileGetsDocumentedDefaults) {
   EXPECT_EQ(cfg->defaults, Limits{});
 }
 
+TEST(Config, SupervisorKeysParseAndDefault) {
+  auto def = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(def) << def.error().context;
+  EXPECT_TRUE(def->server.create_first_user);
+  EXPECT_EQ(def->server.first_user_domain, "www.google.com");
+  EXPECT_TRUE(def->cells.nat);
+  EXPECT_EQ(def->connections.unique_ip_window_s, 300u);
+  const std::string text = std::string(kListener) +
+                           "[server]\ncreate_first_user = false\nfirst_user_domain = \"a.example\"\n"
+                           "[cells]\nnat = false\n[connections]\nunique_ip_window_s = 60\n";
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_FALSE(cfg->server.create_first_user);
+  EXPECT_EQ(cfg->server.first_user_domain, "a.example");
+  EXPECT_FALSE(cfg->cells.nat);
+  EXPECT_EQ(cfg->connections.unique_ip_window_s, 60u);
+  EXPECT_THAT(error_of(std::string(kListener) + "[connections]\nunique_ip_window_s = 0\n"),
+              HasSubstr("t.toml:"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nnat = \"yes\"\n"), HasSubstr("nat"));
+}
+
 TEST(Config, UserOverridesWinAndUnsetKeysInherit) {
   const std::string text =
       std::string(kListener) + "[defaults]\nquota = \"10GiB\"\nrate_down = \"20mbit\"\n" +

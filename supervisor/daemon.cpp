@@ -1,0 +1,634 @@
+// Supervisor life cycle: start-up (config, store, listeners, reconciliation,
+// cells, gate, workers), SIGHUP reload, shutdown, and the mapping from
+// stored users to running ones.
+#include <grp.h>
+#include <ifaddrs.h>
+#include <pwd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "base/log.h"
+#include "netns/reconcile.h"
+#include "proto/secret.h"
+#include "supervisor/daemon_impl.h"
+#include "supervisor/links.h"
+#include "worker/options.h"
+
+namespace mtw::supervisor {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("supervisor");
+  return l;
+}
+
+UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
+
+StoredUser stored_from_config(const UserConfig& c) {
+  StoredUser s;
+  s.name = c.name;
+  for (const auto& sec : c.secrets) s.secrets.push_back(proto::format_hex(sec));
+  s.enabled = c.enabled;
+  s.expires_at = c.expires_at;
+  s.comment = c.comment;
+  s.overrides = c.overrides;
+  s.origin = UserOrigin::kConfig;
+  return s;
+}
+
+bool same_definition(const StoredUser& a, const StoredUser& b) {
+  return a.name == b.name && a.secrets == b.secrets && a.enabled == b.enabled &&
+         a.expires_at == b.expires_at && a.comment == b.comment && a.overrides == b.overrides &&
+         a.origin == b.origin;
+}
+
+base::Result<void> make_dir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return base::fail(base::Errc::kSyscall, "create directory " + path + ": " + ec.message());
+  if (::chmod(path.c_str(), mode) != 0) return base::fail_errno("chmod " + path);
+  return {};
+}
+
+bool in_cidr(const Cidr& c, const sockaddr* sa) {
+  const std::uint8_t* a = nullptr;
+  if (!c.v6 && sa->sa_family == AF_INET) {
+    a = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
+  } else if (c.v6 && sa->sa_family == AF_INET6) {
+    a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
+  } else {
+    return false;
+  }
+  for (int bit = 0; bit < c.prefix; ++bit) {
+    const int byte = bit / 8, mask = 0x80 >> (bit % 8);
+    if ((a[byte] & mask) != (c.addr[byte] & mask)) return false;
+  }
+  return true;
+}
+
+// Clashes with the host that the file alone cannot show: a cell pool that
+// overlaps an address already on this host, and a uid/gid range that holds
+// existing accounts (their files would become the workers').
+base::Result<void> check_host_clashes(const CellsConfig& c) {
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) == 0) {
+    std::string clash;
+    for (ifaddrs* i = ifs; i && clash.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      const std::string name = i->ifa_name ? i->ifa_name : "?";
+      if (netns::is_cell_name(c.name_prefix, name)) continue;  // a leftover cell: reconciled later
+      for (const Cidr* pool : {&c.ipv4_pool, c.ipv6_prefix ? &*c.ipv6_prefix : nullptr}) {
+        if (pool && in_cidr(*pool, i->ifa_addr)) {
+          char buf[INET6_ADDRSTRLEN] = {};
+          const void* a = i->ifa_addr->sa_family == AF_INET
+                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
+                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+          ::inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof buf);
+          clash = "cells pool " + format_cidr(*pool) + " overlaps address " + buf + " on " + name +
+                  " (choose another [cells] ipv4_pool / ipv6_prefix)";
+        }
+      }
+    }
+    ::freeifaddrs(ifs);
+    if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
+  }
+  const std::uint64_t first = c.uid_first, last = first + c.uid_count - 1;
+  ::setpwent();
+  std::string clash;
+  while (passwd* pw = ::getpwent()) {
+    if (pw->pw_uid >= first && pw->pw_uid <= last) {
+      clash = "cells uid range " + std::to_string(first) + ".." + std::to_string(last) +
+              " holds uid " + std::to_string(pw->pw_uid) + " of account \"" + pw->pw_name +
+              "\" (choose another [cells] uid_first)";
+      break;
+    }
+  }
+  ::endpwent();
+  if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
+  const std::uint64_t gfirst = c.gid_first, glast = gfirst + c.uid_count - 1;
+  ::setgrent();
+  while (group* gr = ::getgrent()) {
+    if (gr->gr_gid >= gfirst && gr->gr_gid <= glast) {
+      clash = "cells gid range " + std::to_string(gfirst) + ".." + std::to_string(glast) +
+              " holds gid " + std::to_string(gr->gr_gid) + " of group \"" + gr->gr_name +
+              "\" (choose another [cells] gid_first)";
+      break;
+    }
+  }
+  ::endgrent();
+  if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
+  return {};
+}
+
+}  // namespace
+
+std::string_view user_state_name(UserState s) noexcept {
+  switch (s) {
+    case UserState::kDisabled: return "disabled";
+    case UserState::kIdle: return "idle";
+    case UserState::kStarting: return "starting";
+    case UserState::kRunning: return "running";
+    case UserState::kBackoff: return "backoff";
+    case UserState::kFailed: return "failed";
+  }
+  return "?";
+}
+
+std::uint32_t UserRt::active() const noexcept {
+  if (!worker) return 0;
+  const auto& c = worker->counters;
+  std::uint64_t in_flight = sent > c[worker::Counter::kHandoffs] ? sent - c[worker::Counter::kHandoffs] : 0;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(c[worker::Counter::kActive] + in_flight, UINT32_MAX));
+}
+
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)),
+      gate_restart_(RestartPolicy::Options{}),
+      sweep_timer_(io_),
+      rebalance_timer_(io_),
+      tick_timer_(io_),
+      signals_(io_) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  started_at_ = Clock::now();
+  if (auto r = start(); !r) {
+    std::fprintf(stderr, "mtwarden: %s\n", r.error().to_string().c_str());
+    log()->error("start failed error={}", r.error().to_string());
+    shutdown();
+    return 1;
+  }
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.add(SIGHUP);
+  std::function<void(const error_code&, int)> on_signal = [this, &on_signal](const error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      signals_.async_wait(on_signal);
+      return;
+    }
+    log()->info("stopping signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shutdown();
+  };
+  signals_.async_wait(on_signal);
+  io_.run();
+  return 0;
+}
+
+base::Result<void> Daemon::prepare_dirs() {
+  if (auto r = make_dir(cfg_.server.state_dir, 0700); !r) return r;
+  if (auto r = make_dir(cfg_.server.run_dir, 0755); !r) return r;
+  return {};
+}
+
+base::Result<void> Daemon::start() {
+  if (opts_.install_default_config && !std::filesystem::exists(opts_.config_path)) {
+    auto dir = std::filesystem::path(opts_.config_path).parent_path();
+    if (auto r = make_dir(dir.string(), 0755); !r) return r;
+    std::ofstream out(opts_.config_path, std::ios::binary | std::ios::trunc);
+    out << default_config_text();
+    out.close();
+    if (!out) return base::fail_errno("write default config " + opts_.config_path);
+    std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());
+  }
+  auto cfg = load_config(opts_.config_path);
+  if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
+  cfg_ = std::move(*cfg);
+  if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
+    return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
+  }
+  if (opts_.check_only) {
+    std::printf("%s: configuration OK (%zu listeners, %zu users)\n", opts_.config_path.c_str(),
+                cfg_.listeners.size(), cfg_.users.size());
+    io_.stop();
+    return {};
+  }
+  if (::geteuid() != 0) {
+    return base::fail(base::Errc::kPermission,
+                      "mtwarden must start as root (it creates network namespaces, veths, tc and "
+                      "nft rules, and drops its children to their own uids)");
+  }
+  for (const auto& bin : {worker_argv().front(), gate_argv().front()}) {
+    if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
+      return base::fail(base::Errc::kNotFound,
+                        "cannot run \"" + bin + "\" (use --worker-bin / --gate-bin, or install the "
+                        "mtwarden-worker and mtwarden-gate programs next to mtwarden)");
+    }
+  }
+  if (auto r = check_host_clashes(cfg_.cells); !r) return r;
+  if (auto r = prepare_dirs(); !r) return r;
+  auto store = Store::open(cfg_.server.state_dir + "/state.db");
+  if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
+  store_.emplace(std::move(*store));
+  if (auto r = sync_config_users(cfg_, true); !r) return r;
+  if (auto r = maybe_create_first_user(); !r) return r;
+  if (auto r = bind_listeners(); !r) return r;
+  if (auto r = open_cells(); !r) return r;
+  memory_plan_ = plan_memory_bound(cfg_.cells.worker_memory_max_bytes, cfg_.cells.cgroup_dir);
+  log()->info("worker memory bound mode={} limit_bytes={} reason=\"{}\"",
+              memory_bound_mode_name(memory_plan_.mode), cfg_.cells.worker_memory_max_bytes,
+              memory_plan_.reason);
+  uid_slots_.assign(cfg_.cells.uid_count - 1, false);
+  gate_restart_ = RestartPolicy(RestartPolicy::Options{
+      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+      std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
+  load_users_from_store();
+  start_gate();
+  std::size_t cells = 0;
+  for (auto& [id, u] : users_) cells += u->cell ? 1 : 0;
+  arm_timer(sweep_timer_, std::chrono::milliseconds(cfg_.accounting.sweep_interval_ms), &Daemon::sweep);
+  arm_timer(rebalance_timer_, std::chrono::milliseconds(cfg_.connections.rebalance_interval_ms),
+            &Daemon::rebalance);
+  arm_timer(tick_timer_, std::chrono::milliseconds(100), &Daemon::housekeeping);
+  for (const auto& n : listener_names_) std::printf("listening %s\n", n.c_str());
+  std::printf("mtwarden started users=%zu cells=%zu\n", users_.size(), cells);
+  std::fflush(stdout);
+  log()->info("started users={} cells={} listeners={}", users_.size(), cells, listeners_.size());
+  event(std::nullopt, "started", "users=" + std::to_string(users_.size()));
+  write_status();
+  return {};
+}
+
+base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
+  auto stored = store_->list_users();
+  if (!stored) return base::fail(stored.error().code, "store: " + stored.error().to_string());
+  std::set<std::string> declared;
+  const UnixSeconds now = wall_now();
+  for (const auto& uc : cfg.users) {
+    declared.insert(uc.name);
+    StoredUser want = stored_from_config(uc);
+    const StoredUser* have = nullptr;
+    for (const auto& s : *stored)
+      if (s.name == uc.name) have = &s;
+    if (have && have->origin == UserOrigin::kRuntime) {
+      return base::fail(base::Errc::kExists,
+                        uc.pos.to_string() + ": user \"" + uc.name +
+                            "\" also exists as a user added at run time; rename one of them");
+    }
+    if (!have) {
+      if (auto r = store_->add_user(want, now); !r) {
+        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
+                                              r.error().context);
+      }
+      continue;
+    }
+    want.id = have->id;
+    want.created_at = have->created_at;
+    if (!same_definition(*have, want)) {
+      if (auto r = store_->update_user(want); !r) {
+        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
+                                              r.error().context);
+      }
+    }
+  }
+  for (const auto& s : *stored) {
+    if (s.origin == UserOrigin::kConfig && !declared.count(s.name)) {
+      if (auto r = store_->remove_user(s.name); !r) return r;
+      if (!at_start) log()->info("user removed name={} reason=not_in_config", s.name);
+    }
+  }
+  return {};
+}
+
+base::Result<void> Daemon::maybe_create_first_user() {
+  if (!cfg_.server.create_first_user) return {};
+  auto stored = store_->list_users();
+  if (!stored) return base::fail(stored.error().code, stored.error().to_string());
+  if (!stored->empty()) return {};
+  auto secret = proto::generate_secret(proto::SecretKind::kFakeTls, cfg_.server.first_user_domain);
+  if (!secret) {
+    return base::fail(base::Errc::kBadInput,
+                      "server.first_user_domain: " + secret.error().context);
+  }
+  StoredUser u;
+  u.name = "user1";
+  u.secrets.push_back(proto::format_hex(*secret));
+  u.comment = "created on first start";
+  auto id = store_->add_user(u, wall_now());
+  if (!id) return base::fail(id.error().code, id.error().to_string());
+  u.id = *id;
+  log()->info("first user created name=user1");
+  event(*id, "user_created", "first start");
+  std::printf("Created the first user \"user1\". Give these links to its owner:\n");
+  print_links(u, true);
+  return {};
+}
+
+std::string Daemon::public_host() const {
+  if (!cfg_.server.public_host.empty()) return cfg_.server.public_host;
+  // No lookup on the network: the first global address of this host.
+  std::string found;
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i && found.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      auto a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+      std::uint32_t h = ntohl(a.s_addr);
+      if ((h >> 24) == 127) continue;
+      found = netns::to_string(a);
+    }
+    ::freeifaddrs(ifs);
+  }
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+std::uint16_t Daemon::public_port() const {
+  if (cfg_.server.public_port != 0) return cfg_.server.public_port;
+  return cfg_.listeners.empty() ? 443 : cfg_.listeners.front().bind.port;
+}
+
+void Daemon::print_links(const StoredUser& u, bool with_qr) {
+  const std::string host = public_host();
+  if (cfg_.server.public_host.empty()) {
+    std::printf("(links use %s; set [server] public_host to the name clients should use)\n",
+                host.c_str());
+  }
+  for (const auto& hex : u.secrets) {
+    auto s = proto::parse_secret(hex);
+    if (!s) continue;
+    auto links = worker::proxy_links(*s, host, public_port());
+    for (const auto& l : links) std::printf("  %s\n", l.c_str());
+    if (with_qr && !links.empty()) {
+      if (auto qr = qr_terminal(links.front())) std::printf("%s", qr->c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+base::Result<void> Daemon::bind_listeners() {
+  for (const auto& l : cfg_.listeners) {
+    const std::string name = proto::format_endpoint(l.bind);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(l.bind.host, ec);
+    if (ec) return base::fail(base::Errc::kBadInput, "listener " + name + ": " + ec.message());
+    asio::ip::tcp::endpoint ep(addr, l.bind.port);
+    asio::ip::tcp::acceptor a(io_);
+    a.open(ep.protocol(), ec);
+    if (!ec && addr.is_v6()) a.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(4096, ec);
+    if (ec == asio::error::address_family_not_supported && addr.is_v6() && addr.is_unspecified()) {
+      // The default config lists [::]:443; a host without IPv6 still starts.
+      log()->warn("listener skipped: this host has no IPv6 listener={}", name);
+      std::printf("no IPv6 on this host: %s skipped\n", name.c_str());
+      continue;
+    }
+    if (ec) {
+      return base::fail(base::Errc::kSyscall,
+                        l.pos.to_string() + ": listener " + name + ": " + ec.message());
+    }
+    worker::tune_listener(a);
+    if (l.bind.port == 0) {
+      auto bound = a.local_endpoint(ec);
+      listener_names_.push_back(proto::format_endpoint({bound.address().to_string(), bound.port()}));
+    } else {
+      listener_names_.push_back(name);
+    }
+    listeners_.emplace_back(a.release());
+    listener_protocols_.push_back(l.protocols);
+  }
+  return {};
+}
+
+base::Result<void> Daemon::open_cells() {
+  netns::CellHostConfig hc;
+  hc.prefix = cfg_.cells.name_prefix;
+  hc.run_dir = cfg_.cells.netns_dir;
+  hc.pool.v4 = format_cidr(cfg_.cells.ipv4_pool);
+  hc.pool.v4_cell_prefix = cfg_.cells.ipv4_cell_prefix;
+  hc.pool.v6 = cfg_.cells.ipv6_prefix ? format_cidr(*cfg_.cells.ipv6_prefix) : std::string();
+  hc.masquerade = cfg_.cells.nat;
+  hc.ipv6_forwarding = false;
+  // Start-up reconciliation: a crashed run's cells have no worker left (they
+  // die with their parent), so nothing can be adopted; remove and rebuild.
+  auto rep = netns::reconcile(hc);
+  if (!rep) return base::fail(rep.error().code, "reconcile leftovers: " + rep.error().to_string());
+  if (!rep->removed_links.empty() || !rep->removed_netns.empty() || rep->removed_nft_table) {
+    log()->warn("removed leftovers of an earlier run links={} netns={} nft_table={}",
+                rep->removed_links.size(), rep->removed_netns.size(), rep->removed_nft_table);
+  }
+  auto host = netns::CellHost::open(hc);
+  if (!host) return base::fail(host.error().code, "cells: " + host.error().to_string());
+  host_ = std::move(*host);
+  return {};
+}
+
+bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
+  return u.user.enabled && (!u.user.expires_at || *u.user.expires_at > now);
+}
+
+void Daemon::load_users_from_store() {
+  auto stored = store_->list_users();
+  if (!stored) {
+    log()->error("store list failed error={}", stored.error().to_string());
+    return;
+  }
+  for (const auto& s : *stored) reconcile_user(s);
+}
+
+// Brings one user's running state in line with its stored definition,
+// touching nothing else.
+void Daemon::reconcile_user(const StoredUser& s) {
+  const UnixSeconds now = wall_now();
+  auto it = users_.find(s.id);
+  const bool fresh = it == users_.end();
+  if (fresh) {
+    auto u = std::make_unique<UserRt>(RestartPolicy::Options{
+        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+        std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
+        cfg_.timeouts.crash_loop_restarts});
+    u->last_activity = Clock::now();
+    it = users_.emplace(s.id, std::move(u)).first;
+  }
+  UserRt& u = *it->second;
+  const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
+  const Limits old_limits = u.limits;
+  u.user = s;
+  u.limits = resolve_limits(cfg_.defaults, s.overrides);
+  u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
+  if (auto usage = store_->period_usage(s.id, u.period.start)) u.period_usage = *usage;
+  gate_table_dirty_ = true;
+
+  if (!servable(u, now)) {
+    if (u.state != UserState::kDisabled) {
+      const bool expired = u.user.enabled;
+      teardown_user(u, UserState::kDisabled, expired ? "expired" : "disabled");
+      event(s.id, expired ? "user_expired" : "user_disabled", "");
+    }
+    u.state = UserState::kDisabled;
+    return;
+  }
+  if (u.state == UserState::kDisabled || (u.state == UserState::kFailed && !fresh)) {
+    u.restart.reset();
+    u.fail_reason.clear();
+    if (u.state == UserState::kFailed) teardown_user(u, UserState::kDisabled, "re-enabled");
+    u.state = UserState::kIdle;
+  }
+  if (secrets_changed && u.worker && u.worker->ready) send_reload_secrets(u);
+  if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
+  if (!fresh && old_limits != u.limits) {
+    log()->info("limits changed user={}", s.name);
+    apply_policy(u, now);
+    drain_held(u);
+  }
+}
+
+void Daemon::remove_user_rt(UserId id) {
+  auto it = users_.find(id);
+  if (it == users_.end()) return;
+  teardown_user(*it->second, UserState::kDisabled, "removed");
+  users_.erase(it);
+  gate_table_dirty_ = true;
+}
+
+void Daemon::reload() {
+  log()->info("reload requested path={}", opts_.config_path);
+  auto cfg = load_config(opts_.config_path);
+  if (!cfg) {
+    log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
+    event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
+    return;
+  }
+  Config next = std::move(*cfg);
+  // What cannot change under running cells and sockets: kept until a restart.
+  auto listener_key = [](const std::vector<ListenerConfig>& ls) {
+    std::vector<std::pair<std::string, proto::AllowedProtocols>> k;
+    for (const auto& l : ls) k.emplace_back(proto::format_endpoint(l.bind), l.protocols);
+    return k;
+  };
+  if (listener_key(next.listeners) != listener_key(cfg_.listeners)) {
+    log()->warn("reload: [[listener]] changes take effect at the next restart");
+  }
+  next.listeners = cfg_.listeners;
+  if (next.cells.ipv4_pool != cfg_.cells.ipv4_pool || next.cells.name_prefix != cfg_.cells.name_prefix ||
+      next.cells.netns_dir != cfg_.cells.netns_dir || next.cells.uid_first != cfg_.cells.uid_first ||
+      next.cells.uid_count != cfg_.cells.uid_count || next.cells.ipv6_prefix != cfg_.cells.ipv6_prefix ||
+      next.cells.ipv4_cell_prefix != cfg_.cells.ipv4_cell_prefix || next.cells.nat != cfg_.cells.nat ||
+      next.server.state_dir != cfg_.server.state_dir || next.server.run_dir != cfg_.server.run_dir) {
+    log()->warn("reload: [cells] pools/names/uids and [server] directories take effect at the next restart");
+    next.cells = cfg_.cells;
+    next.server.state_dir = cfg_.server.state_dir;
+    next.server.run_dir = cfg_.server.run_dir;
+  }
+  // Users first: a clash with a runtime user rejects the whole reload.
+  if (auto r = sync_config_users(next, false); !r) {
+    log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
+    event(std::nullopt, "reload_failed", r.error().to_string());
+    return;
+  }
+  const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
+                                 next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
+                                 next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms;
+  cfg_ = std::move(next);
+  base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
+  auto stored = store_->list_users();
+  if (!stored) {
+    log()->error("reload: store list failed error={}", stored.error().to_string());
+    return;
+  }
+  std::set<UserId> present;
+  for (const auto& s : *stored) {
+    present.insert(s.id);
+    reconcile_user(s);
+  }
+  std::vector<UserId> gone;
+  for (const auto& [id, u] : users_)
+    if (!present.count(id)) gone.push_back(id);
+  for (UserId id : gone) remove_user_rt(id);
+  if (gate_args_changed && gate_) {
+    log()->info("reload: restarting the gate for new mask/handshake settings");
+    gate_->stopping = true;
+    (void)gate_->proc.kill(SIGTERM);
+  }
+  send_gate_table();
+  rebalance();
+  event(std::nullopt, "reloaded", "users=" + std::to_string(users_.size()));
+  log()->info("reloaded users={}", users_.size());
+  write_status();
+}
+
+void Daemon::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  sweep_timer_.cancel();
+  rebalance_timer_.cancel();
+  tick_timer_.cancel();
+  signals_.cancel();
+  if (gate_timer_) gate_timer_->cancel();
+  if (gate_) {
+    gate_->stopping = true;
+    (void)gate_->proc.kill(SIGTERM);
+  }
+  // Workers get the grace time to finish; the final sweep then bills what
+  // they moved before their cells go.
+  for (auto& [id, u] : users_) {
+    if (u->restart_timer) u->restart_timer->cancel();
+    if (u->worker) {
+      u->worker->stopping = true;
+      (void)u->worker->proc.kill(SIGTERM);
+    }
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms);
+  for (auto& [id, u] : users_) {
+    if (!u->worker || !u->worker->proc.valid()) continue;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (auto r = u->worker->proc.wait(static_cast<int>(std::max<long>(left, 0))); !r) {
+      (void)u->worker->proc.kill(SIGKILL);
+      (void)u->worker->proc.wait(1000);
+    }
+  }
+  if (gate_ && gate_->proc.valid()) {
+    if (!gate_->proc.wait(1000)) (void)gate_->proc.kill(SIGKILL);
+  }
+  if (host_ && store_) sweep();
+  std::size_t cells = 0;
+  for (auto& [id, u] : users_) {
+    u->held.clear();
+    if (u->worker) {
+      u->worker->gone = true;
+      error_code ec;
+      u->worker->ctl.close(ec);
+      u->worker->exit_watch.close(ec);
+    }
+    if (u->cell) {
+      if (auto r = u->cell->destroy(); !r) log()->warn("cell teardown failed user={} error={}", u->user.name, r.error().to_string());
+      ++cells;
+      u->cell.reset();
+    }
+    u->cgroup.reset();
+  }
+  if (gate_) {
+    gate_->gone = true;
+    error_code ec;
+    gate_->ctl.close(ec);
+    gate_->exit_watch.close(ec);
+  }
+  if (host_) (void)host_->reap();
+  host_.reset();  // removes the nft table
+  if (store_) event(std::nullopt, "stopped", "cells=" + std::to_string(cells));
+  log()->info("stopped cells_removed={}", cells);
+  std::error_code fec;
+  std::filesystem::remove(cfg_.server.run_dir + "/status.json", fec);
+  io_.stop();
+}
+
+int run_daemon(const DaemonOptions& options) {
+  Daemon d(options);
+  return d.run();
+}
+
+}  // namespace mtw::supervisor

@@ -1,0 +1,387 @@
+// Per-connection admission (caps, hold queue, fair share), the accounting
+// sweep (veth counters -> store, one transaction), the live quota / unique-IP
+// policy, idle teardown of on-demand cells, and the status file.
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "base/log.h"
+#include "netns/rate.h"
+#include "supervisor/daemon_impl.h"
+#include "worker/control_socket.h"
+
+namespace mtw::supervisor {
+namespace {
+
+namespace control = worker::control;
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("supervisor");
+  return l;
+}
+
+UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
+
+std::string peer_ip(const control::PeerAddress& p) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (p.family == 4) ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
+  else if (p.family == 6) ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
+  else return "?";
+  return buf;
+}
+
+std::string json_str(std::string_view s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += c;
+    }
+  }
+  return o + "\"";
+}
+
+std::uint64_t cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
+  log()->info("event kind={} user_id={} detail=\"{}\"", kind, user ? std::to_string(*user) : "-", detail);
+  if (!store_) return;
+  if (auto r = store_->record_event(wall_now(), user, kind, detail); !r) {
+    log()->warn("event not stored kind={} error={}", kind, r.error().to_string());
+  }
+}
+
+void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)()) {
+  t.expires_after(every);
+  t.async_wait([this, &t, every, fn](const error_code& ec) {
+    if (ec || stopping_) return;
+    (this->*fn)();
+    if (!stopping_) arm_timer(t, every, fn);
+  });
+}
+
+// ---- connections -----------------------------------------------------------
+
+void Daemon::mask_via_gate(control::Handoff h, base::UniqueFd fd) {
+  ++masked_total_;
+  if (!gate_ || gate_->gone) return;  // fd closes: the client sees a reset
+  if (auto r = send(*gate_, control::GateMask{std::move(h)}, fd.get()); !r) {
+    log()->debug("mask hand-back failed error={}", r.error().to_string());
+  }
+}
+
+bool Daemon::can_admit(const UserRt& u) const {
+  if (!u.worker || !u.worker->ready || u.state != UserState::kRunning) return false;
+  const std::uint32_t active = u.active();
+  if (u.limits.max_connections != 0 && active >= u.limits.max_connections) return false;
+  if (cfg_.connections.global_budget == 0) return true;
+  std::uint64_t total = 0, demanding = 0;
+  for (const auto& [id, o] : users_) {
+    std::uint32_t a = o->active();
+    total += a;
+    demanding += (a != 0 || !o->held.empty()) ? 1 : 0;
+  }
+  if (total >= cfg_.connections.global_budget) return false;
+  // Under the budget a user is held back only when it is over both its fair
+  // allowance and an equal share, so light users always get in.
+  const std::uint64_t equal = cfg_.connections.global_budget / std::max<std::uint64_t>(demanding, 1);
+  return active < std::max<std::uint64_t>(u.allowance, equal);
+}
+
+void Daemon::forward(UserRt& u, HeldConn c) {
+  auto bytes = control::encode(control::Message{c.handoff});
+  base::Result<void> r = bytes ? base::Result<void>{} : base::fail(bytes.error().code, bytes.error().context);
+  if (r) r = control::send_datagram(u.worker->ctl.native_handle(), *bytes, c.fd.get());
+  if (!r) {
+    log()->warn("handoff to worker failed user={} error={}", u.user.name, r.error().to_string());
+    mask_via_gate(std::move(c.handoff), std::move(c.fd));
+    return;
+  }
+  ++u.sent;
+  ++handoffs_total_;
+}
+
+void Daemon::drain_held(UserRt& u) {
+  while (!u.held.empty() && can_admit(u)) {
+    HeldConn c = std::move(u.held.front());
+    u.held.pop_front();
+    forward(u, std::move(c));
+  }
+}
+
+void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
+  const auto now = Clock::now();
+  auto it = users_.find(static_cast<UserId>(h.user));
+  if (it == users_.end() || !servable(*it->second, wall_now()) ||
+      it->second->state == UserState::kFailed || it->second->state == UserState::kDisabled) {
+    mask_via_gate(std::move(h.handoff), std::move(fd));
+    return;
+  }
+  UserRt& u = *it->second;
+  u.ips[peer_ip(h.handoff.peer)] = now;
+  u.last_activity = now;
+  if (u.state == UserState::kIdle) {
+    log()->info("on-demand start user={}", u.user.name);
+    start_user(u);
+    if (u.state == UserState::kFailed) {
+      mask_via_gate(std::move(h.handoff), std::move(fd));
+      return;
+    }
+  }
+  HeldConn c{std::move(h.handoff), std::move(fd),
+             now + std::chrono::milliseconds(cfg_.connections.hold_timeout_ms)};
+  if (u.held.empty() && can_admit(u)) {
+    forward(u, std::move(c));
+    return;
+  }
+  std::size_t limit = cfg_.connections.hold_queue_length;
+  // A starting (or restarting) worker: hold the first connections until it
+  // is ready, even when holding for caps is off.
+  if (u.state != UserState::kRunning) {
+    limit = std::max<std::size_t>(limit, 16);
+    c.deadline = std::max(c.deadline, now + std::chrono::milliseconds(cfg_.timeouts.worker_ready_ms));
+  }
+  if (u.held.size() < limit) {
+    u.held.push_back(std::move(c));
+    if (u.worker && u.worker->ready) request_report(*u.worker);  // learn about closes sooner
+    return;
+  }
+  ++u.refused;
+  log()->debug("connection refused user={} reason=hold_queue_full", u.user.name);
+  mask_via_gate(std::move(c.handoff), std::move(c.fd));
+}
+
+void Daemon::housekeeping() {
+  const auto now = Clock::now();
+  for (auto& [id, up] : users_) {
+    UserRt& u = *up;
+    if (!u.held.empty()) {
+      drain_held(u);
+      while (!u.held.empty() && u.held.front().deadline <= now) {
+        ++u.refused;
+        mask_via_gate(std::move(u.held.front().handoff), std::move(u.held.front().fd));
+        u.held.pop_front();
+      }
+      if (!u.held.empty() && u.worker && u.worker->ready) request_report(*u.worker);
+    }
+    if (u.state == UserState::kStarting && u.worker && !u.worker->ready &&
+        now - u.worker->started > std::chrono::milliseconds(cfg_.timeouts.worker_ready_ms)) {
+      log()->warn("worker not ready in time, restarting user={}", u.user.name);
+      (void)u.worker->proc.kill(SIGKILL);
+    }
+  }
+  if (gate_table_dirty_) send_gate_table();
+}
+
+void Daemon::rebalance() {
+  if (cfg_.connections.global_budget == 0) {
+    for (auto& [id, u] : users_) u->allowance = 0;
+    return;
+  }
+  std::vector<ConnectionDemand> demand;
+  std::vector<UserRt*> who;
+  for (auto& [id, u] : users_) {
+    if (!u->worker) continue;
+    demand.push_back({u->active() + static_cast<std::uint32_t>(u->held.size()), u->limits.max_connections});
+    who.push_back(u.get());
+  }
+  auto share = fair_share(cfg_.connections.global_budget, demand);
+  for (std::size_t i = 0; i < who.size(); ++i) who[i]->allowance = share[i];
+  for (UserRt* u : who) drain_held(*u);
+}
+
+// ---- accounting and policy ---------------------------------------------------
+
+void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
+  if (now >= u.period.end || now < u.period.start) {
+    u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
+    auto usage = store_->period_usage(u.user.id, u.period.start);
+    u.period_usage = usage ? *usage : Usage{};
+  }
+  const QuotaStatus qs = quota_status(u.limits, u.period_usage.total(), now);
+  if (qs.state != u.quota) {
+    const auto detail = "used=" + std::to_string(qs.used_bytes) + " quota=" + std::to_string(qs.quota_bytes);
+    if (qs.state == QuotaState::kThrottled) event(u.user.id, "quota_throttled", detail);
+    else if (qs.state == QuotaState::kWarned && u.quota == QuotaState::kNormal) event(u.user.id, "quota_warned", detail);
+    else if (u.quota == QuotaState::kThrottled) event(u.user.id, "quota_unthrottled", detail);
+    u.quota = qs.state;
+  }
+  const auto window = std::chrono::seconds(cfg_.connections.unique_ip_window_s);
+  const auto cut = Clock::now() - window;
+  std::erase_if(u.ips, [&](const auto& kv) { return kv.second < cut; });
+  u.unique_ips = static_cast<std::uint32_t>(u.ips.size());
+  const bool over_ips = u.limits.max_unique_ips != 0 && u.unique_ips > u.limits.max_unique_ips;
+  if (over_ips != u.unique_ip_event) {
+    event(u.user.id, over_ips ? "unique_ips_throttled" : "unique_ips_unthrottled",
+          std::to_string(u.unique_ips) + " unique IPs, limit " + std::to_string(u.limits.max_unique_ips));
+    u.unique_ip_event = over_ips;
+  }
+  EffectiveRate eff = effective_rate(u.limits, u.quota, u.unique_ips);
+  if (u.cell && (shaper_bps(eff.up_bps) != u.cell->rates().upload.bits_per_sec ||
+                 shaper_bps(eff.down_bps) != u.cell->rates().download.bits_per_sec)) {
+    netns::ShaperRates r;
+    r.upload.bits_per_sec = shaper_bps(eff.up_bps);
+    r.download.bits_per_sec = shaper_bps(eff.down_bps);
+    if (auto res = u.cell->set_rates(r); !res) {
+      log()->error("rate change failed user={} error={}", u.user.name, res.error().to_string());
+    } else {
+      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"", u.user.name, eff.up_bps,
+                  eff.down_bps, eff.reason_text);
+    }
+  }
+  u.rate = eff;
+}
+
+void Daemon::sweep() {
+  const std::uint64_t cpu0 = cpu_ns();
+  const UnixSeconds now = wall_now();
+  const double interval_s = cfg_.accounting.sweep_interval_ms / 1000.0;
+  std::vector<UsageDelta> deltas;
+  std::vector<UserRt*> moved;
+  for (auto& [id, u] : users_) {
+    u->rate_bps_up = u->rate_bps_down = 0;
+    if (now >= u->period.end || now < u->period.start) apply_policy(*u, now);
+  }
+  auto r = host_->sweep([&](const std::string& host_if, const netns::CellCounters& c) {
+    auto it = by_host_if_.find(host_if);
+    if (it == by_host_if_.end()) return;
+    auto uit = users_.find(it->second);
+    if (uit == users_.end()) return;
+    UserRt& u = *uit->second;
+    // A counter that went backwards belongs to a new link: count it whole.
+    const std::uint64_t up = c.upload_bytes >= u.last_counters.upload_bytes ? c.upload_bytes - u.last_counters.upload_bytes : c.upload_bytes;
+    const std::uint64_t down = c.download_bytes >= u.last_counters.download_bytes ? c.download_bytes - u.last_counters.download_bytes : c.download_bytes;
+    u.last_counters = c;
+    if (up == 0 && down == 0) return;
+    deltas.push_back({u.user.id, up, down, u.period});
+    moved.push_back(&u);
+  });
+  if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
+  if (auto s = store_->apply_sweep(deltas, now); !s) {
+    log()->error("usage not stored (will retry with the next sweep's counters lost) error={}", s.error().to_string());
+  } else {
+    for (std::size_t i = 0; i < deltas.size(); ++i) {
+      moved[i]->period_usage.bytes_up += deltas[i].bytes_up;
+      moved[i]->period_usage.bytes_down += deltas[i].bytes_down;
+      moved[i]->rate_bps_up = static_cast<std::uint64_t>(deltas[i].bytes_up * 8 / interval_s);
+      moved[i]->rate_bps_down = static_cast<std::uint64_t>(deltas[i].bytes_down * 8 / interval_s);
+      moved[i]->last_activity = Clock::now();
+    }
+  }
+  const auto steady = Clock::now();
+  for (auto& [id, up] : users_) {
+    UserRt& u = *up;
+    if (u.state != UserState::kDisabled && u.user.expires_at && *u.user.expires_at <= now) {
+      teardown_user(u, UserState::kDisabled, "expired");
+      event(id, "user_expired", "");
+      gate_table_dirty_ = true;
+      continue;
+    }
+    apply_policy(u, now);
+    if (u.limits.on_demand && u.state == UserState::kRunning && u.active() == 0 && u.held.empty() &&
+        steady - u.last_activity > std::chrono::seconds(u.limits.idle_teardown_s)) {
+      teardown_user(u, UserState::kIdle, "idle");
+      event(id, "user_idle", "cell torn down after idle time");
+      continue;
+    }
+    if (u.worker && u.worker->ready) request_report(*u.worker);
+  }
+  if (gate_) request_report(*gate_);
+  if (gate_table_dirty_) send_gate_table();
+  if (sweeps_ % 3600 == 0) {
+    if (auto p = store_->prune(now, cfg_.accounting.history_days); !p) {
+      log()->warn("history prune failed error={}", p.error().to_string());
+    }
+  }
+  ++sweeps_;
+  sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0);
+  write_status();
+}
+
+void Daemon::write_status() {
+  if (!store_) return;
+  const UnixSeconds now = wall_now();
+  std::ostringstream o;
+  std::size_t cells = 0, running = 0, throttled = 0, conns = 0;
+  for (const auto& [id, u] : users_) {
+    cells += u->cell ? 1 : 0;
+    running += u->state == UserState::kRunning ? 1 : 0;
+    throttled += u->rate.reasons.any() ? 1 : 0;
+    conns += u->active();
+  }
+  o << "{\"version\":1,\"time\":" << now << ",\"pid\":" << ::getpid() << ",\"uptime_s\":"
+    << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count()
+    << ",\"users_total\":" << users_.size() << ",\"users_running\":" << running
+    << ",\"users_throttled\":" << throttled << ",\"cells\":" << cells << ",\"connections\":" << conns
+    << ",\"masked_total\":" << masked_total_ << ",\"handoffs_total\":" << handoffs_total_
+    << ",\"sweeps\":" << sweeps_ << ",\"sweep_cpu_ns_total\":" << sweep_cpu_.count()
+    << ",\"memory_bound\":" << json_str(memory_bound_mode_name(memory_plan_.mode)) << ",\"listeners\":[";
+  for (std::size_t i = 0; i < listener_names_.size(); ++i) o << (i ? "," : "") << json_str(listener_names_[i]);
+  o << "],\"gate\":{";
+  if (gate_) {
+    o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid()) << ",\"ready\":" << (gate_->ready ? "true" : "false")
+      << ",\"restarts\":" << gate_restart_.restarts() << ",\"counters\":" << worker::counters_json(gate_->counters);
+  }
+  o << "},\"users\":[";
+  bool first = true;
+  for (const auto& [id, up] : users_) {
+    const UserRt& u = *up;
+    o << (first ? "" : ",") << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
+      << ",\"state\":" << json_str(user_state_name(u.state)) << ",\"fail_reason\":" << json_str(u.fail_reason)
+      << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
+      << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
+      << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
+      << ",\"restarts\":" << u.restarts;
+    if (u.cell) {
+      o << ",\"cell\":{\"netns\":" << json_str(u.cell->names().netns)
+        << ",\"host_if\":" << json_str(u.cell->names().host_if)
+        << ",\"ipv4\":" << json_str(netns::to_string(u.cell->addrs().cell4))
+        << ",\"rate_up_bps\":" << u.cell->rates().upload.bits_per_sec
+        << ",\"rate_down_bps\":" << u.cell->rates().download.bits_per_sec << "}";
+    }
+    o << ",\"active\":" << u.active() << ",\"held\":" << u.held.size() << ",\"refused\":" << u.refused
+      << ",\"sent\":" << u.sent << ",\"unique_ips\":" << u.unique_ips
+      << ",\"quota_state\":" << json_str(quota_state_name(u.quota))
+      << ",\"throttled\":" << (u.rate.reasons.any() ? "true" : "false")
+      << ",\"throttle_reason\":" << json_str(u.rate.reason_text) << ",\"rate_up_bps\":" << u.rate.up_bps
+      << ",\"rate_down_bps\":" << u.rate.down_bps << ",\"period_start\":" << u.period.start
+      << ",\"period_end\":" << u.period.end << ",\"usage_up\":" << u.period_usage.bytes_up
+      << ",\"usage_down\":" << u.period_usage.bytes_down << ",\"quota_bytes\":" << u.limits.quota_bytes
+      << ",\"measured_up_bps\":" << u.rate_bps_up << ",\"measured_down_bps\":" << u.rate_bps_down;
+    if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
+    o << "}";
+    first = false;
+  }
+  o << "]}\n";
+  const std::string path = cfg_.server.run_dir + "/status.json";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << o.str();
+    if (!f) {
+      log()->warn("status file not written path={}", tmp);
+      return;
+    }
+  }
+  ::chmod(tmp.c_str(), 0640);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) log()->warn("status file rename failed errno={}", errno);
+}
+
+}  // namespace mtw::supervisor

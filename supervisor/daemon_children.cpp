@@ -1,0 +1,511 @@
+// The supervisor's children: the gate (host namespace, uid_first, the
+// listening sockets) and one worker per user (inside the user's cell, its own
+// uid). Control sockets are SOCK_SEQPACKET socketpairs; a child's exit is
+// seen through its pidfd. Anything malformed from a child is logged and that
+// child restarted: children are never trusted (billing uses veth counters).
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "base/log.h"
+#include "proto/secret.h"
+#include "supervisor/daemon_impl.h"
+#include "worker/control_socket.h"
+
+namespace mtw::supervisor {
+namespace {
+
+namespace control = worker::control;
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("supervisor");
+  return l;
+}
+
+std::string ms(std::uint32_t v) { return std::to_string(v) + "ms"; }
+
+// A child may not get more descriptors than our own hard limit allows
+// (raising it needs CAP_SYS_RESOURCE, which containers often lack).
+std::uint64_t nofile_within_limit(std::uint64_t want) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+    return rl.rlim_max;
+  }
+  return want;
+}
+
+std::string protocols_text(const proto::AllowedProtocols& p) {
+  if (p == proto::AllowedProtocols{}) return "all";
+  std::string s;
+  auto add = [&](bool on, const char* n) {
+    if (!on) return;
+    if (!s.empty()) s += ",";
+    s += n;
+  };
+  add(p.abridged, "abridged");
+  add(p.intermediate, "intermediate");
+  add(p.padded, "secure");
+  add(p.fake_tls, "tls");
+  return s;
+}
+
+// A memfd holding `text`, for handing to a child as a file.
+base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
+  base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
+  if (!fd) return base::fail_errno("memfd_create");
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::fail_errno("write memfd");
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return fd;
+}
+
+// Our binary's directory, then the build tree's path.
+std::string find_bin(const std::string& configured, const char* name, const char* build_path) {
+  std::error_code ec;
+  if (!configured.empty()) {
+    auto abs = std::filesystem::absolute(configured, ec);
+    return ec ? configured : abs.string();
+  }
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto p = self.parent_path() / name;
+    if (std::filesystem::exists(p, ec)) return p.string();
+  }
+  return build_path ? build_path : "";
+}
+
+}  // namespace
+
+#ifndef MTW_BUILD_WORKER_BIN
+#define MTW_BUILD_WORKER_BIN ""
+#endif
+#ifndef MTW_BUILD_GATE_BIN
+#define MTW_BUILD_GATE_BIN ""
+#endif
+
+std::vector<std::string> Daemon::child_env() const {
+  std::vector<std::string> env;
+  // Sanitizer settings pass through (test builds); nothing else does.
+  for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TZ"}) {
+    if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
+  }
+  return env;
+}
+
+std::vector<std::string> Daemon::gate_argv() const {
+  std::vector<std::string> a = {find_bin(opts_.gate_bin, "mtwarden-gate", MTW_BUILD_GATE_BIN),
+                                "--control-fd", "3"};
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    a.push_back("--listen-fd");
+    a.push_back(std::to_string(4 + i) + ":" + std::to_string(i) + ":" +
+                protocols_text(listener_protocols_[i]));
+  }
+  if (cfg_.mask.address) {
+    a.push_back("--mask");
+    a.push_back(proto::format_endpoint(*cfg_.mask.address));
+  }
+  a.insert(a.end(), {"--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
+                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms), "--log-level",
+                     opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
+  return a;
+}
+
+std::vector<std::string> Daemon::worker_argv() const {
+  std::vector<std::string> a = {
+      find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
+      "--control-fd", "3", "--secrets-file", "/proc/self/fd/4",
+      "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
+      "--idle-timeout", ms(cfg_.timeouts.client_idle_ms),
+      "--dc-connect-timeout", ms(cfg_.timeouts.dc_connect_ms),
+      "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
+      "--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
+      "--fast-mode", cfg_.telegram.fast_mode ? "on" : "off",
+      "--stats-interval", "0",
+      "--log-level", opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
+  if (cfg_.telegram.prefer_ipv6) a.push_back("--prefer-ipv6");
+  for (const auto& d : cfg_.telegram.dc) {
+    a.push_back("--dc");
+    a.push_back(std::to_string(d.dc) + "=" + proto::format_endpoint(d.endpoint));
+  }
+  if (cfg_.mask.address) {
+    a.push_back("--mask");
+    a.push_back(proto::format_endpoint(*cfg_.mask.address));
+  }
+  return a;
+}
+
+base::Result<void> Daemon::send(ChildProc& c, const control::Message& m, int fd) {
+  auto bytes = control::encode(m);
+  if (!bytes) return base::fail(bytes.error().code, bytes.error().context);
+  if (!c.ctl.is_open()) return base::fail(base::Errc::kNotFound, "child control socket closed");
+  return control::send_datagram(c.ctl.native_handle(), *bytes, fd);
+}
+
+void Daemon::request_report(ChildProc& c) {
+  if (c.gone || !c.ctl.is_open()) return;
+  (void)send(c, control::ReportRequest{});
+}
+
+awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit) {
+  for (;;) {
+    auto [ec] = co_await c->exit_watch.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (ec || c->gone) co_return;
+    auto st = c->proc.try_reap();
+    if (!st) {
+      log()->warn("child wait failed pid={} error={}", c->proc.pid(), st.error().to_string());
+      co_return;
+    }
+    if (!*st) continue;
+    c->gone = true;
+    error_code ignored;
+    c->ctl.close(ignored);
+    c->exit_watch.close(ignored);
+    on_exit(**st);
+    co_return;
+  }
+}
+
+// ---- gate ----------------------------------------------------------------
+
+void Daemon::start_gate() {
+  if (stopping_) return;
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+    log()->error("gate socketpair failed errno={}", errno);
+    return;
+  }
+  base::UniqueFd ours(sp[0]), theirs(sp[1]);
+  SpawnSpec spec;
+  spec.argv = gate_argv();
+  spec.env = child_env();
+  spec.uid = cfg_.cells.uid_first;
+  spec.gid = cfg_.cells.gid_first;
+  spec.nofile = nofile_within_limit(65'536);
+  spec.fds = {{theirs.get(), 3}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
+  for (std::size_t i = 0; i < listeners_.size(); ++i)
+    spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
+  auto proc = spawn(spec);
+  auto g = std::make_shared<ChildProc>(io_);
+  g->started = Clock::now();
+  if (!proc) {
+    log()->error("gate spawn failed error={}", proc.error().to_string());
+    g->gone = true;
+    gate_ = g;
+    on_gate_exit();
+    return;
+  }
+  g->proc = std::move(*proc);
+  error_code ec;
+  g->ctl.assign(ours.release(), ec);
+  g->ctl.non_blocking(true, ec);
+  g->exit_watch.assign(::dup(g->proc.pidfd()), ec);
+  gate_ = g;
+  log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
+  asio::co_spawn(io_, gate_loop(g), worker::LogExceptions{"gate control"});
+  asio::co_spawn(io_, exit_watch(g, [this, g](int status) {
+    log()->warn("gate exited status=\"{}\"", describe_wait_status(status));
+    if (gate_ == g) on_gate_exit();
+  }), worker::LogExceptions{"gate exit"});
+  send_gate_table();
+  request_report(*g);
+}
+
+void Daemon::on_gate_exit() {
+  if (stopping_) return;
+  const bool planned = gate_ && gate_->stopping;
+  auto d = planned ? RestartPolicy::Decision{} : gate_restart_.on_crash(gate_ ? gate_->started : Clock::now(), Clock::now());
+  if (!planned) event(std::nullopt, "gate_restarted", "");
+  if (!gate_timer_) gate_timer_ = std::make_unique<asio::steady_timer>(io_);
+  gate_timer_->expires_after(d.delay);
+  gate_timer_->async_wait([this](const error_code& ec) {
+    if (!ec) start_gate();
+  });
+}
+
+void Daemon::send_gate_table() {
+  gate_table_dirty_ = false;
+  if (!gate_ || gate_->gone) return;
+  const UnixSeconds now = static_cast<UnixSeconds>(::time(nullptr));
+  std::string text;
+  text.reserve(users_.size() * 80);
+  for (const auto& [id, u] : users_) {
+    if (!servable(*u, now)) continue;
+    for (const auto& s : u->user.secrets) {
+      text += std::to_string(static_cast<std::uint32_t>(id));
+      text += ' ';
+      text += s;
+      text += '\n';
+    }
+  }
+  auto fd = memfd_with("mtwarden-gate-table", text);
+  if (!fd) {
+    log()->error("gate table not sent error={}", fd.error().to_string());
+    gate_table_dirty_ = true;
+    return;
+  }
+  if (auto r = send(*gate_, control::GateTable{++gate_generation_}, fd->get()); !r) {
+    log()->warn("gate table not sent error={}", r.error().to_string());
+    gate_table_dirty_ = true;
+  }
+}
+
+awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
+  for (;;) {
+    auto [ec] = co_await g->ctl.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (ec || g->gone) co_return;
+    for (;;) {
+      auto got = control::recv_datagram(g->ctl.native_handle(), true);
+      if (!got) {
+        if (got.error().sys_errno == EAGAIN) break;
+        log()->warn("gate control receive failed error={}", got.error().to_string());
+        break;
+      }
+      if (!*got) co_return;  // closed; the exit watcher restarts it
+      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
+      if (!msg) {
+        log()->warn("gate sent a malformed message, restarting it error={}", msg.error().to_string());
+        (void)g->proc.kill(SIGKILL);
+        co_return;
+      }
+      if (auto* h = std::get_if<control::GateHandoff>(&*msg)) {
+        on_gate_handoff(std::move(*h), std::move((*got)->fds.front()));
+      } else if (auto* r = std::get_if<control::Report>(&*msg)) {
+        g->counters = r->counters;
+        g->report_seq = r->seq;
+        g->ready = true;
+      } else {
+        log()->warn("gate sent an unexpected message type, restarting it");
+        (void)g->proc.kill(SIGKILL);
+        co_return;
+      }
+    }
+  }
+}
+
+// ---- workers ---------------------------------------------------------------
+
+void Daemon::start_user(UserRt& u) {
+  if (stopping_) return;
+  if (!u.cell) {
+    netns::ShaperRates rates;
+    auto eff = effective_rate(u.limits, u.quota, u.unique_ips);
+    rates.upload.bits_per_sec = shaper_bps(eff.up_bps);
+    rates.download.bits_per_sec = shaper_bps(eff.down_bps);
+    auto cell = netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
+    if (!cell) {
+      u.state = UserState::kFailed;
+      u.fail_reason = "cell: " + cell.error().to_string();
+      log()->error("cell creation failed user={} error={}", u.user.name, cell.error().to_string());
+      event(u.user.id, "user_failed", u.fail_reason);
+      return;
+    }
+    u.cell.emplace(std::move(*cell));
+    u.rate = eff;
+    u.last_counters = {};
+    by_host_if_[u.cell->names().host_if] = u.user.id;
+  }
+  spawn_worker(u);
+}
+
+void Daemon::spawn_worker(UserRt& u) {
+  if (!u.uid_slot) {
+    for (std::size_t i = 0; i < uid_slots_.size(); ++i) {
+      if (!uid_slots_[i]) {
+        uid_slots_[i] = true;
+        u.uid_slot = static_cast<std::uint32_t>(i);
+        break;
+      }
+    }
+    if (!u.uid_slot) {
+      u.state = UserState::kFailed;
+      u.fail_reason = "no free uid in [cells] uid_first/uid_count";
+      log()->error("worker not started user={} reason=\"{}\"", u.user.name, u.fail_reason);
+      return;
+    }
+  }
+  const uid_t uid = cfg_.cells.uid_first + 1 + *u.uid_slot;
+  const gid_t gid = cfg_.cells.gid_first + 1 + *u.uid_slot;
+  auto fail = [&](const std::string& why) {
+    u.state = UserState::kFailed;
+    u.fail_reason = why;
+    log()->error("worker not started user={} error=\"{}\"", u.user.name, why);
+    event(u.user.id, "user_failed", why);
+  };
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) return fail("socketpair failed");
+  base::UniqueFd ours(sp[0]), theirs(sp[1]);
+  std::string secrets;
+  for (const auto& s : u.user.secrets) secrets += s + "\n";
+  auto mem = memfd_with("mtwarden-secrets", secrets);
+  if (!mem) return fail(mem.error().to_string());
+  auto ns = u.cell->open_netns();
+  if (!ns) return fail("open netns: " + ns.error().to_string());
+  if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && !u.cgroup) {
+    auto cg = WorkerCgroup::create(memory_plan_, "mtw-" + netns::short_id(static_cast<std::uint64_t>(u.user.id)),
+                                   cfg_.cells.worker_memory_max_bytes);
+    if (!cg) return fail("cgroup: " + cg.error().to_string());
+    u.cgroup.emplace(std::move(*cg));
+  }
+  SpawnSpec spec;
+  spec.argv = worker_argv();
+  spec.env = child_env();
+  spec.netns_fd = ns->get();
+  spec.uid = uid;
+  spec.gid = gid;
+  spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
+  if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
+  if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
+  spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
+  auto proc = spawn(spec);
+  if (!proc) return fail("spawn: " + proc.error().to_string());
+  auto w = std::make_shared<ChildProc>(io_);
+  w->proc = std::move(*proc);
+  w->started = Clock::now();
+  error_code ec;
+  w->ctl.assign(ours.release(), ec);
+  w->ctl.non_blocking(true, ec);
+  w->exit_watch.assign(::dup(w->proc.pidfd()), ec);
+  u.worker = w;
+  u.sent = 0;
+  u.state = UserState::kStarting;
+  const UserId id = u.user.id;
+  log()->info("worker started user={} pid={} uid={} cell={}", u.user.name, w->proc.pid(), uid,
+              u.cell->names().netns);
+  asio::co_spawn(io_, worker_loop(id, w), worker::LogExceptions{"worker control"});
+  asio::co_spawn(io_, exit_watch(w, [this, id, w](int status) { on_worker_exit(id, w, status); }),
+                 worker::LogExceptions{"worker exit"});
+  request_report(*w);
+}
+
+awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
+  for (;;) {
+    auto [ec] = co_await w->ctl.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (ec || w->gone) co_return;
+    auto it = users_.find(id);
+    if (it == users_.end() || it->second->worker != w) co_return;
+    UserRt& u = *it->second;
+    for (;;) {
+      auto got = control::recv_datagram(w->ctl.native_handle(), true);
+      if (!got) {
+        if (got.error().sys_errno == EAGAIN) break;
+        log()->warn("worker control receive failed user={} error={}", u.user.name, got.error().to_string());
+        break;
+      }
+      if (!*got) co_return;
+      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
+      auto* rep = msg ? std::get_if<control::Report>(&*msg) : nullptr;
+      if (!rep || rep->seq <= w->report_seq) {
+        log()->warn("worker sent a malformed or unexpected message, restarting it user={} error={}",
+                    u.user.name, msg ? "unexpected type or sequence" : msg.error().to_string());
+        event(id, "worker_misbehaved", msg ? "unexpected message" : msg.error().to_string());
+        (void)w->proc.kill(SIGKILL);
+        co_return;
+      }
+      w->report_seq = rep->seq;
+      w->counters = rep->counters;
+      if (!w->ready) {
+        w->ready = true;
+        u.state = UserState::kRunning;
+        log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started).count());
+      }
+      drain_held(u);
+    }
+  }
+}
+
+void Daemon::send_reload_secrets(UserRt& u) {
+  control::Reload r;
+  for (const auto& hex : u.user.secrets) {
+    auto s = proto::parse_secret(hex);
+    if (!s) continue;
+    auto bytes = proto::from_hex(proto::format_hex(*s));
+    if (bytes) r.secrets.push_back(std::move(*bytes));
+  }
+  if (auto res = send(*u.worker, r); !res) {
+    log()->warn("secret reload not delivered, restarting worker user={} error={}", u.user.name,
+                res.error().to_string());
+    (void)u.worker->proc.kill(SIGKILL);
+  }
+}
+
+void Daemon::stop_worker(UserRt& u) {
+  if (u.restart_timer) u.restart_timer->cancel();
+  if (!u.worker) return;
+  auto w = std::move(u.worker);
+  w->stopping = true;
+  w->gone = true;
+  error_code ec;
+  w->ctl.close(ec);
+  w->exit_watch.close(ec);
+  // Tearing down means the user's connections end: no grace to wait for.
+  (void)w->proc.kill(SIGKILL);
+  (void)w->proc.wait(2000);
+}
+
+void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
+  stop_worker(u);
+  for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
+  u.held.clear();
+  if (u.cell) {
+    by_host_if_.erase(u.cell->names().host_if);
+    if (auto r = u.cell->destroy(); !r) {
+      log()->warn("cell teardown failed user={} error={}", u.user.name, r.error().to_string());
+    }
+    u.cell.reset();
+  }
+  u.cgroup.reset();
+  if (u.uid_slot) {
+    uid_slots_[*u.uid_slot] = false;
+    u.uid_slot.reset();
+  }
+  u.state = next;
+  u.last_counters = {};
+  log()->info("user torn down user={} reason={}", u.user.name, why);
+}
+
+void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status) {
+  auto it = users_.find(id);
+  if (it == users_.end() || it->second->worker != w || stopping_) return;
+  UserRt& u = *it->second;
+  u.worker.reset();
+  if (w->stopping) return;
+  const auto now = Clock::now();
+  auto d = u.restart.on_crash(w->started, now);
+  ++u.restarts;
+  log()->warn("worker exited user={} pid={} status=\"{}\" restart_in_ms={} failed={}", u.user.name,
+              w->proc.pid(), describe_wait_status(status), d.delay.count(), d.failed);
+  event(id, "worker_crashed", describe_wait_status(status));
+  if (d.failed) {
+    u.state = UserState::kFailed;
+    u.fail_reason = "crash loop: " + std::to_string(cfg_.timeouts.crash_loop_restarts) +
+                    " crashes within " + std::to_string(cfg_.timeouts.crash_loop_window_ms) + " ms";
+    event(id, "user_failed", u.fail_reason);
+    for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
+    u.held.clear();
+    return;
+  }
+  u.state = UserState::kBackoff;
+  if (!u.restart_timer) u.restart_timer = std::make_unique<asio::steady_timer>(io_);
+  u.restart_timer->expires_after(d.delay);
+  u.restart_timer->async_wait([this, id](const error_code& ec) {
+    if (ec || stopping_) return;
+    auto it2 = users_.find(id);
+    if (it2 == users_.end() || it2->second->state != UserState::kBackoff || !it2->second->cell) return;
+    event(id, "worker_restarted", "");
+    spawn_worker(*it2->second);
+  });
+}
+
+}  // namespace mtw::supervisor

@@ -1,0 +1,199 @@
+// Private to the daemon*.cpp files: the supervisor's state. Everything runs
+// on one io_context thread; coroutines hold shared_ptrs to the child they
+// serve, so a torn-down child's pending waits finish harmlessly.
+#pragma once
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "netns/cell.h"
+#include "netns/rate.h"
+#include "supervisor/backoff.h"
+#include "supervisor/config.h"
+#include "supervisor/daemon.h"
+#include "supervisor/memory_bound.h"
+#include "supervisor/policy.h"
+#include "supervisor/spawn.h"
+#include "supervisor/store.h"
+#include "worker/asio.h"
+#include "worker/control_protocol.h"
+#include "worker/counters.h"
+
+namespace mtw::supervisor {
+
+namespace asio = boost::asio;
+using worker::awaitable;
+using worker::Clock;
+using worker::error_code;
+using worker::use_nothrow;
+
+// A spawned gate or worker with its control socket and exit watcher.
+struct ChildProc {
+  explicit ChildProc(asio::io_context& io) : ctl(io), exit_watch(io) {}
+  Process proc;
+  asio::posix::stream_descriptor ctl;         // SOCK_SEQPACKET, our end
+  asio::posix::stream_descriptor exit_watch;  // dup of the pidfd
+  Clock::time_point started;
+  bool ready = false;     // answered the first report request
+  bool stopping = false;  // we are ending it: its exit is no crash
+  bool gone = false;      // exit handled
+  std::uint64_t report_seq = 0;
+  worker::Counters counters;  // last report (never billed: detail only)
+};
+
+struct HeldConn {
+  worker::control::Handoff handoff;
+  base::UniqueFd fd;
+  Clock::time_point deadline;
+};
+
+enum class UserState {
+  kDisabled,  // disabled or expired: no cell, gate does not know it
+  kIdle,      // on-demand user without a cell (starts at the first connection)
+  kStarting,  // cell up, worker spawned, not yet ready
+  kRunning,
+  kBackoff,  // worker crashed, restart pending
+  kFailed,   // crash loop or cell error: connections go to the mask host
+};
+std::string_view user_state_name(UserState s) noexcept;
+
+// 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
+inline std::uint64_t shaper_bps(std::uint64_t bps) {
+  if (bps == 0) return netns::kMaxRateBps;
+  return std::clamp(bps, netns::kMinRateBps, netns::kMaxRateBps);
+}
+
+struct UserRt {
+  explicit UserRt(RestartPolicy::Options o) : restart(o) {}
+  StoredUser user;
+  Limits limits;
+  UserState state = UserState::kDisabled;
+  std::string fail_reason;
+  std::optional<netns::Cell> cell;
+  std::optional<WorkerCgroup> cgroup;
+  std::shared_ptr<ChildProc> worker;
+  std::optional<std::uint32_t> uid_slot;
+  RestartPolicy restart;
+  std::unique_ptr<asio::steady_timer> restart_timer;
+  std::uint32_t restarts = 0;
+
+  // Connections: handed over, held, allowance.
+  std::uint64_t sent = 0;          // handoffs sent to the current worker
+  std::deque<HeldConn> held;
+  std::uint32_t allowance = 0;     // from the fair split; 0 = no global budget
+  std::uint64_t refused = 0;       // held queue full or hold expired -> mask host
+  std::unordered_map<std::string, Clock::time_point> ips;  // client IP -> last connection
+  Clock::time_point last_activity;
+
+  // Accounting.
+  netns::CellCounters last_counters;
+  PeriodBounds period;
+  Usage period_usage;
+  QuotaState quota = QuotaState::kNormal;
+  EffectiveRate rate;  // applied to the cell
+  std::uint32_t unique_ips = 0;
+  bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
+  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;  // measured last sweep
+
+  std::uint32_t active() const noexcept;  // open connections (worker report + in flight)
+};
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions opts);
+  ~Daemon();
+  int run();
+
+ private:
+  // daemon.cpp: start-up, shutdown, reload, users.
+  base::Result<void> start();
+  base::Result<void> prepare_dirs();
+  base::Result<void> sync_config_users(const Config& cfg, bool at_start);
+  base::Result<void> maybe_create_first_user();
+  base::Result<void> bind_listeners();
+  base::Result<void> open_cells();
+  void load_users_from_store();
+  void reconcile_user(const StoredUser& u);
+  void remove_user_rt(UserId id);
+  void reload();
+  void shutdown();
+  bool servable(const UserRt& u, UnixSeconds now) const;
+  void print_links(const StoredUser& u, bool with_qr);
+  std::string public_host() const;
+  std::uint16_t public_port() const;
+
+  // daemon_children.cpp: gate and workers.
+  void start_gate();
+  void on_gate_exit();
+  void send_gate_table();
+  void start_user(UserRt& u);
+  void spawn_worker(UserRt& u);
+  void stop_worker(UserRt& u);
+  void teardown_user(UserRt& u, UserState next, std::string_view why);
+  void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
+  awaitable<void> gate_loop(std::shared_ptr<ChildProc> g);
+  awaitable<void> worker_loop(UserId id, std::shared_ptr<ChildProc> w);
+  awaitable<void> exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit);
+  void request_report(ChildProc& c);
+  void send_reload_secrets(UserRt& u);
+  base::Result<void> send(ChildProc& c, const worker::control::Message& m, int fd = -1);
+  std::vector<std::string> worker_argv() const;
+  std::vector<std::string> gate_argv() const;
+  std::vector<std::string> child_env() const;
+
+  // daemon_accounting.cpp: sweeps, policy, connections, status.
+  void on_gate_handoff(worker::control::GateHandoff h, base::UniqueFd fd);
+  void mask_via_gate(worker::control::Handoff h, base::UniqueFd fd);
+  bool can_admit(const UserRt& u) const;
+  void forward(UserRt& u, HeldConn c);
+  void drain_held(UserRt& u);
+  void sweep();
+  void apply_policy(UserRt& u, UnixSeconds now);
+  void rebalance();
+  void housekeeping();
+  void write_status();
+  void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
+  void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
+
+  DaemonOptions opts_;
+  asio::io_context io_;
+  Config cfg_;
+  std::optional<Store> store_;
+  std::unique_ptr<netns::CellHost> host_;
+  MemoryBoundPlan memory_plan_;
+  std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
+  std::vector<std::string> listener_names_;
+  std::vector<proto::AllowedProtocols> listener_protocols_;
+
+  std::shared_ptr<ChildProc> gate_;
+  RestartPolicy gate_restart_;
+  std::unique_ptr<asio::steady_timer> gate_timer_;
+  std::uint64_t gate_generation_ = 0;
+  bool gate_table_dirty_ = false;
+
+  std::map<UserId, std::unique_ptr<UserRt>> users_;
+  std::unordered_map<std::string, UserId> by_host_if_;
+  std::vector<bool> uid_slots_;
+
+  asio::steady_timer sweep_timer_, rebalance_timer_, tick_timer_;
+  asio::signal_set signals_;
+  bool stopping_ = false;
+  Clock::time_point started_at_;
+  std::uint64_t masked_total_ = 0;
+  std::uint64_t handoffs_total_ = 0;
+  std::chrono::nanoseconds sweep_cpu_{0};
+  std::uint64_t sweeps_ = 0;
+};
+
+}  // namespace mtw::supervisor
