@@ -13,7 +13,9 @@
 //                       (unencrypted filler; the proxy cannot tell), until
 //                       --source-bytes N were sent (0 = forever), then close.
 //   --expect-dc N       close connections whose init carries another DC index.
-//   --record FILE       append one line per connection: "dc=N tag=efefefef ok|mismatch".
+//   --record FILE       append one line per connection:
+//                       "dc=N tag=efefefef ok|mismatch from=ADDR" (ADDR = the
+//                       connecting peer's address, without port).
 //
 // Single-threaded Asio; runs until killed (SIGTERM/SIGINT exit 0).
 // This CLI is used by tests/integration and bench/: keep it stable.
@@ -70,22 +72,25 @@ std::optional<DcSide> decode_init(std::array<std::byte, 64> h) {
   return s;
 }
 
-void record(const Config& c, const DcSide& s, bool ok) {
+void record(const Config& c, const DcSide& s, bool ok, const std::string& from) {
   if (c.record.empty()) return;
   std::ofstream out(c.record, std::ios::app);
   char line[96];
-  std::snprintf(line, sizeof line, "dc=%d tag=%08x %s\n", s.dc, s.tag, ok ? "ok" : "mismatch");
-  out << line;
+  std::snprintf(line, sizeof line, "dc=%d tag=%08x %s", s.dc, s.tag, ok ? "ok" : "mismatch");
+  out << line << " from=" << from << "\n";
 }
 
 asio::awaitable<void> serve(tcp::socket sock, const Config& c) {
+  boost::system::error_code pec;
+  auto peer = sock.remote_endpoint(pec);
+  const std::string from = pec ? std::string("?") : peer.address().to_string();
   std::array<std::byte, 64> init;
   if (auto [ec, n] = co_await asio::async_read(sock, asio::buffer(init), nothrow); ec) co_return;
   auto side = decode_init(init);
   if (!side) co_return;
   bool tag_ok = side->tag == 0xefefefef || side->tag == 0xeeeeeeee || side->tag == 0xdddddddd;
   bool ok = tag_ok && (!c.expect_dc || *c.expect_dc == side->dc);
-  record(c, *side, ok);
+  record(c, *side, ok, from);
   if (!ok) co_return;
   std::vector<std::byte> buf(64 * 1024);
   if (c.mode == "source") {

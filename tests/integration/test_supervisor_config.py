@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""Supervisor end to end, configuration: invalid files (a bad rate string, a
+duplicate listener, a uid range too small for the users) stop the start with
+exit 1 and FILE:LINE:COL plus the reason on stderr, and create no cell, netns
+or nft table; --check agrees. Then a valid start; an invalid edit + SIGHUP
+keeps the running configuration (a user still works, the log says rejected);
+a valid edit adding a user + SIGHUP: the new user works while an existing
+user's ongoing connection completes byte-exact; removing a user: its cell
+disappears, the others are untouched.
+
+Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import harness as h
+import sandbox as sb
+
+ALICE = "a123456789abcdef0123456789abcdef"
+BOB = "b123456789abcdef0123456789abcdef"
+ERIN = "e123456789abcdef0123456789abcdef"
+
+
+def line_of(text, needle, nth=1):
+    seen = 0
+    for i, l in enumerate(text.splitlines(), 1):
+        if needle in l:
+            seen += 1
+            if seen == nth:
+                return i
+    raise AssertionError("%r not in config" % needle)
+
+
+def nothing_created(env, what):
+    ns, links, tables = sb.cell_objects(env.prefix)
+    h.check(ns == [] and links == [] and "table inet mtwarden" not in tables,
+            "%s: no netns, veth or nft table created (%s %s %s)" % (what, ns, links, tables))
+
+
+def bad_start(env, what, expect_lines, reason_words):
+    """expect_lines: the line(s) the error may name (a key's line or its table's header)."""
+    if isinstance(expect_lines, int):
+        expect_lines = [expect_lines]
+    r = subprocess.run(env.argv(), capture_output=True, text=True, timeout=60, preexec_fn=sb._pdeathsig)
+    err = r.stderr
+    poss = ["%s:%d:" % (env.config, n) for n in expect_lines]
+    h.check(r.returncode == 1, "%s: start fails with exit 1 (got %s)" % (what, r.returncode))
+    h.check(any(p in err for p in poss) and all(w in err for w in reason_words),
+            "%s: stderr names %sCOL and the reason %s (%r)" % (what, " or ".join(poss), reason_words,
+                                                          err.strip()[:300]))
+    c = subprocess.run(env.argv(["--check"]), capture_output=True, text=True, timeout=60)
+    h.check(c.returncode == 1 and any(p in c.stderr for p in poss),
+            "%s: --check exits 1 with the position too (%s)" % (what, c.returncode))
+    nothing_created(env, what)
+    h.check(not os.path.exists(os.path.join(env.run_dir, "status.json")), "%s: no status.json" % what)
+
+
+def base_users():
+    return [{"name": "alice", "secret": ALICE}, {"name": "bob", "secret": BOB}]
+
+
+def test():
+    env = sb.Setup("config", pool="10.205.0.0/16", prefix="mtf", nat=False, uid_first=250000)
+    try:
+        # --- invalid files.
+        text = env.write_config(base_users(), sections={"defaults": {"rate_down": "20 parsecs"}})
+        bad_start(env, "bad rate string", line_of(text, 'rate_down = "20 parsecs"'), ["rate"])
+
+        dup = [{"bind": "127.0.0.1:%d" % env.port}, {"bind": "127.0.0.1:%d" % env.port}]
+        text = env.write_config(base_users(), listeners=dup)
+        first, second = line_of(text, "[[listener]]", 1), line_of(text, "[[listener]]", 2)
+        bad_start(env, "duplicate listener", second, ["overlaps", str(first)])
+
+        text = env.write_config(base_users(), sections={"cells": {"uid_count": 2}})
+        bad_start(env, "uid range too small", [line_of(text, "uid_count = 2"), line_of(text, "[cells]")],
+                  ["uid range", "2 users"])
+
+        # --- valid start.
+        env.write_config(base_users())
+        c = subprocess.run(env.argv(["--check"]), capture_output=True, text=True, timeout=60)
+        h.check(c.returncode == 0, "--check of the valid file exits 0 (%s)" % (c.stdout + c.stderr).strip()[-200:])
+        nothing_created(env, "--check")
+        env.start()
+        s = env.require_running(["alice", "bob"])
+        st0 = {u["name"]: u for u in s["users"]}
+
+        # --- invalid edit + SIGHUP: old config kept.
+        text = env.write_config(base_users() + [{"name": "erin", "secret": ERIN, "qouta": "10GiB"}])
+        bad_line = line_of(text, "qouta")
+        env.sup.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "reload rejected" not in env.log_text():
+            time.sleep(0.1)
+        log = env.log_text()
+        h.check("reload rejected" in log, "invalid reload logged as rejected")
+        h.check("%s:%d:" % (env.config, bad_line) in log and "qouta" in log,
+                "the rejection names %s:%d and the unknown key" % (os.path.basename(env.config), bad_line))
+        h.check(env.sup.p.poll() is None, "supervisor still running after the invalid reload")
+        time.sleep(0.5)
+        s = env.status()
+        h.check(env.user("erin", s) is None and len(s["users"]) == 2, "no user added by the invalid file")
+        h.check(h.echo_session(env.port, ALICE, total=64 * 1024), "alice still works after the rejected reload")
+        before = h.mask_records(env.mask_dir)
+        cl = h.Obfs2Client(ERIN, dc=2)
+        payload = cl.init + cl.seal(b"erin is not a user yet" * 8)
+        h.probe(env.port, payload)
+        h.check(h.wait_new_record(env.mask_dir, before) == payload,
+                "erin (only in the rejected file) is unknown: masked byte-exact")
+
+        # --- valid edit adding erin while alice transfers.
+        t = sb.Transfer(env.port, ALICE, total=8 * 1024 * 1024, chunk=16384, pause=0.01)
+        t.start()
+        t.started.wait(20)
+        time.sleep(0.5)
+        env.write_config(base_users() + [{"name": "erin", "secret": ERIN}])
+        t_hup = time.monotonic()
+        env.sup.signal(signal.SIGHUP)
+        s = env.wait_status(sb.all_running(["alice", "bob", "erin"]), timeout=20, poll=0.05)
+        sb.log("erin running %.2f s after SIGHUP" % (time.monotonic() - t_hup))
+        h.check(s is not None and sb.all_running(["alice", "bob", "erin"])(s), "erin added and running after SIGHUP")
+        ok = False
+        t_e = time.monotonic()
+        while time.monotonic() - t_e < 10 and not ok:
+            ok = h.echo_session(env.port, ERIN, total=128 * 1024)
+            if not ok:
+                time.sleep(0.1)
+        h.check(ok, "erin works after the reload")
+        h.check(t.is_alive() or t.ok is True, "alice's transfer still going during the reload")
+        t.join(90)
+        h.check(t.ok is True, "alice's ongoing connection completed byte-exact across the reload (%s)" % (t.error or "ok"))
+        s = env.status()
+        st1 = {u["name"]: u for u in s["users"]}
+        h.check(all(st1[n]["pid"] == st0[n]["pid"] and st1[n]["restarts"] == 0 for n in ("alice", "bob")),
+                "alice's and bob's workers untouched by adding erin")
+
+        # --- remove bob.
+        env.write_config([{"name": "alice", "secret": ALICE}, {"name": "erin", "secret": ERIN}])
+        bob_ns = st1["bob"]["cell"]["netns"]
+        bob_pid = st1["bob"]["pid"]
+        env.sup.signal(signal.SIGHUP)
+        s = env.wait_status(lambda s: env.user("bob", s) is None, timeout=15)
+        h.check(env.user("bob", s) is None and len(s["users"]) == 2, "bob gone from status after removal")
+        time.sleep(0.3)
+        ns, links, tables = sb.cell_objects(env.prefix)
+        h.check(bob_ns not in ns and len(ns) == 2 and len(links) == 2,
+                "bob's cell %s removed, two cells left (%s, %s)" % (bob_ns, ns, links))
+        h.check(not os.path.exists("/proc/%d" % bob_pid) or sb.proc_status(bob_pid).get("State", "").startswith("Z"),
+                "bob's worker ended")
+        st2 = {u["name"]: u for u in s["users"]}
+        h.check(all(st2[n]["pid"] == st1[n]["pid"] and st2[n]["restarts"] == 0 for n in ("alice", "erin")),
+                "alice's and erin's workers untouched by removing bob")
+        h.check(h.echo_session(env.port, ALICE, total=64 * 1024) and h.echo_session(env.port, ERIN, total=64 * 1024),
+                "alice and erin still work")
+        before = h.mask_records(env.mask_dir)
+        cl = h.Obfs2Client(BOB, dc=2)
+        payload = cl.init + cl.seal(b"bob was removed" * 8)
+        h.probe(env.port, payload)
+        got = h.wait_new_record(env.mask_dir, before)
+        h.check(got == payload, "removed bob's handshake goes to the mask host byte-exact")
+        rc = env.stop()
+        h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
+        nothing_created(env, "after stop")
+    finally:
+        env.cleanup()
+
+
+if __name__ == "__main__":
+    sb.main_wrapper(test, "test_supervisor_config")
