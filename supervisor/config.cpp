@@ -255,7 +255,57 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
   if (auto v = r.number<std::uint32_t>("rebalance_interval_ms", 100, 600'000))
     c.rebalance_interval_ms = *v;
   if (auto v = r.number<std::uint32_t>("unique_ip_window_s", 1, 86'400)) c.unique_ip_window_s = *v;
+  if (auto v = r.number<std::uint32_t>("per_ip_rate", 0, 1'000'000)) c.per_ip_rate = *v;
   r.finish();
+}
+
+void read_api(TableReader r, ApiConfig& a) {
+  if (const toml::node* n = r.table().get("socket"); n && n->as_string() && n->as_string()->get().empty()) {
+    r.node("socket");
+  } else if (auto v = absolute_path(r, "socket")) {
+    a.socket = *v;
+  }
+  if (auto v = r.string("socket_group")) a.socket_group = *v;
+  if (const toml::node* n = r.table().get("tcp"); n && n->as_string() && n->as_string()->get().empty()) {
+    r.node("tcp");
+  } else if (auto v = r.endpoint("tcp")) {
+    a.tcp = *v;
+  }
+  if (auto v = r.boolean("allow_public")) a.allow_public = *v;
+  if (auto v = r.size("body_limit", false)) {
+    if (*v < 1024 || *v > (16u << 20))
+      r.error(*r.table().get("body_limit"), "api.body_limit must be between 1KiB and 16MiB");
+    else
+      a.body_limit = *v;
+  }
+  if (auto v = r.number<std::uint32_t>("request_timeout_ms", 100, 600'000)) a.request_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("secret_grace_s", 0, 365 * 86'400)) a.secret_grace_s = *v;
+  if (auto v = r.number<std::uint32_t>("events_kept", 10, 1'000'000)) a.events_kept = *v;
+  if (const toml::node* n = r.node("webhooks")) {
+    const auto* arr = n->as_array();
+    if (!arr) r.error(*n, "api.webhooks must be a list of \"http://...\" URLs");
+    if (arr) {
+      for (const toml::node& e : *arr) {
+        const auto* s = e.as_string();
+        if (!s || s->get().rfind("http://", 0) != 0 || s->get().size() <= 7)
+          r.error(e, "api.webhooks entries must be http://HOST[:PORT]/PATH URLs");
+        else
+          a.webhooks.push_back(s->get());
+      }
+    }
+  }
+  if (auto v = r.number<std::uint32_t>("webhook_timeout_ms", 100, 120'000)) a.webhook_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("webhook_retries", 0, 20)) a.webhook_retries = *v;
+  r.finish();
+  if (a.tcp && !a.allow_public) {
+    const std::string& h = a.tcp->host;
+    const bool loopback = h == "::1" || h == "localhost" || h.rfind("127.", 0) == 0;
+    if (!loopback) {
+      r.error(*r.table().get("tcp"), "api.tcp " + proto::format_endpoint(*a.tcp) +
+                                         " is not a loopback address; set api.allow_public = true "
+                                         "to expose the API (a bearer token is always required on TCP)");
+    }
+  }
 }
 
 // Seconds since the epoch at which the user stops being served: a plain
@@ -349,7 +399,7 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
       "server",   "listener",   "mask",        "telegram", "cells",
-      "timeouts", "accounting", "connections", "defaults", "user"};
+      "timeouts", "accounting", "connections", "defaults", "user", "api"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -369,6 +419,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
     read_accounting({diag, *t, "accounting"}, cfg.accounting);
   if (const auto* t = section(diag, root, "connections"))
     read_connections({diag, *t, "connections"}, cfg.connections);
+  if (const auto* t = section(diag, root, "api")) read_api({diag, *t, "api"}, cfg.api);
   if (const auto* t = section(diag, root, "defaults")) {
     TableReader r(diag, *t, "defaults");
     cfg.defaults = resolve_limits(Limits{}, detail::read_limit_keys(r));

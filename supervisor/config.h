@@ -116,6 +116,21 @@ struct ConnectionsConfig {
   // A user's unique client IPs: distinct addresses that opened a connection
   // within this window (or still have one handed over in it).
   std::uint32_t unique_ip_window_s = 300;
+  std::uint32_t per_ip_rate = 30;  // gate: new connections/s from one client IP (burst 2x); 0 = off
+};
+
+struct ApiConfig {
+  std::string socket;        // Unix socket path; "" = <run_dir>/api.sock
+  std::string socket_group;  // group owning the socket (mode 0660); "" = root's
+  std::optional<proto::Endpoint> tcp;  // optional TCP listener (bearer token required)
+  bool allow_public = false;           // permit a non-loopback tcp address
+  std::uint64_t body_limit = 64 * 1024;
+  std::uint32_t request_timeout_ms = 10'000;
+  std::uint32_t secret_grace_s = 86'400;  // rotate: how long the old secret keeps working
+  std::uint32_t events_kept = 1'000;      // in-memory ring of recent events
+  std::vector<std::string> webhooks;      // http:// URLs receiving each event as JSON
+  std::uint32_t webhook_timeout_ms = 5'000;
+  std::uint32_t webhook_retries = 3;
 };
 
 struct UserConfig {
@@ -138,6 +153,7 @@ struct Config {
   TimeoutsConfig timeouts;
   AccountingConfig accounting;
   ConnectionsConfig connections;
+  ApiConfig api;
   Limits defaults;
   std::vector<UserConfig> users;
 

@@ -244,8 +244,11 @@ base::Result<void> Daemon::start() {
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
       std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
+  // Without a gate nobody gets in: a gate that cannot even be spawned is a
+  // start failure, not something to retry forever.
+  if (!start_gate()) return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
   load_users_from_store();
-  start_gate();
+  send_gate_table();
   std::size_t cells = 0;
   for (auto& [id, u] : users_) cells += u->cell ? 1 : 0;
   arm_timer(sweep_timer_, std::chrono::milliseconds(cfg_.accounting.sweep_interval_ms), &Daemon::sweep);
@@ -532,7 +535,8 @@ void Daemon::reload() {
   }
   const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
                                  next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
-                                 next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms;
+                                 next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms ||
+                                 next.connections.per_ip_rate != cfg_.connections.per_ip_rate;
   cfg_ = std::move(next);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
   auto stored = store_->list_users();

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "base/log.h"
@@ -116,7 +117,8 @@ std::vector<std::string> Daemon::gate_argv() const {
     a.push_back(proto::format_endpoint(*cfg_.mask.address));
   }
   a.insert(a.end(), {"--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
-                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms), "--log-level",
+                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
+                     "--per-ip-rate", std::to_string(cfg_.connections.per_ip_rate), "--log-level",
                      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
   return a;
 }
@@ -178,12 +180,13 @@ awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<v
 
 // ---- gate ----------------------------------------------------------------
 
-void Daemon::start_gate() {
-  if (stopping_) return;
+bool Daemon::start_gate() {
+  if (stopping_) return false;
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+    last_gate_error_ = "socketpair failed: " + std::string(std::strerror(errno));
     log()->error("gate socketpair failed errno={}", errno);
-    return;
+    return false;
   }
   base::UniqueFd ours(sp[0]), theirs(sp[1]);
   SpawnSpec spec;
@@ -199,11 +202,12 @@ void Daemon::start_gate() {
   auto g = std::make_shared<ChildProc>(io_);
   g->started = Clock::now();
   if (!proc) {
-    log()->error("gate spawn failed error={}", proc.error().to_string());
+    last_gate_error_ = proc.error().to_string();
+    log()->error("gate spawn failed error={}", last_gate_error_);
     g->gone = true;
     gate_ = g;
     on_gate_exit();
-    return;
+    return false;
   }
   g->proc = std::move(*proc);
   error_code ec;
@@ -219,6 +223,7 @@ void Daemon::start_gate() {
   }), worker::LogExceptions{"gate exit"});
   send_gate_table();
   request_report(*g);
+  return true;
 }
 
 void Daemon::on_gate_exit() {

@@ -134,7 +134,8 @@ class Daemon {
   std::uint16_t public_port() const;
 
   // daemon_children.cpp: gate and workers.
-  void start_gate();
+  // False when the spawn failed (the reason is in last_gate_error_).
+  bool start_gate();
   void on_gate_exit();
   void send_gate_table();
   void start_user(UserRt& u);
@@ -181,6 +182,7 @@ class Daemon {
   std::unique_ptr<asio::steady_timer> gate_timer_;
   std::uint64_t gate_generation_ = 0;
   bool gate_table_dirty_ = false;
+  std::string last_gate_error_;
 
   std::map<UserId, std::unique_ptr<UserRt>> users_;
   std::unordered_map<std::string, UserId> by_host_if_;

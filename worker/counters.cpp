@@ -27,6 +27,7 @@ std::string_view counter_name(Counter c) noexcept {
       "handoffs",
       "mask_requests",
       "overload_closed",
+      "rate_limited",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

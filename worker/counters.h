@@ -38,6 +38,7 @@ enum class Counter : std::size_t {
   kHandoffs,             // worker: sockets received over the control fd; gate: sent
   kMaskRequests,         // gate: sockets the supervisor sent back to be masked
   kOverloadClosed,       // gate: closed at accept, --max-handshakes were in progress
+  kRateLimited,          // gate: closed at accept, the client IP was over --per-ip-rate
   kCount
 };
 

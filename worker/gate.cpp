@@ -123,6 +123,12 @@ awaitable<void> Gate::Impl::accept_loop(tcp::acceptor& acc, const ListenerInfo& 
       co_await pause.async_wait(use_nothrow);
       continue;
     }
+    if (!admit_ip(sock, Clock::now())) {
+      ++rt.counters[Counter::kRateLimited];
+      error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
     if (rt.handshaking >= gopts.max_handshakes) {
       ++rt.counters[Counter::kOverloadClosed];  // logged once per tick
       error_code ignored;
@@ -131,6 +137,32 @@ awaitable<void> Gate::Impl::accept_loop(tcp::acceptor& acc, const ListenerInfo& 
     }
     spawn_session(rt, std::move(sock), {}, &info);
   }
+}
+
+bool Gate::Impl::admit_ip(const tcp::socket& sock, Clock::time_point now) {
+  if (gopts.per_ip_rate == 0) return true;
+  error_code ec;
+  auto ep = sock.remote_endpoint(ec);
+  if (ec) return true;
+  auto addr = ep.address();
+  std::string key;
+  if (addr.is_v4()) {
+    auto b = addr.to_v4().to_bytes();
+    key.assign(reinterpret_cast<const char*>(b.data()), b.size());
+  } else {
+    auto b = addr.to_v6().to_bytes();
+    key.assign(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  const double rate = gopts.per_ip_rate, burst = 2.0 * gopts.per_ip_rate;
+  auto [it, fresh] = buckets.try_emplace(key, Bucket{burst, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    b.tokens = std::min(burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
+    b.last = now;
+  }
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
 }
 
 awaitable<void> Gate::Impl::signal_loop() {
@@ -151,6 +183,13 @@ awaitable<void> Gate::Impl::tick_loop() {
     }
     auto now = Clock::now();
     for (Session* s : rt.sessions) s->on_tick(now);
+    // A bucket that has refilled completely carries no state worth keeping.
+    if (gopts.per_ip_rate != 0 && !buckets.empty()) {
+      const double burst = 2.0 * gopts.per_ip_rate;
+      std::erase_if(buckets, [&](const auto& kv) {
+        return kv.second.tokens + gopts.per_ip_rate * std::chrono::duration<double>(now - kv.second.last).count() >= burst;
+      });
+    }
     if (auto n = rt.counters[Counter::kOverloadClosed]; n != overload_seen) {
       gate_log()->warn("overload: connections closed at accept count={} max_handshakes={}",
                        n - overload_seen, gopts.max_handshakes);

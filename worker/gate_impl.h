@@ -1,6 +1,8 @@
 // Private to worker/: Gate's state, shared by gate.cpp and gate_control.cpp.
 #pragma once
 
+#include <unordered_map>
+
 #include <deque>
 #include <optional>
 #include <vector>
@@ -56,6 +58,14 @@ struct Gate::Impl {
   bool flushing = false;
   std::uint64_t report_seq = 0;
   bool stopping = false;
+
+  // Per-client-IP token buckets for --per-ip-rate (pruned by the tick).
+  struct Bucket {
+    double tokens = 0;
+    Clock::time_point last;
+  };
+  std::unordered_map<std::string, Bucket> buckets;
+  bool admit_ip(const tcp::socket& sock, Clock::time_point now);
 };
 
 }  // namespace mtw::worker

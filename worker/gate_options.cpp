@@ -100,6 +100,11 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
     if (n && *n == 0) return fail(Errc::kBadInput, "must be at least 1");
     return store_u32(o.max_handshakes, n);
   }
+  if (flag == "--per-ip-rate") {
+    auto n = parse_u32(v);
+    if (n && *n > 1'000'000) return fail(Errc::kBadInput, "want 0 .. 1000000");
+    return store_u32(o.per_ip_rate, n);
+  }
   if (flag == "--log-level") {
     static const std::set<std::string_view> levels = {"trace", "debug",    "info", "warn",
                                                       "error", "critical", "off"};
@@ -134,7 +139,7 @@ std::string_view trim(std::string_view s) {
 base::Result<GateOptions> parse_gate_options(const std::vector<std::string_view>& args) {
   static const std::set<std::string_view> known = {
       "--listen-fd", "--control-fd",        "--mask",           "--mask-discard-timeout",
-      "--tls-skew",  "--handshake-timeout", "--replay-entries", "--max-handshakes",
+      "--tls-skew",  "--handshake-timeout", "--replay-entries", "--max-handshakes", "--per-ip-rate",
       "--log-level"};
   GateOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -183,6 +188,8 @@ the mask host. Started by the supervisor; see docs/gate.md.
   --handshake-timeout D      time to send a complete handshake before masking (10)
   --replay-entries N         replay cache size, 20 bytes each (1048576)
   --max-handshakes N         concurrent handshakes; more are closed at accept (4096)
+  --per-ip-rate N            new connections per second from one client IP, burst 2N;
+                             more are closed at accept (30; 0 = no limit)
   --log-level L              trace, debug, info, warn, error, critical, off (info)
   --help                     this text
 

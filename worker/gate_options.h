@@ -32,6 +32,10 @@ struct GateOptions {
   std::uint32_t handshake_timeout_ms = 10'000;
   std::uint32_t replay_entries = 1 << 20;  // 20 bytes each
   std::uint32_t max_handshakes = 4096;
+  // New connections per second from one client IP (burst: twice that);
+  // beyond it they are closed at accept, so one client's reconnect storm
+  // cannot crowd out everybody else's handshakes. 0 = no limit.
+  std::uint32_t per_ip_rate = 30;
   std::string log_level = "info";
   bool help = false;
 };

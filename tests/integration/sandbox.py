@@ -494,9 +494,10 @@ def mtcute(port, secret, dc=2, sizes="8,64,1024,2880,16384,65536", what=None):
 class Stream:
     """A raw obfuscated2 connection through the proxy (echo DC: bytes come back)."""
 
-    def __init__(self, port, secret_hex, dc=2, timeout=20):
+    def __init__(self, port, secret_hex, dc=2, timeout=20, source=None):
         self.c = h.Obfs2Client(secret_hex, dc=dc)
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.s.sendall(self.c.init)
 

@@ -108,7 +108,9 @@ TEST(GateOptions, RejectsBadCommandLines) {
     std::string joined;
     for (auto a : args) joined += std::string(a) + " ";
     EXPECT_FALSE(o) << joined;
-    if (!o) EXPECT_EQ(o.error().code, base::Errc::kBadInput) << joined;
+    if (!o) {
+      EXPECT_EQ(o.error().code, base::Errc::kBadInput) << joined;
+    }
   }
 }
 
