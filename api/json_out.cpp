@@ -1,0 +1,164 @@
+#include "api/json_out.h"
+
+#include <boost/json.hpp>
+
+namespace mtw::api::detail {
+namespace json = boost::json;
+namespace {
+
+json::value opt_time(const std::optional<UnixSeconds>& t) {
+  if (!t) return nullptr;
+  return *t;
+}
+// kForever ("never") is null on the wire.
+json::value time_or_never(UnixSeconds t) {
+  if (t == supervisor::kForever) return nullptr;
+  return t;
+}
+
+json::object counters(const std::vector<std::pair<std::string, std::uint64_t>>& c) {
+  json::object o;
+  for (const auto& [k, v] : c) o[k] = v;
+  return o;
+}
+
+json::value quota_json(const supervisor::QuotaStatus& q) {
+  return json::object{{"state", supervisor::quota_state_name(q.state)},
+                      {"used_bytes", q.used_bytes},
+                      {"quota_bytes", q.quota_bytes},
+                      {"remaining_bytes", q.remaining_bytes},
+                      {"period_start", q.period.start},
+                      {"period_end", time_or_never(q.period.end)},
+                      {"resets_at", time_or_never(q.resets_at)}};
+}
+
+json::value origin_name(supervisor::UserOrigin o) {
+  return o == supervisor::UserOrigin::kConfig ? "config" : "runtime";
+}
+
+}  // namespace
+
+json::value to_json(const ServerStatus& s) {
+  json::array listeners;
+  for (const auto& l : s.listeners) listeners.emplace_back(l);
+  return json::object{{"version", s.version},
+                      {"started_at", s.started_at},
+                      {"uptime_s", s.uptime_s},
+                      {"listeners", std::move(listeners)},
+                      {"users_total", s.users_total},
+                      {"users_running", s.users_running},
+                      {"users_throttled", s.users_throttled},
+                      {"users_failed", s.users_failed},
+                      {"cells", s.cells},
+                      {"connections", s.connections},
+                      {"gate_pid", s.gate_pid},
+                      {"gate_ready", s.gate_ready},
+                      {"gate_restarts", s.gate_restarts},
+                      {"gate_counters", counters(s.gate_counters)},
+                      {"masked_total", s.masked_total},
+                      {"handoffs_total", s.handoffs_total},
+                      {"memory_bound", s.memory_bound},
+                      {"sweeps", s.sweeps},
+                      {"sweep_cpu_ns_total", s.sweep_cpu_ns_total}};
+}
+
+json::value to_json(const UserStatus& s) {
+  json::value cell = nullptr;
+  if (s.cell)
+    cell = json::object{{"netns", s.cell->netns},
+                        {"host_if", s.cell->host_if},
+                        {"ipv4", s.cell->ipv4},
+                        {"shaper_up_bps", s.cell->shaper_up_bps},
+                        {"shaper_down_bps", s.cell->shaper_down_bps}};
+  return json::object{{"name", s.name},
+                      {"id", s.id},
+                      {"state", s.state},
+                      {"fail_reason", s.fail_reason},
+                      {"enabled", s.enabled},
+                      {"expires_at", opt_time(s.expires_at)},
+                      {"worker_pid", s.worker_pid},
+                      {"worker_uid", s.worker_uid},
+                      {"restarts", s.restarts},
+                      {"cell", std::move(cell)},
+                      {"connections", s.connections},
+                      {"held", s.held},
+                      {"refused", s.refused},
+                      {"connections_total", s.connections_total},
+                      {"unique_ips", s.unique_ips},
+                      {"quota", quota_json(s.quota)},
+                      {"throttled", s.throttled},
+                      {"throttled_quota", s.throttled_quota},
+                      {"throttled_unique_ips", s.throttled_unique_ips},
+                      {"throttle_reason", s.throttle_reason},
+                      {"rate_up_bps", s.rate_up_bps},
+                      {"rate_down_bps", s.rate_down_bps},
+                      {"measured_up_bps", s.measured_up_bps},
+                      {"measured_down_bps", s.measured_down_bps},
+                      {"bytes_up_total", s.bytes_up_total},
+                      {"bytes_down_total", s.bytes_down_total},
+                      {"worker_counters", counters(s.worker_counters)}};
+}
+
+json::value limits_json(const supervisor::Limits& l) {
+  return json::object{{"rate_up_bps", l.rate_up_bps},
+                      {"rate_down_bps", l.rate_down_bps},
+                      {"quota_bytes", l.quota_bytes},
+                      {"period", supervisor::period_name(l.period)},
+                      {"anchor_day", l.anchor_day},
+                      {"throttle_bps", l.throttle_bps},
+                      {"warn_percent", l.warn_percent},
+                      {"max_connections", l.max_connections},
+                      {"max_unique_ips", l.max_unique_ips},
+                      {"on_demand", l.on_demand},
+                      {"idle_teardown_s", l.idle_teardown_s}};
+}
+
+json::value overrides_json(const supervisor::LimitOverrides& o) {
+  json::object j;
+  if (o.rate_up_bps) j["rate_up_bps"] = *o.rate_up_bps;
+  if (o.rate_down_bps) j["rate_down_bps"] = *o.rate_down_bps;
+  if (o.quota_bytes) j["quota_bytes"] = *o.quota_bytes;
+  if (o.period) j["period"] = supervisor::period_name(*o.period);
+  if (o.anchor_day) j["anchor_day"] = *o.anchor_day;
+  if (o.throttle_bps) j["throttle_bps"] = *o.throttle_bps;
+  if (o.warn_percent) j["warn_percent"] = *o.warn_percent;
+  if (o.max_connections) j["max_connections"] = *o.max_connections;
+  if (o.max_unique_ips) j["max_unique_ips"] = *o.max_unique_ips;
+  if (o.on_demand) j["on_demand"] = *o.on_demand;
+  if (o.idle_teardown_s) j["idle_teardown_s"] = *o.idle_teardown_s;
+  return j;
+}
+
+json::value to_json(const UserRecord& r, const UserStatus* status) {
+  const supervisor::StoredUser& u = r.user;
+  json::array secrets;
+  for (const auto& s : r.secret_info)
+    secrets.push_back(json::object{{"secret", s.secret}, {"expires_at", opt_time(s.expires_at)}});
+  return json::object{{"name", u.name},
+                      {"id", u.id},
+                      {"enabled", u.enabled},
+                      {"expires_at", opt_time(u.expires_at)},
+                      {"comment", u.comment},
+                      {"origin", origin_name(u.origin)},
+                      {"created_at", u.created_at},
+                      {"secrets", std::move(secrets)},
+                      {"limits", limits_json(r.limits)},
+                      {"overrides", overrides_json(u.overrides)},
+                      {"status", status ? to_json(*status) : json::value(nullptr)}};
+}
+
+json::value to_json(const LiveEvent& e) {
+  return json::object{
+      {"seq", e.seq}, {"at", e.at}, {"user", e.user}, {"kind", e.kind}, {"detail", e.detail}};
+}
+
+json::value to_json(const Links& l) {
+  json::array ports, tg, https;
+  for (auto p : l.ports) ports.emplace_back(p);
+  for (const auto& s : l.tg) tg.emplace_back(s);
+  for (const auto& s : l.https) https.emplace_back(s);
+  return json::object{
+      {"host", l.host}, {"ports", std::move(ports)}, {"tg", std::move(tg)}, {"https", std::move(https)}};
+}
+
+}  // namespace mtw::api::detail

@@ -1,0 +1,22 @@
+// Private to api/: JSON rendering of the Service model (docs/api.md is the
+// reference of every field). Pure, thread-safe.
+#pragma once
+
+#include <optional>
+
+#include <boost/json/value.hpp>
+
+#include "api/service.h"
+
+namespace mtw::api::detail {
+
+boost::json::value to_json(const ServerStatus& s);
+boost::json::value to_json(const UserStatus& s);
+// The record with its resolved limits, overrides and `status` (null when absent).
+boost::json::value to_json(const UserRecord& r, const UserStatus* status);
+boost::json::value to_json(const LiveEvent& e);
+boost::json::value to_json(const Links& l);
+boost::json::value limits_json(const supervisor::Limits& l);
+boost::json::value overrides_json(const supervisor::LimitOverrides& o);
+
+}  // namespace mtw::api::detail

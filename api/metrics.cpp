@@ -1,0 +1,146 @@
+#include "api/metrics.h"
+
+#include <array>
+#include <map>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace mtw::api {
+namespace {
+
+constexpr std::array<std::string_view, 6> kUserStates = {"disabled", "idle",    "starting",
+                                                         "running",  "backoff", "failed"};
+constexpr std::string_view kFailPrefix = "fail_";
+
+// Label values: backslash, double quote and newline escaped (format 0.0.4).
+std::string escape(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  // # HELP and # TYPE once per family, before its samples.
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  template <class V>
+  void sample(std::string_view name, std::string_view labels, V value) {
+    if (labels.empty())
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    else
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string user_label(const UserStatus& u) { return "user=\"" + escape(u.name) + "\""; }
+
+template <class F>
+void per_user(Writer& w, const std::vector<UserStatus>& users, std::string_view name,
+              std::string_view type, std::string_view help, F&& value) {
+  w.family(name, type, help);
+  for (const auto& u : users) w.sample(name, user_label(u), value(u));
+}
+
+void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
+  w.family("mtwarden_user_bytes_total", "counter",
+           "Bytes moved by the user's cell (veth counters) since the supervisor started.");
+  for (const auto& u : users) {
+    w.sample("mtwarden_user_bytes_total", user_label(u) + ",direction=\"up\"", u.bytes_up_total);
+    w.sample("mtwarden_user_bytes_total", user_label(u) + ",direction=\"down\"",
+             u.bytes_down_total);
+  }
+  per_user(w, users, "mtwarden_user_connections", "gauge", "Open connections of the user.",
+           [](const UserStatus& u) { return u.connections; });
+  per_user(w, users, "mtwarden_user_connections_total", "counter",
+           "Connections handed to the user's worker since the supervisor started.",
+           [](const UserStatus& u) { return u.connections_total; });
+  per_user(w, users, "mtwarden_user_held_connections", "gauge",
+           "Handshakes waiting in the user's hold queue.",
+           [](const UserStatus& u) { return u.held; });
+  per_user(w, users, "mtwarden_user_refused_connections_total", "counter",
+           "Connections refused (hold queue full or hold expired) and sent to the mask host.",
+           [](const UserStatus& u) { return u.refused; });
+  w.family("mtwarden_user_throttled", "gauge",
+           "1 while the user runs at the throttle rate for this reason.");
+  for (const auto& u : users) {
+    w.sample("mtwarden_user_throttled", user_label(u) + ",reason=\"quota\"",
+             u.throttled_quota ? 1 : 0);
+    w.sample("mtwarden_user_throttled", user_label(u) + ",reason=\"unique_ips\"",
+             u.throttled_unique_ips ? 1 : 0);
+  }
+  w.family("mtwarden_user_quota_used_ratio", "gauge",
+           "Share of the period's quota used (users with a quota only).");
+  for (const auto& u : users)
+    if (u.quota.quota_bytes > 0)
+      w.sample("mtwarden_user_quota_used_ratio", user_label(u),
+               static_cast<double>(u.quota.used_bytes) / static_cast<double>(u.quota.quota_bytes));
+  per_user(w, users, "mtwarden_user_unique_ips", "gauge",
+           "Distinct client addresses within the unique-IP window.",
+           [](const UserStatus& u) { return u.unique_ips; });
+  per_user(w, users, "mtwarden_user_worker_restarts_total", "counter",
+           "Restarts of the user's worker.", [](const UserStatus& u) { return u.restarts; });
+  w.family("mtwarden_user_up", "gauge", "1 for the user's current state, 0 for the others.");
+  for (const auto& u : users)
+    for (auto s : kUserStates)
+      w.sample("mtwarden_user_up", user_label(u) + ",state=\"" + std::string(s) + "\"",
+               u.state == s ? 1 : 0);
+}
+
+void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStatus>& users) {
+  w.family("mtwarden_gate_up", "gauge", "1 while the gate is running and ready.");
+  w.sample("mtwarden_gate_up", "", s.gate_ready ? 1 : 0);
+  w.family("mtwarden_gate_restarts_total", "counter", "Restarts of the gate.");
+  w.sample("mtwarden_gate_restarts_total", "", s.gate_restarts);
+  w.family("mtwarden_handshake_failures_total", "counter",
+           "Client handshakes the gate did not recognise, by reason.");
+  for (const auto& [name, value] : s.gate_counters)
+    if (name.starts_with(kFailPrefix))
+      w.sample("mtwarden_handshake_failures_total",
+               "reason=\"" + escape(name.substr(kFailPrefix.size())) + "\"", value);
+  w.family("mtwarden_masked_connections_total", "counter",
+           "Connections handed back to the gate for masking.");
+  w.sample("mtwarden_masked_connections_total", "", s.masked_total);
+  w.family("mtwarden_handoffs_total", "counter", "Connections handed to workers.");
+  w.sample("mtwarden_handoffs_total", "", s.handoffs_total);
+  w.family("mtwarden_connections", "gauge", "Open client connections of all users.");
+  w.sample("mtwarden_connections", "", s.connections);
+  w.family("mtwarden_cells", "gauge", "Cells (network namespaces) up.");
+  w.sample("mtwarden_cells", "", s.cells);
+  std::map<std::string_view, std::uint64_t> by_state;
+  for (auto st : kUserStates) by_state[st] = 0;
+  for (const auto& u : users) ++by_state[u.state];
+  w.family("mtwarden_users", "gauge", "Users by state.");
+  for (const auto& [st, n] : by_state)
+    w.sample("mtwarden_users", "state=\"" + escape(st) + "\"", n);
+  w.family("mtwarden_sweep_cpu_seconds_total", "counter",
+           "CPU time spent in accounting sweeps.");
+  w.sample("mtwarden_sweep_cpu_seconds_total", "",
+           static_cast<double>(s.sweep_cpu_ns_total) / 1e9);
+  w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
+  w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
+}
+
+}  // namespace
+
+std::string metrics_text(const ServerStatus& server, const std::vector<UserStatus>& users) {
+  Writer w;
+  user_metrics(w, users);
+  server_metrics(w, server, users);
+  return w.take();
+}
+
+}  // namespace mtw::api

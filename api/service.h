@@ -1,0 +1,160 @@
+// The management model shared by the HTTP API (api/), the CLI (through the
+// API) and D-Bus (systemd/): what an operator can read and change. The
+// supervisor implements it (supervisor/daemon_service.cpp); the API layer
+// only validates input, maps it to these calls and renders the results.
+// Every mutating call is durable in the store before it returns, takes
+// effect live, and touches only the user it names. On error nothing changed.
+// Not thread-safe: called on the supervisor's io_context thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "supervisor/policy.h"
+#include "supervisor/store.h"
+
+namespace mtw::api {
+
+using base::Result;
+using supervisor::UnixSeconds;
+
+struct SecretInfo {
+  std::string secret;                     // canonical hex (proto::format_hex)
+  std::optional<UnixSeconds> expires_at;  // set while a rotated-out secret is in its grace period
+};
+
+// A user as stored, plus its secrets with their grace deadlines. `user`
+// holds every secret still valid (secrets[i] <-> secret_info[i]).
+struct UserRecord {
+  supervisor::StoredUser user;
+  std::vector<SecretInfo> secret_info;
+  supervisor::Limits limits;  // resolved: [defaults] + the user's overrides
+};
+
+struct CellInfo {
+  std::string netns, host_if, ipv4;
+  std::uint64_t shaper_up_bps = 0, shaper_down_bps = 0;  // what tc applies now
+};
+
+struct UserStatus {
+  std::string name;
+  std::int64_t id = 0;
+  std::string state;        // disabled | idle | starting | running | backoff | failed
+  std::string fail_reason;  // when failed
+  bool enabled = true;
+  std::optional<UnixSeconds> expires_at;
+  int worker_pid = 0;
+  std::uint32_t worker_uid = 0;
+  std::uint32_t restarts = 0;
+  std::optional<CellInfo> cell;
+  std::uint32_t connections = 0;  // open
+  std::uint32_t held = 0;         // waiting in the hold queue
+  std::uint64_t refused = 0;      // hold queue full / hold expired -> mask host
+  std::uint64_t connections_total = 0;  // handed to the worker since start
+  std::uint32_t unique_ips = 0;
+  supervisor::QuotaStatus quota;
+  bool throttled = false;
+  bool throttled_quota = false, throttled_unique_ips = false;
+  std::string throttle_reason;
+  std::uint64_t rate_up_bps = 0, rate_down_bps = 0;          // limits in force (0 = unlimited)
+  std::uint64_t measured_up_bps = 0, measured_down_bps = 0;  // last sweep
+  std::uint64_t bytes_up_total = 0, bytes_down_total = 0;    // veth, since the supervisor started
+  // The worker's last report (detail only, never billing), worker::Counter order.
+  std::vector<std::pair<std::string, std::uint64_t>> worker_counters;
+};
+
+struct ServerStatus {
+  std::string version;
+  UnixSeconds started_at = 0;
+  std::uint64_t uptime_s = 0;
+  std::vector<std::string> listeners;
+  std::uint32_t users_total = 0, users_running = 0, users_throttled = 0, users_failed = 0;
+  std::uint32_t cells = 0;
+  std::uint32_t connections = 0;
+  int gate_pid = 0;
+  bool gate_ready = false;
+  std::uint32_t gate_restarts = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> gate_counters;  // handshake failures by reason, masked, ...
+  std::uint64_t masked_total = 0;    // connections handed back to the gate for masking
+  std::uint64_t handoffs_total = 0;  // connections handed to workers
+  std::string memory_bound;          // none | cgroup2 | rlimit
+  std::uint64_t sweeps = 0;
+  std::uint64_t sweep_cpu_ns_total = 0;
+};
+
+struct LiveEvent {
+  std::uint64_t seq = 0;  // increases by one per event
+  UnixSeconds at = 0;
+  std::string user;       // "" for server events
+  std::string kind;       // throttled, unthrottled, quota_warned, quota_exceeded, worker_restarted, user_expired, ...
+  std::string detail;
+};
+
+struct Links {
+  std::string host;
+  std::vector<std::uint16_t> ports;  // one per distinct listener port (or the configured public_port)
+  // Per valid secret: tg:// and https://t.me links for each port.
+  std::vector<std::string> tg, https;
+};
+
+// Field-by-field change of a user; unset = keep. For limits, an inner
+// nullopt means "inherit [defaults] again".
+struct UserPatch {
+  std::optional<bool> enabled;
+  std::optional<std::optional<UnixSeconds>> expires_at;
+  std::optional<std::string> comment;
+  std::optional<std::optional<std::uint64_t>> rate_up_bps, rate_down_bps, quota_bytes, throttle_bps;
+  std::optional<std::optional<supervisor::Period>> period;
+  std::optional<std::optional<int>> anchor_day, warn_percent;
+  std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
+  std::optional<std::optional<bool>> on_demand;
+};
+
+struct NewUser {
+  std::string name;
+  std::vector<std::string> secrets;  // empty: one fake-TLS secret is generated with `tls_domain`
+  std::string tls_domain;            // empty: [server] first_user_domain
+  bool enabled = true;
+  std::optional<UnixSeconds> expires_at;
+  std::string comment;
+  UserPatch limits;  // only the limit fields are used
+};
+
+// Errors: kNotFound (no such user), kExists (name or secret taken),
+// kBadInput (invalid value; context names the field), kPermission (the user
+// is declared in the configuration file: change it there), kInternal.
+class Service {
+ public:
+  virtual ~Service() = default;
+
+  virtual Result<std::vector<UserRecord>> list_users() = 0;
+  virtual Result<UserRecord> get_user(std::string_view name) = 0;
+  virtual Result<UserRecord> create_user(const NewUser& u) = 0;
+  virtual Result<UserRecord> update_user(std::string_view name, const UserPatch& patch) = 0;
+  virtual Result<void> delete_user(std::string_view name) = 0;
+  // Adds `new_secret` (empty: generate one of the same kind/domain as the
+  // newest secret) and lets the others expire after `grace_s` seconds
+  // (0 = at once). Returns the updated record.
+  virtual Result<UserRecord> rotate_secret(std::string_view name, std::string_view new_secret,
+                                           std::uint32_t grace_s) = 0;
+  virtual Result<void> reset_usage(std::string_view name) = 0;
+
+  virtual Result<UserStatus> user_status(std::string_view name) = 0;
+  virtual std::vector<UserStatus> all_status() = 0;
+  virtual Result<std::vector<supervisor::DayUsage>> daily_usage(std::string_view name, UnixSeconds from,
+                                                                UnixSeconds to) = 0;
+  virtual Result<std::vector<supervisor::MonthUsage>> monthly_usage(std::string_view name,
+                                                                    UnixSeconds from, UnixSeconds to) = 0;
+  virtual ServerStatus server_status() = 0;
+  virtual Result<Links> links(std::string_view name) = 0;
+  // Newest last; only events with seq > `after`, at most `limit`.
+  virtual std::vector<LiveEvent> events(std::uint64_t after, std::size_t limit) = 0;
+  // Same as SIGHUP; the error carries the reason when the file was rejected.
+  virtual Result<void> reload() = 0;
+};
+
+}  // namespace mtw::api
