@@ -334,14 +334,6 @@ std::optional<std::int64_t> read_expiry(TableReader& r) {
   return std::nullopt;
 }
 
-bool valid_user_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char ch : name)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
-      return false;
-  return true;
-}
-
 void read_secrets(TableReader& r, UserConfig& u) {
   const toml::node* one = r.node("secret");
   const toml::node* many = r.node("secrets");
@@ -430,6 +422,14 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
 }
 
 }  // namespace
+
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+      return false;
+  return true;
+}
 
 const UserConfig* Config::find_user(std::string_view name) const {
   for (const auto& u : users)

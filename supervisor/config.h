@@ -173,6 +173,9 @@ struct Config {
 // (supervisor/default_config.toml); installed when no file exists.
 std::string_view default_config_text() noexcept;
 
+// A user name: 1..64 of [A-Za-z0-9_.-].
+bool valid_user_name(std::string_view name);
+
 // How many cells the pools and the uid range can hold.
 std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept;
 std::uint64_t ipv6_cell_capacity(const CellsConfig& c) noexcept;  // 0 when IPv6 is off

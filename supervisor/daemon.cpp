@@ -20,6 +20,7 @@
 #include "netns/reconcile.h"
 #include "proto/secret.h"
 #include "supervisor/daemon_impl.h"
+#include "api/token.h"
 #include "supervisor/links.h"
 #include "worker/options.h"
 
@@ -162,6 +163,7 @@ Daemon::~Daemon() = default;
 
 int Daemon::run() {
   started_at_ = Clock::now();
+  started_wall_ = wall_now();
   if (auto r = start(); !r) {
     std::fprintf(stderr, "mtwarden: %s\n", r.error().to_string().c_str());
     log()->error("start failed error={}", r.error().to_string());
@@ -174,7 +176,7 @@ int Daemon::run() {
   std::function<void(const error_code&, int)> on_signal = [this, &on_signal](const error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload();
+      (void)reload();
       signals_.async_wait(on_signal);
       return;
     }
@@ -235,6 +237,7 @@ base::Result<void> Daemon::start() {
   if (auto r = maybe_create_first_user(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
+  if (auto r = start_api(); !r) return r;
   memory_plan_ = plan_memory_bound(cfg_.cells.worker_memory_max_bytes, cfg_.cells.cgroup_dir);
   log()->info("worker memory bound mode={} limit_bytes={} reason=\"{}\"",
               memory_bound_mode_name(memory_plan_.mode), cfg_.cells.worker_memory_max_bytes,
@@ -269,6 +272,29 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
   if (!stored) return base::fail(stored.error().code, "store: " + stored.error().to_string());
   std::set<std::string> declared;
   const UnixSeconds now = wall_now();
+  // Check every clash before the first write, so a rejected file leaves the
+  // store exactly as it was.
+  for (const auto& uc : cfg.users) {
+    for (const auto& s : *stored) {
+      if (s.name == uc.name && s.origin == UserOrigin::kRuntime) {
+        return base::fail(base::Errc::kExists,
+                          uc.pos.to_string() + ": user \"" + uc.name +
+                              "\" also exists as a user added at run time; rename one of them");
+      }
+      if (s.name == uc.name) continue;
+      const bool s_stays = s.origin == UserOrigin::kRuntime || cfg.find_user(s.name) != nullptr;
+      if (!s_stays) continue;
+      for (const auto& sec : uc.secrets) {
+        for (const auto& other : s.secrets) {
+          auto o = proto::parse_secret(other);
+          if (o && o->key == sec.key) {
+            return base::fail(base::Errc::kExists, uc.pos.to_string() + ": user \"" + uc.name +
+                                                       "\" uses a secret key of user \"" + s.name + "\"");
+          }
+        }
+      }
+    }
+  }
   for (const auto& uc : cfg.users) {
     declared.insert(uc.name);
     StoredUser want = stored_from_config(uc);
@@ -429,6 +455,35 @@ base::Result<void> Daemon::open_cells() {
   return {};
 }
 
+base::Result<void> Daemon::start_api() {
+  const std::string socket = cfg_.api.socket.empty() ? cfg_.server.run_dir + "/api.sock" : cfg_.api.socket;
+  const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
+  if (cfg_.api.tcp) {
+    auto have = api::load_token_hash(token_path);
+    if (!have && have.error().code == base::Errc::kNotFound) {
+      // First start with TCP: the only time the token is ever shown.
+      const std::string token = api::generate_token();
+      if (auto r = api::store_token_hash(token_path, api::token_hash(token)); !r) return r;
+      std::printf("API bearer token (shown once; only its hash is kept in %s):\n  %s\n",
+                  token_path.c_str(), token.c_str());
+      std::fflush(stdout);
+    }
+  }
+  auto srv = api::ApiServer::start(io_, cfg_.api, socket, token_path, *this);
+  if (!srv) return base::fail(srv.error().code, "api: " + srv.error().to_string());
+  api_ = std::move(*srv);
+  if (!cfg_.api.webhooks.empty()) {
+    api::WebhookOptions wo;
+    wo.urls = cfg_.api.webhooks;
+    wo.timeout_ms = cfg_.api.webhook_timeout_ms;
+    wo.retries = cfg_.api.webhook_retries;
+    webhooks_ = api::Webhooks::create(io_, wo);
+  }
+  log()->info("api listening socket={} tcp={}", socket,
+              cfg_.api.tcp ? proto::format_endpoint(*cfg_.api.tcp) : "-");
+  return {};
+}
+
 bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
   return u.user.enabled && (!u.user.expires_at || *u.user.expires_at > now);
 }
@@ -498,13 +553,13 @@ void Daemon::remove_user_rt(UserId id) {
   gate_table_dirty_ = true;
 }
 
-void Daemon::reload() {
+base::Result<void> Daemon::reload() {
   log()->info("reload requested path={}", opts_.config_path);
   auto cfg = load_config(opts_.config_path);
   if (!cfg) {
     log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
     event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
-    return;
+    return base::fail(cfg.error().code, "configuration rejected, the running one is kept: " + cfg.error().context);
   }
   Config next = std::move(*cfg);
   // What cannot change under running cells and sockets: kept until a restart.
@@ -531,7 +586,7 @@ void Daemon::reload() {
   if (auto r = sync_config_users(next, false); !r) {
     log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
     event(std::nullopt, "reload_failed", r.error().to_string());
-    return;
+    return base::fail(r.error().code, "configuration rejected, the running one is kept: " + r.error().context);
   }
   const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
                                  next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
@@ -542,7 +597,7 @@ void Daemon::reload() {
   auto stored = store_->list_users();
   if (!stored) {
     log()->error("reload: store list failed error={}", stored.error().to_string());
-    return;
+    return base::fail(stored.error().code, stored.error().to_string());
   }
   std::set<UserId> present;
   for (const auto& s : *stored) {
@@ -563,6 +618,7 @@ void Daemon::reload() {
   event(std::nullopt, "reloaded", "users=" + std::to_string(users_.size()));
   log()->info("reloaded users={}", users_.size());
   write_status();
+  return {};
 }
 
 void Daemon::shutdown() {
@@ -573,6 +629,8 @@ void Daemon::shutdown() {
   tick_timer_.cancel();
   signals_.cancel();
   if (gate_timer_) gate_timer_->cancel();
+  if (api_) api_->stop();
+  if (webhooks_) webhooks_->stop();
   if (gate_) {
     gate_->stopping = true;
     (void)gate_->proc.kill(SIGTERM);

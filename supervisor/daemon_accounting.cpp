@@ -62,6 +62,18 @@ std::uint64_t cpu_ns() {
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
   log()->info("event kind={} user_id={} detail=\"{}\"", kind, user ? std::to_string(*user) : "-", detail);
+  api::LiveEvent e;
+  e.seq = ++event_seq_;
+  e.at = wall_now();
+  if (user) {
+    auto it = users_.find(*user);
+    if (it != users_.end()) e.user = it->second->user.name;
+  }
+  e.kind = std::string(kind);
+  e.detail = std::string(detail);
+  ring_.push_back(e);
+  while (ring_.size() > cfg_.api.events_kept) ring_.pop_front();
+  if (webhooks_) webhooks_->post(e);
   if (!store_) return;
   if (auto r = store_->record_event(wall_now(), user, kind, detail); !r) {
     log()->warn("event not stored kind={} error={}", kind, r.error().to_string());
@@ -115,6 +127,7 @@ void Daemon::forward(UserRt& u, HeldConn c) {
     return;
   }
   ++u.sent;
+  ++u.handed_total;
   ++handoffs_total_;
 }
 
@@ -280,11 +293,14 @@ void Daemon::sweep() {
     for (std::size_t i = 0; i < deltas.size(); ++i) {
       moved[i]->period_usage.bytes_up += deltas[i].bytes_up;
       moved[i]->period_usage.bytes_down += deltas[i].bytes_down;
+      moved[i]->bytes_up_total += deltas[i].bytes_up;
+      moved[i]->bytes_down_total += deltas[i].bytes_down;
       moved[i]->rate_bps_up = static_cast<std::uint64_t>(deltas[i].bytes_up * 8 / interval_s);
       moved[i]->rate_bps_down = static_cast<std::uint64_t>(deltas[i].bytes_down * 8 / interval_s);
       moved[i]->last_activity = Clock::now();
     }
   }
+  expire_secrets(now);
   const auto steady = Clock::now();
   for (auto& [id, up] : users_) {
     UserRt& u = *up;

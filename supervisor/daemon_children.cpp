@@ -410,10 +410,14 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       if (!*got) co_return;
       auto msg = control::decode((*got)->bytes, (*got)->fds.size());
       auto* rep = msg ? std::get_if<control::Report>(&*msg) : nullptr;
-      if (!rep || rep->seq <= w->report_seq) {
-        log()->warn("worker sent a malformed or unexpected message, restarting it user={} error={}",
-                    u.user.name, msg ? "unexpected type or sequence" : msg.error().to_string());
-        event(id, "worker_misbehaved", msg ? "unexpected message" : msg.error().to_string());
+      std::string why;
+      if (!msg) why = "malformed message: " + msg.error().to_string();
+      else if (!rep) why = "unexpected message type " + std::to_string(static_cast<int>(control::type_of(*msg)));
+      else if (rep->seq <= w->report_seq) why = "report sequence did not increase (" + std::to_string(rep->seq) +
+                                                 " after " + std::to_string(w->report_seq) + ")";
+      if (!why.empty()) {
+        log()->warn("worker misbehaved, restarting it user={} reason=\"{}\"", u.user.name, why);
+        event(id, "worker_misbehaved", why);
         (void)w->proc.kill(SIGKILL);
         co_return;
       }

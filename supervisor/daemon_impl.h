@@ -16,6 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/server.h"
+#include "api/service.h"
+#include "api/webhooks.h"
 #include "base/unique_fd.h"
 #include "netns/cell.h"
 #include "netns/rate.h"
@@ -90,6 +93,7 @@ struct UserRt {
 
   // Connections: handed over, held, allowance.
   std::uint64_t sent = 0;          // handoffs sent to the current worker
+  std::uint64_t handed_total = 0;  // handoffs sent to any worker of this user
   std::deque<HeldConn> held;
   std::uint32_t allowance = 0;     // from the fair split; 0 = no global budget
   std::uint64_t refused = 0;       // held queue full or hold expired -> mask host
@@ -105,15 +109,36 @@ struct UserRt {
   std::uint32_t unique_ips = 0;
   bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
   std::uint64_t rate_bps_up = 0, rate_bps_down = 0;  // measured last sweep
+  std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
 
   std::uint32_t active() const noexcept;  // open connections (worker report + in flight)
 };
 
-class Daemon {
+class Daemon final : public api::Service {
  public:
   explicit Daemon(DaemonOptions opts);
-  ~Daemon();
+  ~Daemon() override;
   int run();
+
+  // api::Service (daemon_service.cpp).
+  base::Result<std::vector<api::UserRecord>> list_users() override;
+  base::Result<api::UserRecord> get_user(std::string_view name) override;
+  base::Result<api::UserRecord> create_user(const api::NewUser& u) override;
+  base::Result<api::UserRecord> update_user(std::string_view name, const api::UserPatch& patch) override;
+  base::Result<void> delete_user(std::string_view name) override;
+  base::Result<api::UserRecord> rotate_secret(std::string_view name, std::string_view new_secret,
+                                              std::uint32_t grace_s) override;
+  base::Result<void> reset_usage(std::string_view name) override;
+  base::Result<api::UserStatus> user_status(std::string_view name) override;
+  std::vector<api::UserStatus> all_status() override;
+  base::Result<std::vector<DayUsage>> daily_usage(std::string_view name, UnixSeconds from,
+                                                  UnixSeconds to) override;
+  base::Result<std::vector<MonthUsage>> monthly_usage(std::string_view name, UnixSeconds from,
+                                                      UnixSeconds to) override;
+  api::ServerStatus server_status() override;
+  base::Result<api::Links> links(std::string_view name) override;
+  std::vector<api::LiveEvent> events(std::uint64_t after, std::size_t limit) override;
+  base::Result<void> reload() override;
 
  private:
   // daemon.cpp: start-up, shutdown, reload, users.
@@ -126,8 +151,16 @@ class Daemon {
   void load_users_from_store();
   void reconcile_user(const StoredUser& u);
   void remove_user_rt(UserId id);
-  void reload();
   void shutdown();
+  base::Result<void> start_api();
+  UserRt* find_by_name(std::string_view name);
+  api::UserRecord record_of(const UserRt& u) const;
+  api::UserStatus status_of(const UserRt& u) const;
+  // Checks a user's secrets against every other user's keys (kExists).
+  base::Result<void> check_secrets_free(const std::vector<std::string>& secrets, UserId except) const;
+  // Stores a changed runtime user and applies it live.
+  base::Result<api::UserRecord> commit_user(const StoredUser& changed);
+  void expire_secrets(UnixSeconds now);
   bool servable(const UserRt& u, UnixSeconds now) const;
   void print_links(const StoredUser& u, bool with_qr);
   std::string public_host() const;
@@ -196,6 +229,12 @@ class Daemon {
   std::uint64_t handoffs_total_ = 0;
   std::chrono::nanoseconds sweep_cpu_{0};
   std::uint64_t sweeps_ = 0;
+  UnixSeconds started_wall_ = 0;
+
+  std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last
+  std::uint64_t event_seq_ = 0;
+  std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<api::Webhooks> webhooks_;
 };
 
 }  // namespace mtw::supervisor

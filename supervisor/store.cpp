@@ -62,6 +62,10 @@ CREATE INDEX usage_daily_day ON usage_daily(day);
 CREATE INDEX events_at ON events(at);
 CREATE INDEX events_user_at ON events(user_id, at);
 )sql",
+    // 3: secrets rotated out keep working until their grace period ends.
+    R"sql(
+ALTER TABLE secrets ADD COLUMN expires_at INTEGER;
+)sql",
 };
 
 // Deltas above this in one sweep are impossible (4.6 EB/s) and would push
@@ -159,9 +163,9 @@ Result<void> Store::Impl::prepare_all() {
       {&delete_user, "DELETE FROM users WHERE name = ?1"},
       {&select_user, one_user_sql},
       {&select_users, all_users_sql},
-      {&insert_secret, "INSERT INTO secrets(secret, user_id, position) VALUES(?1, ?2, ?3)"},
+      {&insert_secret, "INSERT INTO secrets(secret, user_id, position, expires_at) VALUES(?1, ?2, ?3, ?4)"},
       {&delete_secrets, "DELETE FROM secrets WHERE user_id = ?1"},
-      {&select_secrets, "SELECT secret FROM secrets WHERE user_id = ?1 ORDER BY position"},
+      {&select_secrets, "SELECT secret, expires_at FROM secrets WHERE user_id = ?1 ORDER BY position"},
   };
   for (const Entry& e : entries) {
     auto s = sql::Stmt::prepare(db, e.text);

@@ -24,7 +24,7 @@
 
 namespace mtw::supervisor {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 using UserId = std::int64_t;
 
@@ -35,6 +35,9 @@ struct StoredUser {
   std::string name;
   // Canonical text form (proto::format_hex); unique across all users.
   std::vector<std::string> secrets;
+  // Parallel to `secrets` (missing entries = no expiry): a rotated-out
+  // secret keeps working until then (the API's grace period).
+  std::vector<std::optional<UnixSeconds>> secret_expires;
   bool enabled = true;
   std::optional<UnixSeconds> expires_at;
   std::string comment;

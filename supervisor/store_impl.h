@@ -35,8 +35,9 @@ struct Store::Impl {
                                                             std::optional<UserId> user,
                                                             std::string_view kind,
                                                             std::string_view detail);
-  [[nodiscard]] base::Result<void> write_secrets(UserId id,
-                                                 const std::vector<std::string>& secrets);
+  [[nodiscard]] base::Result<void> write_secrets(
+      UserId id, const std::vector<std::string>& secrets,
+      const std::vector<std::optional<UnixSeconds>>& expires);
   [[nodiscard]] base::Result<StoredUser> read_user_row(sql::Stmt& s);
 };
 

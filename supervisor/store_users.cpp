@@ -69,12 +69,15 @@ Result<StoredUser> Store::Impl::read_user_row(sql::Stmt& s) {
   return u;
 }
 
-Result<void> Store::Impl::write_secrets(UserId id, const std::vector<std::string>& secrets) {
+Result<void> Store::Impl::write_secrets(UserId id, const std::vector<std::string>& secrets,
+                                        const std::vector<std::optional<UnixSeconds>>& expires) {
   if (auto r = delete_secrets.bind(1, id).run("delete secrets"); !r) return r;
   std::int64_t pos = 0;
   for (const auto& secret : secrets) {
+    const std::size_t i = static_cast<std::size_t>(pos);
+    const std::optional<UnixSeconds> exp = i < expires.size() ? expires[i] : std::nullopt;
     // The message names the user, never the secret.
-    auto r = insert_secret.bind(1, secret).bind(2, id).bind(3, pos++).run("add secret");
+    auto r = insert_secret.bind(1, secret).bind(2, id).bind(3, pos++).bind(4, exp).run("add secret");
     if (!r) {
       base::Error e = r.error();
       if (e.code == Errc::kExists) e.context = "store: a secret of this user is already in use";
@@ -92,7 +95,8 @@ Result<UserId> Store::add_user(const StoredUser& user, UnixSeconds now) {
   if (auto r = impl_->insert_user.run("add user " + user.name); !r)
     return tl::unexpected(r.error());
   const UserId id = impl_->db.last_insert_id();
-  if (auto r = impl_->write_secrets(id, user.secrets); !r) return tl::unexpected(r.error());
+  if (auto r = impl_->write_secrets(id, user.secrets, user.secret_expires); !r)
+    return tl::unexpected(r.error());
   if (auto r = tx->commit(); !r) return tl::unexpected(r.error());
   return id;
 }
@@ -106,7 +110,7 @@ Result<void> Store::update_user(const StoredUser& user) {
   if (auto r = impl_->update_user.run("update user " + user.name); !r) return r;
   if (impl_->db.changes() == 0)
     return base::fail(Errc::kNotFound, "store: no user with id " + std::to_string(user.id));
-  if (auto r = impl_->write_secrets(user.id, user.secrets); !r) return r;
+  if (auto r = impl_->write_secrets(user.id, user.secrets, user.secret_expires); !r) return r;
   return tx->commit();
 }
 
@@ -136,6 +140,7 @@ Result<std::optional<StoredUser>> Store::find_user(std::string_view name) {
     if (!r) return tl::unexpected(r.error());
     if (!*r) break;
     user->secrets.push_back(q.column_text(0));
+    user->secret_expires.push_back(q.column_opt_int(1));
   }
   q.reset();
   return std::optional<StoredUser>(std::move(*user));

@@ -77,13 +77,32 @@ TEST_F(StoreTest, MigratesAnOlderSchemaAndReopeningIsIdempotent) {
   EXPECT_EQ(raw_query("SELECT count(*) FROM sqlite_master WHERE name = 'events_at'"), "0");
   {
     Store s = open();
-    EXPECT_EQ(s.schema_version().value(), 2);
+    EXPECT_EQ(s.schema_version().value(), kSchemaVersion);
     ASSERT_TRUE(s.add_user(user("alice", "aa"), 100));
   }
   Store again = open();
-  EXPECT_EQ(again.schema_version().value(), 2);
+  EXPECT_EQ(again.schema_version().value(), kSchemaVersion);
   EXPECT_EQ(raw_query("SELECT count(*) FROM sqlite_master WHERE name = 'events_at'"), "1");
   EXPECT_TRUE(again.find_user("alice").value().has_value());
+}
+
+TEST_F(StoreTest, SecretsKeepTheirGraceDeadline) {
+  Store s = open();
+  StoredUser u = user("alice", "s1");
+  u.secrets.push_back("s2");
+  u.secret_expires = {1'000, std::nullopt};
+  auto id = s.add_user(u, 100);
+  ASSERT_TRUE(id);
+  auto back = s.find_user("alice").value();
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->secrets, (std::vector<std::string>{"s1", "s2"}));
+  ASSERT_EQ(back->secret_expires.size(), 2u);
+  EXPECT_EQ(back->secret_expires[0], std::optional<UnixSeconds>(1'000));
+  EXPECT_EQ(back->secret_expires[1], std::nullopt);
+  // A version-2 file gains the column with every secret permanent.
+  back->secret_expires = {std::nullopt, std::nullopt};
+  ASSERT_TRUE(s.update_user(*back));
+  EXPECT_EQ(s.find_user("alice").value()->secret_expires[0], std::nullopt);
 }
 
 TEST_F(StoreTest, RefusesAFileFromANewerVersion) {

@@ -1,0 +1,431 @@
+// The supervisor's side of api::Service: the model behind the HTTP API,
+// the CLI and (later) D-Bus. Reads come from the running state; every change
+// is written to the store first and then applied to that one user live
+// (reconcile_user), so a failed write changes nothing.
+#include <algorithm>
+#include <ctime>
+#include <set>
+
+#include "base/log.h"
+#include "proto/secret.h"
+#include "supervisor/daemon_impl.h"
+#include "supervisor/links.h"
+#include "worker/options.h"
+
+#ifndef MTW_VERSION
+#define MTW_VERSION "0.1.0"
+#endif
+
+namespace mtw::supervisor {
+namespace {
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("supervisor");
+  return l;
+}
+
+UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
+
+template <class T, class U>
+void apply_field(const std::optional<std::optional<T>>& patch, std::optional<U>& field) {
+  if (!patch) return;
+  if (*patch)
+    field = static_cast<U>(**patch);
+  else
+    field.reset();
+}
+
+void apply_limits(const api::UserPatch& p, LimitOverrides& o) {
+  apply_field(p.rate_up_bps, o.rate_up_bps);
+  apply_field(p.rate_down_bps, o.rate_down_bps);
+  apply_field(p.quota_bytes, o.quota_bytes);
+  apply_field(p.throttle_bps, o.throttle_bps);
+  apply_field(p.period, o.period);
+  apply_field(p.anchor_day, o.anchor_day);
+  apply_field(p.warn_percent, o.warn_percent);
+  apply_field(p.max_connections, o.max_connections);
+  apply_field(p.max_unique_ips, o.max_unique_ips);
+  apply_field(p.idle_teardown_s, o.idle_teardown_s);
+  apply_field(p.on_demand, o.on_demand);
+}
+
+base::Result<void> check_limits(const LimitOverrides& o) {
+  auto bad = [](const char* field, const std::string& why) {
+    return base::fail(base::Errc::kBadInput, std::string(field) + ": " + why);
+  };
+  if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31)) return bad("limits.anchor_day", "must be 1..31");
+  if (o.anchor_day && o.period == Period::kWeekly && *o.anchor_day > 7)
+    return bad("limits.anchor_day", "weekly periods take an ISO weekday 1..7");
+  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 100)) return bad("limits.warn_percent", "must be 1..100");
+  for (auto [name, v] : {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
+                         std::pair{"limits.throttle_rate", o.throttle_bps}}) {
+    if (v && *v != 0 && (*v < netns::kMinRateBps || *v > netns::kMaxRateBps))
+      return bad(name, "must be 0 (unlimited) or between 8kbit and 100gbit");
+  }
+  if (o.throttle_bps && *o.throttle_bps == 0) return bad("limits.throttle_rate", "must not be unlimited");
+  return {};
+}
+
+// The fake-TLS domain of the newest ee secret, or "".
+std::string domain_of(const std::vector<std::string>& secrets) {
+  for (auto it = secrets.rbegin(); it != secrets.rend(); ++it) {
+    auto s = proto::parse_secret(*it);
+    if (s && s->kind == proto::SecretKind::kFakeTls) return s->domain;
+  }
+  return {};
+}
+
+}  // namespace
+
+UserRt* Daemon::find_by_name(std::string_view name) {
+  for (auto& [id, u] : users_)
+    if (u->user.name == name) return u.get();
+  return nullptr;
+}
+
+api::UserRecord Daemon::record_of(const UserRt& u) const {
+  api::UserRecord r;
+  r.user = u.user;
+  r.limits = u.limits;
+  for (std::size_t i = 0; i < u.user.secrets.size(); ++i) {
+    r.secret_info.push_back({u.user.secrets[i],
+                             i < u.user.secret_expires.size() ? u.user.secret_expires[i] : std::nullopt});
+  }
+  return r;
+}
+
+api::UserStatus Daemon::status_of(const UserRt& u) const {
+  api::UserStatus s;
+  s.name = u.user.name;
+  s.id = u.user.id;
+  s.state = std::string(user_state_name(u.state));
+  s.fail_reason = u.fail_reason;
+  s.enabled = u.user.enabled;
+  s.expires_at = u.user.expires_at;
+  s.worker_pid = u.worker && !u.worker->gone ? u.worker->proc.pid() : 0;
+  s.worker_uid = u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0;
+  s.restarts = u.restarts;
+  if (u.cell) {
+    s.cell = api::CellInfo{u.cell->names().netns, u.cell->names().host_if, netns::to_string(u.cell->addrs().cell4),
+                           u.cell->rates().upload.bits_per_sec, u.cell->rates().download.bits_per_sec};
+  }
+  s.connections = u.active();
+  s.held = static_cast<std::uint32_t>(u.held.size());
+  s.refused = u.refused;
+  s.connections_total = u.handed_total;
+  s.unique_ips = u.unique_ips;
+  s.quota = quota_status(u.limits, u.period_usage.total(), wall_now());
+  s.quota.used_bytes = u.period_usage.total();
+  s.throttled = u.rate.reasons.any();
+  s.throttled_quota = u.rate.reasons.quota;
+  s.throttled_unique_ips = u.rate.reasons.unique_ips;
+  s.throttle_reason = u.rate.reason_text;
+  s.rate_up_bps = u.rate.up_bps;
+  s.rate_down_bps = u.rate.down_bps;
+  s.measured_up_bps = u.rate_bps_up;
+  s.measured_down_bps = u.rate_bps_down;
+  s.bytes_up_total = u.bytes_up_total;
+  s.bytes_down_total = u.bytes_down_total;
+  if (u.worker) {
+    for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
+      s.worker_counters.emplace_back(std::string(worker::counter_name(static_cast<worker::Counter>(i))),
+                                     u.worker->counters.values[i]);
+    }
+  }
+  return s;
+}
+
+base::Result<void> Daemon::check_secrets_free(const std::vector<std::string>& secrets, UserId except) const {
+  std::set<std::string> keys;
+  for (const auto& hex : secrets) {
+    auto s = proto::parse_secret(hex);
+    if (!s) return base::fail(base::Errc::kBadInput, "secrets: " + s.error().context);
+    std::string key(reinterpret_cast<const char*>(s->key.data()), s->key.size());
+    if (!keys.insert(key).second) return base::fail(base::Errc::kBadInput, "secrets: the same key is given twice");
+  }
+  for (const auto& [id, u] : users_) {
+    if (id == except) continue;
+    for (const auto& hex : u->user.secrets) {
+      auto s = proto::parse_secret(hex);
+      if (!s) continue;
+      if (keys.count(std::string(reinterpret_cast<const char*>(s->key.data()), s->key.size()))) {
+        return base::fail(base::Errc::kExists, "secrets: this key is already used by another user");
+      }
+    }
+  }
+  return {};
+}
+
+base::Result<api::UserRecord> Daemon::commit_user(const StoredUser& changed) {
+  if (auto r = store_->update_user(changed); !r) return tl::unexpected(r.error());
+  reconcile_user(changed);
+  if (gate_table_dirty_) send_gate_table();
+  write_status();
+  return record_of(*users_.at(changed.id));
+}
+
+base::Result<std::vector<api::UserRecord>> Daemon::list_users() {
+  std::vector<api::UserRecord> out;
+  out.reserve(users_.size());
+  for (const auto& [id, u] : users_) out.push_back(record_of(*u));
+  return out;
+}
+
+base::Result<api::UserRecord> Daemon::get_user(std::string_view name) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  return record_of(*u);
+}
+
+base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
+  if (!valid_user_name(nu.name)) return base::fail(base::Errc::kBadInput, "name: must be 1..64 of [A-Za-z0-9_.-]");
+  if (find_by_name(nu.name)) return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
+  if (users_.size() >= uid_capacity(cfg_.cells) || users_.size() >= ipv4_cell_capacity(cfg_.cells)) {
+    return base::fail(base::Errc::kExhausted, "no room for another user in [cells] ipv4_pool / uid range");
+  }
+  StoredUser s;
+  s.name = nu.name;
+  s.enabled = nu.enabled;
+  s.expires_at = nu.expires_at;
+  s.comment = nu.comment;
+  s.origin = UserOrigin::kRuntime;
+  for (const auto& hex : nu.secrets) {
+    auto sec = proto::parse_secret(hex);
+    if (!sec) return base::fail(base::Errc::kBadInput, "secrets: " + sec.error().context);
+    s.secrets.push_back(proto::format_hex(*sec));
+  }
+  if (s.secrets.empty()) {
+    auto sec = proto::generate_secret(proto::SecretKind::kFakeTls,
+                                      nu.tls_domain.empty() ? cfg_.server.first_user_domain : nu.tls_domain);
+    if (!sec) return base::fail(base::Errc::kBadInput, "tls_domain: " + sec.error().context);
+    s.secrets.push_back(proto::format_hex(*sec));
+  }
+  if (auto r = check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
+  apply_limits(nu.limits, s.overrides);
+  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  auto id = store_->add_user(s, wall_now());
+  if (!id) return tl::unexpected(id.error());
+  s.id = *id;
+  s.created_at = wall_now();
+  reconcile_user(s);
+  event(s.id, "user_created", "api");
+  if (gate_table_dirty_) send_gate_table();
+  write_status();
+  return record_of(*users_.at(s.id));
+}
+
+base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const api::UserPatch& p) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  if (u->user.origin == UserOrigin::kConfig) {
+    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
+                                                   "\" is declared in the configuration file: change it there");
+  }
+  StoredUser s = u->user;
+  if (p.enabled) s.enabled = *p.enabled;
+  if (p.expires_at) s.expires_at = *p.expires_at;
+  if (p.comment) s.comment = *p.comment;
+  apply_limits(p, s.overrides);
+  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  return commit_user(s);
+}
+
+base::Result<void> Daemon::delete_user(std::string_view name) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  if (u->user.origin == UserOrigin::kConfig) {
+    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
+                                                   "\" is declared in the configuration file: remove it there");
+  }
+  const UserId id = u->user.id;
+  if (auto r = store_->remove_user(name); !r) return r;
+  event(std::nullopt, "user_removed", std::string(name));
+  remove_user_rt(id);
+  send_gate_table();
+  write_status();
+  return {};
+}
+
+base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name, std::string_view new_secret,
+                                                    std::uint32_t grace_s) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  if (u->user.origin == UserOrigin::kConfig) {
+    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
+                                                   "\" is declared in the configuration file: change its secret there");
+  }
+  std::string hex;
+  if (!new_secret.empty()) {
+    auto sec = proto::parse_secret(new_secret);
+    if (!sec) return base::fail(base::Errc::kBadInput, "secret: " + sec.error().context);
+    hex = proto::format_hex(*sec);
+  } else {
+    // Same kind as the newest secret: an ee user stays fake-TLS on its domain.
+    auto newest = proto::parse_secret(u->user.secrets.back());
+    const auto kind = newest ? newest->kind : proto::SecretKind::kFakeTls;
+    std::string domain = kind == proto::SecretKind::kFakeTls ? domain_of(u->user.secrets) : "";
+    if (kind == proto::SecretKind::kFakeTls && domain.empty()) domain = cfg_.server.first_user_domain;
+    auto sec = proto::generate_secret(kind, domain);
+    if (!sec) return base::fail(base::Errc::kInternal, "secret generation: " + sec.error().context);
+    hex = proto::format_hex(*sec);
+  }
+  StoredUser s = u->user;
+  const UnixSeconds now = wall_now();
+  s.secret_expires.resize(s.secrets.size());
+  std::vector<std::string> keep;
+  std::vector<std::optional<UnixSeconds>> keep_exp;
+  for (std::size_t i = 0; i < s.secrets.size(); ++i) {
+    std::optional<UnixSeconds> exp = s.secret_expires[i];
+    const UnixSeconds until = now + grace_s;
+    if (!exp || *exp > until) exp = until;
+    if (grace_s == 0 || *exp <= now) continue;  // no grace: the old secret stops now
+    keep.push_back(s.secrets[i]);
+    keep_exp.push_back(exp);
+  }
+  keep.push_back(hex);
+  keep_exp.push_back(std::nullopt);
+  if (auto r = check_secrets_free({hex}, s.id); !r) return tl::unexpected(r.error());
+  if (std::find(s.secrets.begin(), s.secrets.end(), hex) != s.secrets.end()) {
+    return base::fail(base::Errc::kExists, "secret: the user already has this secret");
+  }
+  s.secrets = std::move(keep);
+  s.secret_expires = std::move(keep_exp);
+  auto r = commit_user(s);
+  if (r) event(s.id, "secret_rotated", "grace_s=" + std::to_string(grace_s));
+  return r;
+}
+
+void Daemon::expire_secrets(UnixSeconds now) {
+  std::vector<StoredUser> changed;
+  for (const auto& [id, u] : users_) {
+    const auto& ex = u->user.secret_expires;
+    bool any = false;
+    for (std::size_t i = 0; i < ex.size() && i < u->user.secrets.size(); ++i) any |= ex[i] && *ex[i] <= now;
+    if (!any) continue;
+    StoredUser s = u->user;
+    std::vector<std::string> keep;
+    std::vector<std::optional<UnixSeconds>> keep_exp;
+    for (std::size_t i = 0; i < s.secrets.size(); ++i) {
+      const auto e = i < ex.size() ? ex[i] : std::nullopt;
+      if (e && *e <= now) continue;
+      keep.push_back(s.secrets[i]);
+      keep_exp.push_back(e);
+    }
+    if (keep.empty()) continue;  // never leaves a user without a secret
+    s.secrets = std::move(keep);
+    s.secret_expires = std::move(keep_exp);
+    changed.push_back(std::move(s));
+  }
+  for (const auto& s : changed) {
+    if (auto r = commit_user(s); !r) {
+      log()->error("expired secret not removed user={} error={}", s.name, r.error().to_string());
+    } else {
+      event(s.id, "secret_expired", "grace period over");
+    }
+  }
+}
+
+base::Result<void> Daemon::reset_usage(std::string_view name) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  const UnixSeconds now = wall_now();
+  u->period = period_bounds(u->limits.period, u->limits.anchor_day, now);
+  if (auto r = store_->reset_period(u->user.id, u->period.start, now, "api"); !r) return r;
+  u->period_usage = Usage{};
+  apply_policy(*u, now);
+  write_status();
+  return {};
+}
+
+base::Result<api::UserStatus> Daemon::user_status(std::string_view name) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  return status_of(*u);
+}
+
+std::vector<api::UserStatus> Daemon::all_status() {
+  std::vector<api::UserStatus> out;
+  out.reserve(users_.size());
+  for (const auto& [id, u] : users_) out.push_back(status_of(*u));
+  return out;
+}
+
+base::Result<std::vector<DayUsage>> Daemon::daily_usage(std::string_view name, UnixSeconds from, UnixSeconds to) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  return store_->daily_history(u->user.id, from, to);
+}
+
+base::Result<std::vector<MonthUsage>> Daemon::monthly_usage(std::string_view name, UnixSeconds from,
+                                                            UnixSeconds to) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  return store_->monthly_history(u->user.id, from, to);
+}
+
+api::ServerStatus Daemon::server_status() {
+  api::ServerStatus s;
+  s.version = MTW_VERSION;
+  s.started_at = started_wall_;
+  s.uptime_s = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count());
+  s.listeners = listener_names_;
+  for (const auto& [id, u] : users_) {
+    ++s.users_total;
+    s.users_running += u->state == UserState::kRunning ? 1 : 0;
+    s.users_failed += u->state == UserState::kFailed ? 1 : 0;
+    s.users_throttled += u->rate.reasons.any() ? 1 : 0;
+    s.cells += u->cell ? 1 : 0;
+    s.connections += u->active();
+  }
+  if (gate_) {
+    s.gate_pid = gate_->gone ? 0 : gate_->proc.pid();
+    s.gate_ready = gate_->ready && !gate_->gone;
+    for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
+      s.gate_counters.emplace_back(std::string(worker::counter_name(static_cast<worker::Counter>(i))),
+                                   gate_->counters.values[i]);
+    }
+  }
+  s.gate_restarts = gate_restart_.restarts();
+  s.masked_total = masked_total_;
+  s.handoffs_total = handoffs_total_;
+  s.memory_bound = std::string(memory_bound_mode_name(memory_plan_.mode));
+  s.sweeps = sweeps_;
+  s.sweep_cpu_ns_total = static_cast<std::uint64_t>(sweep_cpu_.count());
+  return s;
+}
+
+base::Result<api::Links> Daemon::links(std::string_view name) {
+  UserRt* u = find_by_name(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  api::Links l;
+  l.host = public_host();
+  if (cfg_.server.public_port != 0) {
+    l.ports.push_back(cfg_.server.public_port);
+  } else {
+    for (const auto& lc : cfg_.listeners)
+      if (std::find(l.ports.begin(), l.ports.end(), lc.bind.port) == l.ports.end()) l.ports.push_back(lc.bind.port);
+  }
+  for (const auto& hex : u->user.secrets) {
+    auto s = proto::parse_secret(hex);
+    if (!s) continue;
+    for (auto port : l.ports) {
+      for (const auto& link : worker::proxy_links(*s, l.host, port)) {
+        (link.rfind("tg://", 0) == 0 ? l.tg : l.https).push_back(link);
+      }
+    }
+  }
+  return l;
+}
+
+std::vector<api::LiveEvent> Daemon::events(std::uint64_t after, std::size_t limit) {
+  std::vector<api::LiveEvent> out;
+  for (const auto& e : ring_) {
+    if (e.seq <= after) continue;
+    out.push_back(e);
+    if (out.size() >= limit) break;
+  }
+  return out;
+}
+
+}  // namespace mtw::supervisor
