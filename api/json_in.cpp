@@ -12,7 +12,8 @@ namespace {
 
 using supervisor::UnixSeconds;
 
-constexpr std::uint64_t kMinRateBps = 8'000;            // as [defaults]: tc's useful minimum
+constexpr std::uint64_t kMinRateBps = 8'000;             // as [defaults]: tc's useful minimum
+constexpr std::uint64_t kMaxRateBps = 100'000'000'000;  // netns/rate.h kMaxRateBps (100 gbit)
 constexpr UnixSeconds kMaxUnixSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
 
 std::string json_type_name(const json::value& v) {
@@ -106,6 +107,7 @@ ApiResult<std::uint64_t> quantity(const std::string& field, const json::value& v
     return bad(field, field + " must be at least " +
                           (is_rate ? supervisor::format_rate(min) : supervisor::format_size(min)) +
                           (allow_unlimited ? " (or 0 / \"unlimited\")" : ""));
+  if (is_rate && x > kMaxRateBps) return bad(field, field + " must be at most 100gbit");
   return x;
 }
 

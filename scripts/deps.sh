@@ -12,7 +12,7 @@ BUILD_PKGS=(
 RUN_PKGS=(iproute2 nftables util-linux)
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-  python3 python3-telethon iperf3 nodejs npm procps psmisc curl zbar-tools
+  python3 python3-telethon iperf3 nodejs npm procps psmisc curl zbar-tools prometheus
 )
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}")
@@ -38,6 +38,18 @@ if ((${#missing[@]})); then
   fi
   echo "deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages are installed for their files only (promtool from prometheus,
+  # say): no service may start as a side effect. policy-rc.d answering 101
+  # is Debian's switch for that; an existing one is left alone.
+  own_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  rc=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [[ $own_policy == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [[ $rc != 0 ]]; then exit "$rc"; fi
 fi

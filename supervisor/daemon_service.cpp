@@ -56,7 +56,7 @@ base::Result<void> check_limits(const LimitOverrides& o) {
   if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31)) return bad("limits.anchor_day", "must be 1..31");
   if (o.anchor_day && o.period == Period::kWeekly && *o.anchor_day > 7)
     return bad("limits.anchor_day", "weekly periods take an ISO weekday 1..7");
-  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 100)) return bad("limits.warn_percent", "must be 1..100");
+  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 99)) return bad("limits.warn_percent", "must be 1..99");
   for (auto [name, v] : {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
                          std::pair{"limits.throttle_rate", o.throttle_bps}}) {
     if (v && *v != 0 && (*v < netns::kMinRateBps || *v > netns::kMaxRateBps))

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <map>
+#include <optional>
+#include <utility>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -34,6 +36,7 @@ class FakeService : public Service {
 
   bool reload_ok = true;
   std::uint64_t reloads = 0;
+  std::optional<base::Error> next_error;  // returned once by the next update_user
 
   void add_event(std::string user, std::string kind, std::string detail) {
     std::lock_guard l(mu_);
@@ -104,6 +107,7 @@ class FakeService : public Service {
   }
   Result<UserRecord> update_user(std::string_view name, const UserPatch& p) override {
     std::lock_guard l(mu_);
+    if (next_error) return tl::unexpected(*std::exchange(next_error, std::nullopt));
     auto* r = find(name);
     if (!r) return missing(name);
     if (r->user.origin == supervisor::UserOrigin::kConfig)

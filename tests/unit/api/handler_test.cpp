@@ -47,12 +47,20 @@ TEST_F(HandlerTest, ExpiryDateMeansThroughThatDay) {
   EXPECT_EQ(**p->expires_at, 1'709'251'200);  // 2024-03-01T00:00:00Z
 }
 
-TEST_F(HandlerTest, MapsServiceBadInputContextToField) {
-  // A comment of 256 characters passes the API; the fake accepts it. The
-  // mapping of kBadInput is observed through an unknown-user rotate instead.
-  HttpResponse r = run("POST", "/v1/users/nobody/rotate");
-  EXPECT_EQ(r.status, 404);
-  EXPECT_EQ(json::parse(r.body).at("error").at("code"), "not_found");
+TEST_F(HandlerTest, MapsServiceErrorsToStatusAndField) {
+  svc_.next_error = base::Error{base::Errc::kBadInput, 0, "limits.anchor_day: weekly needs 1..7"};
+  HttpResponse r = run("PATCH", "/v1/users/cfguser", R"({"limits":{"anchor_day":9}})");
+  EXPECT_EQ(r.status, 400);
+  auto e = json::parse(r.body).at("error");
+  EXPECT_EQ(e.at("field"), "limits.anchor_day");
+  EXPECT_EQ(e.at("message"), "limits.anchor_day: weekly needs 1..7");
+  svc_.next_error = base::Error{base::Errc::kBadInput, 0, "weekly anchor: bad, really"};
+  r = run("PATCH", "/v1/users/cfguser", "{}");
+  EXPECT_FALSE(json::parse(r.body).at("error").as_object().contains("field"));
+  svc_.next_error = base::Error{base::Errc::kSyscall, 5, "disk"};
+  r = run("PATCH", "/v1/users/cfguser", "{}");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(json::parse(r.body).at("error").at("message"), "internal error");  // no internals leak
 }
 
 TEST_F(HandlerTest, MethodNotAllowedListsAllowedMethods) {

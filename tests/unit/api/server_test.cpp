@@ -432,6 +432,7 @@ std::vector<Bad> bad_requests() {
       {"bad rate text", U, V::post, "/v1/users", lim(R"("rate_up":"20 parsecs")"), 400, "bad_request", "limits.rate_up"},
       {"negative rate", U, V::post, "/v1/users", lim(R"("rate_up":-1)"), 400, "bad_request", "limits.rate_up"},
       {"rate too small", U, V::post, "/v1/users", lim(R"("rate_down":100)"), 400, "bad_request", "limits.rate_down"},
+      {"rate too large", U, V::post, "/v1/users", lim(R"("throttle_rate":"101gbit")"), 400, "bad_request", "limits.throttle_rate"},
       {"rate wrong type", U, V::post, "/v1/users", lim(R"("rate_down":true)"), 400, "bad_request", "limits.rate_down"},
       {"unlimited throttle", U, V::post, "/v1/users", lim(R"("throttle_rate":"unlimited")"), 400, "bad_request", "limits.throttle_rate"},
       {"bad size text", U, V::post, "/v1/users", lim(R"("quota":"50 GiBs")"), 400, "bad_request", "limits.quota"},
