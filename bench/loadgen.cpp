@@ -12,11 +12,18 @@
 //                      VmRSS of --pid before, with all open, and after close.
 //   --mode handshakes  --concurrency loops of connect, handshake, verified
 //                      echo round trip, close, for --duration seconds.
+//   --mode latency     --conns sequential fresh connections (one at a time):
+//                      each is timed from connect() to the verified echo of
+//                      its first packet, then closed; reports p50/p90/p99/max.
+//                      With --secrets-file (one secret per line) connection i
+//                      uses line i mod lines (e.g. one cold user each), and
+//                      --gap-ms waits between connections.
 // Prints one JSON line on stdout. Every phase is bounded by --timeout.
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -28,7 +35,7 @@ namespace {
 using asio::awaitable;
 using asio::use_awaitable;
 
-enum class Mode { kThroughput, kIdle, kHandshakes };
+enum class Mode { kThroughput, kIdle, kHandshakes, kLatency };
 
 struct Options {
   ClientConfig client;
@@ -43,6 +50,8 @@ struct Options {
   long pid = 0;     // the proxy under test: VmRSS, fds, CPU
   long dc_pid = 0;  // the fake DC: CPU only
   std::string label;
+  std::vector<proto::Secret> secrets;  // --secrets-file: per-connection secrets (latency)
+  double gap_s = 0;                    // latency: pause between connections
 };
 
 struct Run {
@@ -231,6 +240,44 @@ awaitable<void> handshakes(Run& run) {
       o.dc_pid ? dc_cpu.percent() : -1.0, run.first_error.c_str());
 }
 
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  std::size_t i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+awaitable<void> latency(Run& run) {
+  const Options& o = run.opts;
+  std::vector<double> us;
+  us.reserve(o.conns);
+  for (std::size_t i = 0; i < o.conns; ++i) {
+    ClientConfig cfg = o.client;
+    if (!o.secrets.empty()) cfg.secret = o.secrets[i % o.secrets.size()];
+    auto t0 = std::chrono::steady_clock::now();
+    auto conn = co_await open_client(cfg, i, /*echo=*/true);
+    double t = seconds_since(t0) * 1e6;
+    if (conn) {
+      us.push_back(t);
+      boost::system::error_code ignored;
+      (*conn)->sock.close(ignored);
+    } else {
+      run.note_failure(conn.error());
+    }
+    if (o.gap_s > 0) co_await sleep_for(o.gap_s);
+  }
+  double sum = 0;
+  for (double x : us) sum += x;
+  std::printf(
+      "{\"mode\":\"latency\",\"label\":\"%s\",\"proto\":\"%s\",\"conns\":%zu,\"ok\":%zu,"
+      "\"failed\":%zu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+      "\"min_us\":%.1f,\"mean_us\":%.1f,\"first_error\":\"%s\"}\n",
+      o.label.c_str(), proto_name(o.client.proto), o.conns, us.size(), run.failed,
+      percentile(us, 0.5), percentile(us, 0.9), percentile(us, 0.99), percentile(us, 1.0),
+      percentile(us, 0.0), us.empty() ? -1.0 : sum / static_cast<double>(us.size()),
+      run.first_error.c_str());
+}
+
 awaitable<void> run_mode(Run& run) {
   switch (run.opts.mode) {
     case Mode::kThroughput:
@@ -242,6 +289,9 @@ awaitable<void> run_mode(Run& run) {
     case Mode::kHandshakes:
       co_await handshakes(run);
       break;
+    case Mode::kLatency:
+      co_await latency(run);
+      break;
   }
   std::fflush(stdout);
   run.io.stop();
@@ -251,14 +301,16 @@ awaitable<void> run_mode(Run& run) {
   if (s == "throughput") return Mode::kThroughput;
   if (s == "idle") return Mode::kIdle;
   if (s == "handshakes") return Mode::kHandshakes;
-  return base::fail(Errc::kBadInput, "--mode throughput|idle|handshakes");
+  if (s == "latency") return Mode::kLatency;
+  return base::fail(Errc::kBadInput, "--mode throughput|idle|handshakes|latency");
 }
 
 [[nodiscard]] Result<Options> parse_options(int argc, char** argv) {
   auto flags = Flags::parse(
       argc, argv,
       {"target", "proto", "secret", "dc", "mode", "direction", "conns", "concurrency", "duration",
-       "warmup", "hold", "timeout", "pid", "dc-pid", "sources", "chunk-kib", "label"});
+       "warmup", "hold", "timeout", "pid", "dc-pid", "sources", "chunk-kib", "label",
+       "secrets-file", "gap-ms"});
   if (!flags) return tl::unexpected(flags.error());
   Options o;
   auto client = parse_client_config(*flags);
@@ -289,6 +341,23 @@ awaitable<void> run_mode(Run& run) {
   o.pid = static_cast<long>(*pid);
   o.dc_pid = static_cast<long>(*dc_pid);
   o.label = flags->str("label");
+  if (flags->has("secrets-file")) {
+    std::ifstream in(flags->str("secrets-file"));
+    if (!in) return base::fail(Errc::kBadInput, "--secrets-file: cannot read");
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      auto secret = proto::parse_secret(line);
+      if (!secret) return base::fail(Errc::kBadInput, "--secrets-file: " + secret.error().context);
+      if (o.client.proto == ProtoKind::kTls && secret->kind != proto::SecretKind::kFakeTls) {
+        return base::fail(Errc::kBadInput, "--secrets-file: --proto tls needs ee secrets");
+      }
+      o.secrets.push_back(std::move(*secret));
+    }
+    if (o.secrets.empty()) return base::fail(Errc::kBadInput, "--secrets-file: no secrets");
+  }
+  auto gap = flags->num("gap-ms", 0);
+  if (!gap || *gap < 0) return base::fail(Errc::kBadInput, "bad --gap-ms");
+  o.gap_s = *gap / 1000.0;
   return o;
 }
 

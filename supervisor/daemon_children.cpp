@@ -134,6 +134,10 @@ std::vector<std::string> Daemon::worker_argv() const {
       "--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
       "--fast-mode", cfg_.telegram.fast_mode ? "on" : "off",
       "--stats-interval", "0",
+      // The gate checks replays for every user before a handoff; the
+      // worker's own cache is a second line and need not be large (a 64 Ki
+      // entry cache would be 1.3 MiB resident per idle user).
+      "--replay-entries", "4096",
       "--log-level", opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
   if (cfg_.telegram.prefer_ipv6) a.push_back("--prefer-ipv6");
   for (const auto& d : cfg_.telegram.dc) {

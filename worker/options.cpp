@@ -14,6 +14,14 @@ namespace {
 using base::Errc;
 using base::fail;
 
+Result<std::uint32_t> parse_u32(std::string_view v);
+
+Result<std::uint32_t> parse_replay_entries(std::string_view v) {
+  auto n = parse_u32(v);
+  if (n && (*n < 16 || *n > (1u << 30))) return fail(Errc::kBadInput, "want 16 .. 1073741824");
+  return n;
+}
+
 Result<std::uint32_t> parse_u32(std::string_view v) {
   std::uint32_t out = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
@@ -117,6 +125,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--mask-discard-timeout", store(&Options::mask_discard_timeout_ms, parse_duration_ms)},
       {"--stats-interval", store(&Options::stats_interval_ms, parse_duration_ms)},
       {"--max-connections", store(&Options::max_connections, parse_u32)},
+      {"--replay-entries", store(&Options::replay_entries, parse_replay_entries)},
       {"--stats-file", store(&Options::stats_file, as_text)},
       {"--log-level", store(&Options::log_level, as_level)},
   };

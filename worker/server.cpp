@@ -86,6 +86,9 @@ base::Result<void> Server::start() {
   d.signals.emplace(d.io, SIGTERM, SIGINT, SIGHUP);
   if (auto r = d.load_secrets(); !r) return r;
   if (auto r = d.rt.init_dc_table(); !r) return r;
+  if (d.rt.opts.replay_entries != (1u << 16)) {
+    d.rt.replay = proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
+  }
   if (auto r = d.bind_all(); !r) return r;
   d.print_links();
   log()->info("worker started listeners={} secrets={} managed={} fast_mode={} mask={}",

@@ -34,6 +34,7 @@ Limits and timeouts (durations in seconds; "250ms" also accepted):
   --drain-timeout S         on SIGTERM/SIGINT, wait this long for active relays (default 30)
   --mask-discard-timeout S  without --mask: discard for S plus up to 100% jitter (default 30)
   --max-connections N       accepted connections above N wait before their handshake (0 = no cap)
+  --replay-entries N        replay cache entries, 20 bytes each (65536)
 
 Observability:
   --stats-interval S        log a one-line counter summary every S (0 = off; default 60)
