@@ -276,7 +276,8 @@ base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name, std::
   std::vector<std::optional<UnixSeconds>> keep_exp;
   for (std::size_t i = 0; i < s.secrets.size(); ++i) {
     std::optional<UnixSeconds> exp = s.secret_expires[i];
-    const UnixSeconds until = now + grace_s;
+    // `now` is rounded down: one second more guarantees the whole grace.
+    const UnixSeconds until = now + grace_s + 1;
     if (!exp || *exp > until) exp = until;
     if (grace_s == 0 || *exp <= now) continue;  // no grace: the old secret stops now
     keep.push_back(s.secrets[i]);
