@@ -448,19 +448,25 @@ ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
   const bool users = n >= 1 && seg[0] == "users";
   // Which methods and query parameters the path takes.
   RouteMatch m{"", {}};
-  if (metrics) m = {"GET", {}};
-  else if (n == 1 && seg[0] == "status") m = {"GET", {}};
-  else if (n == 1 && seg[0] == "reload") m = {"POST", {}};
-  else if (n == 1 && seg[0] == "events") m = {"GET", {"after", "limit"}};
-  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate") m = {"POST", {}};
-  else if (users && n == 1) m = {"GET, POST", {}};
-  else if (users && n == 2) m = {"GET, PATCH, DELETE", {}};
+  // Assigned member by member: GCC 12 with ASan flags aggregate assignment
+  // from a nested braced list as a stack use after scope.
+  auto route = [&m](std::string_view allow, std::initializer_list<std::string_view> params) {
+    m.allow = allow;
+    m.params.assign(params.begin(), params.end());
+  };
+  if (metrics) route("GET", {});
+  else if (n == 1 && seg[0] == "status") route("GET", {});
+  else if (n == 1 && seg[0] == "reload") route("POST", {});
+  else if (n == 1 && seg[0] == "events") route("GET", {"after", "limit"});
+  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate") route("POST", {});
+  else if (users && n == 1) route("GET, POST", {});
+  else if (users && n == 2) route("GET, PATCH, DELETE", {});
   else if (users && n == 3) {
     const std::string_view a = seg[2];
-    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset") m = {"POST", {}};
-    else if (a == "status" || a == "links") m = {"GET", {}};
-    else if (a == "usage") m = {"GET", {"by", "from", "to"}};
-    else if (a == "qr") m = {"GET", {"format", "index"}};
+    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset") route("POST", {});
+    else if (a == "status" || a == "links") route("GET", {});
+    else if (a == "usage") route("GET", {"by", "from", "to"});
+    else if (a == "qr") route("GET", {"format", "index"});
   }
   if (m.allow.empty()) return not_found("no such path");
   if (users && n >= 2 && !valid_user_name(seg[1]))

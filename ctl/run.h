@@ -1,0 +1,20 @@
+// Executes a parsed mtwardenctl invocation: sends its request through a
+// Transport, prints the response (human or --json) to `out`, diagnostics to
+// `err` ("mtwardenctl: ..."), writes QR images, and returns the exit code
+// (args.h kExit*). Not thread-safe (uses the caller's streams).
+#pragma once
+
+#include <ostream>
+
+#include "ctl/args.h"
+#include "ctl/http_client.h"
+
+namespace mtw::ctl {
+
+int run(const Invocation& inv, Transport& transport, std::ostream& out, std::ostream& err);
+
+// Writes `data` to `path` via a temporary file in the same directory and
+// rename(2) (mode 0644). Errors name the path (kSyscall with errno).
+[[nodiscard]] base::Result<void> write_file_atomic(const std::string& path, std::string_view data);
+
+}  // namespace mtw::ctl
