@@ -45,6 +45,7 @@ struct Server::Impl {
   std::optional<asio::signal_set> signals;
   std::uint64_t report_seq = 0;
   Clock::time_point drain_deadline;
+  asio::steady_timer* tick_timer = nullptr;  // while tick_loop runs
   Clock::time_point next_stats_file;
   Clock::time_point next_summary;
 };
