@@ -169,7 +169,7 @@ awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<v
     if (ec || c->gone) co_return;
     auto st = c->proc.try_reap();
     if (!st) {
-      log()->warn("child wait failed pid={} error={}", c->proc.pid(), st.error().to_string());
+      log()->warn("child wait failed pid={} error={}", c->pid, st.error().to_string());
       co_return;
     }
     if (!*st) continue;
@@ -214,6 +214,7 @@ bool Daemon::start_gate() {
     return false;
   }
   g->proc = std::move(*proc);
+  g->pid = g->proc.pid();
   error_code ec;
   g->ctl.assign(ours.release(), ec);
   g->ctl.non_blocking(true, ec);
@@ -380,6 +381,7 @@ void Daemon::spawn_worker(UserRt& u) {
   if (!proc) return fail("spawn: " + proc.error().to_string());
   auto w = std::make_shared<ChildProc>(io_);
   w->proc = std::move(*proc);
+  w->pid = w->proc.pid();
   w->started = Clock::now();
   error_code ec;
   w->ctl.assign(ours.release(), ec);
@@ -498,7 +500,7 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
   auto d = u.restart.on_crash(w->started, now);
   ++u.restarts;
   log()->warn("worker exited user={} pid={} status=\"{}\" restart_in_ms={} failed={}", u.user.name,
-              w->proc.pid(), describe_wait_status(status), d.delay.count(), d.failed);
+              w->pid, describe_wait_status(status), d.delay.count(), d.failed);
   event(id, "worker_crashed", describe_wait_status(status));
   if (d.failed) {
     u.state = UserState::kFailed;

@@ -45,6 +45,7 @@ using worker::use_nothrow;
 struct ChildProc {
   explicit ChildProc(asio::io_context& io) : ctl(io), exit_watch(io) {}
   Process proc;
+  pid_t pid = 0;                              // kept for logs after the reap
   asio::posix::stream_descriptor ctl;         // SOCK_SEQPACKET, our end
   asio::posix::stream_descriptor exit_watch;  // dup of the pidfd
   Clock::time_point started;

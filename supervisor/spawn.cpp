@@ -59,6 +59,7 @@ enum class Step : int {
   kParentDeathSignal,
   kNoNewPrivs,
   kExec,
+  kSetsid,
 };
 
 const char* step_name(Step s) {
@@ -81,6 +82,7 @@ const char* step_name(Step s) {
     case Step::kParentDeathSignal: return "prctl(PR_SET_PDEATHSIG)";
     case Step::kNoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
     case Step::kExec: return "execve";
+    case Step::kSetsid: return "setsid";
   }
   return "unknown step";
 }
@@ -103,6 +105,7 @@ struct ChildPlan {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   bool drop_caps = true;
+  bool new_session = true;
   bool no_new_privs = true;
   int pdeath_signal = 0;
   pid_t parent_pid = 0;
@@ -280,6 +283,7 @@ struct Confine : bp::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor&) const {
     child_reset_signals(plan->err_fd);
+    if (plan->new_session && ::setsid() < 0) child_fail(plan->err_fd, Step::kSetsid, errno);
     child_fd_layout(*plan);
     child_confine(*plan);
   }
@@ -363,6 +367,7 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.uid = spec.uid;
   p.gid = spec.gid ? spec.gid : (spec.uid ? std::optional<gid_t>(*spec.uid) : std::nullopt);
   p.drop_caps = spec.drop_capabilities;
+  p.new_session = spec.new_session;
   p.no_new_privs = spec.no_new_privs;
   p.pdeath_signal = spec.parent_death_signal;
   p.parent_pid = ::getpid();

@@ -32,6 +32,10 @@ struct SpawnSpec {
   std::optional<gid_t> gid;       // defaults to uid's value when unset and uid is set
   bool drop_capabilities = true;  // clear the bounding set, inheritable and ambient caps
   bool no_new_privs = true;
+  // setsid(): the child leaves our session and process group, so a
+  // terminal's Ctrl+C reaches only the supervisor, which then stops its
+  // children in order (and a child can never read our terminal).
+  bool new_session = true;
   int parent_death_signal = SIGKILL;  // 0 = none
   std::uint64_t nofile = 0;           // > 0: RLIMIT_NOFILE soft = hard = this
   // > 0: RLIMIT_DATA soft = hard = this (the fallback memory bound, see

@@ -98,6 +98,19 @@ TEST(Spawn, PassesExactlyTheGivenEnvironment) {
   EXPECT_EQ(run(s).first, "");
 }
 
+// A terminal's Ctrl+C must reach only the supervisor: children lead their
+// own session (and process group) unless asked otherwise.
+TEST(Spawn, ChildLeadsItsOwnSessionByDefault) {
+  // $$ is the shell's pid; field 6 of /proc/self/stat is the session id.
+  auto [out, st] = run(base_spec({"/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)"}));
+  auto sp = out.find(' ');
+  ASSERT_NE(sp, std::string::npos) << out;
+  EXPECT_EQ(out.substr(0, sp), out.substr(sp + 1, out.size() - sp - 2)) << out;
+  auto s = base_spec({"/bin/sh", "-c", "cut -d' ' -f6 /proc/$$/stat"});
+  s.new_session = false;
+  EXPECT_EQ(run(s).first, std::to_string(::getsid(0)) + "\n");
+}
+
 TEST(Spawn, PassesArgvVerbatim) {
   auto s = base_spec({"/bin/sh", "-c", "printf '%s|' \"$0\" \"$@\"", "zero", "a b", ""});
   EXPECT_EQ(run(s).first, "zero|a b||");
