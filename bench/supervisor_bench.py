@@ -318,7 +318,7 @@ class Bench:
 
     # ---------------------------------------------------------- supervisor
 
-    def supervisor(self, name, n_users, on_demand, tag, extra_cells=None):
+    def supervisor(self, name, n_users, on_demand, tag, extra_cells=None, extra_toml=()):
         self.runs += 1
         d = os.path.join(self.dir, "%s-%d" % (name, self.runs))
         os.makedirs(d)
@@ -336,7 +336,7 @@ class Bench:
                  "[[listener]]", 'bind = "127.0.0.1:%d"' % port, "",
                  "[telegram]", "dc = %s" % toml_value(self.dc_flags), "",
                  "[cells]"] + ["%s = %s" % (k, toml_value(v)) for k, v in cells.items()] + [
-                 "", "[defaults]", "on_demand = %s" % toml_value(on_demand), ""]
+                 ""] + list(extra_toml) + ["", "[defaults]", "on_demand = %s" % toml_value(on_demand), ""]
         for i, s in enumerate(secrets):
             lines += ["[[user]]", 'name = "u%d"' % i, 'secret = "%s"' % s, ""]
         cfg = os.path.join(d, "mtwarden.toml")

@@ -79,6 +79,12 @@ void read_server(TableReader r, ServerConfig& s) {
   if (auto v = r.string("public_host")) s.public_host = *v;
   if (auto v = r.number<std::uint16_t>("public_port", 0, 65535)) s.public_port = *v;
   if (auto v = r.boolean("create_first_user")) s.create_first_user = *v;
+  if (auto v = r.string("public_host_lookup")) {
+    if (!v->empty() && (v->rfind("http://", 0) != 0 || v->size() <= 7))
+      r.error(*r.table().get("public_host_lookup"), "server.public_host_lookup must be \"\" or an http:// URL");
+    else
+      s.public_host_lookup = *v;
+  }
   if (auto v = r.string("first_user_domain")) s.first_user_domain = *v;
   r.finish();
 }

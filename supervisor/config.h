@@ -48,6 +48,10 @@ struct ServerConfig {
   std::string log_level = "info";               // trace..critical, off
   std::string public_host;                      // host in client links; empty = auto-detect
   std::uint16_t public_port = 0;                // port in links; 0 = first listener's port
+  // http:// URL answering this host's public address, asked once at start
+  // when public_host is empty; "" = no lookup (links then use the first
+  // address of a local interface).
+  std::string public_host_lookup;
   bool create_first_user = true;  // no user at all at start: create one and print its links
   std::string first_user_domain = "www.google.com";  // fake-TLS domain of that user's ee secret
 };

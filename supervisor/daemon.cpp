@@ -20,6 +20,7 @@
 #include "netns/reconcile.h"
 #include "proto/secret.h"
 #include "supervisor/daemon_impl.h"
+#include "api/public_address.h"
 #include "api/token.h"
 #include "supervisor/links.h"
 #include "worker/options.h"
@@ -234,6 +235,15 @@ base::Result<void> Daemon::start() {
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
   if (auto r = sync_config_users(cfg_, true); !r) return r;
+  if (cfg_.server.public_host.empty() && !cfg_.server.public_host_lookup.empty()) {
+    auto a = api::lookup_public_address(cfg_.server.public_host_lookup, std::chrono::seconds(3));
+    if (a) {
+      looked_up_host_ = *a;
+      log()->info("public address looked up address={}", *a);
+    } else {
+      log()->warn("public address lookup failed, links use a local address error={}", a.error().to_string());
+    }
+  }
   if (auto r = maybe_create_first_user(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
@@ -357,6 +367,7 @@ base::Result<void> Daemon::maybe_create_first_user() {
 
 std::string Daemon::public_host() const {
   if (!cfg_.server.public_host.empty()) return cfg_.server.public_host;
+  if (!looked_up_host_.empty()) return looked_up_host_;
   // No lookup on the network: the first global address of this host.
   std::string found;
   ifaddrs* ifs = nullptr;
@@ -511,6 +522,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
         cfg_.timeouts.crash_loop_restarts});
     u->last_activity = Clock::now();
     it = users_.emplace(s.id, std::move(u)).first;
+    by_name_[s.name] = s.id;
   }
   UserRt& u = *it->second;
   const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
@@ -549,6 +561,7 @@ void Daemon::remove_user_rt(UserId id) {
   auto it = users_.find(id);
   if (it == users_.end()) return;
   teardown_user(*it->second, UserState::kDisabled, "removed");
+  by_name_.erase(it->second->user.name);
   users_.erase(it);
   gate_table_dirty_ = true;
 }

@@ -209,6 +209,7 @@ class Daemon final : public api::Service {
   MemoryBoundPlan memory_plan_;
   std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
   std::vector<std::string> listener_names_;
+  std::string looked_up_host_;  // from [server] public_host_lookup
   std::vector<proto::AllowedProtocols> listener_protocols_;
 
   std::shared_ptr<ChildProc> gate_;
@@ -220,6 +221,7 @@ class Daemon final : public api::Service {
 
   std::map<UserId, std::unique_ptr<UserRt>> users_;
   std::unordered_map<std::string, UserId> by_host_if_;
+  std::unordered_map<std::string, UserId> by_name_;  // names never change
   std::vector<bool> uid_slots_;
 
   asio::steady_timer sweep_timer_, rebalance_timer_, tick_timer_;

@@ -78,9 +78,10 @@ std::string domain_of(const std::vector<std::string>& secrets) {
 }  // namespace
 
 UserRt* Daemon::find_by_name(std::string_view name) {
-  for (auto& [id, u] : users_)
-    if (u->user.name == name) return u.get();
-  return nullptr;
+  auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) return nullptr;
+  auto u = users_.find(it->second);
+  return u == users_.end() ? nullptr : u->second.get();
 }
 
 api::UserRecord Daemon::record_of(const UserRt& u) const {
