@@ -336,6 +336,10 @@ class Bench:
                  "[[listener]]", 'bind = "127.0.0.1:%d"' % port, "",
                  "[telegram]", "dc = %s" % toml_value(self.dc_flags), "",
                  "[cells]"] + ["%s = %s" % (k, toml_value(v)) for k, v in cells.items()] + [
+                 "",
+                 # Every benchmark client connects from 127.0.0.1: the gate's
+                 # per-IP rate limit would throttle the load generator itself.
+                 "[connections]", "per_ip_rate = 0",
                  ""] + list(extra_toml) + ["", "[defaults]", "on_demand = %s" % toml_value(on_demand), ""]
         for i, s in enumerate(secrets):
             lines += ["[[user]]", 'name = "u%d"' % i, 'secret = "%s"' % s, ""]
@@ -440,8 +444,9 @@ class Sup:
             us = s.get("users", [])
             if names is None:
                 return all(u["state"] == "running" and u["pid"] for u in us)
+            # Idle on-demand users are not listed in status.json.
             st = {u["name"]: u for u in us}
-            return all(st[n]["state"] == "running" and st[n]["pid"] for n in names)
+            return all(st.get(n, {}).get("state") == "running" and st[n]["pid"] for n in names)
         return self.wait(pred, timeout)
 
     def pids(self, s=None):
