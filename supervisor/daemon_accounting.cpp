@@ -266,6 +266,10 @@ void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
 
 void Daemon::sweep() {
   const std::uint64_t cpu0 = cpu_ns();
+  const auto wall0 = Clock::now();
+  auto since = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count() / 1000.0;
+  };
   const UnixSeconds now = wall_now();
   const double interval_s = cfg_.accounting.sweep_interval_ms / 1000.0;
   std::vector<UsageDelta> deltas;
@@ -289,6 +293,8 @@ void Daemon::sweep() {
     moved.push_back(&u);
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
+  const double dump_ms = since(wall0);
+  const auto store0 = Clock::now();
   if (auto s = store_->apply_sweep(deltas, now); !s) {
     log()->error("usage not stored (will retry with the next sweep's counters lost) error={}", s.error().to_string());
   } else {
@@ -302,6 +308,8 @@ void Daemon::sweep() {
       moved[i]->last_activity = Clock::now();
     }
   }
+  const double store_ms = since(store0);
+  const auto policy0 = Clock::now();
   expire_secrets(now);
   const auto steady = Clock::now();
   for (auto& [id, up] : users_) {
@@ -335,11 +343,18 @@ void Daemon::sweep() {
     }
   }
   ++sweeps_;
+  const double policy_ms = since(policy0);
+  const auto status0 = Clock::now();
   // status.json holds every user: with many users write it less often (the
   // API serves the same state live).
   const std::uint64_t every = std::max<std::uint64_t>(1, by_host_if_.size() / 1000);
   if (sweeps_ % every == 0) write_status();
   sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0);
+  // The sweep runs on the event loop: a slow one delays every handshake.
+  if (const double total = since(wall0); total > 50.0) {
+    log()->warn("slow sweep wall_ms={:.1f} counters_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} status_ms={:.1f} deltas={}",
+                total, dump_ms, store_ms, policy_ms, since(status0), deltas.size());
+  }
 }
 
 void Daemon::write_status() {
