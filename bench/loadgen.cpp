@@ -17,7 +17,8 @@
 //                      its first packet, then closed; reports p50/p90/p99/max.
 //                      With --secrets-file (one secret per line) connection i
 //                      uses line i mod lines (e.g. one cold user each), and
-//                      --gap-ms waits between connections.
+//                      --gap-ms waits between connections; --samples-file F
+//                      writes every sample (us, one per line) to F.
 // Prints one JSON line on stdout. Every phase is bounded by --timeout.
 
 #include <algorithm>
@@ -52,6 +53,7 @@ struct Options {
   std::string label;
   std::vector<proto::Secret> secrets;  // --secrets-file: per-connection secrets (latency)
   double gap_s = 0;                    // latency: pause between connections
+  std::string samples_file;            // latency: every sample (us), one per line
 };
 
 struct Run {
@@ -268,6 +270,12 @@ awaitable<void> latency(Run& run) {
   }
   double sum = 0;
   for (double x : us) sum += x;
+  if (!o.samples_file.empty()) {
+    // Raw samples in connection order, so a caller can pool interleaved runs.
+    std::ofstream f(o.samples_file, std::ios::trunc);
+    for (double x : us) f << static_cast<long>(x) << '\n';
+    if (!f) run.note_failure(base::Error{Errc::kSyscall, errno, "--samples-file: write failed"});
+  }
   std::printf(
       "{\"mode\":\"latency\",\"label\":\"%s\",\"proto\":\"%s\",\"conns\":%zu,\"ok\":%zu,"
       "\"failed\":%zu,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
@@ -310,7 +318,7 @@ awaitable<void> run_mode(Run& run) {
       argc, argv,
       {"target", "proto", "secret", "dc", "mode", "direction", "conns", "concurrency", "duration",
        "warmup", "hold", "timeout", "pid", "dc-pid", "sources", "chunk-kib", "label",
-       "secrets-file", "gap-ms"});
+       "secrets-file", "gap-ms", "samples-file"});
   if (!flags) return tl::unexpected(flags.error());
   Options o;
   auto client = parse_client_config(*flags);
@@ -358,6 +366,7 @@ awaitable<void> run_mode(Run& run) {
   auto gap = flags->num("gap-ms", 0);
   if (!gap || *gap < 0) return base::fail(Errc::kBadInput, "bad --gap-ms");
   o.gap_s = *gap / 1000.0;
+  o.samples_file = flags->str("samples-file");
   return o;
 }
 

@@ -71,32 +71,38 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
   return host;
 }
 
-base::Result<void> CellHost::sweep(
-    const std::function<void(const std::string& host_if, const CellCounters&)>& fn) {
-  return dump(&fn);
-}
+base::Result<void> CellHost::sweep(const CounterFn& fn) { return dump(&fn); }
 
 base::Result<void> CellHost::reap() { return dump(nullptr); }
 
-base::Result<void> CellHost::dump(
-    const std::function<void(const std::string&, const CellCounters&)>* fn) {
-  for (auto& [ifindex, r] : retired_) r.seen = false;
-  auto res = counters_.sweep_stats([&](const LinkCounters& c) {
+base::Result<void> CellHost::dump(const CounterFn* fn) {
+  // On error nothing is applied: seen flags would be incomplete, so every
+  // retired slot stays.
+  if (auto r = counters_.snapshot(snap_); !r) return r;
+  apply(snap_, fn);
+  return {};
+}
+
+void CellHost::apply(const CounterSnapshot& snap, const CounterFn* fn) {
+  // An entry the snapshot cannot judge counts as seen (kept): a cell
+  // retired after the dump began may have been created after it too.
+  for (auto& [ifindex, r] : retired_) r.seen = !snap.complete || r.retired_at >= snap.started;
+  for (const LinkCounters& c : snap.links) {
     if (auto it = live_.find(c.ifindex); it != live_.end()) {
-      if (fn != nullptr) (*fn)(it->second, cell_view(c));
+      // A cell younger than the dump: its ifindex may have meant another
+      // link when the kernel wrote this entry.
+      if (fn != nullptr && it->second.created < snap.started) (*fn)(it->second.name, cell_view(c));
     } else if (auto rt = retired_.find(c.ifindex); rt != retired_.end()) {
       rt->second.seen = true;
     }
-  });
-  if (!res) return res;  // seen flags are incomplete: keep every retired slot
+  }
   finish_reap();
-  return {};
 }
 
 void CellHost::retire(int ifindex, std::string name, AddrLease lease) {
   live_.erase(ifindex);
-  retired_.insert_or_assign(ifindex, Retired{std::move(name), std::move(lease),
-                                             std::chrono::steady_clock::now(), true});
+  const auto now = std::chrono::steady_clock::now();
+  retired_.insert_or_assign(ifindex, Retired{std::move(name), std::move(lease), now, now, true});
 }
 
 void CellHost::finish_reap() {
@@ -161,7 +167,8 @@ base::Result<Cell> Cell::create(CellHost& host, std::string_view id, const Shape
     c.rollback();
     return tl::unexpected(r.error());
   }
-  host.live_.insert_or_assign(c.veth_.ifindex(), c.names_.host_if);
+  host.live_.insert_or_assign(c.veth_.ifindex(),
+                              CellHost::Live{c.names_.host_if, std::chrono::steady_clock::now()});
   return c;
 }
 

@@ -65,11 +65,19 @@ class CellHost {
   const CellHostConfig& config() const noexcept { return cfg_; }
   AddrPool& pool() noexcept { return pool_; }
   NlSocket& nl() noexcept { return nl_; }
-  // One RTM_GETSTATS dump; calls fn(host_if, counters) for each live cell
-  // of this host (matched by host-end ifindex). Also does reap()'s work from
+  using CounterFn = std::function<void(const std::string& host_if, const CellCounters&)>;
+  // One RTM_GETSTATS dump on this thread, then apply(): fn(host_if,
+  // counters) for each live cell of this host. Also does reap()'s work from
   // the same dump.
-  [[nodiscard]] base::Result<void> sweep(
-      const std::function<void(const std::string& host_if, const CellCounters&)>& fn);
+  [[nodiscard]] base::Result<void> sweep(const CounterFn& fn);
+  // The second half of sweep(), for a snapshot taken on another thread with
+  // its own reader (CounterPoller). Maps ifindexes to cells as they are NOW:
+  // fn runs for live cells created before snap.started only (a younger cell
+  // is billed from its next snapshot, counters being cumulative), links of
+  // cells destroyed meanwhile and foreign links are ignored. A retired host
+  // end counts as gone only if the snapshot is complete, started after the
+  // cell was retired, and lacks it. `fn` may be null (reap only).
+  void apply(const CounterSnapshot& snap, const CounterFn* fn);
 
   // Destroyed cells hand their host end and address slot here ("retired")
   // until the kernel has removed the host end along with the namespace; the
@@ -84,11 +92,16 @@ class CellHost {
 
  private:
   friend class Cell;
+  struct Live {
+    std::string name;
+    std::chrono::steady_clock::time_point created;
+  };
   struct Retired {
     std::string name;
     AddrLease lease;
-    std::chrono::steady_clock::time_point since;
-    bool seen = false;  // present in the current dump
+    std::chrono::steady_clock::time_point retired_at;
+    std::chrono::steady_clock::time_point since;  // retire timeout runs from here
+    bool seen = false;  // present in the current dump (or not judged by it)
   };
   CellHost(CellHostConfig cfg, AddrPool pool, NlSocket nl, CounterReader counters)
       : cfg_(std::move(cfg)), pool_(std::move(pool)), nl_(std::move(nl)), counters_(std::move(counters)) {}
@@ -99,14 +112,15 @@ class CellHost {
   // After a dump that set Retired::seen: release what is gone, delete what
   // is overdue.
   void finish_reap();
-  base::Result<void> dump(const std::function<void(const std::string&, const CellCounters&)>* fn);
+  base::Result<void> dump(const CounterFn* fn);
 
   CellHostConfig cfg_;
   AddrPool pool_;
   NlSocket nl_;
   CounterReader counters_;
   NftTable nft_;
-  std::unordered_map<int, std::string> live_;  // host-end ifindex -> name, live cells
+  CounterSnapshot snap_;                       // reused by sweep()/reap()
+  std::unordered_map<int, Live> live_;         // host-end ifindex -> live cell
   std::unordered_map<int, Retired> retired_;   // after pool_: leases go back first
 };
 

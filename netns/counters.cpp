@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include <netlink/socket.h>
 
@@ -16,6 +17,12 @@ namespace mtw::netns {
 namespace {
 
 constexpr int kDumpAttempts = 3;
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 void fill(LinkCounters& c, const void* stats64, std::size_t len) {
   rtnl_link_stats64 st{};
@@ -114,7 +121,8 @@ base::Result<void> CounterReader::sweep(std::string_view prefix,
   }
 }
 
-base::Result<void> CounterReader::sweep_stats(const std::function<void(const LinkCounters&)>& fn) {
+base::Result<void> CounterReader::stats_once(bool* interrupted,
+                                             const std::function<void(const LinkCounters&)>& fn) {
   scratch_.name.clear();
   auto on_msg = [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWSTATS || h->nlmsg_len < NLMSG_LENGTH(sizeof(if_stats_msg))) return;
@@ -130,17 +138,40 @@ base::Result<void> CounterReader::sweep_stats(const std::function<void(const Lin
       return;
     }
   };
+  Request<if_stats_msg> req{};
+  req.hdr.nlmsg_len = NLMSG_LENGTH(sizeof req.body);
+  req.hdr.nlmsg_type = RTM_GETSTATS;
+  req.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.body.family = AF_UNSPEC;
+  req.body.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+  return dump_once(&req, sizeof req, interrupted, on_msg);
+}
+
+base::Result<void> CounterReader::sweep_stats(const std::function<void(const LinkCounters&)>& fn) {
   for (int attempt = 0;; ++attempt) {
-    Request<if_stats_msg> req{};
-    req.hdr.nlmsg_len = NLMSG_LENGTH(sizeof req.body);
-    req.hdr.nlmsg_type = RTM_GETSTATS;
-    req.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.body.family = AF_UNSPEC;
-    req.body.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
     bool intr = false;
-    if (auto r = dump_once(&req, sizeof req, &intr, on_msg); !r) return r;
+    if (auto r = stats_once(&intr, fn); !r) return r;
     if (!intr || attempt + 1 == kDumpAttempts) return {};
   }
+}
+
+base::Result<void> CounterReader::snapshot(CounterSnapshot& out) {
+  const std::uint64_t cpu0 = thread_cpu_ns();
+  out.started = std::chrono::steady_clock::now();
+  out.complete = false;
+  auto keep = [&](const LinkCounters& c) { out.links.push_back(c); };
+  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+    out.links.clear();
+    bool intr = false;
+    if (auto r = stats_once(&intr, keep); !r) return r;
+    if (!intr) {
+      out.complete = true;
+      break;
+    }
+  }
+  out.wall = std::chrono::steady_clock::now() - out.started;
+  out.cpu = std::chrono::nanoseconds(thread_cpu_ns() - cpu0);
+  return {};
 }
 
 }  // namespace mtw::netns

@@ -6,6 +6,7 @@
 // Thread-safety: one CounterReader per thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -40,6 +41,18 @@ inline CellCounters cell_view(const LinkCounters& host_end) noexcept {
                       host_end.tx_packets};
 }
 
+// One RTM_GETSTATS dump as plain data, so it can be taken on one thread and
+// used on another (see CounterPoller and CellHost::apply).
+struct CounterSnapshot {
+  std::vector<LinkCounters> links;  // `name` empty: keyed by ifindex
+  // Taken before the request was sent: a link created later may be missing.
+  std::chrono::steady_clock::time_point started;
+  // False when the kernel flagged every attempt inconsistent (links added or
+  // removed mid-dump): a link may then be missing or listed twice.
+  bool complete = false;
+  std::chrono::nanoseconds wall{0}, cpu{0};  // the dump's duration and its thread's CPU time
+};
+
 class CounterReader {
  public:
   // A reader bound to the calling thread's namespace (the host's).
@@ -59,6 +72,11 @@ class CounterReader {
   // ifindex to its own objects. Same retry rule as sweep().
   [[nodiscard]] base::Result<void> sweep_stats(const std::function<void(const LinkCounters&)>& fn);
 
+  // sweep_stats() into `out` (cleared first; its capacity is reused). Unlike
+  // sweep_stats(), an interrupted attempt's links are dropped before the
+  // retry, so each link appears once unless out.complete is false.
+  [[nodiscard]] base::Result<void> snapshot(CounterSnapshot& out);
+
  private:
   explicit CounterReader(NlSocket sk) : sk_(std::move(sk)), buf_(64 * 1024) {}
   // Sends `req` (a complete netlink request) and hands every reply message of
@@ -66,6 +84,8 @@ class CounterReader {
   // flagged the dump inconsistent.
   base::Result<void> dump_once(void* req, std::size_t len, bool* interrupted,
                                const std::function<void(const nlmsghdr*)>& on_msg);
+  // One RTM_GETSTATS request; *interrupted as dump_once.
+  base::Result<void> stats_once(bool* interrupted, const std::function<void(const LinkCounters&)>& fn);
   NlSocket sk_;
   std::vector<char> buf_;  // reused receive buffer; netlink dump skbs are <= 32 KiB
   std::uint32_t seq_ = 0;
