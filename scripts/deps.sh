@@ -7,12 +7,13 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-all-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libexpected-dev libnl-3-dev libnl-route-3-dev libnftables-dev libsdbus-c++-dev
-  libsystemd-dev libsqlite3-dev libqrencode-dev libpng-dev
+  libsystemd-dev libsqlite3-dev libqrencode-dev libpng-dev help2man dpkg-dev
 )
 RUN_PKGS=(iproute2 nftables util-linux)
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-telethon iperf3 nodejs npm procps psmisc curl zbar-tools prometheus
+  dbus dbus-daemon dbus-bin systemd man-db
 )
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}")

@@ -86,6 +86,12 @@ void read_server(TableReader r, ServerConfig& s) {
       s.public_host_lookup = *v;
   }
   if (auto v = r.string("first_user_domain")) s.first_user_domain = *v;
+  if (auto v = r.string("log_target")) {
+    if (*v != "auto" && *v != "journal" && *v != "stderr")
+      r.error(*r.table().get("log_target"), "server.log_target must be one of auto, journal, stderr");
+    else
+      s.log_target = *v;
+  }
   r.finish();
 }
 
@@ -314,6 +320,17 @@ void read_api(TableReader r, ApiConfig& a) {
   }
 }
 
+void read_dbus(TableReader r, DbusConfig& d) {
+  if (auto v = r.boolean("enabled")) d.enabled = *v;
+  if (auto v = r.string("bus")) {
+    if (*v != "system" && *v != "session")
+      r.error(*r.table().get("bus"), "dbus.bus must be \"system\" or \"session\"");
+    else
+      d.bus = *v;
+  }
+  r.finish();
+}
+
 // Seconds since the epoch at which the user stops being served: a plain
 // date means "through that day", so it expires at the next midnight UTC.
 std::optional<std::int64_t> read_expiry(TableReader& r) {
@@ -397,7 +414,7 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
       "server",   "listener",   "mask",        "telegram", "cells",
-      "timeouts", "accounting", "connections", "defaults", "user", "api"};
+      "timeouts", "accounting", "connections", "defaults", "user", "api", "dbus"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -418,6 +435,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
   if (const auto* t = section(diag, root, "connections"))
     read_connections({diag, *t, "connections"}, cfg.connections);
   if (const auto* t = section(diag, root, "api")) read_api({diag, *t, "api"}, cfg.api);
+  if (const auto* t = section(diag, root, "dbus")) read_dbus({diag, *t, "dbus"}, cfg.dbus);
   if (const auto* t = section(diag, root, "defaults")) {
     TableReader r(diag, *t, "defaults");
     cfg.defaults = resolve_limits(Limits{}, detail::read_limit_keys(r));

@@ -54,6 +54,9 @@ struct ServerConfig {
   std::string public_host_lookup;
   bool create_first_user = true;  // no user at all at start: create one and print its links
   std::string first_user_domain = "www.google.com";  // fake-TLS domain of that user's ee secret
+  // "auto": the journal (native entries with USER=/CELL=/EVENT= fields) when
+  // stderr is the journal's stream, else stderr; "journal"; "stderr".
+  std::string log_target = "auto";
 };
 
 struct ListenerConfig {
@@ -137,6 +140,11 @@ struct ApiConfig {
   std::uint32_t webhook_retries = 3;
 };
 
+struct DbusConfig {
+  bool enabled = true;         // serve org.mtwarden.Manager1 (no bus: a warning, not an error)
+  std::string bus = "system";  // "system" ($DBUS_SYSTEM_BUS_ADDRESS honoured) or "session"
+};
+
 struct UserConfig {
   std::string name;
   std::vector<proto::Secret> secrets;  // at least one
@@ -158,6 +166,7 @@ struct Config {
   AccountingConfig accounting;
   ConnectionsConfig connections;
   ApiConfig api;
+  DbusConfig dbus;
   Limits defaults;
   std::vector<UserConfig> users;
 

@@ -20,6 +20,8 @@
 #include "netns/reconcile.h"
 #include "proto/secret.h"
 #include "supervisor/daemon_impl.h"
+#include "systemd/journal.h"
+#include "systemd/listen_fds.h"
 #include "api/public_address.h"
 #include "api/token.h"
 #include "supervisor/links.h"
@@ -211,6 +213,10 @@ base::Result<void> Daemon::start() {
   if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
     return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
   }
+  if (cfg_.server.log_target == "journal" ||
+      (cfg_.server.log_target == "auto" && systemd::stderr_is_journal())) {
+    base::use_log_sink(systemd::make_journal_sink("mtwarden"));
+  }
   if (opts_.check_only) {
     std::printf("%s: configuration OK (%zu listeners, %zu users)\n", opts_.config_path.c_str(),
                 cfg_.listeners.size(), cfg_.users.size());
@@ -248,7 +254,17 @@ base::Result<void> Daemon::start() {
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
   if (auto r = start_api(); !r) return r;
+  start_dbus();
   memory_plan_ = plan_memory_bound(cfg_.cells.worker_memory_max_bytes, cfg_.cells.cgroup_dir);
+  if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && cfg_.cells.cgroup_dir.empty()) {
+    // Our own (delegated) cgroup: leave it for a leaf so it may give its
+    // children the memory controller.
+    if (auto r = enter_leaf_cgroup(memory_plan_.cgroup_parent, "supervisor"); !r) {
+      memory_plan_ = MemoryBoundPlan{MemoryBoundMode::kRlimit, {},
+                                     "cannot leave " + memory_plan_.cgroup_parent +
+                                         " for a leaf cgroup: " + r.error().to_string()};
+    }
+  }
   log()->info("worker memory bound mode={} limit_bytes={} reason=\"{}\"",
               memory_bound_mode_name(memory_plan_.mode), cfg_.cells.worker_memory_max_bytes,
               memory_plan_.reason);
@@ -274,6 +290,7 @@ base::Result<void> Daemon::start() {
   log()->info("started users={} cells={} listeners={}", users_.size(), cells, listeners_.size());
   event(std::nullopt, "started", "users=" + std::to_string(users_.size()));
   write_status();
+  start_watchdog();
   return {};
 }
 
@@ -408,8 +425,22 @@ void Daemon::print_links(const StoredUser& u, bool with_qr) {
 }
 
 base::Result<void> Daemon::bind_listeners() {
+  // Socket activation (mtwarden.socket): a configured listener takes the
+  // passed socket bound to exactly its address; the others are bound here.
+  auto passed = systemd::ListenFds::take();
   for (const auto& l : cfg_.listeners) {
     const std::string name = proto::format_endpoint(l.bind);
+    if (!passed.empty()) {
+      auto fd = passed.claim(l.bind);
+      if (!fd) return base::fail(fd.error().code, l.pos.to_string() + ": listener " + name + ": " + fd.error().context);
+      if (*fd) {
+        log()->info("listener from socket activation listener={}", name);
+        listener_names_.push_back(name);
+        listeners_.push_back(std::move(**fd));
+        listener_protocols_.push_back(l.protocols);
+        continue;
+      }
+    }
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(l.bind.host, ec);
     if (ec) return base::fail(base::Errc::kBadInput, "listener " + name + ": " + ec.message());
@@ -439,6 +470,9 @@ base::Result<void> Daemon::bind_listeners() {
     }
     listeners_.emplace_back(a.release());
     listener_protocols_.push_back(l.protocols);
+  }
+  for (const auto& d : passed.release_unclaimed()) {
+    log()->warn("passed socket matches no [[listener]], closed socket={}", d);
   }
   return {};
 }
@@ -493,6 +527,58 @@ base::Result<void> Daemon::start_api() {
   log()->info("api listening socket={} tcp={}", socket,
               cfg_.api.tcp ? proto::format_endpoint(*cfg_.api.tcp) : "-");
   return {};
+}
+
+void Daemon::start_dbus() {
+  if (!cfg_.dbus.enabled) return;
+  systemd::DbusOptions o;
+  o.bus = cfg_.dbus.bus;
+  auto m = systemd::DbusManager::start(io_, *this, o);
+  if (!m) {
+    // Hosts without a system bus (containers) still run the proxy.
+    log()->warn("dbus unavailable, running without it bus={} error={}", o.bus, m.error().to_string());
+    return;
+  }
+  dbus_ = std::move(*m);
+  log()->info("dbus serving name={} bus={}", systemd::kBusName, o.bus);
+}
+
+void Daemon::start_watchdog() {
+  const auto period = notifier_.watchdog_period();
+  if (!period) return;
+  watchdog_timer_ = std::make_unique<asio::steady_timer>(io_);
+  const auto every = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(*period),
+                              std::chrono::milliseconds(1));
+  log()->info("watchdog enabled period_ms={}", every.count());
+  // Pinged from this event loop: a loop that stalls stops the pings and
+  // systemd restarts us (WatchdogSec in mtwarden.service).
+  notifier_.watchdog();
+  arm_timer(*watchdog_timer_, every, &Daemon::watchdog_ping);
+}
+
+void Daemon::watchdog_ping() { notifier_.watchdog(); }
+
+std::string Daemon::status_summary() const {
+  std::uint32_t conns = 0, throttled = 0, failed = 0;
+  for (const auto& [id, u] : users_) {
+    conns += u->active();
+    throttled += u->rate.reasons.any() ? 1 : 0;
+    failed += u->state == UserState::kFailed ? 1 : 0;
+  }
+  return systemd::status_line(static_cast<std::uint32_t>(users_.size()), conns, throttled, failed);
+}
+
+void Daemon::maybe_ready() {
+  if (ready_sent_ || stopping_ || !gate_ || !gate_->ready) return;
+  for (const auto& [id, u] : users_) {
+    // Every cell is created before its worker is spawned; kStarting is the
+    // only state in which a worker is still on its way.
+    if (u->state == UserState::kStarting) return;
+  }
+  ready_sent_ = true;
+  const std::string line = status_summary();
+  notifier_.ready(line);
+  log()->info("ready status=\"{}\"", line);
 }
 
 bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
@@ -567,6 +653,15 @@ void Daemon::remove_user_rt(UserId id) {
 }
 
 base::Result<void> Daemon::reload() {
+  // RELOADING=1 ... READY=1 brackets the reload for `systemctl reload`,
+  // whether the file was taken or rejected (the old one then stays).
+  if (ready_sent_) notifier_.reloading();
+  auto r = reload_config();
+  if (ready_sent_) notifier_.ready(status_summary());
+  return r;
+}
+
+base::Result<void> Daemon::reload_config() {
   log()->info("reload requested path={}", opts_.config_path);
   auto cfg = load_config(opts_.config_path);
   if (!cfg) {
@@ -637,6 +732,12 @@ base::Result<void> Daemon::reload() {
 void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  notifier_.stopping("stopping: draining " + status_summary());
+  // The drain may take shutdown_grace_ms; tell systemd before TimeoutStopSec
+  // runs out on a slow drain.
+  notifier_.extend_timeout(std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms + 10'000));
+  if (watchdog_timer_) watchdog_timer_->cancel();
+  if (dbus_) dbus_->stop();
   sweep_timer_.cancel();
   rebalance_timer_.cancel();
   tick_timer_.cancel();

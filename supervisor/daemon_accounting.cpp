@@ -63,7 +63,6 @@ std::uint64_t cpu_ns() {
 }  // namespace
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
-  log()->info("event kind={} user_id={} detail=\"{}\"", kind, user ? std::to_string(*user) : "-", detail);
   api::LiveEvent e;
   e.seq = ++event_seq_;
   e.at = wall_now();
@@ -71,11 +70,17 @@ void Daemon::event(std::optional<UserId> user, std::string_view kind, std::strin
     auto it = users_.find(*user);
     if (it != users_.end()) e.user = it->second->user.name;
   }
+  if (e.user.empty()) {
+    log()->info("event event={} detail=\"{}\"", kind, detail);
+  } else {
+    log()->info("event event={} user={} detail=\"{}\"", kind, e.user, detail);
+  }
   e.kind = std::string(kind);
   e.detail = std::string(detail);
   ring_.push_back(e);
   while (ring_.size() > cfg_.api.events_kept) ring_.pop_front();
   if (webhooks_) webhooks_->post(e);
+  if (dbus_) dbus_->on_event(e);
   if (!store_) return;
   if (auto r = store_->record_event(wall_now(), user, kind, detail); !r) {
     log()->warn("event not stored kind={} error={}", kind, r.error().to_string());
@@ -203,6 +208,7 @@ void Daemon::housekeeping() {
     }
   }
   if (gate_table_dirty_) send_gate_table();
+  if (!ready_sent_) maybe_ready();
 }
 
 void Daemon::rebalance() {
@@ -265,6 +271,56 @@ void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
 }
 
 void Daemon::sweep() {
+  if (!stopping_ && request_counters()) return;  // finish_sweep runs when the snapshot arrives
+  // Shutdown's final bill (the workers have stopped) or no poller thread:
+  // dump here. A snapshot still under way is older than this one: drop it.
+  // (Its time and CPU then count in apply_ms and the sweep's own CPU.)
+  ++sweep_gen_;
+  finish_sweep([this](const netns::CellHost::CounterFn& fn) { return host_->sweep(fn); }, 0.0,
+               std::chrono::nanoseconds(0));
+}
+
+bool Daemon::request_counters() {
+  if (!poller_ && !poller_failed_) {
+    auto p = netns::CounterPoller::start();
+    if (!p) {
+      poller_failed_ = true;
+      log()->warn("counter thread not started, dumping on the event loop error={}", p.error().to_string());
+      return false;
+    }
+    poller_ = std::move(*p);
+  }
+  if (!poller_) return false;
+  // Counters are cumulative: a skipped sweep is billed by the next one.
+  if (poller_->busy()) {
+    log()->warn("counter dump still running after a sweep interval, sweep skipped");
+    return true;
+  }
+  const std::uint64_t gen = ++sweep_gen_;
+  (void)poller_->request([this, gen](base::Result<netns::CounterSnapshot> snap) {
+    // Poller thread: hand over only. The loop applies it by ifindex as the
+    // cells are then (CellHost::apply), so a cell torn down meanwhile is
+    // never billed with a stranger's counters.
+    auto shared = std::make_shared<base::Result<netns::CounterSnapshot>>(std::move(snap));
+    asio::post(io_, [this, gen, shared] {
+      if (stopping_ || gen != sweep_gen_ || !host_) return;
+      const auto& r = *shared;
+      const double dump_ms = r ? std::chrono::duration<double, std::milli>(r->wall).count() : 0.0;
+      if (dump_ms > 50.0) log()->info("slow counter dump (off the event loop) dump_ms={:.1f} links={}", dump_ms, r->links.size());
+      finish_sweep(
+          [&](const netns::CellHost::CounterFn& fn) -> base::Result<void> {
+            if (!r) return tl::unexpected(r.error());
+            host_->apply(*r, &fn);
+            return {};
+          },
+          dump_ms, r ? r->cpu : std::chrono::nanoseconds(0));
+    });
+  });
+  return true;
+}
+
+void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
+                          double dump_ms, std::chrono::nanoseconds dump_cpu) {
   const std::uint64_t cpu0 = cpu_ns();
   const auto wall0 = Clock::now();
   auto since = [](Clock::time_point t) {
@@ -278,7 +334,7 @@ void Daemon::sweep() {
     u->rate_bps_up = u->rate_bps_down = 0;
     if (now >= u->period.end || now < u->period.start) apply_policy(*u, now);
   }
-  auto r = host_->sweep([&](const std::string& host_if, const netns::CellCounters& c) {
+  auto r = read([&](const std::string& host_if, const netns::CellCounters& c) {
     auto it = by_host_if_.find(host_if);
     if (it == by_host_if_.end()) return;
     auto uit = users_.find(it->second);
@@ -293,7 +349,7 @@ void Daemon::sweep() {
     moved.push_back(&u);
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
-  const double dump_ms = since(wall0);
+  const double apply_ms = since(wall0);
   const auto store0 = Clock::now();
   if (auto s = store_->apply_sweep(deltas, now); !s) {
     log()->error("usage not stored (will retry with the next sweep's counters lost) error={}", s.error().to_string());
@@ -349,16 +405,18 @@ void Daemon::sweep() {
   // API serves the same state live).
   const std::uint64_t every = std::max<std::uint64_t>(1, by_host_if_.size() / 1000);
   if (sweeps_ % every == 0) write_status();
-  sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0);
-  // The sweep runs on the event loop: a slow one delays every handshake.
+  sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0) + dump_cpu;
+  // This part runs on the event loop: a slow one delays every handshake.
   if (const double total = since(wall0); total > 50.0) {
-    log()->warn("slow sweep wall_ms={:.1f} counters_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} status_ms={:.1f} deltas={}",
-                total, dump_ms, store_ms, policy_ms, since(status0), deltas.size());
+    log()->warn("slow sweep wall_ms={:.1f} apply_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} status_ms={:.1f} deltas={} "
+                "dump_ms={:.1f}",
+                total, apply_ms, store_ms, policy_ms, since(status0), deltas.size(), dump_ms);
   }
 }
 
 void Daemon::write_status() {
   if (!store_) return;
+  if (ready_sent_) notifier_.status(status_summary());
   const UnixSeconds now = wall_now();
   std::ostringstream o;
   std::size_t cells = 0, running = 0, throttled = 0, conns = 0;

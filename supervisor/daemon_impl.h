@@ -21,6 +21,7 @@
 #include "api/webhooks.h"
 #include "base/unique_fd.h"
 #include "netns/cell.h"
+#include "netns/counter_poller.h"
 #include "netns/rate.h"
 #include "supervisor/backoff.h"
 #include "supervisor/config.h"
@@ -29,6 +30,8 @@
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
 #include "supervisor/store.h"
+#include "systemd/dbus_manager.h"
+#include "systemd/notify.h"
 #include "worker/asio.h"
 #include "worker/control_protocol.h"
 #include "worker/counters.h"
@@ -153,7 +156,15 @@ class Daemon final : public api::Service {
   void reconcile_user(const StoredUser& u);
   void remove_user_rt(UserId id);
   void shutdown();
+  base::Result<void> reload_config();
   base::Result<void> start_api();
+  void start_dbus();
+  void start_watchdog();
+  void watchdog_ping();
+  // READY=1 once the gate and every enabled always-on user's worker are up
+  // (or given up on); then STATUS= each sweep.
+  void maybe_ready();
+  std::string status_summary() const;
   UserRt* find_by_name(std::string_view name);
   api::UserRecord record_of(const UserRt& u) const;
   api::UserStatus status_of(const UserRt& u) const;
@@ -194,6 +205,12 @@ class Daemon final : public api::Service {
   void forward(UserRt& u, HeldConn c);
   void drain_held(UserRt& u);
   void sweep();
+  // The counter dump of a sweep runs on poller_'s thread: true when one was
+  // requested (finish_sweep follows on the loop) or one is still running.
+  bool request_counters();
+  // The rest of a sweep, on the loop: `read` feeds each live cell's counters.
+  void finish_sweep(const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
+                    double dump_ms, std::chrono::nanoseconds dump_cpu);
   void apply_policy(UserRt& u, UnixSeconds now);
   void rebalance();
   void housekeeping();
@@ -206,6 +223,10 @@ class Daemon final : public api::Service {
   Config cfg_;
   std::optional<Store> store_;
   std::unique_ptr<netns::CellHost> host_;
+  // After io_: destroyed (joined) first, so its last post finds io_ alive.
+  std::unique_ptr<netns::CounterPoller> poller_;
+  bool poller_failed_ = false;   // could not start: sweeps dump on the loop
+  std::uint64_t sweep_gen_ = 0;  // a snapshot of an older generation is stale
   MemoryBoundPlan memory_plan_;
   std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
   std::vector<std::string> listener_names_;
@@ -238,6 +259,11 @@ class Daemon final : public api::Service {
   std::uint64_t event_seq_ = 0;
   std::unique_ptr<api::ApiServer> api_;
   std::unique_ptr<api::Webhooks> webhooks_;
+
+  systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
+  std::unique_ptr<systemd::DbusManager> dbus_;
+  std::unique_ptr<asio::steady_timer> watchdog_timer_;
+  bool ready_sent_ = false;
 };
 
 }  // namespace mtw::supervisor

@@ -152,6 +152,22 @@ MemoryBoundPlan plan_memory_bound(std::uint64_t limit_bytes, const std::string& 
           "cgroup v2 memory controller available at " + parent + " (enabling it for children)"};
 }
 
+base::Result<void> enter_leaf_cgroup(const std::string& parent, const std::string& leaf) {
+  if (leaf.empty() || leaf.find('/') != std::string::npos || leaf == "." || leaf == "..") {
+    return base::fail(base::Errc::kBadInput, "leaf cgroup name must be one path component");
+  }
+  auto procs = read_text(parent + "/cgroup.procs");
+  if (!procs) return base::fail_errno("read " + parent + "/cgroup.procs");
+  if (procs->find_first_not_of(" \n") == std::string::npos) return {};
+  const std::string dir = parent + "/" + leaf;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return base::fail_errno("mkdir " + dir);
+  // "0" moves the writing process, every thread with it.
+  base::UniqueFd fd(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC | O_CREAT, 0644));
+  if (!fd) return base::fail_errno("open " + dir + "/cgroup.procs");
+  if (::write(fd.get(), "0", 1) != 1) return base::fail_errno("move into " + dir);
+  return {};
+}
+
 WorkerCgroup::WorkerCgroup(WorkerCgroup&& o) noexcept
     : path_(std::exchange(o.path_, {})), procs_(std::move(o.procs_)) {}
 

@@ -47,6 +47,15 @@ std::optional<std::string> cgroup2_path_from_proc(std::string_view proc_cgroup);
 // Whether a space-separated list (cgroup.controllers, cgroup.subtree_control) names `name`.
 bool controller_listed(std::string_view list, std::string_view name);
 
+// cgroup v2 lets a cgroup hand controllers to its children only while no
+// process lives in it ("no internal processes"). Under systemd with
+// Delegate=yes the supervisor sits in the delegated cgroup itself, so before
+// the first worker cgroup it moves itself (all threads) into the leaf
+// "<parent>/<leaf>" (created if missing). No-op when `parent` holds no
+// process (the supervisor already lives elsewhere). kSyscall with errno on
+// failure; the caller then falls back to RLIMIT_DATA.
+[[nodiscard]] base::Result<void> enter_leaf_cgroup(const std::string& parent, const std::string& leaf);
+
 // A per-worker cgroup v2 directory "<parent>/<name>" with memory.max set;
 // removed (rmdir) by the destructor once empty: destroy it after the worker
 // in it has been reaped (a cgroup with live members is EBUSY). Move-only.

@@ -4,7 +4,7 @@
 namespace mtw::worker {
 
 std::string usage_text() {
-  return R"(usage: mtwarden-worker --bind HOST:PORT [--bind ...] --secret SECRET [--secret ...] [options]
+  return R"(Usage: mtwarden-worker --bind HOST:PORT [--bind ...] --secret SECRET [--secret ...] [options]
 
 A single-user Telegram MTProxy relay (direct mode, obfuscated2 and fake TLS).
 

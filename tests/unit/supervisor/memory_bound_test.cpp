@@ -137,6 +137,39 @@ TEST(WorkerCgroup, EnablesMemoryInParentWhenMissing) {
   EXPECT_EQ(slurp(parent / "cgroup.subtree_control").substr(0, 7), "+memory");
 }
 
+// Delegate=yes puts the supervisor in the delegated cgroup itself: it must
+// move to a leaf before that cgroup may enable "memory" for its children.
+TEST(EnterLeafCgroup, OccupiedParentMovesUsIntoTheLeaf) {
+  TempDir t;
+  fs::path parent = fake_parent(t, "\n");
+  spit(parent / "cgroup.procs", "4242\n");
+  ASSERT_TRUE(enter_leaf_cgroup(parent.string(), "supervisor"));
+  EXPECT_TRUE(fs::is_directory(parent / "supervisor"));
+  EXPECT_EQ(slurp(parent / "supervisor" / "cgroup.procs"), "0");  // "0" = the writer, all threads
+  // A second start finds the leaf there already.
+  ASSERT_TRUE(enter_leaf_cgroup(parent.string(), "supervisor"));
+}
+
+TEST(EnterLeafCgroup, EmptyParentIsLeftAlone) {
+  TempDir t;
+  fs::path parent = fake_parent(t, "\n");
+  spit(parent / "cgroup.procs", "");
+  ASSERT_TRUE(enter_leaf_cgroup(parent.string(), "supervisor"));
+  EXPECT_FALSE(fs::exists(parent / "supervisor"));
+}
+
+TEST(EnterLeafCgroup, ErrorsAreReported) {
+  TempDir t;
+  fs::path parent = fake_parent(t, "\n");
+  auto missing = enter_leaf_cgroup(parent.string(), "supervisor");  // no cgroup.procs
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, base::Errc::kSyscall);
+  spit(parent / "cgroup.procs", "1\n");
+  EXPECT_EQ(enter_leaf_cgroup(parent.string(), "a/b").error().code, base::Errc::kBadInput);
+  EXPECT_EQ(enter_leaf_cgroup(parent.string(), "..").error().code, base::Errc::kBadInput);
+  EXPECT_FALSE(fs::exists(parent / "a"));
+}
+
 TEST(WorkerCgroup, MoveTransfersOwnership) {
   TempDir t;
   fs::path parent = fake_parent(t, "memory\n");

@@ -1,0 +1,503 @@
+#!/usr/bin/python3
+"""D-Bus end to end (docs/dbus.md): a private dbus-daemon of type "system"
+with the shipped policy (systemd/org.mtwarden.Manager1.conf.in, the group
+substituted by a test gid), the real mtwarden on it through
+$DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
+
+1. the object's introspection equals docs/org.mtwarden.Manager1.xml;
+2. every property, compared with GET /v1/status;
+3. every method: AddUser, ListUsers, GetUser, GetStatus, SetLimits (and
+   "default" back to [defaults]), DisableUser, EnableUser, GetUsage by day
+   and month, Reload (also a rejected file), RemoveUser; answers agree with
+   the HTTP API;
+4. bad calls get named errors (NoSuchUser, UserExists, InvalidArgument,
+   DeclaredInConfig) and leave the store (SQLite rows) and GET /v1/users
+   unchanged;
+5. the policy: uid 65534 without groups may read properties and
+   introspect but a method call is AccessDenied and it receives no signals;
+   a user in the configured group ("daemon") may call methods, a user
+   outside it ("bin") may not;
+6. signals, received by a root `gdbus monitor`: QuotaWarning and
+   UserThrottled when bob's 4 MB quota runs out through the proxy,
+   UserUnthrottled when the quota goes back to default, WorkerRestarted
+   after his worker is killed, UserExpired after expires_at;
+7. SIGTERM releases the name.
+
+Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
+"""
+
+import grp
+import pwd
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import harness as h
+import sandbox as sb
+from test_supervisor_api import Api, dump_store, echo
+
+CFG = "c823456789abcdef0123456789abcdef"  # declared in the file
+BOB = "b823456789abcdef0123456789abcdef"
+# dbus-daemon resolves policy groups by name and a caller's groups through
+# the user database, so the policy test uses two stock system accounts:
+# "daemon" (the configured group is its primary group) and "bin" (not in it).
+GROUP = "daemon"      # substituted for @MTW_DBUS_GROUP@
+MEMBER = "daemon"
+OTHER = "bin"
+NOBODY = 65534
+NAME = "org.mtwarden.Manager1"
+PATH = "/org/mtwarden/Manager1"
+IFACE = "org.mtwarden.Manager1"
+SRC = os.environ.get("MTW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+BASE_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%(socket)s</listen>
+  <auth>EXTERNAL</auth>
+  <!-- The default context of Debian's system.conf. -->
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/> <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/> <allow receive_type="method_return"/>
+    <allow receive_type="error"/> <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <includedir>%(policy_dir)s</includedir>
+</busconfig>
+"""
+
+
+class Bus:
+    def __init__(self, env):
+        self.dir = os.path.join(env.dir, "bus")
+        policy_dir = os.path.join(self.dir, "system.d")
+        os.makedirs(policy_dir)
+        os.chmod(self.dir, 0o755)
+        with open(os.path.join(SRC, "systemd", "org.mtwarden.Manager1.conf.in")) as f:
+            policy = f.read()
+        h.check("@MTW_DBUS_GROUP@" in policy, "the shipped policy names the group @MTW_DBUS_GROUP@")
+        with open(os.path.join(policy_dir, "org.mtwarden.Manager1.conf"), "w") as f:
+            f.write(policy.replace("@MTW_DBUS_GROUP@", GROUP))
+        self.socket = os.path.join(self.dir, "system_bus_socket")
+        config = os.path.join(self.dir, "bus.conf")
+        with open(config, "w") as f:
+            f.write(BASE_CONFIG % {"socket": self.socket, "policy_dir": policy_dir})
+        self.proc = sb.Proc(["dbus-daemon", "--config-file=" + config, "--nofork", "--print-address"],
+                            name="dbus-daemon", stderr_path=os.path.join(self.dir, "dbus-daemon.log"))
+        self.address = self.proc.wait_line("unix:", timeout=15)
+        sb.log("private system bus at %s" % self.address)
+
+
+def as_user(argv, uid=None, groups=None):
+    """argv run as `uid` (a number: that uid and gid, no groups; a name: that
+    account with its groups from the user database)."""
+    if uid is None:
+        return argv
+    if isinstance(uid, str):
+        pw = pwd.getpwnam(uid)
+        return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--init-groups"] + argv
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + argv
+
+
+def unwrap(x):
+    """busctl --json: variants are {"type", "data"}; returns plain values."""
+    if isinstance(x, dict):
+        if set(x) == {"type", "data"}:
+            return unwrap(x["data"])
+        return {k: unwrap(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [unwrap(v) for v in x]
+    return x
+
+
+class Client:
+    def __init__(self, address):
+        self.address = address
+
+    def busctl(self, args, uid=None, groups=None):
+        argv = as_user(["busctl", "--address=" + self.address, "--json=short"] + args, uid, groups)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+    def call(self, method, sig="", *args, uid=None, groups=None):
+        """busctl call; the out arguments (unwrapped), or raises with busctl's message."""
+        r = self.busctl(["call", NAME, PATH, IFACE, method] + ([sig] if sig else []) +
+                        [str(a) for a in args], uid, groups)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (method, r.stderr.strip()))
+        out = r.stdout.strip()
+        return unwrap(json.loads(out)["data"]) if out else []
+
+    def prop(self, name, uid=None, groups=None):
+        r = self.busctl(["get-property", NAME, PATH, IFACE, name], uid, groups)
+        if r.returncode != 0:
+            raise RuntimeError("get-property %s failed: %s" % (name, r.stderr.strip()))
+        return unwrap(json.loads(r.stdout))
+
+    def gdbus(self, method, *args, uid=None, groups=None):
+        """gdbus call: (error name or None, output) — gdbus reports error names."""
+        argv = as_user(["gdbus", "call", "--address", self.address, "--dest", NAME, "--object-path", PATH,
+                        "--method", IFACE + "." + method] + list(args), uid, groups)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if r.returncode == 0:
+            return None, r.stdout.strip()
+        m = re.search(r"GDBus\.Error:([A-Za-z0-9_.]+):\s*(.*)", r.stderr)
+        return (m.group(1), m.group(2).strip()) if m else ("?", r.stderr.strip())
+
+
+class Monitor:
+    """`gdbus monitor` on the service; collects (member, args text) lines."""
+
+    def __init__(self, address, uid=None):
+        argv = as_user(["stdbuf", "-oL", "gdbus", "monitor", "--address", address, "--dest", NAME], uid)
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  preexec_fn=sb._pdeathsig)
+        sb._children.append(self.p)
+        self.lines = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            with self.lock:
+                self.lines.append(line.strip())
+
+    def signals(self, member):
+        pat = re.compile(r"%s\.%s \((.*)\)$" % (re.escape(IFACE), member))
+        with self.lock:
+            return [m.group(1) for m in (pat.search(l) for l in self.lines) if m]
+
+    def wait(self, member, pred=lambda a: True, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [a for a in self.signals(member) if pred(a)]
+            if got:
+                return got[0]
+            time.sleep(0.1)
+        return None
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def iface_shape(xml_text):
+    """The interface as comparable data: methods, signals, properties, annotations."""
+    root = ET.fromstring(xml_text)
+    node = root if root.tag == "interface" else next(
+        (i for i in root.iter("interface") if i.get("name") == IFACE), None)
+    if node is None or node.get("name") != IFACE:
+        return None
+
+    def anns(e):
+        return sorted((a.get("name"), a.get("value")) for a in e.findall("annotation"))
+
+    shape = {"annotations": anns(node), "method": {}, "signal": {}, "property": {}}
+    for m in node.findall("method"):
+        shape["method"][m.get("name")] = ([(a.get("name"), a.get("type"), a.get("direction", "in"))
+                                           for a in m.findall("arg")], anns(m))
+    for s in node.findall("signal"):
+        shape["signal"][s.get("name")] = ([(a.get("name"), a.get("type")) for a in s.findall("arg")], anns(s))
+    for p in node.findall("property"):
+        shape["property"][p.get("name")] = (p.get("type"), p.get("access"), anns(p))
+    return shape
+
+
+def users_without_status(api):
+    return [{k: v for k, v in u.items() if k != "status"} for u in api.get("/v1/users").json["users"]]
+
+
+def wait_for(fn, timeout=20, poll=0.2):
+    deadline = time.monotonic() + timeout
+    while not (v := fn()) and time.monotonic() < deadline:
+        time.sleep(poll)
+    return v
+
+
+def state_of(cl, name):
+    try:
+        return cl.call("GetStatus", "s", name)[0]
+    except RuntimeError:  # no such user (yet)
+        return {}
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+def scenario_introspection(cl):
+    r = cl.busctl(["--xml-interface", "introspect", NAME, PATH])
+    live = iface_shape(r.stdout) if r.returncode == 0 else None
+    with open(os.path.join(SRC, "docs", "org.mtwarden.Manager1.xml")) as f:
+        doc = iface_shape(f.read())
+    h.check(live is not None and doc is not None and live == doc,
+            "introspection equals docs/org.mtwarden.Manager1.xml (%d methods, %d signals, %d properties)%s"
+            % (len((live or {}).get("method", {})), len((live or {}).get("signal", {})),
+               len((live or {}).get("property", {})),
+               "" if live == doc else "\n live: %s\n docs: %s" % (live, doc)))
+
+
+def scenario_properties(cl, api):
+    st = api.get("/v1/status").json
+    want = {"Version": st["version"], "StartedAt": st["started_at"], "Listeners": st["listeners"],
+            "Users": st["users_total"], "UsersRunning": st["users_running"], "UsersFailed": st["users_failed"],
+            "Cells": st["cells"], "GateReady": st["gate_ready"], "GateRestarts": st["gate_restarts"],
+            "MemoryBound": st["memory_bound"], "UsersThrottled": st["users_throttled"]}
+    got = {k: cl.prop(k) for k in want}
+    h.check(got == want, "properties equal GET /v1/status (%s)" % ("ok" if got == want else "%s vs %s" % (got, want)))
+    more = {k: cl.prop(k) for k in ("UptimeSeconds", "Connections", "MaskedTotal", "HandoffsTotal")}
+    h.check(all(isinstance(v, int) for v in more.values()) and abs(more["UptimeSeconds"] - st["uptime_s"]) <= 2,
+            "UptimeSeconds, Connections, MaskedTotal, HandoffsTotal readable (%s)" % more)
+
+
+def scenario_methods(env, cl, api):
+    u = cl.call("AddUser", "sa{sv}", "bob", 7, "secrets", "as", 1, BOB, "quota", "s", "4MB",
+                "warn_percent", "u", 50, "throttle_rate", "s", "4mbit", "rate_down", "s", "100mbit",
+                "comment", "s", "bob via dbus", "max_connections", "q", 9)[0]
+    h.check(u.get("name") == "bob" and [s["secret"] for s in u["secrets"]] == [BOB]
+            and u["limits"]["quota_bytes"] == 4_000_000 and u["limits"]["warn_percent"] == 50
+            and u["comment"] == "bob via dbus" and u["origin"] == "runtime" and "expires_at" not in u,
+            "AddUser bob: the record with its secret, quota 4 MB, warn 50 %%, no expires_at (%s)"
+            % {k: u.get(k) for k in ("name", "comment", "origin")})
+    r = api.get("/v1/users/bob")
+    h.check(r.status == 200 and r.json["limits"]["max_connections"] == 9 and r.json["id"] == u["id"],
+            "the HTTP API sees the same bob (%r)" % r)
+    rows = cl.call("ListUsers")[0]
+    h.check(sorted(r[0] for r in rows) == ["bob", "cfg"] and all(len(r) == 4 for r in rows),
+            "ListUsers: bob and cfg as (name, enabled, state, throttled) (%s)" % rows)
+    st = wait_for(lambda: (lambda s: s if s.get("state") == "running" else None)(state_of(cl, "bob")))
+    h.check(bool(st) and st["enabled"] is True and st["quota"]["quota_bytes"] == 4_000_000,
+            "GetStatus bob: running, quota 4 MB (%s)" % (st or {}).get("state"))
+    g = cl.call("GetUser", "s", "bob")[0]
+    h.check(g["status"]["name"] == "bob" and g["overrides"]["quota_bytes"] == 4_000_000,
+            "GetUser bob: overrides and status")
+
+    cl.call("SetLimits", "sa{sv}", "bob", 2, "max_connections", "u", 7, "rate_up", "s", "20mbit")
+    g = cl.call("GetUser", "s", "bob")[0]
+    h.check(g["limits"]["max_connections"] == 7 and g["limits"]["rate_up_bps"] == 20_000_000,
+            "SetLimits: max_connections 7, rate_up 20 Mbit/s (%s, %s)"
+            % (g["limits"]["max_connections"], g["limits"]["rate_up_bps"]))
+    cl.call("SetLimits", "sa{sv}", "bob", 1, "max_connections", "s", "default")
+    g = cl.call("GetUser", "s", "bob")[0]
+    h.check("max_connections" not in g["overrides"] and "rate_up_bps" in g["overrides"],
+            "SetLimits max_connections \"default\": the override is gone, the others stay (%s)" % g["overrides"])
+
+    cl.call("DisableUser", "s", "bob")
+    st = wait_for(lambda: (lambda s: s if s.get("state") == "disabled" else None)(state_of(cl, "bob")))
+    h.check(bool(st) and not api.get("/v1/users/bob").json["enabled"], "DisableUser: bob disabled")
+    cl.call("EnableUser", "s", "bob")
+    st = wait_for(lambda: (lambda s: s if s.get("state") == "running" else None)(state_of(cl, "bob")))
+    h.check(bool(st), "EnableUser: bob running again")
+
+    days = cl.call("GetUsage", "ssss", "cfg", "day", "", "")[0]
+    months = cl.call("GetUsage", "ssss", "cfg", "month", "", "")[0]
+    http = api.get("/v1/users/cfg/usage?by=day").json["items"]
+    h.check(len(days) == 30 and len(months) == 12 and [d[0] for d in days] == [i["date"] for i in http],
+            "GetUsage: 30 days (as the HTTP API) and 12 months (%d, %d)" % (len(days), len(months)))
+    span = cl.call("GetUsage", "ssss", "cfg", "day", "2026-01-30", "2026-02-02")[0]
+    h.check([d[0] for d in span] == ["2026-01-30", "2026-01-31", "2026-02-01", "2026-02-02"],
+            "GetUsage with from/to (%s)" % span)
+
+    n = env.log_text().count("reloaded")
+    cl.call("Reload")
+    h.check(wait_for(lambda: env.log_text().count("reloaded") > n, timeout=10), "Reload: the file is reloaded")
+    with open(env.config) as f:
+        good = f.read()
+    with open(env.config, "w") as f:
+        f.write(good + "\n[bogus_section]\nx = 1\n")
+    err, msg = cl.gdbus("Reload")
+    with open(env.config, "w") as f:
+        f.write(good)
+    h.check(err == "org.mtwarden.Error.ReloadRejected" and "bogus" in msg,
+            "Reload of a broken file: ReloadRejected naming the problem (%s: %s)" % (err, msg))
+
+
+BAD_CALLS = [
+    ("GetUser", ["'nobody'"], "NoSuchUser", "nobody"),
+    ("GetStatus", ["'nobody'"], "NoSuchUser", "nobody"),
+    ("RemoveUser", ["'nobody'"], "NoSuchUser", "nobody"),
+    ("EnableUser", ["'nobody'"], "NoSuchUser", "nobody"),
+    ("DisableUser", ["'../etc'"], "NoSuchUser", "../etc"),
+    ("SetLimits", ["'nobody'", "{'quota': <uint64 1000000>}"], "NoSuchUser", "nobody"),
+    ("GetUsage", ["'nobody'", "'day'", "''", "''"], "NoSuchUser", "nobody"),
+    ("AddUser", ["'cfg'", "@a{sv} {}"], "UserExists", "cfg"),
+    ("AddUser", ["'eve'", "{'secrets': <['%s']>}" % BOB], "UserExists", ""),
+    ("AddUser", ["'bad name'", "@a{sv} {}"], "InvalidArgument", "name"),
+    ("AddUser", ["'eve'", "{'bogus': <1>}"], "InvalidArgument", "bogus"),
+    ("AddUser", ["'eve'", "{'quota': <-1>}"], "InvalidArgument", "quota"),
+    ("AddUser", ["'eve'", "{'quota': <1.5>}"], "InvalidArgument", "quota"),
+    ("AddUser", ["'eve'", "{'secrets': <['xyz']>}"], "InvalidArgument", "secrets[0]"),
+    ("SetLimits", ["'bob'", "{'rate_up': <uint64 100>}"], "InvalidArgument", "rate_up"),
+    ("SetLimits", ["'bob'", "{'anchor_day': <32>}"], "InvalidArgument", "anchor_day"),
+    ("SetLimits", ["'bob'", "{'quota': <uint64 1>, 'period': <'weekly'>, 'anchor_day': <9>}"],
+     "InvalidArgument", "anchor_day"),
+    ("SetLimits", ["'bob'", "{'comment': <'x'>}"], "InvalidArgument", "comment"),
+    ("SetLimits", ["'bob'", "{'expires_at': <'soon'>}"], "InvalidArgument", "expires_at"),
+    ("SetLimits", ["'bob'", "{'quota': <objectpath '/x'>}"], "InvalidArgument", "quota"),
+    ("SetLimits", ["'cfg'", "{'quota': <uint64 1000000>}"], "DeclaredInConfig", "cfg"),
+    ("DisableUser", ["'cfg'"], "DeclaredInConfig", "cfg"),
+    ("RemoveUser", ["'cfg'"], "DeclaredInConfig", ""),
+    ("GetUsage", ["'bob'", "'week'", "''", "''"], "InvalidArgument", "by"),
+    ("GetUsage", ["'bob'", "'day'", "'2026-02-30'", "''"], "InvalidArgument", "from"),
+]
+
+
+def scenario_bad_calls(env, cl, api):
+    store0, users0 = dump_store(env), users_without_status(api)
+    passed = 0
+    for method, args, err, needle in BAD_CALLS:
+        got, msg = cl.gdbus(method, *args)
+        ok = got == "org.mtwarden.Error." + err and needle in msg
+        passed += ok
+        if not ok:
+            h.check(False, "%s(%s): want %s naming %r, got %s: %s" % (method, ", ".join(args), err, needle, got, msg))
+    h.check(passed == len(BAD_CALLS), "%d/%d bad calls got the right named error" % (passed, len(BAD_CALLS)))
+    store1, users1 = dump_store(env), users_without_status(api)
+    h.check(store1["users"] == store0["users"] and store1["secrets"] == store0["secrets"],
+            "the store's users and secrets are unchanged by the bad calls")
+    h.check(users1 == users0, "GET /v1/users (without status) is unchanged")
+    return len(BAD_CALLS)
+
+
+def scenario_policy(env, cl, api):
+    users = cl.prop("Users")
+    got = cl.prop("Users", uid=NOBODY)
+    h.check(got == users, "uid %d (no groups) reads the Users property (%s)" % (NOBODY, got))
+    r = cl.busctl(["introspect", NAME, PATH], uid=NOBODY)
+    h.check(r.returncode == 0 and "ListUsers" in r.stdout, "uid %d may introspect" % NOBODY)
+    store0 = dump_store(env)
+    for method, args in (("ListUsers", []), ("GetUser", ["'bob'"]),
+                         ("AddUser", ["'mallory'", "@a{sv} {}"]), ("RemoveUser", ["'bob'"])):
+        err, msg = cl.gdbus(method, *args, uid=NOBODY)
+        h.check(err == "org.freedesktop.DBus.Error.AccessDenied",
+                "uid %d calling %s: refused by the bus policy (%s)" % (NOBODY, method, err))
+    err, msg = cl.gdbus("ListUsers", uid=OTHER)
+    h.check(err == "org.freedesktop.DBus.Error.AccessDenied",
+            "user %s (not in group %s): ListUsers refused (%s %s)" % (OTHER, GROUP, err, msg))
+    h.check(dump_store(env)["users"] == store0["users"], "the refused calls changed nothing")
+    err, out = cl.gdbus("ListUsers", uid=MEMBER)
+    h.check(err is None and "'bob'" in out, "user %s in group %s: ListUsers allowed (%s)" % (MEMBER, GROUP, err or out[:60]))
+    err, out = cl.gdbus("AddUser", "'grp'", "@a{sv} {}", uid=MEMBER)
+    h.check(err is None and api.get("/v1/users/grp").status == 200, "the group member adds user grp (%s %s)" % (err, out[:60]))
+    err, _ = cl.gdbus("RemoveUser", "'grp'", uid=MEMBER)
+    h.check(err is None and api.get("/v1/users/grp").status == 404, "and removes it (%s)" % err)
+
+
+def scenario_signals(env, cl, api, mon, mon_nobody):
+    # Bob's quota is 4 MB, warn at 50 %: ~2.6 MB of echo (up + down) warns,
+    # then ~3.2 MB more uses it up.
+    h.check(echo(env.port, BOB, total=1280 * 1024, timeout=30), "1.25 MiB echoed through bob")
+    w = mon.wait("QuotaWarning", lambda a: a.startswith("'bob'"), timeout=15)
+    m = re.match(r"'bob', uint32 (\d+), uint64 (\d+), uint64 (\d+)", w or "")
+    h.check(bool(m) and 50 <= int(m.group(1)) < 100 and int(m.group(3)) == 4_000_000
+            and int(m.group(2)) * 100 // 4_000_000 == int(m.group(1)),
+            "QuotaWarning(bob, percent, used, quota) received (%s)" % w)
+    t0 = time.monotonic()
+    h.check(echo(env.port, BOB, total=1536 * 1024, timeout=60), "1.5 MiB more echoed through bob")
+    t = mon.wait("UserThrottled", lambda a: a.startswith("'bob'"), timeout=20)
+    h.check(t is not None and "'quota'" in t and "quota=4000000" in t,
+            "UserThrottled(bob, quota, detail) when the quota ran out (%s, %.1f s)" % (t, time.monotonic() - t0))
+    st = state_of(cl, "bob")
+    h.check(st.get("throttled") is True and st["quota"]["state"] == "throttled", "GetStatus: bob throttled")
+    h.check(cl.prop("UsersThrottled") == 1, "UsersThrottled property = 1")
+    rows = {r[0]: r for r in cl.call("ListUsers")[0]}
+    h.check(rows["bob"][3] is True, "ListUsers shows bob throttled (%s)" % (rows["bob"],))
+
+    cl.call("SetLimits", "sa{sv}", "bob", 1, "quota", "s", "default")
+    un = mon.wait("UserUnthrottled", lambda a: a.startswith("'bob'"), timeout=15)
+    h.check(un == "'bob', 'quota'", "UserUnthrottled(bob, quota) after quota \"default\" (%s)" % un)
+
+    pid = state_of(cl, "bob").get("worker_pid", 0)
+    h.check(pid > 0, "bob's worker pid from GetStatus (%d)" % pid)
+    if pid > 0:
+        os.kill(pid, signal.SIGKILL)
+        rs = mon.wait("WorkerRestarted", lambda a: a.startswith("'bob'"), timeout=20)
+        h.check(re.fullmatch(r"'bob', uint32 [1-9]\d*", rs or "") is not None,
+                "WorkerRestarted(bob, restarts >= 1) after SIGKILL of the worker (%s)" % rs)
+
+    cl.call("SetLimits", "sa{sv}", "bob", 1, "expires_at", "x", int(time.time()) + 2)
+    ex = mon.wait("UserExpired", lambda a: a.startswith("'bob'"), timeout=20)
+    h.check(ex in ("'bob',", "'bob'"), "UserExpired(bob) after expires_at (%s)" % ex)
+
+    watching = any("is owned by" in l for l in mon_nobody.lines)
+    leaked = [l for l in mon_nobody.lines if IFACE + "." in l]
+    h.check(watching and not leaked and mon_nobody.p.poll() is None,
+            "a gdbus monitor as uid %d (watching the name: %s) received none of the signals (%d)"
+            % (NOBODY, watching, len(leaked)))
+    return {"warn": w, "throttled": t}
+
+
+def test():
+    for tool in ("dbus-daemon", "busctl", "gdbus", "setpriv", "stdbuf"):
+        if not shutil.which(tool):
+            sb.skip("%s not found (packages dbus-daemon, systemd, libglib2.0-bin, util-linux)" % tool)
+    try:
+        in_group = grp.getgrnam(GROUP).gr_gid == pwd.getpwnam(MEMBER).pw_gid
+        outside = pwd.getpwnam(OTHER).pw_gid != grp.getgrnam(GROUP).gr_gid and OTHER not in grp.getgrnam(GROUP).gr_mem
+    except KeyError:
+        in_group = outside = False
+    if not (in_group and outside):
+        sb.skip("the policy test needs accounts %s (primary group %s) and %s (not in it)" % (MEMBER, GROUP, OTHER))
+    env = sb.Setup("dbus", pool="10.212.0.0/16", prefix="mtb", nat=False, uid_first=312000)
+    bus = None
+    mon = mon_nobody = None
+    try:
+        bus = Bus(env)
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+        env.write_config([{"name": "cfg", "secret": CFG}], sections={"dbus": {"enabled": True, "bus": "system"}})
+        env.start()
+        env.require_running(["cfg"])
+        cl = Client(bus.address)
+        api = Api(sock_path=os.path.join(env.run_dir, "api.sock"))
+        h.check(wait_for(lambda: "dbus serving" in env.log_text(), timeout=10), "the supervisor logs dbus serving")
+        mon = Monitor(bus.address)
+        mon_nobody = Monitor(bus.address, uid=NOBODY)
+
+        sb.log("--- 1, 2: introspection, properties")
+        scenario_introspection(cl)
+        scenario_properties(cl, api)
+        sb.log("--- 3: methods")
+        scenario_methods(env, cl, api)
+        sb.log("--- 4: bad calls")
+        n_bad = scenario_bad_calls(env, cl, api)
+        sb.log("--- 5: policy")
+        scenario_policy(env, cl, api)
+        sb.log("--- 6: signals")
+        sig = scenario_signals(env, cl, api, mon, mon_nobody)
+
+        cl.call("RemoveUser", "s", "bob")
+        err, _ = cl.gdbus("GetUser", "'bob'")
+        h.check(err == "org.mtwarden.Error.NoSuchUser" and api.get("/v1/users/bob").status == 404,
+                "RemoveUser bob: gone on both faces (%s)" % err)
+
+        sb.log("--- 7: stop")
+        rc = env.stop()
+        h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
+        owned = cl.busctl(["call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                           "NameHasOwner", "s", NAME])
+        h.check(owned.returncode == 0 and json.loads(owned.stdout)["data"] == [False],
+                "the name is released after the stop (%s)" % owned.stdout.strip())
+        print("FIGURES: %d bad calls refused with named errors; QuotaWarning %s; UserThrottled %s"
+              % (n_bad, sig["warn"], sig["throttled"]), flush=True)
+    finally:
+        for m in (mon, mon_nobody):
+            if m:
+                m.stop()
+        env.cleanup()
+        if bus:
+            bus.proc.stop()
+
+
+if __name__ == "__main__":
+    sb.main_wrapper(test, "test_dbus")
