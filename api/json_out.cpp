@@ -16,20 +16,23 @@ json::value time_or_never(UnixSeconds t) {
   return t;
 }
 
-json::object counters(const std::vector<std::pair<std::string, std::uint64_t>>& c) {
-  json::object o;
+json::object counters(const std::vector<std::pair<std::string, std::uint64_t>>& c,
+                      json::storage_ptr sp = {}) {
+  json::object o(std::move(sp));
+  o.reserve(c.size());
   for (const auto& [k, v] : c) o[k] = v;
   return o;
 }
 
-json::value quota_json(const supervisor::QuotaStatus& q) {
-  return json::object{{"state", supervisor::quota_state_name(q.state)},
-                      {"used_bytes", q.used_bytes},
-                      {"quota_bytes", q.quota_bytes},
-                      {"remaining_bytes", q.remaining_bytes},
-                      {"period_start", q.period.start},
-                      {"period_end", time_or_never(q.period.end)},
-                      {"resets_at", time_or_never(q.resets_at)}};
+json::value quota_json(const supervisor::QuotaStatus& q, json::storage_ptr sp) {
+  return json::object({{"state", supervisor::quota_state_name(q.state)},
+                       {"used_bytes", q.used_bytes},
+                       {"quota_bytes", q.quota_bytes},
+                       {"remaining_bytes", q.remaining_bytes},
+                       {"period_start", q.period.start},
+                       {"period_end", time_or_never(q.period.end)},
+                       {"resets_at", time_or_never(q.resets_at)}},
+                      std::move(sp));
 }
 
 json::value origin_name(supervisor::UserOrigin o) {
@@ -62,59 +65,62 @@ json::value to_json(const ServerStatus& s) {
                       {"sweep_cpu_ns_total", s.sweep_cpu_ns_total}};
 }
 
-json::value to_json(const UserStatus& s) {
-  json::value cell = nullptr;
+json::value to_json(const UserStatus& s, json::storage_ptr sp) {
+  json::value cell(nullptr, sp);
   if (s.cell)
-    cell = json::object{{"netns", s.cell->netns},
-                        {"host_if", s.cell->host_if},
-                        {"ipv4", s.cell->ipv4},
-                        {"shaper_up_bps", s.cell->shaper_up_bps},
-                        {"shaper_down_bps", s.cell->shaper_down_bps}};
-  return json::object{{"name", s.name},
-                      {"id", s.id},
-                      {"state", s.state},
-                      {"fail_reason", s.fail_reason},
-                      {"enabled", s.enabled},
-                      {"expires_at", opt_time(s.expires_at)},
-                      {"worker_pid", s.worker_pid},
-                      {"worker_uid", s.worker_uid},
-                      {"restarts", s.restarts},
-                      {"cell", std::move(cell)},
-                      {"connections", s.connections},
-                      {"held", s.held},
-                      {"refused", s.refused},
-                      {"connections_total", s.connections_total},
-                      {"unique_ips", s.unique_ips},
-                      {"quota", quota_json(s.quota)},
-                      {"throttled", s.throttled},
-                      {"throttled_quota", s.throttled_quota},
-                      {"throttled_unique_ips", s.throttled_unique_ips},
-                      {"throttle_reason", s.throttle_reason},
-                      {"rate_up_bps", s.rate_up_bps},
-                      {"rate_down_bps", s.rate_down_bps},
-                      {"measured_up_bps", s.measured_up_bps},
-                      {"measured_down_bps", s.measured_down_bps},
-                      {"bytes_up_total", s.bytes_up_total},
-                      {"bytes_down_total", s.bytes_down_total},
-                      {"worker_counters", counters(s.worker_counters)}};
+    cell = json::object({{"netns", s.cell->netns},
+                         {"host_if", s.cell->host_if},
+                         {"ipv4", s.cell->ipv4},
+                         {"shaper_up_bps", s.cell->shaper_up_bps},
+                         {"shaper_down_bps", s.cell->shaper_down_bps}},
+                        sp);
+  return json::object({{"name", s.name},
+                       {"id", s.id},
+                       {"state", s.state},
+                       {"fail_reason", s.fail_reason},
+                       {"enabled", s.enabled},
+                       {"expires_at", opt_time(s.expires_at)},
+                       {"worker_pid", s.worker_pid},
+                       {"worker_uid", s.worker_uid},
+                       {"restarts", s.restarts},
+                       {"cell", std::move(cell)},
+                       {"connections", s.connections},
+                       {"held", s.held},
+                       {"refused", s.refused},
+                       {"connections_total", s.connections_total},
+                       {"unique_ips", s.unique_ips},
+                       {"quota", quota_json(s.quota, sp)},
+                       {"throttled", s.throttled},
+                       {"throttled_quota", s.throttled_quota},
+                       {"throttled_unique_ips", s.throttled_unique_ips},
+                       {"throttle_reason", s.throttle_reason},
+                       {"rate_up_bps", s.rate_up_bps},
+                       {"rate_down_bps", s.rate_down_bps},
+                       {"measured_up_bps", s.measured_up_bps},
+                       {"measured_down_bps", s.measured_down_bps},
+                       {"bytes_up_total", s.bytes_up_total},
+                       {"bytes_down_total", s.bytes_down_total},
+                       {"worker_counters", counters(s.worker_counters, sp)}},
+                      sp);
 }
 
-json::value limits_json(const supervisor::Limits& l) {
-  return json::object{{"rate_up_bps", l.rate_up_bps},
-                      {"rate_down_bps", l.rate_down_bps},
-                      {"quota_bytes", l.quota_bytes},
-                      {"period", supervisor::period_name(l.period)},
-                      {"anchor_day", l.anchor_day},
-                      {"throttle_bps", l.throttle_bps},
-                      {"warn_percent", l.warn_percent},
-                      {"max_connections", l.max_connections},
-                      {"max_unique_ips", l.max_unique_ips},
-                      {"on_demand", l.on_demand},
-                      {"idle_teardown_s", l.idle_teardown_s}};
+json::value limits_json(const supervisor::Limits& l, json::storage_ptr sp) {
+  return json::object({{"rate_up_bps", l.rate_up_bps},
+                       {"rate_down_bps", l.rate_down_bps},
+                       {"quota_bytes", l.quota_bytes},
+                       {"period", supervisor::period_name(l.period)},
+                       {"anchor_day", l.anchor_day},
+                       {"throttle_bps", l.throttle_bps},
+                       {"warn_percent", l.warn_percent},
+                       {"max_connections", l.max_connections},
+                       {"max_unique_ips", l.max_unique_ips},
+                       {"on_demand", l.on_demand},
+                       {"idle_teardown_s", l.idle_teardown_s}},
+                      std::move(sp));
 }
 
-json::value overrides_json(const supervisor::LimitOverrides& o) {
-  json::object j;
+json::value overrides_json(const supervisor::LimitOverrides& o, json::storage_ptr sp) {
+  json::object j(std::move(sp));
   if (o.rate_up_bps) j["rate_up_bps"] = *o.rate_up_bps;
   if (o.rate_down_bps) j["rate_down_bps"] = *o.rate_down_bps;
   if (o.quota_bytes) j["quota_bytes"] = *o.quota_bytes;
@@ -129,22 +135,24 @@ json::value overrides_json(const supervisor::LimitOverrides& o) {
   return j;
 }
 
-json::value to_json(const UserRecord& r, const UserStatus* status) {
+json::value to_json(const UserRecord& r, const UserStatus* status, json::storage_ptr sp) {
   const supervisor::StoredUser& u = r.user;
-  json::array secrets;
+  json::array secrets(sp);
   for (const auto& s : r.secret_info)
-    secrets.push_back(json::object{{"secret", s.secret}, {"expires_at", opt_time(s.expires_at)}});
-  return json::object{{"name", u.name},
-                      {"id", u.id},
-                      {"enabled", u.enabled},
-                      {"expires_at", opt_time(u.expires_at)},
-                      {"comment", u.comment},
-                      {"origin", origin_name(u.origin)},
-                      {"created_at", u.created_at},
-                      {"secrets", std::move(secrets)},
-                      {"limits", limits_json(r.limits)},
-                      {"overrides", overrides_json(u.overrides)},
-                      {"status", status ? to_json(*status) : json::value(nullptr)}};
+    secrets.push_back(
+        json::object({{"secret", s.secret}, {"expires_at", opt_time(s.expires_at)}}, sp));
+  return json::object({{"name", u.name},
+                       {"id", u.id},
+                       {"enabled", u.enabled},
+                       {"expires_at", opt_time(u.expires_at)},
+                       {"comment", u.comment},
+                       {"origin", origin_name(u.origin)},
+                       {"created_at", u.created_at},
+                       {"secrets", std::move(secrets)},
+                       {"limits", limits_json(r.limits, sp)},
+                       {"overrides", overrides_json(u.overrides, sp)},
+                       {"status", status ? to_json(*status, sp) : json::value(nullptr)}},
+                      sp);
 }
 
 json::value to_json(const LiveEvent& e) {

@@ -11,12 +11,16 @@
 namespace mtw::api::detail {
 
 boost::json::value to_json(const ServerStatus& s);
-boost::json::value to_json(const UserStatus& s);
+// `sp`: where the DOM is allocated (a short-lived arena for a response that
+// is serialized at once; the default heap otherwise).
+boost::json::value to_json(const UserStatus& s, boost::json::storage_ptr sp = {});
 // The record with its resolved limits, overrides and `status` (null when absent).
-boost::json::value to_json(const UserRecord& r, const UserStatus* status);
+boost::json::value to_json(const UserRecord& r, const UserStatus* status,
+                           boost::json::storage_ptr sp = {});
 boost::json::value to_json(const LiveEvent& e);
 boost::json::value to_json(const Links& l);
-boost::json::value limits_json(const supervisor::Limits& l);
-boost::json::value overrides_json(const supervisor::LimitOverrides& o);
+boost::json::value limits_json(const supervisor::Limits& l, boost::json::storage_ptr sp = {});
+boost::json::value overrides_json(const supervisor::LimitOverrides& o,
+                                  boost::json::storage_ptr sp = {});
 
 }  // namespace mtw::api::detail

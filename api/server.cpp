@@ -8,6 +8,7 @@
 
 #include <array>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "api/beast.h"
@@ -56,38 +57,61 @@ struct Shared {
   std::set<SessionCtl*> sessions;
 };
 
-// One connection. The deadline timer cancels the socket's pending
-// operations (not close: a 408 may still be written); `gen` discards a
-// timer completion that raced with the end of the request it was armed for.
+// One connection. The deadline cancels the socket's pending operations
+// (not close: a 408 may still be written). The timer is lazy: arm() and
+// disarm() only move `deadline`; a pending wait that fires before the
+// current deadline waits again. So a keep-alive request costs no timer
+// cancel (which posts a completion, an extra turn of the event loop) and no
+// timerfd re-arm; with the same timeout every time the timer fires once per
+// timeout period, not once per request. `wait_gen` discards completions of
+// superseded waits.
 template <class Socket>
 struct Conn : std::enable_shared_from_this<Conn<Socket>> {
   explicit Conn(Socket s) : sock(std::move(s)), timer(sock.get_executor()) {}
   Socket sock;
   asio::steady_timer timer;
-  std::uint64_t gen = 0;
+  Clock::time_point deadline = Clock::time_point::max();  // max: disarmed
+  std::uint64_t wait_gen = 0;
+  bool waiting = false;  // a wait is pending, due at timer.expiry()
+  bool closed = false;
   bool timed_out = false;
   bool linger = false;  // closing with unread input: drain it first (see linger_close)
 
   void arm(Clock::duration d) {
-    const std::uint64_t g = ++gen;
+    deadline = Clock::now() + d;
     timed_out = false;
-    timer.expires_after(d);
+    // A wait due no later than the new deadline re-waits when it fires.
+    if (!waiting || timer.expiry() > deadline) wait();
+  }
+  void disarm() { deadline = Clock::time_point::max(); }
+  void close() {
+    disarm();
+    closed = true;
+    ++wait_gen;
+    timer.cancel();  // releases the wait's reference to this connection
+    error_code ignored;
+    sock.shutdown(Socket::shutdown_both, ignored);
+    sock.close(ignored);
+  }
+
+ private:
+  void wait() {
+    const std::uint64_t g = ++wait_gen;
+    waiting = true;
+    timer.expires_at(deadline);
     timer.async_wait([self = this->shared_from_this(), g](error_code ec) {
-      if (ec || g != self->gen) return;
+      if (g != self->wait_gen) return;  // superseded by a later wait, or closed
+      self->waiting = false;
+      if (ec || self->closed || self->deadline == Clock::time_point::max()) return;
+      if (Clock::now() < self->deadline) {
+        self->wait();  // re-armed since this wait began
+        return;
+      }
+      self->deadline = Clock::time_point::max();
       self->timed_out = true;
       error_code ignored;
       self->sock.cancel(ignored);
     });
-  }
-  void disarm() {
-    ++gen;
-    timer.cancel();
-  }
-  void close() {
-    disarm();
-    error_code ignored;
-    sock.shutdown(Socket::shutdown_both, ignored);
-    sock.close(ignored);
   }
 };
 
@@ -110,17 +134,27 @@ awaitable<void> linger_close(Conn<Socket>& c) {
   c.disarm();
 }
 
+// Most answers fit in the socket's send buffer: they are written at once
+// with a non-blocking send (the socket is in non-blocking mode, see
+// session()), without a deadline and without the posted completion (one
+// more turn of the event loop) an async write costs. What does not fit (a
+// big /metrics, a slow reader) goes on asynchronously under `timeout`.
 template <class Socket>
-awaitable<bool> write(Conn<Socket>& c, const HttpResponse& r, unsigned version, bool keep_alive,
+awaitable<bool> write(Conn<Socket>& c, HttpResponse r, unsigned version, bool keep_alive,
                       Clock::duration timeout) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
   for (const auto& [k, v] : r.headers) res.set(k, v);
-  res.body() = r.body;
+  res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
+  http::response_serializer<http::string_body> sr{res};
+  error_code ec;
+  http::write(c.sock, sr, ec);
+  if (!ec) co_return true;
+  if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
   c.arm(timeout);
-  auto [ec, n] = co_await http::async_write(c.sock, res, use_nothrow);
+  std::tie(ec, std::ignore) = co_await http::async_write(c.sock, sr, use_nothrow);
   c.disarm();
   co_return !ec;
 }
@@ -141,7 +175,8 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
   ctl.idle = true;
   auto [ec, n] = co_await http::async_read_header(c.sock, buf, parser, use_nothrow);
   ctl.idle = false;
-  const auto started = Clock::now();
+  const bool log_request = log()->should_log(spdlog::level::debug);
+  const auto started = log_request ? Clock::now() : Clock::time_point{};
   auto fail_read = [&](error_code e) -> std::optional<HttpResponse> {
     if (e == http::error::body_limit)
       return error(413, "the body is larger than " + std::to_string(sh.cfg.body_limit) + " bytes");
@@ -158,14 +193,14 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
   if (ec) {
     c.disarm();
     if (auto r = fail_read(ec)) {
-      c.linger = co_await write(c, *r, 11, false, kErrorWriteTimeout);
+      c.linger = co_await write(c, std::move(*r), 11, false, kErrorWriteTimeout);
     }
     co_return false;
   }
   auto& hdr = parser.get();
   if (auto denied = sh.handler.authorize(tr, hdr[http::field::authorization])) {
     c.disarm();
-    c.linger = co_await write(c, *denied, hdr.version(), false, kErrorWriteTimeout);
+    c.linger = co_await write(c, std::move(*denied), hdr.version(), false, kErrorWriteTimeout);
     co_return false;
   }
   if (beast::iequals(hdr[http::field::expect], "100-continue")) {
@@ -173,11 +208,14 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
     auto [wec, wn] = co_await http::async_write(c.sock, cont, use_nothrow);
     if (wec) co_return false;
   }
-  std::tie(ec, n) = co_await http::async_read(c.sock, buf, parser, use_nothrow);
+  // A request without a body (GET) is complete with its header: reading on
+  // would only post a completion that has nothing to do.
+  if (!parser.is_done())
+    std::tie(ec, n) = co_await http::async_read(c.sock, buf, parser, use_nothrow);
   c.disarm();
   if (ec) {
     if (auto r = fail_read(ec))
-      c.linger = co_await write(c, *r, hdr.version(), false, kErrorWriteTimeout);
+      c.linger = co_await write(c, std::move(*r), hdr.version(), false, kErrorWriteTimeout);
     co_return false;
   }
   auto& req = parser.get();
@@ -186,18 +224,25 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
                  std::string(req[http::field::authorization]), std::move(req.body()), tr};
   HttpResponse res = sh.handler.handle(hr);
   const bool keep = req.keep_alive() && !sh.stopped;
-  log()->debug("api request transport={} method={} path={} status={} duration_us={}",
-               tr == Transport::kUnix ? "unix" : "tcp", hr.method, target_path(hr.target),
-               res.status,
-               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
-                   .count());
-  const bool ok = co_await write(c, res, req.version(), keep, timeout);
+  if (log_request)
+    log()->debug("api request transport={} method={} path={} status={} duration_us={}",
+                 tr == Transport::kUnix ? "unix" : "tcp", hr.method, target_path(hr.target),
+                 res.status,
+                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
+                     .count());
+  const bool ok = co_await write(c, std::move(res), req.version(), keep, timeout);
   co_return ok && keep;
 }
 
 template <class Socket>
 awaitable<void> session(std::shared_ptr<Shared> sh, Socket sock, Transport tr) {
   auto c = std::make_shared<Conn<Socket>>(std::move(sock));
+  {
+    // Only synchronous calls see this (write() tries them first); Asio's
+    // async operations on the socket are non-blocking anyway.
+    error_code ignored;
+    c->sock.non_blocking(true, ignored);
+  }
   SessionCtl ctl;
   ctl.cancel = [weak = std::weak_ptr<Conn<Socket>>(c)] {
     if (auto s = weak.lock()) {

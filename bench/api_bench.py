@@ -18,6 +18,9 @@ Phases (--only, default "wrk cpu metrics"), each repeated --reps (3) times, medi
             the paced --rate, optionally with --probe CMD (perf, strace -c).
   metrics   GET /metrics over the Unix socket: time per scrape (median of
             --scrapes, 20) and body size.
+  floor     (not by default; no supervisor) the paced --rate against
+            api_bench.c, a minimal epoll server built with cc: the CPU per
+            request of the wake-up and syscalls alone on this host.
 """
 
 import argparse
@@ -341,6 +344,8 @@ def phase_cpu(b, sup):
     for direction in ("download", "upload"):
         base, api = res["%s base" % direction], res["%s api" % direction]
         g = lambda rs, k: med([r["cpu"][k] for r in rs])
+        own = lambda r: r["cpu"]["worker_pct"] + r["cpu"]["gate_pct"]
+        own_per_mb = lambda r: (own(r) / 100 * 1e6 / r["mb_per_s"]) if r.get("mb_per_s") else None
         # Paired per rep (base and api run back to back), then the median.
         added = [ra["cpu"]["sup_pct"] - rb["cpu"]["sup_pct"] for rb, ra in zip(base, api)]
         added_stat = [ra["cpu"]["sup_stat_pct"] - rb["cpu"]["sup_stat_pct"] for rb, ra in zip(base, api)]
@@ -350,6 +355,16 @@ def phase_cpu(b, sup):
              "sup_base": g(base, "sup_pct"), "sup_api": g(api, "sup_pct"), "added": med(added),
              "added_stat": med(added_stat), "relay_base": med([r["relay_pct"] for r in base]),
              "relay_api": med([r["relay_pct"] for r in api]), "share_of_relay": med(share),
+             # The relay's own processes (u0's worker + gate, not the supervisor):
+             # does the API load slow them or make them spend more CPU per MB?
+             # Paired per rep, relative change with / without, then the median.
+             "own_base": med([own(r) for r in base]), "own_api": med([own(r) for r in api]),
+             "own_us_per_mb_base": med([own_per_mb(r) for r in base]),
+             "own_us_per_mb_api": med([own_per_mb(r) for r in api]),
+             "own_per_mb_change_pct": med([100 * (own_per_mb(ra) / own_per_mb(rb) - 1)
+                                           for rb, ra in zip(base, api) if own_per_mb(rb) and own_per_mb(ra)]),
+             "mb_change_pct": med([100 * (ra["mb_per_s"] / rb["mb_per_s"] - 1) for rb, ra in zip(base, api)
+                                   if rb.get("mb_per_s") and ra.get("mb_per_s")]),
              "api_rps": med([r["api"]["req_per_s"] for r in api]),
              "api_p50_ms": med([r["api"]["p50_ms"] for r in api]),
              "api_p99_ms": med([r["api"]["p99_ms"] for r in api])}
@@ -360,6 +375,10 @@ def phase_cpu(b, sup):
             % (direction, s["mb_base"] or -1, s["mb_api"] or -1, s["sup_base"], s["sup_api"], s["added"],
                s["added_stat"], " ".join("%+.2f" % x for x in added), s["share_of_relay"] or -1, s["relay_base"],
                s["relay_api"], s["api_rps"], s["api_p50_ms"], s["api_p99_ms"]))
+        out("            relay's own (worker+gate): %.1f%% -> %.1f%% of a core, %.0f -> %.0f us CPU per MB "
+            "(%+.1f%%, per rep paired), throughput %+.1f%%"
+            % (s["own_base"], s["own_api"], s["own_us_per_mb_base"] or -1, s["own_us_per_mb_api"] or -1,
+               s["own_per_mb_change_pct"] or 0, s["mb_change_pct"] or 0))
     b.summary["cpu"] = {"reps": res, "medians": summ}
 
 
@@ -406,6 +425,51 @@ def phase_probe(b, sup):
     out(" median of %d: +%.2f%% of a core, %.0f us CPU per request"
         % (len(reps), med([r["added_pct"] for r in reps]), med([r["us_per_req"] for r in reps])))
     b.summary.setdefault("probe", []).append(reps)
+
+
+def phase_floor(b):
+    """The same paced load against api_bench.c, a minimal epoll server (the
+    wake-up and the API's syscalls, no parsing or JSON): what any server
+    process costs per request on this host, the floor under phase_probe."""
+    a = b.a
+    exe, sock = os.path.join(b.dir, "api_bench_floor"), os.path.join(b.dir, "floor.sock")
+    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(sb.ROOT, "bench", "api_bench.c")], check=True)
+    argv = (["taskset", "-c", b.proxy_cpus] if b.proxy_cpus else []) + [exe, sock]
+    srv = subprocess.Popen(argv)
+    try:
+        for _ in range(50):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.1)
+        out("== floor: minimal epoll server (bench/api_bench.c%s) idle vs %g req/s, %g s each, %d rep(s)"
+            % (" on CPU " + b.proxy_cpus if b.proxy_cpus else "", a.rate, a.cpu_seconds, a.reps))
+        reps = []
+        for rep in range(a.reps):
+            la = loadavg()
+            w = CpuWindow({"floor": srv.pid})
+            w.start()
+            time.sleep(a.cpu_seconds / 2)
+            idle = w.stop()
+            client = PacedClient(sock, a.rate, a.users, a.keepalive)
+            client.start()
+            time.sleep(0.5)
+            w = CpuWindow({"floor": srv.pid})
+            w.start()
+            time.sleep(a.cpu_seconds)
+            busy = w.stop()
+            api_r = client.finish()
+            added = busy["floor_pct"] - idle["floor_pct"]
+            r = {"load": la, "added_pct": added, "api": api_r,
+                 "us_per_req": added / 100 * 1e6 / api_r["req_per_s"] if api_r["req_per_s"] else None}
+            reps.append(r)
+            out(" rep %d (load %s): +%.2f%% of a core with %.1f req/s = %.0f us per request"
+                % (rep + 1, la, added, api_r["req_per_s"], r["us_per_req"] or -1))
+        out(" median of %d: +%.2f%% of a core, %.0f us CPU per request"
+            % (len(reps), med([r["added_pct"] for r in reps]), med([r["us_per_req"] for r in reps])))
+        b.summary["floor"] = reps
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def phase_metrics(b, sup):
@@ -485,17 +549,20 @@ def main():
         % (args.build, b.dir, os.cpu_count(), b.proxy_cpus or "off", loadavg()))
     sup = None
     try:
-        sup = start_system(b)
-        if "wrk" in only:
-            phase_wrk(b, sup)
-        if "metrics" in only:
-            phase_metrics(b, sup)
-        if "cpu" in only:
-            phase_cpu(b, sup)
-        if "probe" in only:
-            phase_probe(b, sup)
-        rc, t_stop = sup.stop()
-        out(" stop: rc=%s, %.1f s" % (rc, t_stop))
+        if "floor" in only:
+            phase_floor(b)
+        if set(only) & {"wrk", "metrics", "cpu", "probe"}:
+            sup = start_system(b)
+            if "wrk" in only:
+                phase_wrk(b, sup)
+            if "metrics" in only:
+                phase_metrics(b, sup)
+            if "cpu" in only:
+                phase_cpu(b, sup)
+            if "probe" in only:
+                phase_probe(b, sup)
+            rc, t_stop = sup.stop()
+            out(" stop: rc=%s, %.1f s" % (rc, t_stop))
     finally:
         with open(os.path.join(b.dir, "summary.json"), "w") as f:
             json.dump(b.summary, f, indent=1, default=str)

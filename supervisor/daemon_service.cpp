@@ -128,6 +128,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.bytes_up_total = u.bytes_up_total;
   s.bytes_down_total = u.bytes_down_total;
   if (u.worker) {
+    s.worker_counters.reserve(worker::kCounterCount);
     for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
       s.worker_counters.emplace_back(std::string(worker::counter_name(static_cast<worker::Counter>(i))),
                                      u.worker->counters.values[i]);
