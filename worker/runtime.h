@@ -56,6 +56,9 @@ struct Runtime {
   Counters counters;
   BufferPool pool;
   std::unordered_set<Session*> sessions;  // live sessions, for the 1 s sweep
+  // Set by the server: called when the first session arrives, so an idle
+  // worker's tick (asleep for up to a minute) starts keeping deadlines.
+  std::function<void()> on_first_session;
   // The gate sets this: an accepted handshake goes here instead of being
   // answered (no ServerHello, no DC). Unset in the worker.
   std::function<void(Identified)> on_identified;

@@ -30,6 +30,7 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
       in_handshake_(!mask_only),
       id_(rt.next_session_id++) {
   rt_.sessions.insert(this);
+  if (rt_.sessions.size() == 1 && rt_.on_first_session) rt_.on_first_session();
   ++rt_.counters[mask_only ? Counter::kMaskRequests : Counter::kAccepted];
   ++rt_.counters[Counter::kActive];
   if (in_handshake_) ++rt_.handshaking;

@@ -94,8 +94,8 @@ def test():
                 "5 ends within the window mark bob failed (%s: %s, %d restarts)"
                 % (bob["state"], bob["fail_reason"], bob["restarts"]))
         log = env.log_text()
-        h.check(log.count("kind=worker_misbehaved") >= 5,
-                "each misbehaviour is recorded as an event (%d)" % log.count("kind=worker_misbehaved"))
+        h.check(log.count("event=worker_misbehaved") >= 5,
+                "each misbehaviour is recorded as an event (%d)" % log.count("event=worker_misbehaved"))
 
         before = h.mask_records(env.mask_dir) if os.path.isdir(env.mask_dir) else []
         c = h.Obfs2Client(BOB)
