@@ -28,6 +28,7 @@ const std::shared_ptr<spdlog::logger>& log() {
 UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
 
 constexpr std::uint64_t kReportEvery = 5;  // sweeps between report requests per worker
+constexpr std::uint64_t kIdleReportEvery = 60;  // the same for a worker without connections
 
 std::string peer_ip(const control::PeerAddress& p) {
   char buf[INET6_ADDRSTRLEN] = {};
@@ -385,9 +386,12 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
     }
     // Reports are detail, not billing: each worker is asked every few sweeps
     // (spread by user id) instead of all every sweep, which at 1,000 users
-    // cost more than the counter dump itself. Held connections trigger
+    // cost more than the counter dump itself; a worker with no connection
+    // (none open, none in flight) has nothing new to say and is asked once
+    // a minute, so idle workers are not woken. Held connections trigger
     // faster requests from the 100 ms tick.
-    if (u.worker && u.worker->ready && (sweeps_ + static_cast<std::uint64_t>(id)) % kReportEvery == 0) {
+    const std::uint64_t every = u.active() > 0 ? kReportEvery : kIdleReportEvery;
+    if (u.worker && u.worker->ready && (sweeps_ + static_cast<std::uint64_t>(id)) % every == 0) {
       request_report(*u.worker);
     }
   }
