@@ -60,6 +60,7 @@ json::value to_json(const ServerStatus& s) {
                       {"gate_counters", counters(s.gate_counters)},
                       {"masked_total", s.masked_total},
                       {"handoffs_total", s.handoffs_total},
+                      {"direct_handoffs_total", s.direct_handoffs_total},
                       {"memory_bound", s.memory_bound},
                       {"sweeps", s.sweeps},
                       {"sweep_cpu_ns_total", s.sweep_cpu_ns_total}};

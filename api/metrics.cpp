@@ -116,6 +116,9 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.sample("mtwarden_masked_connections_total", "", s.masked_total);
   w.family("mtwarden_handoffs_total", "counter", "Connections handed to workers.");
   w.sample("mtwarden_handoffs_total", "", s.handoffs_total);
+  w.family("mtwarden_direct_handoffs_total", "counter",
+           "Connections the gate handed to workers over lanes, without the supervisor (part of handoffs).");
+  w.sample("mtwarden_direct_handoffs_total", "", s.direct_handoffs_total);
   w.family("mtwarden_connections", "gauge", "Open client connections of all users.");
   w.sample("mtwarden_connections", "", s.connections);
   w.family("mtwarden_cells", "gauge", "Cells (network namespaces) up.");

@@ -80,7 +80,8 @@ struct ServerStatus {
   std::uint32_t gate_restarts = 0;
   std::vector<std::pair<std::string, std::uint64_t>> gate_counters;  // handshake failures by reason, masked, ...
   std::uint64_t masked_total = 0;    // connections handed back to the gate for masking
-  std::uint64_t handoffs_total = 0;  // connections handed to workers
+  std::uint64_t handoffs_total = 0;  // connections handed to workers (both paths)
+  std::uint64_t direct_handoffs_total = 0;  // of which the gate sent over lanes
   std::string memory_bound;          // none | cgroup2 | rlimit
   std::uint64_t sweeps = 0;
   std::uint64_t sweep_cpu_ns_total = 0;

@@ -268,6 +268,7 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
     c.rebalance_interval_ms = *v;
   if (auto v = r.number<std::uint32_t>("unique_ip_window_s", 1, 86'400)) c.unique_ip_window_s = *v;
   if (auto v = r.number<std::uint32_t>("per_ip_rate", 0, 1'000'000)) c.per_ip_rate = *v;
+  if (auto v = r.boolean("direct_lanes")) c.direct_lanes = *v;
   r.finish();
 }
 

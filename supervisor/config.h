@@ -124,6 +124,7 @@ struct ConnectionsConfig {
   // within this window (or still have one handed over in it).
   std::uint32_t unique_ip_window_s = 300;
   std::uint32_t per_ip_rate = 30;  // gate: new connections/s from one client IP (burst 2x); 0 = off
+  bool direct_lanes = true;        // gate hands clients straight to workers (docs/supervisor.md)
 };
 
 struct ApiConfig {

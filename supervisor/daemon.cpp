@@ -150,8 +150,15 @@ std::string_view user_state_name(UserState s) noexcept {
 std::uint32_t UserRt::active() const noexcept {
   if (!worker) return 0;
   const auto& c = worker->counters;
-  std::uint64_t in_flight = sent > c[worker::Counter::kHandoffs] ? sent - c[worker::Counter::kHandoffs] : 0;
+  auto since = [](std::uint64_t ours, std::uint64_t theirs) { return ours > theirs ? ours - theirs : 0; };
+  const std::uint64_t in_flight = since(sent, c[worker::Counter::kHandoffs]) +
+                                  since(direct_seen, c[worker::Counter::kDirectHandoffs]);
   return static_cast<std::uint32_t>(std::min<std::uint64_t>(c[worker::Counter::kActive] + in_flight, UINT32_MAX));
+}
+
+std::uint64_t UserRt::lane_reserved() const noexcept {
+  if (lane == 0 || lane_allow == worker::control::kUnlimited) return 0;
+  return lane_allow > lane_seen ? lane_allow - lane_seen : 0;
 }
 
 Daemon::Daemon(DaemonOptions opts)

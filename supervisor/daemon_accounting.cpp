@@ -30,13 +30,6 @@ UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
 constexpr std::uint64_t kReportEvery = 5;  // sweeps between report requests per worker
 constexpr std::uint64_t kIdleReportEvery = 60;  // the same for a worker without connections
 
-std::string peer_ip(const control::PeerAddress& p) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (p.family == 4) ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
-  else if (p.family == 6) ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
-  else return "?";
-  return buf;
-}
 
 std::string json_str(std::string_view s) {
   std::string o = "\"";
@@ -62,6 +55,14 @@ std::uint64_t cpu_ns() {
 }
 
 }  // namespace
+
+std::string peer_ip(const control::PeerAddress& p) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (p.family == 4) ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
+  else if (p.family == 6) ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
+  else return "?";
+  return buf;
+}
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
   api::LiveEvent e;
@@ -109,13 +110,14 @@ void Daemon::mask_via_gate(control::Handoff h, base::UniqueFd fd) {
 
 bool Daemon::can_admit(const UserRt& u) const {
   if (!u.worker || !u.worker->ready || u.state != UserState::kRunning) return false;
-  const std::uint32_t active = u.active();
+  // Credit a lane still has counts as taken: the gate may spend it any time.
+  const std::uint64_t active = u.active() + u.lane_reserved();
   if (u.limits.max_connections != 0 && active >= u.limits.max_connections) return false;
   if (cfg_.connections.global_budget == 0) return true;
   std::uint64_t total = 0, demanding = 0;
   for (const auto& [id, o] : users_) {
     std::uint32_t a = o->active();
-    total += a;
+    total += a + o->lane_reserved();
     demanding += (a != 0 || !o->held.empty()) ? 1 : 0;
   }
   if (total >= cfg_.connections.global_budget) return false;
@@ -215,6 +217,7 @@ void Daemon::housekeeping() {
 void Daemon::rebalance() {
   if (cfg_.connections.global_budget == 0) {
     for (auto& [id, u] : users_) u->allowance = 0;
+    refresh_lanes();
     return;
   }
   std::vector<ConnectionDemand> demand;
@@ -227,6 +230,7 @@ void Daemon::rebalance() {
   auto share = fair_share(cfg_.connections.global_budget, demand);
   for (std::size_t i = 0; i < who.size(); ++i) who[i]->allowance = share[i];
   for (UserRt* u : who) drain_held(*u);
+  refresh_lanes();
 }
 
 // ---- accounting and policy ---------------------------------------------------
@@ -397,6 +401,7 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   }
   if (gate_) request_report(*gate_);
   if (gate_table_dirty_) send_gate_table();
+  refresh_lanes();  // reports, expiry and quota may have changed what lanes may take
   if (sweeps_ % 3600 == 0) {
     if (auto p = store_->prune(now, cfg_.accounting.history_days); !p) {
       log()->warn("history prune failed error={}", p.error().to_string());
@@ -434,7 +439,7 @@ void Daemon::write_status() {
     << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count()
     << ",\"users_total\":" << users_.size() << ",\"users_running\":" << running
     << ",\"users_throttled\":" << throttled << ",\"cells\":" << cells << ",\"connections\":" << conns
-    << ",\"masked_total\":" << masked_total_ << ",\"handoffs_total\":" << handoffs_total_
+    << ",\"masked_total\":" << masked_total_ << ",\"handoffs_total\":" << handoffs_total_ << ",\"direct_handoffs_total\":" << direct_total_
     << ",\"sweeps\":" << sweeps_ << ",\"sweep_cpu_ns_total\":" << sweep_cpu_.count()
     << ",\"memory_bound\":" << json_str(memory_bound_mode_name(memory_plan_.mode)) << ",\"listeners\":[";
   for (std::size_t i = 0; i < listener_names_.size(); ++i) o << (i ? "," : "") << json_str(listener_names_[i]);

@@ -226,12 +226,18 @@ bool Daemon::start_gate() {
     log()->warn("gate exited status=\"{}\"", describe_wait_status(status));
     if (gate_ == g) on_gate_exit();
   }), worker::LogExceptions{"gate exit"});
+  // Lane messages come in bursts (one per running user at a gate start).
+  const int sndbuf = 4 << 20;
+  (void)::setsockopt(g->ctl.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
   send_gate_table();
+  forget_lanes();  // the old gate's lane ends died with it
+  refresh_lanes();
   request_report(*g);
   return true;
 }
 
 void Daemon::on_gate_exit() {
+  forget_lanes();
   if (stopping_) return;
   const bool planned = gate_ && gate_->stopping;
   auto d = planned ? RestartPolicy::Decision{} : gate_restart_.on_crash(gate_ ? gate_->started : Clock::now(), Clock::now());
@@ -290,6 +296,8 @@ awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
       }
       if (auto* h = std::get_if<control::GateHandoff>(&*msg)) {
         on_gate_handoff(std::move(*h), std::move((*got)->fds.front()));
+      } else if (auto* d = std::get_if<control::GateDirect>(&*msg)) {
+        on_gate_direct(*d);
       } else if (auto* r = std::get_if<control::Report>(&*msg)) {
         g->counters = r->counters;
         g->report_seq = r->seq;
@@ -389,6 +397,8 @@ void Daemon::spawn_worker(UserRt& u) {
   w->exit_watch.assign(::dup(w->proc.pidfd()), ec);
   u.worker = w;
   u.sent = 0;
+  u.direct_seen = 0;
+  u.worker_first_lane = 0;
   u.state = UserState::kStarting;
   const UserId id = u.user.id;
   log()->info("worker started user={} pid={} uid={} cell={}", u.user.name, w->proc.pid(), uid,
@@ -434,6 +444,9 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         u.state = UserState::kRunning;
         log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started).count());
+        drain_held(u);
+        refresh_lane(u);  // after the held ones: they came first
+        continue;
       }
       drain_held(u);
     }
@@ -457,6 +470,7 @@ void Daemon::send_reload_secrets(UserRt& u) {
 
 void Daemon::stop_worker(UserRt& u) {
   if (u.restart_timer) u.restart_timer->cancel();
+  close_lane(u);
   if (!u.worker) return;
   auto w = std::move(u.worker);
   w->stopping = true;
@@ -495,6 +509,7 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
   if (it == users_.end() || it->second->worker != w || stopping_) return;
   UserRt& u = *it->second;
   u.worker.reset();
+  close_lane(u);
   if (w->stopping) return;
   const auto now = Clock::now();
   auto d = u.restart.on_crash(w->started, now);

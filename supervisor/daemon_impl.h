@@ -74,6 +74,8 @@ enum class UserState {
   kFailed,   // crash loop or cell error: connections go to the mask host
 };
 std::string_view user_state_name(UserState s) noexcept;
+// A client's address as the key of UserRt::ips ("?" when unknown).
+std::string peer_ip(const worker::control::PeerAddress& p);
 
 // 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
 inline std::uint64_t shaper_bps(std::uint64_t bps) {
@@ -104,6 +106,15 @@ struct UserRt {
   std::unordered_map<std::string, Clock::time_point> ips;  // client IP -> last connection
   Clock::time_point last_activity;
 
+  // Direct lane: the gate hands this user's clients straight to the worker
+  // (daemon_lanes.cpp). lane 0 = none.
+  std::uint32_t lane = 0;
+  std::uint64_t lane_allow = 0;   // allow_until last sent to the gate (kUnlimited: no limit)
+  std::uint64_t lane_seen = 0;    // GateDirect entries for this lane
+  std::uint64_t direct_seen = 0;  // GateDirect entries for any lane of the current worker
+  std::uint32_t worker_first_lane = 0;  // the current worker's first lane
+  std::uint64_t lane_reserved() const noexcept;  // credit not yet used, as far as we know
+
   // Accounting.
   netns::CellCounters last_counters;
   PeriodBounds period;
@@ -115,7 +126,8 @@ struct UserRt {
   std::uint64_t rate_bps_up = 0, rate_bps_down = 0;  // measured last sweep
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
 
-  std::uint32_t active() const noexcept;  // open connections (worker report + in flight)
+  // Open connections: the worker's last report + handed over since (both paths).
+  std::uint32_t active() const noexcept;
 };
 
 class Daemon final : public api::Service {
@@ -198,6 +210,18 @@ class Daemon final : public api::Service {
   std::vector<std::string> gate_argv() const;
   std::vector<std::string> child_env() const;
 
+  // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
+  struct BudgetView;
+  BudgetView budget_view() const;
+  void refresh_lanes();
+  void refresh_lane(UserRt& u);
+  void refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now);
+  bool wants_lane(const UserRt& u, UnixSeconds now) const;
+  std::uint64_t lane_allow_for(const UserRt& u, const BudgetView& b) const;
+  void close_lane(UserRt& u);
+  void forget_lanes();  // the gate is gone: so are its lane ends
+  void on_gate_direct(const worker::control::GateDirect& d);
+
   // daemon_accounting.cpp: sweeps, policy, connections, status.
   void on_gate_handoff(worker::control::GateHandoff h, base::UniqueFd fd);
   void mask_via_gate(worker::control::Handoff h, base::UniqueFd fd);
@@ -250,7 +274,9 @@ class Daemon final : public api::Service {
   bool stopping_ = false;
   Clock::time_point started_at_;
   std::uint64_t masked_total_ = 0;
-  std::uint64_t handoffs_total_ = 0;
+  std::uint64_t handoffs_total_ = 0;  // both paths
+  std::uint64_t direct_total_ = 0;    // of which over lanes
+  std::uint32_t next_lane_ = 0;
   std::chrono::nanoseconds sweep_cpu_{0};
   std::uint64_t sweeps_ = 0;
   UnixSeconds started_wall_ = 0;

@@ -162,6 +162,7 @@ base::Result<api::UserRecord> Daemon::commit_user(const StoredUser& changed) {
   if (auto r = store_->update_user(changed); !r) return tl::unexpected(r.error());
   reconcile_user(changed);
   if (gate_table_dirty_) send_gate_table();
+  refresh_lanes();  // a lowered cap takes the lane's credit back now
   write_status();
   return record_of(*users_.at(changed.id));
 }
@@ -392,6 +393,7 @@ api::ServerStatus Daemon::server_status() {
   s.gate_restarts = gate_restart_.restarts();
   s.masked_total = masked_total_;
   s.handoffs_total = handoffs_total_;
+  s.direct_handoffs_total = direct_total_;
   s.memory_bound = std::string(memory_bound_mode_name(memory_plan_.mode));
   s.sweeps = sweeps_;
   s.sweep_cpu_ns_total = static_cast<std::uint64_t>(sweep_cpu_.count());

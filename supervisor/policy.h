@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <limits>
 #include <span>
 #include <string>
@@ -84,5 +85,20 @@ struct ConnectionDemand {
 // whenever the total want exceeds it.
 std::vector<std::uint32_t> fair_share(std::uint64_t budget,
                                       std::span<const ConnectionDemand> users);
+
+// Direct lanes (docs/supervisor.md): how many more connections the gate may
+// hand a user's worker without asking, so that admission stays what
+// can_admit would decide. nullopt = no limit applies (no cap, no budget).
+struct LaneCreditInput {
+  std::uint32_t active = 0;           // the user's open + in-flight connections
+  std::uint32_t max_connections = 0;  // 0 = no cap
+  std::uint64_t global_budget = 0;    // 0 = none
+  std::uint64_t budget_used = 0;      // all users' active + unused credit, minus this user's credit
+  std::uint64_t fair = 0;             // max(fair allowance, equal share) when there is a budget
+  std::size_t lanes = 1;              // users with lanes, sharing what is left of the budget
+  bool held = false;                  // connections of this user already wait: none direct
+};
+inline constexpr std::uint64_t kMaxLaneCredit = 64;
+std::optional<std::uint64_t> lane_credit(const LaneCreditInput& in);
 
 }  // namespace mtw::supervisor

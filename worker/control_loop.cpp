@@ -1,7 +1,9 @@
 // Server: managed mode. Reads control datagrams from the parent (handoffs
-// with a client socket, set-limits, reload, report requests) and answers
-// with reports. Malformed datagrams are logged and dropped; the parent
-// closing its end starts the drain.
+// with a client socket, set-limits, reload, report requests, lanes) and
+// answers with reports. Malformed datagrams are logged and dropped; the
+// parent closing its end starts the drain. A lane (from the gate, through
+// the parent) carries Handoffs only: anything else on it closes that lane,
+// so the less trusted gate can never change limits or secrets.
 #include <sys/socket.h>
 
 #include "base/log.h"
@@ -11,6 +13,9 @@
 
 namespace mtw::worker {
 namespace {
+
+// More lanes than this means a confused parent: refuse the new one.
+constexpr std::size_t kMaxLanes = 8;
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("worker");
@@ -57,13 +62,82 @@ void Server::Impl::handle_control(control::Message msg, std::vector<base::Unique
     apply_reload(*r);
   } else if (std::holds_alternative<control::ReportRequest>(msg)) {
     send_report();
+  } else if (auto* l = std::get_if<control::Lane>(&msg)) {
+    open_lane(*l, std::move(fds.front()));
   } else {
-    log()->warn("control message ignored type=report");
+    log()->warn("control message ignored type={}", static_cast<int>(control::type_of(msg)));
   }
 }
 
-void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd) {
-  ++rt.counters[Counter::kHandoffs];
+void Server::Impl::open_lane(const control::Lane& l, base::UniqueFd fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (rt.draining) return;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+    log()->warn("lane rejected lane={} reason=not_a_seqpacket_socket", l.lane);
+    return;
+  }
+  std::erase_if(lanes, [](const auto& d) { return !d->is_open(); });
+  if (lanes.size() >= kMaxLanes) {
+    log()->warn("lane rejected lane={} reason=too_many_lanes open={}", l.lane, lanes.size());
+    return;
+  }
+  auto d = std::make_shared<asio::posix::stream_descriptor>(io, fd.release());
+  error_code ec;
+  d->non_blocking(true, ec);
+  lanes.push_back(d);
+  log()->debug("lane opened lane={} open={}", l.lane, lanes.size());
+  asio::co_spawn(io, lane_loop(std::move(d)), LogExceptions{"lane"});
+}
+
+awaitable<void> Server::Impl::lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane) {
+  const int fd = lane->native_handle();
+  while (lane->is_open()) {
+    auto [wec] = co_await lane->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (wec || !lane->is_open()) co_return;
+    for (;;) {
+      auto got = control::recv_datagram(fd, /*dont_wait=*/true);
+      error_code ec;
+      if (!got) {
+        if (got.error().code == base::Errc::kSyscall &&
+            (got.error().sys_errno == EAGAIN || got.error().sys_errno == EWOULDBLOCK)) {
+          break;
+        }
+        // Oversized (truncated) or failing: a lane has no second chance.
+        log()->warn("lane closed reason=receive_failed error={}", got.error().to_string());
+        lane->close(ec);
+        co_return;
+      }
+      if (!*got) {  // the gate closed its end: a new lane replaces this one
+        lane->close(ec);
+        co_return;
+      }
+      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
+      auto* h = msg ? std::get_if<control::Handoff>(&*msg) : nullptr;
+      if (!h) {
+        log()->warn("lane closed reason=unexpected_message error={}",
+                    msg ? "not a handoff" : msg.error().to_string());
+        lane->close(ec);
+        co_return;
+      }
+      ++rt.counters[Counter::kDirectHandoffs];
+      handle_handoff(std::move(*h), std::move((*got)->fds.front()), /*counted=*/true);
+      if (rt.draining) {
+        lane->close(ec);
+        co_return;
+      }
+    }
+  }
+}
+
+void Server::Impl::close_lanes() {
+  error_code ec;
+  for (auto& l : lanes) l->close(ec);
+  lanes.clear();
+}
+
+void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool counted) {
+  if (!counted) ++rt.counters[Counter::kHandoffs];
   if (rt.draining) return;  // fd closes; the gate's client reconnects elsewhere
   int type = 0;
   socklen_t len = sizeof type;

@@ -62,12 +62,10 @@ class Reader {
   bool ok_ = true;
 };
 
+void encode_peer(const PeerAddress& p, Writer& w);
 void encode_body(const Handoff& h, Writer& w) {
   w.u32(h.listener_id);
-  w.u8(h.peer.family);
-  w.u8(0);
-  w.u16(h.peer.port);
-  w.bytes(h.peer.addr);
+  encode_peer(h.peer, w);
   w.u32(static_cast<std::uint32_t>(h.data.size()));
   w.bytes(h.data);
 }
@@ -95,6 +93,34 @@ void encode_body(const GateHandoff& g, Writer& w) {
   encode_body(g.handoff, w);
 }
 void encode_body(const GateMask& g, Writer& w) { encode_body(g.handoff, w); }
+void encode_body(const Lane& l, Writer& w) { w.u32(l.lane); }
+void encode_body(const GateLane& l, Writer& w) {
+  w.u32(l.user);
+  w.u32(l.lane);
+  w.u64(l.allow_until);
+}
+void encode_body(const GateCredit& c, Writer& w) {
+  w.u32(c.user);
+  w.u32(c.lane);
+  w.u8(c.close ? 1 : 0);
+  w.u8(0);
+  w.u16(0);
+  w.u64(c.allow_until);
+}
+void encode_peer(const PeerAddress& p, Writer& w) {
+  w.u8(p.family);
+  w.u8(0);
+  w.u16(p.port);
+  w.bytes(p.addr);
+}
+void encode_body(const GateDirect& d, Writer& w) {
+  w.u16(static_cast<std::uint16_t>(d.entries.size()));
+  for (const auto& e : d.entries) {
+    w.u32(e.user);
+    w.u32(e.lane);
+    encode_peer(e.peer, w);
+  }
+}
 
 Result<Handoff> decode_handoff_body(Reader& r) {
   Handoff h;
@@ -138,6 +164,59 @@ Result<Message> decode_gate_handoff(Reader& r) {
   if (!h) return tl::unexpected(h.error());
   g.handoff = std::move(*h);
   return g;
+}
+
+Result<Message> decode_lane(Reader& r) {
+  Lane l;
+  l.lane = static_cast<std::uint32_t>(r.uint(4));
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "lane: length mismatch");
+  return l;
+}
+
+Result<Message> decode_gate_lane(Reader& r) {
+  GateLane l;
+  l.user = static_cast<std::uint32_t>(r.uint(4));
+  l.lane = static_cast<std::uint32_t>(r.uint(4));
+  l.allow_until = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "gate-lane: length mismatch");
+  return l;
+}
+
+Result<Message> decode_gate_credit(Reader& r) {
+  GateCredit c;
+  c.user = static_cast<std::uint32_t>(r.uint(4));
+  c.lane = static_cast<std::uint32_t>(r.uint(4));
+  auto close = r.uint(1);
+  auto reserved = r.uint(3);
+  c.allow_until = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "gate-credit: length mismatch");
+  if (close > 1 || reserved != 0) return fail(Errc::kBadInput, "gate-credit: bad flags");
+  c.close = close == 1;
+  return c;
+}
+
+Result<Message> decode_gate_direct(Reader& r) {
+  GateDirect d;
+  auto count = r.uint(2);
+  if (!r.ok()) return fail(Errc::kBadInput, "gate-direct: short body");
+  if (count == 0) return fail(Errc::kBadInput, "gate-direct: no entries");
+  if (count > kMaxDirectEntries) return fail(Errc::kTooLarge, "gate-direct: too many entries");
+  if (r.left() != count * kDirectEntrySize) return fail(Errc::kBadInput, "gate-direct: length mismatch");
+  d.entries.resize(count);
+  for (auto& e : d.entries) {
+    e.user = static_cast<std::uint32_t>(r.uint(4));
+    e.lane = static_cast<std::uint32_t>(r.uint(4));
+    e.peer.family = static_cast<std::uint8_t>(r.uint(1));
+    auto reserved = r.uint(1);
+    e.peer.port = static_cast<std::uint16_t>(r.uint(2));
+    auto addr = r.bytes(16);
+    if (reserved != 0) return fail(Errc::kBadInput, "gate-direct: reserved byte set");
+    if (e.peer.family != 0 && e.peer.family != 4 && e.peer.family != 6) {
+      return fail(Errc::kBadInput, "gate-direct: bad address family");
+    }
+    std::memcpy(e.peer.addr.data(), addr.data(), 16);
+  }
+  return d;
 }
 
 Result<Message> decode_gate_mask(Reader& r) {
@@ -196,7 +275,7 @@ MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index
 
 bool carries_fd(MsgType t) noexcept {
   return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
-         t == MsgType::kGateMask;
+         t == MsgType::kGateMask || t == MsgType::kLane || t == MsgType::kGateLane;
 }
 
 Result<Bytes> encode(const Message& m) {
@@ -208,6 +287,10 @@ Result<Bytes> encode(const Message& m) {
     for (const auto& s : r->secrets) {
       if (s.size() < 16 || s.size() > 17 + 182) return fail(Errc::kBadInput, "bad secret length");
     }
+  }
+  if (auto* d = std::get_if<GateDirect>(&m); d) {
+    if (d->entries.empty()) return fail(Errc::kBadInput, "gate-direct without entries");
+    if (d->entries.size() > kMaxDirectEntries) return fail(Errc::kTooLarge, "too many gate-direct entries");
   }
   Writer w;
   w.bytes(kMagic);
@@ -260,6 +343,14 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_gate_handoff(r);
     case MsgType::kGateMask:
       return decode_gate_mask(r);
+    case MsgType::kLane:
+      return decode_lane(r);
+    case MsgType::kGateLane:
+      return decode_gate_lane(r);
+    case MsgType::kGateCredit:
+      return decode_gate_credit(r);
+    case MsgType::kGateDirect:
+      return decode_gate_direct(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

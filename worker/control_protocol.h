@@ -4,8 +4,9 @@
 //
 // Every datagram: 12-byte header  "MTWC" | version u8 | type u8 | flags u16 (0)
 //                                  | body length u32 LE   ‖ body.
-// Integers in bodies are little-endian. Handoff, GateTable, GateHandoff and
-// GateMask carry exactly one fd in SCM_RIGHTS; every other message carries none.
+// Integers in bodies are little-endian. Handoff, GateTable, GateHandoff,
+// GateMask, Lane and GateLane carry exactly one fd in SCM_RIGHTS; every other
+// message carries none.
 #pragma once
 
 #include <array>
@@ -31,6 +32,10 @@ inline constexpr std::size_t kHeaderSize = 12;
 inline constexpr std::size_t kMaxHandoffData = 17 * 1024;
 inline constexpr std::size_t kMaxMessageSize = 64 * 1024;  // whole datagram
 inline constexpr std::size_t kMaxReloadSecrets = 1024;
+// GateDirect entries per datagram (28 bytes each).
+inline constexpr std::size_t kMaxDirectEntries = 512;
+// GateLane/GateCredit: no cap on direct handoffs.
+inline constexpr std::uint64_t kUnlimited = ~std::uint64_t{0};
 
 enum class MsgType : std::uint8_t {
   kHandoff = 1,        // parent -> worker, + 1 fd
@@ -41,6 +46,10 @@ enum class MsgType : std::uint8_t {
   kGateTable = 6,      // supervisor -> gate, + 1 fd (memfd with the user table)
   kGateHandoff = 7,    // gate -> supervisor, + 1 fd (identified client socket)
   kGateMask = 8,       // supervisor -> gate, + 1 fd (client socket to mask)
+  kLane = 9,           // parent -> worker, + 1 fd (a socket that carries only Handoffs)
+  kGateLane = 10,      // supervisor -> gate, + 1 fd (the other end of a worker's lane)
+  kGateCredit = 11,    // supervisor -> gate (direct handoffs allowed, or close the lane)
+  kGateDirect = 12,    // gate -> supervisor (connections handed over a lane)
 };
 
 // Whether a message of this type carries exactly one fd (else none).
@@ -110,11 +119,59 @@ struct GateMask {
   friend bool operator==(const GateMask&, const GateMask&) = default;
 };
 
+// Direct lanes (docs/worker-control.md, "Lanes"): the gate hands an
+// identified client straight to the user's worker, without the supervisor
+// in the connection's path, while the supervisor's credit allows it.
+//
+// Lane: the attached fd is an AF_UNIX SOCK_SEQPACKET socket on which the
+// worker accepts Handoff messages (and nothing else) until its peer closes.
+struct Lane {
+  std::uint32_t lane = 0;  // the supervisor's number for it, only logged
+  friend bool operator==(const Lane&, const Lane&) = default;
+};
+
+// The attached fd is the gate's end of `user`'s worker lane number `lane`;
+// it replaces any lane the gate had for that user. The gate may hand clients
+// over it while the number it handed over this lane is below `allow_until`
+// (kUnlimited: always).
+struct GateLane {
+  std::uint32_t user = 0;
+  std::uint32_t lane = 0;
+  std::uint64_t allow_until = 0;
+  friend bool operator==(const GateLane&, const GateLane&) = default;
+};
+
+// New allowance for lane `lane` of `user` (ignored when the gate's lane for
+// that user has another number); `close`: drop the lane, the user's clients
+// take the supervisor's path again.
+struct GateCredit {
+  std::uint32_t user = 0;
+  std::uint32_t lane = 0;
+  bool close = false;
+  std::uint64_t allow_until = 0;
+  friend bool operator==(const GateCredit&, const GateCredit&) = default;
+};
+
+// Connections the gate handed over lanes since its last GateDirect, in order;
+// sent before any later GateHandoff, so the supervisor counts them first.
+struct GateDirectEntry {
+  std::uint32_t user = 0;
+  std::uint32_t lane = 0;
+  PeerAddress peer;
+  friend bool operator==(const GateDirectEntry&, const GateDirectEntry&) = default;
+};
+inline constexpr std::size_t kDirectEntrySize = 28;
+struct GateDirect {
+  std::vector<GateDirectEntry> entries;  // 1..kMaxDirectEntries
+  friend bool operator==(const GateDirect&, const GateDirect&) = default;
+};
+
 // The variant index + 1 is the wire type: append new alternatives at the end.
 using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable,
-                             GateHandoff, GateMask>;
+                             GateHandoff, GateMask, Lane, GateLane, GateCredit, GateDirect>;
 
-// Encoders. Errors: kTooLarge when a handoff's data or a reload exceeds the caps.
+// Encoders. Errors: kTooLarge when a handoff's data, a reload or a GateDirect
+// exceeds the caps.
 [[nodiscard]] Result<Bytes> encode(const Message& m);
 
 // Decodes one datagram that arrived with `fd_count` descriptors attached.

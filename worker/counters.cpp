@@ -28,6 +28,7 @@ std::string_view counter_name(Counter c) noexcept {
       "mask_requests",
       "overload_closed",
       "rate_limited",
+      "direct_handoffs",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

@@ -35,10 +35,11 @@ enum class Counter : std::size_t {
   kMaskedBytesToMask,    // bytes client->mask, incl. the handshake bytes replayed
   kMaskedBytesFromMask,  // bytes mask->client
   kDcConnectFailures,    // DC unreachable or timed out
-  kHandoffs,             // worker: sockets received over the control fd; gate: sent
+  kHandoffs,             // worker: sockets received over the control fd; gate: sent to it
   kMaskRequests,         // gate: sockets the supervisor sent back to be masked
   kOverloadClosed,       // gate: closed at accept, --max-handshakes were in progress
   kRateLimited,          // gate: closed at accept, the client IP was over --per-ip-rate
+  kDirectHandoffs,       // worker: sockets received over lanes; gate: sent over lanes
   kCount
 };
 

@@ -207,6 +207,8 @@ void Gate::Impl::stop(const char* why) {
   for (Session* s : rt.sessions) s->close();
   if (signals) signals->cancel(ec);
   outbox.clear();
+  if (direct_timer) direct_timer->cancel();
+  lanes.clear();
   if (control) control->close(ec);
 }
 

@@ -37,10 +37,18 @@ struct Gate::Impl {
   void apply_table(const control::GateTable& t, int fd);
   void mask_request(control::Handoff h, base::UniqueFd fd);
   void on_identified(Identified id);
-  // Sends a handoff now, or queues it while the control socket is full.
+  // Sends a datagram (a handoff, or a GateDirect with no fd) now, or queues
+  // it while the control socket is full.
   void send_handoff(proto::Bytes bytes, base::UniqueFd fd);
   awaitable<void> flush_outbox();
   void send_report();
+  // Lanes: identified clients go straight to the user's worker while the
+  // supervisor's credit allows; what went that way is told in batches.
+  void set_lane(const control::GateLane& l, base::UniqueFd fd);
+  void set_credit(const control::GateCredit& c);
+  bool try_lane(const Identified& id, const control::PeerAddress& peer);
+  void flush_direct();
+  awaitable<void> direct_timer_wait();
 
   GateOptions gopts;
   // rt outlives io: destroying io destroys suspended sessions, which touch rt.
@@ -56,6 +64,16 @@ struct Gate::Impl {
   };
   std::deque<Outgoing> outbox;  // handoffs waiting for room on the control socket
   bool flushing = false;
+  struct LaneState {
+    base::UniqueFd fd;  // the gate's end of the worker's lane
+    std::uint32_t lane = 0;
+    std::uint64_t allow_until = 0;
+    std::uint64_t sent = 0;  // handed over this lane
+  };
+  std::unordered_map<std::uint32_t, LaneState> lanes;
+  std::vector<control::GateDirectEntry> direct_pending;  // not yet told to the supervisor
+  std::optional<asio::steady_timer> direct_timer;
+  bool direct_timer_armed = false;
   std::uint64_t report_seq = 0;
   bool stopping = false;
 

@@ -172,6 +172,7 @@ void Server::Impl::begin_drain(const char* why) {
     error_code ec;
     acc.close(ec);
   }
+  close_lanes();  // the gate's next client takes the supervisor's path
   log()->info("draining why={} active={} timeout_ms={}", why, rt.counters[Counter::kActive],
               rt.opts.drain_timeout_ms);
   if (tick_timer) tick_timer->cancel();  // an idle tick may sleep a whole second

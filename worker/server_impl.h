@@ -2,6 +2,7 @@
 // control_loop.cpp.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -31,10 +32,15 @@ struct Server::Impl {
   // control_loop.cpp
   awaitable<void> control_loop();
   void handle_control(control::Message msg, std::vector<base::UniqueFd> fds);
-  void handle_handoff(control::Handoff h, base::UniqueFd fd);
+  // `counted`: the caller counted it already (a lane's handoffs count as
+  // direct_handoffs, the control socket's as handoffs).
+  void handle_handoff(control::Handoff h, base::UniqueFd fd, bool counted = false);
   void apply_limits(const control::SetLimits& l);
   void apply_reload(const control::Reload& r);
   void send_report();
+  void open_lane(const control::Lane& l, base::UniqueFd fd);
+  awaitable<void> lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane);
+  void close_lanes();
 
   // rt outlives io: destroying io destroys suspended sessions, which touch rt.
   Runtime rt;
@@ -42,6 +48,8 @@ struct Server::Impl {
   std::vector<tcp::acceptor> acceptors;
   std::vector<proto::Secret> flag_secrets;  // --secret values; the file adds to them
   std::optional<asio::posix::stream_descriptor> control;
+  // Lanes from the gate (Handoffs only); each lives until its peer closes.
+  std::vector<std::shared_ptr<asio::posix::stream_descriptor>> lanes;
   std::optional<asio::signal_set> signals;
   std::uint64_t report_seq = 0;
   Clock::time_point drain_deadline;

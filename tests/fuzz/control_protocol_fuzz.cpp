@@ -3,7 +3,7 @@
 // Properties:
 //  - errors are kBadInput or kTooLarge only;
 //  - at most one fd count decodes: 1 for the types that carry an fd (handoff,
-//    gate-table, gate-handoff, gate-mask), 0 for everything else,
+//    gate-table, gate-handoff, gate-mask, lane, gate-lane), 0 for everything else,
 //    and the decoded type matches the header's type byte;
 //  - round trip: encode(decode(x)) succeeds, decodes to an equal message and
 //    is a fixed point of encode∘decode; it equals x byte for byte unless x is

@@ -3,22 +3,35 @@ used by the integration tests that play the supervisor. Written from the
 document, not from worker/control_protocol.cpp, so the two check each other.
 
 Every datagram: "MTWC" | version u8 (1) | type u8 | flags u16 (0) | body length
-u32 LE || body. Handoff, gate-table, gate-handoff and gate-mask carry exactly
-one fd in SCM_RIGHTS.
+u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane and
+gate-lane carry exactly one fd in SCM_RIGHTS.
+
+Direct lanes (bodies, little-endian):
+  lane (9)         u32 lane                       (+ fd: the worker's end)
+  gate-lane (10)   u32 user, u32 lane, u64 allow_until   (+ fd: the gate's end)
+  gate-credit (11) u32 user, u32 lane, u8 close, 3 zero bytes, u64 allow_until
+  gate-direct (12) u16 count, then count 28-byte entries: u32 user, u32 lane,
+                   u8 family (0/4/6), u8 0, u16 port, 16-byte address
+allow_until UNLIMITED (2^64-1) means no cap.
 """
 
 import array
 import socket
 import struct
 
-HANDOFF, REPORT, SET_LIMITS, RELOAD, REPORT_REQUEST, GATE_TABLE, GATE_HANDOFF, GATE_MASK = range(1, 9)
+(HANDOFF, REPORT, SET_LIMITS, RELOAD, REPORT_REQUEST, GATE_TABLE, GATE_HANDOFF, GATE_MASK, LANE,
+ GATE_LANE, GATE_CREDIT, GATE_DIRECT) = range(1, 13)
+
+UNLIMITED = 0xFFFFFFFFFFFFFFFF
+DIRECT_ENTRY_SIZE = 28
+MAX_DIRECT_ENTRIES = 512
 
 COUNTERS = ["accepted", "active", "closed", "handshake_ok", "fail_not_mtproxy", "fail_bad_hmac",
             "fail_clock_skew", "fail_replay", "fail_wrong_sni", "fail_unknown_tag",
             "fail_not_allowed", "fail_timeout", "fail_closed_early", "fail_bad_tls_init",
             "bytes_client_to_dc", "bytes_dc_to_client", "masked", "masked_bytes_to_mask",
             "masked_bytes_from_mask", "dc_connect_failures", "handoffs", "mask_requests",
-            "overload_closed", "rate_limited"]
+            "overload_closed", "rate_limited", "direct_handoffs"]
 
 MAX_HANDOFF_DATA = 17 * 1024
 
@@ -44,6 +57,28 @@ def handoff_body(listener_id, peer, data):
         fam, addr, port = 4, socket.inet_aton(peer[0]) + b"\0" * 12, peer[1]
     assert len(data) <= MAX_HANDOFF_DATA
     return struct.pack("<IBBH", listener_id, fam, 0, port) + addr + struct.pack("<I", len(data)) + data
+
+
+def encode_peer(peer):
+    """(ip, port) -> family u8, 0, port u16, 16-byte address; None -> family 0."""
+    if peer is None:
+        return struct.pack("<BBH", 0, 0, 0) + b"\0" * 16
+    if ":" in peer[0]:
+        return struct.pack("<BBH", 6, 0, peer[1]) + socket.inet_pton(socket.AF_INET6, peer[0])
+    return struct.pack("<BBH", 4, 0, peer[1]) + socket.inet_aton(peer[0]) + b"\0" * 12
+
+
+def decode_peer(raw):
+    """The 20 bytes encode_peer makes -> (ip, port) or None."""
+    fam, reserved, port = struct.unpack("<BBH", raw[:4])
+    addr = raw[4:20]
+    if reserved != 0 or fam not in (0, 4, 6) or len(raw) != 20:
+        raise ValueError("bad peer address")
+    if fam == 4:
+        return (socket.inet_ntoa(addr[:4]), port)
+    if fam == 6:
+        return (socket.inet_ntop(socket.AF_INET6, addr), port)
+    return None
 
 
 def decode_handoff_body(body):
@@ -73,8 +108,47 @@ def report_request():
     return message(REPORT_REQUEST, b"")
 
 
+def handoff(listener_id, peer, data):
+    return message(HANDOFF, handoff_body(listener_id, peer, data))
+
+
+def set_limits(max_connections=0xFFFFFFFF, idle_timeout_ms=0xFFFFFFFF, handshake_timeout_ms=0xFFFFFFFF):
+    """0xFFFFFFFF leaves a limit unchanged."""
+    return message(SET_LIMITS, struct.pack("<III", max_connections, idle_timeout_ms, handshake_timeout_ms))
+
+
+def reload(secrets_hex):
+    body = struct.pack("<H", len(secrets_hex))
+    for s in secrets_hex:
+        raw = bytes.fromhex(s)
+        body += struct.pack("<H", len(raw)) + raw
+    return message(RELOAD, body)
+
+
+def lane(lane_id):
+    return message(LANE, struct.pack("<I", lane_id))
+
+
+def gate_lane(user, lane_id, allow_until):
+    return message(GATE_LANE, struct.pack("<IIQ", user, lane_id, allow_until))
+
+
+def gate_credit(user, lane_id, allow_until=0, close=False):
+    return message(GATE_CREDIT, struct.pack("<IIB3xQ", user, lane_id, 1 if close else 0, allow_until))
+
+
+def gate_direct(entries):
+    """entries: [(user, lane, peer)] with peer (ip, port) or None."""
+    assert 1 <= len(entries) <= MAX_DIRECT_ENTRIES
+    body = struct.pack("<H", len(entries))
+    for user, lane_id, peer in entries:
+        body += struct.pack("<II", user, lane_id) + encode_peer(peer)
+    return message(GATE_DIRECT, body)
+
+
 def decode(dgram):
-    """Returns (type, dict) for the messages a gate or worker sends."""
+    """Returns (type, dict) for the messages a gate or worker sends (and the
+    lane messages, so tests can check their own encoding)."""
     mtype, body = parse_header(dgram)
     if mtype == REPORT:
         seq, count = struct.unpack("<QH", body[:10])
@@ -93,6 +167,34 @@ def decode(dgram):
         return mtype, h
     if mtype == HANDOFF:
         return mtype, decode_handoff_body(body)
+    if mtype == GATE_DIRECT:
+        if len(body) < 2:
+            raise ValueError("short gate-direct")
+        (count,) = struct.unpack("<H", body[:2])
+        if count == 0 or count > MAX_DIRECT_ENTRIES or len(body) != 2 + count * DIRECT_ENTRY_SIZE:
+            raise ValueError("bad gate-direct length")
+        entries = []
+        for i in range(count):
+            e = body[2 + i * DIRECT_ENTRY_SIZE:2 + (i + 1) * DIRECT_ENTRY_SIZE]
+            user, lane_id = struct.unpack("<II", e[:8])
+            entries.append({"user": user, "lane": lane_id, "peer": decode_peer(e[8:])})
+        return mtype, {"entries": entries}
+    if mtype == LANE:
+        if len(body) != 4:
+            raise ValueError("bad lane length")
+        return mtype, {"lane": struct.unpack("<I", body)[0]}
+    if mtype == GATE_LANE:
+        if len(body) != 16:
+            raise ValueError("bad gate-lane length")
+        user, lane_id, allow = struct.unpack("<IIQ", body)
+        return mtype, {"user": user, "lane": lane_id, "allow_until": allow}
+    if mtype == GATE_CREDIT:
+        if len(body) != 20:
+            raise ValueError("bad gate-credit length")
+        user, lane_id, close, r0, r1, r2, allow = struct.unpack("<IIBBBBQ", body)
+        if close > 1 or (r0, r1, r2) != (0, 0, 0):
+            raise ValueError("bad gate-credit flags")
+        return mtype, {"user": user, "lane": lane_id, "close": close == 1, "allow_until": allow}
     raise ValueError("unexpected message type %d" % mtype)
 
 

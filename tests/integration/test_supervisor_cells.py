@@ -116,8 +116,13 @@ def test():
         # The gate's counters reach status.json with the next sweeps.
         s2 = env.wait_status(lambda s: s["gate"].get("counters", {}).get("masked", 0) >= 2, timeout=6)
         gc = s2["gate"].get("counters", {})
-        h.check(gc.get("masked", 0) >= 2 and gc.get("handoffs", 0) >= 3,
-                "gate counters: masked=%s (>= 2), handoffs=%s (>= 3)" % (gc.get("masked"), gc.get("handoffs")))
+        handed = gc.get("handoffs", 0) + gc.get("direct_handoffs", 0)
+        h.check(gc.get("masked", 0) >= 2 and handed >= 3,
+                "gate counters: masked=%s (>= 2), handoffs + direct_handoffs=%s (>= 3)" % (gc.get("masked"), handed))
+        # Lanes are on by default: the three users' clients went gate -> worker.
+        h.check(gc.get("direct_handoffs", 0) >= 3 and s2.get("direct_handoffs_total", 0) >= 3,
+                "direct lanes used: gate direct_handoffs=%s, supervisor direct_handoffs_total=%s"
+                % (gc.get("direct_handoffs"), s2.get("direct_handoffs_total")))
 
         # Clean stop: exit 0, nothing left.
         t0 = time.monotonic()

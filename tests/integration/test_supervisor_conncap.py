@@ -58,7 +58,9 @@ def timed_echo(port, secret, t0, source=None):
 
 
 def handoffs(u):
-    return (u.get("worker") or {}).get("handoffs", 0)
+    # Both paths: from the supervisor (handoffs) and from the gate over the lane.
+    w = u.get("worker") or {}
+    return w.get("handoffs", 0) + w.get("direct_handoffs", 0)
 
 
 def test():

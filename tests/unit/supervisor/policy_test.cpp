@@ -261,5 +261,46 @@ TEST(FairShare, PropertyMaxMinGuarantees) {
   }
 }
 
+TEST(LaneCredit, NoCapNoBudgetIsUnlimited) {
+  EXPECT_FALSE(lane_credit({.active = 5000}).has_value());
+  EXPECT_FALSE(lane_credit({.active = 0, .held = true}).has_value());  // held only with a cap
+}
+
+TEST(LaneCredit, CapLeavesRoomUpToTheCapAndTheStep) {
+  EXPECT_EQ(lane_credit({.active = 3, .max_connections = 10}), 7u);
+  EXPECT_EQ(lane_credit({.active = 10, .max_connections = 10}), 0u);
+  EXPECT_EQ(lane_credit({.active = 12, .max_connections = 10}), 0u);  // cap lowered under use
+  EXPECT_EQ(lane_credit({.active = 0, .max_connections = 1000}), kMaxLaneCredit);
+  EXPECT_EQ(lane_credit({.active = 0, .max_connections = 10, .held = true}), 0u);
+}
+
+TEST(LaneCredit, BudgetSharesWhatIsLeftAmongLanes) {
+  // 100 budget, 40 used by all, 3 lanes: each may take 20 at most.
+  LaneCreditInput in{.active = 5, .global_budget = 100, .budget_used = 40, .fair = 50, .lanes = 3};
+  EXPECT_EQ(lane_credit(in), 20u);
+  in.fair = 8;  // over its fair allowance soon: only 3 more
+  EXPECT_EQ(lane_credit(in), 3u);
+  in.fair = 50;
+  in.budget_used = 100;
+  EXPECT_EQ(lane_credit(in), 0u);
+  in.budget_used = 130;  // budget lowered under use
+  EXPECT_EQ(lane_credit(in), 0u);
+  in = {.active = 0, .max_connections = 2, .global_budget = 100, .budget_used = 0, .fair = 100, .lanes = 1};
+  EXPECT_EQ(lane_credit(in), 2u);  // the cap is the tighter one
+}
+
+TEST(LaneCredit, AllLanesSpendingTheirCreditStayWithinTheBudget) {
+  for (std::uint64_t budget : {1u, 7u, 100u, 1000u}) {
+    for (std::size_t lanes : {1u, 2u, 5u, 64u}) {
+      for (std::uint64_t used = 0; used <= budget; used += std::max<std::uint64_t>(1, budget / 7)) {
+        LaneCreditInput in{.active = 0, .global_budget = budget, .budget_used = used, .fair = budget, .lanes = lanes};
+        auto c = lane_credit(in);
+        ASSERT_TRUE(c.has_value());
+        EXPECT_LE(used + *c * lanes, std::max(budget, used)) << budget << " " << lanes << " " << used;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mtw::supervisor

@@ -30,6 +30,20 @@ Handoff sample_handoff() {
   return h;
 }
 
+GateDirect sample_direct(std::size_t n) {
+  GateDirect d;
+  for (std::size_t i = 0; i < n; ++i) {
+    GateDirectEntry e;
+    e.user = static_cast<std::uint32_t>(100 + i);
+    e.lane = static_cast<std::uint32_t>(7 + i);
+    e.peer.family = i % 2 ? 6 : 4;
+    e.peer.addr[15] = std::byte(i & 0xff);
+    e.peer.port = static_cast<std::uint16_t>(1000 + i);
+    d.entries.push_back(e);
+  }
+  return d;
+}
+
 TEST(ControlProtocol, RoundTripsEveryMessage) {
   Report rep;
   rep.seq = 42;
@@ -41,7 +55,11 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
                                ReportRequest{},
                                GateTable{0x0102030405060708ull},
                                GateHandoff{0xfffffffeu, sample_handoff()},
-                               GateMask{sample_handoff()}};
+                               GateMask{sample_handoff()},
+                               Lane{9},
+                               GateLane{5, 2, kUnlimited},
+                               GateCredit{6, 3, true, 12},
+                               sample_direct(3)};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();
@@ -121,6 +139,80 @@ TEST(ControlProtocol, GateMessagesEnforceTheHandoffCaps) {
   EXPECT_FALSE(decode(bad_reserved, 1));
 }
 
+TEST(ControlProtocol, LaneMessagesHaveTheDocumentedLayout) {
+  auto lane = encode(Lane{0x01020304u}).value();
+  ASSERT_EQ(lane.size(), kHeaderSize + 4);
+  EXPECT_EQ(lane[5], std::byte{9});
+  EXPECT_EQ(lane[kHeaderSize], std::byte{0x04});
+
+  auto gl = encode(GateLane{0x0a0b0c0du, 5, 77}).value();
+  ASSERT_EQ(gl.size(), kHeaderSize + 16);
+  EXPECT_EQ(gl[5], std::byte{10});
+  EXPECT_EQ(proto::load_le32(gl.data() + kHeaderSize), 0x0a0b0c0du);
+  EXPECT_EQ(proto::load_le32(gl.data() + kHeaderSize + 4), 5u);
+  EXPECT_EQ(gl[kHeaderSize + 8], std::byte{77});
+
+  auto gc = encode(GateCredit{3, 4, true, kUnlimited}).value();
+  ASSERT_EQ(gc.size(), kHeaderSize + 20);
+  EXPECT_EQ(gc[5], std::byte{11});
+  EXPECT_EQ(proto::load_le32(gc.data() + kHeaderSize + 4), 4u);
+  EXPECT_EQ(gc[kHeaderSize + 8], std::byte{1});
+  EXPECT_EQ(gc[kHeaderSize + 19], std::byte{0xff});
+
+  auto gd = encode(sample_direct(2)).value();
+  ASSERT_EQ(gd.size(), kHeaderSize + 2 + 2 * kDirectEntrySize);
+  EXPECT_EQ(gd[5], std::byte{12});
+  EXPECT_EQ(gd[kHeaderSize], std::byte{2});
+  EXPECT_EQ(proto::load_le32(gd.data() + kHeaderSize + 2), 100u);
+  EXPECT_EQ(proto::load_le32(gd.data() + kHeaderSize + 6), 7u);
+  EXPECT_EQ(gd[kHeaderSize + 2 + 8], std::byte{4});  // family of entry 0
+}
+
+TEST(ControlProtocol, LaneMessagesCheckFdsFlagsAndCaps) {
+  // Lane and GateLane carry the lane socket; GateCredit and GateDirect none.
+  for (const Message& m : std::vector<Message>{Lane{1}, GateLane{1, 1, 2}}) {
+    auto wire = encode(m).value();
+    EXPECT_FALSE(decode(wire, 0));
+    EXPECT_TRUE(decode(wire, 1));
+  }
+  for (const Message& m : std::vector<Message>{GateCredit{1, 1, false, 2}, sample_direct(1)}) {
+    auto wire = encode(m).value();
+    EXPECT_TRUE(decode(wire, 0));
+    EXPECT_FALSE(decode(wire, 1));
+  }
+  auto gc = encode(GateCredit{1, 1, false, 2}).value();
+  auto bad_close = gc;
+  bad_close[kHeaderSize + 8] = std::byte{2};
+  EXPECT_FALSE(decode(bad_close, 0));
+  auto bad_reserved = gc;
+  bad_reserved[kHeaderSize + 10] = std::byte{1};
+  EXPECT_FALSE(decode(bad_reserved, 0));
+
+  EXPECT_FALSE(encode(GateDirect{}));
+  EXPECT_TRUE(encode(sample_direct(kMaxDirectEntries)));
+  EXPECT_FALSE(encode(sample_direct(kMaxDirectEntries + 1)));
+  auto gd = encode(sample_direct(2)).value();
+  auto zero = gd;
+  zero[kHeaderSize] = std::byte{0};
+  EXPECT_FALSE(decode(zero, 0));  // count 0 (and the length no longer matches)
+  auto miscount = gd;
+  miscount[kHeaderSize] = std::byte{3};
+  EXPECT_FALSE(decode(miscount, 0));
+  auto family = gd;
+  family[kHeaderSize + 2 + 8] = std::byte{5};
+  EXPECT_FALSE(decode(family, 0));
+  auto reserved = gd;
+  reserved[kHeaderSize + 2 + 9] = std::byte{1};
+  EXPECT_FALSE(decode(reserved, 0));
+  // A count over the cap is refused before the entries are read.
+  auto big = gd;
+  big[kHeaderSize] = std::byte((kMaxDirectEntries + 1) & 0xff);
+  big[kHeaderSize + 1] = std::byte((kMaxDirectEntries + 1) >> 8);
+  auto r = decode(big, 0);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kTooLarge);
+}
+
 TEST(ControlProtocol, HandoffDataCapHoldsAWholeHandshakeBuffer) {
   // The gate hands over up to a whole ClientHello record (16384 + 5 bytes).
   EXPECT_GE(kMaxHandoffData, 16384u + 5u);
@@ -175,7 +267,8 @@ TEST(ControlProtocol, RejectsMalformedHeaders) {
 TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
   for (const Message& m : std::vector<Message>{
            sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
-           GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}}) {
+           GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}, Lane{1},
+           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2)}) {
     auto wire = encode(m).value();
     std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {
