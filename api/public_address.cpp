@@ -2,7 +2,7 @@
 #include "api/public_address.h"
 
 #include "api/beast.h"
-#include "api/webhooks.h"
+#include "base/url.h"
 
 namespace mtw::api {
 
@@ -11,8 +11,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 base::Result<std::string> lookup_public_address(std::string_view url, std::chrono::milliseconds timeout) {
-  auto u = parse_http_url(url);
+  auto u = base::parse_http_url(url);
   if (!u) return base::fail(base::Errc::kBadInput, "public_host_lookup: " + u.error().context);
+  if (u->tls)
+    return base::fail(base::Errc::kBadInput, "public_host_lookup: only http:// is supported");
   asio::io_context io;
   beast::tcp_stream stream(io);
   boost::system::error_code ec;
@@ -21,7 +23,7 @@ base::Result<std::string> lookup_public_address(std::string_view url, std::chron
   if (ec) return base::fail(base::Errc::kSyscall, "public_host_lookup: resolve " + u->host + ": " + ec.message());
   stream.expires_after(timeout);
   http::request<http::empty_body> req{http::verb::get, u->target, 11};
-  req.set(http::field::host, u->host);
+  req.set(http::field::host, base::http_host_header(*u));  // [IPv6] and a non-default port
   req.set(http::field::user_agent, "mtwarden");
   http::response<http::string_body> res;
   beast::flat_buffer buf;

@@ -1,21 +1,30 @@
 // Webhook delivery: one draining coroutine per URL while its queue is not
-// empty; each attempt is a fresh HTTP/1.1 connection under one deadline.
+// empty; each attempt is a fresh HTTP/1.1 connection (TLS for https) under
+// one deadline covering name resolution, connect, handshake, write and read.
 #include "api/webhooks.h"
 
-#include <deque>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
+#include <deque>
+#include <optional>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json.hpp>
 
 #include "api/beast.h"
 #include "api/json_out.h"
 #include "base/log.h"
+#include "base/url.h"
 
 namespace mtw::api {
 namespace {
 
 using namespace detail;
-using base::Errc;
-using base::fail;
+namespace ssl = asio::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using Deadline = asio::steady_timer::time_point;
 
 constexpr auto kBackoffFirst = std::chrono::milliseconds(500);
 constexpr auto kBackoffMax = std::chrono::seconds(30);
@@ -27,11 +36,13 @@ const std::shared_ptr<spdlog::logger>& log() {
 }
 
 struct Target {
-  Target(asio::any_io_executor ex, HttpUrl u) : url(std::move(u)), backoff(ex) {}
-  HttpUrl url;
+  Target(asio::any_io_executor ex, base::HttpUrl u) : url(std::move(u)), backoff(ex) {}
+  base::HttpUrl url;
   std::deque<std::string> queue;  // JSON bodies not yet attempted
   bool running = false;
-  beast::tcp_stream* stream = nullptr;  // the attempt in progress, for stop()
+  // The attempt in progress, for stop(): the resolve's wait, then the TCP layer.
+  asio::steady_timer* resolving = nullptr;
+  beast::tcp_stream* stream = nullptr;
   asio::steady_timer backoff;
 };
 
@@ -39,29 +50,51 @@ struct State {
   asio::io_context& io;
   WebhookOptions opts;
   std::vector<std::unique_ptr<Target>> targets;
+  std::optional<ssl::context> tls;  // shared by every https attempt; set when one URL is https
   std::uint64_t delivered = 0, failed = 0, dropped = 0;
   bool stopped = false;
 };
 
-std::string where(const HttpUrl& u) { return u.host + ":" + std::to_string(u.port); }
+std::string where(const base::HttpUrl& u) {
+  return (u.tls ? "https://" : "http://") + u.host + ":" + std::to_string(u.port);
+}
 
-// One POST; true on a 2xx answer within the deadline.
-awaitable<bool> attempt(State& st, Target& t, const std::string& body) {
-  beast::tcp_stream stream(st.io);
-  t.stream = &stream;
-  struct Reset {
-    Target& t;
-    ~Reset() { t.stream = nullptr; }
-  } reset{t};
-  stream.expires_after(std::chrono::milliseconds(st.opts.timeout_ms));
-  tcp::resolver resolver(st.io);
-  auto [rec, results] =
-      co_await resolver.async_resolve(t.url.host, std::to_string(t.url.port), use_nothrow);
-  if (rec || st.stopped) co_return false;
-  auto [cec, ep] = co_await stream.async_connect(results, use_nothrow);
-  if (cec || st.stopped) co_return false;
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// One context per Webhooks object: TLS 1.2+, peer verification against the
+// system store plus `ca_file`. A CA file that no longer loads (the config
+// loader checked it) is logged; the system store still applies.
+ssl::context make_tls_context(const std::string& ca_file) {
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  ctx.set_verify_mode(ssl::verify_peer);
+  error_code ec;
+  ctx.set_default_verify_paths(ec);
+  if (ec) log()->warn("webhook tls system CA store not loaded error={}", ec.message());
+  if (!ca_file.empty()) {
+    ctx.load_verify_file(ca_file, ec);
+    if (ec) log()->error("webhook tls CA file not loaded path={} error={}", ca_file, ec.message());
+  }
+  return ctx;
+}
+
+// Why a handshake failed: the certificate verdict when there is one (OpenSSL's
+// wording, e.g. "self-signed certificate"), otherwise the TLS error itself.
+std::string tls_failure_reason(TlsStream& s, const error_code& ec) {
+  const long v = SSL_get_verify_result(s.native_handle());
+  if (v != X509_V_OK) return std::string("certificate: ") + X509_verify_cert_error_string(v);
+  return ec.message();
+}
+
+// The POST and its answer over a connected (and, for https, handshaken) stream.
+template <class Stream>
+awaitable<bool> exchange(State& st, Target& t, Stream& stream, const std::string& body) {
   http::request<http::string_body> req{http::verb::post, t.url.target, 11};
-  req.set(http::field::host, t.url.host);
+  req.set(http::field::host, base::http_host_header(t.url));
   req.set(http::field::user_agent, "mtwarden");
   req.set(http::field::content_type, "application/json");
   req.keep_alive(false);
@@ -75,9 +108,108 @@ awaitable<bool> attempt(State& st, Target& t, const std::string& body) {
   auto [hec, rn] = co_await http::async_read(stream, buf, parser, use_nothrow);
   if (hec) co_return false;
   const unsigned code = parser.get().result_int();
+  // No TLS close_notify exchange: the answer is complete, and a receiver that
+  // never answers it must not hold the drain. Closing the socket is enough.
   error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
   co_return code >= 200 && code < 300;
+}
+
+// Resolves the target's host by `deadline`. Asio runs getaddrinfo on a helper
+// thread that cancel() cannot interrupt (a slow DNS server holds it for
+// resolv.conf's timeouts), so the attempt waits on a timer instead: the
+// resolve's completion cuts the wait short, the deadline (or stop()) ends it
+// and a late answer lands in the shared state and is dropped.
+awaitable<std::optional<tcp::resolver::results_type>> resolve(State& st, Target& t,
+                                                               Deadline deadline) {
+  struct Pending {
+    explicit Pending(asio::io_context& io) : resolver(io), wake(io) {}
+    tcp::resolver resolver;
+    asio::steady_timer wake;
+    std::optional<error_code> ec;  // set when the resolve completed
+    tcp::resolver::results_type results;
+  };
+  auto p = std::make_shared<Pending>(st.io);
+  p->wake.expires_at(deadline);
+  p->resolver.async_resolve(t.url.host, std::to_string(t.url.port),
+                            [p](const error_code& ec, tcp::resolver::results_type r) {
+                              p->ec = ec;
+                              p->results = std::move(r);
+                              p->wake.cancel();
+                            });
+  t.resolving = &p->wake;
+  struct Reset {
+    Target& t;
+    ~Reset() { t.resolving = nullptr; }
+  } reset{t};
+  co_await p->wake.async_wait(use_nothrow);
+  if (!p->ec) {
+    p->resolver.cancel();  // only helps when getaddrinfo has not started yet
+    if (!st.stopped) log()->warn("webhook resolve timed out receiver={}", where(t.url));
+    co_return std::nullopt;
+  }
+  if (*p->ec || st.stopped) co_return std::nullopt;
+  co_return std::move(p->results);
+}
+
+// Resolves and connects `stream`, both by `deadline` (which then stays set on
+// the stream for the rest of the attempt).
+awaitable<bool> connect(State& st, Target& t, beast::tcp_stream& stream, Deadline deadline) {
+  auto results = co_await resolve(st, t, deadline);
+  if (!results) co_return false;
+  stream.expires_at(deadline);
+  auto [cec, ep] = co_await stream.async_connect(*results, use_nothrow);
+  co_return !cec && !st.stopped;
+}
+
+awaitable<bool> attempt_tls(State& st, Target& t, const std::string& body, Deadline deadline) {
+  TlsStream stream(st.io, *st.tls);
+  beast::tcp_stream& tcp_layer = beast::get_lowest_layer(stream);
+  t.stream = &tcp_layer;
+  struct Reset {
+    Target& t;
+    ~Reset() { t.stream = nullptr; }
+  } reset{t};
+  if (!co_await connect(st, t, tcp_layer, deadline)) co_return false;
+  // SNI carries names only (RFC 6066), never an address literal.
+  if (!is_ip_literal(t.url.host) &&
+      !SSL_set_tlsext_host_name(stream.native_handle(), t.url.host.c_str())) {
+    co_return false;
+  }
+  stream.set_verify_mode(ssl::verify_peer);
+  // Boost's check leaves OpenSSL's verdict at "ok" when only the name is
+  // wrong; record the mismatch so the log says why.
+  stream.set_verify_callback([check = ssl::host_name_verification(t.url.host)](
+                                 bool preverified, ssl::verify_context& ctx) {
+    const bool ok = check(preverified, ctx);
+    if (!ok && X509_STORE_CTX_get_error(ctx.native_handle()) == X509_V_OK)
+      X509_STORE_CTX_set_error(ctx.native_handle(), X509_V_ERR_HOSTNAME_MISMATCH);
+    return ok;
+  });
+  auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow);
+  if (hec) {
+    if (!st.stopped)
+      log()->warn("webhook tls handshake failed receiver={} reason={}", where(t.url),
+                  hec == beast::error::timeout ? "timeout" : tls_failure_reason(stream, hec));
+    co_return false;
+  }
+  if (st.stopped) co_return false;
+  co_return co_await exchange(st, t, stream, body);
+}
+
+// One POST; true on a 2xx answer within the deadline.
+awaitable<bool> attempt(State& st, Target& t, const std::string& body) {
+  const Deadline deadline =
+      asio::steady_timer::clock_type::now() + std::chrono::milliseconds(st.opts.timeout_ms);
+  if (t.url.tls) co_return co_await attempt_tls(st, t, body, deadline);
+  beast::tcp_stream stream(st.io);
+  t.stream = &stream;
+  struct Reset {
+    Target& t;
+    ~Reset() { t.stream = nullptr; }
+  } reset{t};
+  if (!co_await connect(st, t, stream, deadline)) co_return false;
+  co_return co_await exchange(st, t, stream, body);
 }
 
 awaitable<void> drain(std::shared_ptr<State> st, Target& t) {
@@ -149,6 +281,7 @@ class WebhooksImpl final : public Webhooks {
     for (auto& t : st_->targets) {
       t->queue.clear();
       t->backoff.cancel();
+      if (t->resolving) t->resolving->cancel();
       if (t->stream) t->stream->cancel();
     }
   }
@@ -157,78 +290,20 @@ class WebhooksImpl final : public Webhooks {
   std::shared_ptr<State> st_;
 };
 
-bool host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '-';
-}
-
 }  // namespace
 
 std::unique_ptr<Webhooks> Webhooks::create(asio::io_context& io, WebhookOptions opts) {
-  auto st = std::make_shared<State>(State{io, std::move(opts), {}, 0, 0, 0, false});
+  auto st = std::make_shared<State>(State{io, std::move(opts), {}, std::nullopt, 0, 0, 0, false});
   for (const auto& u : st->opts.urls) {
-    auto parsed = parse_http_url(u);
+    auto parsed = base::parse_http_url(u);
     if (!parsed) {
-      log()->error("webhook url ignored error={}", parsed.error().context);
+      log()->error("webhook url ignored error=\"{}\"", parsed.error().context);
       continue;
     }
+    if (parsed->tls && !st->tls) st->tls.emplace(make_tls_context(st->opts.ca_file));
     st->targets.push_back(std::make_unique<Target>(io.get_executor(), std::move(*parsed)));
   }
   return std::make_unique<WebhooksImpl>(std::move(st));
-}
-
-base::Result<HttpUrl> parse_http_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  auto bad = [&](std::string why) {
-    return fail(Errc::kBadInput, "webhook url: " + why);
-  };
-  if (url.substr(0, kScheme.size()) != kScheme) return bad("must start with http://");
-  std::string_view rest = url.substr(kScheme.size());
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  const std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-  HttpUrl out;
-  if (authority.find('@') != std::string_view::npos) return bad("user info is not supported");
-  std::string_view port_text;
-  if (!authority.empty() && authority[0] == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return bad("unterminated [IPv6] address");
-    out.host = std::string(authority.substr(1, close - 1));
-    error_code ec;
-    asio::ip::make_address_v6(out.host, ec);
-    if (ec) return bad("bad IPv6 address");
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return bad("junk after the IPv6 address");
-      port_text = after.substr(1);
-      if (port_text.empty()) return bad("empty port");
-    }
-  } else {
-    const auto colon = authority.find(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      if (port_text.empty()) return bad("empty port");
-    }
-    for (char c : out.host)
-      if (!host_char(c)) return bad("bad character in the host");
-  }
-  if (out.host.empty()) return bad("no host");
-  if (!port_text.empty()) {
-    if (port_text.size() > 5) return bad("bad port");
-    unsigned p = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9') return bad("bad port");
-      p = p * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (p == 0 || p > 65535) return bad("port must be 1..65535");
-    out.port = static_cast<std::uint16_t>(p);
-  }
-  for (char c : path)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#')
-      return bad("bad character in the path");
-  out.target = path.empty() ? "/" : std::string(path);
-  return out;
 }
 
 }  // namespace mtw::api

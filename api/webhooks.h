@@ -1,8 +1,13 @@
 // Optional webhooks: every LiveEvent is POSTed as JSON to each configured
-// http:// URL, with a per-attempt timeout and a bounded number of retries
+// http:// or https:// URL (base/url.h: the config loader rejects bad ones; one
+// that still fails to parse here is logged and skipped), with a per-attempt
+// timeout that covers name resolution too and a bounded number of retries
 // (exponential backoff), from coroutines on the supervisor's io_context:
 // never blocking it. A bounded queue per URL drops the oldest events when a
-// receiver is down for long (counted). Not thread-safe: one io_context.
+// receiver is down for long (counted). https verifies the receiver's
+// certificate (system CA store plus an optional PEM bundle, host name, TLS
+// 1.2 minimum); a failed verification is a failed attempt. Not thread-safe:
+// one io_context.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +22,11 @@
 namespace mtw::api {
 
 struct WebhookOptions {
-  std::vector<std::string> urls;  // http://host[:port]/path (validated by the config loader)
-  std::uint32_t timeout_ms = 5'000;
+  std::vector<std::string> urls;  // http(s)://host[:port]/path (see base::parse_http_url)
+  std::uint32_t timeout_ms = 5'000;  // per attempt: resolve, connect, TLS handshake, write, read
   std::uint32_t retries = 3;
   std::size_t queue_limit = 1'000;
+  std::string ca_file;  // PEM bundle trusted besides the system store; "" = system store only
 };
 
 class Webhooks {
@@ -33,14 +39,5 @@ class Webhooks {
   virtual std::uint64_t dropped() const = 0;  // queue full
   virtual void stop() = 0;
 };
-
-// "http://host:port/path" -> parts; kBadInput for anything else (https is
-// not supported: point it at a local relay).
-struct HttpUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string target = "/";
-};
-[[nodiscard]] base::Result<HttpUrl> parse_http_url(std::string_view url);
 
 }  // namespace mtw::api

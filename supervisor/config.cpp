@@ -8,11 +8,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/url.h"
 #include "supervisor/config_reader.h"
 
 namespace mtw::supervisor {
 namespace detail {
 void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag);
+std::optional<std::string> pem_bundle_error(const std::string& path);  // nullopt: usable
+void read_webhooks(TableReader& r, std::vector<std::string>& urls);  // [api] webhooks
 }  // namespace detail
 
 namespace {
@@ -80,10 +83,14 @@ void read_server(TableReader r, ServerConfig& s) {
   if (auto v = r.number<std::uint16_t>("public_port", 0, 65535)) s.public_port = *v;
   if (auto v = r.boolean("create_first_user")) s.create_first_user = *v;
   if (auto v = r.string("public_host_lookup")) {
-    if (!v->empty() && (v->rfind("http://", 0) != 0 || v->size() <= 7))
-      r.error(*r.table().get("public_host_lookup"), "server.public_host_lookup must be \"\" or an http:// URL");
-    else
+    auto url = v->empty() ? base::Result<base::HttpUrl>{} : base::parse_http_url(*v);
+    if (!url || url->tls) {
+      r.error(*r.table().get("public_host_lookup"),
+              "server.public_host_lookup must be \"\" or an http://HOST[:PORT]/PATH URL" +
+                  (url ? std::string(" (https is not supported)") : ": " + url.error().context));
+    } else {
       s.public_host_lookup = *v;
+    }
   }
   if (auto v = r.string("first_user_domain")) s.first_user_domain = *v;
   if (auto v = r.string("log_target")) {
@@ -294,18 +301,13 @@ void read_api(TableReader r, ApiConfig& a) {
   if (auto v = r.number<std::uint32_t>("request_timeout_ms", 100, 600'000)) a.request_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("secret_grace_s", 0, 365 * 86'400)) a.secret_grace_s = *v;
   if (auto v = r.number<std::uint32_t>("events_kept", 10, 1'000'000)) a.events_kept = *v;
-  if (const toml::node* n = r.node("webhooks")) {
-    const auto* arr = n->as_array();
-    if (!arr) r.error(*n, "api.webhooks must be a list of \"http://...\" URLs");
-    if (arr) {
-      for (const toml::node& e : *arr) {
-        const auto* s = e.as_string();
-        if (!s || s->get().rfind("http://", 0) != 0 || s->get().size() <= 7)
-          r.error(e, "api.webhooks entries must be http://HOST[:PORT]/PATH URLs");
-        else
-          a.webhooks.push_back(s->get());
-      }
-    }
+  detail::read_webhooks(r, a.webhooks);
+  if (auto v = r.string("webhook_ca_file"); v && !v->empty()) {
+    const toml::node& n = *r.table().get("webhook_ca_file");
+    const std::optional<std::string> why =
+        v->front() != '/' ? "must be \"\" or an absolute path" : detail::pem_bundle_error(*v);
+    if (why) r.error(n, "api.webhook_ca_file \"" + *v + "\" " + *why);
+    else a.webhook_ca_file = *v;
   }
   if (auto v = r.number<std::uint32_t>("webhook_timeout_ms", 100, 120'000)) a.webhook_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("webhook_retries", 0, 20)) a.webhook_retries = *v;

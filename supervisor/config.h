@@ -136,9 +136,10 @@ struct ApiConfig {
   std::uint32_t request_timeout_ms = 10'000;
   std::uint32_t secret_grace_s = 86'400;  // rotate: how long the old secret keeps working
   std::uint32_t events_kept = 1'000;      // in-memory ring of recent events
-  std::vector<std::string> webhooks;      // http:// URLs receiving each event as JSON
+  std::vector<std::string> webhooks;      // http:// or https:// URLs receiving each event as JSON
   std::uint32_t webhook_timeout_ms = 5'000;
   std::uint32_t webhook_retries = 3;
+  std::string webhook_ca_file;  // PEM bundle trusted for https webhooks besides the system store
 };
 
 struct DbusConfig {

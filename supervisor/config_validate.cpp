@@ -1,11 +1,23 @@
 // Checks that need the whole configuration: clashes between entries and
-// whether the pools can hold the users. Also CIDR parsing and capacities.
+// whether the pools can hold the users. Also CIDR parsing and capacities,
+// and the load-time checks of [api] webhooks and webhook_ca_file.
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
 
+#include "base/url.h"
 #include "supervisor/config.h"
 #include "supervisor/config_reader.h"
 
@@ -197,6 +209,78 @@ void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag
   check_limits(cfg.defaults, section_pos(pos, cfg.source, "defaults"), "[defaults]", diag);
   check_users(cfg, diag);
   check_cells(cfg, section_pos(pos, cfg.source, "cells"), diag);
+}
+
+// Checked at load so that a bad bundle stops the start (or the reload) instead
+// of failing every https delivery later.
+std::optional<std::string> pem_bundle_error(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    const int err = errno;
+    return "cannot be read: " + std::string(err ? std::strerror(err) : "not a regular file");
+  }
+  const std::string pem = text.str();
+  ERR_clear_error();
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  STACK_OF(X509_INFO)* infos =
+      bio ? PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+  ERR_clear_error();  // the verdict is below; leave no stale errors for later OpenSSL callers
+  if (!infos) return std::string("is not a PEM certificate bundle");
+  int certs = 0;
+  for (int i = 0; i < sk_X509_INFO_num(infos); ++i)
+    if (sk_X509_INFO_value(infos, i)->x509) ++certs;
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  if (certs == 0) return std::string("holds no PEM certificate");
+  return std::nullopt;
+}
+
+namespace {
+
+// A config value quoted for a message: control and non-ASCII bytes as \xNN.
+std::string quoted(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+  }
+  return out + '"';
+}
+
+}  // namespace
+
+// Parsed here with the parser the webhooks use, so that a URL they could not
+// dial stops the start (or the reload) with its position instead of being
+// skipped at run time.
+void read_webhooks(TableReader& r, std::vector<std::string>& urls) {
+  const toml::node* n = r.node("webhooks");
+  if (!n) return;
+  const auto* arr = n->as_array();
+  if (!arr) {
+    r.error(*n, "api.webhooks must be a list of \"http(s)://HOST[:PORT]/PATH\" URLs");
+    return;
+  }
+  for (const toml::node& e : *arr) {
+    const auto* str = e.as_string();
+    if (!str) {
+      r.error(e, "api.webhooks entries must be strings: \"http(s)://HOST[:PORT]/PATH\"");
+      continue;
+    }
+    const std::string& u = str->get();
+    if (auto parsed = base::parse_http_url(u); !parsed)
+      r.error(e, "api.webhooks entry " + quoted(u) + " is not an http(s)://HOST[:PORT]/PATH URL: " +
+                     parsed.error().context);
+    else
+      urls.push_back(u);
+  }
 }
 
 }  // namespace detail

@@ -529,6 +529,7 @@ base::Result<void> Daemon::start_api() {
     wo.urls = cfg_.api.webhooks;
     wo.timeout_ms = cfg_.api.webhook_timeout_ms;
     wo.retries = cfg_.api.webhook_retries;
+    wo.ca_file = cfg_.api.webhook_ca_file;
     webhooks_ = api::Webhooks::create(io_, wo);
   }
   log()->info("api listening socket={} tcp={}", socket,
