@@ -340,6 +340,7 @@ class Bench:
                  # Every benchmark client connects from 127.0.0.1: the gate's
                  # per-IP rate limit would throttle the load generator itself.
                  "[connections]", "per_ip_rate = 0",
+                 "direct_lanes = %s" % toml_value(bool(getattr(self.a, "direct_lanes", 1))),
                  ""] + list(extra_toml) + ["", "[defaults]", "on_demand = %s" % toml_value(on_demand), ""]
         for i, s in enumerate(secrets):
             lines += ["[[user]]", 'name = "u%d"' % i, 'secret = "%s"' % s, ""]
@@ -903,6 +904,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--tp-conns", type=int, default=100)
     ap.add_argument("--nat", type=int, default=1)
+    ap.add_argument("--direct-lanes", type=int, default=1,
+                    help="[connections] direct_lanes of the supervisors (0: every client via the supervisor)")
     ap.add_argument("--pin", type=int, default=1)
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
