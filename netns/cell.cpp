@@ -39,6 +39,42 @@ base::Result<void> configure_addresses(NlSocket& host, int host_ifindex, NlSocke
   return route_add(inside, cell_ifindex, in6_addr{}, 0, a.host6);
 }
 
+// Prefixes an error's context with the interface it concerns.
+base::Error on_if(base::Error e, const std::string& ifname) {
+  e.context = "ifname=" + ifname + " " + e.context;
+  return e;
+}
+
+// Permanent neighbour entries for both ends: host end -> cell address(es)
+// with the cell end's MAC, and inside, gateway -> the host end's MAC. Every
+// active cell would otherwise hold two learned ARP entries in the kernel's
+// one neighbour table (shared by all namespaces): past gc_thresh3 (default
+// 1,024, i.e. ~510 active cells) new entries fail and first packets wait
+// for a TCP retransmit. Permanent entries are exempt from that limit (Linux
+// 4.20+) and need no ARP/ND exchange at all.
+base::Result<void> add_neighbours(NlSocket& host, int host_ifindex, const std::string& host_if,
+                                  NlSocket& inside, int cell_ifindex, const std::string& cell_if,
+                                  const CellAddrs& a) {
+  auto host_mac = link_mac(host, host_ifindex);
+  if (!host_mac) return tl::unexpected(on_if(host_mac.error(), host_if));
+  auto cell_mac = link_mac(inside, cell_ifindex);
+  if (!cell_mac) return tl::unexpected(on_if(cell_mac.error(), cell_if));
+  if (auto r = neigh_add_permanent(host, host_ifindex, a.cell4, *cell_mac); !r) {
+    return tl::unexpected(on_if(r.error(), host_if));
+  }
+  if (auto r = neigh_add_permanent(inside, cell_ifindex, a.host4, *host_mac); !r) {
+    return tl::unexpected(on_if(r.error(), cell_if));
+  }
+  if (!a.has_v6) return {};
+  if (auto r = neigh_add_permanent(host, host_ifindex, a.cell6, *cell_mac); !r) {
+    return tl::unexpected(on_if(r.error(), host_if));
+  }
+  if (auto r = neigh_add_permanent(inside, cell_ifindex, a.host6, *host_mac); !r) {
+    return tl::unexpected(on_if(r.error(), cell_if));
+  }
+  return {};
+}
+
 }  // namespace
 
 base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg) {
@@ -191,6 +227,11 @@ base::Result<void> Cell::build(const ShaperRates& rates) {
   cell_ifindex_ = *cell_idx;
   if (auto r = link_set_up(inside, cell_ifindex_); !r) return r;
   if (auto r = configure_addresses(host.nl(), veth_.ifindex(), inside, cell_ifindex_, addrs_); !r) return r;
+  if (auto r = add_neighbours(host.nl(), veth_.ifindex(), names_.host_if, inside, cell_ifindex_,
+                              names_.cell_if, addrs_);
+      !r) {
+    return r;
+  }
   if (auto r = shaper_install(host.nl(), veth_.ifindex(), rates.download); !r) return r;
   return shaper_install(inside, cell_ifindex_, rates.upload);
 }

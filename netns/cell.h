@@ -1,7 +1,8 @@
 // A cell: the kernel side of one user. A named network namespace, a veth
 // pair (host end "<prefix><id>" on the host, "eth0" inside), a /30 (or /31)
 // and optionally an IPv6 ULA /64 (or /127), a default route via the host
-// end, and an htb shaper on each end. CellHost holds what all cells share:
+// end, permanent neighbour entries for both ends (no ARP/ND, exempt from
+// gc_thresh3), and an htb shaper on each end. CellHost holds what all cells share:
 // the address pool, the host netlink socket, the nftables table and the
 // counter reader.
 // Thread-safety: a CellHost and its Cells are used from one thread (the

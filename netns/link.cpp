@@ -1,6 +1,8 @@
 #include "netns/link.h"
 
+#include <arpa/inet.h>
 #include <linux/if_addr.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 
@@ -14,6 +16,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 
 #include "netns/names.h"
@@ -36,6 +39,9 @@ struct NlAddrPut {
 struct RoutePut {
   void operator()(rtnl_route* r) const noexcept { rtnl_route_put(r); }
 };
+struct NeighPut {
+  void operator()(rtnl_neigh* n) const noexcept { rtnl_neigh_put(n); }
+};
 struct CachePut {
   void operator()(nl_cache* c) const noexcept { nl_cache_free(c); }
 };
@@ -43,7 +49,37 @@ using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
 using AddrPtr = std::unique_ptr<rtnl_addr, AddrPut>;
 using NlAddrPtr = std::unique_ptr<nl_addr, NlAddrPut>;
 using RoutePtr = std::unique_ptr<rtnl_route, RoutePut>;
+using NeighPtr = std::unique_ptr<rtnl_neigh, NeighPut>;
 using CachePtr = std::unique_ptr<nl_cache, CachePut>;
+
+std::string addr_text(int family, const void* bytes) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(family, bytes, buf, sizeof buf) == nullptr) return "?";
+  return buf;
+}
+
+base::Result<void> do_neigh_add(NlSocket& sk, int ifindex, int family, const void* dst,
+                                std::size_t len, const MacAddr& mac) {
+  const std::string what =
+      "neighbour add ifindex=" + std::to_string(ifindex) + " dst=" + addr_text(family, dst);
+  NeighPtr neigh(rtnl_neigh_alloc());
+  NlAddrPtr d(nl_addr_build(family, dst, len));
+  NlAddrPtr ll(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  if (!neigh || !d || !ll) return base::fail(Errc::kInternal, "out of memory building " + what);
+  rtnl_neigh_set_ifindex(neigh.get(), ifindex);
+  rtnl_neigh_set_family(neigh.get(), family);
+  if (int err = rtnl_neigh_set_dst(neigh.get(), d.get()); err < 0) {
+    return tl::unexpected(nl_error(err, what));
+  }
+  rtnl_neigh_set_lladdr(neigh.get(), ll.get());
+  rtnl_neigh_set_state(neigh.get(), NUD_PERMANENT);
+  // REPLACE: an entry the kernel learned meanwhile (or ours from before)
+  // becomes the permanent one instead of failing with EEXIST.
+  if (int err = rtnl_neigh_add(sk.get(), neigh.get(), NLM_F_CREATE | NLM_F_REPLACE); err < 0) {
+    return tl::unexpected(nl_error(err, what));
+  }
+  return {};
+}
 
 base::Result<void> do_addr_add(NlSocket& sk, int ifindex, int family, const void* bytes,
                                std::size_t len, int prefix_len) {
@@ -179,6 +215,58 @@ base::Result<void> route_add(NlSocket& sk, int ifindex, const in_addr& dst, int 
 base::Result<void> route_add(NlSocket& sk, int ifindex, const in6_addr& dst, int prefix_len,
                              const in6_addr& gw) {
   return do_route_add(sk, ifindex, AF_INET6, &dst, &gw, sizeof dst, prefix_len);
+}
+
+base::Result<MacAddr> link_mac(NlSocket& sk, int ifindex) {
+  rtnl_link* raw = nullptr;
+  if (int err = rtnl_link_get_kernel(sk.get(), ifindex, nullptr, &raw); err < 0) {
+    return tl::unexpected(nl_error(err, "link lookup ifindex=" + std::to_string(ifindex)));
+  }
+  LinkPtr link(raw);
+  nl_addr* a = rtnl_link_get_addr(link.get());
+  MacAddr mac{};
+  if (a == nullptr || nl_addr_get_len(a) != mac.size()) {
+    return base::fail(Errc::kNetlink, "link has no MAC address ifindex=" + std::to_string(ifindex));
+  }
+  std::memcpy(mac.data(), nl_addr_get_binary_addr(a), mac.size());
+  return mac;
+}
+
+base::Result<void> neigh_add_permanent(NlSocket& sk, int ifindex, const in_addr& dst,
+                                       const MacAddr& mac) {
+  return do_neigh_add(sk, ifindex, AF_INET, &dst, sizeof dst, mac);
+}
+
+base::Result<void> neigh_add_permanent(NlSocket& sk, int ifindex, const in6_addr& dst,
+                                       const MacAddr& mac) {
+  return do_neigh_add(sk, ifindex, AF_INET6, &dst, sizeof dst, mac);
+}
+
+base::Result<std::vector<NeighInfo>> list_neighs(NlSocket& sk) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_neigh_alloc_cache(sk.get(), &raw); err < 0) {
+    return tl::unexpected(nl_error(err, "neighbour dump"));
+  }
+  CachePtr cache(raw);
+  std::vector<NeighInfo> out;
+  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    auto* n = reinterpret_cast<rtnl_neigh*>(o);
+    const int family = rtnl_neigh_get_family(n);
+    nl_addr* dst = rtnl_neigh_get_dst(n);
+    if ((family != AF_INET && family != AF_INET6) || dst == nullptr) continue;
+    if (nl_addr_get_len(dst) != (family == AF_INET ? sizeof(in_addr) : sizeof(in6_addr))) continue;
+    NeighInfo info;
+    info.ifindex = rtnl_neigh_get_ifindex(n);
+    info.dst = addr_text(family, nl_addr_get_binary_addr(dst));
+    info.state = rtnl_neigh_get_state(n);
+    nl_addr* ll = rtnl_neigh_get_lladdr(n);
+    if (ll != nullptr && nl_addr_get_len(ll) == info.mac.size()) {
+      info.has_mac = true;
+      std::memcpy(info.mac.data(), nl_addr_get_binary_addr(ll), info.mac.size());
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
 }
 
 Veth::Veth(Veth&& o) noexcept

@@ -5,6 +5,8 @@
 
 #include <netinet/in.h>
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,31 @@ struct LinkInfo {
                                            int prefix_len, const in_addr& gw);
 [[nodiscard]] base::Result<void> route_add(NlSocket& sk, int ifindex, const in6_addr& dst,
                                            int prefix_len, const in6_addr& gw);
+
+using MacAddr = std::array<std::uint8_t, 6>;
+
+// Hardware (MAC) address of `ifindex`; kNotFound when the link is absent,
+// kNetlink when it has no 6-byte address.
+[[nodiscard]] base::Result<MacAddr> link_mac(NlSocket& sk, int ifindex);
+
+// Adds (or replaces: NLM_F_CREATE|NLM_F_REPLACE, so repeating it is
+// harmless) a NUD_PERMANENT neighbour entry dst -> mac on `ifindex`. Since
+// Linux 4.20 permanent entries are exempt from neighbour gc and do not count
+// against gc_thresh3, and no ARP/ND is ever sent for dst on that link.
+[[nodiscard]] base::Result<void> neigh_add_permanent(NlSocket& sk, int ifindex, const in_addr& dst,
+                                                     const MacAddr& mac);
+[[nodiscard]] base::Result<void> neigh_add_permanent(NlSocket& sk, int ifindex, const in6_addr& dst,
+                                                     const MacAddr& mac);
+
+struct NeighInfo {
+  int ifindex = 0;
+  std::string dst;     // text form ("10.200.0.2", "fd6d::2")
+  int state = 0;       // NUD_* bits (linux/neighbour.h)
+  bool has_mac = false;
+  MacAddr mac{};
+};
+// Every IPv4 and IPv6 neighbour entry of the socket's namespace (one dump).
+[[nodiscard]] base::Result<std::vector<NeighInfo>> list_neighs(NlSocket& sk);
 
 // Owns the host end of a veth pair whose other end was created directly in
 // another namespace. The destructor deletes the host end (the peer goes with

@@ -1,7 +1,10 @@
-// Cells in the sandbox: reachability through NAT, isolation, error values,
-// rollback, teardown and reconciliation after a crash.
+// Cells in the sandbox: reachability through NAT, isolation, permanent
+// neighbour entries, error values, rollback, teardown and reconciliation
+// after a crash.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/neighbour.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -80,6 +83,117 @@ TEST(CellPrivileged, CellReachesNeitherOtherCellNorHostServices) {
   EXPECT_EQ(connect_from(*b, b_addr, 7002, 1000), kConnectOk);
   base::UniqueFd dc = listen_tcp(dc_netns_fd(), kDcAddr, 7004);
   EXPECT_EQ(connect_from(*a, kDcAddr, 7004, 2000), kConnectOk);
+}
+
+// Neighbour entries of `sk`'s namespace for `dst`; on `ifindex` only if > 0.
+std::vector<NeighInfo> neighs_to(NlSocket& sk, const std::string& dst, int ifindex = 0) {
+  auto all = list_neighs(sk);
+  EXPECT_TRUE(all.has_value()) << all.error().to_string();
+  std::vector<NeighInfo> out;
+  if (!all) return out;
+  for (auto& n : *all) {
+    if (n.dst == dst && (ifindex <= 0 || n.ifindex == ifindex)) out.push_back(n);
+  }
+  return out;
+}
+
+void expect_permanent(NlSocket& sk, int ifindex, const std::string& dst, const MacAddr& mac) {
+  SCOPED_TRACE("neighbour " + dst + " on ifindex " + std::to_string(ifindex));
+  auto n = neighs_to(sk, dst, ifindex);
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0].state, NUD_PERMANENT);
+  ASSERT_TRUE(n[0].has_mac);
+  EXPECT_EQ(n[0].mac, mac);
+}
+
+// A listening TCP socket on [ip]:port inside the cell.
+base::UniqueFd listen_in_cell6(const Cell& cell, const in6_addr& ip, int port) {
+  auto fd = cell.socket(AF_INET6, SOCK_STREAM);
+  if (!fd) return base::UniqueFd();
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(static_cast<std::uint16_t>(port));
+  sa.sin6_addr = ip;
+  if (::bind(fd->get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return base::UniqueFd();
+  if (::listen(fd->get(), 4) != 0) return base::UniqueFd();
+  return std::move(*fd);
+}
+
+// One TCP connect from the sandbox root to `sa`; kConnect* result.
+int connect_here(const sockaddr* sa, socklen_t len, int timeout_ms) {
+  base::UniqueFd fd(::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return kConnectError;
+  if (::connect(fd.get(), sa, len) == 0) return kConnectOk;
+  if (errno != EINPROGRESS) return errno == ECONNREFUSED ? kConnectRefused : kConnectError;
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, timeout_ms) == 0) return kConnectTimeout;
+  int err = 0;
+  socklen_t elen = sizeof err;
+  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
+  if (err == 0) return kConnectOk;
+  return err == ECONNREFUSED ? kConnectRefused : kConnectError;
+}
+
+TEST(CellPrivileged, CellsCarryPermanentNeighbourEntries) {
+  MTW_REQUIRE_SANDBOX();
+  CellHostConfig cfg = test_config("mtwm");
+  // Without the isolation table the sandbox root may talk to the cell over
+  // both families, so each entry carries traffic in the checks below.
+  cfg.manage_nft = false;
+  auto host = open_host(cfg);
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  ASSERT_TRUE(a.has_value()) << a.error().to_string();
+  const CellAddrs& ad = a->addrs();
+  ASSERT_TRUE(ad.has_v6);
+  auto nsfd = a->open_netns();
+  ASSERT_TRUE(nsfd.has_value());
+  auto inside = NlSocket::connect_in(nsfd->get());
+  ASSERT_TRUE(inside.has_value());
+  auto eth0 = link_index(*inside, "eth0");
+  ASSERT_TRUE(eth0.has_value());
+  auto host_mac = link_mac(host->nl(), a->host_ifindex());
+  auto cell_mac = link_mac(*inside, *eth0);
+  ASSERT_TRUE(host_mac && cell_mac);
+  ASSERT_NE(*host_mac, *cell_mac);
+
+  auto check_all = [&] {
+    expect_permanent(host->nl(), a->host_ifindex(), to_string(ad.cell4), *cell_mac);
+    expect_permanent(host->nl(), a->host_ifindex(), to_string(ad.cell6), *cell_mac);
+    expect_permanent(*inside, *eth0, to_string(ad.host4), *host_mac);
+    expect_permanent(*inside, *eth0, to_string(ad.host6), *host_mac);
+  };
+  check_all();
+
+  // Traffic over each entry: root -> cell over IPv4 and IPv6. The SYN goes
+  // from host4/host6 to the cell (host-side entries), the SYN-ACK back to
+  // them (the cell's entries). NAT to the DC with entries in place is
+  // TwoCellsReachTheDcThroughNat.
+  base::UniqueFd in4 = listen_tcp(nsfd->get(), to_string(ad.cell4).c_str(), 7007);
+  base::UniqueFd in6 = listen_in_cell6(*a, ad.cell6, 7007);
+  ASSERT_TRUE(in4.valid() && in6.valid());
+  sockaddr_in sa4{};
+  sa4.sin_family = AF_INET;
+  sa4.sin_port = htons(7007);
+  sa4.sin_addr = ad.cell4;
+  EXPECT_EQ(connect_here(reinterpret_cast<sockaddr*>(&sa4), sizeof sa4, 2000), kConnectOk);
+  sockaddr_in6 sa6{};
+  sa6.sin6_family = AF_INET6;
+  sa6.sin6_port = htons(7007);
+  sa6.sin6_addr = ad.cell6;
+  EXPECT_EQ(connect_here(reinterpret_cast<sockaddr*>(&sa6), sizeof sa6, 2000), kConnectOk);
+  check_all();  // traffic neither duplicated nor downgraded them
+
+  // The kernel drops the entries along with the link.
+  const std::string cell4 = to_string(ad.cell4), cell6 = to_string(ad.cell6);
+  inside = NlSocket();  // nothing of ours may hold the namespace
+  nsfd->reset();
+  in4.reset();
+  in6.reset();
+  ASSERT_TRUE(a->destroy().has_value());
+  EXPECT_TRUE(leftover_links_after("mtwm", 5000).empty());
+  EXPECT_TRUE(neighs_to(host->nl(), cell4).empty());
+  EXPECT_TRUE(neighs_to(host->nl(), cell6).empty());
 }
 
 TEST(CellPrivileged, RunInCellReportsExecErrors) {
