@@ -366,7 +366,6 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
       moved[i]->bytes_down_total += deltas[i].bytes_down;
       moved[i]->rate_bps_up = static_cast<std::uint64_t>(deltas[i].bytes_up * 8 / interval_s);
       moved[i]->rate_bps_down = static_cast<std::uint64_t>(deltas[i].bytes_down * 8 / interval_s);
-      moved[i]->last_activity = Clock::now();
     }
   }
   const double store_ms = since(store0);
@@ -382,12 +381,27 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
       continue;
     }
     apply_policy(u, now);
+    // Activity = clients, not veth bytes: a cell's own background packets
+    // (IPv6 router solicitations and MLD reports, backing off for an hour)
+    // would otherwise keep an idle cell up.
+    if (u.active() > 0 || !u.held.empty()) u.last_activity = steady;
     if (u.limits.on_demand && u.state == UserState::kRunning && u.active() == 0 && u.held.empty() &&
         steady - u.last_activity > std::chrono::seconds(u.limits.idle_teardown_s)) {
-      teardown_user(u, UserState::kIdle, "idle");
-      event(id, "user_idle", "cell torn down after idle time");
+      // Close the lane first and tear down only a sweep (>= 250 ms) later: a
+      // client the gate sent over the lane meanwhile is told within 100 ms
+      // and makes the user active again instead of dying with the worker.
+      if (!u.idle_closing) {
+        u.idle_closing = true;
+        u.idle_closing_since = steady;
+        close_lane(u);
+      } else if (steady - u.idle_closing_since >= std::chrono::milliseconds(250)) {
+        u.idle_closing = false;
+        teardown_user(u, UserState::kIdle, "idle");
+        event(id, "user_idle", "cell torn down after idle time");
+      }
       continue;
     }
+    u.idle_closing = false;
     // Reports are detail, not billing: each worker is asked every few sweeps
     // (spread by user id) instead of all every sweep, which at 1,000 users
     // cost more than the counter dump itself; a worker with no connection

@@ -113,6 +113,8 @@ struct UserRt {
   std::uint64_t lane_seen = 0;    // GateDirect entries for this lane
   std::uint64_t direct_seen = 0;  // GateDirect entries for any lane of the current worker
   std::uint32_t worker_first_lane = 0;  // the current worker's first lane
+  bool idle_closing = false;  // idle on-demand user: lane closed, teardown at a later sweep
+  Clock::time_point idle_closing_since;
   std::uint64_t lane_reserved() const noexcept;  // credit not yet used, as far as we know
 
   // Accounting.

@@ -52,7 +52,8 @@ Daemon::BudgetView Daemon::budget_view() const {
 
 bool Daemon::wants_lane(const UserRt& u, UnixSeconds now) const {
   return cfg_.connections.direct_lanes && !stopping_ && gate_ && !gate_->gone && u.worker &&
-         u.worker->ready && !u.worker->gone && u.state == UserState::kRunning && servable(u, now);
+         u.worker->ready && !u.worker->gone && u.state == UserState::kRunning && !u.idle_closing &&
+         servable(u, now);
 }
 
 std::uint64_t Daemon::lane_allow_for(const UserRt& u, const BudgetView& b) const {
