@@ -37,4 +37,8 @@ struct HttpUrl {
 // not the scheme's default.
 [[nodiscard]] std::string http_host_header(const HttpUrl& u);
 
+// `s` as one path segment or query value: every byte except RFC 3986's
+// unreserved ones (A-Z a-z 0-9 - . _ ~) as %XX, upper-case hex.
+[[nodiscard]] std::string percent_encode(std::string_view s);
+
 }  // namespace mtw::base

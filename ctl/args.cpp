@@ -8,6 +8,7 @@
 #include <map>
 #include <span>
 
+#include "base/url.h"
 #include "ctl/values.h"
 
 namespace mtw::ctl {
@@ -146,7 +147,7 @@ Result<json::object> limits_from(const Scanned& s) {
 using Builder = Result<Request> (*)(const Scanned&);
 
 std::string user_path(const Scanned& s, std::string_view suffix = "") {
-  return "/v1/users/" + encode_path_segment(s.positional.at(0)) + std::string(suffix);
+  return "/v1/users/" + base::percent_encode(s.positional.at(0)) + std::string(suffix);
 }
 
 Request simple(std::string method, std::string target, Output out, std::string done = "") {
@@ -286,7 +287,7 @@ constexpr UserAction kUserActions[] = {
 
 Request build_user_action(const UserAction& a, const std::string& name) {
   return simple(std::string(a.method),
-                "/v1/users/" + encode_path_segment(name) + std::string(a.suffix), a.output,
+                "/v1/users/" + base::percent_encode(name) + std::string(a.suffix), a.output,
                 a.done_prefix.empty() ? "" : std::string(a.done_prefix) + name);
 }
 
@@ -436,21 +437,6 @@ Result<Request> build_request(std::string_view topic, std::span<const std::strin
 }
 
 }  // namespace
-
-std::string encode_path_segment(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 Result<Parsed> parse_command_line(const std::vector<std::string>& args, const Env& env) {
   Globals g;

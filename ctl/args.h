@@ -83,7 +83,4 @@ std::string help_text(std::string_view topic);
 // Every topic with help, for tests and docs.
 std::vector<std::string> help_topics();
 
-// Percent-encodes a path segment (user names go into paths).
-std::string encode_path_segment(std::string_view s);
-
 }  // namespace mtw::ctl

@@ -9,6 +9,7 @@
 #include "api/json_in.h"
 #include "api/json_out.h"
 #include "base/log.h"
+#include "base/url.h"
 
 namespace mtw::systemd {
 namespace json = boost::json;
@@ -171,21 +172,6 @@ DbusResult<VariantMap> record_map(api::Service& s, const api::UserRecord& rec) {
   return to_variant_map(api::detail::to_json(rec, st ? &*st : nullptr).get_object());
 }
 
-std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::uint64_t detail_number(std::string_view detail, std::string_view key) {
   const auto pos = detail.find(key);
   if (pos == std::string_view::npos) return 0;
@@ -291,9 +277,9 @@ DbusResult<std::vector<UsageRow>> DbusHandlers::get_usage(const std::string& nam
                                                           const std::string& from,
                                                           const std::string& to) {
   if (auto k = known_name(name); !k) return tl::unexpected(k.error());
-  std::string target = "/v1/users/" + name + "/usage?by=" + percent_encode(by);
-  if (!from.empty()) target += "&from=" + percent_encode(from);
-  if (!to.empty()) target += "&to=" + percent_encode(to);
+  std::string target = "/v1/users/" + name + "/usage?by=" + base::percent_encode(by);
+  if (!from.empty()) target += "&from=" + base::percent_encode(from);
+  if (!to.empty()) target += "&to=" + base::percent_encode(to);
   api::detail::TokenState no_token;
   api::detail::Handler handler(service_, 0, no_token);
   api::detail::HttpRequest req;

@@ -150,5 +150,12 @@ TEST(HttpUrl, HostHeaderBracketsIpv6AndNamesOnlyOtherPorts) {
   EXPECT_EQ(http_host_header(*parse_http_url("http://[::1]:9000/")), "[::1]:9000");
 }
 
+TEST(PercentEncode, KeepsOnlyUnreservedBytes) {
+  EXPECT_EQ(percent_encode("alice-01._~"), "alice-01._~");
+  EXPECT_EQ(percent_encode("a b/c?d&e=f%"), "a%20b%2Fc%3Fd%26e%3Df%25");
+  EXPECT_EQ(percent_encode(std::string("\x00\xff", 2)), "%00%FF");
+  EXPECT_EQ(percent_encode(""), "");
+}
+
 }  // namespace
 }  // namespace mtw::base
