@@ -10,18 +10,19 @@ json::value opt_time(const std::optional<UnixSeconds>& t) {
   if (!t) return nullptr;
   return *t;
 }
-// kForever ("never") is null on the wire.
-json::value time_or_never(UnixSeconds t) {
-  if (t == supervisor::kForever) return nullptr;
-  return t;
-}
 
-json::object counters(const std::vector<std::pair<std::string, std::uint64_t>>& c,
+json::object counters(const std::vector<std::pair<std::string_view, std::uint64_t>>& c,
                       json::storage_ptr sp = {}) {
   json::object o(std::move(sp));
   o.reserve(c.size());
   for (const auto& [k, v] : c) o[k] = v;
   return o;
+}
+
+// kForever ("never") is null on the wire.
+json::value time_or_never(UnixSeconds t) {
+  if (t == supervisor::kForever) return nullptr;
+  return t;
 }
 
 json::value quota_json(const supervisor::QuotaStatus& q, json::storage_ptr sp) {
@@ -66,6 +67,52 @@ json::value to_json(const ServerStatus& s) {
                       {"sweep_cpu_ns_total", s.sweep_cpu_ns_total}};
 }
 
+namespace {
+// time_or_never() as text.
+void time_or_never(JsonWriter& w, std::string_view key, UnixSeconds t) {
+  w.key(key);
+  if (t == supervisor::kForever)
+    w.null();
+  else
+    w.value(t);
+}
+}  // namespace
+
+void write_json(JsonWriter& w, const UserStatus& s) {
+  w.begin_object();
+  w.field("name", s.name).field("id", s.id).field("state", s.state);
+  w.field("fail_reason", s.fail_reason).field("enabled", s.enabled);
+  w.field("expires_at", s.expires_at).field("worker_pid", s.worker_pid);
+  w.field("worker_uid", s.worker_uid).field("restarts", s.restarts);
+  w.key("cell");
+  if (s.cell) {
+    w.begin_object();
+    w.field("netns", s.cell->netns).field("host_if", s.cell->host_if).field("ipv4", s.cell->ipv4);
+    w.field("shaper_up_bps", s.cell->shaper_up_bps).field("shaper_down_bps", s.cell->shaper_down_bps);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.field("connections", s.connections).field("held", s.held).field("refused", s.refused);
+  w.field("connections_total", s.connections_total).field("unique_ips", s.unique_ips);
+  w.key("quota").begin_object();
+  w.field("state", supervisor::quota_state_name(s.quota.state));
+  w.field("used_bytes", s.quota.used_bytes).field("quota_bytes", s.quota.quota_bytes);
+  w.field("remaining_bytes", s.quota.remaining_bytes).field("period_start", s.quota.period.start);
+  time_or_never(w, "period_end", s.quota.period.end);
+  time_or_never(w, "resets_at", s.quota.resets_at);
+  w.end_object();
+  w.field("throttled", s.throttled).field("throttled_quota", s.throttled_quota);
+  w.field("throttled_unique_ips", s.throttled_unique_ips).field("throttle_reason", s.throttle_reason);
+  w.field("rate_up_bps", s.rate_up_bps).field("rate_down_bps", s.rate_down_bps);
+  w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
+  w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
+  w.key("worker_counters").begin_object();
+  for (const auto& [k, v] : s.worker_counters) w.field(k, v);
+  w.end_object();
+  w.end_object();
+}
+
 json::value to_json(const UserStatus& s, json::storage_ptr sp) {
   json::value cell(nullptr, sp);
   if (s.cell)
@@ -104,6 +151,7 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"worker_counters", counters(s.worker_counters, sp)}},
                       sp);
 }
+
 
 json::value limits_json(const supervisor::Limits& l, json::storage_ptr sp) {
   return json::object({{"rate_up_bps", l.rate_up_bps},

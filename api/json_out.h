@@ -6,6 +6,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "api/json_writer.h"
 #include "api/service.h"
 
 namespace mtw::api::detail {
@@ -14,6 +15,11 @@ boost::json::value to_json(const ServerStatus& s);
 // `sp`: where the DOM is allocated (a short-lived arena for a response that
 // is serialized at once; the default heap otherwise).
 boost::json::value to_json(const UserStatus& s, boost::json::storage_ptr sp = {});
+// The same object as text, without a DOM (the status answer's fast path).
+// Both are kept: the DOM's number kinds (uint64 for counters) are what D-Bus
+// maps to its types, and text parsed back would give int64.
+// json_writer_test holds serialize(to_json(s)) equal to this text.
+void write_json(JsonWriter& w, const UserStatus& s);
 // The record with its resolved limits, overrides and `status` (null when absent).
 boost::json::value to_json(const UserRecord& r, const UserStatus* status,
                            boost::json::storage_ptr sp = {});

@@ -63,8 +63,9 @@ struct UserStatus {
   std::uint64_t rate_up_bps = 0, rate_down_bps = 0;          // limits in force (0 = unlimited)
   std::uint64_t measured_up_bps = 0, measured_down_bps = 0;  // last sweep
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;    // veth, since the supervisor started
-  // The worker's last report (detail only, never billing), worker::Counter order.
-  std::vector<std::pair<std::string, std::uint64_t>> worker_counters;
+  // The worker's last report (detail only, never billing), worker::Counter
+  // order. Names are static (worker::counter_name), so views.
+  std::vector<std::pair<std::string_view, std::uint64_t>> worker_counters;
 };
 
 struct ServerStatus {
@@ -78,7 +79,8 @@ struct ServerStatus {
   int gate_pid = 0;
   bool gate_ready = false;
   std::uint32_t gate_restarts = 0;
-  std::vector<std::pair<std::string, std::uint64_t>> gate_counters;  // handshake failures by reason, masked, ...
+  // Handshake failures by reason, masked, ...; names static as above.
+  std::vector<std::pair<std::string_view, std::uint64_t>> gate_counters;
   std::uint64_t masked_total = 0;    // connections handed back to the gate for masking
   std::uint64_t handoffs_total = 0;  // connections handed to workers (both paths)
   std::uint64_t direct_handoffs_total = 0;  // of which the gate sent over lanes

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 namespace mtw::netns {
@@ -66,10 +67,17 @@ base::Result<std::pair<in6_addr, int>> parse_cidr6(std::string_view text) {
   return std::make_pair(a, parts->second);
 }
 
+// Not inet_ntop: glibc formats each octet with sprintf, and this runs for
+// every status request (the cell's address) with a cold cache.
 std::string to_string(const in_addr& a) {
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
+  const auto* b = reinterpret_cast<const unsigned char*>(&a.s_addr);
+  char buf[INET_ADDRSTRLEN];
+  char* p = buf;
+  for (int i = 0; i < 4; ++i) {
+    if (i) *p++ = '.';
+    p = std::to_chars(p, buf + sizeof buf, b[i]).ptr;
+  }
+  return std::string(buf, p);
 }
 
 std::string to_string(const in6_addr& a) {

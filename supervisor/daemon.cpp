@@ -616,7 +616,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
         cfg_.timeouts.crash_loop_restarts});
     u->last_activity = Clock::now();
     it = users_.emplace(s.id, std::move(u)).first;
-    by_name_[s.name] = s.id;
+    by_name_[s.name] = it->second.get();
   }
   UserRt& u = *it->second;
   const bool secrets_changed = !fresh && u.user.secrets != s.secrets;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -268,7 +269,14 @@ class Daemon final : public api::Service {
 
   std::map<UserId, std::unique_ptr<UserRt>> users_;
   std::unordered_map<std::string, UserId> by_host_if_;
-  std::unordered_map<std::string, UserId> by_name_;  // names never change
+  // Name -> the entry in users_ (unique_ptr: stable). Names never change.
+  // Looked up by every /v1/users/{name}/... request: a string_view finds
+  // without building a std::string, and the pointer saves a walk of users_.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, UserRt*, NameHash, std::equal_to<>> by_name_;
   std::vector<bool> uid_slots_;
 
   asio::steady_timer sweep_timer_, rebalance_timer_, tick_timer_;

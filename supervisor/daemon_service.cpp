@@ -78,10 +78,8 @@ std::string domain_of(const std::vector<std::string>& secrets) {
 }  // namespace
 
 UserRt* Daemon::find_by_name(std::string_view name) {
-  auto it = by_name_.find(std::string(name));
-  if (it == by_name_.end()) return nullptr;
-  auto u = users_.find(it->second);
-  return u == users_.end() ? nullptr : u->second.get();
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 api::UserRecord Daemon::record_of(const UserRt& u) const {
@@ -130,7 +128,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   if (u.worker) {
     s.worker_counters.reserve(worker::kCounterCount);
     for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
-      s.worker_counters.emplace_back(std::string(worker::counter_name(static_cast<worker::Counter>(i))),
+      s.worker_counters.emplace_back(worker::counter_name(static_cast<worker::Counter>(i)),
                                      u.worker->counters.values[i]);
     }
   }
@@ -386,7 +384,7 @@ api::ServerStatus Daemon::server_status() {
     s.gate_pid = gate_->gone ? 0 : gate_->proc.pid();
     s.gate_ready = gate_->ready && !gate_->gone;
     for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
-      s.gate_counters.emplace_back(std::string(worker::counter_name(static_cast<worker::Counter>(i))),
+      s.gate_counters.emplace_back(worker::counter_name(static_cast<worker::Counter>(i)),
                                    gate_->counters.values[i]);
     }
   }
