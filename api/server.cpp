@@ -13,6 +13,7 @@
 
 #include "api/beast.h"
 #include "api/handler.h"
+#include "api/http_head.h"
 #include "api/token.h"
 #include "base/log.h"
 #include "proto/dc_table.h"
@@ -139,22 +140,22 @@ awaitable<void> linger_close(Conn<Socket>& c) {
 // session()), without a deadline and without the posted completion (one
 // more turn of the event loop) an async write costs. What does not fit (a
 // big /metrics, a slow reader) goes on asynchronously under `timeout`.
+// The head comes from response_head() (http_head.h), not Beast's
+// serializer: same bytes, a fraction of the CPU.
 template <class Socket>
 awaitable<bool> write(Conn<Socket>& c, HttpResponse r, unsigned version, bool keep_alive,
                       Clock::duration timeout) {
-  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
-  for (const auto& [k, v] : r.headers) res.set(k, v);
-  res.body() = std::move(r.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  http::response_serializer<http::string_body> sr{res};
+  const std::string head = response_head(r, version, keep_alive);
+  const std::array<asio::const_buffer, 2> all{asio::buffer(head), asio::buffer(r.body)};
   error_code ec;
-  http::write(c.sock, sr, ec);
+  const std::size_t sent = asio::write(c.sock, all, ec);
   if (!ec) co_return true;
   if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+  const std::size_t in_head = std::min(sent, head.size());
+  const std::array<asio::const_buffer, 2> rest{asio::buffer(head) + in_head,
+                                               asio::buffer(r.body) + (sent - in_head)};
   c.arm(timeout);
-  std::tie(ec, std::ignore) = co_await http::async_write(c.sock, sr, use_nothrow);
+  std::tie(ec, std::ignore) = co_await asio::async_write(c.sock, rest, use_nothrow);
   c.disarm();
   co_return !ec;
 }
