@@ -6,6 +6,7 @@
 //
 //   api_bench_floor SOCKET_PATH
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,12 +49,17 @@ int main(int argc, char** argv) {
         if (c >= 0) epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
         continue;
       }
-      if (recv(fd, buf, sizeof buf, 0) <= 0) {
+      // Edge-triggered: read until EAGAIN, answering each request (a
+      // client that sends its next request at once is answered, not lost).
+      ssize_t r = recv(fd, buf, sizeof buf, 0);
+      if (r == 0 || (r < 0 && errno != EAGAIN)) {
         close(fd);
         continue;
       }
-      send(fd, answer, (size_t)hl + kBody, MSG_NOSIGNAL);
-      recv(fd, buf, sizeof buf, 0);  // EAGAIN, as Asio's next read
+      while (r > 0) {
+        send(fd, answer, (size_t)hl + kBody, MSG_NOSIGNAL);
+        r = recv(fd, buf, sizeof buf, 0);  // usually EAGAIN, as Asio's next read
+      }
     }
   }
 }

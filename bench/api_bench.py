@@ -300,11 +300,25 @@ def phase_cpu(b, sup):
         out(" supervisor, gate and u0's worker pinned to CPU %s; loadgen, DCs and the API client on %s; "
             "the %d other (idle) workers unpinned" % (b.proxy_cpus, b.load_cpus, len(workers) - 1))
     others = [p for p in workers if p != wp]
+    # The same paced load against api_bench.c on the supervisor's CPU, in the
+    # same transfer: what a minimal server's wake-up per request costs there
+    # (the floor under "added"), measured in this run.
+    floor, floor_sock = start_floor(b, "floor-cpu.sock")
+    try:
+        res = cpu_windows(b, sup, sp, gp, wp, others, floor, floor_sock)
+    finally:
+        floor.kill()
+        floor.wait()
+    report_cpu(b, res)
+
+
+def cpu_windows(b, sup, sp, gp, wp, others, floor, floor_sock):
+    a = b.a
     res = {}
     for rep in range(a.reps):
         for direction, dc in (("download", 1), ("upload", 3)):
-            for api in (False, True):
-                key = "%s %s" % (direction, "api" if api else "base")
+            for variant in ("base", "api", "floor"):
+                key = "%s %s" % (direction, variant)
                 argv = [b.loadgen_bin, "--target", "127.0.0.1:%d" % sup.port, "--proto", "tls",
                         "--secret", sup.secrets[0], "--label", "cpu-" + key.replace(" ", "-"),
                         "--timeout", "120", "--mode", "throughput", "--direction", direction, "--conns", "1",
@@ -313,12 +327,13 @@ def phase_cpu(b, sup):
                 if b.load_cpus:
                     argv = ["taskset", "-c", b.load_cpus] + argv
                 la = loadavg()
-                client = PacedClient(sup.api_sock, a.rate, a.users, a.keepalive) if api else None
+                client = (PacedClient(sup.api_sock if variant == "api" else floor_sock, a.rate, a.users,
+                                      a.keepalive) if variant != "base" else None)
                 lg = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 if client:
                     client.start()
                 time.sleep(a.warmup)
-                w = CpuWindow({"sup": sp, "gate": gp, "worker": wp, "others": others})
+                w = CpuWindow({"sup": sp, "gate": gp, "worker": wp, "others": others, "floor": floor.pid})
                 w.start()
                 time.sleep(a.cpu_seconds)
                 c = w.stop()
@@ -333,16 +348,22 @@ def phase_cpu(b, sup):
                 relay = c["sup_pct"] + c["gate_pct"] + c["worker_pct"]
                 r = {"load": la, "cpu": c, "mb_per_s": j.get("mb_per_s"), "api": api_r, "relay_pct": relay}
                 res.setdefault(key, []).append(r)
-                out(" rep %d %-13s (load %s): %7.1f MB/s; CPU %% of a core: supervisor %.2f (stat %.1f), "
-                    "gate %.2f, worker %.1f, relay %.1f; idle workers %.1f%s"
+                out(" rep %d %-14s (load %s): %7.1f MB/s; CPU %% of a core: supervisor %.2f (stat %.1f), "
+                    "gate %.2f, worker %.1f, relay %.1f; idle workers %.1f; floor server %.2f%s"
                     % (rep + 1, key, la, j.get("mb_per_s", -1), c["sup_pct"], c["sup_stat_pct"], c["gate_pct"],
-                       c["worker_pct"], relay, c["others_pct"],
+                       c["worker_pct"], relay, c["others_pct"], c["floor_pct"],
                        "; API %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (
                            api_r["req_per_s"], api_r["p50_ms"], api_r["p99_ms"], api_r["errors"]) if api_r else ""))
+    return res
+
+
+def report_cpu(b, res):
+    a = b.a
     out(" medians of %d:" % a.reps)
     summ = {}
     for direction in ("download", "upload"):
         base, api = res["%s base" % direction], res["%s api" % direction]
+        flo = res["%s floor" % direction]
         g = lambda rs, k: med([r["cpu"][k] for r in rs])
         own = lambda r: r["cpu"]["worker_pct"] + r["cpu"]["gate_pct"]
         own_per_mb = lambda r: (own(r) / 100 * 1e6 / r["mb_per_s"]) if r.get("mb_per_s") else None
@@ -365,6 +386,10 @@ def phase_cpu(b, sup):
                                            for rb, ra in zip(base, api) if own_per_mb(rb) and own_per_mb(ra)]),
              "mb_change_pct": med([100 * (ra["mb_per_s"] / rb["mb_per_s"] - 1) for rb, ra in zip(base, api)
                                    if rb.get("mb_per_s") and ra.get("mb_per_s")]),
+             # api_bench.c under the same load: its CPU with minus without.
+             "floor_added": med([rf["cpu"]["floor_pct"] - rb["cpu"]["floor_pct"] for rb, rf in zip(base, flo)]),
+             "floor_share_of_relay": med([100 * (rf["cpu"]["floor_pct"] - rb["cpu"]["floor_pct"]) / rf["relay_pct"]
+                                          for rb, rf in zip(base, flo) if rf["relay_pct"]]),
              "api_rps": med([r["api"]["req_per_s"] for r in api]),
              "api_p50_ms": med([r["api"]["p50_ms"] for r in api]),
              "api_p99_ms": med([r["api"]["p99_ms"] for r in api])}
@@ -379,6 +404,10 @@ def phase_cpu(b, sup):
             "(%+.1f%%, per rep paired), throughput %+.1f%%"
             % (s["own_base"], s["own_api"], s["own_us_per_mb_base"] or -1, s["own_us_per_mb_api"] or -1,
                s["own_per_mb_change_pct"] or 0, s["mb_change_pct"] or 0))
+        out("            floor (bench/api_bench.c, same rate, same transfer): added %.2f%% of a core = %.2f%% of "
+            "the relay's CPU; the API costs %.1fx the floor"
+            % (s["floor_added"], s["floor_share_of_relay"] or -1,
+               s["added"] / s["floor_added"] if s["floor_added"] > 0 else float("nan")))
     b.summary["cpu"] = {"reps": res, "medians": summ}
 
 
@@ -427,20 +456,27 @@ def phase_probe(b, sup):
     b.summary.setdefault("probe", []).append(reps)
 
 
+def start_floor(b, name):
+    """Builds bench/api_bench.c (once) and starts it on the proxy CPU(s)."""
+    exe, sock = os.path.join(b.dir, "api_bench_floor"), os.path.join(b.dir, name)
+    if not os.path.exists(exe):
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(sb.ROOT, "bench", "api_bench.c")], check=True)
+    argv = (["taskset", "-c", b.proxy_cpus] if b.proxy_cpus else []) + [exe, sock]
+    srv = subprocess.Popen(argv)
+    for _ in range(50):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.1)
+    return srv, sock
+
+
 def phase_floor(b):
     """The same paced load against api_bench.c, a minimal epoll server (the
     wake-up and the API's syscalls, no parsing or JSON): what any server
     process costs per request on this host, the floor under phase_probe."""
     a = b.a
-    exe, sock = os.path.join(b.dir, "api_bench_floor"), os.path.join(b.dir, "floor.sock")
-    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(sb.ROOT, "bench", "api_bench.c")], check=True)
-    argv = (["taskset", "-c", b.proxy_cpus] if b.proxy_cpus else []) + [exe, sock]
-    srv = subprocess.Popen(argv)
+    srv, sock = start_floor(b, "floor.sock")
     try:
-        for _ in range(50):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.1)
         out("== floor: minimal epoll server (bench/api_bench.c%s) idle vs %g req/s, %g s each, %d rep(s)"
             % (" on CPU " + b.proxy_cpus if b.proxy_cpus else "", a.rate, a.cpu_seconds, a.reps))
         reps = []
