@@ -71,13 +71,14 @@ base::Result<std::pair<in6_addr, int>> parse_cidr6(std::string_view text) {
 // every status request (the cell's address) with a cold cache.
 std::string to_string(const in_addr& a) {
   const auto* b = reinterpret_cast<const unsigned char*>(&a.s_addr);
-  char buf[INET_ADDRSTRLEN];
-  char* p = buf;
+  std::string out;
+  out.reserve(INET_ADDRSTRLEN - 1);
   for (int i = 0; i < 4; ++i) {
-    if (i) *p++ = '.';
-    p = std::to_chars(p, buf + sizeof buf, b[i]).ptr;
+    if (i) out += '.';
+    char d[3];
+    out.append(d, std::to_chars(d, d + sizeof d, b[i]).ptr);
   }
-  return std::string(buf, p);
+  return out;
 }
 
 std::string to_string(const in6_addr& a) {
