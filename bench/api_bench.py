@@ -333,10 +333,19 @@ def cpu_windows(b, sup, sp, gp, wp, others, floor, floor_sock):
                 if client:
                     client.start()
                 time.sleep(a.warmup)
+                probe = None
+                if a.cpu_probe and rep == 0:
+                    probe = subprocess.Popen(a.cpu_probe.format(pid=sp, floor=floor.pid, dir=b.dir,
+                                                                key=key.replace(" ", "-")), shell=True)
                 w = CpuWindow({"sup": sp, "gate": gp, "worker": wp, "others": others, "floor": floor.pid})
                 w.start()
                 time.sleep(a.cpu_seconds)
                 c = w.stop()
+                if probe:
+                    try:
+                        probe.wait(60)
+                    except subprocess.TimeoutExpired:
+                        probe.terminate()
                 api_r = client.finish() if client else None
                 so, se = lg.communicate(timeout=180)
                 try:
@@ -565,6 +574,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--probe", default="", help="probe phase: shell command run during the first loaded "
                     "window, {pid} = supervisor, {dir} = output dir")
+    ap.add_argument("--cpu-probe", default="", help="cpu phase: shell command run during each window of the "
+                    "first rep, {pid} = supervisor, {floor} = floor server, {dir} = output dir, {key} = window "
+                    "(download-base, download-api, download-floor, upload-...)")
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--nat", type=int, default=1)
     ap.add_argument("--pin", type=int, default=1)
