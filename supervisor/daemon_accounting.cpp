@@ -20,13 +20,6 @@ namespace {
 
 namespace control = worker::control;
 
-const std::shared_ptr<spdlog::logger>& log() {
-  static const auto l = base::logger("supervisor");
-  return l;
-}
-
-UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
-
 constexpr std::uint64_t kReportEvery = 5;  // sweeps between report requests per worker
 constexpr std::uint64_t kIdleReportEvery = 60;  // the same for a worker without connections
 

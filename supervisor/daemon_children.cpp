@@ -23,11 +23,6 @@ namespace {
 
 namespace control = worker::control;
 
-const std::shared_ptr<spdlog::logger>& log() {
-  static const auto l = base::logger("supervisor");
-  return l;
-}
-
 std::string ms(std::uint32_t v) { return std::to_string(v) + "ms"; }
 
 // A child may not get more descriptors than our own hard limit allows

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <memory>
@@ -16,6 +17,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <spdlog/fwd.h>
 
 #include "api/server.h"
 #include "api/service.h"
@@ -44,6 +47,12 @@ using worker::awaitable;
 using worker::Clock;
 using worker::error_code;
 using worker::use_nothrow;
+
+// The daemon's logger ("supervisor"), shared by the daemon*.cpp files.
+const std::shared_ptr<spdlog::logger>& log();
+
+// Wall-clock seconds, the store's time base.
+inline UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
 
 // A spawned gate or worker with its control socket and exit watcher.
 struct ChildProc {
@@ -160,18 +169,12 @@ class Daemon final : public api::Service {
   base::Result<void> reload() override;
 
  private:
-  // daemon.cpp: start-up, shutdown, reload, users.
+  // daemon.cpp: start-up, listeners, cells, API, D-Bus, watchdog, shutdown.
   base::Result<void> start();
   base::Result<void> prepare_dirs();
-  base::Result<void> sync_config_users(const Config& cfg, bool at_start);
-  base::Result<void> maybe_create_first_user();
   base::Result<void> bind_listeners();
   base::Result<void> open_cells();
-  void load_users_from_store();
-  void reconcile_user(const StoredUser& u);
-  void remove_user_rt(UserId id);
   void shutdown();
-  base::Result<void> reload_config();
   base::Result<void> start_api();
   void start_dbus();
   void start_watchdog();
@@ -180,6 +183,21 @@ class Daemon final : public api::Service {
   // (or given up on); then STATUS= each sweep.
   void maybe_ready();
   std::string status_summary() const;
+
+  // daemon_users.cpp: config users -> store, store -> running users, reload,
+  // printed links.
+  base::Result<void> sync_config_users(const Config& cfg, bool at_start);
+  base::Result<void> maybe_create_first_user();
+  void load_users_from_store();
+  void reconcile_user(const StoredUser& u);
+  void remove_user_rt(UserId id);
+  base::Result<void> reload_config();
+  bool servable(const UserRt& u, UnixSeconds now) const;
+  void print_links(const StoredUser& u, bool with_qr);
+  std::string public_host() const;
+  std::uint16_t public_port() const;
+
+  // daemon_service.cpp: the model behind api::Service.
   UserRt* find_by_name(std::string_view name);
   api::UserRecord record_of(const UserRt& u) const;
   api::UserStatus status_of(const UserRt& u) const;
@@ -188,10 +206,6 @@ class Daemon final : public api::Service {
   // Stores a changed runtime user and applies it live.
   base::Result<api::UserRecord> commit_user(const StoredUser& changed);
   void expire_secrets(UnixSeconds now);
-  bool servable(const UserRt& u, UnixSeconds now) const;
-  void print_links(const StoredUser& u, bool with_qr);
-  std::string public_host() const;
-  std::uint16_t public_port() const;
 
   // daemon_children.cpp: gate and workers.
   // False when the spawn failed (the reason is in last_gate_error_).

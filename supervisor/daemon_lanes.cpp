@@ -17,16 +17,6 @@
 
 namespace mtw::supervisor {
 namespace control = worker::control;
-namespace {
-
-const std::shared_ptr<spdlog::logger>& log() {
-  static const auto l = base::logger("supervisor");
-  return l;
-}
-
-UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
-
-}  // namespace
 
 // What the global budget leaves, computed once per pass over the users.
 struct Daemon::BudgetView {

@@ -19,13 +19,6 @@
 namespace mtw::supervisor {
 namespace {
 
-const std::shared_ptr<spdlog::logger>& log() {
-  static const auto l = base::logger("supervisor");
-  return l;
-}
-
-UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
-
 template <class T, class U>
 void apply_field(const std::optional<std::optional<T>>& patch, std::optional<U>& field) {
   if (!patch) return;

@@ -1,0 +1,319 @@
+// Users: the config file's [[user]] tables synced into the store (every
+// clash checked before the first write), the first user, each stored user
+// brought to its running state (reconcile_user), SIGHUP reload, and the
+// proxy links printed for a user.
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <set>
+
+#include "base/log.h"
+#include "proto/secret.h"
+#include "supervisor/daemon_impl.h"
+#include "supervisor/links.h"
+#include "worker/options.h"
+
+namespace mtw::supervisor {
+namespace {
+
+StoredUser stored_from_config(const UserConfig& c) {
+  StoredUser s;
+  s.name = c.name;
+  for (const auto& sec : c.secrets) s.secrets.push_back(proto::format_hex(sec));
+  s.enabled = c.enabled;
+  s.expires_at = c.expires_at;
+  s.comment = c.comment;
+  s.overrides = c.overrides;
+  s.origin = UserOrigin::kConfig;
+  return s;
+}
+
+bool same_definition(const StoredUser& a, const StoredUser& b) {
+  return a.name == b.name && a.secrets == b.secrets && a.enabled == b.enabled &&
+         a.expires_at == b.expires_at && a.comment == b.comment && a.overrides == b.overrides &&
+         a.origin == b.origin;
+}
+
+}  // namespace
+
+base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
+  auto stored = store_->list_users();
+  if (!stored) return base::fail(stored.error().code, "store: " + stored.error().to_string());
+  std::set<std::string> declared;
+  const UnixSeconds now = wall_now();
+  // Check every clash before the first write, so a rejected file leaves the
+  // store exactly as it was.
+  for (const auto& uc : cfg.users) {
+    for (const auto& s : *stored) {
+      if (s.name == uc.name && s.origin == UserOrigin::kRuntime) {
+        return base::fail(base::Errc::kExists,
+                          uc.pos.to_string() + ": user \"" + uc.name +
+                              "\" also exists as a user added at run time; rename one of them");
+      }
+      if (s.name == uc.name) continue;
+      const bool s_stays = s.origin == UserOrigin::kRuntime || cfg.find_user(s.name) != nullptr;
+      if (!s_stays) continue;
+      for (const auto& sec : uc.secrets) {
+        for (const auto& other : s.secrets) {
+          auto o = proto::parse_secret(other);
+          if (o && o->key == sec.key) {
+            return base::fail(base::Errc::kExists, uc.pos.to_string() + ": user \"" + uc.name +
+                                                       "\" uses a secret key of user \"" + s.name + "\"");
+          }
+        }
+      }
+    }
+  }
+  for (const auto& uc : cfg.users) {
+    declared.insert(uc.name);
+    StoredUser want = stored_from_config(uc);
+    const StoredUser* have = nullptr;
+    for (const auto& s : *stored)
+      if (s.name == uc.name) have = &s;
+    if (have && have->origin == UserOrigin::kRuntime) {
+      return base::fail(base::Errc::kExists,
+                        uc.pos.to_string() + ": user \"" + uc.name +
+                            "\" also exists as a user added at run time; rename one of them");
+    }
+    if (!have) {
+      if (auto r = store_->add_user(want, now); !r) {
+        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
+                                              r.error().context);
+      }
+      continue;
+    }
+    want.id = have->id;
+    want.created_at = have->created_at;
+    if (!same_definition(*have, want)) {
+      if (auto r = store_->update_user(want); !r) {
+        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
+                                              r.error().context);
+      }
+    }
+  }
+  for (const auto& s : *stored) {
+    if (s.origin == UserOrigin::kConfig && !declared.count(s.name)) {
+      if (auto r = store_->remove_user(s.name); !r) return r;
+      if (!at_start) log()->info("user removed name={} reason=not_in_config", s.name);
+    }
+  }
+  return {};
+}
+
+base::Result<void> Daemon::maybe_create_first_user() {
+  if (!cfg_.server.create_first_user) return {};
+  auto stored = store_->list_users();
+  if (!stored) return base::fail(stored.error().code, stored.error().to_string());
+  if (!stored->empty()) return {};
+  auto secret = proto::generate_secret(proto::SecretKind::kFakeTls, cfg_.server.first_user_domain);
+  if (!secret) {
+    return base::fail(base::Errc::kBadInput,
+                      "server.first_user_domain: " + secret.error().context);
+  }
+  StoredUser u;
+  u.name = "user1";
+  u.secrets.push_back(proto::format_hex(*secret));
+  u.comment = "created on first start";
+  auto id = store_->add_user(u, wall_now());
+  if (!id) return base::fail(id.error().code, id.error().to_string());
+  u.id = *id;
+  log()->info("first user created name=user1");
+  event(*id, "user_created", "first start");
+  std::printf("Created the first user \"user1\". Give these links to its owner:\n");
+  print_links(u, true);
+  return {};
+}
+
+bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
+  return u.user.enabled && (!u.user.expires_at || *u.user.expires_at > now);
+}
+
+void Daemon::load_users_from_store() {
+  auto stored = store_->list_users();
+  if (!stored) {
+    log()->error("store list failed error={}", stored.error().to_string());
+    return;
+  }
+  for (const auto& s : *stored) reconcile_user(s);
+}
+
+// Brings one user's running state in line with its stored definition,
+// touching nothing else.
+void Daemon::reconcile_user(const StoredUser& s) {
+  const UnixSeconds now = wall_now();
+  auto it = users_.find(s.id);
+  const bool fresh = it == users_.end();
+  if (fresh) {
+    auto u = std::make_unique<UserRt>(RestartPolicy::Options{
+        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+        std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
+        cfg_.timeouts.crash_loop_restarts});
+    u->last_activity = Clock::now();
+    it = users_.emplace(s.id, std::move(u)).first;
+    by_name_[s.name] = it->second.get();
+  }
+  UserRt& u = *it->second;
+  const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
+  const Limits old_limits = u.limits;
+  u.user = s;
+  u.limits = resolve_limits(cfg_.defaults, s.overrides);
+  u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
+  if (auto usage = store_->period_usage(s.id, u.period.start)) u.period_usage = *usage;
+  gate_table_dirty_ = true;
+
+  if (!servable(u, now)) {
+    if (u.state != UserState::kDisabled) {
+      const bool expired = u.user.enabled;
+      teardown_user(u, UserState::kDisabled, expired ? "expired" : "disabled");
+      event(s.id, expired ? "user_expired" : "user_disabled", "");
+    }
+    u.state = UserState::kDisabled;
+    return;
+  }
+  if (u.state == UserState::kDisabled || (u.state == UserState::kFailed && !fresh)) {
+    u.restart.reset();
+    u.fail_reason.clear();
+    if (u.state == UserState::kFailed) teardown_user(u, UserState::kDisabled, "re-enabled");
+    u.state = UserState::kIdle;
+  }
+  if (secrets_changed && u.worker && u.worker->ready) send_reload_secrets(u);
+  if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
+  if (!fresh && old_limits != u.limits) {
+    log()->info("limits changed user={}", s.name);
+    apply_policy(u, now);
+    drain_held(u);
+  }
+}
+
+void Daemon::remove_user_rt(UserId id) {
+  auto it = users_.find(id);
+  if (it == users_.end()) return;
+  teardown_user(*it->second, UserState::kDisabled, "removed");
+  by_name_.erase(it->second->user.name);
+  users_.erase(it);
+  gate_table_dirty_ = true;
+}
+
+base::Result<void> Daemon::reload() {
+  // RELOADING=1 ... READY=1 brackets the reload for `systemctl reload`,
+  // whether the file was taken or rejected (the old one then stays).
+  if (ready_sent_) notifier_.reloading();
+  auto r = reload_config();
+  if (ready_sent_) notifier_.ready(status_summary());
+  return r;
+}
+
+base::Result<void> Daemon::reload_config() {
+  log()->info("reload requested path={}", opts_.config_path);
+  auto cfg = load_config(opts_.config_path);
+  if (!cfg) {
+    log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
+    event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
+    return base::fail(cfg.error().code, "configuration rejected, the running one is kept: " + cfg.error().context);
+  }
+  Config next = std::move(*cfg);
+  // What cannot change under running cells and sockets: kept until a restart.
+  auto listener_key = [](const std::vector<ListenerConfig>& ls) {
+    std::vector<std::pair<std::string, proto::AllowedProtocols>> k;
+    for (const auto& l : ls) k.emplace_back(proto::format_endpoint(l.bind), l.protocols);
+    return k;
+  };
+  if (listener_key(next.listeners) != listener_key(cfg_.listeners)) {
+    log()->warn("reload: [[listener]] changes take effect at the next restart");
+  }
+  next.listeners = cfg_.listeners;
+  if (next.cells.ipv4_pool != cfg_.cells.ipv4_pool || next.cells.name_prefix != cfg_.cells.name_prefix ||
+      next.cells.netns_dir != cfg_.cells.netns_dir || next.cells.uid_first != cfg_.cells.uid_first ||
+      next.cells.uid_count != cfg_.cells.uid_count || next.cells.ipv6_prefix != cfg_.cells.ipv6_prefix ||
+      next.cells.ipv4_cell_prefix != cfg_.cells.ipv4_cell_prefix || next.cells.nat != cfg_.cells.nat ||
+      next.server.state_dir != cfg_.server.state_dir || next.server.run_dir != cfg_.server.run_dir) {
+    log()->warn("reload: [cells] pools/names/uids and [server] directories take effect at the next restart");
+    next.cells = cfg_.cells;
+    next.server.state_dir = cfg_.server.state_dir;
+    next.server.run_dir = cfg_.server.run_dir;
+  }
+  // Users first: a clash with a runtime user rejects the whole reload.
+  if (auto r = sync_config_users(next, false); !r) {
+    log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
+    event(std::nullopt, "reload_failed", r.error().to_string());
+    return base::fail(r.error().code, "configuration rejected, the running one is kept: " + r.error().context);
+  }
+  const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
+                                 next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
+                                 next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms ||
+                                 next.connections.per_ip_rate != cfg_.connections.per_ip_rate;
+  cfg_ = std::move(next);
+  base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
+  auto stored = store_->list_users();
+  if (!stored) {
+    log()->error("reload: store list failed error={}", stored.error().to_string());
+    return base::fail(stored.error().code, stored.error().to_string());
+  }
+  std::set<UserId> present;
+  for (const auto& s : *stored) {
+    present.insert(s.id);
+    reconcile_user(s);
+  }
+  std::vector<UserId> gone;
+  for (const auto& [id, u] : users_)
+    if (!present.count(id)) gone.push_back(id);
+  for (UserId id : gone) remove_user_rt(id);
+  if (gate_args_changed && gate_) {
+    log()->info("reload: restarting the gate for new mask/handshake settings");
+    gate_->stopping = true;
+    (void)gate_->proc.kill(SIGTERM);
+  }
+  send_gate_table();
+  rebalance();
+  event(std::nullopt, "reloaded", "users=" + std::to_string(users_.size()));
+  log()->info("reloaded users={}", users_.size());
+  write_status();
+  return {};
+}
+
+std::string Daemon::public_host() const {
+  if (!cfg_.server.public_host.empty()) return cfg_.server.public_host;
+  if (!looked_up_host_.empty()) return looked_up_host_;
+  // No lookup on the network: the first global address of this host.
+  std::string found;
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i && found.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+      auto a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+      std::uint32_t h = ntohl(a.s_addr);
+      if ((h >> 24) == 127) continue;
+      found = netns::to_string(a);
+    }
+    ::freeifaddrs(ifs);
+  }
+  return found.empty() ? "127.0.0.1" : found;
+}
+
+std::uint16_t Daemon::public_port() const {
+  if (cfg_.server.public_port != 0) return cfg_.server.public_port;
+  return cfg_.listeners.empty() ? 443 : cfg_.listeners.front().bind.port;
+}
+
+void Daemon::print_links(const StoredUser& u, bool with_qr) {
+  const std::string host = public_host();
+  if (cfg_.server.public_host.empty()) {
+    std::printf("(links use %s; set [server] public_host to the name clients should use)\n",
+                host.c_str());
+  }
+  for (const auto& hex : u.secrets) {
+    auto s = proto::parse_secret(hex);
+    if (!s) continue;
+    auto links = worker::proxy_links(*s, host, public_port());
+    for (const auto& l : links) std::printf("  %s\n", l.c_str());
+    if (with_qr && !links.empty()) {
+      if (auto qr = qr_terminal(links.front())) std::printf("%s", qr->c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace mtw::supervisor
