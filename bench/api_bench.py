@@ -13,7 +13,9 @@ Phases (--only, default "wrk cpu metrics"), each repeated --reps (3) times, medi
   cpu       a bulk transfer through u0's cell (mtw-bench-loadgen, fake TLS,
             download and upload), supervisor/gate/worker CPU from /proc over
             --cpu-seconds, without and with a paced --rate (100) req/s of
-            GET /v1/users/<name>/status over the Unix socket (http.client).
+            GET /v1/users/<name>/status over the Unix socket (http.client),
+            and CPU 1's busy time from /proc/stat (--relay-rate fixes the
+            relay's rate so that busy time compares between windows).
   probe     (not by default) no bulk transfer: supervisor CPU idle vs under
             the paced --rate, optionally with --probe CMD (perf, strace -c).
   metrics   GET /metrics over the Unix socket: time per scrape (median of
@@ -81,11 +83,14 @@ def task_ns(pid):
 class CpuWindow:
     """utime+stime (/proc/PID/stat) and schedstat ns of a set of pids over a window."""
 
-    def __init__(self, pids):
+    def __init__(self, pids, cpu=None):
         self.pids = dict(pids)  # name -> pid or list of pids
+        self.cpu = cpu  # also the busy time of this CPU (the proxy CPU when pinned)
 
     def _sample(self):
         res = {}
+        if self.cpu is not None:
+            res["_cpu"] = cpu_busy_ticks(self.cpu)
         for name, p in self.pids.items():
             ps = p if isinstance(p, list) else [p]
             ticks = [sb.cpu_ticks(x) for x in ps]
@@ -100,13 +105,49 @@ class CpuWindow:
         c1, t1 = self._sample()
         el = t1 - self.t0
         r = {"seconds": el}
+        if self.cpu is not None:
+            r["cpu_busy_pct"] = 100.0 * (c1["_cpu"] - self.c0["_cpu"]) / sb.CLK_TCK / el
         for name in self.pids:
             r[name + "_stat_pct"] = 100.0 * (c1[name][0] - self.c0[name][0]) / sb.CLK_TCK / el
             r[name + "_pct"] = 100.0 * (c1[name][1] - self.c0[name][1]) / 1e9 / el
         return r
 
 
+class Probe:
+    """An operator's shell command (perf, strace -c) run beside a measured
+    window; {name} fields are filled from the keyword arguments. An empty
+    command runs nothing."""
+
+    def __init__(self, cmd, **fields):
+        self.proc = subprocess.Popen(cmd.format(**fields), shell=True) if cmd else None
+        self.ran = self.proc is not None
+
+    def finish(self):
+        # The command bounds itself (perf -- sleep N); one that does not is
+        # stopped rather than left running into the next window.
+        if self.proc:
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+
+
 # ------------------------------------------------------------------ API load
+
+
+CLIENT_CPUS = None  # set of CPUs for the paced client's thread (main())
+
+
+def cpu_busy_ticks(cpu):
+    """Busy time of one CPU in USER_HZ ticks from /proc/stat: everything but
+    idle, iowait and steal. Idle is measured exactly under NO_HZ (not
+    sampled), and softirq work counts here whichever task it interrupted."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                return v[0] + v[1] + v[2] + v[5] + v[6]
+    return None
 
 
 class PacedClient(threading.Thread):
@@ -123,6 +164,11 @@ class PacedClient(threading.Thread):
         self.t_start = self.t_end = None
 
     def run(self):
+        # Only this thread: the client is load, not the product, and must
+        # not run on the supervisor's CPU (it did, unpinned, in session 6's
+        # profile). Set by main() from the bench's CPU split.
+        if CLIENT_CPUS:
+            os.sched_setaffinity(0, CLIENT_CPUS)
         conn = UnixHTTPConnection(self.sock) if self.keepalive else None
         self.t_start = time.monotonic()
         i = 0
@@ -168,7 +214,8 @@ def start_system(b):
     a = b.a
     tcp_port = sb.free_port()
     extra = ["[api]", 'tcp = "127.0.0.1:%d"' % tcp_port]
-    sup = b.supervisor("api", a.users, bool(a.on_demand), "api", extra_toml=extra)
+    rate = ['rate_up = "%s"' % a.relay_rate, 'rate_down = "%s"' % a.relay_rate] if a.relay_rate else []
+    sup = b.supervisor("api", a.users, bool(a.on_demand), "api", extra_toml=extra, extra_defaults=rate)
     la = loadavg()
     line = sup.start(timeout=1800)
     if a.on_demand:
@@ -333,19 +380,14 @@ def cpu_windows(b, sup, sp, gp, wp, others, floor, floor_sock):
                 if client:
                     client.start()
                 time.sleep(a.warmup)
-                probe = None
-                if a.cpu_probe and rep == 0:
-                    probe = subprocess.Popen(a.cpu_probe.format(pid=sp, floor=floor.pid, dir=b.dir,
-                                                                key=key.replace(" ", "-")), shell=True)
-                w = CpuWindow({"sup": sp, "gate": gp, "worker": wp, "others": others, "floor": floor.pid})
+                probe = Probe(a.cpu_probe if rep == 0 else "", pid=sp, floor=floor.pid, dir=b.dir,
+                              key=key.replace(" ", "-"))
+                w = CpuWindow({"sup": sp, "gate": gp, "worker": wp, "others": others, "floor": floor.pid},
+                              cpu=b.proxy_cpus)
                 w.start()
                 time.sleep(a.cpu_seconds)
                 c = w.stop()
-                if probe:
-                    try:
-                        probe.wait(60)
-                    except subprocess.TimeoutExpired:
-                        probe.terminate()
+                probe.finish()
                 api_r = client.finish() if client else None
                 so, se = lg.communicate(timeout=180)
                 try:
@@ -358,9 +400,10 @@ def cpu_windows(b, sup, sp, gp, wp, others, floor, floor_sock):
                 r = {"load": la, "cpu": c, "mb_per_s": j.get("mb_per_s"), "api": api_r, "relay_pct": relay}
                 res.setdefault(key, []).append(r)
                 out(" rep %d %-14s (load %s): %7.1f MB/s; CPU %% of a core: supervisor %.2f (stat %.1f), "
-                    "gate %.2f, worker %.1f, relay %.1f; idle workers %.1f; floor server %.2f%s"
+                    "gate %.2f, worker %.1f, relay %.1f; idle workers %.1f; floor server %.2f; CPU %s busy %.1f%s"
                     % (rep + 1, key, la, j.get("mb_per_s", -1), c["sup_pct"], c["sup_stat_pct"], c["gate_pct"],
-                       c["worker_pct"], relay, c["others_pct"], c["floor_pct"],
+                       c["worker_pct"], relay, c["others_pct"], c["floor_pct"], b.proxy_cpus,
+                       c.get("cpu_busy_pct", -1),
                        "; API %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (
                            api_r["req_per_s"], api_r["p50_ms"], api_r["p99_ms"], api_r["errors"]) if api_r else ""))
     return res
@@ -402,6 +445,21 @@ def report_cpu(b, res):
              "api_rps": med([r["api"]["req_per_s"] for r in api]),
              "api_p50_ms": med([r["api"]["p50_ms"] for r in api]),
              "api_p99_ms": med([r["api"]["p99_ms"] for r in api])}
+        # The whole proxy CPU: everything the API load changes there (the
+        # supervisor, wake-ups and cache misses it causes the worker), with
+        # the relay's softirq work counted once whichever task it ran in.
+        # The relay's own share is scaled by throughput (a faster relay is
+        # busier), so with a fixed rate (--relay-rate) the scale is ~1.
+        if b.proxy_cpus:
+            def busy_added(rb, rx):
+                if not (rb.get("mb_per_s") and rx.get("mb_per_s")):
+                    return None
+                return rx["cpu"]["cpu_busy_pct"] - rb["cpu"]["cpu_busy_pct"] * rx["mb_per_s"] / rb["mb_per_s"]
+            s["cpu_busy_base"] = med([r["cpu"]["cpu_busy_pct"] for r in base])
+            s["cpu_busy_api"] = med([r["cpu"]["cpu_busy_pct"] for r in api])
+            s["cpu_busy_added"] = med([x for x in (busy_added(rb, ra) for rb, ra in zip(base, api)) if x is not None])
+            s["cpu_busy_floor_added"] = med([x for x in (busy_added(rb, rf) for rb, rf in zip(base, flo))
+                                             if x is not None])
         summ[direction] = s
         out("  %-8s: %.1f MB/s without API load, %.1f MB/s with; supervisor %.2f%% -> %.2f%% of a core, "
             "added %.2f%% of a core (stat ticks: %.1f%%; per rep %s) = %.2f%% of the relay's CPU "
@@ -417,6 +475,12 @@ def report_cpu(b, res):
             "the relay's CPU; the API costs %.1fx the floor"
             % (s["floor_added"], s["floor_share_of_relay"] or -1,
                s["added"] / s["floor_added"] if s["floor_added"] > 0 else float("nan")))
+        if b.proxy_cpus:
+            out("            CPU %s busy (all tasks; /proc/stat): %.1f%% -> %.1f%%; added, relay scaled by throughput: "
+                "API %.2f%% of a core = %.2f%% of the CPU's busy time, floor %.2f%%"
+                % (b.proxy_cpus, s["cpu_busy_base"], s["cpu_busy_api"], s["cpu_busy_added"],
+                   100 * s["cpu_busy_added"] / s["cpu_busy_base"] if s["cpu_busy_base"] else -1,
+                   s["cpu_busy_floor_added"]))
     b.summary["cpu"] = {"reps": res, "medians": summ}
 
 
@@ -439,27 +503,21 @@ def phase_probe(b, sup):
         client = PacedClient(sup.api_sock, a.rate, a.users, a.keepalive)
         client.start()
         time.sleep(0.5)
-        probe = None
-        if a.probe and rep == 0:
-            probe = subprocess.Popen(a.probe.format(pid=sp, dir=b.dir), shell=True)
+        probe = Probe(a.probe if rep == 0 else "", pid=sp, dir=b.dir)
         w = CpuWindow({"sup": sp})
         w.start()
         time.sleep(a.cpu_seconds)
         busy = w.stop()
         api_r = client.finish()
-        if probe:
-            try:
-                probe.wait(60)
-            except subprocess.TimeoutExpired:
-                probe.terminate()
+        probe.finish()
         added = busy["sup_pct"] - idle["sup_pct"]
         r = {"load": la, "idle": idle, "busy": busy, "api": api_r, "added_pct": added,
              "us_per_req": added / 100 * 1e6 / api_r["req_per_s"] if api_r["req_per_s"] else None,
-             "probe": bool(probe)}
+             "probe": probe.ran}
         reps.append(r)
         out(" rep %d (load %s): supervisor %.2f%% idle, %.2f%% with %.1f req/s: +%.2f%% of a core = %.0f us per "
             "request%s" % (rep + 1, la, idle["sup_pct"], busy["sup_pct"], api_r["req_per_s"], added,
-                           r["us_per_req"] or -1, " (probe running)" if probe else ""))
+                           r["us_per_req"] or -1, " (probe running)" if probe.ran else ""))
     out(" median of %d: +%.2f%% of a core, %.0f us CPU per request"
         % (len(reps), med([r["added_pct"] for r in reps]), med([r["us_per_req"] for r in reps])))
     b.summary.setdefault("probe", []).append(reps)
@@ -577,6 +635,8 @@ def main():
     ap.add_argument("--cpu-probe", default="", help="cpu phase: shell command run during each window of the "
                     "first rep, {pid} = supervisor, {floor} = floor server, {dir} = output dir, {key} = window "
                     "(download-base, download-api, download-floor, upload-...)")
+    ap.add_argument("--relay-rate", default="", help="[defaults] rate_up and rate_down (e.g. 2400mbit): "
+                    "a fixed relay rate below the proxy CPU's limit, so its busy time measures the API's cost")
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--nat", type=int, default=1)
     ap.add_argument("--pin", type=int, default=1)
@@ -592,6 +652,12 @@ def main():
     if not sb.shutil.which("wrk") and "wrk" in args.only.split():
         sys.exit("api_bench: wrk not found (apt-get install wrk)")
     b = sb.Bench(args)
+    global CLIENT_CPUS
+    if b.load_cpus:
+        CLIENT_CPUS = set()
+        for part in b.load_cpus.split(","):
+            lo, _, hi = part.partition("-")
+            CLIENT_CPUS.update(range(int(lo), int(hi or lo) + 1))
     only = args.only.split()
     out("mtw API bench: build=%s out=%s cpus=%d pin=%s load=%s"
         % (args.build, b.dir, os.cpu_count(), b.proxy_cpus or "off", loadavg()))

@@ -318,7 +318,7 @@ class Bench:
 
     # ---------------------------------------------------------- supervisor
 
-    def supervisor(self, name, n_users, on_demand, tag, extra_cells=None, extra_toml=()):
+    def supervisor(self, name, n_users, on_demand, tag, extra_cells=None, extra_toml=(), extra_defaults=()):
         self.runs += 1
         d = os.path.join(self.dir, "%s-%d" % (name, self.runs))
         os.makedirs(d)
@@ -341,7 +341,7 @@ class Bench:
                  # per-IP rate limit would throttle the load generator itself.
                  "[connections]", "per_ip_rate = 0",
                  "direct_lanes = %s" % toml_value(bool(getattr(self.a, "direct_lanes", 1))),
-                 ""] + list(extra_toml) + ["", "[defaults]", "on_demand = %s" % toml_value(on_demand), ""]
+                 ""] + list(extra_toml) + ["", "[defaults]", "on_demand = %s" % toml_value(on_demand)] + list(extra_defaults) + [""]
         for i, s in enumerate(secrets):
             lines += ["[[user]]", 'name = "u%d"' % i, 'secret = "%s"' % s, ""]
         cfg = os.path.join(d, "mtwarden.toml")
