@@ -3,6 +3,7 @@
 #include <charconv>
 #include <ctime>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -28,7 +29,7 @@ using Query = std::map<std::string, std::string, std::less<>>;
 
 struct Target {
   std::vector<std::string_view> segments;  // of the path after "/v1/"
-  bool v1 = false;
+  bool metrics = false;                    // "/metrics", the one path outside /v1
   Query query;
 };
 
@@ -190,12 +191,15 @@ class Call {
     auto users = svc(s_.list_users());
     if (!users) return tl::unexpected(users.error());
     const std::vector<UserStatus> all = s_.all_status();
+    // By name, not a scan per user: 1,000 users would be 10^6 comparisons.
+    std::unordered_map<std::string_view, const UserStatus*> by_name;
+    by_name.reserve(all.size());
+    for (const auto& s : all) by_name.emplace(s.name, &s);
     json::array arr;
+    arr.reserve(users->size());
     for (const auto& u : *users) {
-      const UserStatus* st = nullptr;
-      for (const auto& s : all)
-        if (s.name == u.user.name) st = &s;
-      arr.push_back(to_json(u, st));
+      auto it = by_name.find(u.user.name);
+      arr.push_back(to_json(u, it == by_name.end() ? nullptr : it->second));
     }
     return json_response(200, json::object{{"users", std::move(arr)}});
   }
@@ -393,6 +397,107 @@ bool method_in(std::string_view method, std::string_view allow) {
   return false;
 }
 
+ApiResult<Target> parse_target(std::string_view target) {
+  Target t;
+  t.segments.reserve(3);  // the longest route: users/{name}/{action}
+  const std::string_view path = target_path(target);
+  if (path.size() < target.size()) {
+    auto q = parse_query(target.substr(path.size() + 1));
+    if (!q) return tl::unexpected(q.error());
+    t.query = std::move(*q);
+  }
+  t.metrics = path == "/metrics";
+  if (t.metrics) return t;
+  if (path.substr(0, 4) != "/v1/") return not_found("no such path");
+  std::string_view rest = path.substr(4);
+  for (;;) {
+    const auto slash = rest.find('/');
+    t.segments.push_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    rest = rest.substr(slash + 1);
+  }
+  return t;
+}
+
+// Which methods and query parameters the path takes; `allow` is empty for
+// a path the API does not have.
+RouteMatch match_route(const Target& t) {
+  RouteMatch m{"", {}};
+  // Assigned member by member: GCC 12 with ASan flags aggregate assignment
+  // from a nested braced list as a stack use after scope.
+  auto route = [&m](std::string_view allow, std::initializer_list<std::string_view> params) {
+    m.allow = allow;
+    m.params.assign(params.begin(), params.end());
+  };
+  const auto& seg = t.segments;
+  const std::size_t n = seg.size();
+  const bool users = n >= 1 && seg[0] == "users";
+  if (t.metrics) route("GET", {});
+  else if (n == 1 && seg[0] == "status") route("GET", {});
+  else if (n == 1 && seg[0] == "reload") route("POST", {});
+  else if (n == 1 && seg[0] == "events") route("GET", {"after", "limit"});
+  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate") route("POST", {});
+  else if (users && n == 1) route("GET, POST", {});
+  else if (users && n == 2) route("GET, PATCH, DELETE", {});
+  else if (users && n == 3) {
+    const std::string_view a = seg[2];
+    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset") route("POST", {});
+    else if (a == "status" || a == "links") route("GET", {});
+    else if (a == "usage") route("GET", {"by", "from", "to"});
+    else if (a == "qr") route("GET", {"format", "index"});
+  }
+  return m;
+}
+
+// Runs a request whose path, method, content type and parameters passed
+// match_route's checks.
+ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method, const Target& t) {
+  const auto& seg = t.segments;
+  const std::size_t n = seg.size();
+  if (t.metrics)
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        metrics_text(service.server_status(), service.all_status()), {}};
+  if (seg[0] == "status") return json_response(200, to_json(service.server_status()));
+  if (seg[0] == "reload") {
+    auto o = c.body(true);
+    if (!o) return tl::unexpected(o.error());
+    if (auto e = expect_empty(*o); !e) return tl::unexpected(e.error());
+    if (auto rr = service.reload(); !rr)
+      return tl::unexpected(ApiError{422, rr.error().context, ""});
+    return json_response(200, json::object{{"reloaded", true}});
+  }
+  if (seg[0] == "events") return c.events();
+  if (seg[0] == "token") return c.rotate_token();
+  if (n == 1) return method == "GET" ? c.list_users() : c.create_user();
+  const std::string_view name = seg[1];
+  if (n == 2) {
+    if (method == "GET") return c.updated(service.get_user(name));
+    if (method == "PATCH") return c.patch_user(name);
+    if (auto d = svc(service.delete_user(name)); !d) return tl::unexpected(d.error());
+    return HttpResponse{204, "", "", {}};
+  }
+  const std::string_view a = seg[2];
+  if (a == "enable" || a == "disable") return c.set_enabled(name, a == "enable");
+  if (a == "rotate") return c.rotate(name);
+  if (a == "reset") return c.reset(name);
+  if (a == "usage") return c.usage(name);
+  if (a == "qr") return c.qr(name);
+  if (a == "links") {
+    auto l = svc(service.links(name));
+    if (!l) return tl::unexpected(l.error());
+    return json_response(200, to_json(*l));
+  }
+  auto st = svc(service.user_status(name));  // "status"
+  if (!st) return tl::unexpected(st.error());
+  // The most polled answer: written as text, no DOM (json_writer.h).
+  HttpResponse res{200, "application/json", {}, {}};
+  res.body.reserve(2048);  // ~1.2 KB; one allocation
+  JsonWriter w(res.body);
+  write_json(w, *st);
+  res.body += '\n';
+  return res;
+}
+
 }  // namespace
 
 std::string_view target_path(std::string_view target) noexcept {
@@ -447,52 +552,12 @@ HttpResponse Handler::handle(const HttpRequest& request) {
 }
 
 ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
-  Target t;
-  t.segments.reserve(3);  // the longest route: users/{name}/{action}
-  const std::string_view path = target_path(r.target);
-  if (path.size() < r.target.size()) {
-    auto q = parse_query(std::string_view(r.target).substr(path.size() + 1));
-    if (!q) return tl::unexpected(q.error());
-    t.query = std::move(*q);
-  }
-  const bool metrics = path == "/metrics";
-  if (!metrics) {
-    if (path.substr(0, 4) != "/v1/") return not_found("no such path");
-    std::string_view rest = path.substr(4);
-    for (;;) {
-      const auto slash = rest.find('/');
-      t.segments.push_back(rest.substr(0, slash));
-      if (slash == std::string_view::npos) break;
-      rest = rest.substr(slash + 1);
-    }
-  }
-  const auto& seg = t.segments;
-  const std::size_t n = seg.size();
-  const bool users = n >= 1 && seg[0] == "users";
-  // Which methods and query parameters the path takes.
-  RouteMatch m{"", {}};
-  // Assigned member by member: GCC 12 with ASan flags aggregate assignment
-  // from a nested braced list as a stack use after scope.
-  auto route = [&m](std::string_view allow, std::initializer_list<std::string_view> params) {
-    m.allow = allow;
-    m.params.assign(params.begin(), params.end());
-  };
-  if (metrics) route("GET", {});
-  else if (n == 1 && seg[0] == "status") route("GET", {});
-  else if (n == 1 && seg[0] == "reload") route("POST", {});
-  else if (n == 1 && seg[0] == "events") route("GET", {"after", "limit"});
-  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate") route("POST", {});
-  else if (users && n == 1) route("GET, POST", {});
-  else if (users && n == 2) route("GET, PATCH, DELETE", {});
-  else if (users && n == 3) {
-    const std::string_view a = seg[2];
-    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset") route("POST", {});
-    else if (a == "status" || a == "links") route("GET", {});
-    else if (a == "usage") route("GET", {"by", "from", "to"});
-    else if (a == "qr") route("GET", {"format", "index"});
-  }
+  auto t = parse_target(r.target);
+  if (!t) return tl::unexpected(t.error());
+  const RouteMatch m = match_route(*t);
   if (m.allow.empty()) return not_found("no such path");
-  if (users && n >= 2 && !valid_user_name(seg[1]))
+  const auto& seg = t->segments;
+  if (seg.size() >= 2 && seg[0] == "users" && !valid_user_name(seg[1]))
     return not_found("no user named " + std::string(seg[1]));
   if (!method_in(r.method, m.allow)) {
     ApiError e{405, r.method + " is not allowed here (allowed: " + std::string(m.allow) + ")", ""};
@@ -502,52 +567,9 @@ ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
   }
   if (!r.body.empty() && !is_json_type(r.content_type))
     return tl::unexpected(ApiError{415, "request bodies must be application/json", ""});
-  if (auto p = allow_params(t.query, m.params); !p) return tl::unexpected(p.error());
-
-  Call c(service_, r, t, secret_grace_s_, token_);
-  const std::string_view method = r.method;
-  if (metrics)
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                        metrics_text(service_.server_status(), service_.all_status()), {}};
-  if (seg[0] == "status") return json_response(200, to_json(service_.server_status()));
-  if (seg[0] == "reload") {
-    auto o = c.body(true);
-    if (!o) return tl::unexpected(o.error());
-    if (auto e = expect_empty(*o); !e) return tl::unexpected(e.error());
-    if (auto rr = service_.reload(); !rr)
-      return tl::unexpected(ApiError{422, rr.error().context, ""});
-    return json_response(200, json::object{{"reloaded", true}});
-  }
-  if (seg[0] == "events") return c.events();
-  if (seg[0] == "token") return c.rotate_token();
-  if (n == 1) return method == "GET" ? c.list_users() : c.create_user();
-  const std::string_view name = seg[1];
-  if (n == 2) {
-    if (method == "GET") return c.updated(service_.get_user(name));
-    if (method == "PATCH") return c.patch_user(name);
-    if (auto d = svc(service_.delete_user(name)); !d) return tl::unexpected(d.error());
-    return HttpResponse{204, "", "", {}};
-  }
-  const std::string_view a = seg[2];
-  if (a == "enable" || a == "disable") return c.set_enabled(name, a == "enable");
-  if (a == "rotate") return c.rotate(name);
-  if (a == "reset") return c.reset(name);
-  if (a == "usage") return c.usage(name);
-  if (a == "qr") return c.qr(name);
-  if (a == "links") {
-    auto l = svc(service_.links(name));
-    if (!l) return tl::unexpected(l.error());
-    return json_response(200, to_json(*l));
-  }
-  auto st = svc(service_.user_status(name));  // "status"
-  if (!st) return tl::unexpected(st.error());
-  // The most polled answer: written as text, no DOM (json_writer.h).
-  HttpResponse res{200, "application/json", {}, {}};
-  res.body.reserve(2048);  // ~1.2 KB; one allocation
-  JsonWriter w(res.body);
-  write_json(w, *st);
-  res.body += '\n';
-  return res;
+  if (auto p = allow_params(t->query, m.params); !p) return tl::unexpected(p.error());
+  Call c(service_, r, *t, secret_grace_s_, token_);
+  return dispatch(service_, c, r.method, *t);
 }
 
 }  // namespace mtw::api::detail

@@ -183,15 +183,7 @@ base::Result<void> Daemon::prepare_dirs() {
 }
 
 base::Result<void> Daemon::start() {
-  if (opts_.install_default_config && !std::filesystem::exists(opts_.config_path)) {
-    auto dir = std::filesystem::path(opts_.config_path).parent_path();
-    if (auto r = make_dir(dir.string(), 0755); !r) return r;
-    std::ofstream out(opts_.config_path, std::ios::binary | std::ios::trunc);
-    out << default_config_text();
-    out.close();
-    if (!out) return base::fail_errno("write default config " + opts_.config_path);
-    std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());
-  }
+  if (auto r = install_default_config(); !r) return r;
   auto cfg = load_config(opts_.config_path);
   if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
   cfg_ = std::move(*cfg);
@@ -208,51 +200,20 @@ base::Result<void> Daemon::start() {
     io_.stop();
     return {};
   }
-  if (::geteuid() != 0) {
-    return base::fail(base::Errc::kPermission,
-                      "mtwarden must start as root (it creates network namespaces, veths, tc and "
-                      "nft rules, and drops its children to their own uids)");
-  }
-  for (const auto& bin : {worker_argv().front(), gate_argv().front()}) {
-    if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
-      return base::fail(base::Errc::kNotFound,
-                        "cannot run \"" + bin + "\" (use --worker-bin / --gate-bin, or install the "
-                        "mtwarden-worker and mtwarden-gate programs next to mtwarden)");
-    }
-  }
+  if (auto r = check_can_run(); !r) return r;
   if (auto r = check_host_clashes(cfg_.cells); !r) return r;
   if (auto r = prepare_dirs(); !r) return r;
   auto store = Store::open(cfg_.server.state_dir + "/state.db");
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
   if (auto r = sync_config_users(cfg_, true); !r) return r;
-  if (cfg_.server.public_host.empty() && !cfg_.server.public_host_lookup.empty()) {
-    auto a = api::lookup_public_address(cfg_.server.public_host_lookup, std::chrono::seconds(3));
-    if (a) {
-      looked_up_host_ = *a;
-      log()->info("public address looked up address={}", *a);
-    } else {
-      log()->warn("public address lookup failed, links use a local address error={}", a.error().to_string());
-    }
-  }
+  lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
   if (auto r = start_api(); !r) return r;
   start_dbus();
-  memory_plan_ = plan_memory_bound(cfg_.cells.worker_memory_max_bytes, cfg_.cells.cgroup_dir);
-  if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && cfg_.cells.cgroup_dir.empty()) {
-    // Our own (delegated) cgroup: leave it for a leaf so it may give its
-    // children the memory controller.
-    if (auto r = enter_leaf_cgroup(memory_plan_.cgroup_parent, "supervisor"); !r) {
-      memory_plan_ = MemoryBoundPlan{MemoryBoundMode::kRlimit, {},
-                                     "cannot leave " + memory_plan_.cgroup_parent +
-                                         " for a leaf cgroup: " + r.error().to_string()};
-    }
-  }
-  log()->info("worker memory bound mode={} limit_bytes={} reason=\"{}\"",
-              memory_bound_mode_name(memory_plan_.mode), cfg_.cells.worker_memory_max_bytes,
-              memory_plan_.reason);
+  plan_worker_memory();
   uid_slots_.assign(cfg_.cells.uid_count - 1, false);
   gate_restart_ = RestartPolicy(RestartPolicy::Options{
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
@@ -277,6 +238,61 @@ base::Result<void> Daemon::start() {
   write_status();
   start_watchdog();
   return {};
+}
+
+base::Result<void> Daemon::install_default_config() {
+  if (!opts_.install_default_config || std::filesystem::exists(opts_.config_path)) return {};
+  auto dir = std::filesystem::path(opts_.config_path).parent_path();
+  if (auto r = make_dir(dir.string(), 0755); !r) return r;
+  std::ofstream out(opts_.config_path, std::ios::binary | std::ios::trunc);
+  out << default_config_text();
+  out.close();
+  if (!out) return base::fail_errno("write default config " + opts_.config_path);
+  std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());
+  return {};
+}
+
+base::Result<void> Daemon::check_can_run() const {
+  if (::geteuid() != 0) {
+    return base::fail(base::Errc::kPermission,
+                      "mtwarden must start as root (it creates network namespaces, veths, tc and "
+                      "nft rules, and drops its children to their own uids)");
+  }
+  for (const auto& bin : {worker_argv().front(), gate_argv().front()}) {
+    if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
+      return base::fail(base::Errc::kNotFound,
+                        "cannot run \"" + bin + "\" (use --worker-bin / --gate-bin, or install the "
+                        "mtwarden-worker and mtwarden-gate programs next to mtwarden)");
+    }
+  }
+  return {};
+}
+
+void Daemon::lookup_public_host() {
+  if (!cfg_.server.public_host.empty() || cfg_.server.public_host_lookup.empty()) return;
+  auto a = api::lookup_public_address(cfg_.server.public_host_lookup, std::chrono::seconds(3));
+  if (a) {
+    looked_up_host_ = *a;
+    log()->info("public address looked up address={}", *a);
+  } else {
+    log()->warn("public address lookup failed, links use a local address error={}", a.error().to_string());
+  }
+}
+
+void Daemon::plan_worker_memory() {
+  memory_plan_ = plan_memory_bound(cfg_.cells.worker_memory_max_bytes, cfg_.cells.cgroup_dir);
+  if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && cfg_.cells.cgroup_dir.empty()) {
+    // Our own (delegated) cgroup: leave it for a leaf so it may give its
+    // children the memory controller.
+    if (auto r = enter_leaf_cgroup(memory_plan_.cgroup_parent, "supervisor"); !r) {
+      memory_plan_ = MemoryBoundPlan{MemoryBoundMode::kRlimit, {},
+                                     "cannot leave " + memory_plan_.cgroup_parent +
+                                         " for a leaf cgroup: " + r.error().to_string()};
+    }
+  }
+  log()->info("worker memory bound mode={} limit_bytes={} reason=\"{}\"",
+              memory_bound_mode_name(memory_plan_.mode), cfg_.cells.worker_memory_max_bytes,
+              memory_plan_.reason);
 }
 
 base::Result<void> Daemon::bind_listeners() {

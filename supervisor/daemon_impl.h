@@ -171,6 +171,13 @@ class Daemon final : public api::Service {
  private:
   // daemon.cpp: start-up, listeners, cells, API, D-Bus, watchdog, shutdown.
   base::Result<void> start();
+  // start()'s steps: the commented default file when asked and absent; root
+  // and runnable worker/gate programs; [server] public_host_lookup; cgroup
+  // v2 or the rlimit fallback for the workers' memory.
+  base::Result<void> install_default_config();
+  base::Result<void> check_can_run() const;
+  void lookup_public_host();
+  void plan_worker_memory();
   base::Result<void> prepare_dirs();
   base::Result<void> bind_listeners();
   base::Result<void> open_cells();
@@ -192,6 +199,7 @@ class Daemon final : public api::Service {
   void reconcile_user(const StoredUser& u);
   void remove_user_rt(UserId id);
   base::Result<void> reload_config();
+  void keep_restart_only_settings(Config& next) const;
   bool servable(const UserRt& u, UnixSeconds now) const;
   void print_links(const StoredUser& u, bool with_qr);
   std::string public_host() const;

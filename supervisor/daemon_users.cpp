@@ -36,17 +36,11 @@ bool same_definition(const StoredUser& a, const StoredUser& b) {
          a.origin == b.origin;
 }
 
-}  // namespace
-
-base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
-  auto stored = store_->list_users();
-  if (!stored) return base::fail(stored.error().code, "store: " + stored.error().to_string());
-  std::set<std::string> declared;
-  const UnixSeconds now = wall_now();
-  // Check every clash before the first write, so a rejected file leaves the
-  // store exactly as it was.
+// A config user clashes with a runtime user of the same name, or shares a
+// secret key with a user that stays (runtime, or still in the file).
+base::Result<void> check_config_users(const Config& cfg, const std::vector<StoredUser>& stored) {
   for (const auto& uc : cfg.users) {
-    for (const auto& s : *stored) {
+    for (const auto& s : stored) {
       if (s.name == uc.name && s.origin == UserOrigin::kRuntime) {
         return base::fail(base::Errc::kExists,
                           uc.pos.to_string() + ": user \"" + uc.name +
@@ -66,17 +60,25 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
       }
     }
   }
+  return {};
+}
+
+}  // namespace
+
+base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
+  auto stored = store_->list_users();
+  if (!stored) return base::fail(stored.error().code, "store: " + stored.error().to_string());
+  // Every clash is checked before the first write, so a rejected file
+  // leaves the store exactly as it was.
+  if (auto r = check_config_users(cfg, *stored); !r) return r;
+  std::set<std::string> declared;
+  const UnixSeconds now = wall_now();
   for (const auto& uc : cfg.users) {
     declared.insert(uc.name);
     StoredUser want = stored_from_config(uc);
     const StoredUser* have = nullptr;
     for (const auto& s : *stored)
       if (s.name == uc.name) have = &s;
-    if (have && have->origin == UserOrigin::kRuntime) {
-      return base::fail(base::Errc::kExists,
-                        uc.pos.to_string() + ": user \"" + uc.name +
-                            "\" also exists as a user added at run time; rename one of them");
-    }
     if (!have) {
       if (auto r = store_->add_user(want, now); !r) {
         return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
@@ -206,16 +208,10 @@ base::Result<void> Daemon::reload() {
   return r;
 }
 
-base::Result<void> Daemon::reload_config() {
-  log()->info("reload requested path={}", opts_.config_path);
-  auto cfg = load_config(opts_.config_path);
-  if (!cfg) {
-    log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
-    event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
-    return base::fail(cfg.error().code, "configuration rejected, the running one is kept: " + cfg.error().context);
-  }
-  Config next = std::move(*cfg);
-  // What cannot change under running cells and sockets: kept until a restart.
+// What cannot change under running cells and sockets (listeners, the cell
+// pools, names and uids, the state and run directories) is taken from the
+// running configuration, with a warning, until the next restart.
+void Daemon::keep_restart_only_settings(Config& next) const {
   auto listener_key = [](const std::vector<ListenerConfig>& ls) {
     std::vector<std::pair<std::string, proto::AllowedProtocols>> k;
     for (const auto& l : ls) k.emplace_back(proto::format_endpoint(l.bind), l.protocols);
@@ -235,6 +231,18 @@ base::Result<void> Daemon::reload_config() {
     next.server.state_dir = cfg_.server.state_dir;
     next.server.run_dir = cfg_.server.run_dir;
   }
+}
+
+base::Result<void> Daemon::reload_config() {
+  log()->info("reload requested path={}", opts_.config_path);
+  auto cfg = load_config(opts_.config_path);
+  if (!cfg) {
+    log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
+    event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
+    return base::fail(cfg.error().code, "configuration rejected, the running one is kept: " + cfg.error().context);
+  }
+  Config next = std::move(*cfg);
+  keep_restart_only_settings(next);
   // Users first: a clash with a runtime user rejects the whole reload.
   if (auto r = sync_config_users(next, false); !r) {
     log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
