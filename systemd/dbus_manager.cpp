@@ -7,6 +7,7 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <utility>
@@ -46,7 +47,8 @@ auto guarded(const char* method, F&& f) {
 
 class Manager final : public DbusManager {
  public:
-  Manager(asio::io_context& io, api::Service& service) : handlers_(service), fd_(io), timer_(io) {}
+  Manager(asio::io_context& io, api::Service& service)
+      : handlers_(service), fd_(io), timer_(io), retry_(io) {}
   ~Manager() override { stop(); }
 
   base::Result<void> open(const DbusOptions& options);
@@ -60,20 +62,28 @@ class Manager final : public DbusManager {
   void arm();
   void process();
   void lost(const std::exception& e);
+  void drop_connection();
+  void reconnect_later();
 
   DbusHandlers handlers_;
+  DbusOptions options_;
   std::unique_ptr<sdbus::IConnection> conn_;
   std::unique_ptr<sdbus::IObject> object_;  // destroyed before conn_
   asio::posix::stream_descriptor fd_;       // a dup of the bus fd, only waited on
   asio::steady_timer timer_;                // sd-bus's own timeout (method call timeouts)
+  asio::steady_timer retry_;                // the next connection attempt after a loss
+  std::chrono::seconds retry_delay_{1};     // doubles per failed attempt, up to kMaxRetryDelay
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // handlers check it before `this`
   std::uint64_t generation_ = 0;  // waits armed before the last arm() are stale
-  bool stopped_ = false;
+  bool stopped_ = false;  // stop() was called: no more serving or reconnecting
 };
+
+constexpr std::chrono::seconds kMaxRetryDelay{30};
 
 base::Result<void> Manager::open(const DbusOptions& options) {
   if (options.bus != "system" && options.bus != "session")
     return tl::unexpected(base::Error{base::Errc::kBadInput, 0, "bus must be system or session"});
+  options_ = options;
   try {
     conn_ = options.bus == "system" ? sdbus::createSystemBusConnection()
                                     : sdbus::createSessionBusConnection();
@@ -86,12 +96,14 @@ base::Result<void> Manager::open(const DbusOptions& options) {
     conn_->requestName(kBusName);
     // Close-on-exec like sd-bus's own: workers must not inherit the bus.
     const int fd = ::fcntl(conn_->getEventLoopPollData().fd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
-      return tl::unexpected(base::Error{base::Errc::kSyscall, errno, "dup of the bus fd"});
+    if (fd < 0) {
+      const int err = errno;
+      drop_connection();
+      return tl::unexpected(base::Error{base::Errc::kSyscall, err, "dup of the bus fd"});
+    }
     fd_.assign(fd);
   } catch (const sdbus::Error& e) {
-    object_.reset();
-    conn_.reset();
+    drop_connection();
     return tl::unexpected(
         base::Error{base::Errc::kSyscall, 0, e.getName() + ": " + e.getMessage()});
   }
@@ -212,7 +224,7 @@ void Manager::register_signals() {
 }
 
 void Manager::on_event(const api::LiveEvent& e) {
-  if (stopped_) return;
+  if (stopped_ || !conn_) return;
   const auto s = handlers_.signal_for(e);
   if (!s) return;
   try {
@@ -280,33 +292,59 @@ void Manager::process() {
   arm();
 }
 
-// The bus went away (dbus-daemon restarted): D-Bus stays off until the
-// daemon restarts; everything else keeps running.
+// The bus went away (dbus-daemon restarted): the connection is dropped and
+// made again, with the object and the name, once the bus is back; until
+// then D-Bus calls fail and signals are not sent. Nothing else is affected.
 void Manager::lost(const std::exception& e) {
-  log()->warn("dbus connection lost error={}", e.what());
-  stopped_ = true;
+  log()->warn("dbus connection lost, reconnecting error={}", e.what());
+  drop_connection();
+  retry_delay_ = std::chrono::seconds(1);
+  reconnect_later();
+}
+
+void Manager::drop_connection() {
+  ++generation_;  // waits armed on the old connection are stale
   error_code ignored;
   fd_.cancel(ignored);
   fd_.close(ignored);
   timer_.cancel();
+  object_.reset();
+  conn_.reset();
+}
+
+void Manager::reconnect_later() {
+  retry_.expires_after(retry_delay_);
+  std::weak_ptr<int> alive = alive_;
+  retry_.async_wait([this, alive](const error_code& ec) {
+    if (ec || alive.expired() || stopped_) return;
+    auto r = open(options_);
+    if (r) {
+      log()->info("dbus reconnected name={} bus={}", kBusName, options_.bus);
+      return;
+    }
+    retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryDelay);
+    log()->warn("dbus reconnect failed next_try_s={} error={}", retry_delay_.count(), r.error().to_string());
+    reconnect_later();
+  });
 }
 
 void Manager::stop() {
-  if (!conn_) return;
-  const bool was_serving = !stopped_;
+  if (stopped_) return;
   stopped_ = true;
+  retry_.cancel();
+  if (!conn_) return;  // lost and not yet back
   error_code ignored;
   fd_.cancel(ignored);
   fd_.close(ignored);
   timer_.cancel();
   try {
     object_.reset();
-    if (was_serving) conn_->releaseName(kBusName);
+    conn_->releaseName(kBusName);
   } catch (const sdbus::Error& e) {
     log()->warn("dbus name release failed error={}", e.what());
   }
   conn_.reset();  // flushes what is queued, then closes
-  if (was_serving) log()->info("dbus stopped name={}", kBusName);
+  log()->info("dbus stopped name={}", kBusName);
 }
 
 }  // namespace

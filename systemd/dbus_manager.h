@@ -31,8 +31,10 @@ class DbusManager {
   // Connects, exports the object, claims kBusName and starts watching the
   // bus fd on `io`. Errors: kSyscall with the bus's error name and reason (no
   // bus, name taken, policy refused), kBadInput for an unknown `bus`.
-  // `service` and `io` must outlive the manager. If the bus goes away later,
-  // D-Bus stops (logged as `dbus connection lost`); nothing else is affected.
+  // `service` and `io` must outlive the manager. If the bus goes away later
+  // (`dbus connection lost, reconnecting`), the manager connects again, 1 s
+  // after and then at doubling intervals up to 30 s, and serves again once
+  // the bus is back (`dbus reconnected`); nothing else is affected.
   static base::Result<std::unique_ptr<DbusManager>> start(boost::asio::io_context& io,
                                                           api::Service& service,
                                                           const DbusOptions& options);

@@ -21,7 +21,11 @@ $DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
    UserThrottled when bob's 4 MB quota runs out through the proxy,
    UserUnthrottled when the quota goes back to default, WorkerRestarted
    after his worker is killed, UserExpired after expires_at;
-7. SIGTERM releases the name.
+7. dbus-daemon stopped for 1.6 s and started again: the supervisor logs
+   the loss and a failed attempt, reconnects,
+   owns the name on the new bus, answers properties and methods and sends
+   signals (WorkerRestarted); the HTTP API is not affected;
+8. SIGTERM releases the name.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
@@ -92,13 +96,27 @@ class Bus:
         with open(os.path.join(policy_dir, "org.mtwarden.Manager1.conf"), "w") as f:
             f.write(policy.replace("@MTW_DBUS_GROUP@", GROUP))
         self.socket = os.path.join(self.dir, "system_bus_socket")
-        config = os.path.join(self.dir, "bus.conf")
-        with open(config, "w") as f:
+        self.config = os.path.join(self.dir, "bus.conf")
+        with open(self.config, "w") as f:
             f.write(BASE_CONFIG % {"socket": self.socket, "policy_dir": policy_dir})
-        self.proc = sb.Proc(["dbus-daemon", "--config-file=" + config, "--nofork", "--print-address"],
+        # Without the guid, like the real system bus's address: a restarted
+        # daemon (new guid) is still the bus this address names.
+        self.address = "unix:path=" + self.socket
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = sb.Proc(["dbus-daemon", "--config-file=" + self.config, "--nofork", "--print-address"],
                             name="dbus-daemon", stderr_path=os.path.join(self.dir, "dbus-daemon.log"))
-        self.address = self.proc.wait_line("unix:", timeout=15)
-        sb.log("private system bus at %s" % self.address)
+        printed = self.proc.wait_line("unix:", timeout=15)
+        sb.log("private system bus at %s" % printed)
+
+    def restart(self, down_s):
+        self.proc.stop()
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        time.sleep(down_s)
+        self.start()
 
 
 def as_user(argv, uid=None, groups=None):
@@ -438,6 +456,39 @@ def scenario_signals(env, cl, api, mon, mon_nobody):
     return {"warn": w, "throttled": t}
 
 
+def scenario_bus_restart(env, bus, cl, api):
+    seen = len(env.log_text())
+    # Down for 1.6 s: the first attempt (1 s after the loss) finds no bus,
+    # the second (2 s later) finds the new one.
+    bus.restart(down_s=1.6)
+    h.check(wait_for(lambda: "dbus reconnected" in env.log_text()[seen:], timeout=20),
+            "after dbus-daemon restarts the supervisor reconnects (log: %s)"
+            % [l for l in env.log_text()[seen:].splitlines() if "dbus" in l][:4])
+    h.check("dbus connection lost, reconnecting" in env.log_text()[seen:], "the loss is logged")
+    h.check("dbus reconnect failed next_try_s=2" in env.log_text()[seen:],
+            "an attempt while the bus is down fails and is retried 2 s later")
+    owned = cl.busctl(["call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                       "NameHasOwner", "s", NAME])
+    h.check(owned.returncode == 0 and json.loads(owned.stdout)["data"] == [True],
+            "the name is owned on the new bus (%s)" % owned.stdout.strip())
+    users = api.get("/v1/status").json["users_total"]
+    h.check(cl.prop("Users") == users, "properties read on the new bus (Users = %d)" % users)
+    err, out = cl.gdbus("GetUser", "'cfg'")
+    h.check(err is None and "cfg" in out, "methods answer on the new bus (GetUser cfg: %s)" % (err or "ok"))
+    h.check(api.get("/v1/users/cfg/status").status == 200, "the HTTP API was not affected")
+    mon = Monitor(bus.address)
+    try:
+        time.sleep(0.5)  # the monitor's match rule is in place
+        pid = state_of(cl, "cfg").get("worker_pid", 0)
+        h.check(pid > 0, "cfg's worker pid from GetStatus (%d)" % pid)
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+            rs = mon.wait("WorkerRestarted", lambda a: a.startswith("'cfg'"), timeout=20)
+            h.check(rs is not None, "signals are sent on the new bus (WorkerRestarted %s)" % rs)
+    finally:
+        mon.stop()
+
+
 def test():
     for tool in ("dbus-daemon", "busctl", "gdbus", "setpriv", "stdbuf"):
         if not shutil.which(tool):
@@ -481,7 +532,13 @@ def test():
         h.check(err == "org.mtwarden.Error.NoSuchUser" and api.get("/v1/users/bob").status == 404,
                 "RemoveUser bob: gone on both faces (%s)" % err)
 
-        sb.log("--- 7: stop")
+        sb.log("--- 7: bus restart")
+        for m in (mon, mon_nobody):
+            m.stop()
+        mon = mon_nobody = None
+        scenario_bus_restart(env, bus, cl, api)
+
+        sb.log("--- 8: stop")
         rc = env.stop()
         h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
         owned = cl.busctl(["call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
