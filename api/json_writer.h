@@ -7,6 +7,7 @@
 // Pure, not thread-safe (one writer per string).
 #pragma once
 
+#include <cassert>
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -45,7 +46,6 @@ class JsonWriter {
     return *this;
   }
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
-  JsonWriter& value(const std::string& s) { return value(std::string_view(s)); }
   JsonWriter& value(bool b) {
     separate();
     out_ += b ? "true" : "false";
@@ -75,7 +75,7 @@ class JsonWriter {
   }
 
   // Nesting deeper than this is a programming error (the API's answers are
-  // at most 3 deep); it is not checked beyond the bit stack's width.
+  // at most 3 deep), caught by an assert in debug builds: one bit per level.
   static constexpr int kMaxDepth = 63;
 
  private:
@@ -89,8 +89,14 @@ class JsonWriter {
     if (depth_ > 0 && (nonempty_ & (std::uint64_t{1} << depth_))) out_ += ',';
     nonempty_ |= std::uint64_t{1} << depth_;
   }
-  void push() { nonempty_ &= ~(std::uint64_t{1} << ++depth_); }
-  void pop() { --depth_; }
+  void push() {
+    assert(depth_ < kMaxDepth);
+    nonempty_ &= ~(std::uint64_t{1} << ++depth_);
+  }
+  void pop() {
+    assert(depth_ > 0);
+    --depth_;
+  }
   void string_text(std::string_view s);
 
   std::string& out_;

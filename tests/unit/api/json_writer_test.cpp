@@ -40,6 +40,31 @@ TEST(JsonWriter, EmptyTopLevelObject) {
   EXPECT_EQ(t, "{}");
 }
 
+// kMaxDepth levels keep their commas apart (one bit each); one more is a
+// programming error, caught in debug builds.
+TEST(JsonWriter, NestsToMaxDepth) {
+  std::string t;
+  JsonWriter w(t);
+  w.begin_object();
+  for (int d = 1; d < JsonWriter::kMaxDepth; ++d) w.field("a", d).key("o").begin_object();
+  w.field("a", JsonWriter::kMaxDepth).field("b", 0);
+  for (int d = 0; d < JsonWriter::kMaxDepth; ++d) w.end_object();
+  json::parse_options opt;
+  opt.max_depth = JsonWriter::kMaxDepth;
+  const json::value v = json::parse(t, {}, opt);
+  const json::value* in = &v;
+  for (int d = 1; d < JsonWriter::kMaxDepth; ++d) {
+    ASSERT_EQ(in->at("a").as_int64(), d);
+    in = &in->at("o");
+  }
+  EXPECT_EQ(in->at("a").as_int64(), JsonWriter::kMaxDepth);
+  EXPECT_EQ(in->at("b").as_int64(), 0);
+  std::string deeper;
+  JsonWriter x(deeper);
+  for (int d = 0; d < JsonWriter::kMaxDepth; ++d) x.begin_object().key("o");
+  EXPECT_DEBUG_DEATH(x.begin_object(), "kMaxDepth");
+}
+
 // Every byte value in keys and values: the text is what boost::json writes
 // for the same string, and parses back to the same bytes.
 TEST(JsonWriter, EscapesLikeBoostJson) {
