@@ -460,6 +460,21 @@ void Daemon::shutdown() {
   // The drain may take shutdown_grace_ms; tell systemd before TimeoutStopSec
   // runs out on a slow drain.
   notifier_.extend_timeout(std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms + 10'000));
+  stop_services();
+  stop_children();
+  if (host_ && store_) sweep();
+  const std::size_t cells = release_children_and_cells();
+  if (host_) (void)host_->reap();
+  host_.reset();  // removes the nft table
+  if (store_) event(std::nullopt, "stopped", "cells=" + std::to_string(cells));
+  log()->info("stopped cells_removed={}", cells);
+  std::error_code fec;
+  std::filesystem::remove(cfg_.server.run_dir + "/status.json", fec);
+  io_.stop();
+}
+
+// Timers, signals, the API, D-Bus and webhooks: nothing new starts.
+void Daemon::stop_services() {
   if (watchdog_timer_) watchdog_timer_->cancel();
   if (dbus_) dbus_->stop();
   sweep_timer_.cancel();
@@ -469,12 +484,16 @@ void Daemon::shutdown() {
   if (gate_timer_) gate_timer_->cancel();
   if (api_) api_->stop();
   if (webhooks_) webhooks_->stop();
+}
+
+// SIGTERM to the gate and every worker. Workers get the grace time to
+// finish (SIGKILL after it), so that the final sweep bills what they moved
+// before their cells go.
+void Daemon::stop_children() {
   if (gate_) {
     gate_->stopping = true;
     (void)gate_->proc.kill(SIGTERM);
   }
-  // Workers get the grace time to finish; the final sweep then bills what
-  // they moved before their cells go.
   for (auto& [id, u] : users_) {
     if (u->restart_timer) u->restart_timer->cancel();
     if (u->worker) {
@@ -494,7 +513,10 @@ void Daemon::shutdown() {
   if (gate_ && gate_->proc.valid()) {
     if (!gate_->proc.wait(1000)) (void)gate_->proc.kill(SIGKILL);
   }
-  if (host_ && store_) sweep();
+}
+
+// Closes the children's sockets and destroys every cell; returns how many.
+std::size_t Daemon::release_children_and_cells() {
   std::size_t cells = 0;
   for (auto& [id, u] : users_) {
     u->held.clear();
@@ -517,13 +539,7 @@ void Daemon::shutdown() {
     gate_->ctl.close(ec);
     gate_->exit_watch.close(ec);
   }
-  if (host_) (void)host_->reap();
-  host_.reset();  // removes the nft table
-  if (store_) event(std::nullopt, "stopped", "cells=" + std::to_string(cells));
-  log()->info("stopped cells_removed={}", cells);
-  std::error_code fec;
-  std::filesystem::remove(cfg_.server.run_dir + "/status.json", fec);
-  io_.stop();
+  return cells;
 }
 
 int run_daemon(const DaemonOptions& options) {

@@ -430,6 +430,34 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   }
 }
 
+// One user's object in the status file.
+void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) const {
+  o << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
+    << ",\"state\":" << json_str(user_state_name(u.state)) << ",\"fail_reason\":" << json_str(u.fail_reason)
+    << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
+    << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
+    << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
+    << ",\"restarts\":" << u.restarts;
+  if (u.cell) {
+    o << ",\"cell\":{\"netns\":" << json_str(u.cell->names().netns)
+      << ",\"host_if\":" << json_str(u.cell->names().host_if)
+      << ",\"ipv4\":" << json_str(netns::to_string(u.cell->addrs().cell4))
+      << ",\"rate_up_bps\":" << u.cell->rates().upload.bits_per_sec
+      << ",\"rate_down_bps\":" << u.cell->rates().download.bits_per_sec << "}";
+  }
+  o << ",\"active\":" << u.active() << ",\"held\":" << u.held.size() << ",\"refused\":" << u.refused
+    << ",\"sent\":" << u.sent << ",\"unique_ips\":" << u.unique_ips
+    << ",\"quota_state\":" << json_str(quota_state_name(u.quota))
+    << ",\"throttled\":" << (u.rate.reasons.any() ? "true" : "false")
+    << ",\"throttle_reason\":" << json_str(u.rate.reason_text) << ",\"rate_up_bps\":" << u.rate.up_bps
+    << ",\"rate_down_bps\":" << u.rate.down_bps << ",\"period_start\":" << u.period.start
+    << ",\"period_end\":" << u.period.end << ",\"usage_up\":" << u.period_usage.bytes_up
+    << ",\"usage_down\":" << u.period_usage.bytes_down << ",\"quota_bytes\":" << u.limits.quota_bytes
+    << ",\"measured_up_bps\":" << u.rate_bps_up << ",\"measured_down_bps\":" << u.rate_bps_down;
+  if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
+  o << "}";
+}
+
 void Daemon::write_status() {
   if (!store_) return;
   if (ready_sent_) notifier_.status(status_summary());
@@ -458,34 +486,11 @@ void Daemon::write_status() {
   o << "},\"users\":[";
   bool first = true;
   for (const auto& [id, up] : users_) {
-    const UserRt& u = *up;
     // Idle on-demand users (no cell, nothing to say) are left out: with
     // 10,000 of them the file would cost more than the sweep.
-    if (u.state == UserState::kIdle && u.held.empty()) continue;
-    o << (first ? "" : ",") << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
-      << ",\"state\":" << json_str(user_state_name(u.state)) << ",\"fail_reason\":" << json_str(u.fail_reason)
-      << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
-      << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
-      << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
-      << ",\"restarts\":" << u.restarts;
-    if (u.cell) {
-      o << ",\"cell\":{\"netns\":" << json_str(u.cell->names().netns)
-        << ",\"host_if\":" << json_str(u.cell->names().host_if)
-        << ",\"ipv4\":" << json_str(netns::to_string(u.cell->addrs().cell4))
-        << ",\"rate_up_bps\":" << u.cell->rates().upload.bits_per_sec
-        << ",\"rate_down_bps\":" << u.cell->rates().download.bits_per_sec << "}";
-    }
-    o << ",\"active\":" << u.active() << ",\"held\":" << u.held.size() << ",\"refused\":" << u.refused
-      << ",\"sent\":" << u.sent << ",\"unique_ips\":" << u.unique_ips
-      << ",\"quota_state\":" << json_str(quota_state_name(u.quota))
-      << ",\"throttled\":" << (u.rate.reasons.any() ? "true" : "false")
-      << ",\"throttle_reason\":" << json_str(u.rate.reason_text) << ",\"rate_up_bps\":" << u.rate.up_bps
-      << ",\"rate_down_bps\":" << u.rate.down_bps << ",\"period_start\":" << u.period.start
-      << ",\"period_end\":" << u.period.end << ",\"usage_up\":" << u.period_usage.bytes_up
-      << ",\"usage_down\":" << u.period_usage.bytes_down << ",\"quota_bytes\":" << u.limits.quota_bytes
-      << ",\"measured_up_bps\":" << u.rate_bps_up << ",\"measured_down_bps\":" << u.rate_bps_down;
-    if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
-    o << "}";
+    if (up->state == UserState::kIdle && up->held.empty()) continue;
+    if (!first) o << ',';
+    append_status_user(o, id, *up);
     first = false;
   }
   o << "]}\n";

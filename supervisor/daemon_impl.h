@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <ctime>
 #include <deque>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -182,6 +183,9 @@ class Daemon final : public api::Service {
   base::Result<void> bind_listeners();
   base::Result<void> open_cells();
   void shutdown();
+  void stop_services();
+  void stop_children();
+  std::size_t release_children_and_cells();
   base::Result<void> start_api();
   void start_dbus();
   void start_watchdog();
@@ -264,6 +268,7 @@ class Daemon final : public api::Service {
   void rebalance();
   void housekeeping();
   void write_status();
+  void append_status_user(std::ostream& o, UserId id, const UserRt& u) const;
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
 
