@@ -1,11 +1,9 @@
 #include "api/token.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -14,7 +12,7 @@
 #include <sstream>
 
 #include "base/check.h"
-#include "base/unique_fd.h"
+#include "base/file.h"
 #include "proto/bytes.h"
 
 namespace mtw::api {
@@ -71,23 +69,7 @@ base::Result<std::string> load_token_hash(const std::string& path) {
 base::Result<void> store_token_hash(const std::string& path, std::string_view hash_hex) {
   if (!is_hash_hex(hash_hex))
     return base::fail(base::Errc::kBadInput, "not a lowercase hex SHA-256");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  ::unlink(tmp.c_str());
-  base::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return base::fail_errno("cannot create " + tmp);
-  const std::string line = std::string(hash_hex) + "\n";
-  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
-      ::fsync(fd.get()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return base::fail_errno("cannot write " + tmp, err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return base::fail_errno("cannot rename " + tmp + " to " + path, err);
-  }
-  return {};
+  return base::write_file_atomic(path, std::string(hash_hex) + "\n", 0600, base::Durability::kFsync);
 }
 
 }  // namespace mtw::api

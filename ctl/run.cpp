@@ -1,13 +1,12 @@
 // Runs one mtwardenctl request (see run.h).
 #include "ctl/run.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <cstring>
 
-#include "base/unique_fd.h"
+#include "base/file.h"
 #include "ctl/format.h"
 #include "supervisor/links.h"
 
@@ -110,7 +109,10 @@ int write_qr(const Invocation& inv, const HttpResponse& res, std::ostream& out, 
                           " image (Content-Type " + res.content_type + ")",
                       err);
   }
-  if (auto w = write_file_atomic(inv.request.file, res.body); !w) {
+  // Like a file the shell would create, but never group or world writable.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (auto w = base::write_file_atomic(inv.request.file, res.body, 0644 & ~mask, base::Durability::kFsync); !w) {
     err << kPrefix << "cannot write " << inv.request.file << ": " << w.error().to_string() << "\n";
     return kExitUsage;
   }
@@ -126,28 +128,6 @@ int write_qr(const Invocation& inv, const HttpResponse& res, std::ostream& out, 
 }
 
 }  // namespace
-
-base::Result<void> write_file_atomic(const std::string& path, std::string_view data) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  base::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return base::fail_errno("open " + tmp);
-  for (std::size_t done = 0; done < data.size();) {
-    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      auto e = base::fail_errno("write " + tmp);
-      ::unlink(tmp.c_str());
-      return e;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    auto e = base::fail_errno("rename to " + path);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return {};
-}
 
 int run(const Invocation& inv, Transport& transport, std::ostream& out, std::ostream& err) {
   const Request& req = inv.request;

@@ -13,8 +13,4 @@ namespace mtw::ctl {
 
 int run(const Invocation& inv, Transport& transport, std::ostream& out, std::ostream& err);
 
-// Writes `data` to `path` via a temporary file in the same directory and
-// rename(2) (mode 0644). Errors name the path (kSyscall with errno).
-[[nodiscard]] base::Result<void> write_file_atomic(const std::string& path, std::string_view data);
-
 }  // namespace mtw::ctl

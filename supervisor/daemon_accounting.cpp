@@ -7,9 +7,9 @@
 
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "netns/rate.h"
 #include "supervisor/daemon_impl.h"
@@ -494,18 +494,11 @@ void Daemon::write_status() {
     first = false;
   }
   o << "]}\n";
-  const std::string path = cfg_.server.run_dir + "/status.json";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << o.str();
-    if (!f) {
-      log()->warn("status file not written path={}", tmp);
-      return;
-    }
-  }
-  ::chmod(tmp.c_str(), 0640);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) log()->warn("status file rename failed errno={}", errno);
+  // Rewritten every sweep in the run directory: no fsync.
+  if (auto r = base::write_file_atomic(cfg_.server.run_dir + "/status.json", o.str(), 0640,
+                                       base::Durability::kNoFsync);
+      !r)
+    log()->warn("status file not written error={}", r.error().to_string());
 }
 
 }  // namespace mtw::supervisor

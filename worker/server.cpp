@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <utility>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
@@ -19,9 +19,16 @@ const std::shared_ptr<spdlog::logger>& log() {
 }
 
 std::string format_address(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  return host + ":" + std::to_string(ep.port());
+  // Appended piece by piece: GCC 12 -O2 warns (-Wstringop-overflow, a false
+  // positive) on the operator+ chain.
+  const auto a = ep.address();
+  std::string s;
+  if (a.is_v6()) s += '[';
+  s += a.to_string();
+  if (a.is_v6()) s += ']';
+  s += ':';
+  s += std::to_string(ep.port());
+  return s;
 }
 
 }  // namespace
@@ -243,18 +250,10 @@ void Server::Impl::finish_drain() {
 
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
-  std::string tmp = rt.opts.stats_file + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << counters_json(rt.counters) << '\n';
-    if (!out) {
-      log()->warn("stats file write failed path={}", tmp);
-      return;
-    }
-  }
-  if (std::rename(tmp.c_str(), rt.opts.stats_file.c_str()) != 0) {
-    log()->warn("stats file rename failed path={} errno={}", rt.opts.stats_file, errno);
-  }
+  if (auto r = base::write_file_atomic(rt.opts.stats_file, counters_json(rt.counters) + "\n", 0644,
+                                       base::Durability::kNoFsync);
+      !r)
+    log()->warn("stats file not written error={}", r.error().to_string());
 }
 
 }  // namespace mtw::worker

@@ -1,0 +1,28 @@
+// Whole-file replacement that readers never see half done: the data goes to
+// a temporary file beside the target (same directory, so rename(2) is
+// atomic), which is then renamed over it. On any failure the temporary is
+// removed and the old file is left as it was. Thread-safe (the temporary's
+// name carries the pid and a per-process counter).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace mtw::base {
+
+enum class Durability {
+  kFsync,    // data on disk before the rename: state an operator relies on
+  kNoFsync,  // run-time files (tmpfs, rewritten every few seconds)
+};
+
+// Writes `data` to `path` with permission bits `mode` (the umask does not
+// apply). Errors: kSyscall naming the step (create, write, chmod, fsync,
+// rename) and the path.
+[[nodiscard]] Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
+                                             Durability durability);
+
+}  // namespace mtw::base

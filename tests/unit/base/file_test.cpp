@@ -1,0 +1,83 @@
+// write_file_atomic (base/file.h): content, exact mode whatever the umask,
+// replacement, and a failure that leaves the old file and no temporary.
+#include "base/file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mtw::base {
+namespace {
+namespace fs = std::filesystem;
+
+class WriteFileAtomic : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mtw-file-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static std::string read(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), {})); }
+
+  std::string dir_;
+};
+
+TEST_F(WriteFileAtomic, WritesExactModeDespiteUmask) {
+  const std::string p = dir_ + "/a";
+  const mode_t old = ::umask(077);
+  auto r = write_file_atomic(p, "hello\n", 0644, Durability::kFsync);
+  ::umask(old);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(read(p), "hello\n");
+  struct stat st{};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(entries(), 1u);
+}
+
+TEST_F(WriteFileAtomic, ReplacesAndHandlesEmptyAndLargeData) {
+  const std::string p = dir_ + "/b";
+  ASSERT_TRUE(write_file_atomic(p, std::string(3 << 20, 'x'), 0600, Durability::kNoFsync));
+  EXPECT_EQ(read(p).size(), 3u << 20);
+  ASSERT_TRUE(write_file_atomic(p, "", 0640, Durability::kNoFsync));
+  EXPECT_EQ(read(p), "");
+  struct stat st{};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(entries(), 1u);
+}
+
+TEST_F(WriteFileAtomic, FailedRenameKeepsOldFileAndLeavesNoTemporary) {
+  // A directory in the target's place: rename(2) of a file over it fails.
+  const std::string p = dir_ + "/c";
+  fs::create_directory(p);
+  auto r = write_file_atomic(p, "new", 0644, Durability::kFsync);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kSyscall);
+  EXPECT_NE(r.error().context.find("rename"), std::string::npos) << r.error().context;
+  EXPECT_TRUE(fs::is_directory(p));
+  EXPECT_EQ(entries(), 1u);
+}
+
+TEST_F(WriteFileAtomic, MissingDirectoryIsAnError) {
+  auto r = write_file_atomic(dir_ + "/no/such/d", "x", 0644, Durability::kNoFsync);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().sys_errno, ENOENT);
+  EXPECT_NE(r.error().context.find("create"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mtw::base
