@@ -96,6 +96,7 @@ struct CellsConfig {
   std::uint64_t worker_memory_max_bytes = 64ull << 20;  // 0 = no bound
   std::string cgroup_dir;  // cgroup v2 parent for workers; empty = the supervisor's own
   bool nat = true;         // masquerade cell traffic leaving the host (off: routed as is)
+  friend bool operator==(const CellsConfig&, const CellsConfig&) = default;
 };
 
 struct TimeoutsConfig {

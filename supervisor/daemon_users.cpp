@@ -208,9 +208,9 @@ base::Result<void> Daemon::reload() {
   return r;
 }
 
-// What cannot change under running cells and sockets (listeners, the cell
-// pools, names and uids, the state and run directories) is taken from the
-// running configuration, with a warning, until the next restart.
+// What cannot change under running cells and sockets (listeners, most of
+// [cells], the state and run directories) is taken from the running
+// configuration, with a warning, until the next restart.
 void Daemon::keep_restart_only_settings(Config& next) const {
   auto listener_key = [](const std::vector<ListenerConfig>& ls) {
     std::vector<std::pair<std::string, proto::AllowedProtocols>> k;
@@ -221,16 +221,22 @@ void Daemon::keep_restart_only_settings(Config& next) const {
     log()->warn("reload: [[listener]] changes take effect at the next restart");
   }
   next.listeners = cfg_.listeners;
-  if (next.cells.ipv4_pool != cfg_.cells.ipv4_pool || next.cells.name_prefix != cfg_.cells.name_prefix ||
-      next.cells.netns_dir != cfg_.cells.netns_dir || next.cells.uid_first != cfg_.cells.uid_first ||
-      next.cells.uid_count != cfg_.cells.uid_count || next.cells.ipv6_prefix != cfg_.cells.ipv6_prefix ||
-      next.cells.ipv4_cell_prefix != cfg_.cells.ipv4_cell_prefix || next.cells.nat != cfg_.cells.nat ||
-      next.server.state_dir != cfg_.server.state_dir || next.server.run_dir != cfg_.server.run_dir) {
-    log()->warn("reload: [cells] pools/names/uids and [server] directories take effect at the next restart");
-    next.cells = cfg_.cells;
-    next.server.state_dir = cfg_.server.state_dir;
-    next.server.run_dir = cfg_.server.run_dir;
+  // worker_nofile and a new non-zero worker_memory_max reach the workers
+  // started after the reload; switching the memory bound on or off, and the
+  // rest of [cells] (pools, names, uids and gids, which were checked against
+  // the host at start, the cgroup), wait for a restart.
+  CellsConfig cells = cfg_.cells;
+  cells.worker_nofile = next.cells.worker_nofile;
+  if ((next.cells.worker_memory_max_bytes == 0) == (cfg_.cells.worker_memory_max_bytes == 0))
+    cells.worker_memory_max_bytes = next.cells.worker_memory_max_bytes;
+  if (!(cells == next.cells) || next.server.state_dir != cfg_.server.state_dir ||
+      next.server.run_dir != cfg_.server.run_dir) {
+    log()->warn("reload: [cells] pools/names/uids/gids/cgroup_dir, switching worker_memory_max on or off, "
+                "and [server] directories take effect at the next restart");
   }
+  next.cells = cells;
+  next.server.state_dir = cfg_.server.state_dir;
+  next.server.run_dir = cfg_.server.run_dir;
 }
 
 base::Result<void> Daemon::reload_config() {

@@ -6,7 +6,8 @@ or nft table; --check agrees. Then a valid start; an invalid edit + SIGHUP
 keeps the running configuration (a user still works, the log says rejected);
 a valid edit adding a user + SIGHUP: the new user works while an existing
 user's ongoing connection completes byte-exact; removing a user: its cell
-disappears, the others are untouched.
+disappears, the others are untouched; a [cells] edit: worker_nofile reaches
+a worker started after the reload, name_prefix waits for a restart.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
@@ -56,6 +57,45 @@ def bad_start(env, what, expect_lines, reason_words):
             "%s: --check exits 1 with the position too (%s)" % (what, c.returncode))
     nothing_created(env, what)
     h.check(not os.path.exists(os.path.join(env.run_dir, "status.json")), "%s: no status.json" % what)
+
+
+def max_open_files(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return None
+
+
+def reload_cells(env):
+    """A reload that changes worker_nofile (applies to workers started after
+    it) and name_prefix (restart-only: kept, with a warning)."""
+    users = [{"name": "alice", "secret": ALICE}, {"name": "erin", "secret": ERIN}]
+    s0 = env.status()
+    erin0 = env.user("erin", s0)
+    seen = len(env.log_text())
+    env.write_config(users, sections={"cells": {"worker_nofile": 1000, "name_prefix": "zq"}})
+    env.sup.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while "reloaded users=2" not in env.log_text()[seen:] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    h.check("reloaded users=2" in env.log_text()[seen:], "[cells] edit: the reload is taken")
+    h.check("reload: [cells] pools/names/uids/gids/cgroup_dir" in env.log_text()[seen:],
+            "the name_prefix change is logged as waiting for a restart")
+    h.check(max_open_files(erin0["pid"]) != 1000, "erin's running worker keeps its descriptor limit")
+    os.kill(erin0["pid"], signal.SIGKILL)
+    s = env.wait_status(lambda s: (env.user("erin", s) or {}).get("pid", 0) not in (0, erin0["pid"]) and
+                        env.user("erin", s).get("state") == "running", timeout=20)
+    erin1 = env.user("erin", s) if s else None
+    h.check(erin1 is not None and max_open_files(erin1["pid"]) == 1000,
+            "erin's restarted worker has worker_nofile = 1000 from the reload (%s)"
+            % (max_open_files(erin1["pid"]) if erin1 else "no new worker"))
+    h.check(erin1 is not None and erin1["cell"]["netns"] == erin0["cell"]["netns"] and
+            erin1["cell"]["netns"].startswith(env.prefix),
+            "the cell keeps the running name_prefix %r (%s)" % (env.prefix, erin1 and erin1["cell"]["netns"]))
+    ns, links, _ = sb.cell_objects("zq")
+    h.check(ns == [] and links == [], "nothing created under the new prefix (%s %s)" % (ns, links))
+    h.check(h.echo_session(env.port, ERIN, total=64 * 1024), "erin works after the restart of its worker")
 
 
 def base_users():
@@ -160,6 +200,7 @@ def test():
         h.probe(env.port, payload)
         got = h.wait_new_record(env.mask_dir, before)
         h.check(got == payload, "removed bob's handshake goes to the mask host byte-exact")
+        reload_cells(env)
         rc = env.stop()
         h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
         nothing_created(env, "after stop")
