@@ -232,7 +232,9 @@ ApiResult<json::object> parse_object(std::string_view body, bool allow_empty) {
 
 ApiResult<NewUser> parse_new_user(const json::object& o) {
   NewUser u;
-  UserPatch common;
+  // The fields shared with PATCH are parsed straight into u.limits; the
+  // three that are not limits are moved out of it below.
+  UserPatch& common = u.limits;
   bool have_name = false;
   for (const auto& kv : o) {
     const std::string_view key = kv.key();
@@ -266,11 +268,10 @@ ApiResult<NewUser> parse_new_user(const json::object& o) {
   if (!have_name) return bad("name", "name is required");
   if (common.enabled) u.enabled = *common.enabled;
   if (common.expires_at) u.expires_at = *common.expires_at;
-  if (common.comment) u.comment = *common.comment;
+  if (common.comment) u.comment = std::move(*common.comment);
   common.enabled.reset();
   common.expires_at.reset();
   common.comment.reset();
-  u.limits = std::move(common);
   return u;
 }
 

@@ -148,18 +148,24 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     if (u <= 0x20 || u >= 0x7f)
       return bad("bad character " + shown(c) + " in the path (percent-encode it)");
   }
-  if (tail.empty())
-    out.target = "/";
-  else if (tail.front() == '?')
-    out.target = "/" + std::string(tail);
-  else
-    out.target = std::string(tail);
+  // Built by appending: GCC 12 -O2 warns (-Wrestrict, a false positive) on
+  // "literal" + std::string here and in http_host_header.
+  out.target.clear();
+  if (tail.empty() || tail.front() == '?') out.target += '/';
+  out.target += tail;
   return out;
 }
 
 std::string http_host_header(const HttpUrl& u) {
-  std::string h = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-  if (u.port != (u.tls ? 443 : 80)) h += ":" + std::to_string(u.port);
+  const bool v6 = u.host.find(':') != std::string::npos;
+  std::string h;
+  if (v6) h += '[';
+  h += u.host;
+  if (v6) h += ']';
+  if (u.port != (u.tls ? 443 : 80)) {
+    h += ':';
+    h += std::to_string(u.port);
+  }
   return h;
 }
 
