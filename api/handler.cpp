@@ -449,8 +449,8 @@ RouteMatch match_route(const Target& t) {
   return m;
 }
 
-// Runs a request whose path, method, content type and parameters passed
-// match_route's checks.
+// Runs a request that passed Handler::route's checks (a known path, a valid
+// user name, an allowed method, a JSON body if any, known parameters).
 ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method, const Target& t) {
   const auto& seg = t.segments;
   const std::size_t n = seg.size();
