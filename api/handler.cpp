@@ -129,6 +129,9 @@ ApiError from_service(const base::Error& e) {
   switch (e.code) {
     case base::Errc::kNotFound: return {404, e.context, ""};
     case base::Errc::kExists: return {409, e.context, ""};
+    // No room in [cells] for another user: the request was fine, the state
+    // refuses it, like a taken name.
+    case base::Errc::kExhausted: return {409, e.context, ""};
     case base::Errc::kPermission: return {403, e.context, ""};
     case base::Errc::kBadInput: {
       // "limits.rate_up: must be ..." names the field.

@@ -196,5 +196,8 @@ bool valid_user_name(std::string_view name);
 std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept;
 std::uint64_t ipv6_cell_capacity(const CellsConfig& c) noexcept;  // 0 when IPv6 is off
 std::uint64_t uid_capacity(const CellsConfig& c) noexcept;        // workers (gate excluded)
+// Users the cells can hold at once: the least of the uid range and the
+// IPv4 (and, when on, IPv6) pools.
+std::uint64_t user_capacity(const CellsConfig& c) noexcept;
 
 }  // namespace mtw::supervisor

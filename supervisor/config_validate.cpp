@@ -76,6 +76,12 @@ std::uint64_t uid_capacity(const CellsConfig& c) noexcept {
   return c.uid_count == 0 ? 0 : c.uid_count - 1;  // the first uid is the gate's
 }
 
+std::uint64_t user_capacity(const CellsConfig& c) noexcept {
+  std::uint64_t n = std::min(uid_capacity(c), ipv4_cell_capacity(c));
+  if (c.ipv6_prefix) n = std::min(n, ipv6_cell_capacity(c));
+  return n;
+}
+
 namespace detail {
 namespace {
 

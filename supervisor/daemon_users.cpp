@@ -63,6 +63,26 @@ base::Result<void> check_config_users(const Config& cfg, const std::vector<Store
   return {};
 }
 
+// The file's users plus those added at run time must fit the cells of the
+// running configuration. At a reload [cells] keeps its running values, so a
+// file that raises uid_count together with new users is checked against the
+// old range: taking it would leave the surplus users failed with no uid.
+base::Result<void> check_room(const Config& cfg, const std::vector<StoredUser>& stored, bool at_start) {
+  std::uint64_t runtime = 0;
+  for (const auto& s : stored)
+    if (s.origin == UserOrigin::kRuntime) ++runtime;
+  const std::uint64_t total = cfg.users.size() + runtime;
+  const std::uint64_t room = user_capacity(cfg.cells);
+  if (total <= room) return {};
+  return base::fail(base::Errc::kExhausted,
+                    std::to_string(total) + " users (" + std::to_string(cfg.users.size()) + " in the file, " +
+                        std::to_string(runtime) + " added at run time) but the " +
+                        (at_start ? "" : "running ") + "[cells] uid range and pools hold " +
+                        std::to_string(room) +
+                        (at_start ? "; raise uid_count or the pools, or remove users"
+                                  : "; [cells] changes take effect only at a restart"));
+}
+
 }  // namespace
 
 base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
@@ -71,6 +91,7 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
   // Every clash is checked before the first write, so a rejected file
   // leaves the store exactly as it was.
   if (auto r = check_config_users(cfg, *stored); !r) return r;
+  if (auto r = check_room(cfg, *stored, at_start); !r) return r;
   std::set<std::string> declared;
   const UnixSeconds now = wall_now();
   for (const auto& uc : cfg.users) {

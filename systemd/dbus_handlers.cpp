@@ -54,6 +54,8 @@ tl::unexpected<DbusError> from_service(const base::Error& e) {
       return fail(kErrNoSuchUser, e.context);
     case base::Errc::kExists:
       return fail(kErrUserExists, e.context);
+    case base::Errc::kExhausted:
+      return fail(kErrNoRoom, e.context);
     case base::Errc::kBadInput:
       return fail(kErrInvalidArgument, flat_fields(e.context));
     case base::Errc::kPermission:

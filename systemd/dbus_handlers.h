@@ -26,6 +26,7 @@ namespace mtw::systemd {
 
 inline constexpr const char* kErrNoSuchUser = "org.mtwarden.Error.NoSuchUser";
 inline constexpr const char* kErrUserExists = "org.mtwarden.Error.UserExists";
+inline constexpr const char* kErrNoRoom = "org.mtwarden.Error.NoRoom";
 inline constexpr const char* kErrInvalidArgument = "org.mtwarden.Error.InvalidArgument";
 inline constexpr const char* kErrDeclaredInConfig = "org.mtwarden.Error.DeclaredInConfig";
 inline constexpr const char* kErrReloadRejected = "org.mtwarden.Error.ReloadRejected";

@@ -7,7 +7,10 @@ keeps the running configuration (a user still works, the log says rejected);
 a valid edit adding a user + SIGHUP: the new user works while an existing
 user's ongoing connection completes byte-exact; removing a user: its cell
 disappears, the others are untouched; a [cells] edit: worker_nofile reaches
-a worker started after the reload, name_prefix waits for a restart.
+a worker started after the reload, name_prefix waits for a restart; room
+for users: a reload that raises uid_count with a user beyond the running
+range is refused whole (users added at run time count), and so is a start
+whose users do not fit.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
@@ -23,6 +26,7 @@ import sandbox as sb
 ALICE = "a123456789abcdef0123456789abcdef"
 BOB = "b123456789abcdef0123456789abcdef"
 ERIN = "e123456789abcdef0123456789abcdef"
+CTL = os.environ.get("MTW_CTL", "build/lead/ctl/mtwardenctl")
 
 
 def line_of(text, needle, nth=1):
@@ -96,6 +100,55 @@ def reload_cells(env):
     ns, links, _ = sb.cell_objects("zq")
     h.check(ns == [] and links == [], "nothing created under the new prefix (%s %s)" % (ns, links))
     h.check(h.echo_session(env.port, ERIN, total=64 * 1024), "erin works after the restart of its worker")
+
+
+def ctl(env, *args):
+    return subprocess.run([CTL, "--socket", os.path.join(env.run_dir, "api.sock")] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+
+def room_for_users(env):
+    """[cells] keeps its running values at a reload, so the room for users is
+    the running range: a file that raises uid_count together with a new user
+    beyond the running room is rejected whole, counting users added at run
+    time; a start whose stored and file users exceed the room stops."""
+    users = [{"name": "alice", "secret": ALICE}, {"name": "erin", "secret": ERIN}]
+    h.check(env.stop() == 0, "room: the supervisor stops for a restart with uid_count = 4")
+    env.write_config(users, sections={"cells": {"uid_count": 4}})
+    env.start()
+    env.require_running(["alice", "erin"])
+    r = ctl(env, "users", "add", "rt1")
+    h.check(r.returncode == 0, "room: mtwardenctl users add rt1 (the third and last worker uid) exits 0 (%s)"
+            % (r.stdout + r.stderr).strip()[-200:])
+    env.require_running(["alice", "erin", "rt1"])
+    r = ctl(env, "--json", "users", "add", "rt2")
+    h.check(r.returncode == 1 and "conflict" in r.stderr + r.stdout and "no room" in r.stderr + r.stdout,
+            "room: users add rt2 beyond the room: exit 1, 409 conflict, no room (%d %s)"
+            % (r.returncode, (r.stdout + r.stderr).strip()[-200:]))
+    seen = len(env.log_text())
+    env.write_config(users + [{"name": "bob", "secret": BOB}], sections={"cells": {"uid_count": 100}})
+    r = ctl(env, "reload")
+    log = env.log_text()[seen:]
+    h.check(r.returncode == 1 and "4 users (3 in the file, 1 added at run time)" in r.stderr + r.stdout,
+            "room: the reload adding bob is refused, naming 3 file + 1 run-time users (%d %s)"
+            % (r.returncode, (r.stdout + r.stderr).strip()[-300:]))
+    h.check("reload rejected" in log and "hold 3" in log, "room: the log says rejected, room 3")
+    time.sleep(0.5)
+    s = env.status()
+    h.check(env.user("bob", s) is None and sb.all_running(["alice", "erin", "rt1"])(s),
+            "room: no bob, alice, erin and rt1 still running (%s)"
+            % [(u["name"], u["state"], u["fail_reason"]) for u in s["users"]])
+    h.check(env.stop() == 0, "room: the supervisor stops")
+    env.write_config(users, sections={"cells": {"uid_count": 3}})
+    r = subprocess.run(env.argv(), capture_output=True, text=True, timeout=60, preexec_fn=sb._pdeathsig)
+    h.check(r.returncode == 1 and "3 users (2 in the file, 1 added at run time)" in r.stderr and
+            "raise uid_count" in r.stderr,
+            "room: a start with uid_count = 3 (room 2) and 3 users fails with exit 1 and says why (%s %r)"
+            % (r.returncode, r.stderr.strip()[-300:]))
+    nothing_created(env, "room: the refused start")
+    env.write_config(users, sections={"cells": {"uid_count": 4}})
+    env.start()
+    env.require_running(["alice", "erin", "rt1"])
 
 
 def base_users():
@@ -201,6 +254,7 @@ def test():
         got = h.wait_new_record(env.mask_dir, before)
         h.check(got == payload, "removed bob's handshake goes to the mask host byte-exact")
         reload_cells(env)
+        room_for_users(env)
         rc = env.stop()
         h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
         nothing_created(env, "after stop")

@@ -37,6 +37,7 @@ class FakeService : public Service {
   bool reload_ok = true;
   std::uint64_t reloads = 0;
   std::optional<base::Error> next_error;  // returned once by the next update_user
+  std::size_t room = 1000;                 // users create_user allows, like [cells]
 
   void add_event(std::string user, std::string kind, std::string detail) {
     std::lock_guard l(mu_);
@@ -81,6 +82,7 @@ class FakeService : public Service {
   Result<UserRecord> create_user(const NewUser& nu) override {
     std::lock_guard l(mu_);
     if (find(nu.name)) return base::fail(base::Errc::kExists, "user " + nu.name + " exists");
+    if (users_.size() >= room) return base::fail(base::Errc::kExhausted, "no room for another user");
     UserRecord r;
     r.user.id = next_id_;
     r.user.name = nu.name;

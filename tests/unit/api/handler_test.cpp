@@ -57,10 +57,25 @@ TEST_F(HandlerTest, MapsServiceErrorsToStatusAndField) {
   svc_.next_error = base::Error{base::Errc::kBadInput, 0, "weekly anchor: bad, really"};
   r = run("PATCH", "/v1/users/cfguser", "{}");
   EXPECT_FALSE(json::parse(r.body).at("error").as_object().contains("field"));
+  svc_.next_error = base::Error{base::Errc::kExhausted, 0, "no room for another user in [cells]"};
+  r = run("PATCH", "/v1/users/cfguser", "{}");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("error").at("code"), "conflict");
+  EXPECT_EQ(json::parse(r.body).at("error").at("message"), "no room for another user in [cells]");
   svc_.next_error = base::Error{base::Errc::kSyscall, 5, "disk"};
   r = run("PATCH", "/v1/users/cfguser", "{}");
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(json::parse(r.body).at("error").at("message"), "internal error");  // no internals leak
+}
+
+TEST_F(HandlerTest, NoRoomForAUserIsAConflict) {
+  svc_.room = 1;  // cfguser fills it
+  const std::string before = svc_.dump();
+  HttpResponse r = run("POST", "/v1/users", R"({"name":"ann"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body).at("error").at("code"), "conflict");
+  EXPECT_EQ(json::parse(r.body).at("error").at("message"), "no room for another user");
+  EXPECT_EQ(svc_.dump(), before);
 }
 
 TEST_F(HandlerTest, MethodNotAllowedListsAllowedMethods) {

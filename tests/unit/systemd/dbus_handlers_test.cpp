@@ -85,6 +85,9 @@ TEST_F(DbusHandlersTest, AddUserRefusalsNameTheFieldAndChangeNothing) {
     return [this, name, o] { return h_.add_user(name, o); };
   };
   expect_refused(add("ann", {}), kErrUserExists, "ann");
+  svc_.room = 2;  // cfguser and ann
+  expect_refused(add("bea", {}), kErrNoRoom, "no room");
+  svc_.room = 1000;
   expect_refused(add("bad name", {}), kErrInvalidArgument, "name");
   expect_refused(add("", {}), kErrInvalidArgument, "name");
   expect_refused(add("x", {{"frobnicate", sdbus::Variant(true)}}), kErrInvalidArgument,
