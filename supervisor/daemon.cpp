@@ -407,12 +407,13 @@ void Daemon::start_dbus() {
   o.bus = cfg_.dbus.bus;
   auto m = systemd::DbusManager::start(io_, *this, o);
   if (!m) {
-    // Hosts without a system bus (containers) still run the proxy.
-    log()->warn("dbus unavailable, running without it bus={} error={}", o.bus, m.error().to_string());
+    log()->warn("dbus not started bus={} error={}", o.bus, m.error().to_string());
     return;
   }
+  // Unconnected (no bus yet, a host without one): the manager retries in the
+  // background and logged why; the proxy runs either way.
   dbus_ = std::move(*m);
-  log()->info("dbus serving name={} bus={}", systemd::kBusName, o.bus);
+  if (dbus_->connected()) log()->info("dbus serving name={} bus={}", systemd::kBusName, o.bus);
 }
 
 void Daemon::start_watchdog() {

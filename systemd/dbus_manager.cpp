@@ -54,6 +54,8 @@ class Manager final : public DbusManager {
   base::Result<void> open(const DbusOptions& options);
   void on_event(const api::LiveEvent& e) override;
   void stop() override;
+  bool connected() const override { return conn_ != nullptr; }
+  void retry_from_start(const base::Error& e);
 
  private:
   void register_methods();
@@ -302,6 +304,12 @@ void Manager::lost(const std::exception& e) {
   reconnect_later();
 }
 
+void Manager::retry_from_start(const base::Error& e) {
+  log()->warn("dbus unavailable, retrying bus={} next_try_s={} error={}", options_.bus, retry_delay_.count(),
+              e.to_string());
+  reconnect_later();
+}
+
 void Manager::drop_connection() {
   ++generation_;  // waits armed on the old connection are stale
   error_code ignored;
@@ -322,8 +330,12 @@ void Manager::reconnect_later() {
       log()->info("dbus reconnected name={} bus={}", kBusName, options_.bus);
       return;
     }
+    // Warn while the interval still grows; a bus that stays away is then
+    // retried every 30 s at debug level.
+    const auto level = retry_delay_ < kMaxRetryDelay ? spdlog::level::warn : spdlog::level::debug;
     retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryDelay);
-    log()->warn("dbus reconnect failed next_try_s={} error={}", retry_delay_.count(), r.error().to_string());
+    log()->log(level, "dbus reconnect failed next_try_s={} error={}", retry_delay_.count(),
+               r.error().to_string());
     reconnect_later();
   });
 }
@@ -353,7 +365,10 @@ base::Result<std::unique_ptr<DbusManager>> DbusManager::start(boost::asio::io_co
                                                               api::Service& service,
                                                               const DbusOptions& options) {
   auto m = std::make_unique<Manager>(io, service);
-  if (auto r = m->open(options); !r) return tl::unexpected(r.error());
+  if (auto r = m->open(options); !r) {
+    if (r.error().code == base::Errc::kBadInput) return tl::unexpected(r.error());
+    m->retry_from_start(r.error());
+  }
   return std::unique_ptr<DbusManager>(std::move(m));
 }
 

@@ -29,16 +29,23 @@ struct DbusOptions {
 class DbusManager {
  public:
   // Connects, exports the object, claims kBusName and starts watching the
-  // bus fd on `io`. Errors: kSyscall with the bus's error name and reason (no
-  // bus, name taken, policy refused), kBadInput for an unknown `bus`.
-  // `service` and `io` must outlive the manager. If the bus goes away later
-  // (`dbus connection lost, reconnecting`), the manager connects again, 1 s
-  // after and then at doubling intervals up to 30 s, and serves again once
-  // the bus is back (`dbus reconnected`); nothing else is affected.
+  // bus fd on `io`. Only an unknown `bus` is an error (kBadInput). When the
+  // bus cannot be reached, the name is taken or the policy refuses it, the
+  // manager is returned unconnected (`dbus unavailable, retrying`): a
+  // supervisor started before dbus-daemon gets its D-Bus face once the bus
+  // is up. If the bus goes away later (`dbus connection lost, reconnecting`)
+  // it is the same. Attempts are 1 s after and then at doubling intervals up
+  // to 30 s; failures are logged at warn until the interval reaches 30 s,
+  // then at debug, so a host without a bus is not flooded. Once the bus is
+  // back: `dbus reconnected`. Nothing else is affected. `service` and `io`
+  // must outlive the manager.
   static base::Result<std::unique_ptr<DbusManager>> start(boost::asio::io_context& io,
                                                           api::Service& service,
                                                           const DbusOptions& options);
   virtual ~DbusManager() = default;
+
+  // Serving on the bus now (false while the bus is unreachable).
+  virtual bool connected() const = 0;
 
   // Emits the signal matching an event (UserThrottled, UserUnthrottled,
   // QuotaWarning, WorkerRestarted, UserExpired); other kinds are ignored.

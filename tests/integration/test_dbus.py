@@ -25,7 +25,10 @@ $DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
    the loss and a failed attempt, reconnects,
    owns the name on the new bus, answers properties and methods and sends
    signals (WorkerRestarted); the HTTP API is not affected;
-8. SIGTERM releases the name.
+8. SIGTERM releases the name;
+9. a start while the bus is down: the proxy runs, the log says
+   `dbus unavailable, retrying`; once dbus-daemon is up the supervisor
+   connects and owns the name.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
@@ -111,10 +114,13 @@ class Bus:
         printed = self.proc.wait_line("unix:", timeout=15)
         sb.log("private system bus at %s" % printed)
 
-    def restart(self, down_s):
+    def stop(self):
         self.proc.stop()
         if os.path.exists(self.socket):
             os.unlink(self.socket)
+
+    def restart(self, down_s):
+        self.stop()
         time.sleep(down_s)
         self.start()
 
@@ -489,6 +495,29 @@ def scenario_bus_restart(env, bus, cl, api):
         mon.stop()
 
 
+def scenario_start_without_bus(env, bus, cl, api):
+    bus.stop()
+    seen = len(env.log_text())
+    env.start()
+    env.require_running(["cfg"])
+    h.check("dbus unavailable, retrying bus=system next_try_s=1" in env.log_text()[seen:],
+            "a start without the bus logs dbus unavailable, retrying (%s)"
+            % [l for l in env.log_text()[seen:].splitlines() if "dbus" in l][:2])
+    h.check(api.get("/v1/users/cfg/status").status == 200, "the HTTP API serves without the bus")
+    time.sleep(1.5)  # at least one failed attempt (1 s after the start)
+    bus.start()
+    h.check(wait_for(lambda: "dbus reconnected" in env.log_text()[seen:], timeout=20),
+            "the supervisor connects once the bus is up (log: %s)"
+            % [l for l in env.log_text()[seen:].splitlines() if "dbus" in l][:4])
+    owned = cl.busctl(["call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                       "NameHasOwner", "s", NAME])
+    h.check(owned.returncode == 0 and json.loads(owned.stdout)["data"] == [True],
+            "the name is owned once the bus is up (%s)" % owned.stdout.strip())
+    err, out = cl.gdbus("GetUser", "'cfg'")
+    h.check(err is None and "cfg" in out, "methods answer (GetUser cfg: %s)" % (err or "ok"))
+    h.check(env.stop() == 0, "SIGTERM after the late bus: exit 0")
+
+
 def test():
     for tool in ("dbus-daemon", "busctl", "gdbus", "setpriv", "stdbuf"):
         if not shutil.which(tool):
@@ -545,6 +574,8 @@ def test():
                            "NameHasOwner", "s", NAME])
         h.check(owned.returncode == 0 and json.loads(owned.stdout)["data"] == [False],
                 "the name is released after the stop (%s)" % owned.stdout.strip())
+        sb.log("--- 9: start without the bus")
+        scenario_start_without_bus(env, bus, cl, api)
         print("FIGURES: %d bad calls refused with named errors; QuotaWarning %s; UserThrottled %s"
               % (n_bad, sig["warn"], sig["throttled"]), flush=True)
     finally:
