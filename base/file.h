@@ -1,8 +1,12 @@
 // Whole-file replacement that readers never see half done: the data goes to
 // a temporary file beside the target (same directory, so rename(2) is
 // atomic), which is then renamed over it. On any failure the temporary is
-// removed and the old file is left as it was. Thread-safe (the temporary's
-// name carries the pid and a per-process counter).
+// removed and the old file is left as it was. The temporary is an unnamed
+// O_TMPFILE linked in only after its data (and, with kFsync, its sync), so a
+// process killed while writing leaves nothing; a file system without
+// O_TMPFILE or a host without /proc gets a named temporary instead.
+// Thread-safe (the temporary's name carries the pid and a per-process
+// counter).
 #pragma once
 
 #include <sys/types.h>
@@ -20,8 +24,9 @@ enum class Durability {
 };
 
 // Writes `data` to `path` with permission bits `mode` (the umask does not
-// apply). Errors: kSyscall naming the step (create, write, chmod, fsync,
-// rename) and the path.
+// apply). With kFsync the directory is synced after the rename too. Errors:
+// kSyscall naming the step (create, write, chmod, fsync, rename) and the
+// path.
 [[nodiscard]] Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
                                              Durability durability);
 

@@ -1,9 +1,14 @@
 // write_file_atomic (base/file.h): content, exact mode whatever the umask,
-// replacement, and a failure that leaves the old file and no temporary.
+// replacement, a failure that leaves the old file and no temporary, and a
+// writer killed mid-write that leaves no file at all.
 #include "base/file.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <gtest/gtest.h>
 
@@ -70,6 +75,27 @@ TEST_F(WriteFileAtomic, FailedRenameKeepsOldFileAndLeavesNoTemporary) {
   EXPECT_NE(r.error().context.find("rename"), std::string::npos) << r.error().context;
   EXPECT_TRUE(fs::is_directory(p));
   EXPECT_EQ(entries(), 1u);
+}
+
+TEST_F(WriteFileAtomic, ProcessKilledMidWriteLeavesNothing) {
+  // RLIMIT_FSIZE with SIGXFSZ's default action kills the writer inside
+  // write(2), after the temporary exists and before any rename.
+  const std::string p = dir_ + "/d";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const rlimit fsize{4096, 4096}, core{0, 0};
+    ::setrlimit(RLIMIT_FSIZE, &fsize);
+    ::setrlimit(RLIMIT_CORE, &core);
+    ::signal(SIGXFSZ, SIG_DFL);
+    (void)write_file_atomic(p, std::string(1 << 20, 'x'), 0644, Durability::kFsync);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGXFSZ);
+  EXPECT_EQ(entries(), 0u);  // neither the target nor a temporary
 }
 
 TEST_F(WriteFileAtomic, MissingDirectoryIsAnError) {
