@@ -1,19 +1,15 @@
 // Supervisor life cycle: start-up (config, store, listeners, reconciliation,
 // cells, gate, workers), the API, D-Bus and watchdog, and shutdown. Users and
-// SIGHUP reload are in daemon_users.cpp.
-#include <grp.h>
-#include <ifaddrs.h>
-#include <pwd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+// SIGHUP reload are in daemon_users.cpp, the host checks at start in
+// daemon_host.cpp.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "netns/reconcile.h"
 #include "proto/secret.h"
@@ -38,76 +34,6 @@ base::Result<void> make_dir(const std::string& path, mode_t mode) {
   std::filesystem::create_directories(path, ec);
   if (ec) return base::fail(base::Errc::kSyscall, "create directory " + path + ": " + ec.message());
   if (::chmod(path.c_str(), mode) != 0) return base::fail_errno("chmod " + path);
-  return {};
-}
-
-bool in_cidr(const Cidr& c, const sockaddr* sa) {
-  const std::uint8_t* a = nullptr;
-  if (!c.v6 && sa->sa_family == AF_INET) {
-    a = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
-  } else if (c.v6 && sa->sa_family == AF_INET6) {
-    a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr.s6_addr;
-  } else {
-    return false;
-  }
-  for (int bit = 0; bit < c.prefix; ++bit) {
-    const int byte = bit / 8, mask = 0x80 >> (bit % 8);
-    if ((a[byte] & mask) != (c.addr[byte] & mask)) return false;
-  }
-  return true;
-}
-
-// Clashes with the host that the file alone cannot show: a cell pool that
-// overlaps an address already on this host, and a uid/gid range that holds
-// existing accounts (their files would become the workers').
-base::Result<void> check_host_clashes(const CellsConfig& c) {
-  ifaddrs* ifs = nullptr;
-  if (::getifaddrs(&ifs) == 0) {
-    std::string clash;
-    for (ifaddrs* i = ifs; i && clash.empty(); i = i->ifa_next) {
-      if (!i->ifa_addr) continue;
-      const std::string name = i->ifa_name ? i->ifa_name : "?";
-      if (netns::is_cell_name(c.name_prefix, name)) continue;  // a leftover cell: reconciled later
-      for (const Cidr* pool : {&c.ipv4_pool, c.ipv6_prefix ? &*c.ipv6_prefix : nullptr}) {
-        if (pool && in_cidr(*pool, i->ifa_addr)) {
-          char buf[INET6_ADDRSTRLEN] = {};
-          const void* a = i->ifa_addr->sa_family == AF_INET
-                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
-                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
-          ::inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof buf);
-          clash = "cells pool " + format_cidr(*pool) + " overlaps address " + buf + " on " + name +
-                  " (choose another [cells] ipv4_pool / ipv6_prefix)";
-        }
-      }
-    }
-    ::freeifaddrs(ifs);
-    if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
-  }
-  const std::uint64_t first = c.uid_first, last = first + c.uid_count - 1;
-  ::setpwent();
-  std::string clash;
-  while (passwd* pw = ::getpwent()) {
-    if (pw->pw_uid >= first && pw->pw_uid <= last) {
-      clash = "cells uid range " + std::to_string(first) + ".." + std::to_string(last) +
-              " holds uid " + std::to_string(pw->pw_uid) + " of account \"" + pw->pw_name +
-              "\" (choose another [cells] uid_first)";
-      break;
-    }
-  }
-  ::endpwent();
-  if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
-  const std::uint64_t gfirst = c.gid_first, glast = gfirst + c.uid_count - 1;
-  ::setgrent();
-  while (group* gr = ::getgrent()) {
-    if (gr->gr_gid >= gfirst && gr->gr_gid <= glast) {
-      clash = "cells gid range " + std::to_string(gfirst) + ".." + std::to_string(glast) +
-              " holds gid " + std::to_string(gr->gr_gid) + " of group \"" + gr->gr_name +
-              "\" (choose another [cells] gid_first)";
-      break;
-    }
-  }
-  ::endgrent();
-  if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
   return {};
 }
 
@@ -244,10 +170,11 @@ base::Result<void> Daemon::install_default_config() {
   if (!opts_.install_default_config || std::filesystem::exists(opts_.config_path)) return {};
   auto dir = std::filesystem::path(opts_.config_path).parent_path();
   if (auto r = make_dir(dir.string(), 0755); !r) return r;
-  std::ofstream out(opts_.config_path, std::ios::binary | std::ios::trunc);
-  out << default_config_text();
-  out.close();
-  if (!out) return base::fail_errno("write default config " + opts_.config_path);
+  // Whole or not at all: a start killed here must not leave half a file
+  // that the next start would take as the operator's.
+  if (auto r = base::write_file_atomic(opts_.config_path, default_config_text(), 0644, base::Durability::kFsync);
+      !r)
+    return base::fail(r.error().code, "write default config: " + r.error().to_string());
   std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());
   return {};
 }

@@ -85,6 +85,9 @@ enum class UserState {
   kFailed,   // crash loop or cell error: connections go to the mask host
 };
 std::string_view user_state_name(UserState s) noexcept;
+// Daemon::start's checks against the host (daemon_host.cpp): kExists naming
+// the clash.
+[[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
 // A client's address as the key of UserRt::ips ("?" when unknown).
 std::string peer_ip(const worker::control::PeerAddress& p);
 
