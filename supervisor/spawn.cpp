@@ -22,7 +22,6 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -33,7 +32,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 
@@ -216,7 +214,9 @@ void child_fd_layout(ChildPlan& p) {
   }
 }
 
-void child_confine(const ChildPlan& p) {
+// Into the cell: cgroup, network namespace, resource limits (while still
+// privileged enough to set them).
+void child_enter_cell(const ChildPlan& p) {
   const int err = p.err_fd;
   if (p.cgroup_fd >= 0) {
     // "0" = the writing process: the child joins before it runs anything.
@@ -235,6 +235,12 @@ void child_confine(const ChildPlan& p) {
     rlimit rl{p.data_bytes, p.data_bytes};
     if (::setrlimit(RLIMIT_DATA, &rl) != 0) child_fail(err, Step::kRlimitData, errno);
   }
+}
+
+// Capabilities and ids: bounding and ambient sets, supplementary groups,
+// gid, uid, then the remaining capability sets.
+void child_drop_privileges(const ChildPlan& p) {
+  const int err = p.err_fd;
   if (p.drop_caps) {
     for (int cap = 0; cap <= p.cap_last; ++cap) {
       if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) <= 0) continue;  // absent, or unknown cap
@@ -266,6 +272,12 @@ void child_confine(const ChildPlan& p) {
     __user_cap_data_struct data[2] = {};
     if (::syscall(SYS_capset, &hdr, data) != 0) child_fail(err, Step::kCapset, errno);
   }
+}
+
+void child_confine(const ChildPlan& p) {
+  const int err = p.err_fd;
+  child_enter_cell(p);
+  child_drop_privileges(p);
   // After the id change on purpose: the kernel clears the parent-death
   // signal whenever the euid/egid changes (commit_creds), so setting it
   // earlier would be silently undone.
@@ -398,69 +410,23 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   return p;
 }
 
+// Reads the child's report pipe to EOF: nothing means the exec succeeded; a
+// {step, errno} report (or a failed read) means it did not, and the child
+// is reaped.
+base::Result<void> await_exec(pid_t pid, int report_fd, const std::string& exe) {
+  ChildReport rep{};
+  ssize_t n;
+  do n = ::read(report_fd, &rep, sizeof rep);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return {};
+  const int read_err = errno;
+  kill_and_reap(pid);
+  if (n == static_cast<ssize_t>(sizeof rep)) return tl::unexpected(child_error(exe, rep));
+  if (n < 0) return base::fail_errno("spawn " + exe + ": read report", read_err);
+  return base::fail(Errc::kInternal, "spawn " + exe + ": short report from child");
+}
+
 }  // namespace
-
-Process::Process(Process&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)), pidfd_(std::move(o.pidfd_)) {}
-
-Process& Process::operator=(Process&& o) noexcept {
-  if (this != &o) {
-    Process old(std::move(*this));  // kills and reaps what we held
-    pid_ = std::exchange(o.pid_, -1);
-    pidfd_ = std::move(o.pidfd_);
-  }
-  return *this;
-}
-
-Process::~Process() {
-  if (!valid()) return;
-  (void)kill(SIGKILL);
-  int status;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-}
-
-base::Result<void> Process::kill(int sig) {
-  if (!valid()) return {};
-  if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) == 0 || errno == ESRCH) {
-    return {};
-  }
-  return base::fail_errno("pidfd_send_signal pid=" + std::to_string(pid_));
-}
-
-base::Result<std::optional<int>> Process::try_reap() {
-  if (!valid()) return base::fail(Errc::kNotFound, "try_reap: no child");
-  int status = 0;
-  pid_t r;
-  do r = ::waitpid(pid_, &status, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return base::fail_errno("waitpid pid=" + std::to_string(pid_));
-  if (r == 0) return std::optional<int>();
-  pid_ = -1;
-  pidfd_.reset();
-  return std::optional<int>(status);
-}
-
-base::Result<int> Process::wait(int timeout_ms) {
-  if (!valid()) return base::fail(Errc::kNotFound, "wait: no child");
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    int left = -1;
-    if (timeout_ms >= 0) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      left = static_cast<int>(std::max<std::int64_t>(0, ms.count()));
-    }
-    pollfd pfd{pidfd_.get(), POLLIN, 0};
-    int n = ::poll(&pfd, 1, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return base::fail_errno("poll pidfd pid=" + std::to_string(pid_));
-    if (n == 0) return base::fail(Errc::kTimeout, "pid " + std::to_string(pid_) + " still running");
-    auto r = try_reap();
-    if (!r) return tl::unexpected(r.error());
-    if (*r) return **r;
-  }
-}
 
 base::Result<Process> spawn(const SpawnSpec& spec) {
   if (auto r = check_spec(spec); !r) return tl::unexpected(r.error());
@@ -501,19 +467,7 @@ base::Result<Process> spawn(const SpawnSpec& spec) {
   const pid_t pid = c.id();
   c.detach();  // Process owns it from here: no terminate() in ~child
   report_w.reset();
-
-  ChildReport rep{};
-  ssize_t n;
-  do n = ::read(report_r.get(), &rep, sizeof rep);
-  while (n < 0 && errno == EINTR);
-
-  if (n != 0) {  // a report (the child has _exited), or our read failed
-    const int read_err = errno;
-    kill_and_reap(pid);
-    if (n == static_cast<ssize_t>(sizeof rep)) return tl::unexpected(child_error(argv_s[0], rep));
-    if (n < 0) return base::fail_errno("spawn " + argv_s[0] + ": read report", read_err);
-    return base::fail(Errc::kInternal, "spawn " + argv_s[0] + ": short report from child");
-  }
+  if (auto r = await_exec(pid, report_r.get(), argv_s[0]); !r) return tl::unexpected(r.error());
   Process proc;
   proc.pid_ = pid;
   proc.pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
@@ -524,22 +478,6 @@ base::Result<Process> spawn(const SpawnSpec& spec) {
     return base::fail_errno("spawn: pidfd_open", err);
   }
   return proc;
-}
-
-std::string describe_wait_status(int status) {
-  auto sig_name = [](int sig) {
-    const char* abbrev = ::sigabbrev_np(sig);
-    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-  };
-  if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    std::string s = "killed by " + sig_name(WTERMSIG(status));
-    if (WCOREDUMP(status)) s += " (core dumped)";
-    return s;
-  }
-  if (WIFSTOPPED(status)) return "stopped by " + sig_name(WSTOPSIG(status));
-  if (WIFCONTINUED(status)) return "continued";
-  return "unknown wait status " + std::to_string(status);
 }
 
 }  // namespace mtw::supervisor
