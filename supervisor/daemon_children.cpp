@@ -331,30 +331,31 @@ void Daemon::start_user(UserRt& u) {
   spawn_worker(u);
 }
 
-void Daemon::spawn_worker(UserRt& u) {
-  if (!u.uid_slot) {
-    for (std::size_t i = 0; i < uid_slots_.size(); ++i) {
-      if (!uid_slots_[i]) {
-        uid_slots_[i] = true;
-        u.uid_slot = static_cast<std::uint32_t>(i);
-        break;
-      }
-    }
-    if (!u.uid_slot) {
-      u.state = UserState::kFailed;
-      u.fail_reason = "no free uid in [cells] uid_first/uid_count";
-      log()->error("worker not started user={} reason=\"{}\"", u.user.name, u.fail_reason);
-      return;
+bool Daemon::claim_uid_slot(UserRt& u) {
+  if (u.uid_slot) return true;
+  for (std::size_t i = 0; i < uid_slots_.size(); ++i) {
+    if (!uid_slots_[i]) {
+      uid_slots_[i] = true;
+      u.uid_slot = static_cast<std::uint32_t>(i);
+      return true;
     }
   }
+  fail_worker_start(u, "no free uid in [cells] uid_first/uid_count");
+  return false;
+}
+
+void Daemon::fail_worker_start(UserRt& u, const std::string& why) {
+  u.state = UserState::kFailed;
+  u.fail_reason = why;
+  log()->error("worker not started user={} error=\"{}\"", u.user.name, why);
+  event(u.user.id, "user_failed", why);
+}
+
+void Daemon::spawn_worker(UserRt& u) {
+  if (!claim_uid_slot(u)) return;
   const uid_t uid = cfg_.cells.uid_first + 1 + *u.uid_slot;
   const gid_t gid = cfg_.cells.gid_first + 1 + *u.uid_slot;
-  auto fail = [&](const std::string& why) {
-    u.state = UserState::kFailed;
-    u.fail_reason = why;
-    log()->error("worker not started user={} error=\"{}\"", u.user.name, why);
-    event(u.user.id, "user_failed", why);
-  };
+  auto fail = [&](const std::string& why) { fail_worker_start(u, why); };
   int sp[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) return fail("socketpair failed");
   base::UniqueFd ours(sp[0]), theirs(sp[1]);
@@ -382,12 +383,18 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
   auto proc = spawn(spec);
   if (!proc) return fail("spawn: " + proc.error().to_string());
+  watch_worker(u, std::move(*proc), std::move(ours), uid);
+}
+
+// The spawned worker becomes the user's: its control socket and exit are
+// watched, and its first report is asked for.
+void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid) {
   auto w = std::make_shared<ChildProc>(io_);
-  w->proc = std::move(*proc);
+  w->proc = std::move(proc);
   w->pid = w->proc.pid();
   w->started = Clock::now();
   error_code ec;
-  w->ctl.assign(ours.release(), ec);
+  w->ctl.assign(ctl.release(), ec);
   w->ctl.non_blocking(true, ec);
   w->exit_watch.assign(::dup(w->proc.pidfd()), ec);
   u.worker = w;

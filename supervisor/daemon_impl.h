@@ -229,6 +229,9 @@ class Daemon final : public api::Service {
   void send_gate_table();
   void start_user(UserRt& u);
   void spawn_worker(UserRt& u);
+  [[nodiscard]] bool claim_uid_slot(UserRt& u);  // false: none free (the user is marked failed)
+  void fail_worker_start(UserRt& u, const std::string& why);
+  void watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid);
   void stop_worker(UserRt& u);
   void teardown_user(UserRt& u, UserState next, std::string_view why);
   void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
