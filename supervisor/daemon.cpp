@@ -109,17 +109,7 @@ base::Result<void> Daemon::prepare_dirs() {
 }
 
 base::Result<void> Daemon::start() {
-  if (auto r = install_default_config(); !r) return r;
-  auto cfg = load_config(opts_.config_path);
-  if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
-  cfg_ = std::move(*cfg);
-  if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
-    return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
-  }
-  if (cfg_.server.log_target == "journal" ||
-      (cfg_.server.log_target == "auto" && systemd::stderr_is_journal())) {
-    base::use_log_sink(systemd::make_journal_sink("mtwarden"));
-  }
+  if (auto r = read_config(); !r) return r;
   if (opts_.check_only) {
     std::printf("%s: configuration OK (%zu listeners, %zu users)\n", opts_.config_path.c_str(),
                 cfg_.listeners.size(), cfg_.users.size());
@@ -139,17 +129,7 @@ base::Result<void> Daemon::start() {
   if (auto r = open_cells(); !r) return r;
   if (auto r = start_api(); !r) return r;
   start_dbus();
-  plan_worker_memory();
-  uid_slots_.assign(cfg_.cells.uid_count - 1, false);
-  gate_restart_ = RestartPolicy(RestartPolicy::Options{
-      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
-      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
-      std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
-  // Without a gate nobody gets in: a gate that cannot even be spawned is a
-  // start failure, not something to retry forever.
-  if (!start_gate()) return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
-  load_users_from_store();
-  send_gate_table();
+  if (auto r = start_children(); !r) return r;
   std::size_t cells = 0;
   for (auto& [id, u] : users_) cells += u->cell ? 1 : 0;
   arm_timer(sweep_timer_, std::chrono::milliseconds(cfg_.accounting.sweep_interval_ms), &Daemon::sweep);
@@ -163,6 +143,38 @@ base::Result<void> Daemon::start() {
   event(std::nullopt, "started", "users=" + std::to_string(users_.size()));
   write_status();
   start_watchdog();
+  return {};
+}
+
+// The file (installed first if asked and absent), then logging as it says.
+base::Result<void> Daemon::read_config() {
+  if (auto r = install_default_config(); !r) return r;
+  auto cfg = load_config(opts_.config_path);
+  if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
+  cfg_ = std::move(*cfg);
+  if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
+    return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
+  }
+  if (cfg_.server.log_target == "journal" ||
+      (cfg_.server.log_target == "auto" && systemd::stderr_is_journal())) {
+    base::use_log_sink(systemd::make_journal_sink("mtwarden"));
+  }
+  return {};
+}
+
+// The gate, then a worker for every user that should run.
+base::Result<void> Daemon::start_children() {
+  plan_worker_memory();
+  uid_slots_.assign(cfg_.cells.uid_count - 1, false);
+  gate_restart_ = RestartPolicy(RestartPolicy::Options{
+      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+      std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
+  // Without a gate nobody gets in: a gate that cannot even be spawned is a
+  // start failure, not something to retry forever.
+  if (!start_gate()) return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
+  load_users_from_store();
+  send_gate_table();
   return {};
 }
 

@@ -178,6 +178,8 @@ class Daemon final : public api::Service {
   // start()'s steps: the commented default file when asked and absent; root
   // and runnable worker/gate programs; [server] public_host_lookup; cgroup
   // v2 or the rlimit fallback for the workers' memory.
+  [[nodiscard]] base::Result<void> read_config();
+  [[nodiscard]] base::Result<void> start_children();
   base::Result<void> install_default_config();
   base::Result<void> check_can_run() const;
   void lookup_public_host();

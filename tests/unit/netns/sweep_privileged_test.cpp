@@ -30,7 +30,9 @@ CounterSnapshot take_snapshot() {
   auto reader = CounterReader::open();
   EXPECT_TRUE(reader.has_value());
   CounterSnapshot s;
-  if (reader) EXPECT_TRUE(reader->snapshot(s).has_value());
+  if (reader) {
+    EXPECT_TRUE(reader->snapshot(s).has_value());
+  }
   return s;
 }
 
@@ -62,7 +64,9 @@ TEST(SweepPrivileged, ApplyBillsLiveCellsByIfindexAndIgnoresForeignLinks) {
   ASSERT_EQ(got.size(), 1u);
   // The host end's rx is the cell's upload.
   for (const auto& l : s.links) {
-    if (l.ifindex == a->host_ifindex()) EXPECT_EQ(got[0].upload_bytes, l.rx_bytes);
+    if (l.ifindex == a->host_ifindex()) {
+      EXPECT_EQ(got[0].upload_bytes, l.rx_bytes);
+    }
   }
 }
 
