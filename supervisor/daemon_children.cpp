@@ -1,6 +1,6 @@
-// The supervisor's children: the gate (host namespace, uid_first, the
-// listening sockets) and one worker per user (inside the user's cell, its own
-// uid). Control sockets are SOCK_SEQPACKET socketpairs; a child's exit is
+// The supervisor's children: what both get (argv, environment, limits),
+// and one worker per user (inside the user's cell, its own uid); the gate
+// (host namespace, uid_first, the listening sockets) is in daemon_gate.cpp. Control sockets are SOCK_SEQPACKET socketpairs; a child's exit is
 // seen through its pidfd. Anything malformed from a child is logged and that
 // child restarted: children are never trusted (billing uses veth counters).
 #include <sys/mman.h>
@@ -25,16 +25,6 @@ namespace control = worker::control;
 
 std::string ms(std::uint32_t v) { return std::to_string(v) + "ms"; }
 
-// A child may not get more descriptors than our own hard limit allows
-// (raising it needs CAP_SYS_RESOURCE, which containers often lack).
-std::uint64_t nofile_within_limit(std::uint64_t want) {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
-    return rl.rlim_max;
-  }
-  return want;
-}
-
 std::string protocols_text(const proto::AllowedProtocols& p) {
   if (p == proto::AllowedProtocols{}) return "all";
   std::string s;
@@ -48,22 +38,6 @@ std::string protocols_text(const proto::AllowedProtocols& p) {
   add(p.padded, "secure");
   add(p.fake_tls, "tls");
   return s;
-}
-
-// A memfd holding `text`, for handing to a child as a file.
-base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
-  base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
-  if (!fd) return base::fail_errno("memfd_create");
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return base::fail_errno("write memfd");
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return fd;
 }
 
 // Our binary's directory, then the build tree's path.
@@ -82,6 +56,30 @@ std::string find_bin(const std::string& configured, const char* name, const char
 }
 
 }  // namespace
+
+std::uint64_t nofile_within_limit(std::uint64_t want) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+    return rl.rlim_max;
+  }
+  return want;
+}
+
+base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
+  base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
+  if (!fd) return base::fail_errno("memfd_create");
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::fail_errno("write memfd");
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return fd;
+}
+
 
 #ifndef MTW_BUILD_WORKER_BIN
 #define MTW_BUILD_WORKER_BIN ""
@@ -178,135 +176,6 @@ awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<v
 }
 
 // ---- gate ----------------------------------------------------------------
-
-bool Daemon::start_gate() {
-  if (stopping_) return false;
-  int sp[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
-    last_gate_error_ = "socketpair failed: " + std::string(std::strerror(errno));
-    log()->error("gate socketpair failed errno={}", errno);
-    return false;
-  }
-  base::UniqueFd ours(sp[0]), theirs(sp[1]);
-  SpawnSpec spec;
-  spec.argv = gate_argv();
-  spec.env = child_env();
-  spec.uid = cfg_.cells.uid_first;
-  spec.gid = cfg_.cells.gid_first;
-  spec.nofile = nofile_within_limit(65'536);
-  spec.fds = {{theirs.get(), 3}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
-  for (std::size_t i = 0; i < listeners_.size(); ++i)
-    spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
-  auto proc = spawn(spec);
-  auto g = std::make_shared<ChildProc>(io_);
-  g->started = Clock::now();
-  if (!proc) {
-    last_gate_error_ = proc.error().to_string();
-    log()->error("gate spawn failed error={}", last_gate_error_);
-    g->gone = true;
-    gate_ = g;
-    on_gate_exit();
-    return false;
-  }
-  g->proc = std::move(*proc);
-  g->pid = g->proc.pid();
-  error_code ec;
-  g->ctl.assign(ours.release(), ec);
-  g->ctl.non_blocking(true, ec);
-  g->exit_watch.assign(::dup(g->proc.pidfd()), ec);
-  gate_ = g;
-  log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
-  asio::co_spawn(io_, gate_loop(g), worker::LogExceptions{"gate control"});
-  asio::co_spawn(io_, exit_watch(g, [this, g](int status) {
-    log()->warn("gate exited status=\"{}\"", describe_wait_status(status));
-    if (gate_ == g) on_gate_exit();
-  }), worker::LogExceptions{"gate exit"});
-  // Lane messages come in bursts (one per running user at a gate start).
-  const int sndbuf = 4 << 20;
-  (void)::setsockopt(g->ctl.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
-  send_gate_table();
-  forget_lanes();  // the old gate's lane ends died with it
-  refresh_lanes();
-  request_report(*g);
-  return true;
-}
-
-void Daemon::on_gate_exit() {
-  forget_lanes();
-  if (stopping_) return;
-  const bool planned = gate_ && gate_->stopping;
-  auto d = planned ? RestartPolicy::Decision{} : gate_restart_.on_crash(gate_ ? gate_->started : Clock::now(), Clock::now());
-  if (!planned) event(std::nullopt, "gate_restarted", "");
-  if (!gate_timer_) gate_timer_ = std::make_unique<asio::steady_timer>(io_);
-  gate_timer_->expires_after(d.delay);
-  gate_timer_->async_wait([this](const error_code& ec) {
-    if (!ec) start_gate();
-  });
-}
-
-void Daemon::send_gate_table() {
-  gate_table_dirty_ = false;
-  if (!gate_ || gate_->gone) return;
-  const UnixSeconds now = static_cast<UnixSeconds>(::time(nullptr));
-  std::string text;
-  text.reserve(users_.size() * 80);
-  for (const auto& [id, u] : users_) {
-    if (!servable(*u, now)) continue;
-    for (const auto& s : u->user.secrets) {
-      text += std::to_string(static_cast<std::uint32_t>(id));
-      text += ' ';
-      text += s;
-      text += '\n';
-    }
-  }
-  auto fd = memfd_with("mtwarden-gate-table", text);
-  if (!fd) {
-    log()->error("gate table not sent error={}", fd.error().to_string());
-    gate_table_dirty_ = true;
-    return;
-  }
-  if (auto r = send(*gate_, control::GateTable{++gate_generation_}, fd->get()); !r) {
-    log()->warn("gate table not sent error={}", r.error().to_string());
-    gate_table_dirty_ = true;
-  }
-}
-
-awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
-  for (;;) {
-    auto [ec] = co_await g->ctl.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (ec || g->gone) co_return;
-    for (;;) {
-      auto got = control::recv_datagram(g->ctl.native_handle(), true);
-      if (!got) {
-        if (got.error().sys_errno == EAGAIN) break;
-        log()->warn("gate control receive failed error={}", got.error().to_string());
-        break;
-      }
-      if (!*got) co_return;  // closed; the exit watcher restarts it
-      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
-      if (!msg) {
-        log()->warn("gate sent a malformed message, restarting it error={}", msg.error().to_string());
-        (void)g->proc.kill(SIGKILL);
-        co_return;
-      }
-      if (auto* h = std::get_if<control::GateHandoff>(&*msg)) {
-        on_gate_handoff(std::move(*h), std::move((*got)->fds.front()));
-      } else if (auto* d = std::get_if<control::GateDirect>(&*msg)) {
-        on_gate_direct(*d);
-      } else if (auto* r = std::get_if<control::Report>(&*msg)) {
-        g->counters = r->counters;
-        g->report_seq = r->seq;
-        g->ready = true;
-      } else {
-        log()->warn("gate sent an unexpected message type, restarting it");
-        (void)g->proc.kill(SIGKILL);
-        co_return;
-      }
-    }
-  }
-}
-
-// ---- workers ---------------------------------------------------------------
 
 void Daemon::start_user(UserRt& u) {
   if (stopping_) return;

@@ -85,6 +85,11 @@ enum class UserState {
   kFailed,   // crash loop or cell error: connections go to the mask host
 };
 std::string_view user_state_name(UserState s) noexcept;
+// A child may not get more descriptors than our own hard limit allows
+// (raising it needs CAP_SYS_RESOURCE, which containers often lack).
+std::uint64_t nofile_within_limit(std::uint64_t want);
+// A memfd holding `text`, for handing to a child as a file.
+[[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
