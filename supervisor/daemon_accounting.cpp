@@ -326,8 +326,8 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   };
   const UnixSeconds now = wall_now();
   const double interval_s = cfg_.accounting.sweep_interval_ms / 1000.0;
-  std::vector<UsageDelta> deltas;
-  std::vector<UserRt*> moved;
+  std::vector<CellReading> readings;
+  std::vector<UserRt*> read_users;  // parallel to readings
   for (auto& [id, u] : users_) {
     u->rate_bps_up = u->rate_bps_down = 0;
     if (now >= u->period.end || now < u->period.start) apply_policy(*u, now);
@@ -338,27 +338,31 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
     auto uit = users_.find(it->second);
     if (uit == users_.end()) return;
     UserRt& u = *uit->second;
-    // A counter that went backwards belongs to a new link: count it whole.
-    const std::uint64_t up = c.upload_bytes >= u.last_counters.upload_bytes ? c.upload_bytes - u.last_counters.upload_bytes : c.upload_bytes;
-    const std::uint64_t down = c.download_bytes >= u.last_counters.download_bytes ? c.download_bytes - u.last_counters.download_bytes : c.download_bytes;
-    u.last_counters = c;
-    if (up == 0 && down == 0) return;
-    deltas.push_back({u.user.id, up, down, u.period});
-    moved.push_back(&u);
+    const CellBytes now_bytes{c.upload_bytes, c.download_bytes};
+    // Measured rates follow what moved since the last reading, billed or not.
+    const CellBytes seen = moved_since(u.seen_bytes, now_bytes);
+    u.seen_bytes = now_bytes;
+    u.rate_bps_up = static_cast<std::uint64_t>(seen.up * 8 / interval_s);
+    u.rate_bps_down = static_cast<std::uint64_t>(seen.down * 8 / interval_s);
+    readings.push_back(CellReading{u.user.id, u.period, u.billed_bytes, now_bytes});
+    read_users.push_back(&u);
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
+  const SweepBill bill_now = bill(readings);
   const double apply_ms = since(wall0);
   const auto store0 = Clock::now();
-  if (auto s = store_->apply_sweep(deltas, now); !s) {
-    log()->error("usage not stored (will retry with the next sweep's counters lost) error={}", s.error().to_string());
+  // Commit first, then adopt: a failed transaction leaves the baselines
+  // where the store is, so the next sweep bills these bytes too.
+  if (auto s = store_->apply_sweep(bill_now.deltas, now); !s) {
+    log()->error("usage not stored, kept for the next sweep error={}", s.error().to_string());
   } else {
-    for (std::size_t i = 0; i < deltas.size(); ++i) {
-      moved[i]->period_usage.bytes_up += deltas[i].bytes_up;
-      moved[i]->period_usage.bytes_down += deltas[i].bytes_down;
-      moved[i]->bytes_up_total += deltas[i].bytes_up;
-      moved[i]->bytes_down_total += deltas[i].bytes_down;
-      moved[i]->rate_bps_up = static_cast<std::uint64_t>(deltas[i].bytes_up * 8 / interval_s);
-      moved[i]->rate_bps_down = static_cast<std::uint64_t>(deltas[i].bytes_down * 8 / interval_s);
+    for (std::size_t i = 0; i < read_users.size(); ++i) read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
+    for (const UsageDelta& d : bill_now.deltas) {
+      UserRt& u = *users_.at(d.user);
+      u.period_usage.bytes_up += d.bytes_up;
+      u.period_usage.bytes_down += d.bytes_down;
+      u.bytes_up_total += d.bytes_up;
+      u.bytes_down_total += d.bytes_down;
     }
   }
   const double store_ms = since(store0);
@@ -426,7 +430,7 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   if (const double total = since(wall0); total > 50.0) {
     log()->warn("slow sweep wall_ms={:.1f} apply_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} status_ms={:.1f} deltas={} "
                 "dump_ms={:.1f}",
-                total, apply_ms, store_ms, policy_ms, since(status0), deltas.size(), dump_ms);
+                total, apply_ms, store_ms, policy_ms, since(status0), bill_now.deltas.size(), dump_ms);
   }
 }
 

@@ -28,6 +28,7 @@
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
 #include "netns/rate.h"
+#include "supervisor/accounting.h"
 #include "supervisor/backoff.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
@@ -137,7 +138,8 @@ struct UserRt {
   std::uint64_t lane_reserved() const noexcept;  // credit not yet used, as far as we know
 
   // Accounting.
-  netns::CellCounters last_counters;
+  CellBytes billed_bytes;  // the cell's counters at the last committed sweep
+  CellBytes seen_bytes;    // ... at the last sweep (measured rates)
   PeriodBounds period;
   Usage period_usage;
   QuotaState quota = QuotaState::kNormal;
@@ -217,7 +219,6 @@ class Daemon final : public api::Service {
   bool servable(const UserRt& u, UnixSeconds now) const;
   void print_links(const StoredUser& u, bool with_qr);
   std::string public_host() const;
-  std::uint16_t public_port() const;
 
   // daemon_service.cpp: the model behind api::Service.
   UserRt* find_by_name(std::string_view name);
