@@ -394,24 +394,8 @@ api::ServerStatus Daemon::server_status() {
 base::Result<api::Links> Daemon::links(std::string_view name) {
   UserRt* u = find_by_name(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
-  api::Links l;
-  l.host = public_host();
-  if (cfg_.server.public_port != 0) {
-    l.ports.push_back(cfg_.server.public_port);
-  } else {
-    for (const auto& lc : cfg_.listeners)
-      if (std::find(l.ports.begin(), l.ports.end(), lc.bind.port) == l.ports.end()) l.ports.push_back(lc.bind.port);
-  }
-  for (const auto& hex : u->user.secrets) {
-    auto s = proto::parse_secret(hex);
-    if (!s) continue;
-    for (auto port : l.ports) {
-      for (const auto& link : worker::proxy_links(*s, l.host, port)) {
-        (link.rfind("tg://", 0) == 0 ? l.tg : l.https).push_back(link);
-      }
-    }
-  }
-  return l;
+  UserLinks l = user_links(public_host(), cfg_.server.public_port, cfg_.listeners, u->user.secrets);
+  return api::Links{std::move(l.host), std::move(l.ports), std::move(l.tg), std::move(l.https)};
 }
 
 std::vector<api::LiveEvent> Daemon::events(std::uint64_t after, std::size_t limit) {

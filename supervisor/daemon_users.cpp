@@ -180,12 +180,16 @@ void Daemon::reconcile_user(const StoredUser& s) {
   }
   UserRt& u = *it->second;
   const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
+  const bool was_servable = !fresh && servable(u, now);
   const Limits old_limits = u.limits;
   u.user = s;
   u.limits = resolve_limits(cfg_.defaults, s.overrides);
   u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
   if (auto usage = store_->period_usage(s.id, u.period.start)) u.period_usage = *usage;
-  gate_table_dirty_ = true;
+  // The gate knows each servable user's id and secrets, nothing else: a
+  // change of limits, comment or expiry within the servable time leaves
+  // its table as it is (resending it costs every user's secrets).
+  if (fresh || secrets_changed || was_servable != servable(u, now)) gate_table_dirty_ = true;
 
   if (!servable(u, now)) {
     if (u.state != UserState::kDisabled) {
@@ -310,43 +314,19 @@ base::Result<void> Daemon::reload_config() {
 }
 
 std::string Daemon::public_host() const {
-  if (!cfg_.server.public_host.empty()) return cfg_.server.public_host;
-  if (!looked_up_host_.empty()) return looked_up_host_;
-  // No lookup on the network: the first global address of this host.
-  std::string found;
-  ifaddrs* ifs = nullptr;
-  if (::getifaddrs(&ifs) == 0) {
-    for (ifaddrs* i = ifs; i && found.empty(); i = i->ifa_next) {
-      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-      auto a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
-      std::uint32_t h = ntohl(a.s_addr);
-      if ((h >> 24) == 127) continue;
-      found = netns::to_string(a);
-    }
-    ::freeifaddrs(ifs);
-  }
-  return found.empty() ? "127.0.0.1" : found;
-}
-
-std::uint16_t Daemon::public_port() const {
-  if (cfg_.server.public_port != 0) return cfg_.server.public_port;
-  return cfg_.listeners.empty() ? 443 : cfg_.listeners.front().bind.port;
+  return choose_public_host(cfg_.server.public_host, looked_up_host_);
 }
 
 void Daemon::print_links(const StoredUser& u, bool with_qr) {
-  const std::string host = public_host();
+  const UserLinks l = user_links(public_host(), cfg_.server.public_port, cfg_.listeners, u.secrets);
   if (cfg_.server.public_host.empty()) {
     std::printf("(links use %s; set [server] public_host to the name clients should use)\n",
-                host.c_str());
+                l.host.c_str());
   }
-  for (const auto& hex : u.secrets) {
-    auto s = proto::parse_secret(hex);
-    if (!s) continue;
-    auto links = worker::proxy_links(*s, host, public_port());
-    for (const auto& l : links) std::printf("  %s\n", l.c_str());
-    if (with_qr && !links.empty()) {
-      if (auto qr = qr_terminal(links.front())) std::printf("%s", qr->c_str());
-    }
+  for (const auto& link : l.tg) std::printf("  %s\n", link.c_str());
+  for (const auto& link : l.https) std::printf("  %s\n", link.c_str());
+  if (with_qr && !l.tg.empty()) {
+    if (auto qr = qr_terminal(l.tg.front())) std::printf("%s", qr->c_str());
   }
   std::fflush(stdout);
 }

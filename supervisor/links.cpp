@@ -1,8 +1,13 @@
 #include "supervisor/links.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <png.h>
 #include <qrencode.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
@@ -12,6 +17,8 @@
 #include <new>
 
 #include <fmt/format.h>
+
+#include "proto/links.h"
 
 namespace mtw::supervisor {
 namespace {
@@ -205,6 +212,64 @@ Result<proto::Bytes> qr_png(std::string_view text, int module_px) {
     return fail(Errc::kInternal, fmt::format("qr: png: {}", sink.error));
   }
   return out;
+}
+
+bool listener_takes(const proto::AllowedProtocols& p, proto::SecretKind kind) noexcept {
+  switch (kind) {
+    case proto::SecretKind::kFakeTls: return p.fake_tls;
+    case proto::SecretKind::kSecure: return p.padded;
+    case proto::SecretKind::kSimple: return p.abridged || p.intermediate || p.padded;
+  }
+  return false;
+}
+
+UserLinks user_links(std::string host, std::uint16_t public_port,
+                     const std::vector<ListenerConfig>& listeners,
+                     const std::vector<std::string>& secrets_hex) {
+  UserLinks l;
+  l.host = std::move(host);
+  if (public_port != 0) {
+    l.ports.push_back(public_port);
+  } else {
+    for (const auto& lc : listeners) {
+      if (std::find(l.ports.begin(), l.ports.end(), lc.bind.port) == l.ports.end()) {
+        l.ports.push_back(lc.bind.port);
+      }
+    }
+  }
+  for (const auto& hex : secrets_hex) {
+    auto s = proto::parse_secret(hex);
+    if (!s) continue;
+    for (std::uint16_t port : l.ports) {
+      const bool taken = std::any_of(listeners.begin(), listeners.end(), [&](const ListenerConfig& lc) {
+        return (public_port != 0 || lc.bind.port == port) && listener_takes(lc.protocols, s->kind);
+      });
+      if (!taken) continue;
+      for (auto& link : proto::proxy_links(*s, l.host, port)) {
+        (link.starts_with("tg://") ? l.tg : l.https).push_back(std::move(link));
+      }
+    }
+  }
+  return l;
+}
+
+std::string choose_public_host(std::string_view configured, std::string_view looked_up) {
+  if (!configured.empty()) return std::string(configured);
+  if (!looked_up.empty()) return std::string(looked_up);
+  // No lookup on the network: the first global address of this host.
+  std::string found;
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i != nullptr && found.empty(); i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+      const auto a = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+      if ((ntohl(a.s_addr) >> 24) == 127) continue;
+      char buf[INET_ADDRSTRLEN] = {};
+      if (::inet_ntop(AF_INET, &a, buf, sizeof buf) != nullptr) found = buf;
+    }
+    ::freeifaddrs(ifs);
+  }
+  return found.empty() ? "127.0.0.1" : found;
 }
 
 }  // namespace mtw::supervisor

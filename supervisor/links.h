@@ -1,7 +1,8 @@
-// Client links for a user (tg://proxy and https://t.me/proxy, via
-// worker::proxy_links) and their QR codes, rendered locally with
+// A user's client links: which host and ports they name (the one place
+// that decides it, for the API, D-Bus, the CLI and the start-up printer),
+// formatted by proto::proxy_links; and QR codes, rendered locally with
 // libqrencode: UTF-8 half blocks for a terminal, SVG and PNG for files.
-// Never a third-party service. Thread-safe: pure functions.
+// Never a third-party service. Thread-safe: the functions share no state.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +12,35 @@
 
 #include "base/error.h"
 #include "proto/bytes.h"
+#include "proto/identify.h"
+#include "proto/secret.h"
+#include "supervisor/config.h"
 
 namespace mtw::supervisor {
+
+struct UserLinks {
+  std::string host;
+  std::vector<std::uint16_t> ports;  // the configured public_port, or each listener's port once
+  std::vector<std::string> tg, https;  // per secret, per port: hex, then base64url for ee
+};
+
+// True when a listener with `p` takes clients of a `kind` secret: ee needs
+// tls; dd needs secure; a plain secret any of abridged, intermediate, secure.
+[[nodiscard]] bool listener_takes(const proto::AllowedProtocols& p, proto::SecretKind kind) noexcept;
+
+// The links of a user with `secrets_hex` (stored form; unparsable ones are
+// skipped). Ports: `public_port` alone when non-zero (something in front
+// forwards it: a secret is offered when any listener takes it), else each
+// listener's port once, in listener order, offering a secret only on a
+// port with a listener that takes it.
+[[nodiscard]] UserLinks user_links(std::string host, std::uint16_t public_port,
+                                   const std::vector<ListenerConfig>& listeners,
+                                   const std::vector<std::string>& secrets_hex);
+
+// The host links name: `configured` ([server] public_host), else
+// `looked_up` ([server] public_host_lookup's answer), else this host's first
+// IPv4 address outside 127/8, else "127.0.0.1".
+[[nodiscard]] std::string choose_public_host(std::string_view configured, std::string_view looked_up);
 
 // The QR code (error correction M, 8-bit mode) of `text` as rows of UTF-8
 // half-block characters (two modules per character cell, dark modules drawn

@@ -229,19 +229,4 @@ Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path) {
   return parse_secrets_text(ss.str());
 }
 
-std::vector<std::string> proxy_links(const proto::Secret& secret, std::string_view host,
-                                     std::uint16_t port) {
-  std::string h(host);
-  if (h.find(':') != std::string::npos && !h.starts_with("[")) h = "[" + h + "]";
-  std::vector<std::string> forms = {proto::format_hex(secret)};
-  if (secret.kind == proto::SecretKind::kFakeTls) forms.push_back(proto::format_base64url(secret));
-  std::vector<std::string> out;
-  for (const auto& f : forms) {
-    std::string q = "?server=" + h + "&port=" + std::to_string(port) + "&secret=" + f;
-    out.push_back("tg://proxy" + q);
-    out.push_back("https://t.me/proxy" + q);
-  }
-  return out;
-}
-
 }  // namespace mtw::worker

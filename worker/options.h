@@ -61,9 +61,4 @@ std::string usage_text();
 // Reads and parses `path` (kSyscall on I/O failure).
 [[nodiscard]] Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path);
 
-// tg://proxy and https://t.me/proxy links for one secret; the secret in hex
-// and (for ee secrets) base64url. Host literals with ':' are bracketed.
-std::vector<std::string> proxy_links(const proto::Secret& secret, std::string_view host,
-                                     std::uint16_t port);
-
 }  // namespace mtw::worker

@@ -7,6 +7,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "proto/links.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
 
@@ -82,7 +83,7 @@ void Server::Impl::print_links() const {
   }
   if (host.empty()) return;  // managed mode without --public-host: the parent prints links
   for (const auto& s : rt.index->secrets()) {
-    for (const auto& link : proxy_links(s.secret, host, port)) std::printf("%s\n", link.c_str());
+    for (const auto& link : proto::proxy_links(s.secret, host, port)) std::printf("%s\n", link.c_str());
   }
   std::fflush(stdout);
 }

@@ -258,5 +258,69 @@ TEST(QrLinks, RejectModuleSizeOutOfRange) {
   EXPECT_TRUE(qr_png(kDdLink, 1));
 }
 
+// ---- which ports and secrets a user's links name
+
+ListenerConfig listener(std::uint16_t port, std::string_view protocols) {
+  ListenerConfig l;
+  l.bind = proto::Endpoint{"0.0.0.0", port};
+  l.protocols = proto::parse_allowed_protocols(protocols).value();
+  return l;
+}
+
+const std::string kPlain = "0123456789abcdef0123456789abcdef";
+const std::string kEe = "ee0123456789abcdef0123456789abcdef6578616d706c652e636f6d";
+const std::string kDd = "dd0123456789abcdef0123456789abcdef";
+
+TEST(UserLinks, NameEveryListenerPortOnceInListenerOrder) {
+  const std::vector<ListenerConfig> ls = {listener(443, "all"), listener(8443, "all"),
+                                          listener(443, "all")};
+  const UserLinks l = user_links("proxy.example.com", 0, ls, {kPlain});
+  EXPECT_EQ(l.ports, (std::vector<std::uint16_t>{443, 8443}));
+  ASSERT_EQ(l.tg.size(), 2u);
+  EXPECT_EQ(l.tg[0], "tg://proxy?server=proxy.example.com&port=443&secret=" + kPlain);
+  EXPECT_EQ(l.tg[1], "tg://proxy?server=proxy.example.com&port=8443&secret=" + kPlain);
+  ASSERT_EQ(l.https.size(), 2u);
+  EXPECT_EQ(l.https[1], "https://t.me/proxy?server=proxy.example.com&port=8443&secret=" + kPlain);
+}
+
+TEST(UserLinks, PublicPortReplacesTheListenerPorts) {
+  const std::vector<ListenerConfig> ls = {listener(8443, "all"), listener(9443, "all")};
+  const UserLinks l = user_links("h", 443, ls, {kPlain});
+  EXPECT_EQ(l.ports, (std::vector<std::uint16_t>{443}));
+  ASSERT_EQ(l.tg.size(), 1u);
+  EXPECT_EQ(l.tg[0], "tg://proxy?server=h&port=443&secret=" + kPlain);
+}
+
+TEST(UserLinks, OfferASecretOnlyWhereAListenerTakesIt) {
+  const std::vector<ListenerConfig> ls = {listener(443, "tls"), listener(8443, "secure")};
+  const UserLinks l = user_links("h", 0, ls, {kEe, kDd});
+  // ee: hex + base64url on 443 only; dd: hex on 8443 only.
+  ASSERT_EQ(l.tg.size(), 3u);
+  EXPECT_NE(l.tg[0].find("port=443&secret=" + kEe), std::string::npos);
+  EXPECT_NE(l.tg[1].find("port=443&secret="), std::string::npos);
+  EXPECT_EQ(l.tg[2], "tg://proxy?server=h&port=8443&secret=" + kDd);
+}
+
+TEST(UserLinks, SkipSecretsThatDoNotParse) {
+  const UserLinks l = user_links("h", 0, {listener(443, "all")}, {"zz", kPlain});
+  ASSERT_EQ(l.tg.size(), 1u);
+}
+
+TEST(ListenerTakes, MatchesSecretKindsToProtocols) {
+  const auto tls = proto::parse_allowed_protocols("tls").value();
+  const auto classic = proto::parse_allowed_protocols("abridged,intermediate").value();
+  EXPECT_TRUE(listener_takes(tls, proto::SecretKind::kFakeTls));
+  EXPECT_FALSE(listener_takes(tls, proto::SecretKind::kSimple));
+  EXPECT_FALSE(listener_takes(tls, proto::SecretKind::kSecure));
+  EXPECT_TRUE(listener_takes(classic, proto::SecretKind::kSimple));
+  EXPECT_FALSE(listener_takes(classic, proto::SecretKind::kSecure));
+}
+
+TEST(ChoosePublicHost, PrefersConfiguredThenLookedUp) {
+  EXPECT_EQ(choose_public_host("proxy.example.com", "198.51.100.1"), "proxy.example.com");
+  EXPECT_EQ(choose_public_host("", "198.51.100.1"), "198.51.100.1");
+  EXPECT_FALSE(choose_public_host("", "").empty());
+}
+
 }  // namespace
 }  // namespace mtw::supervisor

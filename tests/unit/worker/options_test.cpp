@@ -169,22 +169,5 @@ TEST(SecretsFile, ReportsLineNumberOfBadSecret) {
 
 TEST(SecretsFile, RejectsEmptyFile) { EXPECT_FALSE(parse_secrets_text("# nothing\n")); }
 
-TEST(Links, GivesHexAndBase64ForFakeTls) {
-  auto s = proto::parse_secret(kTls).value();
-  auto links = proxy_links(s, "::1", 443);
-  ASSERT_EQ(links.size(), 4u);
-  EXPECT_EQ(links[0], "tg://proxy?server=[::1]&port=443&secret=" + std::string(kTls));
-  EXPECT_EQ(links[1], "https://t.me/proxy?server=[::1]&port=443&secret=" + std::string(kTls));
-  EXPECT_EQ(links[2].find("tg://proxy?server=[::1]&port=443&secret="), 0u);
-  EXPECT_EQ(links[2].substr(links[2].find("secret=") + 7), proto::format_base64url(s));
-}
-
-TEST(Links, SimpleSecretGetsHexOnly) {
-  auto s = proto::parse_secret(kSimple).value();
-  auto links = proxy_links(s, "1.2.3.4", 8443);
-  ASSERT_EQ(links.size(), 2u);
-  EXPECT_EQ(links[0], "tg://proxy?server=1.2.3.4&port=8443&secret=" + std::string(kSimple));
-}
-
 }  // namespace
 }  // namespace mtw::worker
