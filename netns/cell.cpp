@@ -210,7 +210,10 @@ base::Result<Cell> Cell::create(CellHost& host, std::string_view id, const Shape
 
 base::Result<void> Cell::build(const ShaperRates& rates) {
   CellHost& host = *host_;
-  NlSocket inside;  // closed on return: it would hold the namespace alive
+  // Kept for set_rates (the cell-side shaper) so that a rate change needs no
+  // thread entering the namespace; destroy() closes it first, since an open
+  // socket would hold the namespace alive.
+  NlSocket& inside = inside_nl_;
   auto ns = NamedNetns::create(host.config().run_dir, names_.netns, &inside);
   if (!ns) return tl::unexpected(ns.error());
   ns_ = std::move(*ns);
@@ -237,6 +240,7 @@ base::Result<void> Cell::build(const ShaperRates& rates) {
 }
 
 void Cell::rollback() noexcept {
+  inside_nl_ = NlSocket();
   (void)veth_.remove();  // synchronous: the name is free when create() returns
   (void)ns_.remove();
   lease_.reset();
@@ -250,6 +254,7 @@ Cell& Cell::operator=(Cell&& o) noexcept {
     addrs_ = o.addrs_;
     rates_ = o.rates_;
     cell_ifindex_ = o.cell_ifindex_;
+    inside_nl_ = std::move(o.inside_nl_);
     lease_ = std::move(o.lease_);
     ns_ = std::move(o.ns_);
     veth_ = std::move(o.veth_);
@@ -266,17 +271,21 @@ base::Result<void> Cell::set_rates(const ShaperRates& rates) {
     rates_.download = rates.download;
   }
   if (!same_rate(rates.upload, rates_.upload)) {
-    auto nsfd = ns_.open();
-    if (!nsfd) return tl::unexpected(nsfd.error());
-    auto inside = NlSocket::connect_in(nsfd->get());
-    if (!inside) return tl::unexpected(inside.error());
-    if (auto r = shaper_change(*inside, cell_ifindex_, rates.upload); !r) return r;
+    if (inside_nl_.get() == nullptr) {  // a moved-from or half-built cell
+      auto nsfd = ns_.open();
+      if (!nsfd) return tl::unexpected(nsfd.error());
+      auto inside = NlSocket::connect_in(nsfd->get());
+      if (!inside) return tl::unexpected(inside.error());
+      inside_nl_ = std::move(*inside);
+    }
+    if (auto r = shaper_change(inside_nl_, cell_ifindex_, rates.upload); !r) return r;
     rates_.upload = rates.upload;
   }
   return {};
 }
 
 base::Result<void> Cell::destroy() {
+  inside_nl_ = NlSocket();  // it holds the namespace: close it before unmounting
   // Unmounting is all it takes: once nothing holds the namespace, the
   // kernel's netns cleanup deletes eth0 and its peer, the host end. An
   // explicit RTM_DELLINK would block ~20-40 ms for an RCU grace period.

@@ -172,6 +172,10 @@ class Cell {
   CellAddrs addrs_;
   ShaperRates rates_;
   int cell_ifindex_ = 0;
+  // Netlink inside the namespace, for the cell-side shaper: rate changes
+  // then need no thread that enters the namespace (in_netns). One
+  // descriptor per cell; closed by destroy() before the namespace goes.
+  NlSocket inside_nl_;
   // Steps of create() after the slot is taken.
   base::Result<void> build(const ShaperRates& rates);
   // Synchronous undo of a failed create: veth, namespace, slot.

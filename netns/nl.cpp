@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <system_error>
 #include <thread>
@@ -72,7 +73,14 @@ bool nl_is_gone(int nl_err) noexcept {
   return code == NLE_NODEV || code == NLE_OBJ_NOTFOUND;
 }
 
+namespace {
+std::atomic<std::uint64_t> g_in_netns_calls{0};
+}  // namespace
+
+std::uint64_t in_netns_calls() noexcept { return g_in_netns_calls.load(std::memory_order_relaxed); }
+
 base::Result<void> in_netns(int netns_fd, const std::function<base::Result<void>()>& fn) {
+  g_in_netns_calls.fetch_add(1, std::memory_order_relaxed);
   base::Result<void> result;
   // A fresh thread per call costs ~50 us; it is the price of never moving a
   // long-lived thread between namespaces (setns affects only the caller).

@@ -4,6 +4,7 @@
 // Thread-safety: an NlSocket is used by one thread at a time.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -50,6 +51,9 @@ bool nl_is_gone(int nl_err) noexcept;
 // `netns_fd` (setns), then exits: the calling thread (maybe an event-loop
 // thread) never changes namespace. Returns fn's result, or the setns error.
 [[nodiscard]] base::Result<void> in_netns(int netns_fd, const std::function<base::Result<void>()>& fn);
+// How many in_netns calls (threads entering a namespace) this process made:
+// each costs a thread (~50 us), so hot paths are checked to make none.
+std::uint64_t in_netns_calls() noexcept;
 
 // A socket(domain, type|SOCK_CLOEXEC, proto) that lives in namespace
 // `netns_fd`: e.g. to connect from inside a cell, or listen in a test's DC.

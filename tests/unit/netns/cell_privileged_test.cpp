@@ -437,6 +437,28 @@ TEST(CellPrivileged, ShaperLeafQueueIsSizedFromTheRateAndFollowsChanges) {
   EXPECT_EQ(a->set_rates({{5'000'000, 0, 1000}, {5'000'000, 0}}).error().code, Errc::kBadInput);
 }
 
+TEST(CellPrivileged, RateChangesEnterNoNamespace) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwr"));
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", ShaperRates{{20'000'000, 0}, {20'000'000, 0}});
+  ASSERT_TRUE(a.has_value()) << a.error().to_string();
+  const std::uint64_t before = in_netns_calls();
+  for (std::uint64_t i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(a->set_rates({{i * 1'000'000, 0}, {i * 2'000'000, 0}}).has_value()) << i;
+  }
+  EXPECT_EQ(in_netns_calls(), before) << "a rate change started a thread entering the cell";
+  // The cell-side (upload) shaper did change: read it from inside.
+  auto nsfd = a->open_netns();
+  auto inside = NlSocket::connect_in(nsfd->get());
+  ASSERT_TRUE(inside.has_value());
+  auto eth0 = link_index(*inside, "eth0");
+  ASSERT_TRUE(eth0.has_value());
+  // 100 ms at 20 Mbit/s = 250 kB: the queue follows the last upload rate.
+  EXPECT_EQ(*shaper_queue_limit(*inside, *eth0), 250'000u);
+  ASSERT_TRUE(a->destroy().has_value());
+}
+
 TEST(CellPrivileged, ReconcileRemovesCrashedRunLeftoversOnly) {
   MTW_REQUIRE_SANDBOX();
   CellHostConfig cfg = test_config("mtwc", "10.203.0.0/16");
