@@ -16,6 +16,7 @@
 #include "api/http_head.h"
 #include "api/token.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "proto/dc_table.h"
 
 namespace mtw::api {
@@ -288,6 +289,7 @@ awaitable<void> accept_loop(std::shared_ptr<Shared> sh, Acceptor& acc, Transport
       co_await pause.async_wait(use_nothrow);
       continue;
     }
+    (void)base::set_cloexec(sock.native_handle());  // Asio accepts with accept(2)
     if (sh->active >= kMaxConnections) {
       log()->warn("api connection refused reason=too_many active={}", sh->active);
       error_code ignored;
@@ -319,6 +321,7 @@ base::Result<void> open_unix(Shared& sh, asio::io_context& io, const std::string
   try {
     local_stream::acceptor acc(io);
     acc.open();
+    if (!base::set_cloexec(acc.native_handle())) return base::fail_errno("api socket cloexec " + path);
     acc.bind(local_stream::endpoint(path));
     // Permissions before listen(): nobody can connect before they are right.
     if (::chmod(path.c_str(), 0660) != 0) return base::fail_errno("api socket chmod " + path);
@@ -351,6 +354,7 @@ base::Result<void> open_tcp(Shared& sh, asio::io_context& io, const proto::Endpo
     tcp::acceptor acc(io);
     const tcp::endpoint endpoint(addr, ep.port);
     acc.open(endpoint.protocol());
+    if (!base::set_cloexec(acc.native_handle())) return base::fail_errno(where + ": cloexec");
     acc.set_option(tcp::acceptor::reuse_address(true));
     acc.bind(endpoint);
     acc.listen();

@@ -2,6 +2,7 @@
 // Move-only, never throws. Not thread-safe (like the fd it wraps).
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -32,5 +33,12 @@ class UniqueFd {
  private:
   int fd_;
 };
+
+// Marks `fd` close-on-exec, for descriptors that an API (Asio's acceptors,
+// accept(2) without accept4) opened without it. False with errno set.
+[[nodiscard]] inline bool set_cloexec(int fd) noexcept {
+  const int flags = ::fcntl(fd, F_GETFD);
+  return flags >= 0 && (flags & FD_CLOEXEC || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == 0);
+}
 
 }  // namespace mtw::base

@@ -257,6 +257,8 @@ base::Result<void> Daemon::bind_listeners() {
     asio::ip::tcp::endpoint ep(addr, l.bind.port);
     asio::ip::tcp::acceptor a(io_);
     a.open(ep.protocol(), ec);
+    // Asio opens without SOCK_CLOEXEC; the gate gets the socket by dup2.
+    if (!ec && !base::set_cloexec(a.native_handle())) ec.assign(errno, boost::system::system_category());
     if (!ec && addr.is_v6()) a.set_option(asio::ip::v6_only(true), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) a.bind(ep, ec);

@@ -3,6 +3,7 @@
 // (host namespace, uid_first, the listening sockets) is in daemon_gate.cpp. Control sockets are SOCK_SEQPACKET socketpairs; a child's exit is
 // seen through its pidfd. Anything malformed from a child is logged and that
 // child restarted: children are never trusted (billing uses veth counters).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -194,7 +195,7 @@ void Daemon::start_user(UserRt& u) {
     }
     u.cell.emplace(std::move(*cell));
     u.rate = eff;
-    u.last_counters = {};
+    u.billed_bytes = u.seen_bytes = {};
     by_host_if_[u.cell->names().host_if] = u.user.id;
   }
   spawn_worker(u);
@@ -265,7 +266,7 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   error_code ec;
   w->ctl.assign(ctl.release(), ec);
   w->ctl.non_blocking(true, ec);
-  w->exit_watch.assign(::dup(w->proc.pidfd()), ec);
+  w->exit_watch.assign(::fcntl(w->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
   u.worker = w;
   u.sent = 0;
   u.direct_seen = 0;
@@ -345,13 +346,14 @@ void Daemon::stop_worker(UserRt& u) {
   if (!u.worker) return;
   auto w = std::move(u.worker);
   w->stopping = true;
-  w->gone = true;
   error_code ec;
   w->ctl.close(ec);
-  w->exit_watch.close(ec);
   // Tearing down means the user's connections end: no grace to wait for.
+  // Nothing here waits for the exit: exit_watch reaps the child when its
+  // pidfd turns readable (it holds `w` until then) and, the worker no longer
+  // being the user's, on_worker_exit ignores it. A child stuck in the kernel
+  // therefore stalls no other user's events.
   (void)w->proc.kill(SIGKILL);
-  (void)w->proc.wait(2000);
 }
 
 void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
@@ -371,7 +373,7 @@ void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
     u.uid_slot.reset();
   }
   u.state = next;
-  u.last_counters = {};
+  u.billed_bytes = u.seen_bytes = {};
   log()->info("user torn down user={} reason={}", u.user.name, why);
 }
 

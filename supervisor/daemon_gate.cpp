@@ -1,6 +1,7 @@
 // The gate: the one child in the host's namespace (uid_first, the listening
 // sockets), told every user's secrets, restarted when it dies; a gate that
 // cannot be spawned at start stops the start.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ bool Daemon::start_gate() {
   error_code ec;
   g->ctl.assign(ours.release(), ec);
   g->ctl.non_blocking(true, ec);
-  g->exit_watch.assign(::dup(g->proc.pidfd()), ec);
+  g->exit_watch.assign(::fcntl(g->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
   gate_ = g;
   log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
   asio::co_spawn(io_, gate_loop(g), worker::LogExceptions{"gate control"});

@@ -444,6 +444,26 @@ def confined(pid, what):
     return int(uids[0]) if uids else None
 
 
+def fds_without_cloexec(pid, lowest=3):
+    """[(fd, target)] of pid's descriptors >= lowest that lack O_CLOEXEC: each
+    would leak into any program the process executes."""
+    out = []
+    base = "/proc/%d/fd" % pid
+    for name in os.listdir(base):
+        fd = int(name)
+        if fd < lowest:
+            continue
+        try:
+            with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+                flags = next(int(l.split()[1], 8) for l in f if l.startswith("flags:"))
+            target = os.readlink(os.path.join(base, name))
+        except (OSError, StopIteration):
+            continue  # closed meanwhile
+        if not flags & 0o2000000:
+            out.append((fd, target))
+    return out
+
+
 def netns_of(pid):
     try:
         return os.readlink("/proc/%d/ns/net" % pid)

@@ -73,6 +73,10 @@ def test():
         # worker's start-up alone takes 0.3-0.9 s on a loaded host, hence 1.5 s.
         h.check(back is not None and back <= 1.5,
                 "alice's worker back and running within 1.5 s of kill -9 (%s)" % fmt(back))
+        # The supervisor's own descriptors (the new worker's pidfd watch
+        # among them) never leak into what it executes.
+        leaks = sb.fds_without_cloexec(env.sup.pid)
+        h.check(not leaks, "every supervisor descriptor is close-on-exec (%s)" % leaks)
         # Also when a client can actually use it again.
         t_use = None
         while time.monotonic() - t_kill < 10:
