@@ -63,8 +63,8 @@ TEST(Metrics, EscapesLabelValues) {
 }
 
 TEST(Metrics, PassesPromtoolCheck) {
-  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  ASSERT_EQ(std::system("command -v promtool >/dev/null 2>&1"), 0)
+      << "promtool missing: scripts/deps.sh --test installs prometheus";
   const std::string path =
       (std::filesystem::temp_directory_path() / ("mtw_metrics_" + std::to_string(::getpid()))).string();
   std::ofstream(path) << metrics_text(sample_server(), sample_users());
