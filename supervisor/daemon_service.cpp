@@ -327,6 +327,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
   u->period = period_bounds(u->limits.period, u->limits.anchor_day, now);
   if (auto r = store_->reset_period(u->user.id, u->period.start, now, "api"); !r) return r;
   u->period_usage = Usage{};
+  event(u->user.id, "usage_reset", "api");
   apply_policy(*u, now);
   write_status();
   return {};
