@@ -38,6 +38,10 @@ ServerStatus sample_server() {
   s.cells = 1;
   s.uptime_s = 42;
   s.sweep_cpu_ns_total = 1'500'000'000;
+  s.webhooks_delivered = 11;
+  s.webhooks_failed = 2;
+  s.webhooks_dropped = 3;
+  s.webhook_failed_attempts = 9;
   return s;
 }
 
@@ -53,6 +57,15 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
   EXPECT_NE(t.find("mtwarden_users{state=\"failed\"} 1\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_sweep_cpu_seconds_total 1.5\n"), std::string::npos);
   EXPECT_NE(t.find("# TYPE mtwarden_gate_up gauge\n"), std::string::npos);
+}
+
+TEST(Metrics, RendersWebhookDeliveries) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  EXPECT_NE(t.find("# TYPE mtwarden_webhook_deliveries_total counter\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"delivered\"} 11\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"failed\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"dropped\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_failed_attempts_total 9\n"), std::string::npos);
 }
 
 TEST(Metrics, EscapesLabelValues) {
