@@ -318,10 +318,12 @@ class FakeTlsClient:
         self.secret = secret_hex
         self.obfs = Obfs2Client(secret_hex, tag=b"\xdd" * 4, dc=dc)
 
-    def handshake(self, sock):
-        """Sends the hello, reads and checks the answer; True when valid."""
+    def handshake(self, sock, pipelined=b""):
+        """Sends the hello (and `pipelined` right behind it, in the same
+        write, without waiting for the answer), reads and checks the
+        answer; True when valid."""
         hello = client_hello(self.secret, sni=bytes.fromhex(self.secret[34:]).decode())
-        sock.sendall(hello)
+        sock.sendall(hello + pipelined)
         answer = bytearray()
         for want in (0x16, 0x14, 0x17):
             t, body = read_tls_record(sock)
