@@ -133,6 +133,15 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
            "CPU time spent in accounting sweeps.");
   w.sample("mtwarden_sweep_cpu_seconds_total", "",
            static_cast<double>(s.sweep_cpu_ns_total) / 1e9);
+  w.family("mtwarden_webhook_deliveries_total", "counter",
+           "Events posted to webhook receivers (one per event and receiver), by outcome: "
+           "delivered, failed (gave up after the retries), dropped (queue full).");
+  w.sample("mtwarden_webhook_deliveries_total", "result=\"delivered\"", s.webhooks_delivered);
+  w.sample("mtwarden_webhook_deliveries_total", "result=\"failed\"", s.webhooks_failed);
+  w.sample("mtwarden_webhook_deliveries_total", "result=\"dropped\"", s.webhooks_dropped);
+  w.family("mtwarden_webhook_failed_attempts_total", "counter",
+           "Webhook POST attempts that failed (no 2xx answer in time), retried or not.");
+  w.sample("mtwarden_webhook_failed_attempts_total", "", s.webhook_failed_attempts);
   w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }

@@ -87,6 +87,9 @@ struct ServerStatus {
   std::string memory_bound;          // none | cgroup2 | rlimit
   std::uint64_t sweeps = 0;
   std::uint64_t sweep_cpu_ns_total = 0;
+  // Webhook deliveries (events x receivers); all 0 without [api] webhooks.
+  std::uint64_t webhooks_delivered = 0, webhooks_failed = 0, webhooks_dropped = 0;
+  std::uint64_t webhook_failed_attempts = 0;
 };
 
 struct LiveEvent {

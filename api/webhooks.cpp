@@ -51,7 +51,7 @@ struct State {
   WebhookOptions opts;
   std::vector<std::unique_ptr<Target>> targets;
   std::optional<ssl::context> tls;  // shared by every https attempt; set when one URL is https
-  std::uint64_t delivered = 0, failed = 0, dropped = 0;
+  std::uint64_t delivered = 0, failed = 0, dropped = 0, failed_attempts = 0;
   bool stopped = false;
 };
 
@@ -227,6 +227,7 @@ awaitable<void> drain(std::shared_ptr<State> st, Target& t) {
       }
       ok = co_await attempt(*st, t, body);
       if (ok) break;
+      if (!st->stopped) ++st->failed_attempts;
     }
     if (st->stopped) break;
     if (ok) {
@@ -274,6 +275,7 @@ class WebhooksImpl final : public Webhooks {
   std::uint64_t delivered() const override { return st_->delivered; }
   std::uint64_t failed() const override { return st_->failed; }
   std::uint64_t dropped() const override { return st_->dropped; }
+  std::uint64_t failed_attempts() const override { return st_->failed_attempts; }
 
   void stop() override {
     if (st_->stopped) return;
@@ -293,7 +295,7 @@ class WebhooksImpl final : public Webhooks {
 }  // namespace
 
 std::unique_ptr<Webhooks> Webhooks::create(asio::io_context& io, WebhookOptions opts) {
-  auto st = std::make_shared<State>(State{io, std::move(opts), {}, std::nullopt, 0, 0, 0, false});
+  auto st = std::make_shared<State>(State{io, std::move(opts), {}, std::nullopt, 0, 0, 0, 0, false});
   for (const auto& u : st->opts.urls) {
     auto parsed = base::parse_http_url(u);
     if (!parsed) {

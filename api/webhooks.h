@@ -37,6 +37,7 @@ class Webhooks {
   virtual std::uint64_t delivered() const = 0;
   virtual std::uint64_t failed() const = 0;   // gave up after the retries
   virtual std::uint64_t dropped() const = 0;  // queue full
+  virtual std::uint64_t failed_attempts() const = 0;  // attempts that failed (retried or not)
   virtual void stop() = 0;
 };
 

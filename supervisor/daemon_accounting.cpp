@@ -230,9 +230,13 @@ void Daemon::rebalance() {
 
 void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
   if (now >= u.period.end || now < u.period.start) {
+    // A period that ran out (not a first computation or a clock set back):
+    // the usage counts from zero again, as after a reset by the API.
+    const bool rolled_over = u.period.end != 0 && now >= u.period.end;
     u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
     auto usage = store_->period_usage(u.user.id, u.period.start);
     u.period_usage = usage ? *usage : Usage{};
+    if (rolled_over) event(u.user.id, "usage_reset", "period");
   }
   const QuotaStatus qs = quota_status(u.limits, u.period_usage.total(), now);
   if (qs.state != u.quota) {

@@ -327,6 +327,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
   u->period = period_bounds(u->limits.period, u->limits.anchor_day, now);
   if (auto r = store_->reset_period(u->user.id, u->period.start, now, "api"); !r) return r;
   u->period_usage = Usage{};
+  event(u->user.id, "usage_reset", "api");
   apply_policy(*u, now);
   write_status();
   return {};
@@ -388,6 +389,12 @@ api::ServerStatus Daemon::server_status() {
   s.memory_bound = std::string(memory_bound_mode_name(memory_plan_.mode));
   s.sweeps = sweeps_;
   s.sweep_cpu_ns_total = static_cast<std::uint64_t>(sweep_cpu_.count());
+  if (webhooks_) {
+    s.webhooks_delivered = webhooks_->delivered();
+    s.webhooks_failed = webhooks_->failed();
+    s.webhooks_dropped = webhooks_->dropped();
+    s.webhook_failed_attempts = webhooks_->failed_attempts();
+  }
   return s;
 }
 

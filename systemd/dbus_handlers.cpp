@@ -342,6 +342,9 @@ std::optional<DbusSignal> DbusHandlers::signal_for(const api::LiveEvent& e) {
     if (auto st = service_.user_status(e.user)) s.number = st->restarts;
   } else if (e.kind == "user_expired") {
     s.member = "UserExpired";
+  } else if (e.kind == "usage_reset") {
+    s.member = "UsageReset";
+    s.reason = e.detail;  // api | period
   } else {
     return std::nullopt;
   }

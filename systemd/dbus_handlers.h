@@ -49,7 +49,7 @@ using UsageRow = sdbus::Struct<std::string, std::uint64_t, std::uint64_t>;
 // A signal to emit for a LiveEvent; which fields are used depends on `member`:
 // UserThrottled(user, reason, detail), UserUnthrottled(user, reason),
 // QuotaWarning(user, percent, used_bytes, quota_bytes),
-// WorkerRestarted(user, restarts), UserExpired(user).
+// WorkerRestarted(user, restarts), UserExpired(user), UsageReset(user, reason).
 struct DbusSignal {
   std::string member;
   std::string user;

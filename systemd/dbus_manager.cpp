@@ -223,6 +223,9 @@ void Manager::register_signals() {
       .onInterface(kInterface)
       .withParameters<std::string, std::uint32_t>("user", "restarts");
   o.registerSignal("UserExpired").onInterface(kInterface).withParameters<std::string>("user");
+  o.registerSignal("UsageReset")
+      .onInterface(kInterface)
+      .withParameters<std::string, std::string>("user", "reason");
 }
 
 void Manager::on_event(const api::LiveEvent& e) {
@@ -234,7 +237,7 @@ void Manager::on_event(const api::LiveEvent& e) {
     const std::string& m = s->member;
     if (m == "UserThrottled")
       o.emitSignal(m).onInterface(kInterface).withArguments(s->user, s->reason, s->detail);
-    else if (m == "UserUnthrottled")
+    else if (m == "UserUnthrottled" || m == "UsageReset")
       o.emitSignal(m).onInterface(kInterface).withArguments(s->user, s->reason);
     else if (m == "QuotaWarning")
       o.emitSignal(m)

@@ -192,14 +192,21 @@ awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto:
     bool bad = false;
     std::size_t tail_begin = payload;
     payload = unwrap_tls(buf.data(), payload, filled, tail_begin, bad);
-    if (bad || filled == kHandshakeBytes) {
+    if (bad) {
       count_failure(Counter::kFailBadTlsInit);
       co_await discard(buf);
       co_return;
     }
     std::memmove(buf.data() + payload, buf.data() + tail_begin, filled - tail_begin);
     filled = payload + (filled - tail_begin);
+    // The init first: a client that sends its data right after the
+    // ServerHello can fill the whole buffer in one read, init included.
     if (payload >= proto::kInitSize) break;
+    if (filled == kHandshakeBytes) {  // full without an init: no record can end in it
+      count_failure(Counter::kFailBadTlsInit);
+      co_await discard(buf);
+      co_return;
+    }
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
     if (ec) {

@@ -284,6 +284,70 @@ def client_hello(secret_hex, ts=None, sni=TLS_DOMAIN, pad_to=517):
     return bytes(record)
 
 
+def read_tls_record(sock):
+    """One TLS record: (type, payload)."""
+    head = recv_exact(sock, 5)
+    return head[0], recv_exact(sock, struct.unpack(">H", head[3:5])[0])
+
+
+def verify_server_hello(secret_hex, hello, answer):
+    """True when `answer` (ServerHello ‖ CCS ‖ ApplicationData records, as
+    sent) carries the HMAC of the client random (hello[11:43]) and the answer
+    with its random zeroed (protocol.md §5 "Response")."""
+    key = bytes.fromhex(secret_hex)[1:17]
+    zeroed = answer[:11] + b"\0" * 32 + answer[43:]
+    return hmac.new(key, hello[11:43] + zeroed, hashlib.sha256).digest() == answer[11:43]
+
+
+def tls_records(payload, max_payload=16384 - 5):
+    """Application data records carrying `payload`."""
+    out = bytearray()
+    for i in range(0, len(payload), max_payload):
+        part = payload[i:i + max_payload]
+        out += b"\x17\x03\x03" + struct.pack(">H", len(part)) + part
+    return bytes(out)
+
+
+class FakeTlsClient:
+    """A fake-TLS ('ee') client: ClientHello, the server's answer checked
+    (HMAC), then CCS and the obfuscated2 init and data in records."""
+
+    CCS = b"\x14\x03\x03\x00\x01\x01"
+
+    def __init__(self, secret_hex, dc=2):
+        self.secret = secret_hex
+        self.obfs = Obfs2Client(secret_hex, tag=b"\xdd" * 4, dc=dc)
+
+    def handshake(self, sock, pipelined=b""):
+        """Sends the hello (and `pipelined` right behind it, in the same
+        write, without waiting for the answer), reads and checks the
+        answer; True when valid."""
+        hello = client_hello(self.secret, sni=bytes.fromhex(self.secret[34:]).decode())
+        sock.sendall(hello + pipelined)
+        answer = bytearray()
+        for want in (0x16, 0x14, 0x17):
+            t, body = read_tls_record(sock)
+            if t != want:
+                return False
+            answer += bytes([t]) + b"\x03\x03" + struct.pack(">H", len(body)) + body
+        return verify_server_hello(self.secret, hello, bytes(answer))
+
+    def first_flight(self, data):
+        """CCS, then the init and the sealed `data` in records: what a client
+        sends right after the ServerHello."""
+        return self.CCS + tls_records(self.obfs.init + self.obfs.seal(data))
+
+    def read_plain(self, sock, n):
+        """Reads records until n payload bytes came back; returns them opened."""
+        out = bytearray()
+        while len(out) < n:
+            t, body = read_tls_record(sock)
+            if t != 0x17:
+                raise ConnectionError("record type %d from the proxy" % t)
+            out += body
+        return self.obfs.open(bytes(out))
+
+
 # -------------------------------------------------------------------- probes
 
 

@@ -19,7 +19,8 @@ $DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
    outside it ("bin") may not;
 6. signals, received by a root `gdbus monitor`: QuotaWarning and
    UserThrottled when bob's 4 MB quota runs out through the proxy,
-   UserUnthrottled when the quota goes back to default, WorkerRestarted
+   UserUnthrottled when the quota goes back to default, UsageReset (and the
+   usage_reset event in GET /v1/events) after POST reset, WorkerRestarted
    after his worker is killed, UserExpired after expires_at;
 7. dbus-daemon stopped for 1.6 s and started again: the supervisor logs
    the loss and a failed attempt, reconnects,
@@ -442,6 +443,13 @@ def scenario_signals(env, cl, api, mon, mon_nobody):
     un = mon.wait("UserUnthrottled", lambda a: a.startswith("'bob'"), timeout=15)
     h.check(un == "'bob', 'quota'", "UserUnthrottled(bob, quota) after quota \"default\" (%s)" % un)
 
+    r = api.post("/v1/users/bob/reset")
+    h.check(r.status == 200, "POST /v1/users/bob/reset: 200 (%s)" % r.status)
+    rs = mon.wait("UsageReset", lambda a: a.startswith("'bob'"), timeout=15)
+    h.check(rs == "'bob', 'api'", "UsageReset(bob, api) after the reset by the API (%s)" % rs)
+    kinds = [(e["user"], e["kind"], e["detail"]) for e in api.get("/v1/events?limit=1000").json["events"]]
+    h.check(("bob", "usage_reset", "api") in kinds, "GET /v1/events has bob's usage_reset (api)")
+
     pid = state_of(cl, "bob").get("worker_pid", 0)
     h.check(pid > 0, "bob's worker pid from GetStatus (%d)" % pid)
     if pid > 0:
@@ -519,9 +527,10 @@ def scenario_start_without_bus(env, bus, cl, api):
 
 
 def test():
-    for tool in ("dbus-daemon", "busctl", "gdbus", "setpriv", "stdbuf"):
-        if not shutil.which(tool):
-            sb.skip("%s not found (packages dbus-daemon, systemd, libglib2.0-bin, util-linux)" % tool)
+    missing = [t for t in ("dbus-daemon", "busctl", "gdbus", "setpriv", "stdbuf") if not shutil.which(t)]
+    h.check(not missing, "tools present (missing: %s; bash scripts/deps.sh --test installs them)" % missing)
+    if missing:
+        return
     try:
         in_group = grp.getgrnam(GROUP).gr_gid == pwd.getpwnam(MEMBER).pw_gid
         outside = pwd.getpwnam(OTHER).pw_gid != grp.getgrnam(GROUP).gr_gid and OTHER not in grp.getgrnam(GROUP).gr_mem

@@ -38,6 +38,10 @@ ServerStatus sample_server() {
   s.cells = 1;
   s.uptime_s = 42;
   s.sweep_cpu_ns_total = 1'500'000'000;
+  s.webhooks_delivered = 11;
+  s.webhooks_failed = 2;
+  s.webhooks_dropped = 3;
+  s.webhook_failed_attempts = 9;
   return s;
 }
 
@@ -55,6 +59,15 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
   EXPECT_NE(t.find("# TYPE mtwarden_gate_up gauge\n"), std::string::npos);
 }
 
+TEST(Metrics, RendersWebhookDeliveries) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  EXPECT_NE(t.find("# TYPE mtwarden_webhook_deliveries_total counter\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"delivered\"} 11\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"failed\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"dropped\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_failed_attempts_total 9\n"), std::string::npos);
+}
+
 TEST(Metrics, EscapesLabelValues) {
   const std::string t = metrics_text(sample_server(), sample_users());
   EXPECT_NE(t.find("user=\"we\\\"ird\\\\na\\nme\""), std::string::npos) << t;
@@ -63,8 +76,8 @@ TEST(Metrics, EscapesLabelValues) {
 }
 
 TEST(Metrics, PassesPromtoolCheck) {
-  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  ASSERT_EQ(std::system("command -v promtool >/dev/null 2>&1"), 0)
+      << "promtool missing: scripts/deps.sh --test installs prometheus";
   const std::string path =
       (std::filesystem::temp_directory_path() / ("mtw_metrics_" + std::to_string(::getpid()))).string();
   std::ofstream(path) << metrics_text(sample_server(), sample_users());

@@ -160,6 +160,7 @@ TEST(Webhooks, RetriesUntilTheReceiverIsUp) {
   ASSERT_EQ(rx.bodies.size(), 1u);
   EXPECT_EQ(boost::json::parse(rx.bodies[0]).at("seq").as_int64(), 1);
   EXPECT_EQ(wh->failed(), 0u);
+  EXPECT_GE(wh->failed_attempts(), 1u);  // the refused one(s) before the receiver came up
 }
 
 TEST(Webhooks, HungReceiverTimesOutWithoutBlockingTheLoop) {
@@ -183,6 +184,7 @@ TEST(Webhooks, HungReceiverTimesOutWithoutBlockingTheLoop) {
   wh->post(event(1));
   ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5)));
   const auto took = Clock::now() - start;
+  EXPECT_EQ(wh->failed_attempts(), 1u);  // webhook_retries 0: one attempt
   EXPECT_GE(took, std::chrono::milliseconds(950));
   EXPECT_LT(took, std::chrono::seconds(4));
   // The loop kept running other work meanwhile (a 20 ms tick: ~50 expected;

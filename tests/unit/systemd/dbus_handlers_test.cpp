@@ -275,6 +275,11 @@ TEST_F(DbusHandlersTest, SignalsForEventKinds) {
   EXPECT_EQ(r->member, "WorkerRestarted");
   EXPECT_EQ(r->number, 0u);
   EXPECT_EQ(sig("ann", "user_expired", "")->member, "UserExpired");
+  auto u = sig("ann", "usage_reset", "api");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->member, "UsageReset");
+  EXPECT_EQ(u->reason, "api");
+  EXPECT_EQ(sig("ann", "usage_reset", "period")->reason, "period");
   EXPECT_FALSE(sig("", "reloaded", "users=1"));
   EXPECT_FALSE(sig("ann", "user_created", "api"));
   EXPECT_FALSE(sig("", "quota_throttled", "used=1 quota=1"));
