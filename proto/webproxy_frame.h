@@ -32,6 +32,7 @@ enum class WebFrameType : std::uint8_t {
 std::string_view web_frame_type_name(WebFrameType t) noexcept;
 
 inline constexpr std::size_t kWebFrameHeader = 8;
+inline constexpr std::size_t kWebWindowFrame = kWebFrameHeader + 4;
 inline constexpr std::uint32_t kMaxWebStreamId = 0xFFFFFF;
 // The contract's payload cap, for any frame type.
 inline constexpr std::size_t kMaxWebFramePayload = 1024 * 1024;

@@ -57,28 +57,24 @@ WebSession::~WebSession() {
   budget_->release_session();
 }
 
-WebResult<void> WebSession::on_message(ByteSpan message, std::uint64_t now_ms,
-                                       std::vector<WebEvent>& events) {
+WebResult<void> WebSession::on_message(ByteSpan message, std::vector<WebEvent>& events) {
   if (state_ == WebSessionState::kClosed) return tl::unexpected(close_reason_);
   std::vector<WebFrame> frames;
   WebResult<std::size_t> n =
       decode_web_batch(message, [&](const WebFrame& f) { frames.push_back(f); });
   if (!n) return fail(n.error(), events);
   for (const WebFrame& f : frames) {
-    if (WebResult<void> r = handle(f, now_ms, events); !r) return r;
+    if (WebResult<void> r = handle(f, events); !r) return r;
   }
   return {};
 }
 
-WebResult<void> WebSession::on_frame(const WebFrame& frame, std::uint64_t now_ms,
-                                     std::vector<WebEvent>& events) {
+WebResult<void> WebSession::on_frame(const WebFrame& frame, std::vector<WebEvent>& events) {
   if (state_ == WebSessionState::kClosed) return tl::unexpected(close_reason_);
-  return handle(frame, now_ms, events);
+  return handle(frame, events);
 }
 
-WebResult<void> WebSession::handle(const WebFrame& f, std::uint64_t now_ms,
-                                   std::vector<WebEvent>& events) {
-  (void)now_ms;  // grants are time-driven through on_delivered/on_tick only
+WebResult<void> WebSession::handle(const WebFrame& f, std::vector<WebEvent>& events) {
   if (state_ == WebSessionState::kAwaitHello) {
     if (f.type != WebFrameType::kHello || f.stream_id != 0 || f.payload.size() != 1 ||
         f.payload[0] != kWebProtocolVersion) {
@@ -143,9 +139,11 @@ WebResult<void> WebSession::handle_open(std::uint32_t id, std::vector<WebEvent>&
   if (streams_.contains(id) || tombstones_.contains(id)) {
     return tl::unexpected(WebReason::kDuplicateOpen);
   }
-  if (streams_.size() >= limits_.max_streams || !budget_->try_acquire_stream()) {
-    return refuse(id, WebReason::kStreamLimit);
+  if (streams_.size() >= limits_.max_streams ||
+      outbound_bytes_ + close_reserve() + kWebFrameHeader > limits_.max_outbound_bytes) {
+    return refuse(id, WebReason::kStreamLimit);  // with no room this fails: kBufferLimit
   }
+  if (!budget_->try_acquire_stream()) return refuse(id, WebReason::kStreamLimit);
   streams_.emplace(id, WebStreamFlow{});
   events.push_back({WebEvent::Kind::kOpened, id, {}, WebReason::kNone});
   return {};
@@ -247,8 +245,12 @@ void WebSession::tombstone(std::uint32_t id) {
   }
 }
 
+std::size_t WebSession::close_reserve() const noexcept {
+  return streams_.size() * kWebFrameHeader;
+}
+
 WebResult<void> WebSession::enqueue(Bytes frame) {
-  if (outbound_bytes_ + frame.size() > limits_.max_outbound_bytes) {
+  if (outbound_bytes_ + frame.size() + close_reserve() > limits_.max_outbound_bytes) {
     return tl::unexpected(WebReason::kBufferLimit);
   }
   outbound_bytes_ += frame.size();
@@ -256,16 +258,19 @@ WebResult<void> WebSession::enqueue(Bytes frame) {
   return {};
 }
 
-void WebSession::queue_grant(std::uint32_t id, std::uint32_t credit) {
+bool WebSession::room_for_window() const noexcept {
+  return outbound_bytes_ + kWebWindowFrame + close_reserve() <= limits_.max_outbound_bytes;
+}
+
+void WebSession::queue_grant(std::uint32_t id, WebStreamFlow& flow, std::uint64_t now_ms) {
+  // A grant that does not fit stays pending in the flow (no credit is lost)
+  // and goes out on a later on_tick(), once the carrier drained the queue.
+  if (!room_for_window()) return;
+  const std::uint32_t credit = flow.take_grant(now_ms);
   if (credit == 0) return;
   Bytes w;
   encode_web_window(id, credit, w);
-  if (!enqueue(std::move(w))) {
-    // Dropping a grant would stall the stream for good; the queue is
-    // full only when the carrier stopped draining, so end the session.
-    std::vector<WebEvent> ignored;
-    (void)fail(WebReason::kBufferLimit, ignored);
-  }
+  MTW_CHECK(enqueue(std::move(w)).has_value());
 }
 
 void WebSession::on_delivered(std::uint32_t stream_id, std::size_t n, std::uint64_t now_ms) {
@@ -273,20 +278,22 @@ void WebSession::on_delivered(std::uint32_t stream_id, std::size_t n, std::uint6
   if (it == streams_.end()) return;
   it->second.on_delivered(n, now_ms);
   uplink_buffered_ -= n;
-  queue_grant(stream_id, it->second.take_grant(now_ms));
+  queue_grant(stream_id, it->second, now_ms);
 }
 
 void WebSession::on_tick(std::uint64_t now_ms) {
   if (state_ != WebSessionState::kOpen) return;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> due;
-  for (auto& [id, flow] : streams_) {
-    if (const std::uint32_t g = flow.take_grant(now_ms); g != 0) due.emplace_back(id, g);
+  std::vector<std::uint32_t> ids;
+  for (const auto& [id, flow] : streams_) {
+    const auto d = flow.grant_deadline_ms();
+    if (d && *d <= now_ms) ids.push_back(id);
   }
-  std::sort(due.begin(), due.end());
-  for (const auto& [id, g] : due) queue_grant(id, g);
+  std::sort(ids.begin(), ids.end());  // deterministic frame order
+  for (std::uint32_t id : ids) queue_grant(id, streams_.at(id), now_ms);
 }
 
 std::optional<std::uint64_t> WebSession::next_deadline_ms() const {
+  if (state_ != WebSessionState::kOpen || !room_for_window()) return std::nullopt;
   std::optional<std::uint64_t> best;
   for (const auto& [id, flow] : streams_) {
     const auto d = flow.grant_deadline_ms();
@@ -299,7 +306,7 @@ std::size_t WebSession::downlink_allowance(std::uint32_t stream_id) const {
   if (state_ != WebSessionState::kOpen) return 0;
   const auto it = streams_.find(stream_id);
   if (it == streams_.end()) return 0;
-  const std::size_t used = outbound_bytes_ + kWebFrameHeader;
+  const std::size_t used = outbound_bytes_ + kWebFrameHeader + close_reserve();
   if (used >= limits_.max_outbound_bytes) return 0;
   return std::min(it->second.downlink_allowance(), limits_.max_outbound_bytes - used);
 }
@@ -315,12 +322,10 @@ void WebSession::send_data(std::uint32_t stream_id, ByteSpan data) {
 void WebSession::close_stream(std::uint32_t stream_id) {
   if (state_ != WebSessionState::kOpen || !streams_.contains(stream_id)) return;
   drop_stream(stream_id, WebReason::kLocalClose);
+  // The stream's reserve just became free, so its CLOSE always fits.
   Bytes close;
   encode_web_close(stream_id, close);
-  if (!enqueue(std::move(close))) {
-    std::vector<WebEvent> ignored;
-    (void)fail(WebReason::kBufferLimit, ignored);
-  }
+  MTW_CHECK(enqueue(std::move(close)).has_value());
 }
 
 bool WebSession::send_ping(ByteSpan payload) {

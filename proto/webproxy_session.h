@@ -54,8 +54,12 @@ class WebUserBudget {
 struct WebSessionLimits {
   std::uint32_t max_streams = 16;  // open at once in one session
   // Encoded frames waiting for the carrier. Data is only produced within
-  // the room left (downlink_allowance); a control frame (WELCOME, PONG,
-  // CLOSE, WINDOW) that does not fit ends the session with kBufferLimit.
+  // the room left (downlink_allowance); a reply the app's input calls for
+  // (WELCOME, PONG, CLOSE of a refused stream) that does not fit ends the
+  // session with kBufferLimit. WINDOWs wait for room. Each open stream
+  // keeps 8 bytes reserved for its CLOSE, so outbound_bytes() + 8 * open
+  // streams never passes this (BYE, the last frame, aside). An OPEN that
+  // finds no room for that reserve is refused.
   std::size_t max_outbound_bytes = 2 * 1024 * 1024;
   // Closed ids remembered so late frames for them are dropped quietly; the
   // reference relay and the app both keep 4096.
@@ -96,18 +100,19 @@ class WebSession {
   // closes the session (kClosed events for every open stream) and is
   // returned; stream-level faults are counted and do not fail the call. In
   // kClosed, returns the closing reason and does nothing.
-  [[nodiscard]] WebResult<void> on_message(ByteSpan message, std::uint64_t now_ms,
-                                           std::vector<WebEvent>& events);
+  [[nodiscard]] WebResult<void> on_message(ByteSpan message, std::vector<WebEvent>& events);
   // The same for one decoded frame (carriers that decode incrementally).
-  [[nodiscard]] WebResult<void> on_frame(const WebFrame& frame, std::uint64_t now_ms,
-                                         std::vector<WebEvent>& events);
+  [[nodiscard]] WebResult<void> on_frame(const WebFrame& frame, std::vector<WebEvent>& events);
 
   // `n` bytes of stream_id's DATA reached its backend. A stream that is
   // gone is ignored (its bytes no longer count). May queue a WINDOW.
   void on_delivered(std::uint32_t stream_id, std::size_t n, std::uint64_t now_ms);
   // Queues every WINDOW that has fallen due (see WebStreamFlow::take_grant).
+  // A WINDOW never overflows the queue: when it does not fit, the grant stays
+  // pending until the carrier drains (take_outbound) and on_tick() runs again.
   void on_tick(std::uint64_t now_ms);
-  // The earliest time on_tick() has work; nullopt when none is pending.
+  // The earliest time on_tick() has work; nullopt when none is pending, or
+  // while the queue has no room for a WINDOW (re-ask after take_outbound()).
   std::optional<std::uint64_t> next_deadline_ms() const;
 
   // How many backend bytes stream_id may send now: its credit, at most
@@ -117,7 +122,8 @@ class WebSession {
   // Queues DATA; 1 <= data.size() <= downlink_allowance(stream_id) (MTW_CHECK).
   void send_data(std::uint32_t stream_id, ByteSpan data);
   // The relay ends a stream (backend closed or failed): CLOSE is queued, the
-  // id tombstoned; no event. Ignored for a stream that is not open.
+  // id tombstoned; no event. Ignored for a stream that is not open. Room
+  // for this CLOSE is reserved while the stream is open, so it always fits.
   void close_stream(std::uint32_t stream_id);
   // PING with up to 64 bytes of payload; the PONG must echo it. false when
   // one is already in flight or the session is not kOpen.
@@ -150,7 +156,7 @@ class WebSession {
  private:
   WebSession(const WebSessionLimits& limits, WebUserBudget& budget);
 
-  WebResult<void> handle(const WebFrame& f, std::uint64_t now_ms, std::vector<WebEvent>& events);
+  WebResult<void> handle(const WebFrame& f, std::vector<WebEvent>& events);
   WebResult<void> handle_open(std::uint32_t id, std::vector<WebEvent>& events);
   WebResult<void> handle_data(const WebFrame& f, std::vector<WebEvent>& events);
   WebResult<void> handle_window(const WebFrame& f, std::vector<WebEvent>& events);
@@ -163,7 +169,10 @@ class WebSession {
   void tombstone(std::uint32_t id);
   // Appends an encoded frame to the queue; kBufferLimit when it does not fit.
   WebResult<void> enqueue(Bytes frame);
-  void queue_grant(std::uint32_t id, std::uint32_t credit);
+  std::size_t close_reserve() const noexcept;
+  bool room_for_window() const noexcept;
+  // Takes the stream's due grant and queues its WINDOW, if the queue has room.
+  void queue_grant(std::uint32_t id, WebStreamFlow& flow, std::uint64_t now_ms);
 
   WebSessionLimits limits_;
   WebUserBudget* budget_;  // nullptr once moved from
