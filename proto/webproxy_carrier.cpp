@@ -38,11 +38,15 @@ std::optional<Bytes> token_bytes(std::string_view token) {
 
 }  // namespace
 
+WebResult<ByteSpan> http_batch(ByteSpan body) {
+  if (body.size() > kMaxWebMessageBytes) return tl::unexpected(WebReason::kOversized);
+  if (body.empty()) return tl::unexpected(WebReason::kEmptyBatch);
+  return body;
+}
+
 WebResult<ByteSpan> websocket_batch(bool is_text, ByteSpan payload) {
   if (is_text) return tl::unexpected(WebReason::kTextMessage);
-  if (payload.size() > kMaxWebMessageBytes) return tl::unexpected(WebReason::kOversized);
-  if (payload.empty()) return tl::unexpected(WebReason::kEmptyBatch);
-  return payload;
+  return http_batch(payload);
 }
 
 WebResult<std::string_view> websocket_session_token(std::string_view header) {

@@ -42,6 +42,11 @@ inline constexpr std::size_t kMaxWebMessageBytes = 2 * 1024 * 1024;
 // it to WebSession::on_message).
 [[nodiscard]] WebResult<ByteSpan> websocket_batch(bool is_text, ByteSpan payload);
 
+// The body of a POST /api/v1/up (or the first message of a session): the
+// same checks without the text case. An HTTP layer should also cap the body
+// it reads at kMaxWebMessageBytes, so this never sees more.
+[[nodiscard]] WebResult<ByteSpan> http_batch(ByteSpan body);
+
 // The session token in a Sec-WebSocket-Protocol request header: the one
 // comma-separated entry "tproxy-v1.<token>" (the server echoes that entry).
 // kBadToken when there is none, more than one, or the token is not a

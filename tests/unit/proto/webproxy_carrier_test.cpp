@@ -49,6 +49,13 @@ TEST(WebSocketBatch, EmptyAndOversizedMessagesAreRefused) {
   EXPECT_TRUE(websocket_batch(false, max).has_value());
 }
 
+TEST(HttpBatch, BodyWithinTheCapIsTheBatch) {
+  const Bytes body(kMaxWebMessageBytes);
+  EXPECT_EQ(http_batch(body)->size(), kMaxWebMessageBytes);
+  EXPECT_EQ(http_batch(Bytes(kMaxWebMessageBytes + 1)).error(), WebReason::kOversized);
+  EXPECT_EQ(http_batch({}).error(), WebReason::kEmptyBatch);
+}
+
 std::string a_token() {
   FixedRandom rnd(1);
   return WebTokenIssuer(kKey).issue(WebTokenKind::kSession, 1000, rnd);
