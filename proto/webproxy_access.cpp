@@ -44,7 +44,8 @@ Result<std::string> normalize_host(std::string_view h) {
     return fail(Errc::kBadInput, "web proxy host: a scheme is not allowed");
   }
   for (char c : h) {
-    if (c == ':') return fail(Errc::kBadInput, "web proxy host: a port is not allowed (always 443)");
+    if (c == ':')
+      return fail(Errc::kBadInput, "web proxy host: a port is not allowed (always 443)");
     if (c == '?' || c == '#' || c == '@') {
       return fail(Errc::kBadInput, "web proxy host: '?', '#' and '@' are not allowed");
     }
@@ -139,11 +140,10 @@ Result<WebProxyAddress> parse_web_proxy_address(std::string_view text) {
 Result<std::string> web_capability(const Secret& secret, const WebProxyAddress& addr) {
   if (Result<void> r = check_secret(secret); !r) return tl::unexpected(r.error());
   const Bytes key = secret_bytes(secret);  // 16 or 17 bytes: HMAC keys up to 64 are fine
-  const Sha256Digest mac =
-      addr.path.empty()
-          ? hmac_sha256(key, {as_bytes(kLabelV1), as_bytes(addr.host)})
-          : hmac_sha256(key, {as_bytes(kLabelV2), as_bytes(addr.host), as_bytes("\n"),
-                              as_bytes(addr.path)});
+  const Sha256Digest mac = addr.path.empty()
+                               ? hmac_sha256(key, {as_bytes(kLabelV1), as_bytes(addr.host)})
+                               : hmac_sha256(key, {as_bytes(kLabelV2), as_bytes(addr.host),
+                                                   as_bytes("\n"), as_bytes(addr.path)});
   return to_base64url(mac);
 }
 
@@ -163,8 +163,8 @@ std::string_view bridge_target_error_name(BridgeTargetError e) noexcept {
   return "unknown";
 }
 
-tl::expected<std::string_view, BridgeTargetError> parse_bridge_target(
-    std::string_view target, const WebProxyAddress& addr) {
+tl::expected<std::string_view, BridgeTargetError> parse_bridge_target(std::string_view target,
+                                                                      const WebProxyAddress& addr) {
   // Only a query that names bridge= at all is ours; everything else (other
   // pages, assets, probes) belongs to the decoy.
   const std::size_t q = target.find('?');

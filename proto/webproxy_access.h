@@ -43,8 +43,7 @@ struct WebProxyAddress {
 // key = the secret's wire bytes (dd included), msg = "tdesktop-web-proxy-
 // bridge-v1\n" + host)), or with a path "...-v2\n" + host + "\n" + path.
 // kBadInput for a fake-TLS (ee) secret, which Telegram refuses for WEB.
-[[nodiscard]] Result<std::string> web_capability(const Secret& secret,
-                                                 const WebProxyAddress& addr);
+[[nodiscard]] Result<std::string> web_capability(const Secret& secret, const WebProxyAddress& addr);
 
 // "https://HOST/?bridge=CAP", or "https://HOST/PATH/?bridge=CAP".
 std::string web_bridge_url(const WebProxyAddress& addr, std::string_view capability);

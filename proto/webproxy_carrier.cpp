@@ -133,8 +133,7 @@ std::string WebTokenIssuer::issue(WebTokenKind kind, std::uint64_t expires_ms,
   store_be32(t.data() + 1, static_cast<std::uint32_t>(expires_ms >> 32));
   store_be32(t.data() + 5, static_cast<std::uint32_t>(expires_ms));
   rnd.fill(MutableByteSpan(t).subspan(9, 16));
-  const Sha256Digest mac =
-      key_.mac({as_bytes(kTokenLabel), ByteSpan(t).first(kTokenSigned)});
+  const Sha256Digest mac = key_.mac({as_bytes(kTokenLabel), ByteSpan(t).first(kTokenSigned)});
   std::copy_n(mac.begin(), 16, t.begin() + kTokenSigned);
   return to_base64url(t);
 }
@@ -143,8 +142,7 @@ WebResult<void> WebTokenIssuer::verify(std::string_view token, WebTokenKind kind
                                        std::uint64_t now_ms) const {
   const std::optional<Bytes> t = token_bytes(token);
   if (!t) return tl::unexpected(WebReason::kBadToken);
-  const Sha256Digest mac =
-      key_.mac({as_bytes(kTokenLabel), ByteSpan(*t).first(kTokenSigned)});
+  const Sha256Digest mac = key_.mac({as_bytes(kTokenLabel), ByteSpan(*t).first(kTokenSigned)});
   if (!constant_time_equal(ByteSpan(mac).first(16), ByteSpan(*t).subspan(kTokenSigned))) {
     return tl::unexpected(WebReason::kBadToken);
   }

@@ -81,50 +81,88 @@ void append_frame(WebFrameType type, std::uint32_t id, ByteSpan payload, Bytes& 
 
 std::string_view web_frame_type_name(WebFrameType t) noexcept {
   switch (t) {
-    case WebFrameType::kOpen: return "OPEN";
-    case WebFrameType::kData: return "DATA";
-    case WebFrameType::kClose: return "CLOSE";
-    case WebFrameType::kWindow: return "WINDOW";
-    case WebFrameType::kPing: return "PING";
-    case WebFrameType::kPong: return "PONG";
-    case WebFrameType::kHello: return "HELLO";
-    case WebFrameType::kWelcome: return "WELCOME";
-    case WebFrameType::kAuthChallenge: return "AUTH_CHAL";
-    case WebFrameType::kAuthResponse: return "AUTH_RESP";
-    case WebFrameType::kBye: return "BYE";
+    case WebFrameType::kOpen:
+      return "OPEN";
+    case WebFrameType::kData:
+      return "DATA";
+    case WebFrameType::kClose:
+      return "CLOSE";
+    case WebFrameType::kWindow:
+      return "WINDOW";
+    case WebFrameType::kPing:
+      return "PING";
+    case WebFrameType::kPong:
+      return "PONG";
+    case WebFrameType::kHello:
+      return "HELLO";
+    case WebFrameType::kWelcome:
+      return "WELCOME";
+    case WebFrameType::kAuthChallenge:
+      return "AUTH_CHAL";
+    case WebFrameType::kAuthResponse:
+      return "AUTH_RESP";
+    case WebFrameType::kBye:
+      return "BYE";
   }
   return "UNKNOWN";
 }
 
 std::string_view web_reason_name(WebReason r) noexcept {
   switch (r) {
-    case WebReason::kNone: return "none";
-    case WebReason::kUnknownType: return "unknown_type";
-    case WebReason::kReservedType: return "reserved_type";
-    case WebReason::kOversized: return "oversized";
-    case WebReason::kBadLength: return "bad_length";
-    case WebReason::kBadStreamId: return "bad_stream_id";
-    case WebReason::kTruncated: return "truncated";
-    case WebReason::kEmptyBatch: return "empty_batch";
-    case WebReason::kTooManyFrames: return "too_many_frames";
-    case WebReason::kBadHello: return "bad_hello";
-    case WebReason::kUnexpectedFrame: return "unexpected_frame";
-    case WebReason::kDuplicateOpen: return "duplicate_open";
-    case WebReason::kUnknownStream: return "unknown_stream";
-    case WebReason::kWindowOverrun: return "window_overrun";
-    case WebReason::kZeroWindow: return "zero_window";
-    case WebReason::kWindowOverflow: return "window_overflow";
-    case WebReason::kBadPong: return "bad_pong";
-    case WebReason::kStreamLimit: return "stream_limit";
-    case WebReason::kBufferLimit: return "buffer_limit";
-    case WebReason::kTextMessage: return "text_message";
-    case WebReason::kBadSequence: return "bad_sequence";
-    case WebReason::kBadCursor: return "bad_cursor";
-    case WebReason::kBadToken: return "bad_token";
-    case WebReason::kExpiredToken: return "expired_token";
-    case WebReason::kReplayedToken: return "replayed_token";
-    case WebReason::kPeerClose: return "peer_close";
-    case WebReason::kLocalClose: return "local_close";
+    case WebReason::kNone:
+      return "none";
+    case WebReason::kUnknownType:
+      return "unknown_type";
+    case WebReason::kReservedType:
+      return "reserved_type";
+    case WebReason::kOversized:
+      return "oversized";
+    case WebReason::kBadLength:
+      return "bad_length";
+    case WebReason::kBadStreamId:
+      return "bad_stream_id";
+    case WebReason::kTruncated:
+      return "truncated";
+    case WebReason::kEmptyBatch:
+      return "empty_batch";
+    case WebReason::kTooManyFrames:
+      return "too_many_frames";
+    case WebReason::kBadHello:
+      return "bad_hello";
+    case WebReason::kUnexpectedFrame:
+      return "unexpected_frame";
+    case WebReason::kDuplicateOpen:
+      return "duplicate_open";
+    case WebReason::kUnknownStream:
+      return "unknown_stream";
+    case WebReason::kWindowOverrun:
+      return "window_overrun";
+    case WebReason::kZeroWindow:
+      return "zero_window";
+    case WebReason::kWindowOverflow:
+      return "window_overflow";
+    case WebReason::kBadPong:
+      return "bad_pong";
+    case WebReason::kStreamLimit:
+      return "stream_limit";
+    case WebReason::kBufferLimit:
+      return "buffer_limit";
+    case WebReason::kTextMessage:
+      return "text_message";
+    case WebReason::kBadSequence:
+      return "bad_sequence";
+    case WebReason::kBadCursor:
+      return "bad_cursor";
+    case WebReason::kBadToken:
+      return "bad_token";
+    case WebReason::kExpiredToken:
+      return "expired_token";
+    case WebReason::kReplayedToken:
+      return "replayed_token";
+    case WebReason::kPeerClose:
+      return "peer_close";
+    case WebReason::kLocalClose:
+      return "local_close";
   }
   return "unknown";
 }
@@ -151,6 +189,10 @@ void encode_web_close(std::uint32_t stream_id, Bytes& out) {
 }
 
 void encode_web_welcome(Bytes& out) { append_frame(WebFrameType::kWelcome, 0, {}, out); }
+
+WebResult<void> check_web_frame(const WebFrame& frame) {
+  return check_shape(static_cast<std::uint8_t>(frame.type), frame.stream_id, frame.payload.size());
+}
 
 WebResult<std::size_t> check_web_frame_header(ByteSpan header) {
   MTW_CHECK(header.size() >= kWebFrameHeader);

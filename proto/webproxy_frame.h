@@ -47,17 +47,17 @@ inline constexpr std::byte kWebProtocolVersion{0x01};
 enum class WebReason : std::uint8_t {
   kNone,
   // Codec: the bytes are not a valid frame or batch.
-  kUnknownType,      // a type byte outside the table
-  kReservedType,     // AUTH_CHAL / AUTH_RESP
-  kOversized,        // len over kMaxWebFramePayload
-  kBadLength,        // len wrong for the type (OPEN/CLOSE/WELCOME non-empty, WINDOW != 4, ...)
-  kBadStreamId,      // stream frame on id 0, or control frame on another id
-  kTruncated,        // a message ends inside a frame
-  kEmptyBatch,       // a carrier message with no frame
-  kTooManyFrames,    // over kMaxWebBatchFrames in one message
+  kUnknownType,    // a type byte outside the table
+  kReservedType,   // AUTH_CHAL / AUTH_RESP
+  kOversized,      // len over kMaxWebFramePayload
+  kBadLength,      // len wrong for the type (OPEN/CLOSE/WELCOME non-empty, WINDOW != 4, ...)
+  kBadStreamId,    // stream frame on id 0, or control frame on another id
+  kTruncated,      // a message ends inside a frame
+  kEmptyBatch,     // a carrier message with no frame
+  kTooManyFrames,  // over kMaxWebBatchFrames in one message
   // Session: well-formed frames in the wrong place.
   kBadHello,         // first frame not HELLO(0, 01), or a second HELLO
-  kUnexpectedFrame,  // a frame the relay never receives (WELCOME, BYE from the app, ...)
+  kUnexpectedFrame,  // a frame the app never sends (WELCOME, AUTH_CHAL, AUTH_RESP)
   kDuplicateOpen,    // OPEN for an id that is open or was closed
   kUnknownStream,    // DATA/WINDOW for an id never opened (stream-level: answered with CLOSE)
   kWindowOverrun,    // DATA beyond the credit the relay granted
@@ -67,15 +67,15 @@ enum class WebReason : std::uint8_t {
   kStreamLimit,      // OPEN over the per-session or per-user stream limit (stream-level)
   kBufferLimit,      // outbound queue full when a frame had to be queued
   // Carriers and tokens.
-  kTextMessage,      // a WebSocket text message
-  kBadSequence,      // uplink seq neither the next nor a byte-identical retry
-  kBadCursor,        // downlink cursor neither the next nor the last one
-  kBadToken,         // malformed or forged session token
+  kTextMessage,  // a WebSocket text message
+  kBadSequence,  // uplink seq neither the next nor a byte-identical retry
+  kBadCursor,    // downlink cursor neither the next nor the last one
+  kBadToken,     // malformed or forged session token
   kExpiredToken,
-  kReplayedToken,    // a single-use token presented again
+  kReplayedToken,  // a single-use token presented again
   // Orderly ends.
-  kPeerClose,        // the app closed the stream, or said BYE
-  kLocalClose,       // the relay closed it (backend gone, shutdown)
+  kPeerClose,   // the app closed the stream, or said BYE
+  kLocalClose,  // the relay closed it (backend gone, shutdown)
 };
 std::string_view web_reason_name(WebReason r) noexcept;
 inline constexpr std::size_t kWebReasonCount = static_cast<std::size_t>(WebReason::kLocalClose) + 1;
@@ -101,6 +101,9 @@ struct WebFrame {
 void encode_web_window(std::uint32_t stream_id, std::uint32_t credit, Bytes& out);
 void encode_web_close(std::uint32_t stream_id, Bytes& out);
 void encode_web_welcome(Bytes& out);
+
+// The same rules for a frame built in memory (not decoded from bytes).
+[[nodiscard]] WebResult<void> check_web_frame(const WebFrame& frame);
 
 // Reads one frame's header and validates type, length and id before the
 // payload arrives, so a reader can refuse a frame as soon as it sees 8 bytes

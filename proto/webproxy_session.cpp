@@ -25,8 +25,7 @@ void WebUserBudget::release_stream() noexcept {
   --streams_;
 }
 
-std::optional<WebSession> WebSession::start(const WebSessionLimits& limits,
-                                            WebUserBudget& budget) {
+std::optional<WebSession> WebSession::start(const WebSessionLimits& limits, WebUserBudget& budget) {
   if (!budget.try_acquire_session()) return std::nullopt;
   return std::optional<WebSession>(WebSession(limits, budget));
 }
@@ -71,6 +70,7 @@ WebResult<void> WebSession::on_message(ByteSpan message, std::vector<WebEvent>& 
 
 WebResult<void> WebSession::on_frame(const WebFrame& frame, std::vector<WebEvent>& events) {
   if (state_ == WebSessionState::kClosed) return tl::unexpected(close_reason_);
+  if (WebResult<void> r = check_web_frame(frame); !r) return fail(r.error(), events);
   return handle(frame, events);
 }
 
@@ -245,9 +245,7 @@ void WebSession::tombstone(std::uint32_t id) {
   }
 }
 
-std::size_t WebSession::close_reserve() const noexcept {
-  return streams_.size() * kWebFrameHeader;
-}
+std::size_t WebSession::close_reserve() const noexcept { return streams_.size() * kWebFrameHeader; }
 
 WebResult<void> WebSession::enqueue(Bytes frame) {
   if (outbound_bytes_ + frame.size() + close_reserve() > limits_.max_outbound_bytes) {

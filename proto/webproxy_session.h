@@ -101,7 +101,8 @@ class WebSession {
   // returned; stream-level faults are counted and do not fail the call. In
   // kClosed, returns the closing reason and does nothing.
   [[nodiscard]] WebResult<void> on_message(ByteSpan message, std::vector<WebEvent>& events);
-  // The same for one decoded frame (carriers that decode incrementally).
+  // The same for one frame (carriers that decode incrementally); the frame
+  // is checked against the codec's rules first (check_web_frame).
   [[nodiscard]] WebResult<void> on_frame(const WebFrame& frame, std::vector<WebEvent>& events);
 
   // `n` bytes of stream_id's DATA reached its backend. A stream that is

@@ -26,7 +26,8 @@ struct Copy {
 
 WebFrameSink into(std::vector<Copy>& out) {
   return [&out](const WebFrame& f) {
-    out.push_back({f.type, f.stream_id, std::vector<std::byte>(f.payload.begin(), f.payload.end())});
+    out.push_back(
+        {f.type, f.stream_id, std::vector<std::byte>(f.payload.begin(), f.payload.end())});
   };
 }
 

@@ -21,7 +21,8 @@ using namespace mtw::proto;
 
 constexpr WebSessionLimits kLimits{.max_streams = 4, .max_outbound_bytes = 4096, .tombstones = 8};
 
-void check(const WebSession& s, const WebUserBudget& budget, const std::vector<std::uint32_t>& ids) {
+void check(const WebSession& s, const WebUserBudget& budget,
+           const std::vector<std::uint32_t>& ids) {
   if (budget.streams() != s.open_streams()) std::abort();
   std::size_t buffered = 0;
   for (std::uint32_t id : ids) {
@@ -64,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const WebEvent& e : events) {
           if (e.kind == WebEvent::Kind::kOpened) ids.push_back(e.stream_id);
           if (e.kind == WebEvent::Kind::kData &&
-              (e.data.data() < msg.data() || e.data.data() + e.data.size() > msg.data() + msg.size())) {
+              (e.data.data() < msg.data() ||
+               e.data.data() + e.data.size() > msg.data() + msg.size())) {
             std::abort();
           }
         }
@@ -94,7 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (op & 0x80) {
           s.send_bye(events);
         } else {
-          (void)s.send_ping(ByteSpan(reinterpret_cast<const std::byte*>(data), std::min<std::size_t>(pos, 8)));
+          (void)s.send_ping(
+              ByteSpan(reinterpret_cast<const std::byte*>(data), std::min<std::size_t>(pos, 8)));
         }
         break;
     }

@@ -124,11 +124,11 @@ TEST(BridgeTarget, OtherPagesAreNotBridges) {
 TEST(BridgeTarget, NonCanonicalFormsAreRefused) {
   const std::string cap = "MHLEY5PmW1GWqJkSrlmJpvJUiLhBH_QKy6yKg8a0JPk";
   for (const std::string& t : {
-           "/index.html?bridge=" + cap,        // another path
-           "/?bridge=" + cap + "&x=1",         // extra parameter
-           "/?x=1&bridge=" + cap,              // parameter first
-           "/?bridge=" + cap + "=",            // padding
-           "/?bridge=" + cap.substr(0, 42),    // short
+           "/index.html?bridge=" + cap,            // another path
+           "/?bridge=" + cap + "&x=1",             // extra parameter
+           "/?x=1&bridge=" + cap,                  // parameter first
+           "/?bridge=" + cap + "=",                // padding
+           "/?bridge=" + cap.substr(0, 42),        // short
            "/?bridge=" + cap.substr(0, 42) + "l",  // spare bits set in the last character
            "/?bridge=" + cap.substr(0, 20) + "+" + cap.substr(21),  // standard alphabet
        }) {
@@ -151,12 +151,29 @@ TEST(WebProxyAddress, LowersHostAndSplitsPath) {
 
 TEST(WebProxyAddress, RefusesWhatTelegramRefuses) {
   for (std::string_view bad : {
-           "", "https://proxy.example.com", "proxy.example.com:443", "proxy.example.com.",
-           "localhost", "127.0.0.1", "127.1", "0x7f.1", "a.0x", "proxy.example.com?x",
-           "proxy.example.com#x", "user@proxy.example.com", "-a.example.com", "a-.example.com",
-           "a..example.com", "xn--bcher-kva.ex ample", "b\xc3\xbc" "cher.example",
-           "proxy.example.com/", "proxy.example.com/-a", "proxy.example.com/a//b",
-           "proxy.example.com/a.b", "proxy.example.com/a%2f",
+           "",
+           "https://proxy.example.com",
+           "proxy.example.com:443",
+           "proxy.example.com.",
+           "localhost",
+           "127.0.0.1",
+           "127.1",
+           "0x7f.1",
+           "a.0x",
+           "proxy.example.com?x",
+           "proxy.example.com#x",
+           "user@proxy.example.com",
+           "-a.example.com",
+           "a-.example.com",
+           "a..example.com",
+           "xn--bcher-kva.ex ample",
+           "b\xc3\xbc"
+           "cher.example",
+           "proxy.example.com/",
+           "proxy.example.com/-a",
+           "proxy.example.com/a//b",
+           "proxy.example.com/a.b",
+           "proxy.example.com/a%2f",
        }) {
     EXPECT_FALSE(parse_web_proxy_address(bad).has_value()) << bad;
   }
@@ -179,8 +196,9 @@ TEST(WebProxyLinks, PlainSecretAtRoot) {
   const auto l = web_proxy_links(kPlain, kRoot).value();
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(l[0], "tg://webproxy?server=proxy.example.com&secret=000102030405060708090a0b0c0d0e0f");
-  EXPECT_EQ(l[1],
-            "https://t.me/webproxy?server=proxy.example.com&secret=000102030405060708090a0b0c0d0e0f");
+  EXPECT_EQ(
+      l[1],
+      "https://t.me/webproxy?server=proxy.example.com&secret=000102030405060708090a0b0c0d0e0f");
 }
 
 TEST(WebProxyLinks, DdSecretKeepsItsPrefixAndHasNoPort) {
@@ -201,9 +219,9 @@ TEST(WebProxyLinks, BasePathEncodesServerAndMarksSecret) {
 }
 
 TEST(WebProxyLinks, RefusesFakeTlsSecret) {
-  EXPECT_FALSE(web_proxy_links(secret("ee000102030405060708090a0b0c0d0e0f6578616d706c652e636f6d"),
-                               kRoot)
-                   .has_value());
+  EXPECT_FALSE(
+      web_proxy_links(secret("ee000102030405060708090a0b0c0d0e0f6578616d706c652e636f6d"), kRoot)
+          .has_value());
 }
 
 }  // namespace

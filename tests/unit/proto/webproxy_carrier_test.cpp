@@ -214,8 +214,7 @@ TEST(WebTokenLedger, SecondUseIsAReplay) {
   EXPECT_TRUE(ledger.consume(t, 100).has_value());
   EXPECT_EQ(ledger.consume(t, 101).error(), WebReason::kReplayedToken);
   FixedRandom rnd(77);
-  EXPECT_TRUE(
-      ledger.consume(WebTokenIssuer(kKey).issue(WebTokenKind::kSession, 1000, rnd), 101));
+  EXPECT_TRUE(ledger.consume(WebTokenIssuer(kKey).issue(WebTokenKind::kSession, 1000, rnd), 101));
 }
 
 }  // namespace

@@ -70,10 +70,14 @@ TEST(WebFrame, EveryTypeRoundTripsThroughABatch) {
   const Bytes ping = hex("0102030405060708");
   Bytes batch;
   const std::vector<Seen> want = {
-      {WebFrameType::kHello, 0, hex("01")},     {WebFrameType::kWelcome, 0, {}},
-      {WebFrameType::kOpen, 1, {}},             {WebFrameType::kData, 1, hex("deadbeef")},
-      {WebFrameType::kWindow, 1, hex("00010000")}, {WebFrameType::kPing, 0, ping},
-      {WebFrameType::kPong, 0, ping},           {WebFrameType::kClose, 1, {}},
+      {WebFrameType::kHello, 0, hex("01")},
+      {WebFrameType::kWelcome, 0, {}},
+      {WebFrameType::kOpen, 1, {}},
+      {WebFrameType::kData, 1, hex("deadbeef")},
+      {WebFrameType::kWindow, 1, hex("00010000")},
+      {WebFrameType::kPing, 0, ping},
+      {WebFrameType::kPong, 0, ping},
+      {WebFrameType::kClose, 1, {}},
       {WebFrameType::kBye, 0, {}},
   };
   for (const Seen& s : want) ASSERT_TRUE(encode_web_frame(s.type, s.id, s.payload, batch));
@@ -105,6 +109,15 @@ TEST(WebFrame, EncoderRefusesWhatTheDecoderRefuses) {
   const Bytes big(kMaxWebFramePayload + 1);
   EXPECT_EQ(encode_web_frame(WebFrameType::kData, 1, big, out).error(), WebReason::kOversized);
   EXPECT_TRUE(out.empty());
+}
+
+TEST(WebFrame, InMemoryFramesFollowTheSameRules) {
+  const Bytes one = hex("00");
+  EXPECT_TRUE(check_web_frame(WebFrame{WebFrameType::kData, 1, one}).has_value());
+  EXPECT_EQ(check_web_frame(WebFrame{WebFrameType::kData, 0, one}).error(),
+            WebReason::kBadStreamId);
+  EXPECT_EQ(check_web_frame(WebFrame{static_cast<WebFrameType>(0x42), 0, {}}).error(),
+            WebReason::kUnknownType);
 }
 
 TEST(WebFrame, UnknownTypeIsRefused) {
@@ -155,9 +168,9 @@ TEST(WebFrame, ControlFramesOnAStreamAreRefused) {
 }
 
 TEST(WebFrame, WrongLengthsForTheTypeAreRefused) {
-  EXPECT_EQ(batch_error(hex("0100000100000001aa")), WebReason::kBadLength);  // OPEN non-empty
-  EXPECT_EQ(batch_error(hex("0200000100000000")), WebReason::kBadLength);    // DATA empty
-  EXPECT_EQ(batch_error(hex("0300000100000001aa")), WebReason::kBadLength);  // CLOSE non-empty
+  EXPECT_EQ(batch_error(hex("0100000100000001aa")), WebReason::kBadLength);      // OPEN non-empty
+  EXPECT_EQ(batch_error(hex("0200000100000000")), WebReason::kBadLength);        // DATA empty
+  EXPECT_EQ(batch_error(hex("0300000100000001aa")), WebReason::kBadLength);      // CLOSE non-empty
   EXPECT_EQ(batch_error(hex("0400000100000003000001")), WebReason::kBadLength);  // WINDOW 3
   EXPECT_EQ(batch_error(hex("1000000000000000")), WebReason::kBadLength);        // HELLO empty
   EXPECT_EQ(batch_error(hex("10000000000000020101")), WebReason::kBadLength);    // HELLO 2
@@ -168,10 +181,12 @@ TEST(WebFrame, WrongLengthsForTheTypeAreRefused) {
 }
 
 TEST(WebFrame, BatchEndingInsideAFrameIsTruncated) {
-  EXPECT_EQ(batch_error(hex("02000001000000")), WebReason::kTruncated);      // short header
+  EXPECT_EQ(batch_error(hex("02000001000000")), WebReason::kTruncated);        // short header
   EXPECT_EQ(batch_error(hex("0200000100000004aabb")), WebReason::kTruncated);  // short payload
   // A good frame followed by a partial one delivers nothing.
-  EXPECT_EQ(batch_error(hex("0100000100000000" "02")), WebReason::kTruncated);
+  EXPECT_EQ(batch_error(hex("0100000100000000"
+                            "02")),
+            WebReason::kTruncated);
 }
 
 TEST(WebFrame, EmptyBatchIsRefused) { EXPECT_EQ(batch_error({}), WebReason::kEmptyBatch); }

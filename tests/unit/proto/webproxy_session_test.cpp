@@ -345,7 +345,7 @@ TEST_F(WebSessionTest, OpenWithNoRoomForItsCloseEndsTheSession) {
   WebSession s = ready({.max_outbound_bytes = 30});
   ASSERT_TRUE(s.on_message(open(1), ev_));
   const Bytes ping = control(WebFrameType::kPing, hex("0011"));
-  ASSERT_TRUE(s.on_message(ping, ev_));  // 8 reserved + 10 queued
+  ASSERT_TRUE(s.on_message(ping, ev_));     // 8 reserved + 10 queued
   ASSERT_TRUE(s.on_message(open(2), ev_));  // 16 reserved + 10 queued
   EXPECT_EQ(s.on_message(open(3), ev_).error(), WebReason::kBufferLimit);
 }
@@ -412,6 +412,17 @@ TEST_F(WebSessionTest, MalformedMessageEndsTheSessionAndAppliesNothing) {
   EXPECT_EQ(ev_[0].reason, WebReason::kTruncated);
 }
 
+TEST_F(WebSessionTest, SingleFramesAreCheckedLikeDecodedOnes) {
+  WebSession s = ready();
+  const Bytes one = hex("00");
+  ASSERT_TRUE(s.on_frame(WebFrame{WebFrameType::kOpen, 4, {}}, ev_));
+  ASSERT_TRUE(s.on_frame(WebFrame{WebFrameType::kData, 4, one}, ev_));
+  EXPECT_EQ(ev_.back().kind, WebEvent::Kind::kData);
+  EXPECT_EQ(s.on_frame(WebFrame{WebFrameType::kData, 0, one}, ev_).error(),
+            WebReason::kBadStreamId);
+  EXPECT_EQ(ev_.back().reason, WebReason::kBadStreamId);  // stream 4 closed with it
+}
+
 TEST_F(WebSessionTest, ClosedSessionIgnoresInputAndRepeatsItsReason) {
   WebSession s = make();
   (void)s.on_message(open(1), ev_);
@@ -438,7 +449,7 @@ TEST_F(WebSessionTest, TombstonesAreBoundedOldestFirst) {
   WebSession s = ready({.tombstones = 2});
   ASSERT_TRUE(s.on_message(cat({open(1), close(1), open(2), close(2), open(3), close(3)}), ev_));
   ASSERT_TRUE(s.on_message(cat({data(3, 1), data(1, 1)}), ev_));
-  EXPECT_EQ(s.late_frames(), 1u);  // 3 remembered
+  EXPECT_EQ(s.late_frames(), 1u);                                          // 3 remembered
   EXPECT_EQ(drain(s), (std::vector<Out>{{WebFrameType::kClose, 1, {}}}));  // 1 forgotten
 }
 
