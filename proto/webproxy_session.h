@@ -7,7 +7,8 @@
 //
 // Faults: a frame that breaks the protocol ends the session (every stream
 // closes with that reason) or, where the damage is confined to one stream,
-// only that stream (answered with CLOSE). Either way the reason is counted.
+// only that stream (answered with CLOSE). The session's reason is
+// close_reason(); each stream's is counted in stream_closes().
 // Memory: the outbound queue is capped (WebSessionLimits); uplink bytes the
 // worker still holds are bounded by the streams' windows (at most
 // max_streams * kWebInitialWindow) and reported by uplink_buffered().
