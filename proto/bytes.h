@@ -54,6 +54,9 @@ inline std::uint32_t load_le32(const std::byte* p) noexcept {
          (std::to_integer<std::uint32_t>(p[2]) << 16) |
          (std::to_integer<std::uint32_t>(p[3]) << 24);
 }
+inline std::uint32_t load_be32(const std::byte* p) noexcept {
+  return (std::to_integer<std::uint32_t>(p[0]) << 24) | load_be24(p + 1);
+}
 inline void store_be16(std::byte* p, std::uint16_t v) noexcept {
   p[0] = std::byte(v >> 8);
   p[1] = std::byte(v & 0xff);
@@ -62,6 +65,10 @@ inline void store_be24(std::byte* p, std::uint32_t v) noexcept {
   p[0] = std::byte((v >> 16) & 0xff);
   p[1] = std::byte((v >> 8) & 0xff);
   p[2] = std::byte(v & 0xff);
+}
+inline void store_be32(std::byte* p, std::uint32_t v) noexcept {
+  p[0] = std::byte(v >> 24);
+  store_be24(p + 1, v & 0xffffff);
 }
 inline void store_le32(std::byte* p, std::uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i) p[i] = std::byte((v >> (8 * i)) & 0xff);
