@@ -69,7 +69,8 @@ Bytes build_server_hello(const ClientHello& hello, const SecretKey& key,
 
 Bytes build_server_hello(const ClientHello& hello, const SecretKey& key, const TlsProfile& profile,
                          RandomSource& rnd) {
-  const std::size_t sid_len = profile.session_id_echo ? std::min<std::size_t>(hello.session_id_len, 32) : 0;
+  const std::size_t sid_len =
+      profile.session_id_echo ? std::min<std::size_t>(hello.session_id_len, 32) : 0;
   Bytes exts;
   for (const TlsExtension& e : profile.extensions) {
     put_be16(exts, e.type);
@@ -102,8 +103,8 @@ Bytes build_server_hello(const ClientHello& hello, const SecretKey& key, const T
   // One AppData record as large on the wire as the mask's whole encrypted
   // flight: clients read exactly one record before checking the HMAC.
   const RecordRange wire = flight_wire_range(profile);
-  const std::size_t lo = std::clamp<std::size_t>(wire.min, kTlsHeaderSize + 1,
-                                                  kTlsHeaderSize + kMaxProfileRecord);
+  const std::size_t lo =
+      std::clamp<std::size_t>(wire.min, kTlsHeaderSize + 1, kTlsHeaderSize + kMaxProfileRecord);
   const std::size_t hi = std::clamp<std::size_t>(wire.max, lo, kTlsHeaderSize + kMaxProfileRecord);
   const std::size_t n =
       rnd.uniform(static_cast<std::uint32_t>(lo), static_cast<std::uint32_t>(hi)) - kTlsHeaderSize;

@@ -89,7 +89,8 @@ Result<std::uint64_t> parse_dec(std::string_view s, std::uint64_t max) {
 }
 
 Result<std::uint16_t> parse_hex16(std::string_view s) {
-  if (s.size() != 4) return fail(Errc::kBadInput, "expected 4 hex digits: '" + std::string(s) + "'");
+  if (s.size() != 4)
+    return fail(Errc::kBadInput, "expected 4 hex digits: '" + std::string(s) + "'");
   auto b = from_hex(s);
   if (!b) return fail(Errc::kBadInput, "expected 4 hex digits: '" + std::string(s) + "'");
   return load_be16(b->data());
@@ -109,8 +110,8 @@ std::vector<std::string_view> split_words(std::string_view line) {
 bool valid_domain(std::string_view d) {
   if (d.empty() || d.size() > 253) return false;
   return std::all_of(d.begin(), d.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
   });
 }
 
@@ -288,10 +289,12 @@ Result<TlsProfile> parse_profile(std::string_view text) {
       header = true;
       continue;
     }
-    if (key != "ext" && seen[std::string(key)]++ > 0) return err("duplicate key " + std::string(key));
+    if (key != "ext" && seen[std::string(key)]++ > 0)
+      return err("duplicate key " + std::string(key));
     auto want = [&](std::size_t n) { return w.size() == n + 1; };
     if (key == "source") {
-      if (!want(1) || (w[1] != "measured" && w[1] != "builtin")) return err("source: measured|builtin");
+      if (!want(1) || (w[1] != "measured" && w[1] != "builtin"))
+        return err("source: measured|builtin");
       p.source = w[1] == "measured" ? ProfileSource::kMeasured : ProfileSource::kBuiltin;
     } else if (key == "measured_at") {
       if (!want(1)) return err("measured_at: one number");
@@ -337,8 +340,9 @@ Result<TlsProfile> parse_profile(std::string_view text) {
       for (std::size_t i = 1; i < w.size(); ++i) {
         const std::size_t dash = w[i].find('-');
         auto lo = parse_dec(w[i].substr(0, dash), kMaxTlsRecordPayload);
-        auto hi = dash == std::string_view::npos ? lo
-                                                 : parse_dec(w[i].substr(dash + 1), kMaxTlsRecordPayload);
+        auto hi = dash == std::string_view::npos
+                      ? lo
+                      : parse_dec(w[i].substr(dash + 1), kMaxTlsRecordPayload);
         if (!lo || !hi || *lo > *hi || (dash != std::string_view::npos && *lo == *hi)) {
           return err("flight: bad range '" + std::string(w[i]) + "'");
         }
@@ -373,7 +377,9 @@ Result<TlsProfile> parse_profile(std::string_view text) {
     if (!seen.count(k)) return fail(Errc::kBadInput, std::string("tls profile: missing ") + k);
   }
   if (!derive_key_share(p)) {
-    return fail(Errc::kBadInput, "tls profile: needs exactly one key_share ext 0033 <group><len>, extensions <= 4096 bytes");
+    return fail(
+        Errc::kBadInput,
+        "tls profile: needs exactly one key_share ext 0033 <group><len>, extensions <= 4096 bytes");
   }
   return p;
 }
@@ -389,8 +395,9 @@ const TlsProfile& builtin_profile() {
     b.legacy_version = 0x0303;
     b.cipher_suite = 0x1301;
     b.session_id_echo = true;
-    b.extensions = {{kExtSupportedVersions, {std::byte{0x03}, std::byte{0x04}}},
-                    {kExtKeyShare, {std::byte{0x00}, std::byte{0x1d}, std::byte{0x00}, std::byte{0x20}}}};
+    b.extensions = {
+        {kExtSupportedVersions, {std::byte{0x03}, std::byte{0x04}}},
+        {kExtKeyShare, {std::byte{0x00}, std::byte{0x1d}, std::byte{0x00}, std::byte{0x20}}}};
     b.key_share_group = kGroupX25519;
     b.key_share_len = 32;
     b.ccs_count = 1;

@@ -57,7 +57,7 @@ struct ServerFlight {
   std::uint16_t record_version = 0;  // of the ServerHello record (03 03)
   std::uint16_t legacy_version = 0;  // ServerHello.legacy_version (03 03)
   std::uint16_t cipher_suite = 0;
-  Bytes session_id;                  // as echoed
+  Bytes session_id;                      // as echoed
   std::vector<TlsExtension> extensions;  // wire order
   std::uint16_t key_share_group = 0;
   std::size_t key_share_len = 0;

@@ -147,7 +147,8 @@ class Probe {
     if (n < 0) return base::fail_errno(std::string("mask probe ") + step + ": recv");
     if (n == 0) return false;
     if (captured_.size() + n > kMaxCapture) {
-      return fail(Errc::kTooLarge, std::string("mask probe ") + step + ": server sent over 256 KiB");
+      return fail(Errc::kTooLarge,
+                  std::string("mask probe ") + step + ": server sent over 256 KiB");
     }
     captured_.insert(captured_.end(), reinterpret_cast<std::byte*>(buf),
                      reinterpret_cast<std::byte*>(buf) + n);
@@ -192,8 +193,8 @@ class Probe {
     }
     std::vector<std::size_t> records;
     const proto::ByteSpan rest = proto::ByteSpan(captured_).subspan(start);
-    for (std::size_t p = 0; rest.size() - p >= proto::kTlsHeaderSize &&
-                            records.size() < proto::kMaxProfileRecords;) {
+    for (std::size_t p = 0;
+         rest.size() - p >= proto::kTlsHeaderSize && records.size() < proto::kMaxProfileRecords;) {
       const std::size_t n = proto::load_be16(rest.data() + p + 3);
       if (rest.size() - p - proto::kTlsHeaderSize < n) break;
       if (rest[p] == std::byte{0x17}) records.push_back(n);
@@ -279,7 +280,8 @@ Result<proto::TlsProfile> probe_mask(const MaskProbeOptions& opts, std::int64_t 
   if (opts.handshakes < 1 || opts.handshakes > static_cast<int>(proto::kMaxProfileSamples)) {
     return fail(Errc::kBadInput, "mask probe: handshakes must be 1..64");
   }
-  if (opts.step_timeout_ms < 1) return fail(Errc::kBadInput, "mask probe: step timeout must be > 0");
+  if (opts.step_timeout_ms < 1)
+    return fail(Errc::kBadInput, "mask probe: step timeout must be > 0");
   auto ctx = make_ctx();
   if (!ctx) return tl::unexpected(ctx.error());
   std::vector<proto::FlightSample> samples;

@@ -25,10 +25,10 @@
 namespace mtw::supervisor {
 
 struct MaskProbeOptions {
-  std::string host;       // a name or an IP literal
+  std::string host;  // a name or an IP literal
   std::uint16_t port = 443;
-  std::string sni;        // the fake-TLS domain
-  int handshakes = 10;    // samples for the spread (1..kMaxProfileSamples)
+  std::string sni;      // the fake-TLS domain
+  int handshakes = 10;  // samples for the spread (1..kMaxProfileSamples)
   int step_timeout_ms = 5000;
   bool fetch_response = true;  // the GET after the last handshake
   std::string path = "/";

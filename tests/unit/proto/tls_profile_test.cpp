@@ -205,7 +205,8 @@ TEST(ProfileText, RejectsBrokenTexts) {
         replace("cipher 1301", "cipher 1301\ncipher 1302"), replace("ccs 1", "ccs x"),
         replace("ext 0033 001d0020\n", ""), replace("ext 0033 001d0020", "ext 0033 001d"),
         replace("ext 002b 0304", "ext 0033 001d0020"), replace("flight 36", "flight 36-30"),
-        replace("flight 36 2400-4000 281 53", "flight"), replace("latency_ms 0 0 0", "latency_ms 3 2 1"),
+        replace("flight 36 2400-4000 281 53", "flight"),
+        replace("latency_ms 0 0 0", "latency_ms 3 2 1"),
         replace("source builtin", "source guessed"), replace("domain -", "domain a/b"),
         replace("response -", "response - 1"), replace("samples 0", "samples 0\nbogus 1")}) {
     auto r = parse_profile(t);

@@ -8,14 +8,13 @@
 //   C5 100 answers: all AppData bodies distinct and high-entropy.
 // Skips when not root (no sandbox) or when nginx / openssl are missing.
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <netinet/in.h>
-
-#include <gtest/gtest.h>
 
 #include <array>
 #include <chrono>
@@ -43,14 +42,16 @@ using proto::ByteSpan;
 
 constexpr std::uint16_t kPort = 8443;
 constexpr const char* kNginx = "/usr/sbin/nginx";
-constexpr const char* kSuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr const char* kSuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 std::string run(const std::string& cmd) {
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return out;
   std::array<char, 4096> buf;
-  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+  for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;)
+    out.append(buf.data(), n);
   ::pclose(p);
   return out;
 }
@@ -82,7 +83,8 @@ class Nginx {
     std::ofstream(dir_ / "www/index.html") << "<h1>mask.test ok</h1>\n" << std::string(20000, 'x');
     const std::string d = dir_.string();
     run("openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=mask.test -addext "
-        "subjectAltName=DNS:mask.test -keyout " + d + "/rsa.key -out " + d + "/rsa.crt 2>&1");
+        "subjectAltName=DNS:mask.test -keyout " +
+        d + "/rsa.key -out " + d + "/rsa.crt 2>&1");
     std::ofstream(dir_ / "nginx.conf")
         << "user root; worker_processes 1; daemon off;\n"
         << "pid " << d << "/nginx.pid; error_log " << d << "/logs/error.log info;\n"
@@ -92,8 +94,8 @@ class Nginx {
         << "  fastcgi_temp_path " << d << "/tmp/fastcgi; uwsgi_temp_path " << d << "/tmp/uwsgi;\n"
         << "  scgi_temp_path " << d << "/tmp/scgi;\n"
         << "  types { text/html html; }\n"
-        << "  server {\n    listen 127.0.0.1:" << kPort << " ssl; server_name mask.test; root "
-        << d << "/www;\n    ssl_protocols TLSv1.3;\n"
+        << "  server {\n    listen 127.0.0.1:" << kPort << " ssl; server_name mask.test; root " << d
+        << "/www;\n    ssl_protocols TLSv1.3;\n"
         << "    ssl_certificate " << d << "/rsa.crt; ssl_certificate_key " << d << "/rsa.key;\n"
         << "  }\n}\n";
     const std::string conf = d + "/nginx.conf";
@@ -130,9 +132,9 @@ class Nginx {
   std::string skip_;
 };
 
-#define REQUIRE_NGINX()                                                             \
-  do {                                                                              \
-    MTW_REQUIRE_SANDBOX();                                                          \
+#define REQUIRE_NGINX()                                                                  \
+  do {                                                                                   \
+    MTW_REQUIRE_SANDBOX();                                                               \
     if (!Nginx::get().skip_reason().empty()) GTEST_SKIP() << Nginx::get().skip_reason(); \
   } while (0)
 
@@ -149,7 +151,7 @@ MaskProbeOptions options(int handshakes = 10) {
 // What `openssl s_client -msg` printed: the ServerHello message and the
 // headers of the records that carried the server's first flight.
 struct SClientView {
-  Bytes server_hello;                      // handshake message: 02 u24 body
+  Bytes server_hello;                       // handshake message: 02 u24 body
   std::vector<std::size_t> flight_records;  // 17 03 03 payload lengths up to the server Finished
 };
 
