@@ -134,6 +134,40 @@ bool derive_key_share(TlsProfile& p) {
   return total <= kMaxProfileExtensionBytes;
 }
 
+constexpr std::string_view kCloseNames[] = {"unknown", "fin", "rst", "open"};
+
+std::string format_close(const CloseBehaviour& c) {
+  return std::string(kCloseNames[static_cast<int>(c.kind)]) + " " + std::to_string(c.after_ms) +
+         " " + std::to_string(c.reply_len) + " " +
+         (c.reply_head.empty() ? std::string("-") : to_hex(c.reply_head));
+}
+
+// "<kind> <ms> <reply_len> <head hex|->"; the head is the reply's first
+// min(reply_len, 16) bytes.
+Result<CloseBehaviour> parse_close(std::span<const std::string_view> w) {
+  auto bad = [](const char* why) { return fail(Errc::kBadInput, why); };
+  if (w.size() != 4) return bad("kind ms reply_len head");
+  CloseBehaviour c;
+  const auto* it = std::find(std::begin(kCloseNames), std::end(kCloseNames), w[0]);
+  if (it == std::end(kCloseNames)) return bad("kind: unknown|fin|rst|open");
+  c.kind = static_cast<CloseKind>(it - std::begin(kCloseNames));
+  auto ms = parse_dec(w[1], 3'600'000);
+  auto len = parse_dec(w[2], std::uint64_t{1} << 32);
+  if (!ms || !len) return bad("bad number");
+  c.after_ms = static_cast<std::uint32_t>(*ms);
+  c.reply_len = *len;
+  if (w[3] != "-") {
+    auto head = from_hex(w[3]);
+    if (!head || head->empty()) return bad("head is not hex");
+    c.reply_head = std::move(*head);
+  }
+  if (c.reply_head.size() != std::min(c.reply_len, kMaxReplyHead)) return bad("head length");
+  if (c.kind == CloseKind::kUnknown && (c.after_ms != 0 || c.reply_len != 0)) {
+    return bad("unknown carries no values");
+  }
+  return c;
+}
+
 }  // namespace
 
 Result<ServerFlight> parse_server_flight(ByteSpan in) {
@@ -260,6 +294,8 @@ std::string format_profile(const TlsProfile& p) {
   out += "\nresponse";
   if (p.response_records.empty()) out += " -";
   for (std::size_t n : p.response_records) out += " " + std::to_string(n);
+  out += "\nidle_close " + format_close(p.idle_close);
+  out += "\nbad_close " + format_close(p.bad_close);
   out += "\n";
   return out;
 }
@@ -367,13 +403,18 @@ Result<TlsProfile> parse_profile(std::string_view text) {
           p.response_records.push_back(*n);
         }
       }
+    } else if (key == "idle_close" || key == "bad_close") {
+      auto c = parse_close(std::span(w).subspan(1));
+      if (!c) return err(std::string(key) + ": " + c.error().context);
+      (key == "idle_close" ? p.idle_close : p.bad_close) = std::move(*c);
     } else {
       return err("unknown key '" + std::string(key) + "'");
     }
   }
   if (!header) return fail(Errc::kBadInput, "tls profile: empty");
-  for (const char* k : {"source", "measured_at", "domain", "samples", "legacy_version", "cipher",
-                        "session_id_echo", "ccs", "flight", "latency_ms", "response"}) {
+  for (const char* k :
+       {"source", "measured_at", "domain", "samples", "legacy_version", "cipher", "session_id_echo",
+        "ccs", "flight", "latency_ms", "response", "idle_close", "bad_close"}) {
     if (!seen.count(k)) return fail(Errc::kBadInput, std::string("tls profile: missing ") + k);
   }
   if (!derive_key_share(p)) {
@@ -403,6 +444,10 @@ const TlsProfile& builtin_profile() {
     b.ccs_count = 1;
     b.encrypted_records = {{36, 36}, {2400, 4000}, {281, 281}, {53, 53}};
     b.handshake_latency = {0, 0, 0};
+    // nginx's client_header_timeout (60 s) also bounds the TLS handshake;
+    // a malformed ClientHello gets OpenSSL's alert (unexpected_message) and a FIN.
+    b.idle_close = {CloseKind::kFin, 60'000, 0, {}};
+    b.bad_close = {CloseKind::kFin, 0, 7, *from_hex("1503030002020a")};
     return b;
   }();
   return p;

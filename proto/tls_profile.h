@@ -91,6 +91,19 @@ struct RecordRange {
 
 enum class ProfileSource { kMeasured, kBuiltin };
 
+// How the mask ends a connection it does not like. kOpen: still open when
+// the prober stopped waiting (after_ms is then the wait); kUnknown: not
+// measured.
+enum class CloseKind { kUnknown, kFin, kRst, kOpen };
+inline constexpr std::size_t kMaxReplyHead = 16;
+struct CloseBehaviour {
+  CloseKind kind = CloseKind::kUnknown;
+  std::uint32_t after_ms = 0;  // from the probe's last write to the close
+  std::size_t reply_len = 0;   // bytes the mask sent before closing
+  Bytes reply_head;            // the first of them, at most kMaxReplyHead
+  friend bool operator==(const CloseBehaviour&, const CloseBehaviour&) = default;
+};
+
 struct TlsProfile {
   ProfileSource source = ProfileSource::kBuiltin;
   std::int64_t measured_at = 0;  // unix seconds; 0 for the built-in profile
@@ -108,6 +121,8 @@ struct TlsProfile {
   std::vector<RecordRange> encrypted_records;  // per record of the first flight
   LatencySummary handshake_latency;
   std::vector<std::size_t> response_records;  // 17 03 03 payload lengths after the handshake
+  CloseBehaviour idle_close;                  // a connection that sends nothing
+  CloseBehaviour bad_close;  // a malformed ClientHello record (see supervisor/mask_probe.h)
   friend bool operator==(const TlsProfile&, const TlsProfile&) = default;
 };
 

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -268,6 +269,53 @@ Result<Outcome> run_one(SSL_CTX* ctx, const MaskProbeOptions& o, bool fetch) {
 
 }  // namespace
 
+Result<proto::CloseBehaviour> observe_close(const MaskProbeOptions& opts, proto::ByteSpan payload,
+                                            int wait_ms) {
+  const auto timeout = std::chrono::milliseconds(opts.step_timeout_ms);
+  auto fd = connect_to(opts, Clock::now() + timeout);
+  if (!fd) return tl::unexpected(fd.error());
+  for (std::size_t off = 0; off < payload.size();) {
+    const ssize_t w = ::send(fd->get(), payload.data() + off, payload.size() - off, MSG_NOSIGNAL);
+    if (w > 0) {
+      off += static_cast<std::size_t>(w);
+    } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (auto r = wait_for(fd->get(), POLLOUT, Clock::now() + timeout, "close probe"); !r) {
+        return tl::unexpected(r.error());
+      }
+    } else {
+      return base::fail_errno("mask probe close probe: send");
+    }
+  }
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::milliseconds(wait_ms);
+  proto::CloseBehaviour c;
+  auto elapsed = [&] {
+    return static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  };
+  for (;;) {
+    if (auto r = wait_for(fd->get(), POLLIN, deadline, "close probe"); !r) {
+      if (r.error().code != Errc::kTimeout) return tl::unexpected(r.error());
+      c.kind = proto::CloseKind::kOpen;
+      c.after_ms = elapsed();
+      return c;
+    }
+    char buf[4096];
+    const ssize_t n = ::recv(fd->get(), buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n < 0 && errno != ECONNRESET) return base::fail_errno("mask probe close probe: recv");
+    if (n <= 0) {
+      c.kind = n == 0 ? proto::CloseKind::kFin : proto::CloseKind::kRst;
+      c.after_ms = elapsed();
+      return c;
+    }
+    const std::size_t keep = std::min<std::size_t>(proto::kMaxReplyHead - c.reply_head.size(), n);
+    c.reply_head.insert(c.reply_head.end(), reinterpret_cast<std::byte*>(buf),
+                        reinterpret_cast<std::byte*>(buf) + keep);
+    c.reply_len += static_cast<std::size_t>(n);
+  }
+}
+
 Result<proto::FlightSample> probe_handshake(const MaskProbeOptions& opts) {
   auto ctx = make_ctx();
   if (!ctx) return tl::unexpected(ctx.error());
@@ -296,6 +344,16 @@ Result<proto::TlsProfile> probe_mask(const MaskProbeOptions& opts, std::int64_t 
   auto profile = proto::profile_from_flights(samples, opts.sni, now_unix);
   if (!profile) return fail(profile.error().code, "mask probe: " + profile.error().context);
   profile->response_records = std::move(response);
+  if (opts.idle_wait_ms > 0) {
+    auto idle = observe_close(opts, {}, opts.idle_wait_ms);
+    if (!idle) return tl::unexpected(idle.error());
+    profile->idle_close = std::move(*idle);
+  }
+  if (opts.bad_wait_ms > 0) {
+    auto bad = observe_close(opts, std::as_bytes(std::span(kBadClientHello)), opts.bad_wait_ms);
+    if (!bad) return tl::unexpected(bad.error());
+    profile->bad_close = std::move(*bad);
+  }
   return profile;
 }
 

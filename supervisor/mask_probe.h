@@ -32,7 +32,24 @@ struct MaskProbeOptions {
   int step_timeout_ms = 5000;
   bool fetch_response = true;  // the GET after the last handshake
   std::string path = "/";
+  // How the mask closes a silent connection: wait up to this long (0: not
+  // measured; servers commonly allow 60 s, so a real wait is long).
+  int idle_wait_ms = 0;
+  // How it closes after kBadClientHello: wait up to this long (0: not measured).
+  int bad_wait_ms = 5000;
 };
+
+// A handshake record holding 5 bytes that are no ClientHello: what a prober
+// sends to see the mask's answer to garbage (OpenSSL: an alert, then FIN).
+inline constexpr unsigned char kBadClientHello[] = {0x16, 0x03, 0x01, 0x00, 0x05,
+                                                    'h',  'e',  'l',  'l',  'o'};
+
+// Connects, writes `payload` (may be empty), then reads until the mask
+// closes or `wait_ms` passes: the close kind, when, and what it sent.
+// Errors: resolve/connect failures as in probe_handshake.
+[[nodiscard]] base::Result<proto::CloseBehaviour> observe_close(const MaskProbeOptions& opts,
+                                                                proto::ByteSpan payload,
+                                                                int wait_ms);
 
 // One handshake: the server's first flight, parsed, and its latency
 // (connect start to handshake done). Errors name the step:
@@ -42,7 +59,8 @@ struct MaskProbeOptions {
 [[nodiscard]] base::Result<proto::FlightSample> probe_handshake(const MaskProbeOptions& opts);
 
 // `handshakes` handshakes merged by proto::profile_from_flights, plus the
-// response records when fetch_response; measured_at = `now_unix`. Any failed
+// response records when fetch_response and the idle / bad closes when their
+// waits are set; measured_at = `now_unix`. Any failed
 // step fails the whole probe (a partial profile would misdescribe the mask);
 // the caller keeps the previous profile or falls back to the built-in one.
 [[nodiscard]] base::Result<proto::TlsProfile> probe_mask(const MaskProbeOptions& opts,

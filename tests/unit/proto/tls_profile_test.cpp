@@ -171,7 +171,9 @@ TEST(ProfileText, BuiltinHasThisExactForm) {
             "ccs 1\n"
             "flight 36 2400-4000 281 53\n"
             "latency_ms 0 0 0\n"
-            "response -\n");
+            "response -\n"
+            "idle_close fin 60000 0 -\n"
+            "bad_close fin 0 7 1503030002020a\n");
 }
 
 TEST(ProfileText, RoundTripsAMeasuredProfile) {
@@ -186,6 +188,8 @@ TEST(ProfileText, RoundTripsAMeasuredProfile) {
   p.encrypted_records = {{42, 42}, {833, 840}, {281, 281}, {69, 69}};
   p.handshake_latency = {1, 2, 30};
   p.response_records = {249, 249, 160};
+  p.idle_close = {CloseKind::kOpen, 5000, 0, {}};
+  p.bad_close = {CloseKind::kRst, 12, 300, Bytes(16, std::byte{0x48})};
   auto back = parse_profile(format_profile(p));
   ASSERT_TRUE(back.has_value()) << back.error().to_string();
   EXPECT_EQ(*back, p);
@@ -200,15 +204,27 @@ TEST(ProfileText, RejectsBrokenTexts) {
     return t;
   };
   for (const std::string& t :
-       {std::string(), replace("mtw-tls-profile 1", "mtw-tls-profile 2"),
-        replace("cipher 1301\n", ""), replace("cipher 1301", "cipher 13010"),
-        replace("cipher 1301", "cipher 1301\ncipher 1302"), replace("ccs 1", "ccs x"),
-        replace("ext 0033 001d0020\n", ""), replace("ext 0033 001d0020", "ext 0033 001d"),
-        replace("ext 002b 0304", "ext 0033 001d0020"), replace("flight 36", "flight 36-30"),
+       {std::string(),
+        replace("mtw-tls-profile 1", "mtw-tls-profile 2"),
+        replace("cipher 1301\n", ""),
+        replace("cipher 1301", "cipher 13010"),
+        replace("cipher 1301", "cipher 1301\ncipher 1302"),
+        replace("ccs 1", "ccs x"),
+        replace("ext 0033 001d0020\n", ""),
+        replace("ext 0033 001d0020", "ext 0033 001d"),
+        replace("ext 002b 0304", "ext 0033 001d0020"),
+        replace("flight 36", "flight 36-30"),
         replace("flight 36 2400-4000 281 53", "flight"),
         replace("latency_ms 0 0 0", "latency_ms 3 2 1"),
-        replace("source builtin", "source guessed"), replace("domain -", "domain a/b"),
-        replace("response -", "response - 1"), replace("samples 0", "samples 0\nbogus 1")}) {
+        replace("source builtin", "source guessed"),
+        replace("domain -", "domain a/b"),
+        replace("response -", "response - 1"),
+        replace("samples 0", "samples 0\nbogus 1"),
+        replace("idle_close fin 60000 0 -\n", ""),
+        replace("idle_close fin", "idle_close shut"),
+        replace("bad_close fin 0 7 1503030002020a", "bad_close fin 0 8 1503030002020a"),
+        replace("bad_close fin 0 7 1503030002020a", "bad_close fin 0 7"),
+        replace("idle_close fin 60000 0 -", "idle_close unknown 5 0 -")}) {
     auto r = parse_profile(t);
     EXPECT_FALSE(r.has_value()) << t;
     if (!r) {

@@ -96,6 +96,7 @@ class Nginx {
         << "  types { text/html html; }\n"
         << "  server {\n    listen 127.0.0.1:" << kPort << " ssl; server_name mask.test; root " << d
         << "/www;\n    ssl_protocols TLSv1.3;\n"
+        << "    client_header_timeout 2s;\n"
         << "    ssl_certificate " << d << "/rsa.crt; ssl_certificate_key " << d << "/rsa.key;\n"
         << "  }\n}\n";
     const std::string conf = d + "/nginx.conf";
@@ -348,6 +349,43 @@ TEST(MaskProbe, HundredAnswersHaveDistinctHighEntropyBodies) {  // C5
   }
   EXPECT_EQ(bodies.size(), 100u);
   EXPECT_GT(entropy_bits_per_byte(all), 7.9);
+}
+
+// What nginx does with a silent connection and with a malformed hello, read
+// by the prober and (for the reply) over a plain socket here.
+TEST(MaskProbe, SeesHowTheMaskClosesIdleAndBadConnections) {
+  REQUIRE_NGINX();
+  MaskProbeOptions o = options(1);
+  o.fetch_response = false;
+  o.idle_wait_ms = 5000;
+  o.bad_wait_ms = 3000;
+  auto p = probe_mask(o, 1);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  EXPECT_EQ(p->idle_close.kind, proto::CloseKind::kFin);  // client_header_timeout 2s
+  EXPECT_GE(p->idle_close.after_ms, 1800u);
+  EXPECT_LE(p->idle_close.after_ms, 4000u);
+  EXPECT_EQ(p->idle_close.reply_len, 0u);
+
+  base::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(s);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(kPort);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(s.get(), kBadClientHello, sizeof kBadClientHello, 0),
+            static_cast<ssize_t>(sizeof kBadClientHello));
+  Bytes reply;
+  char buf[512];
+  for (ssize_t n; (n = ::recv(s.get(), buf, sizeof buf, 0)) > 0;) {
+    reply.insert(reply.end(), reinterpret_cast<std::byte*>(buf),
+                 reinterpret_cast<std::byte*>(buf) + n);
+  }
+  EXPECT_EQ(p->bad_close.kind, proto::CloseKind::kFin);
+  EXPECT_LT(p->bad_close.after_ms, 1000u);
+  EXPECT_EQ(p->bad_close.reply_len, reply.size());
+  EXPECT_EQ(p->bad_close.reply_head, reply);  // an alert: 7 bytes
+  EXPECT_EQ(proto::to_hex(reply).substr(0, 10), "1503030002");
 }
 
 TEST(MaskProbe, ClosedPortFailsAtConnect) {
