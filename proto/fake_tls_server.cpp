@@ -4,6 +4,7 @@
 
 #include "proto/fake_tls.h"
 #include "proto/tls_crypto.h"
+#include "proto/tls_profile.h"
 
 namespace mtw::proto {
 namespace {
@@ -54,6 +55,74 @@ Bytes build_server_hello(const ClientHello& hello, const SecretKey& key,
   put(out, {0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20});  // key_share: x25519
   put(out, pub);
   put(out, {0x00, 0x2b, 0x00, 0x02, 0x03, 0x04});  // supported_versions: 1.3
+  put(out, kCcs);
+  put(out, {0x17, 0x03, 0x03});
+  put_be16(out, n);
+  const std::size_t data = out.size();
+  out.resize(data + n);
+  rnd.fill(MutableByteSpan(out).subspan(data));
+
+  const Sha256Digest mac = hmac_sha256(key, {hello.random, out});
+  std::copy(mac.begin(), mac.end(), out.begin() + kRandomOffset);
+  return out;
+}
+
+Bytes build_server_hello(const ClientHello& hello, const SecretKey& key, const TlsProfile& profile,
+                         RandomSource& rnd) {
+  const std::size_t sid_len =
+      profile.session_id_echo ? std::min<std::size_t>(hello.session_id_len, 32) : 0;
+  Bytes exts;
+  for (const TlsExtension& e : profile.extensions) {
+    put_be16(exts, e.type);
+    if (e.type != kExtKeyShare) {
+      put_be16(exts, e.body.size());
+      put(exts, e.body);
+      continue;
+    }
+    // A fresh share every time. x25519 gets a real point; for other groups
+    // the bytes are random (a P-256 share keeps its 04 prefix), which only a
+    // peer that does the key exchange could tell.
+    put_be16(exts, 4 + profile.key_share_len);
+    put_be16(exts, profile.key_share_group);
+    put_be16(exts, profile.key_share_len);
+    const std::size_t at = exts.size();
+    exts.resize(at + profile.key_share_len);
+    const MutableByteSpan share = MutableByteSpan(exts).subspan(at);
+    if (profile.key_share_group == kGroupX25519 && profile.key_share_len == 32) {
+      std::array<std::byte, 32> priv{};
+      rnd.fill(priv);
+      const auto pub = x25519_public_key(priv);
+      std::copy(pub.begin(), pub.end(), share.begin());
+    } else {
+      rnd.fill(share);
+      if (profile.key_share_group == 0x0017) share[0] = std::byte{0x04};
+    }
+  }
+  const std::size_t body = 2 + kRandomSize + 1 + sid_len + 2 + 1 + 2 + exts.size();
+
+  // One AppData record as large on the wire as the mask's whole encrypted
+  // flight: clients read exactly one record before checking the HMAC.
+  const RecordRange wire = flight_wire_range(profile);
+  const std::size_t lo =
+      std::clamp<std::size_t>(wire.min, kTlsHeaderSize + 1, kTlsHeaderSize + kMaxProfileRecord);
+  const std::size_t hi = std::clamp<std::size_t>(wire.max, lo, kTlsHeaderSize + kMaxProfileRecord);
+  const std::size_t n =
+      rnd.uniform(static_cast<std::uint32_t>(lo), static_cast<std::uint32_t>(hi)) - kTlsHeaderSize;
+
+  Bytes out;
+  out.reserve(kTlsHeaderSize + 4 + body + sizeof(kCcs) + kTlsHeaderSize + n);
+  put(out, {0x16, 0x03, 0x03});
+  put_be16(out, 4 + body);
+  put(out, {0x02, 0x00});
+  put_be16(out, body);
+  put_be16(out, profile.legacy_version);
+  out.resize(out.size() + kRandomSize);  // srv_random, zero until the HMAC is known
+  out.push_back(static_cast<std::byte>(sid_len));
+  put(out, ByteSpan(hello.session_id).first(sid_len));
+  put_be16(out, profile.cipher_suite);
+  out.push_back(std::byte{0x00});  // no compression
+  put_be16(out, exts.size());
+  put(out, exts);
   put(out, kCcs);
   put(out, {0x17, 0x03, 0x03});
   put_be16(out, n);
