@@ -22,16 +22,20 @@ std::array<std::byte, N> arr(std::string_view h) {
   return a;
 }
 
-const Bytes kSecret =
-    hex("c4f9faca9678e6bb48ad6c7e2ce5c0d24430645d554addeb55419e034da62721d046eaab6e52ab14a95a443ecf"
-        "b3463e79a05a66612adf9caeda8be9a80da6986fb0a6ff387af84d88ef3a6413713e5c3377f6e1a3d47d99f5e0"
-        "c56eece8f05c54c490b079e31bef82ff0ee8f2b0a32756d249c5f21269816cb7061b265db212");
+// PY PROXY_SECRET (protocol.md §9).
+const Bytes& secret() {
+  static const Bytes s = hex(
+      "c4f9faca9678e6bb48ad6c7e2ce5c0d24430645d554addeb55419e034da62721d046eaab6e52ab14a95a443ecf"
+      "b3463e79a05a66612adf9caeda8be9a80da6986fb0a6ff387af84d88ef3a6413713e5c3377f6e1a3d47d99f5e0"
+      "c56eece8f05c54c490b079e31bef82ff0ee8f2b0a32756d249c5f21269816cb7061b265db212");
+  return s;
+}
 
 // --- handshake ---
 
 TEST(RpcNonce, BuildsTypeKeySelectorSchemaTimeAndNonce) {
   const auto msg =
-      build_rpc_nonce(kSecret, 1528396015, arr<16>("1831356fc60aebb4e6705c4e01c96a69"));
+      build_rpc_nonce(secret(), 1528396015, arr<16>("1831356fc60aebb4e6705c4e01c96a69"));
   ASSERT_TRUE(msg.has_value());
   EXPECT_EQ(to_hex(*msg),
             "aa87cb7a"
@@ -52,7 +56,7 @@ TEST(RpcNonce, ParsesTheMiddleProxysAnswer) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, kSecret);
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
   ASSERT_TRUE(n.has_value()) << n.error().to_string();
   EXPECT_EQ(n->crypto_ts, 1528396016u);  // 0x5b1978f0
   EXPECT_EQ(to_hex(n->nonce), "f728d238410c65aad89b0efdfaeedbe2");
@@ -65,7 +69,7 @@ TEST(RpcNonce, RejectsAnotherProxySecretsKeySelector) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, kSecret);
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
   ASSERT_FALSE(n.has_value());
   EXPECT_EQ(n.error().code, Errc::kBadHandshake);
 }
@@ -77,7 +81,7 @@ TEST(RpcNonce, RejectsANonAesSchema) {
           "02000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, kSecret);
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
   ASSERT_FALSE(n.has_value());
   EXPECT_EQ(n.error().code, Errc::kBadHandshake);
 }
@@ -89,7 +93,7 @@ TEST(RpcNonce, RejectsWrongTypeAndSize) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  EXPECT_EQ(parse_rpc_nonce(wrong_type, kSecret).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(wrong_type, secret()).error().code, Errc::kBadInput);
   Bytes longer =
       hex("aa87cb7a"
           "c4f9faca"
@@ -97,8 +101,8 @@ TEST(RpcNonce, RejectsWrongTypeAndSize) {
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
   longer.resize(36);
-  EXPECT_EQ(parse_rpc_nonce(longer, kSecret).error().code, Errc::kBadInput);
-  EXPECT_EQ(parse_rpc_nonce(ByteSpan(longer).first(31), kSecret).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(longer, secret()).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(ByteSpan(longer).first(31), secret()).error().code, Errc::kBadInput);
 }
 
 // The decrypted middle-proxy answer of ERL src/mtp_aes_cbc.erl decrypt_test.
