@@ -121,7 +121,9 @@ struct RpcProxyAns {
 };
 struct RpcSimpleAck {
   std::uint64_t conn_id = 0;
-  std::array<std::byte, 4> confirm{};  // raw, as sent (bswap for abridged clients)
+  // As sent. Toward the client: encode_quick_ack(t, load_le32(confirm)),
+  // which writes it back as is (top bit set), byte-swapped for abridged.
+  std::array<std::byte, 4> confirm{};
 };
 struct RpcCloseExt {
   std::uint64_t conn_id = 0;

@@ -288,6 +288,17 @@ TEST(RpcInbound, ParsesSimpleAckCloseExtAndPing) {
             "8877665544332211");
 }
 
+TEST(RpcInbound, SimpleAckReachesTheClientAsItsQuickAck) {
+  const Result<RpcInbound> m = parse_rpc_inbound(hex("9b40ac3b0200000000000000deadbeef"));
+  ASSERT_TRUE(m.has_value());
+  const std::uint32_t token = load_le32(std::get<RpcSimpleAck>(*m).confirm.data());
+  Bytes intermediate, abridged;
+  encode_quick_ack(Transport::kIntermediate, token, intermediate);
+  encode_quick_ack(Transport::kAbridged, token, abridged);
+  EXPECT_EQ(to_hex(intermediate), "deadbeef");
+  EXPECT_EQ(to_hex(abridged), "efbeadde");
+}
+
 TEST(RpcInbound, RejectsUnknownTypesByName) {
   const Result<RpcInbound> m =
       parse_rpc_inbound(hex("eef1ce36"
