@@ -11,8 +11,12 @@ test middle proxy of tests/tools/middle_proxy.py (written from protocol.md
 - CLOSE_EXT from the middle proxy closes that client;
 - a stalled middle proxy: the waiting client is closed within the stall
   timeout plus a tick, the connection replaced, new clients work;
-- garbage (a bad CRC) from a middle proxy closes that connection's clients
-  only; the worker keeps serving.
+- hostile bytes from a middle proxy (a bad CRC, a skipped sequence number,
+  a 32 MiB frame header) close that connection's clients only; the worker
+  keeps serving; answers for an unknown conn_id get CLOSE_CONN and disturb
+  nobody;
+- a middle proxy answering the handshake with the wrong peer pid: the client
+  is closed, the worker carries on.
 """
 
 import json
@@ -187,24 +191,65 @@ def stall_section(mp, port, stats):
     h.check(s.get("middle_errors", 0) == errors + 1, "middle_errors counts the stall (%s)" % s.get("middle_errors"))
 
 
-def garbage_section(mp, port, worker, stats):
+def hostile_section(mp, port, worker, stats, mode):
     a = RawClient(port)
     b = RawClient(port)  # round robin: the other connection of the pool
-    h.check(a.echo() and b.echo(), "two clients on the two connections echo")
+    h.check(a.echo() and b.echo(), "%s: two clients on the two connections echo" % mode)
     errors = h.read_stats(stats).get("middle_errors", 0)
-    mp.mode = "garbage"
+    mp.mode = mode
     a.send(os.urandom(64))
     t = a.closed_within(5)
-    h.check(t is not None, "garbage (bad CRC) from the middle proxy closes its client (%s s)" % t)
+    h.check(t is not None, "%s from the middle proxy closes its client (%s s)" % (mode, t))
     mp.mode = "echo"
-    h.check(b.echo(), "the client on the other middle-proxy connection still echoes")
-    h.check(worker.p.poll() is None, "the worker survived the garbage")
+    h.check(b.echo(), "%s: the client on the other middle-proxy connection still echoes" % mode)
+    h.check(worker.p.poll() is None, "%s: the worker survived" % mode)
     c = RawClient(port)
-    h.check(c.echo(), "a new client works after the garbage")
+    h.check(c.echo(), "%s: a new client works afterwards" % mode)
     for x in (a, b, c):
         x.close()
     s = h.wait_stats(stats, lambda s: s.get("middle_errors", 0) > errors)
-    h.check(s.get("middle_errors", 0) == errors + 1, "middle_errors counts the bad connection")
+    h.check(s.get("middle_errors", 0) == errors + 1, "%s: middle_errors counts the bad connection" % mode)
+
+
+def unknown_id_section(mp, port):
+    c = RawClient(port)
+    mp.mode = "unknown"
+    ok = c.echo() and c.echo()
+    mp.mode = "echo"
+    h.check(ok, "answers for an unknown conn_id do not disturb the client")
+    deadline = time.time() + 5
+    while time.time() < deadline and not mp.unknown_ids <= mp.closed_ids:
+        time.sleep(0.05)
+    h.check(mp.unknown_ids and mp.unknown_ids <= mp.closed_ids,
+            "the worker answers an unknown conn_id with CLOSE_CONN (%d ids)" % len(mp.unknown_ids))
+    c.close()
+
+
+def badpid_section(d, ps, pc, secret):
+    """A middle proxy that answers the handshake with the wrong peer pid."""
+    mp = MiddleProxy(secret, mode="badpid")
+    with open(pc, "w") as f:
+        f.write("proxy_for 2 127.0.0.1:%d;\ndefault 2;\n" % mp.port)
+    stats = os.path.join(d, "stats-badpid.json")
+    w, ports = h.start_worker(["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET,
+                               "--ad-tag", AD_TAG, "--proxy-secret", ps, "--proxy-config", pc,
+                               "--middle-pool", "1", "--stats-file", stats, "--log-level", "error"])
+    try:
+        c = RawClient(ports[0])
+        c.send(os.urandom(64))
+        t = c.closed_within(5)
+        h.check(t is not None, "wrong handshake pid: the client is closed (%s s)" % t)
+        c.close()
+        s = h.wait_stats(stats, lambda s: s.get("middle_errors", 0) >= 1)
+        h.check(s.get("middle_errors") == 1 and s.get("middle_opened") == 0 and s["active"] == 0,
+                "wrong handshake pid: counted as an error, never opened (%s)" % json.dumps(s))
+        h.check(w.p.poll() is None and mp.count("handshakes") == 1,
+                "wrong handshake pid: the worker survived, the middle proxy saw the handshake")
+        w.signal(15)
+        h.check(w.wait(30) == 0, "badpid worker exits 0 on SIGTERM")
+    finally:
+        mp.close()
+        h.cleanup(w)
 
 
 def main():
@@ -225,7 +270,9 @@ def main():
         pool_section(mp, port, stats)
         close_ext_section(mp, port)
         stall_section(mp, port, stats)
-        garbage_section(mp, port, w, stats)
+        for mode in ("garbage", "badseq", "oversized"):
+            hostile_section(mp, port, w, stats, mode)
+        unknown_id_section(mp, port)
         h.check(mp.count("close_conns") >= 1, "closed clients are reported with CLOSE_CONN (%d)"
                 % mp.count("close_conns"))
         h.check(not mp.errors, "the middle proxy saw no protocol errors (%s)" % mp.errors[:3])
@@ -234,6 +281,7 @@ def main():
                 "all clients gone, none left attached (%s)" % json.dumps(s))
         w.signal(15)
         h.check(w.wait(30) == 0, "worker exits 0 on SIGTERM")
+        badpid_section(d, ps, pc, secret)
     finally:
         if mp is not None:
             mp.close()

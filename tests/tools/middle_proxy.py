@@ -17,6 +17,10 @@ connections):
   echo     as above
   stall    after the handshake, read everything and answer nothing
   garbage  answer the next PROXY_REQ with a frame whose CRC is wrong
+  badseq   ... with a frame whose sequence number skips ahead
+  oversized ... with a frame header announcing 32 MiB
+  unknown  answer each PROXY_REQ twice: first for a conn_id the client never
+           used (the client should answer CLOSE_CONN for it), then properly
   badpid   answer the handshake with a peer_pid that is not the client's
 
 Importable (tests/integration/test_middle_proxy.py starts it in-process) or
@@ -117,11 +121,13 @@ class Conn:
             return body[8:-4]
 
     # -- writing ------------------------------------------------------------
-    def send(self, payload, corrupt=False):
+    def send(self, payload, corrupt=False, seq_skew=0, oversized=False):
         with self.lock:
-            f = bytearray(frame(self.out_seq, payload))
+            f = bytearray(frame(self.out_seq + seq_skew, payload))
             if corrupt:
                 f[len(payload) + 8] ^= 0xFF  # the first CRC byte
+            if oversized:
+                f = bytearray(struct.pack("<Ii", 32 << 20, self.out_seq) + os.urandom(8))
             self.out_seq += 1
             data = bytes(f)
             if self.enc is not None:
@@ -186,6 +192,8 @@ class Conn:
                 (cid,) = struct.unpack("<Q", p[4:12])
                 self.conn_ids.discard(cid)
                 self.server.note("close_conns")
+                with self.server.lock:
+                    self.server.closed_ids.add(cid)
                 continue
             if mode == "stall":
                 self.server.note("stalled_frames")
@@ -207,10 +215,16 @@ class Conn:
                     tag = ext[5:21].hex()
             self.server.record_request(tag, flags)
             self.conn_ids.add(cid)
-            if mode == "garbage":
-                self.server.note("garbage_sent")
-                self.send(struct.pack("<IIQ", RPC_PROXY_ANS, 0, cid) + p[off:], corrupt=True)
+            ans = struct.pack("<IIQ", RPC_PROXY_ANS, 0, cid) + p[off:]
+            if mode in ("garbage", "badseq", "oversized"):
+                self.server.note("hostile_sent")
+                self.send(ans, corrupt=mode == "garbage", seq_skew=5 if mode == "badseq" else 0,
+                          oversized=mode == "oversized")
                 continue
+            if mode == "unknown":
+                with self.server.lock:
+                    self.server.unknown_ids.add(cid ^ 1)
+                self.send(struct.pack("<IIQ", RPC_PROXY_ANS, 0, cid ^ 1) + p[off:])
             self.send(struct.pack("<IIQ", RPC_PROXY_ANS, 0, cid) + p[off:])
 
     def close_ext(self):
@@ -233,6 +247,8 @@ class MiddleProxy:
         self.errors = []
         self.conns = []
         self.accepted = 0
+        self.closed_ids = set()   # conn_ids the client sent CLOSE_CONN for
+        self.unknown_ids = set()  # conn_ids "unknown" mode answered without a request
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(listen)
@@ -301,7 +317,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--secret-file", required=True)
     ap.add_argument("--listen", default="127.0.0.1:0")
-    ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badpid"])
+    ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badseq", "oversized", "unknown", "badpid"])
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     with open(a.secret_file, "rb") as f:
