@@ -9,6 +9,10 @@ test middle proxy of tests/tools/middle_proxy.py (written from protocol.md
 - the ad tag on every PROXY_REQ; the server's PING answered;
 - 8 concurrent clients over a pool of 2 middle-proxy connections;
 - CLOSE_EXT from the middle proxy closes that client;
+- quick acks: the flag on exactly the packet that asked, SIMPLE_ACK back to
+  the client little-endian (intermediate) or big-endian (abridged);
+- --public-ip: the key derivation uses it (a middle proxy that sees
+  another client address cannot decrypt us without it);
 - a stalled middle proxy: the waiting client is closed within the stall
   timeout plus a tick, the connection replaced, new clients work;
 - hostile bytes from a middle proxy (a bad CRC, a skipped sequence number,
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import harness as h
 
@@ -60,21 +65,40 @@ def run_telethon(port, mode, secret, dc):
 
 
 class RawClient:
-    """Intermediate framing over obfuscated2, by hand (harness.Obfs2Client)."""
+    """Intermediate (or abridged) framing over obfuscated2, by hand
+    (harness.Obfs2Client)."""
 
-    def __init__(self, port, dc=2):
-        self.c = h.Obfs2Client(h.SIMPLE_SECRET, tag=b"\xee" * 4, dc=dc)
+    def __init__(self, port, dc=2, abridged=False):
+        self.abridged = abridged
+        self.c = h.Obfs2Client(h.SIMPLE_SECRET, tag=(b"\xef" if abridged else b"\xee") * 4, dc=dc)
         self.s = h.connect(port)
         self.s.sendall(self.c.init)
 
-    def send(self, data):
-        self.s.sendall(self.c.seal(struct.pack("<I", len(data)) + data))
+    def send(self, data, quick_ack=False):
+        if self.abridged:
+            assert len(data) < 4 * 0x7F
+            head = bytes([len(data) // 4 | (0x80 if quick_ack else 0)])
+        else:
+            head = struct.pack("<I", len(data) | (0x80000000 if quick_ack else 0))
+        self.s.sendall(self.c.seal(head + data))
 
-    def echo(self, n=256):
+    def read(self, n):
+        return self.c.open(h.recv_exact(self.s, n))
+
+    def echo(self, n=256, quick_ack=False):
+        """True if `n` random bytes come back intact (after the quick ack the
+        test middle proxy sends, if asked: CRC32 | top bit, BE for abridged)."""
         data = os.urandom(n)
-        self.send(data)
-        (length,) = struct.unpack("<I", self.c.open(h.recv_exact(self.s, 4)))
-        return length == n and self.c.open(h.recv_exact(self.s, n)) == data
+        self.send(data, quick_ack)
+        if quick_ack:
+            token = struct.pack("<I", zlib.crc32(data) | 0x80000000)
+            if self.read(4) != (token[::-1] if self.abridged else token):
+                return False
+        if self.abridged:
+            length = self.read(1)[0] * 4
+        else:
+            (length,) = struct.unpack("<I", self.read(4))
+        return length == n and self.read(n) == data
 
     def closed_within(self, seconds):
         """Seconds until the worker closed us, or None if still open after `seconds`."""
@@ -164,6 +188,50 @@ def close_ext_section(mp, port):
     t = c.closed_within(5)
     h.check(t is not None, "CLOSE_EXT closes the client (after %s s)" % t)
     c.close()
+
+
+def quick_ack_section(mp, port):
+    for abridged in (False, True):
+        what = "abridged" if abridged else "intermediate"
+        before = len(mp.flags)
+        c = RawClient(port, abridged=abridged)
+        ok = c.echo(64) and c.echo(128, quick_ack=True) and c.echo(64)
+        c.close()
+        h.check(ok, "%s: a quick-ack request gets SIMPLE_ACK back as a quick ack in %s byte order"
+                % (what, "big-endian" if abridged else "little-endian"))
+        flags = mp.flags[before:]
+        h.check([bool(f & 0x80000000) for f in flags] == [False, True, False],
+                "%s: the quick-ack flag only on the packet that asked (%s)" % (what, [hex(f) for f in flags]))
+
+
+def public_ip_section(d, ps, pc, secret):
+    """Behind NAT: the middle proxy derives keys with the address it sees,
+    which the worker only knows from --public-ip. The test middle proxy
+    pretends the client's address is 203.0.113.9."""
+    mp = MiddleProxy(secret, client_ip=socket.inet_aton("203.0.113.9"))
+    with open(pc, "w") as f:
+        f.write("proxy_for 2 127.0.0.1:%d;\n" % mp.port)
+    w = None
+    try:
+        for public_ip, want in (("203.0.113.9", True), (None, False)):
+            args = ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--ad-tag", AD_TAG,
+                    "--proxy-secret", ps, "--proxy-config", pc, "--log-level", "critical"]
+            if public_ip:
+                args += ["--public-ip", public_ip]
+            w, ports = h.start_worker(args)
+            c = RawClient(ports[0])
+            try:
+                ok = c.echo()
+            except (OSError, ConnectionError):
+                ok = False
+            c.close()
+            h.check(ok == want, "--public-ip %s: the middle proxy %s our handshake" %
+                    (public_ip, "decrypts" if want else "cannot decrypt"))
+            w.stop()
+            w = None
+    finally:
+        mp.close()
+        h.cleanup(w)
 
 
 def stall_section(mp, port, stats):
@@ -269,6 +337,7 @@ def main():
         telethon_section(mp, port)
         pool_section(mp, port, stats)
         close_ext_section(mp, port)
+        quick_ack_section(mp, port)
         stall_section(mp, port, stats)
         for mode in ("garbage", "badseq", "oversized"):
             hostile_section(mp, port, w, stats, mode)
@@ -282,6 +351,7 @@ def main():
         w.signal(15)
         h.check(w.wait(30) == 0, "worker exits 0 on SIGTERM")
         badpid_section(d, ps, pc, secret)
+        public_ip_section(d, ps, pc, secret)
     finally:
         if mp is not None:
             mp.close()

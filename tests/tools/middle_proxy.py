@@ -10,7 +10,8 @@ CRC32 frames with sequence numbers from 0. RPC_PROXY_REQ is answered by an
 RPC_PROXY_ANS echoing the MTProto packet (the ad tag and flags of every
 request are recorded); RPC_PING gets RPC_PONG; RPC_CLOSE_CONN is recorded;
 right after the handshake the server sends its own RPC_PING and records the
-PONG. close_ext() sends RPC_CLOSE_EXT for every live conn_id on demand.
+PONG. A PROXY_REQ with the quick-ack flag is first answered with
+RPC_SIMPLE_ACK, confirm = LE u32 (CRC32(packet) | 0x80000000). close_ext() sends RPC_CLOSE_EXT for every live conn_id on demand.
 
 Modes (MiddleProxy.mode, read on every frame, so it can change under live
 connections):
@@ -221,6 +222,10 @@ class Conn:
                 self.send(ans, corrupt=mode == "garbage", seq_skew=5 if mode == "badseq" else 0,
                           oversized=mode == "oversized")
                 continue
+            if flags & 0x80000000:  # the client asked for a quick ack
+                self.server.note("quick_acks")
+                confirm = struct.pack("<I", zlib.crc32(p[off:]) | 0x80000000)
+                self.send(struct.pack("<IQ", RPC_SIMPLE_ACK, cid) + confirm)
             if mode == "unknown":
                 with self.server.lock:
                     self.server.unknown_ids.add(cid ^ 1)
