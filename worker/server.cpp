@@ -68,15 +68,13 @@ base::Result<void> Server::Impl::load_middle() {
   if (!secret) return tl::unexpected(secret.error());
   const auto* p = reinterpret_cast<const std::byte*>(secret->data());
   st.proxy_secret.assign(p, p + secret->size());
-  if (auto r = proto::validate_proxy_secret(st.proxy_secret); !r) {
-    return base::fail(base::Errc::kBadInput, "proxy secret: " + r.error().context);
-  }
+  if (auto r = proto::validate_proxy_secret(st.proxy_secret); !r) return r;
   auto text = read_small_file(o.proxy_config_file, proto::kMaxProxyConfigBytes);
   if (!text) return tl::unexpected(text.error());
   auto config = proto::parse_proxy_config(*text, proto::IpFamily::kV4);
   if (!config) {  // a getProxyConfigV6 file, or a bad one (report the v4 error)
     auto v6 = proto::parse_proxy_config(*text, proto::IpFamily::kV6);
-    if (!v6) return base::fail(base::Errc::kBadInput, "proxy config: " + config.error().context);
+    if (!v6) return tl::unexpected(config.error());
     config = std::move(v6);
   }
   st.config = std::move(*config);

@@ -5,7 +5,8 @@ test middle proxy of tests/tools/middle_proxy.py (written from protocol.md
 
 - telethon round trips (abridged dc 2, intermediate dc 4, randomized
   intermediate dc -3; only cluster 2 and "default 2" are configured, so 4 and
-  -3 take the default), with the transport flags right on each PROXY_REQ;
+  -3 take the default) and mtcute over fake TLS, with the transport flags
+  right on each PROXY_REQ;
 - the ad tag on every PROXY_REQ; the server's PING answered;
 - 8 concurrent clients over a pool of 2 middle-proxy connections;
 - CLOSE_EXT from the middle proxy closes that client;
@@ -128,6 +129,28 @@ def write_files(d, port):
     return secret, ps, pc
 
 
+def mtcute_run(mp, port):
+    """Fake TLS: the PROXY_REQ flags are those of the inner transport (padded)."""
+    peer = os.path.join(h.peers_dir(), "mtcute_echo.mjs")
+    if not os.path.isdir(os.path.join(h.peers_dir(), "node_modules", "@mtcute")):
+        h.check(False, "mtcute installed (cd tests/peers && npm ci --ignore-scripts)")
+        return
+    before = len(mp.flags)
+    try:
+        r = subprocess.run(["node", peer, "--host", "127.0.0.1", "--port", str(port), "--secret",
+                            h.TLS_SECRET, "--dc", "2", "--sizes", SIZES.replace("4,", "", 1),
+                            "--timeout", "30"], capture_output=True, text=True, timeout=120)
+        line = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "{}"
+        ok = r.returncode == 0 and json.loads(line).get("ok") is True
+    except (subprocess.TimeoutExpired, ValueError) as e:
+        ok, line = False, str(e)
+    h.check(ok, "mtcute fake TLS: echo intact (%s)" % line[:300])
+    flags = mp.flags[before:]
+    want = F_INTERMEDIATE | F_PAD
+    h.check(flags and all(f & (F_ABRIDGED | F_INTERMEDIATE | F_PAD) == want for f in flags),
+            "fake TLS: padded-intermediate flags %#x on all %d requests" % (want, len(flags)))
+
+
 def telethon_section(mp, port):
     cases = [("abridged", h.SIMPLE_SECRET, 2, F_ABRIDGED),
              ("intermediate", h.SIMPLE_SECRET, 4, F_INTERMEDIATE),
@@ -141,6 +164,7 @@ def telethon_section(mp, port):
                 "%s: transport flags %#x on all %d requests" % (mode, want, len(flags)))
         h.check(all(f & (F_AD_TAG | F_MAGIC | F_EXT2) == F_AD_TAG | F_MAGIC | F_EXT2 for f in flags),
                 "%s: ad-tag, magic and extmode2 flags set" % mode)
+    mtcute_run(mp, port)
     h.check(mp.tags and all(t == AD_TAG for t in mp.tags),
             "ad tag on every PROXY_REQ (%d requests, tags seen %s)" % (len(mp.tags), sorted(set(map(str, mp.tags)))))
     h.check(mp.count("pongs") >= 1, "the middle proxy's PING was answered with its id")
@@ -330,7 +354,7 @@ def main():
         mp.secret = secret
         stats = os.path.join(d, "stats.json")
         w, ports = h.start_worker(["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET,
-                                   "--ad-tag", AD_TAG, "--proxy-secret", ps, "--proxy-config", pc,
+                                   "--secret", h.TLS_SECRET, "--ad-tag", AD_TAG, "--proxy-secret", ps, "--proxy-config", pc,
                                    "--middle-pool", "2", "--middle-stall-timeout", str(STALL_S),
                                    "--stats-file", stats, "--log-level", "info"])
         port = ports[0]
