@@ -21,7 +21,8 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 proto::Bytes build_ping(std::uint64_t id) {
   proto::Bytes out(12);
   proto::store_le32(out.data(), proto::kRpcPing);
-  for (int i = 0; i < 8; ++i) out[4 + static_cast<std::size_t>(i)] = std::byte((id >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[4 + static_cast<std::size_t>(i)] = std::byte((id >> (8 * i)) & 0xff);
   return out;
 }
 
@@ -64,7 +65,8 @@ MiddleConn::MiddleConn(MiddlePool& pool, std::int16_t cluster,
 
 void MiddleConn::start() {
   asio::co_spawn(
-      sock_.get_executor(), [self = shared_from_this()]() -> awaitable<void> { co_await self->run(); },
+      sock_.get_executor(),
+      [self = shared_from_this()]() -> awaitable<void> { co_await self->run(); },
       LogExceptions{"middle connection"});
 }
 

@@ -39,8 +39,8 @@ namespace mtw::worker {
 // connection except detach() (on_middle_closed: already detached).
 class MiddleClient {
  public:
-  virtual void on_middle_answer(proto::ByteSpan packet) = 0;     // PROXY_ANS data
-  virtual void on_middle_quick_ack(std::uint32_t token) = 0;    // SIMPLE_ACK, as sent (LE)
+  virtual void on_middle_answer(proto::ByteSpan packet) = 0;  // PROXY_ANS data
+  virtual void on_middle_quick_ack(std::uint32_t token) = 0;  // SIMPLE_ACK, as sent (LE)
   virtual void on_middle_closed() = 0;  // CLOSE_EXT, or the connection failed: close the client
 
  protected:
@@ -120,10 +120,10 @@ class MiddleConn : public std::enable_shared_from_this<MiddleConn> {
   proto::RpcFrameDecoder decoder_;
   proto::AesCbc enc_, dec_;
   bool handshaken_ = false;
-  std::optional<base::Error> frame_error_;  // set by on_frame, acted on by the reader
-  proto::Bytes raw_, plain_;                // received: not yet a whole block / frame
-  std::vector<proto::Bytes> out_;           // encrypted frames waiting for the writer
-  std::size_t queued_ = 0;                  // bytes in out_ plus the write in flight
+  std::optional<base::Error> frame_error_;          // set by on_frame, acted on by the reader
+  proto::Bytes raw_, plain_;                        // received: not yet a whole block / frame
+  std::vector<proto::Bytes> out_;                   // encrypted frames waiting for the writer
+  std::size_t queued_ = 0;                          // bytes in out_ plus the write in flight
   std::optional<Clock::time_point> waiting_since_;  // a request went out, nothing came back
   bool ping_sent_ = false;
 };

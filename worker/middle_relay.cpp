@@ -123,17 +123,15 @@ bool Session::forward_up(std::span<std::byte> data) {
   if (phase_ != Phase::kRelay) return false;
   up_pending_.insert(up_pending_.end(), data.begin(), data.end());
   bool ok = true;
-  auto used = proto::decode_frames(transport_, proto::Direction::kToServer, up_pending_,
-                                   [&](const proto::Frame& f) {
-                                     if (!ok || f.kind != proto::Frame::Kind::kPacket) return;
-                                     auto r = middle_->send_proxy_req(req_, f.payload,
-                                                                      f.quick_ack_requested);
-                                     if (!r) {
-                                       log()->debug("proxy request failed id={} error={}", id_,
-                                                    r.error().to_string());
-                                       ok = false;
-                                     }
-                                   });
+  auto used = proto::decode_frames(
+      transport_, proto::Direction::kToServer, up_pending_, [&](const proto::Frame& f) {
+        if (!ok || f.kind != proto::Frame::Kind::kPacket) return;
+        auto r = middle_->send_proxy_req(req_, f.payload, f.quick_ack_requested);
+        if (!r) {
+          log()->debug("proxy request failed id={} error={}", id_, r.error().to_string());
+          ok = false;
+        }
+      });
   if (!used) {
     log_relay_error("bad client framing");
     return false;

@@ -179,7 +179,8 @@ Result<void> check_complete(const Options& o) {
   if (o.ad_tag && (o.proxy_secret_file.empty() || o.proxy_config_file.empty())) {
     return fail(Errc::kBadInput, "--ad-tag needs --proxy-secret FILE and --proxy-config FILE");
   }
-  if (o.middle_stall_ms < 500) return fail(Errc::kBadInput, "--middle-stall-timeout: want >= 500ms");
+  if (o.middle_stall_ms < 500)
+    return fail(Errc::kBadInput, "--middle-stall-timeout: want >= 500ms");
   return {};
 }
 

@@ -44,10 +44,10 @@ struct Options {
   // Middle-proxy mode (docs/worker.md): with an ad tag every client goes
   // through Telegram's middle proxies; the two files are read at start.
   std::optional<proto::AdTag> ad_tag;
-  std::string proxy_secret_file;        // binary proxy secret (getProxySecret)
-  std::string proxy_config_file;        // proxy-multi.conf (getProxyConfig)
-  std::uint32_t middle_pool = 2;        // connections per cluster, 1..64
-  std::string public_ip;                // empty: the connection's local address
+  std::string proxy_secret_file;          // binary proxy secret (getProxySecret)
+  std::string proxy_config_file;          // proxy-multi.conf (getProxyConfig)
+  std::uint32_t middle_pool = 2;          // connections per cluster, 1..64
+  std::string public_ip;                  // empty: the connection's local address
   std::uint32_t middle_stall_ms = 5'000;  // a client waits this long without a byte: replace
   bool help = false;
 };

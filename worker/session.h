@@ -108,8 +108,8 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   std::uint64_t conn_id_ = 0;
   proto::Transport transport_ = proto::Transport::kIntermediate;
   proto::ProxyReqHeader req_;
-  proto::Bytes up_pending_;               // decrypted client bytes: a partial packet
-  std::deque<proto::Bytes> down_queue_;   // wire bytes for the client
+  proto::Bytes up_pending_;              // decrypted client bytes: a partial packet
+  std::deque<proto::Bytes> down_queue_;  // wire bytes for the client
   std::size_t down_bytes_ = 0;
   std::optional<asio::steady_timer> down_timer_;  // wakes pump_middle_to_client
 };

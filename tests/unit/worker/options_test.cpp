@@ -188,8 +188,8 @@ TEST(Links, SimpleSecretGetsHexOnly) {
 
 TEST(Options, MiddleProxyFlags) {
   auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--ad-tag",
-                  "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps",
-                  "--proxy-config", "/tmp/pc", "--middle-pool", "3", "--public-ip", "203.0.113.7",
+                  "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps", "--proxy-config",
+                  "/tmp/pc", "--middle-pool", "3", "--public-ip", "203.0.113.7",
                   "--middle-stall-timeout", "2.5"});
   ASSERT_TRUE(o) << o.error().to_string();
   ASSERT_TRUE(o->ad_tag.has_value());
@@ -212,9 +212,9 @@ TEST(Options, MiddleProxyFlags) {
 
 TEST(Options, MiddleProxyFlagErrors) {
   const std::vector<std::vector<std::string_view>> bad = {
-      {"--ad-tag", "0123456789abcdef0123456789abcde"},     // 31 digits
-      {"--ad-tag", "0123456789abcdef0123456789abcdeg"},    // not hex
-      {"--ad-tag", "0123456789abcdef0123456789abcdef"},    // no proxy secret / config
+      {"--ad-tag", "0123456789abcdef0123456789abcde"},   // 31 digits
+      {"--ad-tag", "0123456789abcdef0123456789abcdeg"},  // not hex
+      {"--ad-tag", "0123456789abcdef0123456789abcdef"},  // no proxy secret / config
       {"--ad-tag", "0123456789abcdef0123456789abcdef", "--proxy-secret", "/x"},
       {"--middle-pool", "0"},
       {"--middle-pool", "65"},
