@@ -1,6 +1,9 @@
 #include "worker/options.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -81,6 +84,33 @@ Setter store(T Options::*field, Result<T> (*parse)(std::string_view)) {
 }
 
 Result<std::string> as_text(std::string_view v) { return std::string(v); }
+Result<std::optional<proto::AdTag>> as_ad_tag(std::string_view v) {
+  proto::AdTag tag{};
+  if (v.size() != 2 * tag.size()) return fail(Errc::kBadInput, "want 32 hex digits");
+  for (std::size_t i = 0; i < tag.size(); ++i) {
+    unsigned x = 0;
+    auto [p, ec] = std::from_chars(v.data() + 2 * i, v.data() + 2 * i + 2, x, 16);
+    if (ec != std::errc() || p != v.data() + 2 * i + 2) {
+      return fail(Errc::kBadInput, "want 32 hex digits");
+    }
+    tag[i] = std::byte(x);
+  }
+  return std::optional<proto::AdTag>(tag);
+}
+Result<std::string> as_ip_literal(std::string_view v) {
+  std::string text(v);
+  std::array<unsigned char, 16> buf{};
+  if (::inet_pton(AF_INET, text.c_str(), buf.data()) != 1 &&
+      ::inet_pton(AF_INET6, text.c_str(), buf.data()) != 1) {
+    return fail(Errc::kBadInput, "want an IPv4 or IPv6 address literal");
+  }
+  return text;
+}
+Result<std::uint32_t> as_pool_size(std::string_view v) {
+  auto n = parse_u32(v);
+  if (n && (*n < 1 || *n > 64)) return fail(Errc::kBadInput, "want 1 .. 64");
+  return n;
+}
 Result<std::optional<proto::Endpoint>> as_endpoint(std::string_view v) {
   auto e = proto::parse_endpoint(v);
   if (!e) return tl::unexpected(e.error());
@@ -128,6 +158,12 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--replay-entries", store(&Options::replay_entries, parse_replay_entries)},
       {"--stats-file", store(&Options::stats_file, as_text)},
       {"--log-level", store(&Options::log_level, as_level)},
+      {"--ad-tag", store(&Options::ad_tag, as_ad_tag)},
+      {"--proxy-secret", store(&Options::proxy_secret_file, as_text)},
+      {"--proxy-config", store(&Options::proxy_config_file, as_text)},
+      {"--middle-pool", store(&Options::middle_pool, as_pool_size)},
+      {"--public-ip", store(&Options::public_ip, as_ip_literal)},
+      {"--middle-stall-timeout", store(&Options::middle_stall_ms, parse_duration_ms)},
   };
   return flags;
 }
@@ -140,6 +176,11 @@ Result<void> check_complete(const Options& o) {
     return fail(Errc::kBadInput, "need at least one --secret or a --secrets-file");
   }
   if (o.secrets.size() > 1024) return fail(Errc::kBadInput, "too many secrets (max 1024)");
+  if (o.ad_tag && (o.proxy_secret_file.empty() || o.proxy_config_file.empty())) {
+    return fail(Errc::kBadInput, "--ad-tag needs --proxy-secret FILE and --proxy-config FILE");
+  }
+  if (o.middle_stall_ms < 500)
+    return fail(Errc::kBadInput, "--middle-stall-timeout: want >= 500ms");
   return {};
 }
 

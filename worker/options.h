@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
+#include "proto/rpc.h"
 #include "proto/secret.h"
 
 namespace mtw::worker {
@@ -40,13 +41,22 @@ struct Options {
   std::uint32_t stats_interval_ms = 60'000;        // 0: off
   std::string stats_file;                          // empty: off
   std::string log_level = "info";
+  // Middle-proxy mode (docs/worker.md): with an ad tag every client goes
+  // through Telegram's middle proxies; the two files are read at start.
+  std::optional<proto::AdTag> ad_tag;
+  std::string proxy_secret_file;          // binary proxy secret (getProxySecret)
+  std::string proxy_config_file;          // proxy-multi.conf (getProxyConfig)
+  std::uint32_t middle_pool = 2;          // connections per cluster, 1..64
+  std::string public_ip;                  // empty: the connection's local address
+  std::uint32_t middle_stall_ms = 5'000;  // a client waits this long without a byte: replace
   bool help = false;
 };
 
 // Parses argv[1..] (without the program name). Errors (kBadInput) name the
 // flag and the problem but never echo a secret. `help` set: print usage.
 // Needs at least one --bind or --control-fd, and one secret unless
-// --secrets-file is given (the file is read later, by the caller).
+// --secrets-file is given (the file is read later, by the caller). --ad-tag
+// needs --proxy-secret and --proxy-config (read later too).
 [[nodiscard]] Result<Options> parse_options(const std::vector<std::string_view>& args);
 
 // The --help text.

@@ -21,6 +21,7 @@
 namespace mtw::worker {
 
 class Session;
+class MiddlePool;
 
 // A gate listener: its id (for accounting) and the handshakes it allows.
 struct ListenerInfo {
@@ -62,6 +63,9 @@ struct Runtime {
   // The gate sets this: an accepted handshake goes here instead of being
   // answered (no ServerHello, no DC). Unset in the worker.
   std::function<void(Identified)> on_identified;
+  // Middle-proxy mode (--ad-tag): the pool every session relays through.
+  // Owned by the server; null in direct mode.
+  MiddlePool* middle = nullptr;
   std::size_t handshaking = 0;  // sessions still reading their handshake (a gauge)
   bool draining = false;
   std::uint64_t next_session_id = 1;

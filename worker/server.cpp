@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "base/file.h"
@@ -32,6 +34,17 @@ std::string format_address(const tcp::endpoint& ep) {
   return s;
 }
 
+base::Result<std::string> read_small_file(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return base::fail_errno("open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return base::fail_errno("read " + path);
+  std::string text = ss.str();
+  if (text.size() > max_bytes) return base::fail(base::Errc::kTooLarge, path + ": file too large");
+  return text;
+}
+
 }  // namespace
 
 Server::Server(Options opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
@@ -46,6 +59,36 @@ base::Result<void> Server::Impl::load_secrets() {
   }
   if (all.empty()) return base::fail(base::Errc::kBadInput, "no secrets");
   rt.set_secrets(std::move(all));
+  return {};
+}
+
+base::Result<void> Server::Impl::load_middle() {
+  const auto& o = rt.opts;
+  MiddleSettings st;
+  auto secret = read_small_file(o.proxy_secret_file, 4096);
+  if (!secret) return tl::unexpected(secret.error());
+  const auto* p = reinterpret_cast<const std::byte*>(secret->data());
+  st.proxy_secret.assign(p, p + secret->size());
+  if (auto r = proto::validate_proxy_secret(st.proxy_secret); !r) return r;
+  auto text = read_small_file(o.proxy_config_file, proto::kMaxProxyConfigBytes);
+  if (!text) return tl::unexpected(text.error());
+  auto config = proto::parse_proxy_config(*text, proto::IpFamily::kV4);
+  if (!config) {  // a getProxyConfigV6 file, or a bad one (report the v4 error)
+    auto v6 = proto::parse_proxy_config(*text, proto::IpFamily::kV6);
+    if (!v6) return tl::unexpected(config.error());
+    config = std::move(v6);
+  }
+  st.config = std::move(*config);
+  st.ad_tag = *o.ad_tag;
+  st.pool_size = o.middle_pool;
+  st.public_ip = o.public_ip;
+  st.stall_ms = o.middle_stall_ms;
+  st.connect_timeout_ms = o.dc_connect_timeout_ms;
+  log()->info("middle-proxy mode clusters={} default={} pool={} public_ip={}",
+              st.config.clusters.size(), st.config.default_dc ? *st.config.default_dc : 0,
+              st.pool_size, st.public_ip.empty() ? "local" : st.public_ip);
+  middle = std::make_unique<MiddlePool>(io.get_executor(), std::move(st));
+  rt.middle = middle.get();
   return {};
 }
 
@@ -96,6 +139,9 @@ base::Result<void> Server::start() {
   d.signals.emplace(d.io, SIGTERM, SIGINT, SIGHUP);
   if (auto r = d.load_secrets(); !r) return r;
   if (auto r = d.rt.init_dc_table(); !r) return r;
+  if (d.rt.opts.ad_tag) {
+    if (auto r = d.load_middle(); !r) return r;
+  }
   if (d.rt.opts.replay_entries != (1u << 16)) {
     d.rt.replay = proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
   }
@@ -221,6 +267,7 @@ awaitable<void> Server::Impl::tick_loop() {
     }
     auto now = Clock::now();
     for (Session* s : rt.sessions) s->on_tick(now);
+    if (middle) middle->on_tick(now);
     if (now >= next_stats_file) {
       write_stats_file();
       next_stats_file = now + std::chrono::seconds(1);
@@ -241,6 +288,7 @@ awaitable<void> Server::Impl::tick_loop() {
 void Server::Impl::finish_drain() {
   log()->info("drain finished remaining={}", rt.sessions.size());
   for (Session* s : rt.sessions) s->close();
+  if (middle) middle->close_all();
   if (signals) signals->cancel();  // nothing may keep io.run() alive now
   if (control) {
     send_report();  // final counters for the parent
@@ -251,7 +299,16 @@ void Server::Impl::finish_drain() {
 
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
-  if (auto r = base::write_file_atomic(rt.opts.stats_file, counters_json(rt.counters) + "\n", 0644,
+  std::string json = counters_json(rt.counters);
+  if (middle && json.ends_with("}")) {
+    const auto& m = middle->stats();
+    json.pop_back();
+    json += ",\"middle_connections\":" + std::to_string(m.connections) +
+            ",\"middle_clients\":" + std::to_string(m.clients) +
+            ",\"middle_opened\":" + std::to_string(m.opened) +
+            ",\"middle_errors\":" + std::to_string(m.errors) + "}";
+  }
+  if (auto r = base::write_file_atomic(rt.opts.stats_file, json + "\n", 0644,
                                        base::Durability::kNoFsync);
       !r)
     log()->warn("stats file not written error={}", r.error().to_string());

@@ -9,6 +9,7 @@
 #include "base/unique_fd.h"
 #include "worker/asio.h"
 #include "worker/control_protocol.h"
+#include "worker/middle.h"
 #include "worker/runtime.h"
 #include "worker/server.h"
 
@@ -20,6 +21,8 @@ struct Server::Impl {
 
   // server.cpp
   base::Result<void> load_secrets();
+  // --ad-tag: reads the proxy secret and proxy-multi.conf, creates `middle`.
+  base::Result<void> load_middle();
   base::Result<void> bind_all();
   void print_links() const;
   awaitable<void> accept_loop(tcp::acceptor& acc);
@@ -44,6 +47,10 @@ struct Server::Impl {
 
   // rt outlives io: destroying io destroys suspended sessions, which touch rt.
   Runtime rt;
+  // Middle-proxy mode only. Declared before io (destroyed after it): sessions
+  // destroyed with io detach from its connections. close_all() in
+  // finish_drain ends the connections' coroutines so io.run() can return.
+  std::unique_ptr<MiddlePool> middle;
   asio::io_context io{1};
   std::vector<tcp::acceptor> acceptors;
   std::vector<proto::Secret> flag_secrets;  // --secret values; the file adds to them

@@ -39,6 +39,7 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
 }
 
 Session::~Session() {
+  leave_middle(false);
   leave_handshake();
   rt_.sessions.erase(this);
   --rt_.counters[Counter::kActive];
@@ -52,6 +53,8 @@ void Session::close() noexcept {
   error_code ec;
   client_.close(ec);
   upstream_.close(ec);
+  leave_middle(true);
+  if (down_timer_) down_timer_->cancel();
 }
 
 void Session::leave_handshake() noexcept {
@@ -237,6 +240,10 @@ awaitable<void> Session::start_relay(BufferLease& buf, const proto::ClientInit& 
   client_enc_ = std::move(streams->encrypt);
   fast_ = rt_.opts.fast_mode;
   ++rt_.counters[Counter::kHandshakeOk];
+  if (rt_.middle != nullptr) {
+    co_await relay_middle(buf, init, data_begin, data_end, tail_end);
+    co_return;
+  }
   if (!co_await connect_dc(init.dc)) co_return;
   auto dc_init = proto::build_dc_init(init.tag, init.dc, proto::system_random(),
                                       fast_ ? &init.encrypt : nullptr);

@@ -6,16 +6,19 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <optional>
 
 #include "proto/aes_ctr.h"
 #include "proto/identify.h"
 #include "worker/asio.h"
 #include "worker/buffer_pool.h"
+#include "worker/middle.h"
 #include "worker/runtime.h"
 
 namespace mtw::worker {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public MiddleClient {
  public:
   // `initial` holds bytes already read from the socket (managed mode handoff).
   // `listener` (gate only; must outlive the session): its id goes to
@@ -35,6 +38,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool relaying() const noexcept { return phase_ == Phase::kRelay; }
   asio::any_io_executor client_executor() { return client_.get_executor(); }
 
+  // MiddleClient (middle-proxy mode, middle_relay.cpp).
+  void on_middle_answer(proto::ByteSpan packet) override;
+  void on_middle_quick_ack(std::uint32_t token) override;
+  void on_middle_closed() override;
+
  private:
   enum class Phase { kHandshake, kConnecting, kRelay, kMask, kDiscard, kClosed };
   struct Accepted;
@@ -49,6 +57,18 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
   awaitable<bool> connect_dc(std::int16_t dc);
+  // Middle-proxy mode (middle_relay.cpp): the relay over a pooled middle
+  // connection instead of a DC connection of our own.
+  awaitable<void> relay_middle(BufferLease& buf, const proto::ClientInit& init,
+                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
+  awaitable<void> pump_client_to_middle(BufferLease buf, std::size_t tail);
+  awaitable<void> pump_middle_to_client();
+  // Decrypted client bytes: cut into packets, each sent as a PROXY_REQ.
+  // False when the client's framing is bad or the connection is gone.
+  bool forward_up(std::span<std::byte> data);
+  // Encrypts (and for fake TLS wraps) bytes for the client and queues them.
+  void queue_down(proto::Bytes bytes);
+  void leave_middle(bool tell_peer) noexcept;
   awaitable<void> pump_client_to_dc(BufferLease buf, std::size_t tail);
   awaitable<void> pump_dc_to_client();
   // Gives `buf` back, waits until `sock` is readable, borrows a buffer again.
@@ -83,6 +103,15 @@ class Session : public std::enable_shared_from_this<Session> {
   proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
   std::uint64_t id_;
   std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  // Middle-proxy mode only.
+  std::shared_ptr<MiddleConn> middle_;
+  std::uint64_t conn_id_ = 0;
+  proto::Transport transport_ = proto::Transport::kIntermediate;
+  proto::ProxyReqHeader req_;
+  proto::Bytes up_pending_;              // decrypted client bytes: a partial packet
+  std::deque<proto::Bytes> down_queue_;  // wire bytes for the client
+  std::size_t down_bytes_ = 0;
+  std::optional<asio::steady_timer> down_timer_;  // wakes pump_middle_to_client
 };
 
 // Starts a session coroutine on `ex` (exceptions logged, never propagated).

@@ -6,7 +6,8 @@ namespace mtw::worker {
 std::string usage_text() {
   return R"(Usage: mtwarden-worker --bind HOST:PORT [--bind ...] --secret SECRET [--secret ...] [options]
 
-A single-user Telegram MTProxy relay (direct mode, obfuscated2 and fake TLS).
+A single-user Telegram MTProxy relay (direct or middle-proxy mode, obfuscated2 and
+fake TLS).
 
 Listening and secrets:
   --bind HOST:PORT          listen here (repeatable; IPv6 as [::]:443; port 0 = any,
@@ -26,6 +27,18 @@ Upstream:
   --fast-mode on|off        DC->client bytes pass without re-encryption (default on)
   --mask HOST:PORT          forward failed handshakes here byte-exact (default: none, the
                             connection is read and discarded until --mask-discard-timeout)
+
+Middle-proxy mode (ad tags; docs/worker.md):
+  --ad-tag HEX32            relay every client through Telegram's middle proxies with this
+                            ad tag (needs --proxy-secret and --proxy-config)
+  --proxy-secret FILE       the binary proxy secret (core.telegram.org/getProxySecret)
+  --proxy-config FILE       proxy-multi.conf (getProxyConfig or getProxyConfigV6)
+  --middle-pool N           middle-proxy connections per cluster, 1..64 (default 2)
+  --public-ip ADDR          our address as the middle proxy sees it, for the key
+                            derivation (default: the connection's local address; set it
+                            behind NAT)
+  --middle-stall-timeout S  a middle proxy silent this long while a client waits is
+                            replaced and its clients closed (default 5, >= 0.5)
 
 Limits and timeouts (durations in seconds; "250ms" also accepted):
   --handshake-timeout S     deadline for the client handshake; then masked (default 10)

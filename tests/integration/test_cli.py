@@ -4,6 +4,8 @@ line, a failed bind exits 1, listeners print "listening ADDR:PORT" (IPv4 and
 IPv6), and the proxy links use --public-host with hex and base64url forms."""
 
 import base64
+import os
+import shutil
 import socket
 import subprocess
 
@@ -12,7 +14,9 @@ import harness as h
 FLAGS = ["--bind", "--secret", "--secrets-file", "--dc", "--mask", "--allow", "--tls-skew",
          "--public-host", "--control-fd", "--fast-mode", "--prefer-ipv6", "--handshake-timeout",
          "--idle-timeout", "--dc-connect-timeout", "--drain-timeout", "--max-connections",
-         "--stats-interval", "--stats-file", "--log-level", "--mask-discard-timeout", "--help"]
+         "--stats-interval", "--stats-file", "--log-level", "--mask-discard-timeout", "--help",
+         "--ad-tag", "--proxy-secret", "--proxy-config", "--middle-pool", "--public-ip",
+         "--middle-stall-timeout"]
 
 
 def run(args):
@@ -41,6 +45,30 @@ def main():
         r = run(bad)
         h.check(r.returncode == 2 and r.stderr.startswith("mtwarden-worker: ")
                 and "nothex" not in r.stderr, "bad flags %s -> exit 2 (%r)" % (bad[:3], r.stderr[:80]))
+
+    # Middle-proxy files are read at start: a missing or text proxy secret, or
+    # a proxy config without proxy_for lines, is a start-up failure (exit 1).
+    d = h.tmpdir()
+    text_secret = os.path.join(d, "secret.txt")
+    with open(text_secret, "w") as f:
+        f.write("<html>" + "x" * 200 + "</html>\n")
+    good_secret = os.path.join(d, "secret.bin")
+    with open(good_secret, "wb") as f:
+        f.write(os.urandom(128))
+    conf = os.path.join(d, "proxy-multi.conf")
+    with open(conf, "w") as f:
+        f.write("proxy_for 2 127.0.0.1:8888;\n")
+    empty_conf = os.path.join(d, "empty.conf")
+    with open(empty_conf, "w") as f:
+        f.write("# nothing\n")
+    base = ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--ad-tag", "ab" * 16]
+    for what, extra, needle in (
+            ("missing proxy secret", ["--proxy-secret", os.path.join(d, "nope"), "--proxy-config", conf], "nope"),
+            ("text proxy secret", ["--proxy-secret", text_secret, "--proxy-config", conf], "proxy secret"),
+            ("empty proxy config", ["--proxy-secret", good_secret, "--proxy-config", empty_conf], "proxy config")):
+        r = run(base + extra)
+        h.check(r.returncode == 1 and needle in r.stderr, "%s -> exit 1 (%r)" % (what, r.stderr[-120:]))
+    shutil.rmtree(d, ignore_errors=True)
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

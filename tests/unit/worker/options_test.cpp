@@ -169,5 +169,48 @@ TEST(SecretsFile, ReportsLineNumberOfBadSecret) {
 
 TEST(SecretsFile, RejectsEmptyFile) { EXPECT_FALSE(parse_secrets_text("# nothing\n")); }
 
+TEST(Options, MiddleProxyFlags) {
+  auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--ad-tag",
+                  "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps", "--proxy-config",
+                  "/tmp/pc", "--middle-pool", "3", "--public-ip", "203.0.113.7",
+                  "--middle-stall-timeout", "2.5"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  ASSERT_TRUE(o->ad_tag.has_value());
+  EXPECT_EQ((*o->ad_tag)[0], std::byte{0x01});
+  EXPECT_EQ((*o->ad_tag)[5], std::byte{0xab});
+  EXPECT_EQ((*o->ad_tag)[15], std::byte{0xef});
+  EXPECT_EQ(o->proxy_secret_file, "/tmp/ps");
+  EXPECT_EQ(o->proxy_config_file, "/tmp/pc");
+  EXPECT_EQ(o->middle_pool, 3u);
+  EXPECT_EQ(o->public_ip, "203.0.113.7");
+  EXPECT_EQ(o->middle_stall_ms, 2'500u);
+
+  auto d = parse({"--bind", "127.0.0.1:0", "--secret", kSimple});
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->ad_tag.has_value());
+  EXPECT_EQ(d->middle_pool, 2u);
+  EXPECT_EQ(d->middle_stall_ms, 5'000u);
+  EXPECT_TRUE(parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--public-ip", "2001:db8::1"}));
+}
+
+TEST(Options, MiddleProxyFlagErrors) {
+  const std::vector<std::vector<std::string_view>> bad = {
+      {"--ad-tag", "0123456789abcdef0123456789abcde"},   // 31 digits
+      {"--ad-tag", "0123456789abcdef0123456789abcdeg"},  // not hex
+      {"--ad-tag", "0123456789abcdef0123456789abcdef"},  // no proxy secret / config
+      {"--ad-tag", "0123456789abcdef0123456789abcdef", "--proxy-secret", "/x"},
+      {"--middle-pool", "0"},
+      {"--middle-pool", "65"},
+      {"--public-ip", "proxy.example"},
+      {"--public-ip", "1.2.3.4:80"},
+      {"--middle-stall-timeout", "100ms"},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string_view> args = {"--bind", "127.0.0.1:0", "--secret", kSimple};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_FALSE(parse(args)) << extra[0] << " " << extra[1];
+  }
+}
+
 }  // namespace
 }  // namespace mtw::worker
