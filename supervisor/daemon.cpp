@@ -117,6 +117,7 @@ base::Result<void> Daemon::start() {
     return {};
   }
   if (auto r = check_can_run(); !r) return r;
+  raise_nofile_soft_limit();
   if (auto r = check_host_clashes(cfg_.cells); !r) return r;
   if (auto r = prepare_dirs(); !r) return r;
   auto store = Store::open(cfg_.server.state_dir + "/state.db");

@@ -3,8 +3,13 @@
 #include <grp.h>
 #include <ifaddrs.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <cerrno>
+
+#include <spdlog/spdlog.h>
 
 #include "netns/reconcile.h"
 #include "supervisor/daemon_impl.h"
@@ -82,6 +87,18 @@ base::Result<void> check_host_clashes(const CellsConfig& c) {
   ::endgrent();
   if (!clash.empty()) return base::fail(base::Errc::kExists, clash);
   return {};
+}
+
+void raise_nofile_soft_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    log()->warn("descriptor limit not raised soft={} hard={} errno={}", was, rl.rlim_max, errno);
+    return;
+  }
+  log()->debug("descriptor limit raised soft={} to={}", was, rl.rlim_max);
 }
 
 }  // namespace mtw::supervisor

@@ -89,6 +89,11 @@ std::string_view user_state_name(UserState s) noexcept;
 // A child may not get more descriptors than our own hard limit allows
 // (raising it needs CAP_SYS_RESOURCE, which containers often lack).
 std::uint64_t nofile_within_limit(std::uint64_t want);
+// Raises our own RLIMIT_NOFILE soft limit to the hard one: every user holds
+// a few descriptors here (control socket, pidfd watch, the cell's netlink
+// socket), so a shell's soft 1024 would run out at a few hundred users.
+// Logs and carries on when it cannot.
+void raise_nofile_soft_limit();
 // A memfd holding `text`, for handing to a child as a file.
 [[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
