@@ -8,6 +8,11 @@
 // Bad requests get a 4xx with {"error":{"code":...,"message":...,"field":...}}
 // and change nothing; bodies over the limit and clients slower than the
 // request deadline are cut off; the server never stops for a bad client.
+// Each listener has its own connection cap, TCP also one per peer address,
+// and root always finds room on the Unix socket (ConnectionLimits), so a
+// flood of TCP connections cannot lock out the socket. Refused connections
+// and failed TCP authentications are logged in bounded volume (the first
+// of a flood, then one summary per 10 s) and counted on /metrics.
 // Not thread-safe: one io_context thread.
 #pragma once
 
@@ -20,6 +25,18 @@
 
 namespace mtw::api {
 
+// Connection caps and the first-request deadline; the defaults are what the
+// supervisor uses (docs/api.md), tests shrink them.
+struct ConnectionLimits {
+  std::size_t unix_max = 64;            // Unix socket connections of non-root peers
+  std::size_t unix_root_reserve = 16;   // more that only root (uid 0) peers may open
+  std::size_t tcp_max = 256;            // TCP connections in all
+  std::size_t tcp_per_peer = 16;        // TCP connections from one address
+  // A new connection that has not sent a byte by then is closed
+  // (request_timeout_ms when that is shorter).
+  std::uint32_t first_request_timeout_ms = 2'000;
+};
+
 class ApiServer {
  public:
   // Binds (removing a stale socket file first) and starts accepting.
@@ -31,7 +48,8 @@ class ApiServer {
                                                                 const supervisor::ApiConfig& cfg,
                                                                 const std::string& socket_path,
                                                                 const std::string& token_path,
-                                                                Service& service);
+                                                                Service& service,
+                                                                const ConnectionLimits& limits = {});
   virtual ~ApiServer() = default;
   // Stops accepting, closes the listeners (and removes the socket file);
   // requests in flight finish.
