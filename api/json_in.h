@@ -18,7 +18,8 @@ namespace mtw::api::detail {
 inline constexpr std::size_t kMaxNameLength = 64;
 inline constexpr std::size_t kMaxCommentChars = 256;
 
-// 1..64 of [A-Za-z0-9_.-].
+// supervisor::valid_user_name: 1..64 of [A-Za-z0-9_.-], not starting with
+// '.' or '-'.
 bool valid_user_name(std::string_view name) noexcept;
 
 // The body as a JSON object; an empty body counts as {} when `allow_empty`.

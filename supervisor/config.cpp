@@ -403,7 +403,7 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
     if (valid_user_name(*v))
       u.name = *v;
     else
-      r.error(*name_node, "user.name \"" + *v + "\" must be 1..64 of [A-Za-z0-9_.-]");
+      r.error(*name_node, "user.name \"" + *v + "\" must be " + std::string(kUserNameRule));
   } else if (!name_node) {
     r.diag().error(u.pos, "user needs name = \"...\"");
   }
@@ -453,7 +453,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
 }  // namespace
 
 bool valid_user_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
   for (char ch : name)
     if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
       return false;

@@ -249,6 +249,16 @@ TEST(Config, WeeklyAnchorAboveSevenIsAnError) {
       HasSubstr("t.toml:3:1: user \"a\": a weekly period's anchor_day is an ISO weekday"));
 }
 
+TEST(Config, UserNamesAreASafeSet) {
+  for (const char* bad : {".", "..", ".hidden", "-rf", "a b", "a/b", "a\x01", ""})
+    EXPECT_FALSE(valid_user_name(bad)) << bad;
+  EXPECT_FALSE(valid_user_name(std::string(65, 'a')));
+  for (const char* good : {"a", "a.b", "a..b", "a-", "_x", "0", "Z_9.-"})
+    EXPECT_TRUE(valid_user_name(good)) << good;
+  EXPECT_THAT(error_of(std::string(kListener) + user("..", kKeyA)),
+              HasSubstr("user.name \"..\" must be 1..64 of [A-Za-z0-9_.-], not starting with"));
+}
+
 TEST(Config, DuplicateUserNamesNameBothPlaces) {
   EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA) + user("a", kKeyB)),
               HasSubstr("t.toml:6:1: duplicate user name \"a\" (first at t.toml:3:1)"));
