@@ -288,6 +288,16 @@ bool valid_user_name(std::string_view name) noexcept {
   return supervisor::valid_user_name(name);
 }
 
+bool addressable_user_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 ApiResult<json::object> parse_object(std::string_view body, bool allow_empty) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     if (allow_empty) return json::object{};
