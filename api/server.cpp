@@ -562,9 +562,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(asio::io_context& io,
                                                     const std::string& socket_path,
                                                     const std::string& token_path,
                                                     Service& service,
-                                                    const ConnectionLimits& limits) {
-  TokenState token{token_path, ""};
-  if (auto h = load_token_hash(token_path)) {
+                                                    const ConnectionLimits& limits,
+                                                    const std::string& fresh_token_hash) {
+  TokenState token{token_path, fresh_token_hash};
+  if (!fresh_token_hash.empty()) {
+    // In force now; the caller stores it once its start has succeeded.
+  } else if (auto h = load_token_hash(token_path)) {
     token.hash_hex = std::move(*h);
   } else if (h.error().code != Errc::kNotFound) {
     return tl::unexpected(h.error());

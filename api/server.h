@@ -42,14 +42,17 @@ class ApiServer {
   // Binds (removing a stale socket file first) and starts accepting.
   // `socket_path`: cfg.socket resolved by the caller. `token_path`: file
   // with the bearer token's SHA-256 (token.h); read at start, rewritten by
-  // POST /v1/token/rotate. Errors name the socket/address (kSyscall,
-  // kPermission, kBadInput).
+  // POST /v1/token/rotate. `fresh_token_hash`: a token made for this start
+  // and not stored yet (first start): used instead of reading the file,
+  // which the caller writes once its whole start has succeeded. Errors name
+  // the socket/address (kSyscall, kPermission, kBadInput).
   [[nodiscard]] static Result<std::unique_ptr<ApiServer>> start(boost::asio::io_context& io,
                                                                 const supervisor::ApiConfig& cfg,
                                                                 const std::string& socket_path,
                                                                 const std::string& token_path,
                                                                 Service& service,
-                                                                const ConnectionLimits& limits = {});
+                                                                const ConnectionLimits& limits = {},
+                                                                const std::string& fresh_token_hash = "");
   virtual ~ApiServer() = default;
   // Stops accepting, closes the listeners (and removes the socket file);
   // requests in flight finish.

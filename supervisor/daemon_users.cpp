@@ -6,13 +6,18 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <utility>
 #include <set>
 
+#include "api/token.h"
 #include "base/log.h"
 #include "proto/secret.h"
 #include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
+#include "supervisor/reveal.h"
 #include "worker/options.h"
 
 namespace mtw::supervisor {
@@ -144,9 +149,8 @@ base::Result<void> Daemon::maybe_create_first_user() {
   u.id = *id;
   log()->info("first user created name=user1");
   event(*id, "user_created", "first start");
-  std::printf("Created the first user \"user1\". Give these links to its owner:\n");
-  print_links(u, true);
-  return {};
+  return reveal_first_start("Created the first user \"user1\". Give these links to its owner:\n" +
+                            links_text(u, true));
 }
 
 bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
@@ -333,22 +337,40 @@ std::uint16_t Daemon::public_port() const {
   return cfg_.listeners.empty() ? 443 : cfg_.listeners.front().bind.port;
 }
 
-void Daemon::print_links(const StoredUser& u, bool with_qr) {
+std::string Daemon::links_text(const StoredUser& u, bool with_qr) const {
   const std::string host = public_host();
-  if (cfg_.server.public_host.empty()) {
-    std::printf("(links use %s; set [server] public_host to the name clients should use)\n",
-                host.c_str());
-  }
+  std::string out;
+  if (cfg_.server.public_host.empty())
+    out += "(links use " + host + "; set [server] public_host to the name clients should use)\n";
   for (const auto& hex : u.secrets) {
     auto s = proto::parse_secret(hex);
     if (!s) continue;
     auto links = worker::proxy_links(*s, host, public_port());
-    for (const auto& l : links) std::printf("  %s\n", l.c_str());
+    for (const auto& l : links) out += "  " + l + "\n";
     if (with_qr && !links.empty()) {
-      if (auto qr = qr_terminal(links.front())) std::printf("%s", qr->c_str());
+      if (auto qr = qr_terminal(links.front())) out += *qr;
     }
   }
-  std::fflush(stdout);
+  return out;
+}
+
+base::Result<void> Daemon::reveal_first_start(std::string_view text) {
+  const std::string path = cfg_.server.state_dir + "/first-start-secrets.txt";
+  std::fflush(stdout);  // what printf buffered comes first
+  auto r = reveal_secrets(text, STDOUT_FILENO, path);
+  if (!r) return base::fail(r.error().code, "first-start secrets: " + r.error().to_string());
+  if (*r == RevealedTo::kFile)
+    log()->warn("first-start secrets not printed (stdout is not a terminal) path={}", path);
+  return {};
+}
+
+base::Result<void> Daemon::store_fresh_token() {
+  if (fresh_token_.empty()) return {};
+  const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
+  if (auto r = api::store_token_hash(token_path, api::token_hash(fresh_token_)); !r) return r;
+  const std::string token = std::exchange(fresh_token_, {});
+  return reveal_first_start("API bearer token (shown once; only its hash is kept in " +
+                            token_path + "):\n  " + token + "\n");
 }
 
 }  // namespace mtw::supervisor
