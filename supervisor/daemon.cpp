@@ -111,6 +111,9 @@ base::Result<void> Daemon::prepare_dirs() {
 base::Result<void> Daemon::start() {
   if (auto r = read_config(); !r) return r;
   if (opts_.check_only) {
+    // What the start would find on this host too (ExecReload runs --check
+    // first): pools on existing addresses, uid/gid ranges of accounts.
+    if (auto r = check_host_clashes(cfg_.cells); !r) return r;
     std::printf("%s: configuration OK (%zu listeners, %zu users)\n", opts_.config_path.c_str(),
                 cfg_.listeners.size(), cfg_.users.size());
     io_.stop();
