@@ -378,13 +378,15 @@ RouteMatch match_route(const Target& t) {
 
 // Runs a request that passed Handler::route's checks (a known path, a valid
 // user name, an allowed method, a JSON body if any, known parameters).
-ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method, const Target& t,
-                                 const ApiCounters& counters) {
+ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method,
+                                 const Target& t, const ApiCounters& counters) {
   const auto& seg = t.segments;
   const std::size_t n = seg.size();
   if (t.metrics)
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                        metrics_text(service.server_status(), service.all_status(), counters), {}};
+    return HttpResponse{200,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        metrics_text(service.server_status(), service.all_status(), counters),
+                        {}};
   if (seg[0] == "status") return json_response(200, to_json(service.server_status()));
   if (seg[0] == "reload") {
     auto o = c.body(true);

@@ -284,9 +284,7 @@ std::optional<std::string> duplicate_key(std::string_view body, const json::pars
 
 }  // namespace
 
-bool valid_user_name(std::string_view name) noexcept {
-  return supervisor::valid_user_name(name);
-}
+bool valid_user_name(std::string_view name) noexcept { return supervisor::valid_user_name(name); }
 
 bool addressable_user_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > kMaxNameLength) return false;

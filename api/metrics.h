@@ -18,10 +18,10 @@ namespace mtw::api {
 
 // Counted by the API server (server.cpp) since it started.
 struct ApiCounters {
-  std::uint64_t refused_unix = 0;           // Unix socket listener full
-  std::uint64_t refused_tcp_listener = 0;   // TCP listener full
-  std::uint64_t refused_tcp_peer = 0;       // the TCP peer's own cap reached
-  std::uint64_t auth_failures_tcp = 0;      // TCP requests without a valid bearer token
+  std::uint64_t refused_unix = 0;          // Unix socket listener full
+  std::uint64_t refused_tcp_listener = 0;  // TCP listener full
+  std::uint64_t refused_tcp_peer = 0;      // the TCP peer's own cap reached
+  std::uint64_t auth_failures_tcp = 0;     // TCP requests without a valid bearer token
 };
 
 std::string metrics_text(const ServerStatus& server, const std::vector<UserStatus>& users,

@@ -456,8 +456,7 @@ awaitable<void> accept_loop(std::shared_ptr<Shared> sh, Acceptor& acc, Transport
       sock.close(ignored);
       continue;
     }
-    asio::co_spawn(acc.get_executor(), session(sh, std::move(sock), tr, std::move(peer)),
-                   on_done);
+    asio::co_spawn(acc.get_executor(), session(sh, std::move(sock), tr, std::move(peer)), on_done);
   }
 }
 
@@ -560,8 +559,7 @@ class ServerImpl final : public ApiServer {
 Result<std::unique_ptr<ApiServer>> ApiServer::start(asio::io_context& io,
                                                     const supervisor::ApiConfig& cfg,
                                                     const std::string& socket_path,
-                                                    const std::string& token_path,
-                                                    Service& service,
+                                                    const std::string& token_path, Service& service,
                                                     const ConnectionLimits& limits,
                                                     const std::string& fresh_token_hash) {
   TokenState token{token_path, fresh_token_hash};

@@ -28,10 +28,10 @@ namespace mtw::api {
 // Connection caps and the first-request deadline; the defaults are what the
 // supervisor uses (docs/api.md), tests shrink them.
 struct ConnectionLimits {
-  std::size_t unix_max = 64;            // Unix socket connections of non-root peers
-  std::size_t unix_root_reserve = 16;   // more that only root (uid 0) peers may open
-  std::size_t tcp_max = 256;            // TCP connections in all
-  std::size_t tcp_per_peer = 16;        // TCP connections from one address
+  std::size_t unix_max = 64;           // Unix socket connections of non-root peers
+  std::size_t unix_root_reserve = 16;  // more that only root (uid 0) peers may open
+  std::size_t tcp_max = 256;           // TCP connections in all
+  std::size_t tcp_per_peer = 16;       // TCP connections from one address
   // A new connection that has not sent a byte by then is closed
   // (request_timeout_ms when that is shorter).
   std::uint32_t first_request_timeout_ms = 2'000;
@@ -46,13 +46,10 @@ class ApiServer {
   // and not stored yet (first start): used instead of reading the file,
   // which the caller writes once its whole start has succeeded. Errors name
   // the socket/address (kSyscall, kPermission, kBadInput).
-  [[nodiscard]] static Result<std::unique_ptr<ApiServer>> start(boost::asio::io_context& io,
-                                                                const supervisor::ApiConfig& cfg,
-                                                                const std::string& socket_path,
-                                                                const std::string& token_path,
-                                                                Service& service,
-                                                                const ConnectionLimits& limits = {},
-                                                                const std::string& fresh_token_hash = "");
+  [[nodiscard]] static Result<std::unique_ptr<ApiServer>> start(
+      boost::asio::io_context& io, const supervisor::ApiConfig& cfg, const std::string& socket_path,
+      const std::string& token_path, Service& service, const ConnectionLimits& limits = {},
+      const std::string& fresh_token_hash = "");
   virtual ~ApiServer() = default;
   // Stops accepting, closes the listeners (and removes the socket file);
   // requests in flight finish.

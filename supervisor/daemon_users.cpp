@@ -5,12 +5,11 @@
 #include <ifaddrs.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-
 #include <unistd.h>
 
 #include <cstdio>
-#include <utility>
 #include <set>
+#include <utility>
 
 #include "api/token.h"
 #include "base/log.h"
@@ -369,8 +368,8 @@ base::Result<void> Daemon::store_fresh_token() {
   const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
   if (auto r = api::store_token_hash(token_path, api::token_hash(fresh_token_)); !r) return r;
   const std::string token = std::exchange(fresh_token_, {});
-  return reveal_first_start("API bearer token (shown once; only its hash is kept in " +
-                            token_path + "):\n  " + token + "\n");
+  return reveal_first_start("API bearer token (shown once; only its hash is kept in " + token_path +
+                            "):\n  " + token + "\n");
 }
 
 }  // namespace mtw::supervisor

@@ -1,8 +1,8 @@
 #include "api/flood_window.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace mtw::api::detail {
 namespace {
@@ -36,7 +36,7 @@ TEST(FloodWindow, AFloodThatGoesOnGivesOneSummaryPerWindow) {
     logged += w.record("q", now);
   }
   EXPECT_EQ(logged, 1);
-  EXPECT_EQ(summaries, 5);  // at 10, 20, ..., 50 s; the sixth is still open
+  EXPECT_EQ(summaries, 5);               // at 10, 20, ..., 50 s; the sixth is still open
   EXPECT_EQ(w.drain()->count, 20'000u);  // 50..60 s
 }
 

@@ -179,10 +179,11 @@ TEST(CtlFormat, EventsTable) {
 }
 
 TEST(CtlFormat, PrintableEscapesControlCharacters) {
-  EXPECT_EQ(printable("plain text, ünïcode \\ and 'quotes'"), "plain text, ünïcode \\ and 'quotes'");
+  EXPECT_EQ(printable("plain text, ünïcode \\ and 'quotes'"),
+            "plain text, ünïcode \\ and 'quotes'");
   EXPECT_EQ(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
   EXPECT_EQ(printable("\x1b[2J\x07\x7f"), "\\x1b[2J\\x07\\x7f");
-  EXPECT_EQ(printable("\xc2\x9b" "31m"), "\\u009b31m");  // C1 CSI in UTF-8
+  EXPECT_EQ(printable(std::string("\xc2\x9b") + "31m"), "\\u009b31m");  // C1 CSI in UTF-8
   EXPECT_EQ(printable(std::string_view("\0x", 2)), "\\x00x");
 }
 
@@ -198,8 +199,8 @@ TEST(CtlFormat, CommentsWithControlCharactersPrintEscaped) {
   const std::string pj = pretty_json(u);
   EXPECT_EQ(pj.find("\xc2\x9b"), std::string::npos) << pj;
   EXPECT_EQ(json::parse(pj), u);  // still the same JSON
-  const std::string err = render_api_error(json::parse(
-      R"({"error":{"code":"not_found","message":"no user named \"a\u001b[2Jb\""}})"));
+  const std::string err = render_api_error(
+      json::parse(R"({"error":{"code":"not_found","message":"no user named \"a\u001b[2Jb\""}})"));
   EXPECT_EQ(err, "not_found: no user named \"a\\x1b[2Jb\"");
 }
 

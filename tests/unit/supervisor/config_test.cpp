@@ -254,14 +254,17 @@ TEST(Config, PoolOverlappingLoopbackIsAnError) {
     EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nipv4_pool = \"" + pool + "\"\n"),
                 HasSubstr("overlaps the loopback network 127.0.0.0/8"))
         << pool;
-  EXPECT_TRUE(parse_config(std::string(kListener) + "[cells]\nipv4_pool = \"128.0.0.0/16\"\n", "t.toml"));
+  EXPECT_TRUE(
+      parse_config(std::string(kListener) + "[cells]\nipv4_pool = \"128.0.0.0/16\"\n", "t.toml"));
 }
 
 TEST(Config, ApiPortOfAListenerIsAnError) {
-  EXPECT_THAT(error_of(std::string(kListener) + "[api]\ntcp = \"127.0.0.1:443\"\n"),
-              HasSubstr("api.tcp 127.0.0.1:443 uses the port of listener 0.0.0.0:443 at t.toml:1:1"));
-  EXPECT_THAT(error_of("[[listener]]\nbind = \"127.0.0.1:8443\"\n[api]\ntcp = \"127.0.0.1:8443\"\n"),
-              HasSubstr("uses the port of listener 127.0.0.1:8443"));
+  EXPECT_THAT(
+      error_of(std::string(kListener) + "[api]\ntcp = \"127.0.0.1:443\"\n"),
+      HasSubstr("api.tcp 127.0.0.1:443 uses the port of listener 0.0.0.0:443 at t.toml:1:1"));
+  EXPECT_THAT(
+      error_of("[[listener]]\nbind = \"127.0.0.1:8443\"\n[api]\ntcp = \"127.0.0.1:8443\"\n"),
+      HasSubstr("uses the port of listener 127.0.0.1:8443"));
   // Another address of the same family on another port, or [::1] beside 0.0.0.0: fine.
   EXPECT_TRUE(parse_config(std::string(kListener) + "[api]\ntcp = \"127.0.0.1:9443\"\n", "t.toml"));
   EXPECT_TRUE(parse_config(std::string(kListener) + "[api]\ntcp = \"[::1]:443\"\n", "t.toml"));
