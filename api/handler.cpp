@@ -378,12 +378,15 @@ RouteMatch match_route(const Target& t) {
 
 // Runs a request that passed Handler::route's checks (a known path, a valid
 // user name, an allowed method, a JSON body if any, known parameters).
-ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method, const Target& t) {
+ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view method,
+                                 const Target& t, const ApiCounters& counters) {
   const auto& seg = t.segments;
   const std::size_t n = seg.size();
   if (t.metrics)
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                        metrics_text(service.server_status(), service.all_status()), {}};
+    return HttpResponse{200,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        metrics_text(service.server_status(), service.all_status(), counters),
+                        {}};
   if (seg[0] == "status") return json_response(200, to_json(service.server_status()));
   if (seg[0] == "reload") {
     auto o = c.body(true);
@@ -484,7 +487,7 @@ ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
   const RouteMatch m = match_route(*t);
   if (m.allow.empty()) return not_found("no such path");
   const auto& seg = t->segments;
-  if (seg.size() >= 2 && seg[0] == "users" && !valid_user_name(seg[1]))
+  if (seg.size() >= 2 && seg[0] == "users" && !addressable_user_name(seg[1]))
     return not_found("no user named " + std::string(seg[1]));
   if (!method_in(r.method, m.allow)) {
     ApiError e{405, r.method + " is not allowed here (allowed: " + std::string(m.allow) + ")", ""};
@@ -496,7 +499,7 @@ ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
     return tl::unexpected(ApiError{415, "request bodies must be application/json", ""});
   if (auto p = allow_params(t->query, m.params); !p) return tl::unexpected(p.error());
   Call c(service_, r, *t, secret_grace_s_, token_);
-  return dispatch(service_, c, r.method, *t);
+  return dispatch(service_, c, r.method, *t, counters_);
 }
 
 }  // namespace mtw::api::detail

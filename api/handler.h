@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "api/http_types.h"
+#include "api/metrics.h"
 #include "api/service.h"
 
 namespace mtw::api::detail {
@@ -32,6 +33,8 @@ class Handler {
   std::optional<HttpResponse> authorize(Transport transport, std::string_view authorization) const;
   // The full answer; never throws (500 on an unexpected exception).
   HttpResponse handle(const HttpRequest& request);
+  // The server's counters, shown on /metrics; server.cpp counts into them.
+  ApiCounters& counters() { return counters_; }
 
  private:
   ApiResult<HttpResponse> route(const HttpRequest& request);
@@ -39,6 +42,7 @@ class Handler {
   Service& service_;
   std::uint32_t secret_grace_s_;
   TokenState& token_;
+  ApiCounters counters_;
 };
 
 // The path of `target` without its query (what the access log shows: query

@@ -1,9 +1,14 @@
 #include "api/json_in.h"
 
+#include <set>
+#include <vector>
+
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include "api/dates.h"
 #include "proto/secret.h"
+#include "supervisor/config.h"
 #include "supervisor/units.h"
 
 namespace mtw::api::detail {
@@ -204,9 +209,84 @@ ApiResult<std::string> secret(const std::string& field, const json::value& v) {
   return proto::format_hex(*s);
 }
 
+// A boost::json::basic_parser handler that only looks for a key given
+// twice in one object: json::parse keeps the last silently, so
+// {"name":"a","name":"b"} would read as "b" while a proxy in front of the
+// API, or a log, may read "a". `duplicate` is the dotted path of the first
+// such key ("limits.quota"); the parse stops there.
+struct DuplicateKeys {
+  static constexpr std::size_t max_array_size = -1;
+  static constexpr std::size_t max_object_size = -1;
+  static constexpr std::size_t max_string_size = -1;
+  static constexpr std::size_t max_key_size = -1;
+  using ec_t = boost::system::error_code;
+
+  struct Frame {
+    bool object = false;
+    std::set<std::string, std::less<>> keys;
+    std::string key;  // the member being read
+  };
+  std::vector<Frame> stack;
+  std::string part;  // a key arriving in pieces
+  std::optional<std::string> duplicate;
+
+  bool open(bool object) {
+    stack.push_back(Frame{object, {}, {}});
+    return true;
+  }
+  bool close() {
+    stack.pop_back();
+    return true;
+  }
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_array_begin(ec_t&) { return open(false); }
+  bool on_array_end(std::size_t, ec_t&) { return close(); }
+  bool on_object_begin(ec_t&) { return open(true); }
+  bool on_object_end(std::size_t, ec_t&) { return close(); }
+  bool on_string_part(json::string_view, std::size_t, ec_t&) { return true; }
+  bool on_string(json::string_view, std::size_t, ec_t&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, ec_t&) {
+    part.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, ec_t& ec) {
+    part.append(s.data(), s.size());
+    Frame& f = stack.back();
+    f.key = std::move(part);
+    part.clear();
+    if (f.keys.insert(f.key).second) return true;
+    std::string path;
+    for (const Frame& g : stack)
+      if (g.object) path += (path.empty() ? "" : ".") + g.key;
+    duplicate = std::move(path);
+    ec = json::error::syntax;
+    return false;
+  }
+  bool on_number_part(json::string_view, ec_t&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, ec_t&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, ec_t&) { return true; }
+  bool on_double(double, json::string_view, ec_t&) { return true; }
+  bool on_bool(bool, ec_t&) { return true; }
+  bool on_null(ec_t&) { return true; }
+  bool on_comment_part(json::string_view, ec_t&) { return true; }
+  bool on_comment(json::string_view, ec_t&) { return true; }
+};
+
+// The dotted path of the first key given twice in one object of `body`,
+// or nullopt (also for malformed JSON: json::parse reports that).
+std::optional<std::string> duplicate_key(std::string_view body, const json::parse_options& opt) {
+  json::basic_parser<DuplicateKeys> p(opt);
+  boost::system::error_code ec;
+  p.write_some(false, body.data(), body.size(), ec);
+  return p.handler().duplicate;
+}
+
 }  // namespace
 
-bool valid_user_name(std::string_view name) noexcept {
+bool valid_user_name(std::string_view name) noexcept { return supervisor::valid_user_name(name); }
+
+bool addressable_user_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > kMaxNameLength) return false;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -226,6 +306,7 @@ ApiResult<json::object> parse_object(std::string_view body, bool allow_empty) {
   opt.max_depth = 16;
   json::value v = json::parse(body, ec, {}, opt);
   if (ec) return bad("", "malformed JSON: " + ec.message());
+  if (auto dup = duplicate_key(body, opt)) return bad(*dup, *dup + " is given more than once");
   if (!v.is_object()) return bad("", "the body must be a JSON object");
   return std::move(v.get_object());
 }
@@ -242,7 +323,7 @@ ApiResult<NewUser> parse_new_user(const json::object& o) {
     if (key == "name") {
       if (!v.is_string()) return wrong_type("name", v, "a string");
       if (!valid_user_name(v.get_string()))
-        return bad("name", "name must be 1..64 characters of A-Z a-z 0-9 _ . -");
+        return bad("name", "name must be " + std::string(supervisor::kUserNameRule));
       u.name = v.get_string();
       have_name = true;
     } else if (key == "secrets") {

@@ -146,12 +146,28 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }
 
+void api_metrics(Writer& w, const ApiCounters& a) {
+  w.family("mtwarden_api_connections_refused_total", "counter",
+           "API connections closed at accept because a connection cap was reached.");
+  w.sample("mtwarden_api_connections_refused_total", "transport=\"unix\",reason=\"listener_full\"",
+           a.refused_unix);
+  w.sample("mtwarden_api_connections_refused_total", "transport=\"tcp\",reason=\"listener_full\"",
+           a.refused_tcp_listener);
+  w.sample("mtwarden_api_connections_refused_total", "transport=\"tcp\",reason=\"peer_full\"",
+           a.refused_tcp_peer);
+  w.family("mtwarden_api_auth_failures_total", "counter",
+           "API requests refused for a missing or wrong bearer token.");
+  w.sample("mtwarden_api_auth_failures_total", "transport=\"tcp\"", a.auth_failures_tcp);
+}
+
 }  // namespace
 
-std::string metrics_text(const ServerStatus& server, const std::vector<UserStatus>& users) {
+std::string metrics_text(const ServerStatus& server, const std::vector<UserStatus>& users,
+                         const ApiCounters& api) {
   Writer w;
   user_metrics(w, users);
   server_metrics(w, server, users);
+  api_metrics(w, api);
   return w.take();
 }
 

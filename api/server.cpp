@@ -3,15 +3,19 @@
 #include "api/server.h"
 
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <map>
 #include <set>
 #include <tuple>
 #include <vector>
 
 #include "api/beast.h"
+#include "api/flood_window.h"
 #include "api/handler.h"
 #include "api/http_head.h"
 #include "api/token.h"
@@ -27,11 +31,13 @@ using base::Errc;
 using base::fail;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kMaxConnections = 256;
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 constexpr auto kErrorWriteTimeout = std::chrono::seconds(2);  // 408/413 on the way out
 constexpr auto kLingerTimeout = std::chrono::milliseconds(500);
 constexpr std::size_t kLingerMaxBytes = 1 << 20;
+// Refusals and failed authentications: one line for the first of a flood,
+// then one summary per window (flood_window.h).
+constexpr auto kFloodWindow = std::chrono::seconds(10);
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("api");
@@ -45,16 +51,134 @@ struct SessionCtl {
   std::function<void()> cancel;
 };
 
+// Who is at the other end of a connection: the address on TCP, the uid on
+// the Unix socket (SO_PEERCRED).
+struct Peer {
+  std::string name;           // "127.0.0.1", "uid:1000": for the log
+  asio::ip::address address;  // TCP only: the per-peer cap's key (IPv6: its /64)
+  bool root = false;          // Unix only: uid 0 may use the root reserve
+};
+
+Peer peer_of(tcp::socket& s) {
+  error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  if (ec) return {"unknown", {}, false};
+  asio::ip::address key = ep.address();
+  if (key.is_v6() && !key.to_v6().is_v4_mapped()) {
+    // One host usually holds a whole /64: counted as one peer.
+    auto bytes = key.to_v6().to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    key = asio::ip::address_v6(bytes);
+  }
+  return {ep.address().to_string(), key, false};
+}
+
+Peer peer_of(local_stream::socket& s) {
+  ::ucred cr{};
+  ::socklen_t len = sizeof cr;
+  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+    return {"uid:unknown", {}, false};
+  return {"uid:" + std::to_string(cr.uid), {}, cr.uid == 0};
+}
+
+// A FloodWindow with the timer that ends its windows and the summary line.
+// Held by shared_ptr: a timer completion already queued keeps it alive.
+class FloodLog : public std::enable_shared_from_this<FloodLog> {
+ public:
+  FloodLog(asio::any_io_executor ex, std::string phrase)
+      : timer_(std::move(ex)), phrase_(std::move(phrase)) {}
+  // Counts one event; true when the caller logs it on its own.
+  bool record(std::string_view peer) {
+    if (!window_.record(peer, Clock::now())) return false;
+    schedule();
+    return true;
+  }
+  // Reports what is still counted (server stop).
+  void stop() {
+    timer_.cancel();
+    report(window_.drain());
+  }
+
+ private:
+  void schedule() {
+    timer_.expires_at(*window_.window_end());
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec) return;
+      self->report(self->window_.flush(Clock::now()));
+      if (self->window_.window_end()) self->schedule();
+    });
+  }
+  void report(std::optional<FloodWindow::Summary> s) {
+    if (!s) return;
+    log()->warn("{} count={} peers={}{} window_s={}", phrase_, s->count, s->peers,
+                s->peers_capped ? "+" : "",
+                std::chrono::duration_cast<std::chrono::seconds>(kFloodWindow).count());
+  }
+
+  FloodWindow window_{kFloodWindow};
+  asio::steady_timer timer_;
+  std::string phrase_;
+};
+
 struct Shared {
-  Shared(Service& s, const supervisor::ApiConfig& c, TokenState t)
-      : cfg(c), token(std::move(t)), handler(s, c.secret_grace_s, token) {}
+  Shared(Service& s, const supervisor::ApiConfig& c, TokenState t, const ConnectionLimits& l,
+         asio::io_context& io)
+      : cfg(c),
+        limits(l),
+        token(std::move(t)),
+        handler(s, c.secret_grace_s, token),
+        refusals(std::make_shared<FloodLog>(io.get_executor(), "api connections refused")),
+        auth_failures(
+            std::make_shared<FloodLog>(io.get_executor(), "api authentication failures")) {}
+
+  // Takes a connection slot for `p`; on refusal returns the reason
+  // ("listener_full", "peer_full") and counts it.
+  const char* admit(Transport tr, const Peer& p) {
+    ApiCounters& n = handler.counters();
+    if (tr == Transport::kUnix) {
+      const std::size_t cap = limits.unix_max + (p.root ? limits.unix_root_reserve : 0);
+      if (active_unix >= cap) {
+        ++n.refused_unix;
+        return "listener_full";
+      }
+      ++active_unix;
+      return nullptr;
+    }
+    if (active_tcp >= limits.tcp_max) {
+      ++n.refused_tcp_listener;
+      return "listener_full";
+    }
+    auto it = tcp_by_peer.try_emplace(p.address, 0).first;
+    if (it->second >= limits.tcp_per_peer) {
+      ++n.refused_tcp_peer;
+      return "peer_full";
+    }
+    ++it->second;
+    ++active_tcp;
+    return nullptr;
+  }
+  void release(Transport tr, const Peer& p) {
+    if (tr == Transport::kUnix) {
+      --active_unix;
+      return;
+    }
+    --active_tcp;
+    auto it = tcp_by_peer.find(p.address);
+    if (it != tcp_by_peer.end() && --it->second == 0) tcp_by_peer.erase(it);
+  }
+
   supervisor::ApiConfig cfg;
+  ConnectionLimits limits;
   TokenState token;
   Handler handler;
   std::optional<local_stream::acceptor> unix_acceptor;
   std::optional<tcp::acceptor> tcp_acceptor;
   std::string socket_path;
-  std::size_t active = 0;
+  std::size_t active_unix = 0;
+  std::size_t active_tcp = 0;
+  std::map<asio::ip::address, std::size_t> tcp_by_peer;  // only peers with a connection
+  std::shared_ptr<FloodLog> refusals;
+  std::shared_ptr<FloodLog> auth_failures;
   bool stopped = false;
   std::set<SessionCtl*> sessions;
 };
@@ -168,9 +292,13 @@ HttpResponse error(int status, std::string message) {
 // Reads one request; answers it. Returns false when the connection must close.
 template <class Socket>
 awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, Transport tr,
-                          SessionCtl& ctl) {
+                          const Peer& peer, SessionCtl& ctl) {
   http::request_parser<http::string_body> parser;
-  parser.body_limit(sh.cfg.body_limit);
+  // No limit while the header is read: Beast would answer a large
+  // Content-Length with body_limit as soon as the header is complete, and
+  // an unauthenticated client must get 401, not 413. The limit is checked
+  // (and set, for chunked bodies) once the request is authorized.
+  parser.body_limit(boost::none);
   parser.header_limit(kHeaderLimit);
   const auto timeout = std::chrono::milliseconds(sh.cfg.request_timeout_ms);
   c.arm(timeout);  // the whole request, from its first byte (or idle keep-alive) on
@@ -202,9 +330,21 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
   auto& hdr = parser.get();
   if (auto denied = sh.handler.authorize(tr, hdr[http::field::authorization])) {
     c.disarm();
+    ++sh.handler.counters().auth_failures_tcp;  // only TCP needs a token
+    if (sh.auth_failures->record(peer.name))
+      log()->warn("api authentication failed transport={} peer={} reason={}",
+                  tr == Transport::kUnix ? "unix" : "tcp", peer.name,
+                  hdr[http::field::authorization].empty() ? "no_token" : "wrong_token");
     c.linger = co_await write(c, std::move(*denied), hdr.version(), false, kErrorWriteTimeout);
     co_return false;
   }
+  if (const auto len = parser.content_length(); len && *len > sh.cfg.body_limit) {
+    c.disarm();
+    c.linger = co_await write(c, *fail_read(http::error::body_limit), hdr.version(), false,
+                              kErrorWriteTimeout);
+    co_return false;
+  }
+  parser.body_limit(sh.cfg.body_limit);
   if (beast::iequals(hdr[http::field::expect], "100-continue")) {
     http::response<http::empty_body> cont{http::status::continue_, hdr.version()};
     auto [wec, wn] = co_await http::async_write(c.sock, cont, use_nothrow);
@@ -236,8 +376,21 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
   co_return ok && keep;
 }
 
+// Holds a connection slot (Shared::admit) for the session's lifetime.
+struct Slot {
+  Slot(Shared& s, Transport t, const Peer& p) : sh(s), tr(t), peer(p) {}
+  ~Slot() { sh.release(tr, peer); }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  Shared& sh;
+  Transport tr;
+  const Peer& peer;
+};
+
+// `peer` has a slot taken by admit(); the session gives it back.
 template <class Socket>
-awaitable<void> session(std::shared_ptr<Shared> sh, Socket sock, Transport tr) {
+awaitable<void> session(std::shared_ptr<Shared> sh, Socket sock, Transport tr, Peer peer) {
+  const Slot slot(*sh, tr, peer);
   auto c = std::make_shared<Conn<Socket>>(std::move(sock));
   {
     // Only synchronous calls see this (write() tries them first); Asio's
@@ -252,18 +405,24 @@ awaitable<void> session(std::shared_ptr<Shared> sh, Socket sock, Transport tr) {
       s->sock.cancel(ignored);
     }
   };
-  ++sh->active;
   sh->sessions.insert(&ctl);
   beast::flat_buffer buf;
   try {
-    while (!sh->stopped && co_await serve_one(*sh, *c, buf, tr, ctl)) {
+    // A connection that sends nothing only holds a slot: its first request
+    // has to begin within the short deadline (closed silently otherwise).
+    c->arm(std::chrono::milliseconds(
+        std::min(sh->limits.first_request_timeout_ms, sh->cfg.request_timeout_ms)));
+    auto [wec] = co_await c->sock.async_wait(Socket::wait_read, use_nothrow);
+    c->disarm();
+    if (!wec && !c->timed_out) {
+      while (!sh->stopped && co_await serve_one(*sh, *c, buf, tr, peer, ctl)) {
+      }
+      if (c->linger) co_await linger_close(*c);
     }
-    if (c->linger) co_await linger_close(*c);
   } catch (const std::exception& e) {
     log()->warn("api session failed what={}", e.what());
   }
   sh->sessions.erase(&ctl);
-  --sh->active;
   c->close();
 }
 
@@ -290,13 +449,16 @@ awaitable<void> accept_loop(std::shared_ptr<Shared> sh, Acceptor& acc, Transport
       continue;
     }
     (void)base::set_cloexec(sock.native_handle());  // Asio accepts with accept(2)
-    if (sh->active >= kMaxConnections) {
-      log()->warn("api connection refused reason=too_many active={}", sh->active);
+    Peer peer = peer_of(sock);
+    if (const char* why = sh->admit(tr, peer)) {
+      if (sh->refusals->record(peer.name))
+        log()->warn("api connection refused transport={} peer={} reason={}",
+                    tr == Transport::kUnix ? "unix" : "tcp", peer.name, why);
       error_code ignored;
       sock.close(ignored);
       continue;
     }
-    asio::co_spawn(acc.get_executor(), session(sh, std::move(sock), tr), on_done);
+    asio::co_spawn(acc.get_executor(), session(sh, std::move(sock), tr, std::move(peer)), on_done);
   }
 }
 
@@ -381,6 +543,8 @@ class ServerImpl final : public ApiServer {
     if (sh_->tcp_acceptor) sh_->tcp_acceptor->close(ignored);
     for (SessionCtl* s : sh_->sessions)
       if (s->idle) s->cancel();
+    sh_->refusals->stop();
+    sh_->auth_failures->stop();
   }
 
   std::uint16_t tcp_port() const override {
@@ -399,10 +563,13 @@ class ServerImpl final : public ApiServer {
 Result<std::unique_ptr<ApiServer>> ApiServer::start(asio::io_context& io,
                                                     const supervisor::ApiConfig& cfg,
                                                     const std::string& socket_path,
-                                                    const std::string& token_path,
-                                                    Service& service) {
-  TokenState token{token_path, ""};
-  if (auto h = load_token_hash(token_path)) {
+                                                    const std::string& token_path, Service& service,
+                                                    const ConnectionLimits& limits,
+                                                    const std::string& fresh_token_hash) {
+  TokenState token{token_path, fresh_token_hash};
+  if (!fresh_token_hash.empty()) {
+    // In force now; the caller stores it once its start has succeeded.
+  } else if (auto h = load_token_hash(token_path)) {
     token.hash_hex = std::move(*h);
   } else if (h.error().code != Errc::kNotFound) {
     return tl::unexpected(h.error());
@@ -411,7 +578,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(asio::io_context& io,
                                      " needs a bearer token, but there is no token file " +
                                      token_path);
   }
-  auto sh = std::make_shared<Shared>(service, cfg, std::move(token));
+  auto sh = std::make_shared<Shared>(service, cfg, std::move(token), limits, io);
   if (auto r = open_unix(*sh, io, socket_path, cfg.socket_group); !r) return tl::unexpected(r.error());
   if (cfg.tcp) {
     if (auto r = open_tcp(*sh, io, *cfg.tcp, cfg.allow_public); !r) {

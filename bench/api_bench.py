@@ -5,7 +5,8 @@ Run through bench/api_bench.sh (root). Reuses supervisor_bench.py's sandbox
 (unshare --net --mount, fake DCs in netns "inet") and starts ONE real
 supervisor with --users users (1000; cells at start unless --on-demand 1),
 its API on the Unix socket <run_dir>/api.sock and on TCP 127.0.0.1:PORT
-with a bearer token (read from the supervisor's stdout at first start).
+with a bearer token (read at first start from <state_dir>/first-start-secrets.txt:
+stdout is a pipe here, not a terminal).
 
 Phases (--only, default "wrk cpu metrics"), each repeated --reps (3) times, medians:
   wrk       GET /v1/users/<name>/status over TCP with wrk (a Lua script walks
@@ -227,18 +228,20 @@ def start_system(b):
         s, t_ready = sup.wait_running(timeout=1800)
     time.sleep(a.settle)
     token = None
-    for i, (_, l) in enumerate(sup.proc.lines):
-        if l.startswith("API bearer token") and i + 1 < len(sup.proc.lines):
-            token = sup.proc.lines[i + 1][1].strip()
+    secrets = os.path.join(os.path.dirname(sup.run_dir), "state", "first-start-secrets.txt")
+    lines = open(secrets).read().splitlines() if os.path.exists(secrets) else []
+    for i, l in enumerate(lines):
+        if l.startswith("API bearer token") and i + 1 < len(lines):
+            token = lines[i + 1].strip()
     if not token or not token.startswith("mtw_"):
-        raise RuntimeError("no API bearer token on the supervisor's stdout")
+        raise RuntimeError("no API bearer token in " + secrets)
     sup.tcp_port = tcp_port
     sup.token = token
     sup.api_sock = os.path.join(sup.run_dir, "api.sock")
     sp, gp, workers = sup.pids(s)
     out(" %s; %d users (%s), ready after %.1f s, %d workers running (load at start %s, now %s)"
         % (line, a.users, "on demand" if a.on_demand else "cells at start", t_ready, len(workers), la, loadavg()))
-    out(" API: unix %s, tcp 127.0.0.1:%d (bearer token from stdout)" % (sup.api_sock, tcp_port))
+    out(" API: unix %s, tcp 127.0.0.1:%d (bearer token from first-start-secrets.txt)" % (sup.api_sock, tcp_port))
     # Sanity: one request on each transport.
     c = UnixHTTPConnection(sup.api_sock)
     st, body = get(c, "/v1/users/u1/status")

@@ -42,7 +42,7 @@ std::optional<std::int64_t> as_int(const json::value* v) {
 
 std::string plain(const json::value* v) {
   if (v == nullptr || v->is_null()) return "-";
-  if (v->is_string()) return v->get_string().empty() ? "-" : std::string(v->get_string());
+  if (v->is_string()) return v->get_string().empty() ? "-" : printable(v->get_string());
   if (v->is_bool()) return v->get_bool() ? "yes" : "no";
   return json::serialize(*v);
 }
@@ -104,6 +104,27 @@ void flatten(const std::string& prefix, std::string_view key, const json::value&
   out.emplace_back(name, scalar_text(key, v));
 }
 
+// Serialized JSON escapes C0 controls itself; DEL and C1 pass through raw.
+// They become \u escapes here, which keeps the text valid JSON.
+std::string printable_json(std::string s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+    char buf[8];
+    if (c == 0x7f) {
+      out += "\\u007f";
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", next);
+      out += buf;
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 void pretty(const json::value& v, std::string& out, int indent) {
   auto pad = [&](int n) { out.append(static_cast<std::size_t>(n) * 2, ' '); };
   if (const json::object* o = v.if_object()) {
@@ -117,7 +138,7 @@ void pretty(const json::value& v, std::string& out, int indent) {
       if (!first) out += ",\n";
       first = false;
       pad(indent + 1);
-      out += json::serialize(json::value(kv.key()));
+      out += printable_json(json::serialize(json::value(kv.key())));
       out += ": ";
       pretty(kv.value(), out, indent + 1);
     }
@@ -139,11 +160,38 @@ void pretty(const json::value& v, std::string& out, int indent) {
     pad(indent);
     out += "]";
   } else {
-    out += json::serialize(v);
+    out += printable_json(json::serialize(v));
   }
 }
 
 }  // namespace
+
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+    char buf[8];
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // UTF-8 of U+0080..U+009F
+      std::snprintf(buf, sizeof buf, "\\u%04x", next);
+      out += buf;
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 std::string human_size(std::uint64_t bytes) {
   static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
@@ -249,7 +297,7 @@ std::string render_api_error(const json::value& body) {
   std::string out = code + ": " + plain(at(*err, {"message"}));
   const json::value* field = at(*err, {"field"});
   if (field != nullptr && field->is_string() && !field->get_string().empty()) {
-    out += " (field " + std::string(field->get_string()) + ")";
+    out += " (field " + printable(field->get_string()) + ")";
   }
   return out;
 }
@@ -264,7 +312,7 @@ std::string render_user_list(const json::value& v) {
     if (thr != nullptr && thr->is_bool() && thr->get_bool()) {
       const json::value* why = at(u, {"status", "throttle_reason"});
       if (why != nullptr && why->is_string() && !why->get_string().empty()) {
-        throttled += " (" + std::string(why->get_string()) + ")";
+        throttled += " (" + printable(why->get_string()) + ")";
       }
     }
     const json::value* used = at(u, {"status", "quota", "used_bytes"});

@@ -24,6 +24,13 @@ std::string format_time(std::int64_t unix_s);
 // "3d 4h", "5h 12m", "42s".
 std::string format_duration(std::uint64_t seconds);
 
+// `s` safe to print on a terminal: C0 control characters, DEL and the C1
+// controls (U+0080..U+009F, which some terminals obey as escape sequences)
+// become \n, \t, \r, \xHH or \u00HH; everything else is unchanged. Every
+// string the API returns goes through it in human output (a comment is
+// stored as given, so it may hold anything).
+std::string printable(std::string_view s);
+
 // Columns padded to the widest cell, two spaces apart; trailing blanks trimmed.
 std::string render_table(const std::vector<std::string>& header,
                          const std::vector<std::vector<std::string>>& rows);

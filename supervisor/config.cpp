@@ -2,11 +2,15 @@
 // capacities) live in config_validate.cpp.
 #include "supervisor/config.h"
 
+#include <grp.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "base/url.h"
 #include "supervisor/config_reader.h"
@@ -287,7 +291,21 @@ void read_api(TableReader r, ApiConfig& a) {
   } else if (auto v = absolute_path(r, "socket")) {
     a.socket = *v;
   }
-  if (auto v = r.string("socket_group")) a.socket_group = *v;
+  if (auto v = r.string("socket_group")) {
+    // Looked up at load, like webhook_ca_file, so --check (and a reload)
+    // finds what the start would.
+    std::vector<char> buf(16384);
+    struct group gr {};
+    struct group* found = nullptr;
+    const int rc = v->empty() ? 0 : ::getgrnam_r(v->c_str(), &gr, buf.data(), buf.size(), &found);
+    if (!v->empty() && !found)
+      r.error(*r.table().get("socket_group"),
+              "api.socket_group \"" + *v + "\": " +
+                  (rc != 0 ? std::string("group lookup failed: ") + std::strerror(rc)
+                           : std::string("no such group")));
+    else
+      a.socket_group = *v;
+  }
   if (const toml::node* n = r.table().get("tcp"); n && n->as_string() && n->as_string()->get().empty()) {
     r.node("tcp");
   } else if (auto v = r.endpoint("tcp")) {
@@ -316,6 +334,7 @@ void read_api(TableReader r, ApiConfig& a) {
   r.finish();
   if (a.tcp && !a.allow_public) {
     const std::string& h = a.tcp->host;
+    // A host name is refused by check_api (config_validate.cpp).
     const bool loopback = h == "::1" || h == "localhost" || h.rfind("127.", 0) == 0;
     if (!loopback) {
       r.error(*r.table().get("tcp"), "api.tcp " + proto::format_endpoint(*a.tcp) +
@@ -403,7 +422,7 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
     if (valid_user_name(*v))
       u.name = *v;
     else
-      r.error(*name_node, "user.name \"" + *v + "\" must be 1..64 of [A-Za-z0-9_.-]");
+      r.error(*name_node, "user.name \"" + *v + "\" must be " + std::string(kUserNameRule));
   } else if (!name_node) {
     r.diag().error(u.pos, "user needs name = \"...\"");
   }
@@ -453,7 +472,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
 }  // namespace
 
 bool valid_user_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
+  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
   for (char ch : name)
     if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
       return false;

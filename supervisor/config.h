@@ -189,8 +189,12 @@ struct Config {
 // (supervisor/default_config.toml); installed when no file exists.
 std::string_view default_config_text() noexcept;
 
-// A user name: 1..64 of [A-Za-z0-9_.-].
+// A user name: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. Names
+// end up in paths, file names, log lines and command lines: so no ".", "..",
+// hidden files, option-like "-x", no spaces or control characters.
 bool valid_user_name(std::string_view name);
+inline constexpr std::string_view kUserNameRule =
+    "1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'";
 
 // How many cells the pools and the uid range can hold.
 std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept;

@@ -169,9 +169,24 @@ bool valid_name_prefix(std::string_view p) {
   });
 }
 
+// True when the two networks share an address (the shorter prefix holds
+// the other's network address).
+bool cidr_overlap(const Cidr& a, const Cidr& b) {
+  if (a.v6 != b.v6) return false;
+  const int bits = std::min(a.prefix, b.prefix);
+  for (int bit = 0; bit < bits; ++bit)
+    if ((a.addr[bit / 8] ^ b.addr[bit / 8]) & (0x80 >> (bit % 8))) return false;
+  return true;
+}
+
 void check_cells(const Config& cfg, const SourcePos& pos, Diagnostics& diag) {
   const CellsConfig& c = cfg.cells;
   const std::uint64_t users = cfg.users.size();
+  // Addresses of 127/8 are local on lo: a cell link there is unreachable.
+  const Cidr loopback{false, {127}, 8};
+  if (cidr_overlap(c.ipv4_pool, loopback))
+    diag.error(pos, "cells.ipv4_pool " + format_cidr(c.ipv4_pool) +
+                        " overlaps the loopback network 127.0.0.0/8");
   if (c.ipv4_pool.prefix > c.ipv4_cell_prefix)
     diag.error(pos, "cells.ipv4_pool " + format_cidr(c.ipv4_pool) + " is smaller than one /" +
                         std::to_string(c.ipv4_cell_prefix) + " cell link");
@@ -208,10 +223,35 @@ void check_cells(const Config& cfg, const SourcePos& pos, Diagnostics& diag) {
     diag.error(pos, "cells.cgroup_dir must be empty or an absolute path");
 }
 
+// [api] tcp as ApiServer::start will bind it: a literal address (no DNS)
+// on a port no listener holds. The loopback rule is the reader's (config.cpp).
+void check_api(Config& cfg, const SourcePos& pos, Diagnostics& diag) {
+  if (!cfg.api.tcp) return;
+  proto::Endpoint& ep = *cfg.api.tcp;
+  bool v6 = false;
+  auto addr = literal_address(ep.host, v6);
+  if (!addr) {
+    diag.error(pos, "api.tcp host \"" + ep.host +
+                        "\" must be a literal IPv4 or IPv6 address (no DNS at start-up)");
+    return;
+  }
+  for (const auto& l : cfg.listeners) {
+    bool lv6 = false;
+    auto laddr = literal_address(l.bind.host, lv6);
+    if (!laddr || lv6 != v6 || l.bind.port != ep.port) continue;
+    const bool wild = *addr == "0.0.0.0" || *addr == "::";
+    const bool lwild = *laddr == "0.0.0.0" || *laddr == "::";
+    if (*addr == *laddr || wild || lwild)
+      diag.error(pos, "api.tcp " + proto::format_endpoint(ep) + " uses the port of listener " +
+                          proto::format_endpoint(l.bind) + " at " + l.pos.to_string());
+  }
+}
+
 }  // namespace
 
 void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag) {
   check_listeners(cfg, diag);
+  check_api(cfg, section_pos(pos, cfg.source, "api"), diag);
   check_limits(cfg.defaults, section_pos(pos, cfg.source, "defaults"), "[defaults]", diag);
   check_users(cfg, diag);
   check_cells(cfg, section_pos(pos, cfg.source, "cells"), diag);

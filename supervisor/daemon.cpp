@@ -111,6 +111,9 @@ base::Result<void> Daemon::prepare_dirs() {
 base::Result<void> Daemon::start() {
   if (auto r = read_config(); !r) return r;
   if (opts_.check_only) {
+    // What the start would find on this host too (ExecReload runs --check
+    // first): pools on existing addresses, uid/gid ranges of accounts.
+    if (auto r = check_host_clashes(cfg_.cells); !r) return r;
     std::printf("%s: configuration OK (%zu listeners, %zu users)\n", opts_.config_path.c_str(),
                 cfg_.listeners.size(), cfg_.users.size());
     io_.stop();
@@ -137,6 +140,7 @@ base::Result<void> Daemon::start() {
   arm_timer(rebalance_timer_, std::chrono::milliseconds(cfg_.connections.rebalance_interval_ms),
             &Daemon::rebalance);
   arm_timer(tick_timer_, std::chrono::milliseconds(100), &Daemon::housekeeping);
+  if (auto r = store_fresh_token(); !r) return r;
   for (const auto& n : listener_names_) std::printf("listening %s\n", n.c_str());
   std::printf("mtwarden started users=%zu cells=%zu\n", users_.size(), cells);
   std::fflush(stdout);
@@ -316,18 +320,17 @@ base::Result<void> Daemon::open_cells() {
 base::Result<void> Daemon::start_api() {
   const std::string socket = cfg_.api.socket.empty() ? cfg_.server.run_dir + "/api.sock" : cfg_.api.socket;
   const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
+  std::string fresh_hash;
   if (cfg_.api.tcp) {
     auto have = api::load_token_hash(token_path);
     if (!have && have.error().code == base::Errc::kNotFound) {
-      // First start with TCP: the only time the token is ever shown.
-      const std::string token = api::generate_token();
-      if (auto r = api::store_token_hash(token_path, api::token_hash(token)); !r) return r;
-      std::printf("API bearer token (shown once; only its hash is kept in %s):\n  %s\n",
-                  token_path.c_str(), token.c_str());
-      std::fflush(stdout);
+      // First start with TCP: the only time the token is ever shown. It is
+      // stored and shown by store_fresh_token() once the start succeeded.
+      fresh_token_ = api::generate_token();
+      fresh_hash = api::token_hash(fresh_token_);
     }
   }
-  auto srv = api::ApiServer::start(io_, cfg_.api, socket, token_path, *this);
+  auto srv = api::ApiServer::start(io_, cfg_.api, socket, token_path, *this, {}, fresh_hash);
   if (!srv) return base::fail(srv.error().code, "api: " + srv.error().to_string());
   api_ = std::move(*srv);
   if (!cfg_.api.webhooks.empty()) {

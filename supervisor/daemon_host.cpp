@@ -40,7 +40,8 @@ bool in_cidr(const Cidr& c, const sockaddr* sa) {
 // existing accounts (their files would become the workers').
 base::Result<void> check_host_clashes(const CellsConfig& c) {
   ifaddrs* ifs = nullptr;
-  if (::getifaddrs(&ifs) == 0) {
+  if (::getifaddrs(&ifs) != 0) return base::fail_errno("cells: getifaddrs");
+  {
     std::string clash;
     for (ifaddrs* i = ifs; i && clash.empty(); i = i->ifa_next) {
       if (!i->ifa_addr) continue;

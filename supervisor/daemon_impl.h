@@ -222,7 +222,14 @@ class Daemon final : public api::Service {
   base::Result<void> reload_config();
   void keep_restart_only_settings(Config& next) const;
   bool servable(const UserRt& u, UnixSeconds now) const;
-  void print_links(const StoredUser& u, bool with_qr);
+  // The user's links (and a QR code of the first), as shown at first start.
+  std::string links_text(const StoredUser& u, bool with_qr) const;
+  // Shows first-start secrets: on a terminal, else in a 0600 file under
+  // state_dir whose path is logged (supervisor/reveal.h).
+  base::Result<void> reveal_first_start(std::string_view text);
+  // Stores and shows the token start_api() made (fresh_token_), once the
+  // whole start has succeeded: a failed start leaves neither behind.
+  base::Result<void> store_fresh_token();
   std::string public_host() const;
 
   // daemon_service.cpp: the model behind api::Service.
@@ -340,6 +347,7 @@ class Daemon final : public api::Service {
   std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last
   std::uint64_t event_seq_ = 0;
   std::unique_ptr<api::ApiServer> api_;
+  std::string fresh_token_;  // first start with TCP: the token, until store_fresh_token()
   std::unique_ptr<api::Webhooks> webhooks_;
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned

@@ -172,7 +172,9 @@ base::Result<api::UserRecord> Daemon::get_user(std::string_view name) {
 }
 
 base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
-  if (!valid_user_name(nu.name)) return base::fail(base::Errc::kBadInput, "name: must be 1..64 of [A-Za-z0-9_.-]");
+  if (!valid_user_name(nu.name))
+    return base::fail(base::Errc::kBadInput,
+                      "name: must be " + std::string(supervisor::kUserNameRule));
   if (find_by_name(nu.name)) return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
   if (users_.size() >= user_capacity(cfg_.cells)) {
     return base::fail(base::Errc::kExhausted, "no room for another user in [cells] ipv4_pool / ipv6_prefix / uid range");

@@ -5,14 +5,18 @@
 #include <ifaddrs.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <set>
+#include <utility>
 
+#include "api/token.h"
 #include "base/log.h"
 #include "proto/secret.h"
 #include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
+#include "supervisor/reveal.h"
 #include "worker/options.h"
 
 namespace mtw::supervisor {
@@ -144,9 +148,8 @@ base::Result<void> Daemon::maybe_create_first_user() {
   u.id = *id;
   log()->info("first user created name=user1");
   event(*id, "user_created", "first start");
-  std::printf("Created the first user \"user1\". Give these links to its owner:\n");
-  print_links(u, true);
-  return {};
+  return reveal_first_start("Created the first user \"user1\". Give these links to its owner:\n" +
+                            links_text(u, true));
 }
 
 bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
@@ -317,18 +320,37 @@ std::string Daemon::public_host() const {
   return choose_public_host(cfg_.server.public_host, looked_up_host_);
 }
 
-void Daemon::print_links(const StoredUser& u, bool with_qr) {
+std::string Daemon::links_text(const StoredUser& u, bool with_qr) const {
   const UserLinks l = user_links(public_host(), cfg_.server.public_port, cfg_.listeners, u.secrets);
+  std::string out;
   if (cfg_.server.public_host.empty()) {
-    std::printf("(links use %s; set [server] public_host to the name clients should use)\n",
-                l.host.c_str());
+    out += "(links use " + l.host + "; set [server] public_host to the name clients should use)\n";
   }
-  for (const auto& link : l.tg) std::printf("  %s\n", link.c_str());
-  for (const auto& link : l.https) std::printf("  %s\n", link.c_str());
+  for (const auto& link : l.tg) out += "  " + link + "\n";
+  for (const auto& link : l.https) out += "  " + link + "\n";
   if (with_qr && !l.tg.empty()) {
-    if (auto qr = qr_terminal(l.tg.front())) std::printf("%s", qr->c_str());
+    if (auto qr = qr_terminal(l.tg.front())) out += *qr;
   }
-  std::fflush(stdout);
+  return out;
+}
+
+base::Result<void> Daemon::reveal_first_start(std::string_view text) {
+  const std::string path = cfg_.server.state_dir + "/first-start-secrets.txt";
+  std::fflush(stdout);  // what printf buffered comes first
+  auto r = reveal_secrets(text, STDOUT_FILENO, path);
+  if (!r) return base::fail(r.error().code, "first-start secrets: " + r.error().to_string());
+  if (*r == RevealedTo::kFile)
+    log()->warn("first-start secrets not printed (stdout is not a terminal) path={}", path);
+  return {};
+}
+
+base::Result<void> Daemon::store_fresh_token() {
+  if (fresh_token_.empty()) return {};
+  const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
+  if (auto r = api::store_token_hash(token_path, api::token_hash(fresh_token_)); !r) return r;
+  const std::string token = std::exchange(fresh_token_, {});
+  return reveal_first_start("API bearer token (shown once; only its hash is kept in " + token_path +
+                            "):\n  " + token + "\n");
 }
 
 }  // namespace mtw::supervisor

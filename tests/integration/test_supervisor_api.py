@@ -255,6 +255,26 @@ def dump_store(env):
 # ------------------------------------------------------------------ scenarios
 
 
+def scenario_failed_start_keeps_no_token(env):
+    """A first start whose API port is taken fails: no token is stored or shown."""
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", env.api_port))
+    busy.listen(1)
+    try:
+        r = subprocess.run(env.argv(), capture_output=True, text=True, timeout=60, preexec_fn=sb._pdeathsig)
+    finally:
+        busy.close()
+    secrets = os.path.join(env.state_dir, "first-start-secrets.txt")
+    shown = open(secrets).read() if os.path.exists(secrets) else ""
+    h.check(r.returncode == 1 and "api" in r.stderr, "a start with the API port taken fails (%s %r)"
+            % (r.returncode, r.stderr.strip()[-200:]))
+    h.check(not os.path.exists(os.path.join(env.state_dir, "api_token.sha256")),
+            "the failed start stored no token hash")
+    h.check(token_from(r.stdout.splitlines()) is None and "bearer token" not in shown,
+            "the failed start showed no token")
+
+
 def scenario_tcp_token(env, api, token):
     h.check(token is not None and TOKEN_RE.match(token or "") is not None,
             "first start printed the API bearer token (%s...)" % ((token or "none")[:8]))
@@ -769,6 +789,21 @@ def token_from(lines):
     return None
 
 
+def first_start_token(env):
+    """The token of the first start: stdout is a pipe here, not a terminal,
+    so it is in <state_dir>/first-start-secrets.txt (0600), never on stdout."""
+    h.check(token_from(env.sup.all_lines) is None, "the token is not printed when stdout is not a terminal")
+    path = os.path.join(env.state_dir, "first-start-secrets.txt")
+    if not os.path.exists(path):
+        return None
+    h.check(stat.S_IMODE(os.stat(path).st_mode) == 0o600,
+            "first-start-secrets.txt mode 0600 (%o)" % stat.S_IMODE(os.stat(path).st_mode))
+    h.check("first-start secrets not printed" in env.log_text() and path in env.log_text(),
+            "the log says where the first-start secrets are")
+    with open(path) as f:
+        return token_from(f.read().splitlines())
+
+
 def test():
     env = sb.Setup("api", pool="10.207.0.0/16", prefix="mta", nat=False, uid_first=270000)
     env.api_port = sb.free_port()
@@ -776,9 +811,10 @@ def test():
         env.write_config([{"name": "cfg", "secret": CFG}],
                          sections={"server": {"public_host": "127.0.0.1"},
                                    "api": {"tcp": "127.0.0.1:%d" % env.api_port, "body_limit": "1KiB"}})
+        scenario_failed_start_keeps_no_token(env)
         env.start()
         env.require_running(["cfg"])
-        token = token_from(env.sup.all_lines)
+        token = first_start_token(env)
         sock = os.path.join(env.run_dir, "api.sock")
         st = os.stat(sock)
         h.check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660,
@@ -812,10 +848,12 @@ def test():
         rc = env.stop()
         h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
         lines_before = len(env.sup.all_lines)
+        os.unlink(os.path.join(env.state_dir, "first-start-secrets.txt"))
         env.start()
         env.require_running(["cfg", "bea", "cat", "dan"])
-        h.check(token_from(env.sup.all_lines) is None,
-                "the second start prints no token (%d stdout lines before)" % lines_before)
+        h.check(token_from(env.sup.all_lines) is None
+                and not os.path.exists(os.path.join(env.state_dir, "first-start-secrets.txt")),
+                "the second start shows no token (%d stdout lines before)" % lines_before)
         d, m, dd2, mm2, _, _ = usage_today(api, "dan")
         h.check(dd is not None and dd2 is not None and dd2["bytes_up"] >= dd["bytes_up"]
                 and dd2["bytes_down"] >= dd["bytes_down"],

@@ -171,6 +171,29 @@ def test():
         bad_start(env, "uid range too small", [line_of(text, "uid_count = 2"), line_of(text, "[cells]")],
                   ["uid range", "2 users"])
 
+        text = env.write_config(base_users(), sections={"api": {"tcp": "127.0.0.1:%d" % env.port}})
+        bad_start(env, "api port of a listener", line_of(text, "[api]"), ["uses the port of listener"])
+
+        text = env.write_config(base_users(), sections={"cells": {"ipv4_pool": "127.64.0.0/16"}})
+        bad_start(env, "pool on loopback", [line_of(text, "ipv4_pool ="), line_of(text, "[cells]")],
+                  ["overlaps the loopback network"])
+
+        # A clash with this host (not in the file): --check finds it like the start.
+        subprocess.run(["ip", "link", "add", "xclash0", "type", "veth", "peer", "name", "xclash1"], check=True)
+        subprocess.run(["ip", "addr", "add", "10.205.7.1/24", "dev", "xclash0"], check=True)
+        try:
+            env.write_config(base_users())
+            r = subprocess.run(env.argv(), capture_output=True, text=True, timeout=60, preexec_fn=sb._pdeathsig)
+            c = subprocess.run(env.argv(["--check"]), capture_output=True, text=True, timeout=60)
+            clash = "overlaps address 10.205.7.1 on xclash0"
+            h.check(r.returncode == 1 and clash in r.stderr, "pool on an interface: start fails (%s %r)"
+                    % (r.returncode, r.stderr.strip()[-200:]))
+            h.check(c.returncode == 1 and clash in c.stderr, "pool on an interface: --check exits 1 too (%s %r)"
+                    % (c.returncode, c.stderr.strip()[-200:]))
+            nothing_created(env, "pool on an interface")
+        finally:
+            subprocess.run(["ip", "link", "del", "xclash0"])
+
         # --- valid start.
         env.write_config(base_users())
         c = subprocess.run(env.argv(["--check"]), capture_output=True, text=True, timeout=60)

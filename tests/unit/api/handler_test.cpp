@@ -117,5 +117,17 @@ TEST(TargetPath, DropsTheQuery) {
   EXPECT_EQ(target_path("/metrics"), "/metrics");
 }
 
+TEST_F(HandlerTest, AUserNamedByAnEarlierRuleCanStillBeShownAndDeleted) {
+  // Stored before names could not start with '.' or '-' (the service takes it as given).
+  NewUser old;
+  old.name = "-old";
+  ASSERT_TRUE(svc_.create_user(old));
+  EXPECT_EQ(run("GET", "/v1/users/-old").status, 200);
+  EXPECT_EQ(run("DELETE", "/v1/users/-old").status, 204);
+  // A new one may not be called so.
+  EXPECT_EQ(run("POST", "/v1/users", R"({"name":"-new"})").status, 400);
+  EXPECT_EQ(run("GET", "/v1/users/a%20b").status, 404);
+}
+
 }  // namespace
 }  // namespace mtw::api::detail

@@ -2,7 +2,12 @@
 // socket in a temp dir and on TCP 127.0.0.1:0, backed by FakeService.
 #include "api/server.h"
 
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,8 +28,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include "api/token.h"
+#include "base/log.h"
 #include "fake_service.h"
 
 namespace mtw::api {
@@ -79,9 +86,9 @@ class ApiServerTest : public ::testing::Test {
     ASSERT_TRUE(store_token_hash(token_path_, token_hash(token_)));
     cfg_.tcp = proto::Endpoint{"127.0.0.1", 0};
     cfg_.body_limit = 4096;
-    cfg_.request_timeout_ms = 1000;
+    cfg_.request_timeout_ms = request_timeout_ms_;
     cfg_.secret_grace_s = 3600;
-    auto s = ApiServer::start(io_, cfg_, socket_, token_path_, svc_);
+    auto s = ApiServer::start(io_, cfg_, socket_, token_path_, svc_, limits_);
     ASSERT_TRUE(s) << s.error().to_string();
     server_ = std::move(*s);
     port_ = server_->tcp_port();
@@ -129,6 +136,8 @@ class ApiServerTest : public ::testing::Test {
   }
 
   std::string dir_, socket_, token_path_, token_;
+  std::uint32_t request_timeout_ms_ = 1000;  // set before SetUp to change
+  ConnectionLimits limits_;                  // likewise
   supervisor::ApiConfig cfg_;
   FakeService svc_;
   asio::io_context io_;
@@ -424,6 +433,15 @@ std::vector<Bad> bad_requests() {
       {"name too long", U, V::post, "/v1/users", R"({"name":")" + std::string(65, 'a') + R"("})", 400, "bad_request", "name"},
       {"name empty", U, V::post, "/v1/users", R"({"name":""})", 400, "bad_request", "name"},
       {"name missing", U, V::post, "/v1/users", R"({"comment":"x"})", 400, "bad_request", "name"},
+      {"name dot", U, V::post, "/v1/users", R"({"name":"."})", 400, "bad_request", "name"},
+      {"name dot dot", U, V::post, "/v1/users", R"({"name":".."})", 400, "bad_request", "name"},
+      {"name hidden", U, V::post, "/v1/users", R"({"name":".zed"})", 400, "bad_request", "name"},
+      {"name option-like", U, V::post, "/v1/users", R"({"name":"-rf"})", 400, "bad_request", "name"},
+      {"name control char", U, V::post, "/v1/users", "{\"name\":\"z\\u0007d\"}", 400, "bad_request", "name"},
+      {"duplicate key", U, V::post, "/v1/users", R"({"name":"zed","name":"zod"})", 400, "bad_request", "name"},
+      {"duplicate nested key", U, V::post, "/v1/users", lim(R"("quota":"1GiB","quota":"2GiB")"), 400, "bad_request", "limits.quota"},
+      {"duplicate key in patch", U, V::patch, "/v1/users/cfguser", R"({"comment":"a","comment":"b"})", 400, "bad_request", "comment"},
+      {"duplicate key in rotate", U, V::post, "/v1/users/cfguser/rotate", R"({"grace_s":1,"grace_s":2})", 400, "bad_request", "grace_s"},
       {"enabled wrong type", U, V::post, "/v1/users", user(R"(,"enabled":"yes")"), 400, "bad_request", "enabled"},
       {"comment too long", U, V::post, "/v1/users", user(R"(,"comment":")" + std::string(257, 'c') + "\""), 400, "bad_request", "comment"},
       {"bad date", U, V::post, "/v1/users", user(R"(,"expires_at":"2026-02-30")"), 400, "bad_request", "expires_at"},
@@ -501,6 +519,232 @@ TEST_F(ApiServerTest, RejectsBadRequestsWithoutChangingAnything) {
     }
     EXPECT_EQ(svc_.dump(), before);
   }
+}
+
+// ---- connection caps, deadlines, refusal and authentication logging --------
+
+// The lines the loggers write while it lives (thread-safe: the io thread logs).
+class LogLines : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::size_t count(std::string_view needle) {
+    std::lock_guard<std::mutex> l(mutex_);
+    std::size_t n = 0;
+    for (const auto& s : lines_) n += s.find(needle) != std::string::npos;
+    return n;
+  }
+  std::string all() {
+    std::lock_guard<std::mutex> l(mutex_);
+    std::string out;
+    for (const auto& s : lines_) out += s;
+    return out;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    lines_.emplace_back(buf.data(), buf.size());
+  }
+  void flush_() override {}
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+struct LogCapture {
+  LogCapture() { base::use_log_sink(sink); }
+  ~LogCapture() { base::use_log_sink(nullptr); }
+  std::shared_ptr<LogLines> sink = std::make_shared<LogLines>();
+};
+
+// A TCP connection to the API from `source` (any 127/8 address is local).
+std::unique_ptr<asio::ip::tcp::socket> tcp_from(asio::io_context& io, const std::string& source,
+                                                std::uint16_t port) {
+  auto s = std::make_unique<asio::ip::tcp::socket>(io);
+  s->open(asio::ip::tcp::v4());
+  s->bind({asio::ip::make_address(source), 0});
+  s->connect({asio::ip::make_address("127.0.0.1"), port});
+  return s;
+}
+
+// True when the server closes `fd` (EOF or reset) within `ms`; the server
+// sends nothing to a refused or idle connection.
+bool closed_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, ms) != 1) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+std::string metrics_line(const std::string& text, const std::string& prefix) {
+  const auto at = text.find("\n" + prefix);
+  if (at == std::string::npos) return "";
+  return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+}
+
+// Held connections keep the caps full: each has sent a byte, so the short
+// first-request deadline is past and the (10 s) request deadline applies.
+class ApiCapsTest : public ApiServerTest {
+ protected:
+  ApiCapsTest() { request_timeout_ms_ = 10'000; }
+  void hold_tcp(const std::string& source, int n) {
+    for (int i = 0; i < n; ++i) {
+      held_.push_back(tcp_from(io_client_, source, port_));
+      asio::write(*held_.back(), asio::buffer("G", 1));
+    }
+  }
+  asio::io_context io_client_;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held_;
+};
+
+TEST_F(ApiCapsTest, UnixSocketAnswersWhileTcpIsFull) {
+  // The TCP cap (256) filled from 16 addresses of 16 connections each, and
+  // more connections knocking.
+  for (int p = 0; p < 16; ++p) hold_tcp("127.0.0." + std::to_string(10 + p), 16);
+  auto extra = tcp_from(io_client_, "127.0.0.99", port_);
+  EXPECT_TRUE(closed_within(extra->native_handle(), 2000));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(get(Via::kUnix, "/v1/status").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+}
+
+TEST_F(ApiCapsTest, CapsConnectionsPerTcpPeer) {
+  hold_tcp("127.0.0.1", 16);
+  auto extra = tcp_from(io_client_, "127.0.0.1", port_);
+  EXPECT_TRUE(closed_within(extra->native_handle(), 500));
+  // Another address is served.
+  http::request<http::string_body> req{http::verb::get, "/v1/status", 11};
+  req.set(http::field::host, "localhost");
+  req.set(http::field::authorization, "Bearer " + token_);
+  auto other = tcp_from(io_client_, "127.0.0.2", port_);
+  EXPECT_EQ(exchange(*other, req).status, 200);
+}
+
+TEST_F(ApiCapsTest, ClosesAConnectionThatSendsNothing) {
+  auto idle = tcp_from(io_client_, "127.0.0.1", port_);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_within(idle->native_handle(), 5000));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(1500));
+  EXPECT_LT(waited, std::chrono::milliseconds(3500));  // not the 10 s request deadline
+}
+
+TEST_F(ApiCapsTest, LogsARefusalFloodInBoundedLines) {
+  for (int p = 0; p < 16; ++p) hold_tcp("127.0.0." + std::to_string(10 + p), 16);
+  LogCapture logs;
+  const int flood = 2000;
+  for (int i = 0; i < flood; ++i) {
+    auto s = tcp_from(io_client_, "127.0.0.99", port_);
+    EXPECT_TRUE(closed_within(s->native_handle(), 2000));
+  }
+  EXPECT_EQ(logs.sink->count("refused"), 1u) << logs.sink->all();
+  EXPECT_EQ(logs.sink->count("api connection refused transport=tcp peer=127.0.0.99 "
+                             "reason=listener_full"), 1u) << logs.sink->all();
+  const std::string m = get(Via::kUnix, "/metrics").body;
+  EXPECT_EQ(metrics_line(m, "mtwarden_api_connections_refused_total{transport=\"tcp\","
+                            "reason=\"listener_full\"}"),
+            "mtwarden_api_connections_refused_total{transport=\"tcp\",reason=\"listener_full\"} " +
+                std::to_string(flood));
+  on_io([this] { server_->stop(); });  // reports what the window counted
+  EXPECT_EQ(logs.sink->count("api connections refused count=1999 peers=1 window_s=10"), 1u)
+      << logs.sink->all();
+}
+
+TEST_F(ApiServerTest, LogsAndCountsFailedTcpAuthentication) {
+  LogCapture logs;
+  for (int i = 0; i < 30; ++i)
+    EXPECT_EQ(call(Via::kTcp, http::verb::get, "/v1/status", "", "", i % 2 ? "" : "mtw_wrong")
+                  .status,
+              401);
+  EXPECT_EQ(logs.sink->count("authentication"), 1u) << logs.sink->all();
+  EXPECT_EQ(logs.sink->count("api authentication failed transport=tcp peer=127.0.0.1 "
+                             "reason=wrong_token"), 1u) << logs.sink->all();
+  EXPECT_EQ(metrics_line(get(Via::kUnix, "/metrics").body, "mtwarden_api_auth_failures_total{"),
+            "mtwarden_api_auth_failures_total{transport=\"tcp\"} 30");
+  on_io([this] { server_->stop(); });
+  EXPECT_EQ(logs.sink->count("api authentication failures count=29 peers=1 window_s=10"), 1u)
+      << logs.sink->all();
+}
+
+TEST_F(ApiServerTest, AnswersAnUnauthenticatedLargeBodyWith401) {
+  asio::io_context io;
+  auto s = tcp_from(io, "127.0.0.1", port_);
+  const std::string head =
+      "POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000000000\r\n\r\n";
+  asio::write(*s, asio::buffer(head));
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(*s, buf, res);
+  EXPECT_EQ(res.result_int(), 401) << res.body();
+  // With the token, the same head gets 413 without the body being read.
+  auto t = tcp_from(io, "127.0.0.1", port_);
+  const std::string authed =
+      "POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
+      "Bearer " + token_ + "\r\nContent-Length: 1000000000\r\n\r\n";
+  asio::write(*t, asio::buffer(authed));
+  http::response<http::string_body> res2;
+  boost::beast::flat_buffer buf2;
+  http::read(*t, buf2, res2);
+  EXPECT_EQ(res2.result_int(), 413) << res2.body();
+}
+
+// Root finds room on the Unix socket when other local users have filled it.
+class ApiRootReserveTest : public ApiServerTest {
+ protected:
+  ApiRootReserveTest() {
+    request_timeout_ms_ = 10'000;  // the held connections stay until the end
+    limits_.unix_max = 2;
+    limits_.unix_root_reserve = 2;
+    cfg_.socket_group = "nogroup";
+  }
+};
+
+TEST_F(ApiRootReserveTest, RootIsServedWhenTheSocketIsFull) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  const group* g = ::getgrnam("nogroup");
+  ASSERT_NE(g, nullptr);
+  const gid_t gid = g->gr_gid;
+  ASSERT_EQ(::chmod(dir_.c_str(), 0711), 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_.c_str());
+  int ready[2], hold[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(hold), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // only syscalls: the parent has threads
+    ::close(hold[1]);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    char ok = 0;
+    for (int i = 0; i < 3; ++i) {  // two fill the cap, the third is refused
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(3);
+      if (::write(fd, "G", 1) != 1) ::_exit(4);
+      if (i == 2) {
+        pollfd p{fd, POLLIN, 0};
+        char c;
+        ok = ::poll(&p, 1, 2000) == 1 && ::recv(fd, &c, 1, 0) <= 0 ? 'r' : 'n';
+      }
+    }
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(5);
+    char c;
+    (void)::read(hold[0], &c, 1);  // until the parent is done
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(hold[0]);
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  EXPECT_EQ(ok, 'r') << "the non-root connection over the cap was not refused";
+  EXPECT_EQ(get(Via::kUnix, "/v1/status").status, 200);
+  EXPECT_EQ(get(Via::kUnix, "/v1/status").status, 200);
+  ::close(hold[1]);
+  ::close(ready[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 }  // namespace

@@ -178,5 +178,31 @@ TEST(CtlFormat, EventsTable) {
   EXPECT_EQ(render_events(json::parse(R"({"events":[]})")), "no events\n");
 }
 
+TEST(CtlFormat, PrintableEscapesControlCharacters) {
+  EXPECT_EQ(printable("plain text, ünïcode \\ and 'quotes'"),
+            "plain text, ünïcode \\ and 'quotes'");
+  EXPECT_EQ(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+  EXPECT_EQ(printable("\x1b[2J\x07\x7f"), "\\x1b[2J\\x07\\x7f");
+  EXPECT_EQ(printable(std::string("\xc2\x9b") + "31m"), "\\u009b31m");  // C1 CSI in UTF-8
+  EXPECT_EQ(printable(std::string_view("\0x", 2)), "\\x00x");
+}
+
+TEST(CtlFormat, CommentsWithControlCharactersPrintEscaped) {
+  // A comment is stored as given; printing it must not drive the terminal.
+  const json::value u = json::parse(
+      R"({"name":"alice","comment":"hi\u001b]0;owned\u0007\nnext\u009b1m","enabled":true})");
+  const std::string out = render_user(u);
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x07'), std::string::npos) << out;
+  EXPECT_EQ(out.find("\xc2\x9b"), std::string::npos) << out;
+  EXPECT_NE(out.find(" hi\\x1b]0;owned\\x07\\nnext\\u009b1m\n"), std::string::npos) << out;
+  const std::string pj = pretty_json(u);
+  EXPECT_EQ(pj.find("\xc2\x9b"), std::string::npos) << pj;
+  EXPECT_EQ(json::parse(pj), u);  // still the same JSON
+  const std::string err = render_api_error(
+      json::parse(R"({"error":{"code":"not_found","message":"no user named \"a\u001b[2Jb\""}})"));
+  EXPECT_EQ(err, "not_found: no user named \"a\\x1b[2Jb\"");
+}
+
 }  // namespace
 }  // namespace mtw::ctl

@@ -249,6 +249,48 @@ TEST(Config, WeeklyAnchorAboveSevenIsAnError) {
       HasSubstr("t.toml:3:1: user \"a\": a weekly period's anchor_day is an ISO weekday"));
 }
 
+TEST(Config, PoolOverlappingLoopbackIsAnError) {
+  for (const char* pool : {"127.0.0.0/8", "127.200.0.0/16", "64.0.0.0/2"})
+    EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nipv4_pool = \"" + pool + "\"\n"),
+                HasSubstr("overlaps the loopback network 127.0.0.0/8"))
+        << pool;
+  EXPECT_TRUE(
+      parse_config(std::string(kListener) + "[cells]\nipv4_pool = \"128.0.0.0/16\"\n", "t.toml"));
+}
+
+TEST(Config, ApiPortOfAListenerIsAnError) {
+  EXPECT_THAT(
+      error_of(std::string(kListener) + "[api]\ntcp = \"127.0.0.1:443\"\n"),
+      HasSubstr("api.tcp 127.0.0.1:443 uses the port of listener 0.0.0.0:443 at t.toml:1:1"));
+  EXPECT_THAT(
+      error_of("[[listener]]\nbind = \"127.0.0.1:8443\"\n[api]\ntcp = \"127.0.0.1:8443\"\n"),
+      HasSubstr("uses the port of listener 127.0.0.1:8443"));
+  // Another address of the same family on another port, or [::1] beside 0.0.0.0: fine.
+  EXPECT_TRUE(parse_config(std::string(kListener) + "[api]\ntcp = \"127.0.0.1:9443\"\n", "t.toml"));
+  EXPECT_TRUE(parse_config(std::string(kListener) + "[api]\ntcp = \"[::1]:443\"\n", "t.toml"));
+}
+
+TEST(Config, UnknownSocketGroupIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[api]\nsocket_group = \"no-such-group-mtw\"\n"),
+              HasSubstr("api.socket_group \"no-such-group-mtw\": no such group"));
+  EXPECT_TRUE(parse_config(std::string(kListener) + "[api]\nsocket_group = \"root\"\n", "t.toml"));
+}
+
+TEST(Config, ApiTcpHostNameIsAnError) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[api]\ntcp = \"localhost:9443\"\n"),
+              HasSubstr("api.tcp host \"localhost\" must be a literal IPv4 or IPv6 address"));
+}
+
+TEST(Config, UserNamesAreASafeSet) {
+  for (const char* bad : {".", "..", ".hidden", "-rf", "a b", "a/b", "a\x01", ""})
+    EXPECT_FALSE(valid_user_name(bad)) << bad;
+  EXPECT_FALSE(valid_user_name(std::string(65, 'a')));
+  for (const char* good : {"a", "a.b", "a..b", "a-", "_x", "0", "Z_9.-"})
+    EXPECT_TRUE(valid_user_name(good)) << good;
+  EXPECT_THAT(error_of(std::string(kListener) + user("..", kKeyA)),
+              HasSubstr("user.name \"..\" must be 1..64 of [A-Za-z0-9_.-], not starting with"));
+}
+
 TEST(Config, DuplicateUserNamesNameBothPlaces) {
   EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA) + user("a", kKeyB)),
               HasSubstr("t.toml:6:1: duplicate user name \"a\" (first at t.toml:3:1)"));
