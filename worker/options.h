@@ -41,6 +41,7 @@ struct Options {
   std::string stats_file;                          // empty: off
   std::string log_level = "info";
   bool help = false;
+  bool confinement_check = false;  // --confinement-check: probe the seccomp filter and exit
 };
 
 // Parses argv[1..] (without the program name). Errors (kBadInput) name the

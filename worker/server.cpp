@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
+#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -250,6 +251,7 @@ void Server::Impl::finish_drain() {
 
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
+  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
   if (auto r = base::write_file_atomic(rt.opts.stats_file, counters_json(rt.counters) + "\n", 0644,
                                        base::Durability::kNoFsync);
       !r)
