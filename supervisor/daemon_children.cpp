@@ -65,6 +65,18 @@ std::uint64_t nofile_within_limit(std::uint64_t want) {
   return want;
 }
 
+void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
+                         const worker::Counters& now) {
+  const auto k = worker::Counter::kSeccompDenied;
+  if (now[k] <= before[k]) return;
+  if (user.empty()) {
+    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k], now[k]);
+  } else {
+    log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
+                now[k] - before[k], now[k]);
+  }
+}
+
 base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
   base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
   if (!fd) return base::fail_errno("memfd_create");
@@ -247,6 +259,7 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.uid = uid;
   spec.gid = gid;
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
+  spec.nproc = kChildNproc;
   if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
@@ -309,6 +322,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         co_return;
       }
       w->report_seq = rep->seq;
+      log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
       if (!w->ready) {
         w->ready = true;

@@ -88,6 +88,14 @@ std::string_view user_state_name(UserState s) noexcept;
 // A child may not get more descriptors than our own hard limit allows
 // (raising it needs CAP_SYS_RESOURCE, which containers often lack).
 std::uint64_t nofile_within_limit(std::uint64_t want);
+// Warns when a child's report shows more calls refused by its seccomp filter
+// than the previous one (a relay never makes them: worth an operator's look).
+void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
+                         const worker::Counters& now);
+// RLIMIT_NPROC of the gate and of each worker: processes and threads of its
+// uid (each child has a uid of its own). A relay runs one thread plus Asio's
+// resolver thread; the rest is headroom, not room for a fork bomb.
+inline constexpr std::uint64_t kChildNproc = 16;
 // A memfd holding `text`, for handing to a child as a file.
 [[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming

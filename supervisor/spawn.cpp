@@ -64,6 +64,7 @@ enum class Step : int {
   kSetns,
   kRlimitNofile,
   kRlimitData,
+  kRlimitNproc,
   kCapBoundingSet,
   kAmbientCaps,
   kSetgroups,
@@ -87,6 +88,7 @@ const char* step_name(Step s) {
     case Step::kSetns: return "setns(CLONE_NEWNET)";
     case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
     case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
+    case Step::kRlimitNproc: return "setrlimit(RLIMIT_NPROC)";
     case Step::kCapBoundingSet: return "prctl(PR_CAPBSET_DROP)";
     case Step::kAmbientCaps: return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
     case Step::kSetgroups: return "setgroups(0)";
@@ -126,6 +128,7 @@ struct ChildPlan {
   int cap_last = 0;
   std::uint64_t nofile = 0;
   std::uint64_t data_bytes = 0;
+  std::uint64_t nproc = 0;
   const char* exe = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
@@ -234,6 +237,12 @@ void child_enter_cell(const ChildPlan& p) {
   if (p.data_bytes > 0) {
     rlimit rl{p.data_bytes, p.data_bytes};
     if (::setrlimit(RLIMIT_DATA, &rl) != 0) child_fail(err, Step::kRlimitData, errno);
+  }
+  if (p.nproc > 0) {
+    // Checked when the uid changes and at every clone: before setresuid the
+    // new uid owns no process, so the id change itself passes.
+    rlimit rl{p.nproc, p.nproc};
+    if (::setrlimit(RLIMIT_NPROC, &rl) != 0) child_fail(err, Step::kRlimitNproc, errno);
   }
 }
 
@@ -407,6 +416,7 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.cap_last = read_cap_last_cap();
   p.nofile = spec.nofile;
   p.data_bytes = spec.rlimit_data_bytes;
+  p.nproc = spec.nproc;
   return p;
 }
 

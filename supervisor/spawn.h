@@ -3,7 +3,7 @@
 // cell, dropped supplementary groups, setresgid/setresuid to an unprivileged
 // id (no passwd entry needed), every capability dropped (bounding,
 // inheritable, ambient), no_new_privs, a parent-death signal, RLIMIT_NOFILE,
-// a memory bound (see memory_bound.h) and an exact fd layout (every other
+// RLIMIT_NPROC, a memory bound (see memory_bound.h) and an exact fd layout (every other
 // descriptor closed). Between fork and exec the child makes only
 // async-signal-safe system calls; all it needs is prepared before the fork.
 // Thread-safety: spawn() may be called from any thread; a Process is used by
@@ -41,6 +41,9 @@ struct SpawnSpec {
   // > 0: RLIMIT_DATA soft = hard = this (the fallback memory bound, see
   // memory_bound.h). Data segment, heap and private writable mappings count.
   std::uint64_t rlimit_data_bytes = 0;
+  // > 0: RLIMIT_NPROC soft = hard = this. Counts every process and thread
+  // of the child's real uid (its own, under the supervisor): no fork bomb.
+  std::uint64_t nproc = 0;
   // >= 0: an open fd of a cgroup v2 "cgroup.procs" file; the child writes
   // its own pid there before exec, so it never runs outside the cgroup.
   int cgroup_procs_fd = -1;

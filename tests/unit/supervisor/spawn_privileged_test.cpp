@@ -137,6 +137,17 @@ TEST_F(SpawnPrivileged, AppliesRlimitNofileAndData) {
   EXPECT_EQ(describe_wait_status(st), "exited 0");
 }
 
+TEST_F(SpawnPrivileged, RlimitNprocStopsForkBeyondTheBound) {
+  auto forked = [](std::uint64_t nproc) {
+    auto s = worker_spec({"/bin/sh", "-c", "/bin/true && echo forked"});
+    s.nproc = nproc;
+    return run(s).first;
+  };
+  // The shell itself is the uid's one process: its child is refused.
+  EXPECT_EQ(forked(1), "");
+  EXPECT_EQ(forked(2), "forked\n");
+}
+
 // The memory-bound fallback on this (cgroup v1) host: RLIMIT_DATA stops a
 // worker's heap growth.
 TEST_F(SpawnPrivileged, RlimitDataBoundsAllocation) {
