@@ -128,6 +128,13 @@ std::vector<std::string> Daemon::gate_argv() const {
   return a;
 }
 
+MountViewInput Daemon::worker_mount_view() const {
+  std::error_code ec;
+  auto config = std::filesystem::absolute(opts_.config_path, ec);
+  return MountViewInput{ec ? opts_.config_path : config.string(), cfg_.server.state_dir,
+                        cfg_.server.run_dir, cfg_.cells.netns_dir, worker_argv().front()};
+}
+
 std::vector<std::string> Daemon::worker_argv() const {
   std::vector<std::string> a = {
       find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
@@ -260,6 +267,7 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.gid = gid;
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
   spec.nproc = kChildNproc;
+  spec.hide_dirs = worker_hidden_dirs(worker_mount_view());
   if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};

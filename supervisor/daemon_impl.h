@@ -32,6 +32,7 @@
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
 #include "supervisor/memory_bound.h"
+#include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
 #include "supervisor/store.h"
@@ -257,6 +258,8 @@ class Daemon final : public api::Service {
   void send_reload_secrets(UserRt& u);
   base::Result<void> send(ChildProc& c, const worker::control::Message& m, int fd = -1);
   std::vector<std::string> worker_argv() const;
+  // What a worker's private mount namespace hides (mount_view.h).
+  MountViewInput worker_mount_view() const;
   std::vector<std::string> gate_argv() const;
   std::vector<std::string> child_env() const;
 

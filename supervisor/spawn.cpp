@@ -24,6 +24,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -62,6 +63,9 @@ enum class Step : int {
   kCloseFds,
   kCgroup,
   kSetns,
+  kMountNamespace,
+  kMountPrivate,
+  kMountHide,
   kRlimitNofile,
   kRlimitData,
   kRlimitNproc,
@@ -86,6 +90,9 @@ const char* step_name(Step s) {
     case Step::kCloseFds: return "close other fds";
     case Step::kCgroup: return "write cgroup.procs";
     case Step::kSetns: return "setns(CLONE_NEWNET)";
+    case Step::kMountNamespace: return "unshare(CLONE_NEWNS)";
+    case Step::kMountPrivate: return "mount(/, MS_REC|MS_PRIVATE)";
+    case Step::kMountHide: return "mount(tmpfs) over a hidden directory";
     case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
     case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
     case Step::kRlimitNproc: return "setrlimit(RLIMIT_NPROC)";
@@ -129,6 +136,7 @@ struct ChildPlan {
   std::uint64_t nofile = 0;
   std::uint64_t data_bytes = 0;
   std::uint64_t nproc = 0;
+  std::vector<const char*> hide_dirs;  // point into SpawnSpec::hide_dirs
   const char* exe = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
@@ -217,6 +225,25 @@ void child_fd_layout(ChildPlan& p) {
   }
 }
 
+// A mount namespace of the child's own with the hidden directories covered.
+// Done while privileged (mounting needs CAP_SYS_ADMIN); exec then resolves
+// the binary and its libraries in this view, which hides none of them.
+void child_mount_view(const ChildPlan& p) {
+  if (p.hide_dirs.empty()) return;
+  const int err = p.err_fd;
+  if (::unshare(CLONE_NEWNS) != 0) child_fail(err, Step::kMountNamespace, errno);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    child_fail(err, Step::kMountPrivate, errno);
+  }
+  for (const char* dir : p.hide_dirs) {
+    if (::mount("mtwarden-hidden", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,nr_inodes=1,mode=000") != 0 &&
+        errno != ENOENT && errno != ENOTDIR) {  // absent (or under one hidden already)
+      child_fail(err, Step::kMountHide, errno);
+    }
+  }
+}
+
 // Into the cell: cgroup, network namespace, resource limits (while still
 // privileged enough to set them).
 void child_enter_cell(const ChildPlan& p) {
@@ -230,6 +257,7 @@ void child_enter_cell(const ChildPlan& p) {
     if (::setns(p.netns_fd, CLONE_NEWNET) != 0) child_fail(err, Step::kSetns, errno);
     ::close(p.netns_fd);
   }
+  child_mount_view(p);
   if (p.nofile > 0) {
     rlimit rl{p.nofile, p.nofile};
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(err, Step::kRlimitNofile, errno);
@@ -368,6 +396,9 @@ base::Result<void> check_spec(const SpawnSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/') {
     return base::fail(Errc::kBadInput, "spawn: argv[0] must be an absolute path");
   }
+  for (const auto& d : spec.hide_dirs) {
+    if (d.empty() || d[0] != '/') return base::fail(Errc::kBadInput, "spawn: hide_dirs must be absolute");
+  }
   for (auto [src, dst] : spec.fds) {
     if (dst < 0 || dst > (1 << 20)) {
       return base::fail(Errc::kBadInput, "spawn: bad target fd " + std::to_string(dst));
@@ -417,6 +448,7 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.nofile = spec.nofile;
   p.data_bytes = spec.rlimit_data_bytes;
   p.nproc = spec.nproc;
+  for (const auto& d : spec.hide_dirs) p.hide_dirs.push_back(d.c_str());
   return p;
 }
 

@@ -148,6 +148,37 @@ TEST_F(SpawnPrivileged, RlimitNprocStopsForkBeyondTheBound) {
   EXPECT_EQ(forked(2), "forked\n");
 }
 
+// A private mount namespace: the hidden directory is an empty tmpfs for the
+// child, the host still sees the file, and a missing directory is skipped.
+TEST_F(SpawnPrivileged, HideDirsCoversDirectoriesOnlyForTheChild) {
+  char tmpl[] = "/tmp/mtw-hide-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, file = dir + "/secret";
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("s3cret\n", f);
+    std::fclose(f);
+    ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  }
+  auto reads = [&](std::vector<std::string> hide) {
+    auto s = worker_spec({"/bin/sh", "-c", "cat " + file + "; echo rc=$?"});
+    s.hide_dirs = std::move(hide);
+    return run(s).first;
+  };
+  EXPECT_EQ(reads({}), "s3cret\nrc=0\n");  // control: readable without the view
+  EXPECT_EQ(reads({dir, "/nonexistent-mtw-dir"}), "rc=1\n");
+  std::FILE* f = std::fopen(file.c_str(), "r");  // the host's view is untouched
+  ASSERT_NE(f, nullptr);
+  char buf[16] = {};
+  EXPECT_NE(std::fgets(buf, sizeof buf, f), nullptr);
+  std::fclose(f);
+  EXPECT_STREQ(buf, "s3cret\n");
+  ::unlink(file.c_str());
+  ::rmdir(dir.c_str());
+}
+
 // The memory-bound fallback on this (cgroup v1) host: RLIMIT_DATA stops a
 // worker's heap growth.
 TEST_F(SpawnPrivileged, RlimitDataBoundsAllocation) {
