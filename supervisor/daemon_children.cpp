@@ -268,6 +268,7 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
   spec.nproc = kChildNproc;
   spec.hide_dirs = worker_hidden_dirs(worker_mount_view());
+  if (netns_dir_detachable(cfg_.cells.netns_dir)) spec.detach_dirs = {cfg_.cells.netns_dir};
   if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};

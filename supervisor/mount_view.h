@@ -23,4 +23,9 @@ struct MountViewInput {
 // in such a directory is not hidden (its 0640 mode is its protection).
 std::vector<std::string> worker_hidden_dirs(const MountViewInput& in);
 
+// Whether the netns pin directory may be detached in a worker's mount
+// namespace (SpawnSpec::detach_dirs): absolute and not a directory a relay
+// needs (detaching /run would take resolv.conf's target with it).
+bool netns_dir_detachable(const std::string& netns_dir);
+
 }  // namespace mtw::supervisor

@@ -65,6 +65,7 @@ enum class Step : int {
   kSetns,
   kMountNamespace,
   kMountPrivate,
+  kMountDetach,
   kMountHide,
   kRlimitNofile,
   kRlimitData,
@@ -92,6 +93,7 @@ const char* step_name(Step s) {
     case Step::kSetns: return "setns(CLONE_NEWNET)";
     case Step::kMountNamespace: return "unshare(CLONE_NEWNS)";
     case Step::kMountPrivate: return "mount(/, MS_REC|MS_PRIVATE)";
+    case Step::kMountDetach: return "umount2(MNT_DETACH) of a detached directory";
     case Step::kMountHide: return "mount(tmpfs) over a hidden directory";
     case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
     case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
@@ -137,6 +139,7 @@ struct ChildPlan {
   std::uint64_t data_bytes = 0;
   std::uint64_t nproc = 0;
   std::vector<const char*> hide_dirs;  // point into SpawnSpec::hide_dirs
+  std::vector<const char*> detach_dirs;
   const char* exe = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
@@ -229,11 +232,18 @@ void child_fd_layout(ChildPlan& p) {
 // Done while privileged (mounting needs CAP_SYS_ADMIN); exec then resolves
 // the binary and its libraries in this view, which hides none of them.
 void child_mount_view(const ChildPlan& p) {
-  if (p.hide_dirs.empty()) return;
+  if (p.hide_dirs.empty() && p.detach_dirs.empty()) return;
   const int err = p.err_fd;
   if (::unshare(CLONE_NEWNS) != 0) child_fail(err, Step::kMountNamespace, errno);
+  // Private before anything is unmounted: an umount in a namespace still
+  // sharing propagation with the host's would remove the host's mounts.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     child_fail(err, Step::kMountPrivate, errno);
+  }
+  for (const char* dir : p.detach_dirs) {
+    if (::umount2(dir, MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      child_fail(err, Step::kMountDetach, errno);
+    }
   }
   for (const char* dir : p.hide_dirs) {
     if (::mount("mtwarden-hidden", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -396,8 +406,10 @@ base::Result<void> check_spec(const SpawnSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/') {
     return base::fail(Errc::kBadInput, "spawn: argv[0] must be an absolute path");
   }
-  for (const auto& d : spec.hide_dirs) {
-    if (d.empty() || d[0] != '/') return base::fail(Errc::kBadInput, "spawn: hide_dirs must be absolute");
+  for (const auto* dirs : {&spec.hide_dirs, &spec.detach_dirs}) {
+    for (const auto& d : *dirs) {
+      if (d.empty() || d[0] != '/') return base::fail(Errc::kBadInput, "spawn: hide/detach dirs must be absolute");
+    }
   }
   for (auto [src, dst] : spec.fds) {
     if (dst < 0 || dst > (1 << 20)) {
@@ -449,6 +461,7 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.data_bytes = spec.rlimit_data_bytes;
   p.nproc = spec.nproc;
   for (const auto& d : spec.hide_dirs) p.hide_dirs.push_back(d.c_str());
+  for (const auto& d : spec.detach_dirs) p.detach_dirs.push_back(d.c_str());
   return p;
 }
 

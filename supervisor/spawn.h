@@ -34,6 +34,13 @@ struct SpawnSpec {
   // an empty read-only tmpfs (mode 0, nosuid, nodev, noexec). A directory
   // that does not exist is skipped. See mount_view.h.
   std::vector<std::string> hide_dirs;
+  // Also in that namespace (one is made for either list): mount points detached (umount2 MNT_DETACH) in the
+  // child's namespace first, with everything below them. For the netns pin
+  // directory: the copy of the mount table would otherwise hold every
+  // cell's namespace pin for the child's whole life (a removed cell's netns
+  // would outlive it, and N workers would hold N x N mounts). Not a mount
+  // point, or absent: skipped.
+  std::vector<std::string> detach_dirs;
   std::optional<uid_t> uid;       // set: setgroups(0), setresgid(gid), setresuid(uid)
   std::optional<gid_t> gid;       // defaults to uid's value when unset and uid is set
   bool drop_capabilities = true;  // clear the bounding set, inheritable and ambient caps

@@ -58,5 +58,14 @@ TEST(WorkerHiddenDirs, RelativeOrEmptyPathsAreIgnoredAndNothingTwice) {
               ElementsAre("/etc/mtwarden", "/var/lib/mtwarden", "/run/mtwarden", "/run/netns"));
 }
 
+TEST(NetnsDirDetachable, OnlyAnAbsoluteDirectoryTheRelayDoesNotNeed) {
+  EXPECT_TRUE(netns_dir_detachable("/run/netns"));
+  EXPECT_TRUE(netns_dir_detachable("/var/run/netns"));
+  EXPECT_FALSE(netns_dir_detachable("/run"));
+  EXPECT_FALSE(netns_dir_detachable("/run/"));
+  EXPECT_FALSE(netns_dir_detachable("run/netns"));
+  EXPECT_FALSE(netns_dir_detachable(""));
+}
+
 }  // namespace
 }  // namespace mtw::supervisor

@@ -3,12 +3,14 @@
 // skips when not root). Touches no cgroup: cgroup.procs is faked by a pipe.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -176,6 +178,31 @@ TEST_F(SpawnPrivileged, HideDirsCoversDirectoriesOnlyForTheChild) {
   std::fclose(f);
   EXPECT_STREQ(buf, "s3cret\n");
   ::unlink(file.c_str());
+  ::rmdir(dir.c_str());
+}
+
+// The netns pin directory's case: a shared mount point with mounts below it
+// is gone from the child's mount table, and still whole in ours.
+TEST_F(SpawnPrivileged, DetachDirsDropsTheSubtreeOnlyForTheChild) {
+  char tmpl[] = "/tmp/mtw-detach-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, pin = dir + "/pin";
+  ASSERT_EQ(::mkdir(pin.c_str(), 0755), 0);
+  ASSERT_EQ(::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr), 0);
+  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr), 0);
+  ASSERT_EQ(::mount("mtw-pin", pin.c_str(), "tmpfs", 0, "size=4k"), 0);
+  auto pins_seen = [&](std::vector<std::string> detach) {
+    auto s = worker_spec({"/bin/grep", "-c", " " + pin + " ", "/proc/self/mountinfo"});
+    s.detach_dirs = std::move(detach);
+    return run(s).first;
+  };
+  EXPECT_EQ(pins_seen({}), "1\n");  // control
+  EXPECT_EQ(pins_seen({dir, "/nonexistent-mtw-dir"}), "0\n");
+  std::ifstream in("/proc/self/mountinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(" " + pin + " "), std::string::npos) << "our pin must survive";
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(pin.c_str());
   ::rmdir(dir.c_str());
 }
 
