@@ -17,6 +17,7 @@
 // covers any that exist). denied_syscalls() is safe from any thread.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,7 +30,7 @@ namespace mtw::worker {
 struct DeniedCall {
   const char* name;             // the system call's name as libseccomp knows it
   std::uint64_t arg0_bits = 0;  // != 0: denied only when arg0 has any of these bits set
-  int err = 1;                  // EPERM (trapped and counted) or ENOSYS (clone3, uncounted)
+  int err = EPERM;              // EPERM (trapped and counted) or ENOSYS (clone3, uncounted)
   const char* why = "";         // the family, for docs and the diagnostic output
 };
 
