@@ -170,6 +170,7 @@ base::Result<void> Daemon::read_config() {
 // The gate, then a worker for every user that should run.
 base::Result<void> Daemon::start_children() {
   plan_worker_memory();
+  if (auto r = make_worker_mount_view(); !r) return r;
   uid_slots_.assign(cfg_.cells.uid_count - 1, false);
   gate_restart_ = RestartPolicy(RestartPolicy::Options{
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),

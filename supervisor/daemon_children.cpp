@@ -135,6 +135,19 @@ MountViewInput Daemon::worker_mount_view() const {
                         cfg_.server.run_dir, cfg_.cells.netns_dir, worker_argv().front()};
 }
 
+base::Result<void> Daemon::make_worker_mount_view() {
+  const auto hide = worker_hidden_dirs(worker_mount_view());
+  std::vector<std::string> detach;
+  if (netns_dir_detachable(cfg_.cells.netns_dir)) detach.push_back(cfg_.cells.netns_dir);
+  auto fd = make_mount_view(hide, detach);
+  if (!fd) return base::fail(fd.error().code, "workers' mount view: " + fd.error().to_string());
+  worker_mountns_ = std::move(*fd);
+  std::string list;
+  for (const auto& d : hide) list += (list.empty() ? "" : ",") + d;
+  log()->info("worker mount view hidden={} detached={}", list, detach.empty() ? "-" : detach.front());
+  return {};
+}
+
 std::vector<std::string> Daemon::worker_argv() const {
   std::vector<std::string> a = {
       find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
@@ -267,8 +280,7 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.gid = gid;
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
   spec.nproc = kChildNproc;
-  spec.hide_dirs = worker_hidden_dirs(worker_mount_view());
-  if (netns_dir_detachable(cfg_.cells.netns_dir)) spec.detach_dirs = {cfg_.cells.netns_dir};
+  spec.mountns_fd = worker_mountns_.get();
   if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};

@@ -258,8 +258,9 @@ class Daemon final : public api::Service {
   void send_reload_secrets(UserRt& u);
   base::Result<void> send(ChildProc& c, const worker::control::Message& m, int fd = -1);
   std::vector<std::string> worker_argv() const;
-  // What a worker's private mount namespace hides (mount_view.h).
+  // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
+  [[nodiscard]] base::Result<void> make_worker_mount_view();
   std::vector<std::string> gate_argv() const;
   std::vector<std::string> child_env() const;
 
@@ -306,6 +307,7 @@ class Daemon final : public api::Service {
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop
   std::uint64_t sweep_gen_ = 0;  // a snapshot of an older generation is stale
   MemoryBoundPlan memory_plan_;
+  base::UniqueFd worker_mountns_;  // the workers' shared mount view (mount_view.h), made at start
   std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
   std::vector<std::string> listener_names_;
   std::string looked_up_host_;  // from [server] public_host_lookup

@@ -1,9 +1,14 @@
 #include "supervisor/mount_view.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+
 #include <algorithm>
 #include <array>
 #include <filesystem>
 #include <string_view>
+#include <thread>
 
 namespace mtw::supervisor {
 namespace {
@@ -54,6 +59,43 @@ std::vector<std::string> worker_hidden_dirs(const MountViewInput& in) {
     if (!in.worker_bin.empty() && within(bin, p)) continue;
     if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
   }
+  return out;
+}
+
+namespace {
+
+// Runs on its own thread: unshare affects only the calling thread.
+base::Result<base::UniqueFd> build_view(const std::vector<std::string>& hide,
+                                        const std::vector<std::string>& detach) {
+  if (::unshare(CLONE_NEWNS) != 0) return base::fail_errno("mount view: unshare(CLONE_NEWNS)");
+  // Private before anything is unmounted: an umount in a namespace still
+  // sharing propagation with the host's would remove the host's mounts.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return base::fail_errno("mount view: make / private");
+  }
+  for (const auto& d : detach) {
+    if (::umount2(d.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return base::fail_errno("mount view: detach " + d);
+    }
+  }
+  for (const auto& d : hide) {
+    if (::mount("mtwarden-hidden", d.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,nr_inodes=1,mode=000") != 0 &&
+        errno != ENOENT && errno != ENOTDIR) {  // absent, or below one hidden already
+      return base::fail_errno("mount view: hide " + d);
+    }
+  }
+  base::UniqueFd fd(::open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC));
+  if (!fd) return base::fail_errno("mount view: open /proc/thread-self/ns/mnt");
+  return fd;
+}
+
+}  // namespace
+
+base::Result<base::UniqueFd> make_mount_view(const std::vector<std::string>& hide,
+                                             const std::vector<std::string>& detach) {
+  base::Result<base::UniqueFd> out = base::fail(base::Errc::kInternal, "mount view: not made");
+  std::thread([&] { out = build_view(hide, detach); }).join();
   return out;
 }
 

@@ -24,7 +24,6 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -63,10 +62,7 @@ enum class Step : int {
   kCloseFds,
   kCgroup,
   kSetns,
-  kMountNamespace,
-  kMountPrivate,
-  kMountDetach,
-  kMountHide,
+  kSetnsMount,
   kRlimitNofile,
   kRlimitData,
   kRlimitNproc,
@@ -91,10 +87,7 @@ const char* step_name(Step s) {
     case Step::kCloseFds: return "close other fds";
     case Step::kCgroup: return "write cgroup.procs";
     case Step::kSetns: return "setns(CLONE_NEWNET)";
-    case Step::kMountNamespace: return "unshare(CLONE_NEWNS)";
-    case Step::kMountPrivate: return "mount(/, MS_REC|MS_PRIVATE)";
-    case Step::kMountDetach: return "umount2(MNT_DETACH) of a detached directory";
-    case Step::kMountHide: return "mount(tmpfs) over a hidden directory";
+    case Step::kSetnsMount: return "setns(CLONE_NEWNS)";
     case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
     case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
     case Step::kRlimitNproc: return "setrlimit(RLIMIT_NPROC)";
@@ -125,8 +118,9 @@ struct ChildPlan {
   int devnull_fd = -1;
   int netns_fd = -1;
   int cgroup_fd = -1;
+  int mountns_fd = -1;
   int high_base = 0;        // every temp is >= this; above all targets and slots
-  int slot = 0;             // err/netns/cgroup go to slot, slot+1, slot+2 (CLOEXEC)
+  int slot = 0;             // err/netns/cgroup/mountns go to slot .. slot+3 (CLOEXEC)
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   bool drop_caps = true;
@@ -138,8 +132,6 @@ struct ChildPlan {
   std::uint64_t nofile = 0;
   std::uint64_t data_bytes = 0;
   std::uint64_t nproc = 0;
-  std::vector<const char*> hide_dirs;  // point into SpawnSpec::hide_dirs
-  std::vector<const char*> detach_dirs;
   const char* exe = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
@@ -199,6 +191,7 @@ void child_fd_layout(ChildPlan& p) {
   const int devnull = up(p.devnull_fd);
   const int netns = up(p.netns_fd);
   const int cgroup = up(p.cgroup_fd);
+  const int mountns = up(p.mountns_fd);
   // 2. Place: dup2 clears CLOEXEC on the target, so these survive exec.
   for (std::size_t i = 0; i < p.targets.size(); ++i) {
     if (::dup2(p.temps[i], p.targets[i]) < 0) child_fail(err, Step::kPlaceFds, errno);
@@ -217,40 +210,16 @@ void child_fd_layout(ChildPlan& p) {
   p.err_fd = place(err, p.slot);
   p.netns_fd = place(netns, p.slot + 1);
   p.cgroup_fd = place(cgroup, p.slot + 2);
+  p.mountns_fd = place(mountns, p.slot + 3);
   // 4. Close everything else: the gaps between targets, then all above.
   for (int fd = 3; fd < p.slot; ++fd) {
     if (!is_target(p, fd)) ::close(fd);
   }
   if (p.netns_fd < 0) ::close(p.slot + 1);  // unused slots may hold inherited fds
   if (p.cgroup_fd < 0) ::close(p.slot + 2);
-  if (close_from(static_cast<unsigned>(p.slot + 3)) != 0) {
+  if (p.mountns_fd < 0) ::close(p.slot + 3);
+  if (close_from(static_cast<unsigned>(p.slot + 4)) != 0) {
     child_fail(p.err_fd, Step::kCloseFds, errno);
-  }
-}
-
-// A mount namespace of the child's own with the hidden directories covered.
-// Done while privileged (mounting needs CAP_SYS_ADMIN); exec then resolves
-// the binary and its libraries in this view, which hides none of them.
-void child_mount_view(const ChildPlan& p) {
-  if (p.hide_dirs.empty() && p.detach_dirs.empty()) return;
-  const int err = p.err_fd;
-  if (::unshare(CLONE_NEWNS) != 0) child_fail(err, Step::kMountNamespace, errno);
-  // Private before anything is unmounted: an umount in a namespace still
-  // sharing propagation with the host's would remove the host's mounts.
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    child_fail(err, Step::kMountPrivate, errno);
-  }
-  for (const char* dir : p.detach_dirs) {
-    if (::umount2(dir, MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
-      child_fail(err, Step::kMountDetach, errno);
-    }
-  }
-  for (const char* dir : p.hide_dirs) {
-    if (::mount("mtwarden-hidden", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "size=4k,nr_inodes=1,mode=000") != 0 &&
-        errno != ENOENT && errno != ENOTDIR) {  // absent (or under one hidden already)
-      child_fail(err, Step::kMountHide, errno);
-    }
   }
 }
 
@@ -267,7 +236,12 @@ void child_enter_cell(const ChildPlan& p) {
     if (::setns(p.netns_fd, CLONE_NEWNET) != 0) child_fail(err, Step::kSetns, errno);
     ::close(p.netns_fd);
   }
-  child_mount_view(p);
+  if (p.mountns_fd >= 0) {
+    // Needs CAP_SYS_ADMIN and CAP_SYS_CHROOT (still held); sets our root
+    // and cwd to that namespace's, so exec resolves the binary there.
+    if (::setns(p.mountns_fd, CLONE_NEWNS) != 0) child_fail(err, Step::kSetnsMount, errno);
+    ::close(p.mountns_fd);
+  }
   if (p.nofile > 0) {
     rlimit rl{p.nofile, p.nofile};
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(err, Step::kRlimitNofile, errno);
@@ -406,11 +380,6 @@ base::Result<void> check_spec(const SpawnSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty() || spec.argv[0][0] != '/') {
     return base::fail(Errc::kBadInput, "spawn: argv[0] must be an absolute path");
   }
-  for (const auto* dirs : {&spec.hide_dirs, &spec.detach_dirs}) {
-    for (const auto& d : *dirs) {
-      if (d.empty() || d[0] != '/') return base::fail(Errc::kBadInput, "spawn: hide/detach dirs must be absolute");
-    }
-  }
   for (auto [src, dst] : spec.fds) {
     if (dst < 0 || dst > (1 << 20)) {
       return base::fail(Errc::kBadInput, "spawn: bad target fd " + std::to_string(dst));
@@ -434,7 +403,7 @@ void kill_and_reap(pid_t pid) {
 // temporaries (>= high_base) never collide with targets or our slots.
 ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   ChildPlan p;
-  int max_fd = std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd});
+  int max_fd = std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd, spec.mountns_fd});
   int max_target = 2;
   for (auto [src, dst] : spec.fds) {
     p.sources.push_back(src);
@@ -444,11 +413,12 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   }
   p.temps.assign(p.sources.size(), -1);
   p.slot = max_target + 1;
-  p.high_base = std::max(max_fd, p.slot + 2) + 1;
+  p.high_base = std::max(max_fd, p.slot + 3) + 1;
   p.err_fd = report_fd;
   p.devnull_fd = devnull_fd;
   p.netns_fd = spec.netns_fd;
   p.cgroup_fd = spec.cgroup_procs_fd;
+  p.mountns_fd = spec.mountns_fd;
   p.uid = spec.uid;
   p.gid = spec.gid ? spec.gid : (spec.uid ? std::optional<gid_t>(*spec.uid) : std::nullopt);
   p.drop_caps = spec.drop_capabilities;
@@ -460,8 +430,6 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.nofile = spec.nofile;
   p.data_bytes = spec.rlimit_data_bytes;
   p.nproc = spec.nproc;
-  for (const auto& d : spec.hide_dirs) p.hide_dirs.push_back(d.c_str());
-  for (const auto& d : spec.detach_dirs) p.detach_dirs.push_back(d.c_str());
   return p;
 }
 

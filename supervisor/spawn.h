@@ -2,7 +2,7 @@
 // with Boost.Process, confined before exec: optional setns into the user's
 // cell, dropped supplementary groups, setresgid/setresuid to an unprivileged
 // id (no passwd entry needed), every capability dropped (bounding,
-// inheritable, ambient), an optional private mount namespace, no_new_privs, a parent-death signal, RLIMIT_NOFILE,
+// inheritable, ambient), an optional mount namespace, no_new_privs, a parent-death signal, RLIMIT_NOFILE,
 // RLIMIT_NPROC, a memory bound (see memory_bound.h) and an exact fd layout (every other
 // descriptor closed). Between fork and exec the child makes only
 // async-signal-safe system calls; all it needs is prepared before the fork.
@@ -28,19 +28,9 @@ struct SpawnSpec {
   std::vector<std::string> argv;  // argv[0]: absolute path (no PATH search)
   std::vector<std::string> env;   // complete environment, "K=V"; empty = none at all
   int netns_fd = -1;              // >= 0: setns(CLONE_NEWNET) before dropping privileges
-  // Non-empty: the child gets a mount namespace of its own (unshare
-  // CLONE_NEWNS, "/" made private recursively, so nothing propagates back
-  // to the host) in which each of these absolute directories is covered by
-  // an empty read-only tmpfs (mode 0, nosuid, nodev, noexec). A directory
-  // that does not exist is skipped. See mount_view.h.
-  std::vector<std::string> hide_dirs;
-  // Also in that namespace (one is made for either list): mount points detached (umount2 MNT_DETACH) in the
-  // child's namespace first, with everything below them. For the netns pin
-  // directory: the copy of the mount table would otherwise hold every
-  // cell's namespace pin for the child's whole life (a removed cell's netns
-  // would outlive it, and N workers would hold N x N mounts). Not a mount
-  // point, or absent: skipped.
-  std::vector<std::string> detach_dirs;
+  // >= 0: setns(CLONE_NEWNS) into this mount namespace (the workers'
+  // shared view, see mount_view.h) before dropping privileges.
+  int mountns_fd = -1;
   std::optional<uid_t> uid;       // set: setgroups(0), setresgid(gid), setresuid(uid)
   std::optional<gid_t> gid;       // defaults to uid's value when unset and uid is set
   bool drop_capabilities = true;  // clear the bounding set, inheritable and ambient caps

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "supervisor/mount_view.h"
 #include "supervisor/spawn.h"
 #include "tests/unit/netns/sandbox.h"
 
@@ -150,9 +151,10 @@ TEST_F(SpawnPrivileged, RlimitNprocStopsForkBeyondTheBound) {
   EXPECT_EQ(forked(2), "forked\n");
 }
 
-// A private mount namespace: the hidden directory is an empty tmpfs for the
-// child, the host still sees the file, and a missing directory is skipped.
-TEST_F(SpawnPrivileged, HideDirsCoversDirectoriesOnlyForTheChild) {
+// The workers' mount view (mount_view.h) entered through mountns_fd: the
+// hidden directory is an empty tmpfs for the child, the host still sees the
+// file, and a missing directory is skipped.
+TEST_F(SpawnPrivileged, MountViewHidesDirectoriesOnlyForTheChild) {
   char tmpl[] = "/tmp/mtw-hide-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl, file = dir + "/secret";
@@ -164,13 +166,16 @@ TEST_F(SpawnPrivileged, HideDirsCoversDirectoriesOnlyForTheChild) {
     std::fclose(f);
     ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
   }
-  auto reads = [&](std::vector<std::string> hide) {
+  auto view = make_mount_view({dir, "/nonexistent-mtw-dir"}, {});
+  ASSERT_TRUE(view) << view.error().to_string();
+  auto reads = [&](int mountns_fd) {
     auto s = worker_spec({"/bin/sh", "-c", "cat " + file + "; echo rc=$?"});
-    s.hide_dirs = std::move(hide);
+    s.mountns_fd = mountns_fd;
     return run(s).first;
   };
-  EXPECT_EQ(reads({}), "s3cret\nrc=0\n");  // control: readable without the view
-  EXPECT_EQ(reads({dir, "/nonexistent-mtw-dir"}), "rc=1\n");
+  EXPECT_EQ(reads(-1), "s3cret\nrc=0\n");  // control: readable without the view
+  EXPECT_EQ(reads(view->get()), "rc=1\n");
+  EXPECT_EQ(reads(view->get()), "rc=1\n");  // the view serves any number of children
   std::FILE* f = std::fopen(file.c_str(), "r");  // the host's view is untouched
   ASSERT_NE(f, nullptr);
   char buf[16] = {};
@@ -182,8 +187,8 @@ TEST_F(SpawnPrivileged, HideDirsCoversDirectoriesOnlyForTheChild) {
 }
 
 // The netns pin directory's case: a shared mount point with mounts below it
-// is gone from the child's mount table, and still whole in ours.
-TEST_F(SpawnPrivileged, DetachDirsDropsTheSubtreeOnlyForTheChild) {
+// is gone from the view's mount table, and still whole in ours.
+TEST_F(SpawnPrivileged, MountViewDetachesTheSubtreeOnlyForTheChild) {
   char tmpl[] = "/tmp/mtw-detach-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl, pin = dir + "/pin";
@@ -191,13 +196,15 @@ TEST_F(SpawnPrivileged, DetachDirsDropsTheSubtreeOnlyForTheChild) {
   ASSERT_EQ(::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr), 0);
   ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr), 0);
   ASSERT_EQ(::mount("mtw-pin", pin.c_str(), "tmpfs", 0, "size=4k"), 0);
-  auto pins_seen = [&](std::vector<std::string> detach) {
+  auto pins_seen = [&](int mountns_fd) {
     auto s = worker_spec({"/bin/grep", "-c", " " + pin + " ", "/proc/self/mountinfo"});
-    s.detach_dirs = std::move(detach);
+    s.mountns_fd = mountns_fd;
     return run(s).first;
   };
-  EXPECT_EQ(pins_seen({}), "1\n");  // control
-  EXPECT_EQ(pins_seen({dir, "/nonexistent-mtw-dir"}), "0\n");
+  auto view = make_mount_view({}, {dir, "/nonexistent-mtw-dir"});
+  ASSERT_TRUE(view) << view.error().to_string();
+  EXPECT_EQ(pins_seen(-1), "1\n");  // control
+  EXPECT_EQ(pins_seen(view->get()), "0\n");
   std::ifstream in("/proc/self/mountinfo");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find(" " + pin + " "), std::string::npos) << "our pin must survive";
