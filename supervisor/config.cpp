@@ -236,6 +236,7 @@ void read_cells(TableReader r, CellsConfig& c) {
   if (auto v = r.number<std::uint32_t>("gid_first", 1, 4'294'967'294)) c.gid_first = *v;
   if (auto v = r.number<std::uint64_t>("worker_nofile", 64, 1'048'576)) c.worker_nofile = *v;
   if (auto v = r.size("worker_memory_max", true)) c.worker_memory_max_bytes = *v;
+  if (auto v = r.size("gate_memory_max", true)) c.gate_memory_max_bytes = *v;
   if (auto v = r.string("cgroup_dir")) c.cgroup_dir = *v;
   if (auto v = r.boolean("nat")) c.nat = *v;
   r.finish();
@@ -470,6 +471,15 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
 }
 
 }  // namespace
+
+bool secrets_readable_by_others(const Config& c, unsigned mode) noexcept {
+  constexpr unsigned kOtherRead = 0004;
+  if ((mode & kOtherRead) == 0) return false;
+  for (const auto& u : c.users) {
+    if (!u.secrets.empty()) return true;
+  }
+  return false;
+}
 
 bool valid_user_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;

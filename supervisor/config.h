@@ -94,6 +94,7 @@ struct CellsConfig {
   std::uint32_t gid_first = 200'000;
   std::uint64_t worker_nofile = 4'096;
   std::uint64_t worker_memory_max_bytes = 64ull << 20;  // 0 = no bound
+  std::uint64_t gate_memory_max_bytes = 512ull << 20;   // RLIMIT_DATA of the gate; 0 = no bound
   std::string cgroup_dir;  // cgroup v2 parent for workers; empty = the supervisor's own
   bool nat = true;         // masquerade cell traffic leaving the host (off: routed as is)
   friend bool operator==(const CellsConfig&, const CellsConfig&) = default;
@@ -188,6 +189,11 @@ struct Config {
 // The commented default configuration shipped in the binary
 // (supervisor/default_config.toml); installed when no file exists.
 std::string_view default_config_text() noexcept;
+
+// True when `mode` (the st_mode of the file `c` was read from) lets every
+// local user read it while it declares user secrets (a worker, running as
+// its own uid, could read every other user's): the supervisor warns at start.
+bool secrets_readable_by_others(const Config& c, unsigned mode) noexcept;
 
 // A user name: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. Names
 // end up in paths, file names, log lines and command lines: so no ".", "..",

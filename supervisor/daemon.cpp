@@ -164,12 +164,18 @@ base::Result<void> Daemon::read_config() {
       (cfg_.server.log_target == "auto" && systemd::stderr_is_journal())) {
     base::use_log_sink(systemd::make_journal_sink("mtwarden"));
   }
+  struct stat st {};
+  if (::stat(opts_.config_path.c_str(), &st) == 0 && secrets_readable_by_others(cfg_, st.st_mode)) {
+    log()->warn("config file with secrets readable by others path={} mode={:04o} fix=\"chmod 0640\"",
+                opts_.config_path, st.st_mode & 07777);
+  }
   return {};
 }
 
 // The gate, then a worker for every user that should run.
 base::Result<void> Daemon::start_children() {
   plan_worker_memory();
+  if (auto r = make_worker_mount_view(); !r) return r;
   uid_slots_.assign(cfg_.cells.uid_count - 1, false);
   gate_restart_ = RestartPolicy(RestartPolicy::Options{
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
@@ -188,8 +194,10 @@ base::Result<void> Daemon::install_default_config() {
   auto dir = std::filesystem::path(opts_.config_path).parent_path();
   if (auto r = make_dir(dir.string(), 0755); !r) return r;
   // Whole or not at all: a start killed here must not leave half a file
-  // that the next start would take as the operator's.
-  if (auto r = base::write_file_atomic(opts_.config_path, default_config_text(), 0644, base::Durability::kFsync);
+  // that the next start would take as the operator's. 0640 and root's (we
+  // run as root), as the package installs it: users and their secrets get
+  // added to this file, and no other uid (a worker's) may read them.
+  if (auto r = base::write_file_atomic(opts_.config_path, default_config_text(), 0640, base::Durability::kFsync);
       !r)
     return base::fail(r.error().code, "write default config: " + r.error().to_string());
   std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());

@@ -66,6 +66,18 @@ std::uint64_t nofile_within_limit(std::uint64_t want) {
   return want;
 }
 
+void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
+                         const worker::Counters& now) {
+  const auto k = worker::Counter::kSeccompDenied;
+  if (now[k] <= before[k]) return;
+  if (user.empty()) {
+    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k], now[k]);
+  } else {
+    log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
+                now[k] - before[k], now[k]);
+  }
+}
+
 base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
   base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
   if (!fd) return base::fail_errno("memfd_create");
@@ -115,6 +127,26 @@ std::vector<std::string> Daemon::gate_argv() const {
                      "--per-ip-rate", std::to_string(cfg_.connections.per_ip_rate), "--log-level",
                      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
   return a;
+}
+
+MountViewInput Daemon::worker_mount_view() const {
+  std::error_code ec;
+  auto config = std::filesystem::absolute(opts_.config_path, ec);
+  return MountViewInput{ec ? opts_.config_path : config.string(), cfg_.server.state_dir,
+                        cfg_.server.run_dir, cfg_.cells.netns_dir, worker_argv().front()};
+}
+
+base::Result<void> Daemon::make_worker_mount_view() {
+  const auto hide = worker_hidden_dirs(worker_mount_view());
+  std::vector<std::string> detach;
+  if (netns_dir_detachable(cfg_.cells.netns_dir)) detach.push_back(cfg_.cells.netns_dir);
+  auto fd = make_mount_view(hide, detach);
+  if (!fd) return base::fail(fd.error().code, "workers' mount view: " + fd.error().to_string());
+  worker_mountns_ = std::move(*fd);
+  std::string list;
+  for (const auto& d : hide) list += (list.empty() ? "" : ",") + d;
+  log()->info("worker mount view hidden={} detached={}", list, detach.empty() ? "-" : detach.front());
+  return {};
 }
 
 std::vector<std::string> Daemon::worker_argv() const {
@@ -248,6 +280,8 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.uid = uid;
   spec.gid = gid;
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
+  spec.nproc = kChildNproc;
+  spec.mountns_fd = worker_mountns_.get();
   if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
@@ -310,6 +344,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         co_return;
       }
       w->report_seq = rep->seq;
+      log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
       if (!w->ready) {
         w->ready = true;

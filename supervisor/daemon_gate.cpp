@@ -30,6 +30,10 @@ bool Daemon::start_gate() {
   spec.uid = cfg_.cells.uid_first;
   spec.gid = cfg_.cells.gid_first;
   spec.nofile = nofile_within_limit(65'536);
+  spec.nproc = kChildNproc;
+  // RLIMIT_DATA in every memory-bound mode: one process whose heap is the
+  // user table, the replay cache and handshake buffers.
+  spec.rlimit_data_bytes = cfg_.cells.gate_memory_max_bytes;
   spec.fds = {{theirs.get(), 3}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
@@ -130,6 +134,7 @@ awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
       } else if (auto* d = std::get_if<control::GateDirect>(&*msg)) {
         on_gate_direct(*d);
       } else if (auto* r = std::get_if<control::Report>(&*msg)) {
+        log_seccomp_denials("gate", "", g->counters, r->counters);
         g->counters = r->counters;
         g->report_seq = r->seq;
         g->ready = true;

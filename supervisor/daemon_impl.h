@@ -33,6 +33,7 @@
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
 #include "supervisor/memory_bound.h"
+#include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
 #include "supervisor/store.h"
@@ -94,6 +95,14 @@ std::uint64_t nofile_within_limit(std::uint64_t want);
 // socket), so a shell's soft 1024 would run out at a few hundred users.
 // Logs and carries on when it cannot.
 void raise_nofile_soft_limit();
+// Warns when a child's report shows more calls refused by its seccomp filter
+// than the previous one (a relay never makes them: worth an operator's look).
+void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
+                         const worker::Counters& now);
+// RLIMIT_NPROC of the gate and of each worker: processes and threads of its
+// uid (each child has a uid of its own). A relay runs one thread plus Asio's
+// resolver thread; the rest is headroom, not room for a fork bomb.
+inline constexpr std::uint64_t kChildNproc = 16;
 // A memfd holding `text`, for handing to a child as a file.
 [[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
@@ -262,6 +271,9 @@ class Daemon final : public api::Service {
   void send_reload_secrets(UserRt& u);
   base::Result<void> send(ChildProc& c, const worker::control::Message& m, int fd = -1);
   std::vector<std::string> worker_argv() const;
+  // What the workers' mount view hides (mount_view.h), and making it (at start).
+  MountViewInput worker_mount_view() const;
+  [[nodiscard]] base::Result<void> make_worker_mount_view();
   std::vector<std::string> gate_argv() const;
   std::vector<std::string> child_env() const;
 
@@ -308,6 +320,7 @@ class Daemon final : public api::Service {
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop
   std::uint64_t sweep_gen_ = 0;  // a snapshot of an older generation is stale
   MemoryBoundPlan memory_plan_;
+  base::UniqueFd worker_mountns_;  // the workers' shared mount view (mount_view.h), made at start
   std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
   std::vector<std::string> listener_names_;
   std::string looked_up_host_;  // from [server] public_host_lookup

@@ -255,6 +255,7 @@ void Daemon::keep_restart_only_settings(Config& next) const {
   // the host at start, the cgroup), wait for a restart.
   CellsConfig cells = cfg_.cells;
   cells.worker_nofile = next.cells.worker_nofile;
+  cells.gate_memory_max_bytes = next.cells.gate_memory_max_bytes;  // at the gate's next start
   if ((next.cells.worker_memory_max_bytes == 0) == (cfg_.cells.worker_memory_max_bytes == 0))
     cells.worker_memory_max_bytes = next.cells.worker_memory_max_bytes;
   if (!(cells == next.cells) || next.server.state_dir != cfg_.server.state_dir ||

@@ -62,8 +62,10 @@ enum class Step : int {
   kCloseFds,
   kCgroup,
   kSetns,
+  kSetnsMount,
   kRlimitNofile,
   kRlimitData,
+  kRlimitNproc,
   kCapBoundingSet,
   kAmbientCaps,
   kSetgroups,
@@ -85,8 +87,10 @@ const char* step_name(Step s) {
     case Step::kCloseFds: return "close other fds";
     case Step::kCgroup: return "write cgroup.procs";
     case Step::kSetns: return "setns(CLONE_NEWNET)";
+    case Step::kSetnsMount: return "setns(CLONE_NEWNS)";
     case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
     case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
+    case Step::kRlimitNproc: return "setrlimit(RLIMIT_NPROC)";
     case Step::kCapBoundingSet: return "prctl(PR_CAPBSET_DROP)";
     case Step::kAmbientCaps: return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
     case Step::kSetgroups: return "setgroups(0)";
@@ -114,8 +118,9 @@ struct ChildPlan {
   int devnull_fd = -1;
   int netns_fd = -1;
   int cgroup_fd = -1;
+  int mountns_fd = -1;
   int high_base = 0;        // every temp is >= this; above all targets and slots
-  int slot = 0;             // err/netns/cgroup go to slot, slot+1, slot+2 (CLOEXEC)
+  int slot = 0;             // err/netns/cgroup/mountns go to slot .. slot+3 (CLOEXEC)
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   bool drop_caps = true;
@@ -126,6 +131,7 @@ struct ChildPlan {
   int cap_last = 0;
   std::uint64_t nofile = 0;
   std::uint64_t data_bytes = 0;
+  std::uint64_t nproc = 0;
   const char* exe = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
@@ -185,6 +191,7 @@ void child_fd_layout(ChildPlan& p) {
   const int devnull = up(p.devnull_fd);
   const int netns = up(p.netns_fd);
   const int cgroup = up(p.cgroup_fd);
+  const int mountns = up(p.mountns_fd);
   // 2. Place: dup2 clears CLOEXEC on the target, so these survive exec.
   for (std::size_t i = 0; i < p.targets.size(); ++i) {
     if (::dup2(p.temps[i], p.targets[i]) < 0) child_fail(err, Step::kPlaceFds, errno);
@@ -203,13 +210,15 @@ void child_fd_layout(ChildPlan& p) {
   p.err_fd = place(err, p.slot);
   p.netns_fd = place(netns, p.slot + 1);
   p.cgroup_fd = place(cgroup, p.slot + 2);
+  p.mountns_fd = place(mountns, p.slot + 3);
   // 4. Close everything else: the gaps between targets, then all above.
   for (int fd = 3; fd < p.slot; ++fd) {
     if (!is_target(p, fd)) ::close(fd);
   }
   if (p.netns_fd < 0) ::close(p.slot + 1);  // unused slots may hold inherited fds
   if (p.cgroup_fd < 0) ::close(p.slot + 2);
-  if (close_from(static_cast<unsigned>(p.slot + 3)) != 0) {
+  if (p.mountns_fd < 0) ::close(p.slot + 3);
+  if (close_from(static_cast<unsigned>(p.slot + 4)) != 0) {
     child_fail(p.err_fd, Step::kCloseFds, errno);
   }
 }
@@ -227,6 +236,12 @@ void child_enter_cell(const ChildPlan& p) {
     if (::setns(p.netns_fd, CLONE_NEWNET) != 0) child_fail(err, Step::kSetns, errno);
     ::close(p.netns_fd);
   }
+  if (p.mountns_fd >= 0) {
+    // Needs CAP_SYS_ADMIN and CAP_SYS_CHROOT (still held); sets our root
+    // and cwd to that namespace's, so exec resolves the binary there.
+    if (::setns(p.mountns_fd, CLONE_NEWNS) != 0) child_fail(err, Step::kSetnsMount, errno);
+    ::close(p.mountns_fd);
+  }
   if (p.nofile > 0) {
     rlimit rl{p.nofile, p.nofile};
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(err, Step::kRlimitNofile, errno);
@@ -234,6 +249,12 @@ void child_enter_cell(const ChildPlan& p) {
   if (p.data_bytes > 0) {
     rlimit rl{p.data_bytes, p.data_bytes};
     if (::setrlimit(RLIMIT_DATA, &rl) != 0) child_fail(err, Step::kRlimitData, errno);
+  }
+  if (p.nproc > 0) {
+    // Checked when the uid changes and at every clone: before setresuid the
+    // new uid owns no process, so the id change itself passes.
+    rlimit rl{p.nproc, p.nproc};
+    if (::setrlimit(RLIMIT_NPROC, &rl) != 0) child_fail(err, Step::kRlimitNproc, errno);
   }
 }
 
@@ -382,7 +403,7 @@ void kill_and_reap(pid_t pid) {
 // temporaries (>= high_base) never collide with targets or our slots.
 ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   ChildPlan p;
-  int max_fd = std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd});
+  int max_fd = std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd, spec.mountns_fd});
   int max_target = 2;
   for (auto [src, dst] : spec.fds) {
     p.sources.push_back(src);
@@ -392,11 +413,12 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   }
   p.temps.assign(p.sources.size(), -1);
   p.slot = max_target + 1;
-  p.high_base = std::max(max_fd, p.slot + 2) + 1;
+  p.high_base = std::max(max_fd, p.slot + 3) + 1;
   p.err_fd = report_fd;
   p.devnull_fd = devnull_fd;
   p.netns_fd = spec.netns_fd;
   p.cgroup_fd = spec.cgroup_procs_fd;
+  p.mountns_fd = spec.mountns_fd;
   p.uid = spec.uid;
   p.gid = spec.gid ? spec.gid : (spec.uid ? std::optional<gid_t>(*spec.uid) : std::nullopt);
   p.drop_caps = spec.drop_capabilities;
@@ -407,6 +429,7 @@ ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   p.cap_last = read_cap_last_cap();
   p.nofile = spec.nofile;
   p.data_bytes = spec.rlimit_data_bytes;
+  p.nproc = spec.nproc;
   return p;
 }
 

@@ -2,8 +2,8 @@
 // with Boost.Process, confined before exec: optional setns into the user's
 // cell, dropped supplementary groups, setresgid/setresuid to an unprivileged
 // id (no passwd entry needed), every capability dropped (bounding,
-// inheritable, ambient), no_new_privs, a parent-death signal, RLIMIT_NOFILE,
-// a memory bound (see memory_bound.h) and an exact fd layout (every other
+// inheritable, ambient), an optional mount namespace, no_new_privs, a parent-death signal, RLIMIT_NOFILE,
+// RLIMIT_NPROC, a memory bound (see memory_bound.h) and an exact fd layout (every other
 // descriptor closed). Between fork and exec the child makes only
 // async-signal-safe system calls; all it needs is prepared before the fork.
 // Thread-safety: spawn() may be called from any thread; a Process is used by
@@ -28,6 +28,9 @@ struct SpawnSpec {
   std::vector<std::string> argv;  // argv[0]: absolute path (no PATH search)
   std::vector<std::string> env;   // complete environment, "K=V"; empty = none at all
   int netns_fd = -1;              // >= 0: setns(CLONE_NEWNET) before dropping privileges
+  // >= 0: setns(CLONE_NEWNS) into this mount namespace (the workers'
+  // shared view, see mount_view.h) before dropping privileges.
+  int mountns_fd = -1;
   std::optional<uid_t> uid;       // set: setgroups(0), setresgid(gid), setresuid(uid)
   std::optional<gid_t> gid;       // defaults to uid's value when unset and uid is set
   bool drop_capabilities = true;  // clear the bounding set, inheritable and ambient caps
@@ -41,6 +44,9 @@ struct SpawnSpec {
   // > 0: RLIMIT_DATA soft = hard = this (the fallback memory bound, see
   // memory_bound.h). Data segment, heap and private writable mappings count.
   std::uint64_t rlimit_data_bytes = 0;
+  // > 0: RLIMIT_NPROC soft = hard = this. Counts every process and thread
+  // of the child's real uid (its own, under the supervisor): no fork bomb.
+  std::uint64_t nproc = 0;
   // >= 0: an open fd of a cgroup v2 "cgroup.procs" file; the child writes
   // its own pid there before exec, so it never runs outside the cgroup.
   int cgroup_procs_fd = -1;

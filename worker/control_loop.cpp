@@ -10,6 +10,7 @@
 #include "worker/control_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
+#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -192,6 +193,7 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
+  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;

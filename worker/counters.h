@@ -40,6 +40,7 @@ enum class Counter : std::size_t {
   kOverloadClosed,       // gate: closed at accept, --max-handshakes were in progress
   kRateLimited,          // gate: closed at accept, the client IP was over --per-ip-rate
   kDirectHandoffs,       // worker: sockets received over lanes; gate: sent over lanes
+  kSeccompDenied,        // system calls refused by the seccomp filter (syscall_filter.h)
   kCount
 };
 

@@ -14,6 +14,7 @@
 #include "worker/control_socket.h"
 #include "worker/gate_impl.h"
 #include "worker/session.h"
+#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -290,6 +291,7 @@ awaitable<void> Gate::Impl::flush_outbox() {
 
 void Gate::Impl::send_report() {
   if (stopping) return;
+  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "worker/gate.h"
 #include "worker/gate_options.h"
+#include "worker/syscall_filter.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -28,6 +29,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mtwarden-gate: %s\n", r.error().context.c_str());
       log->error("start failed error={}", r.error().to_string());
       return r.error().code == mtw::base::Errc::kBadInput ? 2 : 1;
+    }
+    // The worker's filter (worker/main.cpp says why here and not before exec).
+    if (auto r = mtw::worker::install_syscall_filter(); !r) {
+      log->error("seccomp filter not installed error={}", r.error().to_string());
+      return 1;
     }
     return gate.run();
   } catch (const std::exception& e) {

@@ -219,6 +219,10 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
       o.help = true;
       return o;
     }
+    if (a == "--confinement-check" && !inline_value) {
+      o.confinement_check = true;
+      return o;
+    }
     if (a == "--prefer-ipv6" && !inline_value) {
       o.prefer_ipv6 = true;
       continue;

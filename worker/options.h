@@ -50,6 +50,7 @@ struct Options {
   std::string public_ip;                  // empty: the connection's local address
   std::uint32_t middle_stall_ms = 5'000;  // a client waits this long without a byte: replace
   bool help = false;
+  bool confinement_check = false;  // --confinement-check: probe the seccomp filter and exit
 };
 
 // Parses argv[1..] (without the program name). Errors (kBadInput) name the

@@ -12,6 +12,7 @@
 #include "proto/links.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
+#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -299,6 +300,7 @@ void Server::Impl::finish_drain() {
 
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
+  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
   std::string json = counters_json(rt.counters);
   if (middle && json.ends_with("}")) {
     const auto& m = middle->stats();

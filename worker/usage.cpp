@@ -53,6 +53,8 @@ Observability:
   --stats-interval S        log a one-line counter summary every S (0 = off; default 60)
   --stats-file FILE         rewrite a JSON counter snapshot every second (atomic rename)
   --log-level LEVEL         trace, debug, info, warn, error, critical, off (default info)
+  --confinement-check       install the seccomp filter, try each denied call, print one
+                            line per call; exit 0 when all were refused
   --help                    this text
 
 Signals: SIGTERM/SIGINT stop accepting and drain; SIGHUP re-reads --secrets-file.

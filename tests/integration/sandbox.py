@@ -247,6 +247,8 @@ class Setup:
             "telegram": {"dc": self.dc_lines(dc_map)},
             "cells": {"ipv4_pool": self.pool, "ipv6_prefix": "", "netns_dir": self.netns_dir,
                       "name_prefix": self.prefix, "nat": self.nat, "worker_memory_max": 0,
+                      # ASan's shadow memory alone exceeds any real RLIMIT_DATA.
+                      "gate_memory_max": 0,
                       "uid_first": self.uid_first, "gid_first": self.uid_first, "uid_count": 100},
             "timeouts": {"restart_backoff_min_ms": 250},
             "accounting": {},

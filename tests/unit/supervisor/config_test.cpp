@@ -140,6 +140,17 @@ TEST(Config, EmbeddedDefaultParses) {
   EXPECT_TRUE(cfg->users.empty());
 }
 
+TEST(Config, SecretsReadableByOthersOnlyWithUsersAndTheOtherReadBit) {
+  auto with_user = parse_config(std::string(kListener) + user("a", kKeyA), "t.toml");
+  auto without = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(with_user && without);
+  EXPECT_TRUE(secrets_readable_by_others(*with_user, 0100644));
+  EXPECT_TRUE(secrets_readable_by_others(*with_user, 0604));
+  EXPECT_FALSE(secrets_readable_by_others(*with_user, 0100640));
+  EXPECT_FALSE(secrets_readable_by_others(*with_user, 0600));
+  EXPECT_FALSE(secrets_readable_by_others(*without, 0100644));  // nothing secret in it
+}
+
 TEST(Config, MinimalFileGetsDocumentedDefaults) {
   auto cfg = parse_config(kListener, "t.toml");
   ASSERT_TRUE(cfg) << cfg.error().context;

@@ -3,12 +3,14 @@
 // skips when not root). Touches no cgroup: cgroup.procs is faked by a pipe.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -16,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "supervisor/mount_view.h"
 #include "supervisor/spawn.h"
 #include "tests/unit/netns/sandbox.h"
 
@@ -135,6 +138,79 @@ TEST_F(SpawnPrivileged, AppliesRlimitNofileAndData) {
   auto [out, st] = run(s);
   EXPECT_EQ(out, "77\n65536\n");  // ulimit -d prints KiB
   EXPECT_EQ(describe_wait_status(st), "exited 0");
+}
+
+TEST_F(SpawnPrivileged, RlimitNprocStopsForkBeyondTheBound) {
+  auto forked = [](std::uint64_t nproc) {
+    auto s = worker_spec({"/bin/sh", "-c", "/bin/true && echo forked"});
+    s.nproc = nproc;
+    return run(s).first;
+  };
+  // The shell itself is the uid's one process: its child is refused.
+  EXPECT_EQ(forked(1), "");
+  EXPECT_EQ(forked(2), "forked\n");
+}
+
+// The workers' mount view (mount_view.h) entered through mountns_fd: the
+// hidden directory is an empty tmpfs for the child, the host still sees the
+// file, and a missing directory is skipped.
+TEST_F(SpawnPrivileged, MountViewHidesDirectoriesOnlyForTheChild) {
+  char tmpl[] = "/tmp/mtw-hide-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, file = dir + "/secret";
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("s3cret\n", f);
+    std::fclose(f);
+    ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+  }
+  auto view = make_mount_view({dir, "/nonexistent-mtw-dir"}, {});
+  ASSERT_TRUE(view) << view.error().to_string();
+  auto reads = [&](int mountns_fd) {
+    auto s = worker_spec({"/bin/sh", "-c", "cat " + file + "; echo rc=$?"});
+    s.mountns_fd = mountns_fd;
+    return run(s).first;
+  };
+  EXPECT_EQ(reads(-1), "s3cret\nrc=0\n");  // control: readable without the view
+  EXPECT_EQ(reads(view->get()), "rc=1\n");
+  EXPECT_EQ(reads(view->get()), "rc=1\n");  // the view serves any number of children
+  std::FILE* f = std::fopen(file.c_str(), "r");  // the host's view is untouched
+  ASSERT_NE(f, nullptr);
+  char buf[16] = {};
+  EXPECT_NE(std::fgets(buf, sizeof buf, f), nullptr);
+  std::fclose(f);
+  EXPECT_STREQ(buf, "s3cret\n");
+  ::unlink(file.c_str());
+  ::rmdir(dir.c_str());
+}
+
+// The netns pin directory's case: a shared mount point with mounts below it
+// is gone from the view's mount table, and still whole in ours.
+TEST_F(SpawnPrivileged, MountViewDetachesTheSubtreeOnlyForTheChild) {
+  char tmpl[] = "/tmp/mtw-detach-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, pin = dir + "/pin";
+  ASSERT_EQ(::mkdir(pin.c_str(), 0755), 0);
+  ASSERT_EQ(::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr), 0);
+  ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr), 0);
+  ASSERT_EQ(::mount("mtw-pin", pin.c_str(), "tmpfs", 0, "size=4k"), 0);
+  auto pins_seen = [&](int mountns_fd) {
+    auto s = worker_spec({"/bin/grep", "-c", " " + pin + " ", "/proc/self/mountinfo"});
+    s.mountns_fd = mountns_fd;
+    return run(s).first;
+  };
+  auto view = make_mount_view({}, {dir, "/nonexistent-mtw-dir"});
+  ASSERT_TRUE(view) << view.error().to_string();
+  EXPECT_EQ(pins_seen(-1), "1\n");  // control
+  EXPECT_EQ(pins_seen(view->get()), "0\n");
+  std::ifstream in("/proc/self/mountinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(" " + pin + " "), std::string::npos) << "our pin must survive";
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(pin.c_str());
+  ::rmdir(dir.c_str());
 }
 
 // The memory-bound fallback on this (cgroup v1) host: RLIMIT_DATA stops a

@@ -98,6 +98,14 @@ TEST(Options, HelpWinsOverMissingFlags) {
   EXPECT_TRUE(o->help);
 }
 
+TEST(Options, ConfinementCheckNeedsNoOtherFlag) {
+  auto o = parse({"--confinement-check"});
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->confinement_check);
+  EXPECT_FALSE(o->help);
+  EXPECT_FALSE(parse({"--confinement-check=1"}));  // a switch, no value
+}
+
 TEST(Options, RejectsUnknownFlag) {
   auto o = parse({"--bind", "127.0.0.1:1", "--secret", kSimple, "--frobnicate"});
   ASSERT_FALSE(o);
