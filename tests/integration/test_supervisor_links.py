@@ -3,6 +3,8 @@
 public_host_lookup set, the supervisor asks the URL once at start and the
 API's links carry the address it answered; a lookup that fails (nothing
 listening) only logs a warning and the links fall back to a local address.
+With two listeners (TLS-only and all protocols), the links written at the
+first start are exactly the API's: both ports, in listener order.
 The "what is my IP" service is a Python HTTP server in the sandbox's fake
 internet; nothing leaves the sandbox.
 
@@ -21,6 +23,29 @@ from test_supervisor_api import Api  # noqa: E402  (the API test's HTTP-over-soc
 
 ALICE = "8123456789abcdef0123456789abcdef"
 ANSWER = "203.0.113.7"
+
+
+def first_start_links(env, api):
+    """Two listeners, TLS-only and all protocols: the links written at the
+    first start (user1, a fake-TLS secret) are the API's links, both ports."""
+    tls_port, all_port = sb.free_port(), sb.free_port()
+    listeners = [{"bind": "127.0.0.1:%d" % tls_port, "protocols": "tls"},
+                 {"bind": "127.0.0.1:%d" % all_port, "protocols": "all"}]
+    env.write_config([], listeners=listeners,
+                     sections={"server": {"public_host": "proxy.example.com", "create_first_user": True}})
+    env.start()
+    r = api.get("/v1/users/user1/links")
+    links = r.json or {}
+    h.check(r.status == 200 and links.get("ports") == [tls_port, all_port],
+            "the API names both listener ports in listener order (%s)" % links.get("ports"))
+    path = os.path.join(env.state_dir, "first-start-secrets.txt")
+    text = open(path).read() if os.path.exists(path) else ""
+    printed = sorted(l.strip() for l in text.splitlines() if "://" in l)
+    wanted = sorted(links.get("tg", []) + links.get("https", []))
+    h.check(printed and printed == wanted,
+            "the first start's links are the API's (%d printed, %d from the API)" % (len(printed), len(wanted)))
+    h.check(any(("port=%d&" % all_port) in l for l in printed), "the second listener's port is printed too")
+    h.check(env.stop() == 0, "clean stop")
 
 
 def test():
@@ -65,6 +90,11 @@ def test():
         h.check("public address lookup failed" in env.log_text(), "the failure is logged as a warning")
         h.check(h.echo_session(env.port, ALICE, total=16 * 1024), "the proxy works regardless")
         h.check(env.stop() == 0, "clean stop")
+    finally:
+        env.cleanup()
+    env = sb.Setup("links2", pool="10.216.0.0/16", prefix="mtk", nat=False, uid_first=320000)
+    try:
+        first_start_links(env, Api(sock_path=os.path.join(env.run_dir, "api.sock")))
     finally:
         env.cleanup()
 
