@@ -29,6 +29,8 @@ std::string_view counter_name(Counter c) noexcept {
       "overload_closed",
       "rate_limited",
       "direct_handoffs",
+      "source_limited",
+      "evicted_unproven",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");
