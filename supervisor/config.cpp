@@ -283,6 +283,13 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
   if (auto v = r.number<std::uint32_t>("unique_ip_window_s", 1, 86'400)) c.unique_ip_window_s = *v;
   if (auto v = r.number<std::uint32_t>("per_ip_rate", 0, 1'000'000)) c.per_ip_rate = *v;
   if (auto v = r.boolean("direct_lanes")) c.direct_lanes = *v;
+  auto& a = c.admission;
+  if (auto v = r.number<std::uint32_t>("source_handshakes", 0, 1'000'000)) a.source_handshakes = *v;
+  if (auto v = r.number<std::uint32_t>("subnet_handshakes", 0, 1'000'000)) a.subnet_handshakes = *v;
+  if (auto v = r.number<std::uint32_t>("ipv6_source_prefix", 1, 128)) a.ipv6_source_prefix = *v;
+  if (auto v = r.number<std::uint32_t>("ipv6_subnet_prefix", 1, 128)) a.ipv6_subnet_prefix = *v;
+  if (auto v = r.number<std::uint32_t>("ipv4_subnet_prefix", 1, 32)) a.ipv4_subnet_prefix = *v;
+  if (auto v = r.number<std::uint32_t>("silent_timeout_ms", 100, 600'000)) a.silent_timeout_ms = *v;
   r.finish();
 }
 

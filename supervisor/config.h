@@ -117,6 +117,18 @@ struct AccountingConfig {
   std::uint32_t history_days = 400;
 };
 
+// The gate's admission limits (docs/gate.md): unfinished handshakes per
+// source and per subnet, how sources are keyed, and the silent deadline.
+struct GateAdmissionConfig {
+  std::uint32_t source_handshakes = 128;  // per IPv4 address / IPv6 /ipv6_source_prefix; 0 = off
+  std::uint32_t subnet_handshakes = 512;  // per IPv4 /ipv4_subnet_prefix / IPv6 /ipv6_subnet_prefix
+  std::uint32_t ipv6_source_prefix = 64;
+  std::uint32_t ipv6_subnet_prefix = 48;
+  std::uint32_t ipv4_subnet_prefix = 24;
+  std::uint32_t silent_timeout_ms = 3'000;  // no byte by then: the handshake deadline
+  friend bool operator==(const GateAdmissionConfig&, const GateAdmissionConfig&) = default;
+};
+
 struct ConnectionsConfig {
   std::uint32_t global_budget = 0;       // all users' connections together; 0 = unlimited
   std::uint32_t hold_queue_length = 16;  // per user: held handshakes beyond the cap
@@ -127,6 +139,7 @@ struct ConnectionsConfig {
   std::uint32_t unique_ip_window_s = 300;
   std::uint32_t per_ip_rate = 30;  // gate: new connections/s from one client IP (burst 2x); 0 = off
   bool direct_lanes = true;        // gate hands clients straight to workers (docs/supervisor.md)
+  GateAdmissionConfig admission;
 };
 
 struct ApiConfig {

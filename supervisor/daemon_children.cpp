@@ -126,6 +126,13 @@ std::vector<std::string> Daemon::gate_argv() const {
                      "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
                      "--per-ip-rate", std::to_string(cfg_.connections.per_ip_rate), "--log-level",
                      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
+  const auto& adm = cfg_.connections.admission;
+  a.insert(a.end(), {"--silent-timeout", ms(adm.silent_timeout_ms), "--source-handshakes",
+                     std::to_string(adm.source_handshakes), "--subnet-handshakes",
+                     std::to_string(adm.subnet_handshakes), "--ipv6-source-prefix",
+                     std::to_string(adm.ipv6_source_prefix), "--ipv6-subnet-prefix",
+                     std::to_string(adm.ipv6_subnet_prefix), "--ipv4-subnet-prefix",
+                     std::to_string(adm.ipv4_subnet_prefix)});
   return a;
 }
 

@@ -287,7 +287,8 @@ base::Result<void> Daemon::reload_config() {
   const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
                                  next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
                                  next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms ||
-                                 next.connections.per_ip_rate != cfg_.connections.per_ip_rate;
+                                 next.connections.per_ip_rate != cfg_.connections.per_ip_rate ||
+                                 next.connections.admission != cfg_.connections.admission;
   cfg_ = std::move(next);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
   auto stored = store_->list_users();

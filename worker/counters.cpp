@@ -30,6 +30,8 @@ std::string_view counter_name(Counter c) noexcept {
       "rate_limited",
       "direct_handoffs",
       "seccomp_denied",
+      "source_limited",
+      "evicted_unproven",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

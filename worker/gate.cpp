@@ -22,6 +22,7 @@ Options runtime_options(const GateOptions& g) {
   o.mask_discard_timeout_ms = g.mask_discard_timeout_ms;
   o.tls_skew_seconds = g.tls_skew_seconds;
   o.handshake_timeout_ms = g.handshake_timeout_ms;
+  o.silent_timeout_ms = g.silent_timeout_ms;
   o.control_fd = g.control_fd;
   o.log_level = g.log_level;
   return o;
@@ -45,7 +46,8 @@ const std::shared_ptr<spdlog::logger>& gate_log() {
   return l;
 }
 
-Gate::Impl::Impl(GateOptions o) : gopts(std::move(o)), rt(runtime_options(gopts)) {
+Gate::Impl::Impl(GateOptions o)
+    : gopts(std::move(o)), rt(runtime_options(gopts)), admission(gopts.admission) {
   rt.replay =
       proto::ReplayCache(proto::ReplayCacheOptions{gopts.replay_entries, 2 * 24 * 3600, {}});
   rt.set_users({});  // until the first table: every connection is masked
@@ -123,36 +125,50 @@ awaitable<void> Gate::Impl::accept_loop(tcp::acceptor& acc, const ListenerInfo& 
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    if (!admit_ip(sock, Clock::now())) {
+    auto keys = keys_of(sock);
+    error_code ignored;
+    if (!admit_ip(keys.source, Clock::now())) {
       ++rt.counters[Counter::kRateLimited];
-      error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    auto ticket = admission.admit(keys);
+    if (!ticket.held() && !keys.source.empty()) {
+      ++rt.counters[Counter::kSourceLimited];  // one source cannot fill the table
       sock.close(ignored);
       continue;
     }
     if (rt.handshaking >= gopts.max_handshakes) {
-      ++rt.counters[Counter::kOverloadClosed];  // logged once per tick
-      error_code ignored;
-      sock.close(ignored);
-      continue;
+      if (rt.unproven.empty()) {
+        ++rt.counters[Counter::kOverloadClosed];  // logged once per tick
+        sock.close(ignored);
+        continue;
+      }
+      // Idle sockets must not hold the table: the oldest one that has not
+      // sent a plausible start makes room (clients that did are kept).
+      ++rt.counters[Counter::kEvictedUnproven];
+      rt.unproven.front()->evict();
     }
-    spawn_session(rt, std::move(sock), {}, &info);
+    spawn_session(rt, std::move(sock), {}, &info, false, std::move(ticket));
   }
 }
 
-bool Gate::Impl::admit_ip(const tcp::socket& sock, Clock::time_point now) {
-  if (gopts.per_ip_rate == 0) return true;
+SourceKeys Gate::Impl::keys_of(const tcp::socket& sock) const {
   error_code ec;
   auto ep = sock.remote_endpoint(ec);
-  if (ec) return true;
+  if (ec) return {};
   auto addr = ep.address();
-  std::string key;
   if (addr.is_v4()) {
     auto b = addr.to_v4().to_bytes();
-    key.assign(reinterpret_cast<const char*>(b.data()), b.size());
-  } else {
-    auto b = addr.to_v6().to_bytes();
-    key.assign(reinterpret_cast<const char*>(b.data()), b.size());
+    return source_keys(std::as_bytes(std::span(b)), gopts.admission);
   }
+  auto b = addr.to_v6().to_bytes();
+  return source_keys(std::as_bytes(std::span(b)), gopts.admission);
+}
+
+// Token bucket per source (an IPv4 address, an IPv6 /64 by default).
+bool Gate::Impl::admit_ip(const std::string& key, Clock::time_point now) {
+  if (gopts.per_ip_rate == 0 || key.empty()) return true;
   const double rate = gopts.per_ip_rate, burst = 2.0 * gopts.per_ip_rate;
   auto [it, fresh] = buckets.try_emplace(key, Bucket{burst, now});
   Bucket& b = it->second;
@@ -172,7 +188,7 @@ awaitable<void> Gate::Impl::signal_loop() {
 
 awaitable<void> Gate::Impl::tick_loop() {
   asio::steady_timer timer(io);
-  std::uint64_t overload_seen = 0;
+  std::uint64_t overload_seen = 0, evicted_seen = 0, limited_seen = 0;
   for (;;) {
     timer.expires_after(std::chrono::milliseconds(250));
     co_await timer.async_wait(use_nothrow);
@@ -194,6 +210,16 @@ awaitable<void> Gate::Impl::tick_loop() {
       gate_log()->warn("overload: connections closed at accept count={} max_handshakes={}",
                        n - overload_seen, gopts.max_handshakes);
       overload_seen = n;
+    }
+    if (auto n = rt.counters[Counter::kEvictedUnproven]; n != evicted_seen) {
+      gate_log()->warn("overload: unproven handshakes evicted count={} max_handshakes={}",
+                       n - evicted_seen, gopts.max_handshakes);
+      evicted_seen = n;
+    }
+    if (auto n = rt.counters[Counter::kSourceLimited]; n != limited_seen) {
+      gate_log()->info("source limit: connections closed at accept count={} keys={}",
+                       n - limited_seen, admission.keys());
+      limited_seen = n;
     }
   }
 }

@@ -10,6 +10,7 @@
 #include "base/unique_fd.h"
 #include "worker/asio.h"
 #include "worker/control_protocol.h"
+#include "worker/gate_admission.h"
 #include "worker/gate.h"
 #include "worker/runtime.h"
 
@@ -53,6 +54,8 @@ struct Gate::Impl {
   GateOptions gopts;
   // rt outlives io: destroying io destroys suspended sessions, which touch rt.
   Runtime rt;
+  // Before io: sessions destroyed with io give their admission slots back.
+  AdmissionTable admission;
   asio::io_context io{1};
   std::vector<ListenerInfo> listeners;  // parallel to acceptors; sessions point in
   std::vector<tcp::acceptor> acceptors;
@@ -82,8 +85,9 @@ struct Gate::Impl {
     double tokens = 0;
     Clock::time_point last;
   };
-  std::unordered_map<std::string, Bucket> buckets;
-  bool admit_ip(const tcp::socket& sock, Clock::time_point now);
+  std::unordered_map<std::string, Bucket> buckets;  // by SourceKeys::source
+  bool admit_ip(const std::string& source, Clock::time_point now);
+  SourceKeys keys_of(const tcp::socket& sock) const;
 };
 
 }  // namespace mtw::worker

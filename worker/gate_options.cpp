@@ -105,6 +105,25 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
     if (n && *n > 1'000'000) return fail(Errc::kBadInput, "want 0 .. 1000000");
     return store_u32(o.per_ip_rate, n);
   }
+  if (flag == "--silent-timeout") {
+    auto r = parse_duration_ms(v);
+    if (r && *r == 0) return fail(Errc::kBadInput, "must be more than 0");
+    return store_u32(o.silent_timeout_ms, r);
+  }
+  if (flag == "--source-handshakes") return store_u32(o.admission.per_source, parse_u32(v));
+  if (flag == "--subnet-handshakes") return store_u32(o.admission.per_subnet, parse_u32(v));
+  if (flag == "--ipv6-source-prefix" || flag == "--ipv6-subnet-prefix" ||
+      flag == "--ipv4-subnet-prefix") {
+    const std::uint32_t most = flag == "--ipv4-subnet-prefix" ? 32 : 128;
+    auto n = parse_u32(v);
+    if (!n) return tl::unexpected(n.error());
+    if (*n == 0 || *n > most) return fail(Errc::kBadInput, "want 1 .. " + std::to_string(most));
+    auto& field = flag == "--ipv6-source-prefix"   ? o.admission.ipv6_source_prefix
+                  : flag == "--ipv6-subnet-prefix" ? o.admission.ipv6_subnet_prefix
+                                                   : o.admission.ipv4_subnet_prefix;
+    field = static_cast<std::uint8_t>(*n);
+    return {};
+  }
   if (flag == "--log-level") {
     static const std::set<std::string_view> levels = {"trace", "debug",    "info", "warn",
                                                       "error", "critical", "off"};
@@ -140,7 +159,8 @@ base::Result<GateOptions> parse_gate_options(const std::vector<std::string_view>
   static const std::set<std::string_view> known = {
       "--listen-fd", "--control-fd",        "--mask",           "--mask-discard-timeout",
       "--tls-skew",  "--handshake-timeout", "--replay-entries", "--max-handshakes", "--per-ip-rate",
-      "--log-level"};
+      "--log-level", "--silent-timeout", "--source-handshakes", "--subnet-handshakes",
+      "--ipv6-source-prefix", "--ipv6-subnet-prefix", "--ipv4-subnet-prefix"};
   GateOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -187,9 +207,19 @@ the mask host. Started by the supervisor; see docs/gate.md.
   --tls-skew SECONDS         accepted fake-TLS clock difference (600)
   --handshake-timeout D      time to send a complete handshake before masking (10)
   --replay-entries N         replay cache size, 20 bytes each (1048576)
-  --max-handshakes N         concurrent handshakes; more are closed at accept (4096)
+  --max-handshakes N         concurrent handshakes; when full, the oldest one that has
+                             not sent a plausible start is closed for a new one, else
+                             the new one is closed at accept (4096)
   --per-ip-rate N            new connections per second from one client IP, burst 2N;
                              more are closed at accept (30; 0 = no limit)
+  --silent-timeout D         a connection that sends no byte by then is masked (3)
+  --source-handshakes N      unfinished handshakes per source (an IPv4 address or an
+                             IPv6 /64); more are closed at accept (128; 0 = no cap)
+  --subnet-handshakes N      unfinished handshakes per subnet (IPv4 /24, IPv6 /48)
+                             (512; 0 = no cap)
+  --ipv6-source-prefix N     IPv6 prefix length of one source (64)
+  --ipv6-subnet-prefix N     IPv6 prefix length of one subnet (48)
+  --ipv4-subnet-prefix N     IPv4 prefix length of one subnet (24)
   --log-level L              trace, debug, info, warn, error, critical, off (info)
   --help                     this text
 

@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
+#include "worker/gate_admission.h"
 
 namespace mtw::worker {
 
@@ -36,6 +37,10 @@ struct GateOptions {
   // beyond it they are closed at accept, so one client's reconnect storm
   // cannot crowd out everybody else's handshakes. 0 = no limit.
   std::uint32_t per_ip_rate = 30;
+  // A handshake that has sent no byte by then meets its deadline (masked).
+  std::uint32_t silent_timeout_ms = 3'000;
+  // Unfinished handshakes per source and per subnet, and how sources are keyed.
+  AdmissionLimits admission;
   std::string log_level = "info";
   bool help = false;
 };

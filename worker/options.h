@@ -32,6 +32,9 @@ struct Options {
   bool fast_mode = true;
   bool prefer_ipv6 = false;
   std::uint32_t handshake_timeout_ms = 10'000;
+  // Gate only: a handshake that has not sent one byte by then meets its
+  // deadline early (0 = only handshake_timeout_ms applies).
+  std::uint32_t silent_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 300'000;
   std::uint32_t dc_connect_timeout_ms = 10'000;
   std::uint32_t drain_timeout_ms = 30'000;

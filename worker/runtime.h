@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <unordered_set>
 #include <vector>
@@ -67,6 +68,10 @@ struct Runtime {
   // Owned by the server; null in direct mode.
   MiddlePool* middle = nullptr;
   std::size_t handshaking = 0;  // sessions still reading their handshake (a gauge)
+  // Sessions in their handshake that have not yet sent a plausible start
+  // (a first byte 0x16, a TLS record, or 64 bytes, an obfuscated2 init),
+  // oldest first: the gate evicts from the front when its handshake table is full.
+  std::list<Session*> unproven;
   bool draining = false;
   std::uint64_t next_session_id = 1;
 };

@@ -20,7 +20,7 @@ const std::shared_ptr<spdlog::logger>& log() {
 }  // namespace
 
 Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                 const ListenerInfo* listener, bool mask_only)
+                 const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket)
     : rt_(rt),
       client_(std::move(client)),
       upstream_(client_.get_executor()),
@@ -28,6 +28,7 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
       listener_(listener),
       mask_only_(mask_only),
       in_handshake_(!mask_only),
+      ticket_(std::move(ticket)),
       id_(rt.next_session_id++) {
   rt_.sessions.insert(this);
   if (rt_.sessions.size() == 1 && rt_.on_first_session) rt_.on_first_session();
@@ -36,6 +37,14 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
   if (in_handshake_) ++rt_.handshaking;
   last_activity_ = Clock::now();
   deadline_ = last_activity_ + std::chrono::milliseconds(rt_.opts.handshake_timeout_ms);
+  if (in_handshake_ && initial_.empty()) {
+    unproven_it_ = rt_.unproven.insert(rt_.unproven.end(), this);
+    in_unproven_ = true;
+    silent_ = true;
+    silent_deadline_ = rt_.opts.silent_timeout_ms != 0
+                           ? last_activity_ + std::chrono::milliseconds(rt_.opts.silent_timeout_ms)
+                           : deadline_;
+  }
 }
 
 Session::~Session() {
@@ -60,6 +69,20 @@ void Session::close() noexcept {
 void Session::leave_handshake() noexcept {
   if (in_handshake_) --rt_.handshaking;
   in_handshake_ = false;
+  silent_ = false;
+  leave_unproven();
+  ticket_.release();
+}
+
+void Session::leave_unproven() noexcept {
+  if (!in_unproven_) return;
+  rt_.unproven.erase(unproven_it_);
+  in_unproven_ = false;
+}
+
+void Session::evict() noexcept {
+  leave_handshake();
+  close();
 }
 
 void Session::count_failure(Counter c) {
@@ -71,7 +94,8 @@ void Session::on_tick(Clock::time_point now) {
   error_code ec;
   switch (phase_) {
     case Phase::kHandshake:
-      if (now >= deadline_) {
+      // A silent socket's deadline comes early; either way it is masked.
+      if (now >= deadline_ || (silent_ && now >= silent_deadline_)) {
         deadline_hit_ = true;
         client_.cancel(ec);  // the handshake read ends; the connection goes to the mask
       }
@@ -100,6 +124,7 @@ void Session::on_tick(Clock::time_point now) {
 
 awaitable<void> Session::run() {
   auto self = shared_from_this();
+  if (phase_ == Phase::kClosed) co_return;  // evicted before it ran
   // TCP_NODELAY and keepalive came from the listener (or the handoff path).
   // Before the first async operation, so this is the socket's only FIONBIO:
   // the relay's speculative reads need user-visible non-blocking mode.
@@ -138,6 +163,10 @@ awaitable<void> Session::handshake(BufferLease& buf, std::size_t filled) {
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
     filled += n;
+    if (filled != 0) {
+      silent_ = false;
+      if (filled >= proto::kInitSize || buf.data()[0] == std::byte{0x16}) leave_unproven();
+    }
     if (ec) {
       leave_handshake();
       bool eof = ec == asio::error::eof;
@@ -301,9 +330,9 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
 }
 
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   const ListenerInfo* listener, bool mask_only) {
-  auto s =
-      std::make_shared<Session>(rt, std::move(client), std::move(initial), listener, mask_only);
+                   const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket) {
+  auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial), listener,
+                                     mask_only, std::move(ticket));
   auto ex = s->client_executor();
   asio::co_spawn(
       ex, [s]() -> awaitable<void> { co_await s->run(); }, LogExceptions{"session"});

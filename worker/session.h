@@ -14,6 +14,7 @@
 #include "worker/asio.h"
 #include "worker/buffer_pool.h"
 #include "worker/middle.h"
+#include "worker/gate_admission.h"
 #include "worker/runtime.h"
 
 namespace mtw::worker {
@@ -24,8 +25,11 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   // `listener` (gate only; must outlive the session): its id goes to
   // on_identified and its protocols replace rt.opts.allowed. `mask_only`:
   // skip the handshake and mask `initial` + the rest of the socket.
+  // `ticket` (gate): the source's admission slot, given back when the
+  // handshake ends.
   Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-          const ListenerInfo* listener = nullptr, bool mask_only = false);
+          const ListenerInfo* listener = nullptr, bool mask_only = false,
+          AdmissionTicket ticket = {});
   ~Session();
   Session(const Session&) = delete;
 
@@ -35,6 +39,9 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   void on_tick(Clock::time_point now);
   // Closes both sockets; pending operations finish with errors.
   void close() noexcept;
+  // Gate, handshake table full: closes this unproven handshake (not masked)
+  // and frees its slot at once.
+  void evict() noexcept;
   bool relaying() const noexcept { return phase_ == Phase::kRelay; }
   asio::any_io_executor client_executor() { return client_.get_executor(); }
 
@@ -50,8 +57,9 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   awaitable<void> handshake(BufferLease& buf, std::size_t filled);
   // Gate: gives the socket and buf[0, filled) to rt_.on_identified.
   void hand_off(proto::UserId user, BufferLease& buf, std::size_t filled);
-  // Ends this session's share of rt_.handshaking (idempotent).
+  // Ends this session's share of rt_.handshaking and its admission slot (idempotent).
   void leave_handshake() noexcept;
+  void leave_unproven() noexcept;
   awaitable<void> finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                              const proto::Secret& secret);
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
@@ -94,6 +102,11 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   const ListenerInfo* listener_;
   bool mask_only_;
   bool in_handshake_;
+  bool in_unproven_ = false;
+  bool silent_ = false;  // in the handshake, not one byte received yet
+  std::list<Session*>::iterator unproven_it_;
+  AdmissionTicket ticket_;
+  Clock::time_point silent_deadline_;
   Phase phase_ = Phase::kHandshake;
   Clock::time_point deadline_;
   Clock::time_point last_activity_;
@@ -116,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
 
 // Starts a session coroutine on `ex` (exceptions logged, never propagated).
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   const ListenerInfo* listener = nullptr, bool mask_only = false);
+                   const ListenerInfo* listener = nullptr, bool mask_only = false,
+                   AdmissionTicket ticket = {});
 
 }  // namespace mtw::worker

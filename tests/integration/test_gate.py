@@ -167,10 +167,11 @@ def main():
     mask, mask_port = h.start_fake_mask(d)
     all_sock, tls_sock = listen_socket(), listen_socket()
     port, tls_port = all_sock.getsockname()[1], tls_sock.getsockname()[1]
-    # No per-IP limit here: every client is 127.0.0.1 and the storm below
-    # exercises the handshake path; the limit is checked with the second gate.
+    # No per-IP limits here: every client is 127.0.0.1 and the storm below
+    # (200 at once) exercises the handshake path; the rate limit is checked
+    # with the second gate, the per-source caps in test_gate_flood.py.
     gate = Gate(mask_port, [(all_sock, ":%d" % ALL_LISTENER), (tls_sock, ":%d:tls" % TLS_LISTENER)],
-                extra=["--per-ip-rate", "0"])
+                extra=["--per-ip-rate", "0", "--source-handshakes", "0", "--subnet-handshakes", "0"])
     gate2 = None
     try:
         rep = gate.report()  # readiness

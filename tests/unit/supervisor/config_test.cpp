@@ -180,6 +180,33 @@ TEST(Config, SupervisorKeysParseAndDefault) {
   EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nnat = \"yes\"\n"), HasSubstr("nat"));
 }
 
+TEST(Config, GateAdmissionKeysParseValidateAndDefault) {
+  auto def = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(def) << def.error().context;
+  EXPECT_EQ(def->connections.admission, GateAdmissionConfig{});
+  EXPECT_EQ(def->connections.admission.source_handshakes, 128u);  // a burst of 50 fits
+  EXPECT_EQ(def->connections.admission.ipv6_source_prefix, 64u);
+  const std::string text = std::string(kListener) +
+                           "[connections]\nsource_handshakes = 16\nsubnet_handshakes = 0\n"
+                           "ipv6_source_prefix = 56\nipv6_subnet_prefix = 40\n"
+                           "ipv4_subnet_prefix = 16\nsilent_timeout_ms = 1500\n";
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  const auto& a = cfg->connections.admission;
+  EXPECT_EQ(a.source_handshakes, 16u);
+  EXPECT_EQ(a.subnet_handshakes, 0u);
+  EXPECT_EQ(a.ipv6_source_prefix, 56u);
+  EXPECT_EQ(a.ipv6_subnet_prefix, 40u);
+  EXPECT_EQ(a.ipv4_subnet_prefix, 16u);
+  EXPECT_EQ(a.silent_timeout_ms, 1500u);
+  for (const char* bad : {"ipv6_source_prefix = 0", "ipv6_source_prefix = 129",
+                          "ipv4_subnet_prefix = 33", "silent_timeout_ms = 0"}) {
+    EXPECT_THAT(error_of(std::string(kListener) + "[connections]\n" + bad + "\n"),
+                HasSubstr("t.toml:"))
+        << bad;
+  }
+}
+
 TEST(Config, UserOverridesWinAndUnsetKeysInherit) {
   const std::string text =
       std::string(kListener) + "[defaults]\nquota = \"10GiB\"\nrate_down = \"20mbit\"\n" +

@@ -102,6 +102,11 @@ TEST(GateOptions, RejectsBadCommandLines) {
       {"--control-fd", "3", "--listen-fd", "4", "--log-level", "loud"},
       {"--control-fd", "3", "--listen-fd", "4", "--secret", kSimple},  // worker flag
       {"--control-fd", "3", "--listen-fd"},                            // missing value
+      {"--control-fd", "3", "--listen-fd", "4", "--silent-timeout", "0"},
+      {"--control-fd", "3", "--listen-fd", "4", "--ipv6-source-prefix", "0"},
+      {"--control-fd", "3", "--listen-fd", "4", "--ipv6-source-prefix", "129"},
+      {"--control-fd", "3", "--listen-fd", "4", "--ipv4-subnet-prefix", "33"},
+      {"--control-fd", "3", "--listen-fd", "4", "--source-handshakes", "-1"},
   };
   for (const auto& args : bad) {
     auto o = parse(args);
@@ -112,6 +117,28 @@ TEST(GateOptions, RejectsBadCommandLines) {
       EXPECT_EQ(o.error().code, base::Errc::kBadInput) << joined;
     }
   }
+}
+
+TEST(GateOptions, AdmissionFlagsAndDefaults) {
+  auto d = parse({"--control-fd", "3", "--listen-fd", "4"});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->silent_timeout_ms, 3'000u);
+  EXPECT_EQ(d->admission.per_source, 128u);  // a client's burst of 50 fits
+  EXPECT_EQ(d->admission.per_subnet, 512u);
+  EXPECT_EQ(d->admission.ipv6_source_prefix, 64);
+  EXPECT_EQ(d->admission.ipv6_subnet_prefix, 48);
+  EXPECT_EQ(d->admission.ipv4_subnet_prefix, 24);
+  auto o = parse({"--control-fd", "3", "--listen-fd", "4", "--silent-timeout", "500ms",
+                  "--source-handshakes", "0", "--subnet-handshakes", "64",
+                  "--ipv6-source-prefix", "56", "--ipv6-subnet-prefix", "40",
+                  "--ipv4-subnet-prefix=16"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->silent_timeout_ms, 500u);
+  EXPECT_EQ(o->admission.per_source, 0u);
+  EXPECT_EQ(o->admission.per_subnet, 64u);
+  EXPECT_EQ(o->admission.ipv6_source_prefix, 56);
+  EXPECT_EQ(o->admission.ipv6_subnet_prefix, 40);
+  EXPECT_EQ(o->admission.ipv4_subnet_prefix, 16);
 }
 
 TEST(GateOptions, ErrorNamesTheFlag) {
