@@ -61,12 +61,16 @@ tl::unexpected<ApiError> not_found(std::string message) {
 
 ApiError from_service(const base::Error& e) {
   switch (e.code) {
-    case base::Errc::kNotFound: return {404, e.context, ""};
-    case base::Errc::kExists: return {409, e.context, ""};
+    case base::Errc::kNotFound:
+      return {404, e.context, ""};
+    case base::Errc::kExists:
+      return {409, e.context, ""};
     // No room in [cells] for another user: the request was fine, the state
     // refuses it, like a taken name.
-    case base::Errc::kExhausted: return {409, e.context, ""};
-    case base::Errc::kPermission: return {403, e.context, ""};
+    case base::Errc::kExhausted:
+      return {409, e.context, ""};
+    case base::Errc::kPermission:
+      return {403, e.context, ""};
     case base::Errc::kBadInput: {
       // "limits.rate_up: must be ..." names the field.
       std::string field;
@@ -75,8 +79,8 @@ ApiError from_service(const base::Error& e) {
         const std::string_view head(e.context.data(), colon);
         bool ident = true;
         for (char c : head)
-          ident = ident && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                            c == '.' || c == '[' || c == ']');
+          ident = ident && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
+                            c == '[' || c == ']');
         if (ident) field = std::string(head);
       }
       return {400, e.context, field};
@@ -230,8 +234,10 @@ ApiResult<HttpResponse> Call::usage(std::string_view name) {
     for (const auto& d : *days) by_day[d.day] = d.usage;
     for (std::int64_t d = *from; d <= *to; ++d) {
       const supervisor::Usage u = by_day.count(d) ? by_day[d] : supervisor::Usage{};
-      items.push_back(json::object{{"date", format_day(d)}, {"bytes_up", u.bytes_up},
-                                   {"bytes_down", u.bytes_down}, {"bytes_total", u.total()}});
+      items.push_back(json::object{{"date", format_day(d)},
+                                   {"bytes_up", u.bytes_up},
+                                   {"bytes_down", u.bytes_down},
+                                   {"bytes_total", u.total()}});
     }
   } else {
     const Civil f = civil_from_days(*from), t = civil_from_days(*to);
@@ -239,8 +245,8 @@ ApiResult<HttpResponse> Call::usage(std::string_view name) {
     if (mt - mf >= 1'200) return bad("from", "at most 1200 months per request");
     const std::int64_t end_day =
         days_from_civil((mt + 1) / 12, static_cast<unsigned>((mt + 1) % 12) + 1, 1);
-    auto months = svc(s_.monthly_usage(name, days_from_civil(f.year, f.month, 1) * 86'400,
-                                       end_day * 86'400));
+    auto months =
+        svc(s_.monthly_usage(name, days_from_civil(f.year, f.month, 1) * 86'400, end_day * 86'400));
     if (!months) return tl::unexpected(months.error());
     std::map<std::int64_t, supervisor::Usage> by_month;
     for (const auto& m : *months) by_month[std::int64_t{m.year} * 12 + (m.month - 1)] = m.usage;
@@ -248,7 +254,9 @@ ApiResult<HttpResponse> Call::usage(std::string_view name) {
       const supervisor::Usage u = by_month.count(m) ? by_month[m] : supervisor::Usage{};
       items.push_back(json::object{
           {"date", format_month(static_cast<int>(m / 12), static_cast<unsigned>(m % 12) + 1)},
-          {"bytes_up", u.bytes_up}, {"bytes_down", u.bytes_down}, {"bytes_total", u.total()}});
+          {"bytes_up", u.bytes_up},
+          {"bytes_down", u.bytes_down},
+          {"bytes_total", u.total()}});
     }
   }
   return json_response(200, json::object{{"by", by}, {"items", std::move(items)}});
@@ -359,19 +367,30 @@ RouteMatch match_route(const Target& t) {
   const auto& seg = t.segments;
   const std::size_t n = seg.size();
   const bool users = n >= 1 && seg[0] == "users";
-  if (t.metrics) route("GET", {});
-  else if (n == 1 && seg[0] == "status") route("GET", {});
-  else if (n == 1 && seg[0] == "reload") route("POST", {});
-  else if (n == 1 && seg[0] == "events") route("GET", {"after", "limit"});
-  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate") route("POST", {});
-  else if (users && n == 1) route("GET, POST", {});
-  else if (users && n == 2) route("GET, PATCH, DELETE", {});
+  if (t.metrics)
+    route("GET", {});
+  else if (n == 1 && seg[0] == "status")
+    route("GET", {});
+  else if (n == 1 && seg[0] == "reload")
+    route("POST", {});
+  else if (n == 1 && seg[0] == "events")
+    route("GET", {"after", "limit"});
+  else if (n == 2 && seg[0] == "token" && seg[1] == "rotate")
+    route("POST", {});
+  else if (users && n == 1)
+    route("GET, POST", {});
+  else if (users && n == 2)
+    route("GET, PATCH, DELETE", {});
   else if (users && n == 3) {
     const std::string_view a = seg[2];
-    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset") route("POST", {});
-    else if (a == "status" || a == "links") route("GET", {});
-    else if (a == "usage") route("GET", {"by", "from", "to"});
-    else if (a == "qr") route("GET", {"format", "index"});
+    if (a == "enable" || a == "disable" || a == "rotate" || a == "reset")
+      route("POST", {});
+    else if (a == "status" || a == "links")
+      route("GET", {});
+    else if (a == "usage")
+      route("GET", {"by", "from", "to"});
+    else if (a == "qr")
+      route("GET", {"format", "index"});
   }
   return m;
 }
@@ -436,17 +455,28 @@ std::string_view target_path(std::string_view target) noexcept {
 
 const char* error_code_name(int status) noexcept {
   switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 409: return "conflict";
-    case 413: return "payload_too_large";
-    case 415: return "unsupported_media_type";
-    case 422: return "unprocessable";
-    default: return "internal";
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 409:
+      return "conflict";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 422:
+      return "unprocessable";
+    default:
+      return "internal";
   }
 }
 

@@ -17,20 +17,27 @@ namespace {
 
 using supervisor::UnixSeconds;
 
-constexpr std::uint64_t kMinRateBps = 8'000;             // as [defaults]: tc's useful minimum
-constexpr std::uint64_t kMaxRateBps = 100'000'000'000;  // netns/rate.h kMaxRateBps (100 gbit)
+constexpr std::uint64_t kMinRateBps = 8'000;              // as [defaults]: tc's useful minimum
+constexpr std::uint64_t kMaxRateBps = 100'000'000'000;    // netns/rate.h kMaxRateBps (100 gbit)
 constexpr UnixSeconds kMaxUnixSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
 
 std::string json_type_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "boolean";
     case json::kind::int64:
-    case json::kind::uint64: return "integer";
-    case json::kind::double_: return "number";
-    case json::kind::string: return "string";
-    case json::kind::array: return "array";
-    case json::kind::object: return "object";
+    case json::kind::uint64:
+      return "integer";
+    case json::kind::double_:
+      return "number";
+    case json::kind::string:
+      return "string";
+    case json::kind::array:
+      return "array";
+    case json::kind::object:
+      return "object";
   }
   return "value";
 }
@@ -104,8 +111,9 @@ ApiResult<std::uint64_t> quantity(const std::string& field, const json::value& v
     x = v.is_int64() ? static_cast<std::uint64_t>(v.get_int64()) : v.get_uint64();
     if (x > static_cast<std::uint64_t>(INT64_MAX)) return bad(field, field + " is too large");
   } else {
-    return wrong_type(field, v, is_rate ? "a rate (bits/s or text like \"20mbit\")"
-                                        : "a size (bytes or text like \"50GiB\")");
+    return wrong_type(field, v,
+                      is_rate ? "a rate (bits/s or text like \"20mbit\")"
+                              : "a size (bytes or text like \"50GiB\")");
   }
   if (x == 0 && allow_unlimited) return 0;
   if (x < min)
@@ -131,7 +139,9 @@ ApiResult<void> nullable(std::optional<std::optional<T>>& out, const json::value
 ApiResult<void> limit_field(UserPatch& p, std::string_view key, const json::value& v) {
   const std::string f = "limits." + std::string(key);
   auto rate = [&](bool unlimited) {
-    return [&, unlimited](const json::value& x) { return quantity(f, x, true, unlimited, kMinRateBps); };
+    return [&, unlimited](const json::value& x) {
+      return quantity(f, x, true, unlimited, kMinRateBps);
+    };
   };
   auto range = [&](std::int64_t lo, std::int64_t hi) {
     return [&, lo, hi](const json::value& x) { return integer(f, x, lo, hi); };
@@ -140,7 +150,8 @@ ApiResult<void> limit_field(UserPatch& p, std::string_view key, const json::valu
   if (key == "rate_down") return nullable(p.rate_down_bps, v, rate(true));
   if (key == "throttle_rate") return nullable(p.throttle_bps, v, rate(false));
   if (key == "quota")
-    return nullable(p.quota_bytes, v, [&](const json::value& x) { return quantity(f, x, false, true, 1); });
+    return nullable(p.quota_bytes, v,
+                    [&](const json::value& x) { return quantity(f, x, false, true, 1); });
   if (key == "period")
     return nullable(p.period, v, [&](const json::value& x) -> ApiResult<supervisor::Period> {
       if (!x.is_string()) return wrong_type(f, x, "a string");

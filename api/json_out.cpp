@@ -88,7 +88,8 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   if (s.cell) {
     w.begin_object();
     w.field("netns", s.cell->netns).field("host_if", s.cell->host_if).field("ipv4", s.cell->ipv4);
-    w.field("shaper_up_bps", s.cell->shaper_up_bps).field("shaper_down_bps", s.cell->shaper_down_bps);
+    w.field("shaper_up_bps", s.cell->shaper_up_bps)
+        .field("shaper_down_bps", s.cell->shaper_down_bps);
     w.end_object();
   } else {
     w.null();
@@ -103,7 +104,8 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   time_or_never(w, "resets_at", s.quota.resets_at);
   w.end_object();
   w.field("throttled", s.throttled).field("throttled_quota", s.throttled_quota);
-  w.field("throttled_unique_ips", s.throttled_unique_ips).field("throttle_reason", s.throttle_reason);
+  w.field("throttled_unique_ips", s.throttled_unique_ips)
+      .field("throttle_reason", s.throttle_reason);
   w.field("rate_up_bps", s.rate_up_bps).field("rate_down_bps", s.rate_down_bps);
   w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
   w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
@@ -151,7 +153,6 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"worker_counters", counters(s.worker_counters, sp)}},
                       sp);
 }
-
 
 json::value limits_json(const supervisor::Limits& l, json::storage_ptr sp) {
   return json::object({{"rate_up_bps", l.rate_up_bps},
@@ -214,8 +215,10 @@ json::value to_json(const Links& l) {
   for (auto p : l.ports) ports.emplace_back(p);
   for (const auto& s : l.tg) tg.emplace_back(s);
   for (const auto& s : l.https) https.emplace_back(s);
-  return json::object{
-      {"host", l.host}, {"ports", std::move(ports)}, {"tg", std::move(tg)}, {"https", std::move(https)}};
+  return json::object{{"host", l.host},
+                      {"ports", std::move(ports)},
+                      {"tg", std::move(tg)},
+                      {"https", std::move(https)}};
 }
 
 }  // namespace mtw::api::detail

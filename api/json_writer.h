@@ -52,8 +52,7 @@ class JsonWriter {
     return *this;
   }
   template <class T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-  JsonWriter& value(T v) {
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) JsonWriter& value(T v) {
     separate();
     char buf[24];
     out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);

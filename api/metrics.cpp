@@ -18,10 +18,14 @@ std::string escape(std::string_view v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -117,7 +121,8 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.family("mtwarden_handoffs_total", "counter", "Connections handed to workers.");
   w.sample("mtwarden_handoffs_total", "", s.handoffs_total);
   w.family("mtwarden_direct_handoffs_total", "counter",
-           "Connections the gate handed to workers over lanes, without the supervisor (part of handoffs).");
+           "Connections the gate handed to workers over lanes, without the supervisor (part of "
+           "handoffs).");
   w.sample("mtwarden_direct_handoffs_total", "", s.direct_handoffs_total);
   w.family("mtwarden_connections", "gauge", "Open client connections of all users.");
   w.sample("mtwarden_connections", "", s.connections);
@@ -129,10 +134,8 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.family("mtwarden_users", "gauge", "Users by state.");
   for (const auto& [st, n] : by_state)
     w.sample("mtwarden_users", "state=\"" + escape(st) + "\"", n);
-  w.family("mtwarden_sweep_cpu_seconds_total", "counter",
-           "CPU time spent in accounting sweeps.");
-  w.sample("mtwarden_sweep_cpu_seconds_total", "",
-           static_cast<double>(s.sweep_cpu_ns_total) / 1e9);
+  w.family("mtwarden_sweep_cpu_seconds_total", "counter", "CPU time spent in accounting sweeps.");
+  w.sample("mtwarden_sweep_cpu_seconds_total", "", static_cast<double>(s.sweep_cpu_ns_total) / 1e9);
   w.family("mtwarden_webhook_deliveries_total", "counter",
            "Events posted to webhook receivers (one per event and receiver), by outcome: "
            "delivered, failed (gave up after the retries), dropped (queue full).");

@@ -10,7 +10,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-base::Result<std::string> lookup_public_address(std::string_view url, std::chrono::milliseconds timeout) {
+base::Result<std::string> lookup_public_address(std::string_view url,
+                                                std::chrono::milliseconds timeout) {
   auto u = base::parse_http_url(url);
   if (!u) return base::fail(base::Errc::kBadInput, "public_host_lookup: " + u.error().context);
   if (u->tls)
@@ -20,7 +21,9 @@ base::Result<std::string> lookup_public_address(std::string_view url, std::chron
   boost::system::error_code ec;
   asio::ip::tcp::resolver resolver(io);
   auto eps = resolver.resolve(u->host, std::to_string(u->port), ec);
-  if (ec) return base::fail(base::Errc::kSyscall, "public_host_lookup: resolve " + u->host + ": " + ec.message());
+  if (ec)
+    return base::fail(base::Errc::kSyscall,
+                      "public_host_lookup: resolve " + u->host + ": " + ec.message());
   stream.expires_after(timeout);
   http::request<http::empty_body> req{http::verb::get, u->target, 11};
   req.set(http::field::host, base::http_host_header(*u));  // [IPv6] and a non-default port
@@ -39,14 +42,17 @@ base::Result<std::string> lookup_public_address(std::string_view url, std::chron
         ec = e2;
         return;
       }
-      http::async_read(stream, buf, res, [&](const boost::system::error_code& e3, std::size_t) { ec = e3; });
+      http::async_read(stream, buf, res,
+                       [&](const boost::system::error_code& e3, std::size_t) { ec = e3; });
     });
   });
   io.run();
-  if (ec == beast::error::timeout) return base::fail(base::Errc::kTimeout, "public_host_lookup: no answer in time");
+  if (ec == beast::error::timeout)
+    return base::fail(base::Errc::kTimeout, "public_host_lookup: no answer in time");
   if (ec) return base::fail(base::Errc::kSyscall, "public_host_lookup: " + ec.message());
   if (res.result() != http::status::ok) {
-    return base::fail(base::Errc::kBadInput, "public_host_lookup: HTTP " + std::to_string(res.result_int()));
+    return base::fail(base::Errc::kBadInput,
+                      "public_host_lookup: HTTP " + std::to_string(res.result_int()));
   }
   std::string body = res.body();
   const auto b = body.find_first_not_of(" \t\r\n");

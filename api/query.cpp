@@ -70,8 +70,8 @@ ApiResult<std::uint64_t> query_uint(const Query& q, const std::string& key, std:
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi)
-    return bad(key, key + " must be an integer in " + std::to_string(lo) + ".." +
-                        std::to_string(hi));
+    return bad(key,
+               key + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
   return v;
 }
 

@@ -27,6 +27,7 @@ ApiResult<std::uint64_t> query_uint(const Query& q, const std::string& key, std:
                                     std::uint64_t lo, std::uint64_t hi);
 // `key` as a day "YYYY-MM-DD" (or, with month_ok, "YYYY-MM": its first day)
 // in days since 1970-01-01; `dflt` when absent.
-ApiResult<std::int64_t> query_day(const Query& q, const std::string& key, std::int64_t dflt, bool month_ok);
+ApiResult<std::int64_t> query_day(const Query& q, const std::string& key, std::int64_t dflt,
+                                  bool month_ok);
 
 }  // namespace mtw::api::detail

@@ -315,8 +315,7 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
                  ? std::optional(error(408, "the request was not complete in time"))
                  : std::nullopt;
     if (e.category() == http::make_error_code(http::error::end_of_stream).category() &&
-        e != http::error::end_of_stream &&
-        e != http::error::partial_message)
+        e != http::error::end_of_stream && e != http::error::partial_message)
       return error(400, "malformed HTTP request: " + e.message());
     return std::nullopt;
   };
@@ -361,19 +360,21 @@ awaitable<bool> serve_one(Shared& sh, Conn<Socket>& c, beast::flat_buffer& buf, 
     co_return false;
   }
   auto& req = parser.get();
-  HttpRequest hr{std::string(req.method_string()), std::string(req.target()),
+  HttpRequest hr{std::string(req.method_string()),
+                 std::string(req.target()),
                  std::string(req[http::field::content_type]),
-                 std::string(req[http::field::authorization]), std::move(req.body()), tr};
+                 std::string(req[http::field::authorization]),
+                 std::move(req.body()),
+                 tr};
   HttpResponse res = sh.handler.handle(hr);
   const bool keep = req.keep_alive() && !sh.stopped;
   if (log_request)
-    log()->debug("api request transport={} method={} path={} status={} duration_us={}",
-                 tr == Transport::kUnix ? "unix" : "tcp", hr.method, target_path(hr.target),
-                 res.status,
-                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
-                     .count());
+    log()->debug(
+        "api request transport={} method={} path={} status={} duration_us={}",
+        tr == Transport::kUnix ? "unix" : "tcp", hr.method, target_path(hr.target), res.status,
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
   const bool ok = co_await write(c, std::move(res), req.version(), keep, timeout);
-  co_return ok && keep;
+  co_return ok&& keep;
 }
 
 // Holds a connection slot (Shared::admit) for the session's lifetime.
@@ -483,15 +484,16 @@ base::Result<void> open_unix(Shared& sh, asio::io_context& io, const std::string
   try {
     local_stream::acceptor acc(io);
     acc.open();
-    if (!base::set_cloexec(acc.native_handle())) return base::fail_errno("api socket cloexec " + path);
+    if (!base::set_cloexec(acc.native_handle()))
+      return base::fail_errno("api socket cloexec " + path);
     acc.bind(local_stream::endpoint(path));
     // Permissions before listen(): nobody can connect before they are right.
     if (::chmod(path.c_str(), 0660) != 0) return base::fail_errno("api socket chmod " + path);
     if (gid && ::chown(path.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
       const int err = errno;
       ::unlink(path.c_str());
-      return tl::unexpected(base::Error{Errc::kPermission, err,
-                                        "api socket chown " + path + " to group " + group});
+      return tl::unexpected(
+          base::Error{Errc::kPermission, err, "api socket chown " + path + " to group " + group});
     }
     acc.listen();
     sh.unix_acceptor.emplace(std::move(acc));
@@ -579,7 +581,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(asio::io_context& io,
                                      token_path);
   }
   auto sh = std::make_shared<Shared>(service, cfg, std::move(token), limits, io);
-  if (auto r = open_unix(*sh, io, socket_path, cfg.socket_group); !r) return tl::unexpected(r.error());
+  if (auto r = open_unix(*sh, io, socket_path, cfg.socket_group); !r)
+    return tl::unexpected(r.error());
   if (cfg.tcp) {
     if (auto r = open_tcp(*sh, io, *cfg.tcp, cfg.allow_public); !r) {
       error_code ignored;

@@ -51,9 +51,9 @@ struct UserStatus {
   std::uint32_t worker_uid = 0;
   std::uint32_t restarts = 0;
   std::optional<CellInfo> cell;
-  std::uint32_t connections = 0;  // open
-  std::uint32_t held = 0;         // waiting in the hold queue
-  std::uint64_t refused = 0;      // hold queue full / hold expired -> mask host
+  std::uint32_t connections = 0;        // open
+  std::uint32_t held = 0;               // waiting in the hold queue
+  std::uint64_t refused = 0;            // hold queue full / hold expired -> mask host
   std::uint64_t connections_total = 0;  // handed to the worker since start
   std::uint32_t unique_ips = 0;
   supervisor::QuotaStatus quota;
@@ -81,10 +81,10 @@ struct ServerStatus {
   std::uint32_t gate_restarts = 0;
   // Handshake failures by reason, masked, ...; names static as above.
   std::vector<std::pair<std::string_view, std::uint64_t>> gate_counters;
-  std::uint64_t masked_total = 0;    // connections handed back to the gate for masking
-  std::uint64_t handoffs_total = 0;  // connections handed to workers (both paths)
+  std::uint64_t masked_total = 0;           // connections handed back to the gate for masking
+  std::uint64_t handoffs_total = 0;         // connections handed to workers (both paths)
   std::uint64_t direct_handoffs_total = 0;  // of which the gate sent over lanes
-  std::string memory_bound;          // none | cgroup2 | rlimit
+  std::string memory_bound;                 // none | cgroup2 | rlimit
   std::uint64_t sweeps = 0;
   std::uint64_t sweep_cpu_ns_total = 0;
   // Webhook deliveries (events x receivers); all 0 without [api] webhooks.
@@ -95,14 +95,16 @@ struct ServerStatus {
 struct LiveEvent {
   std::uint64_t seq = 0;  // increases by one per event
   UnixSeconds at = 0;
-  std::string user;       // "" for server events
-  std::string kind;       // throttled, unthrottled, quota_warned, quota_exceeded, worker_restarted, user_expired, ...
+  std::string user;  // "" for server events
+  std::string kind;  // throttled, unthrottled, quota_warned, quota_exceeded, worker_restarted,
+                     // user_expired, ...
   std::string detail;
 };
 
 struct Links {
   std::string host;
-  std::vector<std::uint16_t> ports;  // one per distinct listener port (or the configured public_port)
+  std::vector<std::uint16_t>
+      ports;  // one per distinct listener port (or the configured public_port)
   // Per valid secret: tg:// and https://t.me links for each port.
   std::vector<std::string> tg, https;
 };
@@ -151,10 +153,12 @@ class Service {
 
   virtual Result<UserStatus> user_status(std::string_view name) = 0;
   virtual std::vector<UserStatus> all_status() = 0;
-  virtual Result<std::vector<supervisor::DayUsage>> daily_usage(std::string_view name, UnixSeconds from,
+  virtual Result<std::vector<supervisor::DayUsage>> daily_usage(std::string_view name,
+                                                                UnixSeconds from,
                                                                 UnixSeconds to) = 0;
   virtual Result<std::vector<supervisor::MonthUsage>> monthly_usage(std::string_view name,
-                                                                    UnixSeconds from, UnixSeconds to) = 0;
+                                                                    UnixSeconds from,
+                                                                    UnixSeconds to) = 0;
   virtual ServerStatus server_status() = 0;
   virtual Result<Links> links(std::string_view name) = 0;
   // Newest last; only events with seq > `after`, at most `limit`.

@@ -39,7 +39,8 @@ std::string token_hash(std::string_view token) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   MTW_CHECK(EVP_Digest(token.data(), token.size(), md.data(), &len, EVP_sha256(), nullptr) == 1);
-  return proto::to_hex(std::span<const std::byte>(reinterpret_cast<const std::byte*>(md.data()), len));
+  return proto::to_hex(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(md.data()), len));
 }
 
 bool token_matches(std::string_view token, std::string_view stored_hash_hex) {
@@ -69,7 +70,8 @@ base::Result<std::string> load_token_hash(const std::string& path) {
 base::Result<void> store_token_hash(const std::string& path, std::string_view hash_hex) {
   if (!is_hash_hex(hash_hex))
     return base::fail(base::Errc::kBadInput, "not a lowercase hex SHA-256");
-  return base::write_file_atomic(path, std::string(hash_hex) + "\n", 0600, base::Durability::kFsync);
+  return base::write_file_atomic(path, std::string(hash_hex) + "\n", 0600,
+                                 base::Durability::kFsync);
 }
 
 }  // namespace mtw::api

@@ -121,7 +121,7 @@ awaitable<bool> exchange(State& st, Target& t, Stream& stream, const std::string
 // resolve's completion cuts the wait short, the deadline (or stop()) ends it
 // and a late answer lands in the shared state and is dropped.
 awaitable<std::optional<tcp::resolver::results_type>> resolve(State& st, Target& t,
-                                                               Deadline deadline) {
+                                                              Deadline deadline) {
   struct Pending {
     explicit Pending(asio::io_context& io) : resolver(io), wake(io) {}
     tcp::resolver resolver;
@@ -295,7 +295,8 @@ class WebhooksImpl final : public Webhooks {
 }  // namespace
 
 std::unique_ptr<Webhooks> Webhooks::create(asio::io_context& io, WebhookOptions opts) {
-  auto st = std::make_shared<State>(State{io, std::move(opts), {}, std::nullopt, 0, 0, 0, 0, false});
+  auto st =
+      std::make_shared<State>(State{io, std::move(opts), {}, std::nullopt, 0, 0, 0, 0, false});
   for (const auto& u : st->opts.urls) {
     auto parsed = base::parse_http_url(u);
     if (!parsed) {

@@ -22,7 +22,7 @@
 namespace mtw::api {
 
 struct WebhookOptions {
-  std::vector<std::string> urls;  // http(s)://host[:port]/path (see base::parse_http_url)
+  std::vector<std::string> urls;     // http(s)://host[:port]/path (see base::parse_http_url)
   std::uint32_t timeout_ms = 5'000;  // per attempt: resolve, connect, TLS handshake, write, read
   std::uint32_t retries = 3;
   std::size_t queue_limit = 1'000;
@@ -35,8 +35,8 @@ class Webhooks {
   virtual ~Webhooks() = default;
   virtual void post(const LiveEvent& e) = 0;
   virtual std::uint64_t delivered() const = 0;
-  virtual std::uint64_t failed() const = 0;   // gave up after the retries
-  virtual std::uint64_t dropped() const = 0;  // queue full
+  virtual std::uint64_t failed() const = 0;           // gave up after the retries
+  virtual std::uint64_t dropped() const = 0;          // queue full
   virtual std::uint64_t failed_attempts() const = 0;  // attempts that failed (retried or not)
   virtual void stop() = 0;
 };

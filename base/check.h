@@ -6,8 +6,8 @@ namespace mtw::base {
 [[noreturn]] void check_failed(const char* expr, const char* file, int line) noexcept;
 }  // namespace mtw::base
 
-#define MTW_CHECK(cond)                                                \
-  do {                                                                 \
-    if (!(cond)) [[unlikely]]                                          \
-      ::mtw::base::check_failed(#cond, __FILE__, __LINE__);            \
+#define MTW_CHECK(cond)                                     \
+  do {                                                      \
+    if (!(cond)) [[unlikely]]                               \
+      ::mtw::base::check_failed(#cond, __FILE__, __LINE__); \
   } while (0)

@@ -6,23 +6,40 @@ namespace mtw::base {
 
 std::string_view errc_name(Errc c) noexcept {
   switch (c) {
-    case Errc::kBadInput: return "bad_input";
-    case Errc::kShortInput: return "short_input";
-    case Errc::kBadHandshake: return "bad_handshake";
-    case Errc::kReplay: return "replay";
-    case Errc::kClockSkew: return "clock_skew";
-    case Errc::kWrongSni: return "wrong_sni";
-    case Errc::kTooLarge: return "too_large";
-    case Errc::kCrypto: return "crypto";
-    case Errc::kSyscall: return "syscall";
-    case Errc::kNetlink: return "netlink";
-    case Errc::kNft: return "nft";
-    case Errc::kNotFound: return "not_found";
-    case Errc::kExists: return "exists";
-    case Errc::kExhausted: return "exhausted";
-    case Errc::kPermission: return "permission";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kInternal: return "internal";
+    case Errc::kBadInput:
+      return "bad_input";
+    case Errc::kShortInput:
+      return "short_input";
+    case Errc::kBadHandshake:
+      return "bad_handshake";
+    case Errc::kReplay:
+      return "replay";
+    case Errc::kClockSkew:
+      return "clock_skew";
+    case Errc::kWrongSni:
+      return "wrong_sni";
+    case Errc::kTooLarge:
+      return "too_large";
+    case Errc::kCrypto:
+      return "crypto";
+    case Errc::kSyscall:
+      return "syscall";
+    case Errc::kNetlink:
+      return "netlink";
+    case Errc::kNft:
+      return "nft";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kExists:
+      return "exists";
+    case Errc::kExhausted:
+      return "exhausted";
+    case Errc::kPermission:
+      return "permission";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kInternal:
+      return "internal";
   }
   return "unknown";
 }

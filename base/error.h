@@ -27,8 +27,8 @@ enum class Errc {
   kNft,           // libnftables failure
   kNotFound,
   kExists,
-  kExhausted,     // a pool or budget is used up
-  kPermission,    // missing capability or privilege
+  kExhausted,   // a pool or budget is used up
+  kPermission,  // missing capability or privilege
   kTimeout,
   kInternal,
 };

@@ -30,14 +30,16 @@ bool write_all(int fd, std::string_view data) {
 
 // Content and mode first, then the name: open(2)'s mode went through the
 // umask; the caller asked for exactly `mode`.
-Result<void> fill(int fd, const std::string& what, std::string_view data, mode_t mode, Durability durability) {
+Result<void> fill(int fd, const std::string& what, std::string_view data, mode_t mode,
+                  Durability durability) {
   if (!write_all(fd, data)) return fail_errno("write " + what);
   if (::fchmod(fd, mode) != 0) return fail_errno("chmod " + what);
   if (durability == Durability::kFsync && ::fsync(fd) != 0) return fail_errno("fsync " + what);
   return {};
 }
 
-Result<void> rename_into_place(const std::string& tmp, const std::string& path, Durability durability) {
+Result<void> rename_into_place(const std::string& tmp, const std::string& path,
+                               Durability durability) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -59,7 +61,8 @@ Result<void> rename_into_place(const std::string& tmp, const std::string& path, 
 Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
                                Durability durability) {
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   // An unnamed file (O_TMPFILE) gets its name only after the data is written
   // and synced, so a process killed meanwhile leaves nothing behind; the
   // named temporary remains only for the instant between link and rename.

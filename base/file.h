@@ -27,7 +27,7 @@ enum class Durability {
 // apply). With kFsync the directory is synced after the rename too. Errors:
 // kSyscall naming the step (create, write, chmod, fsync, rename) and the
 // path.
-[[nodiscard]] Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
-                                             Durability durability);
+[[nodiscard]] Result<void> write_file_atomic(const std::string& path, std::string_view data,
+                                             mode_t mode, Durability durability);
 
 }  // namespace mtw::base

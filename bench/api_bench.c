@@ -30,9 +30,9 @@ int main(int argc, char** argv) {
   }
   enum { kBody = 1165 };  // the size of one user's status
   static char answer[kBody + 128];
-  int hl = snprintf(answer, sizeof answer,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-                    kBody);
+  int hl = snprintf(
+      answer, sizeof answer,
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", kBody);
   memset(answer + hl, ' ', kBody);
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls};

@@ -30,7 +30,8 @@ std::vector<UserSecret> users(std::size_t n, SecretKind kind, bool shared_domain
   for (std::size_t i = 0; i < n; ++i) {
     std::string domain;
     if (kind == SecretKind::kFakeTls) {
-      domain = shared_domain ? "cdn.example.com" : std::string("u").append(std::to_string(i)).append(".example.com");
+      domain = shared_domain ? "cdn.example.com"
+                             : std::string("u").append(std::to_string(i)).append(".example.com");
     }
     out.push_back({static_cast<UserId>(i), make_secret(rnd, kind, domain)});
   }

@@ -323,10 +323,10 @@ awaitable<void> run_mode(Run& run) {
 
 [[nodiscard]] Result<Options> parse_options(int argc, char** argv) {
   auto flags = Flags::parse(
-      argc, argv,
-      {"target", "proto", "secret", "dc", "mode", "direction", "conns", "concurrency", "duration",
-       "warmup", "hold", "timeout", "pid", "dc-pid", "sources", "chunk-kib", "label",
-       "secrets-file", "gap-ms", "samples-file", "warmup-conns"});
+      argc, argv, {"target", "proto",        "secret",      "dc",        "mode",  "direction",
+                   "conns",  "concurrency",  "duration",    "warmup",    "hold",  "timeout",
+                   "pid",    "dc-pid",       "sources",     "chunk-kib", "label", "secrets-file",
+                   "gap-ms", "samples-file", "warmup-conns"});
   if (!flags) return tl::unexpected(flags.error());
   Options o;
   auto client = parse_client_config(*flags);
@@ -376,7 +376,8 @@ awaitable<void> run_mode(Run& run) {
   o.gap_s = *gap / 1000.0;
   o.samples_file = flags->str("samples-file");
   auto wc = flags->num("warmup-conns", 0);
-  if (!wc || *wc < 0 || *wc > 1000) return base::fail(Errc::kBadInput, "bad --warmup-conns (0..1000)");
+  if (!wc || *wc < 0 || *wc > 1000)
+    return base::fail(Errc::kBadInput, "bad --warmup-conns (0..1000)");
   o.warmup_conns = static_cast<std::size_t>(*wc);
   return o;
 }

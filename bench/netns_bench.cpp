@@ -153,7 +153,8 @@ int main(int argc, char** argv) {
   print_stats("getlink", getlink_ms);
   std::printf("async teardown: all host ends gone %.0f ms after the last destroy (%zu left)\n",
               drain_ms, still);
-  std::printf("kernel Slab+Percpu: +%.1f KiB/cell while up (%.1f MiB total), %+ld KiB after teardown\n",
-              static_cast<double>(kib1 - kib0) / cells, (kib1 - kib0) / 1024.0, kib2 - kib0);
+  std::printf(
+      "kernel Slab+Percpu: +%.1f KiB/cell while up (%.1f MiB total), %+ld KiB after teardown\n",
+      static_cast<double>(kib1 - kib0) / cells, (kib1 - kib0) / 1024.0, kib2 - kib0);
   return 0;
 }

@@ -112,7 +112,9 @@ int write_qr(const Invocation& inv, const HttpResponse& res, std::ostream& out, 
   // Like a file the shell would create, but never group or world writable.
   const mode_t mask = ::umask(0);
   ::umask(mask);
-  if (auto w = base::write_file_atomic(inv.request.file, res.body, 0644 & ~mask, base::Durability::kFsync); !w) {
+  if (auto w = base::write_file_atomic(inv.request.file, res.body, 0644 & ~mask,
+                                       base::Durability::kFsync);
+      !w) {
     err << kPrefix << "cannot write " << inv.request.file << ": " << w.error().to_string() << "\n";
     return kExitUsage;
   }

@@ -15,7 +15,8 @@ using base::fail;
 // Splits "addr/len"; len must be 0..max.
 base::Result<std::pair<std::string, int>> split_cidr(std::string_view text, int max) {
   auto slash = text.find('/');
-  if (slash == std::string_view::npos) return fail(Errc::kBadInput, "CIDR without /len: " + std::string(text));
+  if (slash == std::string_view::npos)
+    return fail(Errc::kBadInput, "CIDR without /len: " + std::string(text));
   std::string len_text(text.substr(slash + 1));
   if (len_text.empty() || len_text.size() > 3 ||
       !std::all_of(len_text.begin(), len_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -95,7 +96,8 @@ base::Result<AddrPool> AddrPool::create(const PoolConfig& cfg) {
   if (cfg.v4_cell_prefix != 30 && cfg.v4_cell_prefix != 31) {
     return fail(Errc::kBadInput, "v4_cell_prefix must be 30 or 31");
   }
-  if (v4->second > cfg.v4_cell_prefix) return fail(Errc::kBadInput, "IPv4 pool smaller than one cell");
+  if (v4->second > cfg.v4_cell_prefix)
+    return fail(Errc::kBadInput, "IPv4 pool smaller than one cell");
   p.plen4_ = v4->second;
   std::uint32_t mask = p.plen4_ == 0 ? 0 : ~std::uint32_t{0} << (32 - p.plen4_);
   p.base4_ = ntohl(v4->first.s_addr) & mask;
@@ -109,7 +111,8 @@ base::Result<AddrPool> AddrPool::create(const PoolConfig& cfg) {
     if (cfg.v6_cell_prefix != 64 && cfg.v6_cell_prefix != 127) {
       return fail(Errc::kBadInput, "v6_cell_prefix must be 64 or 127");
     }
-    if (v6->second > cfg.v6_cell_prefix) return fail(Errc::kBadInput, "IPv6 pool smaller than one cell");
+    if (v6->second > cfg.v6_cell_prefix)
+      return fail(Errc::kBadInput, "IPv6 pool smaller than one cell");
     if ((v6->first.s6_addr[0] & 0xfe) != 0xfc) {
       return fail(Errc::kBadInput, "IPv6 pool must be ULA (fc00::/7): " + cfg.v6);
     }
@@ -138,7 +141,8 @@ base::Result<std::uint32_t> AddrPool::allocate() {
 }
 
 base::Result<void> AddrPool::reserve(std::uint32_t slot) {
-  if (slot >= used_.size()) return fail(Errc::kBadInput, "slot out of range " + std::to_string(slot));
+  if (slot >= used_.size())
+    return fail(Errc::kBadInput, "slot out of range " + std::to_string(slot));
   if (used_[slot]) return fail(Errc::kExists, "slot already in use " + std::to_string(slot));
   used_[slot] = true;
   ++in_use_;

@@ -18,8 +18,8 @@
 namespace mtw::netns {
 
 struct PoolConfig {
-  std::string v4 = "10.200.0.0/16";  // CIDR the cells' IPv4 /30s (or /31s) are cut from
-  int v4_cell_prefix = 30;           // 30 or 31
+  std::string v4 = "10.200.0.0/16";        // CIDR the cells' IPv4 /30s (or /31s) are cut from
+  int v4_cell_prefix = 30;                 // 30 or 31
   std::string v6 = "fd6d:7477:6172::/48";  // ULA CIDR; empty disables IPv6
   int v6_cell_prefix = 64;                 // 64 or 127
 };

@@ -19,8 +19,9 @@ base::Result<void> write_sysctl(const char* path, const char* value) {
   std::size_t len = std::char_traits<char>::length(value);
   if (::write(fd.get(), value, len) != static_cast<ssize_t>(len)) {
     int err = errno;
-    return tl::unexpected(base::Error{err == EPERM || err == EACCES ? Errc::kPermission : Errc::kSyscall,
-                                      err, std::string("write ") + path});
+    return tl::unexpected(
+        base::Error{err == EPERM || err == EACCES ? Errc::kPermission : Errc::kSyscall, err,
+                    std::string("write ") + path});
   }
   return {};
 }
@@ -89,15 +90,16 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
   std::unique_ptr<CellHost> host(
       new CellHost(cfg, std::move(*pool), std::move(*nl), std::move(*counters)));
   if (cfg.manage_nft) {
-    NftConfig nc{cfg.nft_family, cfg.nft_table, cfg.prefix, host->pool_.v4_cidr(), host->pool_.v6_cidr(),
-                   cfg.masquerade};
+    NftConfig nc{cfg.nft_family,        cfg.nft_table,         cfg.prefix,
+                 host->pool_.v4_cidr(), host->pool_.v6_cidr(), cfg.masquerade};
     auto t = NftTable::create(nc);
     if (!t) return tl::unexpected(t.error());
     host->nft_ = std::move(*t);
   }
   // /proc/sys/net/* belongs to the namespace of the process that opens it.
   if (cfg.ipv4_forwarding) {
-    if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r) return tl::unexpected(r.error());
+    if (auto r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"); !r)
+      return tl::unexpected(r.error());
   }
   if (cfg.ipv6_forwarding) {
     if (auto r = write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1"); !r) {
@@ -229,7 +231,8 @@ base::Result<void> Cell::build(const ShaperRates& rates) {
   if (!cell_idx) return tl::unexpected(cell_idx.error());
   cell_ifindex_ = *cell_idx;
   if (auto r = link_set_up(inside, cell_ifindex_); !r) return r;
-  if (auto r = configure_addresses(host.nl(), veth_.ifindex(), inside, cell_ifindex_, addrs_); !r) return r;
+  if (auto r = configure_addresses(host.nl(), veth_.ifindex(), inside, cell_ifindex_, addrs_); !r)
+    return r;
   if (auto r = add_neighbours(host.nl(), veth_.ifindex(), names_.host_if, inside, cell_ifindex_,
                               names_.cell_if, addrs_);
       !r) {
@@ -298,7 +301,8 @@ base::Result<void> Cell::destroy() {
   return {};
 }
 
-base::Result<Child> Cell::run(const std::vector<std::string>& argv, const SpawnOptions& opts) const {
+base::Result<Child> Cell::run(const std::vector<std::string>& argv,
+                              const SpawnOptions& opts) const {
   auto nsfd = ns_.open();
   if (!nsfd) return tl::unexpected(nsfd.error());
   return run_in_netns(nsfd->get(), argv, opts);

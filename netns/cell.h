@@ -33,9 +33,9 @@
 namespace mtw::netns {
 
 struct CellHostConfig {
-  std::string prefix = "mtw";         // names of every cell object start with this
+  std::string prefix = "mtw";          // names of every cell object start with this
   std::string run_dir = "/run/netns";  // where namespaces are bind-mounted
-  std::string cell_if = "eth0";       // veth name inside each cell
+  std::string cell_if = "eth0";        // veth name inside each cell
   PoolConfig pool;
   std::string nft_family = "inet";
   std::string nft_table = "mtwarden";
@@ -105,7 +105,10 @@ class CellHost {
     bool seen = false;  // present in the current dump (or not judged by it)
   };
   CellHost(CellHostConfig cfg, AddrPool pool, NlSocket nl, CounterReader counters)
-      : cfg_(std::move(cfg)), pool_(std::move(pool)), nl_(std::move(nl)), counters_(std::move(counters)) {}
+      : cfg_(std::move(cfg)),
+        pool_(std::move(pool)),
+        nl_(std::move(nl)),
+        counters_(std::move(counters)) {}
   void retire(int ifindex, std::string name, AddrLease lease);
   // Called when creating host end `name` hit EEXIST: if that link is a host
   // end we retired, delete it now and return true (the caller retries once).
@@ -120,9 +123,9 @@ class CellHost {
   NlSocket nl_;
   CounterReader counters_;
   NftTable nft_;
-  CounterSnapshot snap_;                       // reused by sweep()/reap()
-  std::unordered_map<int, Live> live_;         // host-end ifindex -> live cell
-  std::unordered_map<int, Retired> retired_;   // after pool_: leases go back first
+  CounterSnapshot snap_;                      // reused by sweep()/reap()
+  std::unordered_map<int, Live> live_;        // host-end ifindex -> live cell
+  std::unordered_map<int, Retired> retired_;  // after pool_: leases go back first
 };
 
 class Cell {

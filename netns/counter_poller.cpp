@@ -56,8 +56,10 @@ void CounterPoller::run() {
       stopping = stop_;
     }
     if (!stopping) {
-      if (r) done(std::move(snap));
-      else done(tl::unexpected(r.error()));
+      if (r)
+        done(std::move(snap));
+      else
+        done(tl::unexpected(r.error()));
     }
     snap = CounterSnapshot{};
     {

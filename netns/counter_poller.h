@@ -49,9 +49,9 @@ class CounterPoller {
   CounterReader reader_;  // used only by thread_
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  Done pending_;       // guarded by mu_
-  bool busy_ = false;  // guarded by mu_
-  bool stop_ = false;  // guarded by mu_
+  Done pending_;        // guarded by mu_
+  bool busy_ = false;   // guarded by mu_
+  bool stop_ = false;   // guarded by mu_
   std::thread thread_;  // last: started after everything it uses exists
 };
 

@@ -21,7 +21,8 @@ constexpr int kDumpAttempts = 3;
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 void fill(LinkCounters& c, const void* stats64, std::size_t len) {
@@ -75,8 +76,9 @@ base::Result<void> CounterReader::dump_once(void* req, std::size_t len, bool* in
       if (h->nlmsg_type == NLMSG_ERROR) {
         const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
         int err = -e->error;
-        return tl::unexpected(base::Error{err == EPERM ? base::Errc::kPermission : base::Errc::kNetlink,
-                                          err, "netlink dump type=" + std::to_string(hdr->nlmsg_type)});
+        return tl::unexpected(
+            base::Error{err == EPERM ? base::Errc::kPermission : base::Errc::kNetlink, err,
+                        "netlink dump type=" + std::to_string(hdr->nlmsg_type)});
       }
       on_msg(h);
     }

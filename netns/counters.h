@@ -85,7 +85,8 @@ class CounterReader {
   base::Result<void> dump_once(void* req, std::size_t len, bool* interrupted,
                                const std::function<void(const nlmsghdr*)>& on_msg);
   // One RTM_GETSTATS request; *interrupted as dump_once.
-  base::Result<void> stats_once(bool* interrupted, const std::function<void(const LinkCounters&)>& fn);
+  base::Result<void> stats_once(bool* interrupted,
+                                const std::function<void(const LinkCounters&)>& fn);
   NlSocket sk_;
   std::vector<char> buf_;  // reused receive buffer; netlink dump skbs are <= 32 KiB
   std::uint32_t seq_ = 0;

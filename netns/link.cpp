@@ -88,7 +88,8 @@ base::Result<void> do_addr_add(NlSocket& sk, int ifindex, int family, const void
   if (!addr || !local) return base::fail(Errc::kInternal, "out of memory building address");
   nl_addr_set_prefixlen(local.get(), prefix_len);
   rtnl_addr_set_ifindex(addr.get(), ifindex);
-  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0) return tl::unexpected(nl_error(err, "addr set"));
+  if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+    return tl::unexpected(nl_error(err, "addr set"));
   if (family == AF_INET6) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   if (int err = rtnl_addr_add(sk.get(), addr.get(), 0); err < 0) {
     return tl::unexpected(nl_error(err, "addr add ifindex=" + std::to_string(ifindex)));

@@ -41,8 +41,10 @@ struct LinkInfo {
 
 // Adds an address; IPv6 ones skip DAD (a fresh point-to-point link has no
 // one to collide with, and DAD would hold the address tentative for ~1 s).
-[[nodiscard]] base::Result<void> addr_add(NlSocket& sk, int ifindex, const in_addr& a, int prefix_len);
-[[nodiscard]] base::Result<void> addr_add(NlSocket& sk, int ifindex, const in6_addr& a, int prefix_len);
+[[nodiscard]] base::Result<void> addr_add(NlSocket& sk, int ifindex, const in_addr& a,
+                                          int prefix_len);
+[[nodiscard]] base::Result<void> addr_add(NlSocket& sk, int ifindex, const in6_addr& a,
+                                          int prefix_len);
 
 // Adds a route to dst/prefix_len (prefix_len 0 = default route) via `gw` on `ifindex`.
 [[nodiscard]] base::Result<void> route_add(NlSocket& sk, int ifindex, const in_addr& dst,
@@ -67,8 +69,8 @@ using MacAddr = std::array<std::uint8_t, 6>;
 
 struct NeighInfo {
   int ifindex = 0;
-  std::string dst;     // text form ("10.200.0.2", "fd6d::2")
-  int state = 0;       // NUD_* bits (linux/neighbour.h)
+  std::string dst;  // text form ("10.200.0.2", "fd6d::2")
+  int state = 0;    // NUD_* bits (linux/neighbour.h)
   bool has_mac = false;
   MacAddr mac{};
 };

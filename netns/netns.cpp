@@ -77,7 +77,9 @@ NamedNetns::NamedNetns(std::string run_dir, std::string name)
     : run_dir_(std::move(run_dir)), name_(std::move(name)), path_(run_dir_ + "/" + name_) {}
 
 NamedNetns::NamedNetns(NamedNetns&& o) noexcept
-    : run_dir_(std::move(o.run_dir_)), name_(std::move(o.name_)), path_(std::exchange(o.path_, {})) {}
+    : run_dir_(std::move(o.run_dir_)),
+      name_(std::move(o.name_)),
+      path_(std::exchange(o.path_, {})) {}
 
 NamedNetns& NamedNetns::operator=(NamedNetns&& o) noexcept {
   if (this != &o) {
@@ -100,7 +102,8 @@ base::Result<NamedNetns> NamedNetns::create(const std::string& run_dir, const st
     int err = errno;
     ns.path_.clear();  // nothing of ours to remove
     if (err == EEXIST) {
-      return tl::unexpected(base::Error{Errc::kExists, err, "netns exists " + run_dir + "/" + name});
+      return tl::unexpected(
+          base::Error{Errc::kExists, err, "netns exists " + run_dir + "/" + name});
     }
     return tl::unexpected(sys_error("create netns mount point " + run_dir + "/" + name, err));
   }
@@ -141,8 +144,8 @@ base::Result<NamedNetns> NamedNetns::adopt(const std::string& run_dir, const std
   if (::stat(ns.path_.c_str(), &st) != 0) {
     int err = errno;
     ns.path_.clear();
-    return tl::unexpected(
-        base::Error{err == ENOENT ? Errc::kNotFound : Errc::kSyscall, err, "stat netns " + run_dir + "/" + name});
+    return tl::unexpected(base::Error{err == ENOENT ? Errc::kNotFound : Errc::kSyscall, err,
+                                      "stat netns " + run_dir + "/" + name});
   }
   return ns;
 }

@@ -38,7 +38,8 @@ int run_capture(const std::string& cmd, std::string* out_text, std::string* err_
   nft_ctx_buffer_output(ctx.get());
   nft_ctx_buffer_error(ctx.get());
   int rc = nft_run_cmd_from_buffer(ctx.get(), cmd.c_str());
-  if (const char* o = nft_ctx_get_output_buffer(ctx.get()); o != nullptr && out_text != nullptr) *out_text = o;
+  if (const char* o = nft_ctx_get_output_buffer(ctx.get()); o != nullptr && out_text != nullptr)
+    *out_text = o;
   if (const char* e = nft_ctx_get_error_buffer(ctx.get()); e != nullptr) *err_text = e;
   return rc;
 }
@@ -81,7 +82,8 @@ base::Result<void> nft_run(const std::string& commands) {
   std::string err;
   if (run_capture(commands, nullptr, &err) == 0) return {};
   bool perm = err.find("Operation not permitted") != std::string::npos;
-  if (perm) return tl::unexpected(base::Error{Errc::kPermission, EPERM, "nft (CAP_NET_ADMIN required)"});
+  if (perm)
+    return tl::unexpected(base::Error{Errc::kPermission, EPERM, "nft (CAP_NET_ADMIN required)"});
   while (!err.empty() && err.back() == '\n') err.pop_back();
   return base::fail(Errc::kNft, "nft: " + err);
 }
@@ -91,7 +93,8 @@ base::Result<bool> nft_table_exists(const std::string& family, const std::string
   std::string out, err;
   if (run_capture("list tables " + family, &out, &err) != 0) {
     if (err.find("Operation not permitted") != std::string::npos) {
-      return tl::unexpected(base::Error{Errc::kPermission, EPERM, "nft list (CAP_NET_ADMIN required)"});
+      return tl::unexpected(
+          base::Error{Errc::kPermission, EPERM, "nft list (CAP_NET_ADMIN required)"});
     }
     return base::fail(Errc::kNft, "nft list tables: " + err);
   }

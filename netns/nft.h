@@ -34,10 +34,12 @@ struct NftConfig {
 [[nodiscard]] base::Result<void> nft_run(const std::string& commands);
 
 // True when the table exists.
-[[nodiscard]] base::Result<bool> nft_table_exists(const std::string& family, const std::string& table);
+[[nodiscard]] base::Result<bool> nft_table_exists(const std::string& family,
+                                                  const std::string& table);
 
 // Deletes the table; absent is success.
-[[nodiscard]] base::Result<void> nft_delete_table(const std::string& family, const std::string& table);
+[[nodiscard]] base::Result<void> nft_delete_table(const std::string& family,
+                                                  const std::string& table);
 
 // Owns the table: create() installs (or replaces) it, the destructor deletes
 // it. Move-only.

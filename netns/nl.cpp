@@ -32,7 +32,8 @@ base::Result<NlSocket> NlSocket::connect() {
   nl_sock* sk = nl_socket_alloc();
   if (sk == nullptr) return base::fail(Errc::kInternal, "nl_socket_alloc");
   NlSocket s(sk);
-  if (int err = nl_connect(sk, NETLINK_ROUTE); err < 0) return tl::unexpected(nl_error(err, "nl_connect"));
+  if (int err = nl_connect(sk, NETLINK_ROUTE); err < 0)
+    return tl::unexpected(nl_error(err, "nl_connect"));
   // Big enough for a 1,000-link dump burst without ENOBUFS.
   nl_socket_set_buffer_size(sk, 4 << 20, 1 << 20);
   return s;
@@ -60,10 +61,21 @@ base::Error nl_error(int nl_err, std::string context) {
       e.sys_errno = EPERM;
       e.context += " (CAP_NET_ADMIN required)";
       break;
-    case NLE_EXIST: e.code = Errc::kExists; e.sys_errno = EEXIST; break;
-    case NLE_NODEV: e.code = Errc::kNotFound; e.sys_errno = ENODEV; break;
-    case NLE_OBJ_NOTFOUND: e.code = Errc::kNotFound; e.sys_errno = ENOENT; break;
-    default: e.context += std::string(" nl=") + nl_geterror(code); break;
+    case NLE_EXIST:
+      e.code = Errc::kExists;
+      e.sys_errno = EEXIST;
+      break;
+    case NLE_NODEV:
+      e.code = Errc::kNotFound;
+      e.sys_errno = ENODEV;
+      break;
+    case NLE_OBJ_NOTFOUND:
+      e.code = Errc::kNotFound;
+      e.sys_errno = ENOENT;
+      break;
+    default:
+      e.context += std::string(" nl=") + nl_geterror(code);
+      break;
   }
   return e;
 }
@@ -88,8 +100,8 @@ base::Result<void> in_netns(int netns_fd, const std::function<base::Result<void>
     std::thread t([&] {
       if (::setns(netns_fd, CLONE_NEWNET) != 0) {
         int err = errno;
-        result = tl::unexpected(base::Error{err == EPERM ? Errc::kPermission : Errc::kSyscall,
-                                            err, "setns into netns (CAP_SYS_ADMIN required)"});
+        result = tl::unexpected(base::Error{err == EPERM ? Errc::kPermission : Errc::kSyscall, err,
+                                            "setns into netns (CAP_SYS_ADMIN required)"});
         return;
       }
       result = fn();

@@ -50,7 +50,8 @@ bool nl_is_gone(int nl_err) noexcept;
 // Runs `fn` on a new thread that first joins the network namespace
 // `netns_fd` (setns), then exits: the calling thread (maybe an event-loop
 // thread) never changes namespace. Returns fn's result, or the setns error.
-[[nodiscard]] base::Result<void> in_netns(int netns_fd, const std::function<base::Result<void>()>& fn);
+[[nodiscard]] base::Result<void> in_netns(int netns_fd,
+                                          const std::function<base::Result<void>()>& fn);
 // How many in_netns calls (threads entering a namespace) this process made:
 // each costs a thread (~50 us), so hot paths are checked to make none.
 std::uint64_t in_netns_calls() noexcept;

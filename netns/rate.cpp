@@ -42,8 +42,8 @@ base::Result<std::uint32_t> effective_queue(const Rate& r) {
   if (auto b = effective_burst(r); !b) return tl::unexpected(b.error());
   if (r.queue_bytes == 0) return queue_limit_for_rate(r.bits_per_sec);
   if (r.queue_bytes < kMaxGsoBytes) {
-    return base::fail(base::Errc::kBadInput, "queue below one GSO packet queue_bytes=" +
-                                                 std::to_string(r.queue_bytes));
+    return base::fail(base::Errc::kBadInput,
+                      "queue below one GSO packet queue_bytes=" + std::to_string(r.queue_bytes));
   }
   return r.queue_bytes;
 }

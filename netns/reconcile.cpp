@@ -50,8 +50,8 @@ base::Result<ReconcileReport> reconcile(const CellHostConfig& cfg) {
     }
   }
   if (!rep.removed_links.empty() || !rep.removed_netns.empty() || rep.removed_nft_table) {
-    log->info("reconcile removed leftovers links={} netns={} nft_table={}", rep.removed_links.size(),
-              rep.removed_netns.size(), rep.removed_nft_table);
+    log->info("reconcile removed leftovers links={} netns={} nft_table={}",
+              rep.removed_links.size(), rep.removed_netns.size(), rep.removed_nft_table);
   }
   if (first_error) return tl::unexpected(*first_error);
   return rep;

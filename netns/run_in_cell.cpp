@@ -134,7 +134,7 @@ base::Result<Child> run_in_netns(int netns_fd, const std::vector<std::string>& a
   } while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof child_err)) {
     (void)child.wait();
-    Errc code = child_err == EPERM ? Errc::kPermission
+    Errc code = child_err == EPERM    ? Errc::kPermission
                 : child_err == ENOENT ? Errc::kNotFound
                                       : Errc::kSyscall;
     return tl::unexpected(base::Error{code, child_err, "run_in_netns " + argv[0]});

@@ -36,7 +36,8 @@ class Child {
   bool running() const noexcept { return pid_ > 0; }
 
  private:
-  friend base::Result<Child> run_in_netns(int, const std::vector<std::string>&, const struct SpawnOptions&);
+  friend base::Result<Child> run_in_netns(int, const std::vector<std::string>&,
+                                          const struct SpawnOptions&);
   pid_t pid_ = -1;
   base::UniqueFd pidfd_;
 };

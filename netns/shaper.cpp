@@ -42,7 +42,8 @@ base::Result<void> put_class(NlSocket& sk, int ifindex, const Rate& rate, int fl
   rtnl_tc_set_ifindex(tc, ifindex);
   rtnl_tc_set_parent(tc, kRootHandle);
   rtnl_tc_set_handle(tc, kClassHandle);
-  if (int err = rtnl_tc_set_kind(tc, "htb"); err < 0) return tl::unexpected(nl_error(err, "htb kind"));
+  if (int err = rtnl_tc_set_kind(tc, "htb"); err < 0)
+    return tl::unexpected(nl_error(err, "htb kind"));
   std::uint64_t bytes_per_sec = rate.bits_per_sec / 8;
   rtnl_htb_set_rate64(cls.get(), bytes_per_sec);
   rtnl_htb_set_ceil64(cls.get(), bytes_per_sec);
@@ -68,7 +69,8 @@ base::Result<void> put_leaf(NlSocket& sk, int ifindex, const Rate& rate, int fla
   rtnl_tc_set_ifindex(tc, ifindex);
   rtnl_tc_set_parent(tc, kClassHandle);
   rtnl_tc_set_handle(tc, kLeafHandle);
-  if (int err = rtnl_tc_set_kind(tc, "bfifo"); err < 0) return tl::unexpected(nl_error(err, "bfifo kind"));
+  if (int err = rtnl_tc_set_kind(tc, "bfifo"); err < 0)
+    return tl::unexpected(nl_error(err, "bfifo kind"));
   if (int err = rtnl_qdisc_fifo_set_limit(q.get(), static_cast<int>(*limit)); err < 0) {
     return tl::unexpected(nl_error(err, "bfifo limit"));
   }
@@ -89,7 +91,8 @@ base::Result<void> shaper_install(NlSocket& sk, int ifindex, const Rate& rate) {
   rtnl_tc_set_ifindex(tc, ifindex);
   rtnl_tc_set_parent(tc, TC_H_ROOT);
   rtnl_tc_set_handle(tc, kRootHandle);
-  if (int err = rtnl_tc_set_kind(tc, "htb"); err < 0) return tl::unexpected(nl_error(err, "htb kind"));
+  if (int err = rtnl_tc_set_kind(tc, "htb"); err < 0)
+    return tl::unexpected(nl_error(err, "htb kind"));
   rtnl_htb_set_defcls(q.get(), TC_H_MIN(kClassHandle));  // unclassified traffic -> 1:1
   if (int err = rtnl_qdisc_add(sk.get(), q.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
     return tl::unexpected(nl_error(err, "htb qdisc ifindex=" + std::to_string(ifindex)));
@@ -110,11 +113,15 @@ base::Result<std::uint32_t> shaper_queue_limit(NlSocket& sk, int ifindex) {
     return tl::unexpected(nl_error(err, "qdisc dump"));
   }
   std::unique_ptr<nl_cache, CachePut> cache(raw);
-  std::unique_ptr<rtnl_qdisc, QdiscPut> q(rtnl_qdisc_get_by_parent(cache.get(), ifindex, kClassHandle));
-  if (!q) return base::fail(Errc::kNotFound, "no leaf qdisc under 1:1 ifindex=" + std::to_string(ifindex));
+  std::unique_ptr<rtnl_qdisc, QdiscPut> q(
+      rtnl_qdisc_get_by_parent(cache.get(), ifindex, kClassHandle));
+  if (!q)
+    return base::fail(Errc::kNotFound,
+                      "no leaf qdisc under 1:1 ifindex=" + std::to_string(ifindex));
   const char* kind = rtnl_tc_get_kind(TC_CAST(q.get()));
   if (kind == nullptr || std::string(kind) != "bfifo") {
-    return base::fail(Errc::kNotFound, std::string("leaf is not bfifo kind=") + (kind ? kind : "?"));
+    return base::fail(Errc::kNotFound,
+                      std::string("leaf is not bfifo kind=") + (kind ? kind : "?"));
   }
   int limit = rtnl_qdisc_fifo_get_limit(q.get());
   if (limit < 0) return tl::unexpected(nl_error(limit, "bfifo limit"));

@@ -15,6 +15,8 @@ bash scripts/build.sh fuzz
 bash scripts/build.sh release
 
 status=0
+echo "== formatting (.clang-format) =="
+bash scripts/check-format.sh || status=1
 echo "== unit + integration tests (ASan/UBSan) =="
 ctest --test-dir build/asan --output-on-failure -j "$(nproc)" || status=1
 echo "== fuzz targets: seed replay + ${MTW_FUZZ_SECONDS:-30} s runs =="

@@ -21,7 +21,7 @@ class RestartPolicy {
     std::uint32_t limit = 5;  // crashes within `window` that mean "failed"
   };
   struct Decision {
-    bool failed = false;             // crash loop: do not restart
+    bool failed = false;                 // crash loop: do not restart
     std::chrono::milliseconds delay{0};  // restart after this long
   };
 

@@ -19,7 +19,7 @@ namespace mtw::supervisor {
 namespace detail {
 void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag);
 std::optional<std::string> pem_bundle_error(const std::string& path);  // nullopt: usable
-void read_webhooks(TableReader& r, std::vector<std::string>& urls);  // [api] webhooks
+void read_webhooks(TableReader& r, std::vector<std::string>& urls);    // [api] webhooks
 }  // namespace detail
 
 namespace {
@@ -101,7 +101,8 @@ void read_server(TableReader r, ServerConfig& s) {
   if (auto v = r.string("first_user_domain")) s.first_user_domain = *v;
   if (auto v = r.string("log_target")) {
     if (*v != "auto" && *v != "journal" && *v != "stderr")
-      r.error(*r.table().get("log_target"), "server.log_target must be one of auto, journal, stderr");
+      r.error(*r.table().get("log_target"),
+              "server.log_target must be one of auto, journal, stderr");
     else
       s.log_target = *v;
   }
@@ -294,7 +295,8 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
 }
 
 void read_api(TableReader r, ApiConfig& a) {
-  if (const toml::node* n = r.table().get("socket"); n && n->as_string() && n->as_string()->get().empty()) {
+  if (const toml::node* n = r.table().get("socket");
+      n && n->as_string() && n->as_string()->get().empty()) {
     r.node("socket");
   } else if (auto v = absolute_path(r, "socket")) {
     a.socket = *v;
@@ -314,7 +316,8 @@ void read_api(TableReader r, ApiConfig& a) {
     else
       a.socket_group = *v;
   }
-  if (const toml::node* n = r.table().get("tcp"); n && n->as_string() && n->as_string()->get().empty()) {
+  if (const toml::node* n = r.table().get("tcp");
+      n && n->as_string() && n->as_string()->get().empty()) {
     r.node("tcp");
   } else if (auto v = r.endpoint("tcp")) {
     a.tcp = *v;
@@ -326,7 +329,8 @@ void read_api(TableReader r, ApiConfig& a) {
     else
       a.body_limit = *v;
   }
-  if (auto v = r.number<std::uint32_t>("request_timeout_ms", 100, 600'000)) a.request_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("request_timeout_ms", 100, 600'000))
+    a.request_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("secret_grace_s", 0, 365 * 86'400)) a.secret_grace_s = *v;
   if (auto v = r.number<std::uint32_t>("events_kept", 10, 1'000'000)) a.events_kept = *v;
   detail::read_webhooks(r, a.webhooks);
@@ -334,10 +338,13 @@ void read_api(TableReader r, ApiConfig& a) {
     const toml::node& n = *r.table().get("webhook_ca_file");
     const std::optional<std::string> why =
         v->front() != '/' ? "must be \"\" or an absolute path" : detail::pem_bundle_error(*v);
-    if (why) r.error(n, "api.webhook_ca_file \"" + *v + "\" " + *why);
-    else a.webhook_ca_file = *v;
+    if (why)
+      r.error(n, "api.webhook_ca_file \"" + *v + "\" " + *why);
+    else
+      a.webhook_ca_file = *v;
   }
-  if (auto v = r.number<std::uint32_t>("webhook_timeout_ms", 100, 120'000)) a.webhook_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("webhook_timeout_ms", 100, 120'000))
+    a.webhook_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("webhook_retries", 0, 20)) a.webhook_retries = *v;
   r.finish();
   if (a.tcp && !a.allow_public) {
@@ -345,9 +352,10 @@ void read_api(TableReader r, ApiConfig& a) {
     // A host name is refused by check_api (config_validate.cpp).
     const bool loopback = h == "::1" || h == "localhost" || h.rfind("127.", 0) == 0;
     if (!loopback) {
-      r.error(*r.table().get("tcp"), "api.tcp " + proto::format_endpoint(*a.tcp) +
-                                         " is not a loopback address; set api.allow_public = true "
-                                         "to expose the API (a bearer token is always required on TCP)");
+      r.error(*r.table().get("tcp"),
+              "api.tcp " + proto::format_endpoint(*a.tcp) +
+                  " is not a loopback address; set api.allow_public = true "
+                  "to expose the API (a bearer token is always required on TCP)");
     }
   }
 }
@@ -445,8 +453,8 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
-      "server",   "listener",   "mask",        "telegram", "cells",
-      "timeouts", "accounting", "connections", "defaults", "user", "api", "dbus"};
+      "server",     "listener",    "mask",     "telegram", "cells", "timeouts",
+      "accounting", "connections", "defaults", "user",     "api",   "dbus"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");

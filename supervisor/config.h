@@ -143,8 +143,8 @@ struct ConnectionsConfig {
 };
 
 struct ApiConfig {
-  std::string socket;        // Unix socket path; "" = <run_dir>/api.sock
-  std::string socket_group;  // group owning the socket (mode 0660); "" = root's
+  std::string socket;                  // Unix socket path; "" = <run_dir>/api.sock
+  std::string socket_group;            // group owning the socket (mode 0660); "" = root's
   std::optional<proto::Endpoint> tcp;  // optional TCP listener (bearer token required)
   bool allow_public = false;           // permit a non-loopback tcp address
   std::uint64_t body_limit = 64 * 1024;

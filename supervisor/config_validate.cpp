@@ -27,7 +27,8 @@ base::Result<Cidr> parse_cidr(std::string_view text) {
   const auto slash = text.find('/');
   if (slash == std::string_view::npos)
     // Appended, not "literal" + std::string: GCC 12 -O3 warns falsely (-Wrestrict) on that.
-    return base::fail(base::Errc::kBadInput, std::string("\"").append(text).append("\" needs a /prefix"));
+    return base::fail(base::Errc::kBadInput,
+                      std::string("\"").append(text).append("\" needs a /prefix"));
   const std::string addr(text.substr(0, slash));
   const std::string len(text.substr(slash + 1));
   Cidr c;
@@ -42,8 +43,9 @@ base::Result<Cidr> parse_cidr(std::string_view text) {
   c.prefix = std::stoi(len);
   for (int bit = c.prefix; bit < max_len; ++bit)
     if (c.addr[bit / 8] & (0x80 >> (bit % 8)))
-      return base::fail(base::Errc::kBadInput,
-                        std::string("\"").append(text).append("\" has host bits set; write the network address"));
+      return base::fail(
+          base::Errc::kBadInput,
+          std::string("\"").append(text).append("\" has host bits set; write the network address"));
   return c;
 }
 
@@ -322,8 +324,8 @@ void read_webhooks(TableReader& r, std::vector<std::string>& urls) {
     }
     const std::string& u = str->get();
     if (auto parsed = base::parse_http_url(u); !parsed)
-      r.error(e, "api.webhooks entry " + quoted(u) + " is not an http(s)://HOST[:PORT]/PATH URL: " +
-                     parsed.error().context);
+      r.error(e, "api.webhooks entry " + quoted(u) +
+                     " is not an http(s)://HOST[:PORT]/PATH URL: " + parsed.error().context);
     else
       urls.push_back(u);
   }

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <filesystem>
 
+#include "api/public_address.h"
+#include "api/token.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "netns/reconcile.h"
@@ -16,8 +18,6 @@
 #include "supervisor/daemon_impl.h"
 #include "systemd/journal.h"
 #include "systemd/listen_fds.h"
-#include "api/public_address.h"
-#include "api/token.h"
 #include "worker/options.h"
 
 namespace mtw::supervisor {
@@ -41,12 +41,18 @@ base::Result<void> make_dir(const std::string& path, mode_t mode) {
 
 std::string_view user_state_name(UserState s) noexcept {
   switch (s) {
-    case UserState::kDisabled: return "disabled";
-    case UserState::kIdle: return "idle";
-    case UserState::kStarting: return "starting";
-    case UserState::kRunning: return "running";
-    case UserState::kBackoff: return "backoff";
-    case UserState::kFailed: return "failed";
+    case UserState::kDisabled:
+      return "disabled";
+    case UserState::kIdle:
+      return "idle";
+    case UserState::kStarting:
+      return "starting";
+    case UserState::kRunning:
+      return "running";
+    case UserState::kBackoff:
+      return "backoff";
+    case UserState::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -54,10 +60,13 @@ std::string_view user_state_name(UserState s) noexcept {
 std::uint32_t UserRt::active() const noexcept {
   if (!worker) return 0;
   const auto& c = worker->counters;
-  auto since = [](std::uint64_t ours, std::uint64_t theirs) { return ours > theirs ? ours - theirs : 0; };
+  auto since = [](std::uint64_t ours, std::uint64_t theirs) {
+    return ours > theirs ? ours - theirs : 0;
+  };
   const std::uint64_t in_flight = since(sent, c[worker::Counter::kHandoffs]) +
                                   since(direct_seen, c[worker::Counter::kDirectHandoffs]);
-  return static_cast<std::uint32_t>(std::min<std::uint64_t>(c[worker::Counter::kActive] + in_flight, UINT32_MAX));
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(c[worker::Counter::kActive] + in_flight, UINT32_MAX));
 }
 
 std::uint64_t UserRt::lane_reserved() const noexcept {
@@ -87,7 +96,8 @@ int Daemon::run() {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.add(SIGHUP);
-  std::function<void(const error_code&, int)> on_signal = [this, &on_signal](const error_code& ec, int sig) {
+  std::function<void(const error_code&, int)> on_signal = [this, &on_signal](const error_code& ec,
+                                                                             int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
       (void)reload();
@@ -136,7 +146,8 @@ base::Result<void> Daemon::start() {
   if (auto r = start_children(); !r) return r;
   std::size_t cells = 0;
   for (auto& [id, u] : users_) cells += u->cell ? 1 : 0;
-  arm_timer(sweep_timer_, std::chrono::milliseconds(cfg_.accounting.sweep_interval_ms), &Daemon::sweep);
+  arm_timer(sweep_timer_, std::chrono::milliseconds(cfg_.accounting.sweep_interval_ms),
+            &Daemon::sweep);
   arm_timer(rebalance_timer_, std::chrono::milliseconds(cfg_.connections.rebalance_interval_ms),
             &Daemon::rebalance);
   arm_timer(tick_timer_, std::chrono::milliseconds(100), &Daemon::housekeeping);
@@ -166,8 +177,9 @@ base::Result<void> Daemon::read_config() {
   }
   struct stat st {};
   if (::stat(opts_.config_path.c_str(), &st) == 0 && secrets_readable_by_others(cfg_, st.st_mode)) {
-    log()->warn("config file with secrets readable by others path={} mode={:04o} fix=\"chmod 0640\"",
-                opts_.config_path, st.st_mode & 07777);
+    log()->warn(
+        "config file with secrets readable by others path={} mode={:04o} fix=\"chmod 0640\"",
+        opts_.config_path, st.st_mode & 07777);
   }
   return {};
 }
@@ -183,7 +195,8 @@ base::Result<void> Daemon::start_children() {
       std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
   // Without a gate nobody gets in: a gate that cannot even be spawned is a
   // start failure, not something to retry forever.
-  if (!start_gate()) return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
+  if (!start_gate())
+    return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
   load_users_from_store();
   send_gate_table();
   return {};
@@ -197,7 +210,8 @@ base::Result<void> Daemon::install_default_config() {
   // that the next start would take as the operator's. 0640 and root's (we
   // run as root), as the package installs it: users and their secrets get
   // added to this file, and no other uid (a worker's) may read them.
-  if (auto r = base::write_file_atomic(opts_.config_path, default_config_text(), 0640, base::Durability::kFsync);
+  if (auto r = base::write_file_atomic(opts_.config_path, default_config_text(), 0640,
+                                       base::Durability::kFsync);
       !r)
     return base::fail(r.error().code, "write default config: " + r.error().to_string());
   std::printf("Installed the default configuration at %s\n", opts_.config_path.c_str());
@@ -213,8 +227,9 @@ base::Result<void> Daemon::check_can_run() const {
   for (const auto& bin : {worker_argv().front(), gate_argv().front()}) {
     if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
       return base::fail(base::Errc::kNotFound,
-                        "cannot run \"" + bin + "\" (use --worker-bin / --gate-bin, or install the "
-                        "mtwarden-worker and mtwarden-gate programs next to mtwarden)");
+                        "cannot run \"" + bin +
+                            "\" (use --worker-bin / --gate-bin, or install the "
+                            "mtwarden-worker and mtwarden-gate programs next to mtwarden)");
     }
   }
   return {};
@@ -227,7 +242,8 @@ void Daemon::lookup_public_host() {
     looked_up_host_ = *a;
     log()->info("public address looked up address={}", *a);
   } else {
-    log()->warn("public address lookup failed, links use a local address error={}", a.error().to_string());
+    log()->warn("public address lookup failed, links use a local address error={}",
+                a.error().to_string());
   }
 }
 
@@ -237,7 +253,8 @@ void Daemon::plan_worker_memory() {
     // Our own (delegated) cgroup: leave it for a leaf so it may give its
     // children the memory controller.
     if (auto r = enter_leaf_cgroup(memory_plan_.cgroup_parent, "supervisor"); !r) {
-      memory_plan_ = MemoryBoundPlan{MemoryBoundMode::kRlimit, {},
+      memory_plan_ = MemoryBoundPlan{MemoryBoundMode::kRlimit,
+                                     {},
                                      "cannot leave " + memory_plan_.cgroup_parent +
                                          " for a leaf cgroup: " + r.error().to_string()};
     }
@@ -255,7 +272,9 @@ base::Result<void> Daemon::bind_listeners() {
     const std::string name = proto::format_endpoint(l.bind);
     if (!passed.empty()) {
       auto fd = passed.claim(l.bind);
-      if (!fd) return base::fail(fd.error().code, l.pos.to_string() + ": listener " + name + ": " + fd.error().context);
+      if (!fd)
+        return base::fail(fd.error().code,
+                          l.pos.to_string() + ": listener " + name + ": " + fd.error().context);
       if (*fd) {
         log()->info("listener from socket activation listener={}", name);
         listener_names_.push_back(name);
@@ -271,7 +290,8 @@ base::Result<void> Daemon::bind_listeners() {
     asio::ip::tcp::acceptor a(io_);
     a.open(ep.protocol(), ec);
     // Asio opens without SOCK_CLOEXEC; the gate gets the socket by dup2.
-    if (!ec && !base::set_cloexec(a.native_handle())) ec.assign(errno, boost::system::system_category());
+    if (!ec && !base::set_cloexec(a.native_handle()))
+      ec.assign(errno, boost::system::system_category());
     if (!ec && addr.is_v6()) a.set_option(asio::ip::v6_only(true), ec);
     if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) a.bind(ep, ec);
@@ -289,7 +309,8 @@ base::Result<void> Daemon::bind_listeners() {
     worker::tune_listener(a);
     if (l.bind.port == 0) {
       auto bound = a.local_endpoint(ec);
-      listener_names_.push_back(proto::format_endpoint({bound.address().to_string(), bound.port()}));
+      listener_names_.push_back(
+          proto::format_endpoint({bound.address().to_string(), bound.port()}));
     } else {
       listener_names_.push_back(name);
     }
@@ -326,7 +347,8 @@ base::Result<void> Daemon::open_cells() {
 }
 
 base::Result<void> Daemon::start_api() {
-  const std::string socket = cfg_.api.socket.empty() ? cfg_.server.run_dir + "/api.sock" : cfg_.api.socket;
+  const std::string socket =
+      cfg_.api.socket.empty() ? cfg_.server.run_dir + "/api.sock" : cfg_.api.socket;
   const std::string token_path = cfg_.server.state_dir + "/api_token.sha256";
   std::string fresh_hash;
   if (cfg_.api.tcp) {
@@ -458,7 +480,8 @@ void Daemon::stop_children() {
   const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms);
   for (auto& [id, u] : users_) {
     if (!u->worker || !u->worker->proc.valid()) continue;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (auto r = u->worker->proc.wait(static_cast<int>(std::max<long>(left, 0))); !r) {
       (void)u->worker->proc.kill(SIGKILL);
       (void)u->worker->proc.wait(1000);
@@ -481,7 +504,8 @@ std::size_t Daemon::release_children_and_cells() {
       u->worker->exit_watch.close(ec);
     }
     if (u->cell) {
-      if (auto r = u->cell->destroy(); !r) log()->warn("cell teardown failed user={} error={}", u->user.name, r.error().to_string());
+      if (auto r = u->cell->destroy(); !r)
+        log()->warn("cell teardown failed user={} error={}", u->user.name, r.error().to_string());
       ++cells;
       u->cell.reset();
     }

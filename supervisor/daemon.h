@@ -18,7 +18,7 @@ struct DaemonOptions {
   bool install_default_config = false;
   std::string worker_bin;  // empty: next to this executable, else the build tree's
   std::string gate_bin;
-  std::string log_level;  // overrides [server] log_level when set
+  std::string log_level;    // overrides [server] log_level when set
   bool check_only = false;  // validate the configuration and exit
 };
 

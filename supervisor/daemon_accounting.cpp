@@ -20,9 +20,8 @@ namespace {
 
 namespace control = worker::control;
 
-constexpr std::uint64_t kReportEvery = 5;  // sweeps between report requests per worker
+constexpr std::uint64_t kReportEvery = 5;       // sweeps between report requests per worker
 constexpr std::uint64_t kIdleReportEvery = 60;  // the same for a worker without connections
-
 
 std::string json_str(std::string_view s) {
   std::string o = "\"";
@@ -44,16 +43,20 @@ std::string json_str(std::string_view s) {
 std::uint64_t cpu_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace
 
 std::string peer_ip(const control::PeerAddress& p) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (p.family == 4) ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
-  else if (p.family == 6) ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
-  else return "?";
+  if (p.family == 4)
+    ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
+  else if (p.family == 6)
+    ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
+  else
+    return "?";
   return buf;
 }
 
@@ -82,7 +85,8 @@ void Daemon::event(std::optional<UserId> user, std::string_view kind, std::strin
   }
 }
 
-void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)()) {
+void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every,
+                       void (Daemon::*fn)()) {
   t.expires_after(every);
   t.async_wait([this, &t, every, fn](const error_code& ec) {
     if (ec || stopping_) return;
@@ -116,13 +120,15 @@ bool Daemon::can_admit(const UserRt& u) const {
   if (total >= cfg_.connections.global_budget) return false;
   // Under the budget a user is held back only when it is over both its fair
   // allowance and an equal share, so light users always get in.
-  const std::uint64_t equal = cfg_.connections.global_budget / std::max<std::uint64_t>(demanding, 1);
+  const std::uint64_t equal =
+      cfg_.connections.global_budget / std::max<std::uint64_t>(demanding, 1);
   return active < std::max<std::uint64_t>(u.allowance, equal);
 }
 
 void Daemon::forward(UserRt& u, HeldConn c) {
   auto bytes = control::encode(control::Message{c.handoff});
-  base::Result<void> r = bytes ? base::Result<void>{} : base::fail(bytes.error().code, bytes.error().context);
+  base::Result<void> r =
+      bytes ? base::Result<void>{} : base::fail(bytes.error().code, bytes.error().context);
   if (r) r = control::send_datagram(u.worker->ctl.native_handle(), *bytes, c.fd.get());
   if (!r) {
     log()->warn("handoff to worker failed user={} error={}", u.user.name, r.error().to_string());
@@ -172,7 +178,8 @@ void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
   // is ready, even when holding for caps is off.
   if (u.state != UserState::kRunning) {
     limit = std::max<std::size_t>(limit, 16);
-    c.deadline = std::max(c.deadline, now + std::chrono::milliseconds(cfg_.timeouts.worker_ready_ms));
+    c.deadline =
+        std::max(c.deadline, now + std::chrono::milliseconds(cfg_.timeouts.worker_ready_ms));
   }
   if (u.held.size() < limit) {
     u.held.push_back(std::move(c));
@@ -217,7 +224,8 @@ void Daemon::rebalance() {
   std::vector<UserRt*> who;
   for (auto& [id, u] : users_) {
     if (!u->worker) continue;
-    demand.push_back({u->active() + static_cast<std::uint32_t>(u->held.size()), u->limits.max_connections});
+    demand.push_back(
+        {u->active() + static_cast<std::uint32_t>(u->held.size()), u->limits.max_connections});
     who.push_back(u.get());
   }
   auto share = fair_share(cfg_.connections.global_budget, demand);
@@ -240,10 +248,14 @@ void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
   }
   const QuotaStatus qs = quota_status(u.limits, u.period_usage.total(), now);
   if (qs.state != u.quota) {
-    const auto detail = "used=" + std::to_string(qs.used_bytes) + " quota=" + std::to_string(qs.quota_bytes);
-    if (qs.state == QuotaState::kThrottled) event(u.user.id, "quota_throttled", detail);
-    else if (qs.state == QuotaState::kWarned && u.quota == QuotaState::kNormal) event(u.user.id, "quota_warned", detail);
-    else if (u.quota == QuotaState::kThrottled) event(u.user.id, "quota_unthrottled", detail);
+    const auto detail =
+        "used=" + std::to_string(qs.used_bytes) + " quota=" + std::to_string(qs.quota_bytes);
+    if (qs.state == QuotaState::kThrottled)
+      event(u.user.id, "quota_throttled", detail);
+    else if (qs.state == QuotaState::kWarned && u.quota == QuotaState::kNormal)
+      event(u.user.id, "quota_warned", detail);
+    else if (u.quota == QuotaState::kThrottled)
+      event(u.user.id, "quota_unthrottled", detail);
     u.quota = qs.state;
   }
   const auto window = std::chrono::seconds(cfg_.connections.unique_ip_window_s);
@@ -253,7 +265,8 @@ void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
   const bool over_ips = u.limits.max_unique_ips != 0 && u.unique_ips > u.limits.max_unique_ips;
   if (over_ips != u.unique_ip_event) {
     event(u.user.id, over_ips ? "unique_ips_throttled" : "unique_ips_unthrottled",
-          std::to_string(u.unique_ips) + " unique IPs, limit " + std::to_string(u.limits.max_unique_ips));
+          std::to_string(u.unique_ips) + " unique IPs, limit " +
+              std::to_string(u.limits.max_unique_ips));
     u.unique_ip_event = over_ips;
   }
   EffectiveRate eff = effective_rate(u.limits, u.quota, u.unique_ips);
@@ -265,8 +278,8 @@ void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
     if (auto res = u.cell->set_rates(r); !res) {
       log()->error("rate change failed user={} error={}", u.user.name, res.error().to_string());
     } else {
-      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"", u.user.name, eff.up_bps,
-                  eff.down_bps, eff.reason_text);
+      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"", u.user.name,
+                  eff.up_bps, eff.down_bps, eff.reason_text);
     }
   }
   u.rate = eff;
@@ -287,7 +300,8 @@ bool Daemon::request_counters() {
     auto p = netns::CounterPoller::start();
     if (!p) {
       poller_failed_ = true;
-      log()->warn("counter thread not started, dumping on the event loop error={}", p.error().to_string());
+      log()->warn("counter thread not started, dumping on the event loop error={}",
+                  p.error().to_string());
       return false;
     }
     poller_ = std::move(*p);
@@ -308,7 +322,9 @@ bool Daemon::request_counters() {
       if (stopping_ || gen != sweep_gen_ || !host_) return;
       const auto& r = *shared;
       const double dump_ms = r ? std::chrono::duration<double, std::milli>(r->wall).count() : 0.0;
-      if (dump_ms > 50.0) log()->info("slow counter dump (off the event loop) dump_ms={:.1f} links={}", dump_ms, r->links.size());
+      if (dump_ms > 50.0)
+        log()->info("slow counter dump (off the event loop) dump_ms={:.1f} links={}", dump_ms,
+                    r->links.size());
       finish_sweep(
           [&](const netns::CellHost::CounterFn& fn) -> base::Result<void> {
             if (!r) return tl::unexpected(r.error());
@@ -321,8 +337,9 @@ bool Daemon::request_counters() {
   return true;
 }
 
-void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
-                          double dump_ms, std::chrono::nanoseconds dump_cpu) {
+void Daemon::finish_sweep(
+    const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
+    double dump_ms, std::chrono::nanoseconds dump_cpu) {
   const std::uint64_t cpu0 = cpu_ns();
   const auto wall0 = Clock::now();
   auto since = [](Clock::time_point t) {
@@ -360,7 +377,8 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   if (auto s = store_->apply_sweep(bill_now.deltas, now); !s) {
     log()->error("usage not stored, kept for the next sweep error={}", s.error().to_string());
   } else {
-    for (std::size_t i = 0; i < read_users.size(); ++i) read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
+    for (std::size_t i = 0; i < read_users.size(); ++i)
+      read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
     for (const UsageDelta& d : bill_now.deltas) {
       UserRt& u = *users_.at(d.user);
       u.period_usage.bytes_up += d.bytes_up;
@@ -432,16 +450,19 @@ void Daemon::finish_sweep(const std::function<base::Result<void>(const netns::Ce
   sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0) + dump_cpu;
   // This part runs on the event loop: a slow one delays every handshake.
   if (const double total = since(wall0); total > 50.0) {
-    log()->warn("slow sweep wall_ms={:.1f} apply_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} status_ms={:.1f} deltas={} "
-                "dump_ms={:.1f}",
-                total, apply_ms, store_ms, policy_ms, since(status0), bill_now.deltas.size(), dump_ms);
+    log()->warn(
+        "slow sweep wall_ms={:.1f} apply_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} "
+        "status_ms={:.1f} deltas={} "
+        "dump_ms={:.1f}",
+        total, apply_ms, store_ms, policy_ms, since(status0), bill_now.deltas.size(), dump_ms);
   }
 }
 
 // One user's object in the status file.
 void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) const {
   o << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
-    << ",\"state\":" << json_str(user_state_name(u.state)) << ",\"fail_reason\":" << json_str(u.fail_reason)
+    << ",\"state\":" << json_str(user_state_name(u.state))
+    << ",\"fail_reason\":" << json_str(u.fail_reason)
     << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
     << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
     << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
@@ -457,11 +478,13 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"sent\":" << u.sent << ",\"unique_ips\":" << u.unique_ips
     << ",\"quota_state\":" << json_str(quota_state_name(u.quota))
     << ",\"throttled\":" << (u.rate.reasons.any() ? "true" : "false")
-    << ",\"throttle_reason\":" << json_str(u.rate.reason_text) << ",\"rate_up_bps\":" << u.rate.up_bps
-    << ",\"rate_down_bps\":" << u.rate.down_bps << ",\"period_start\":" << u.period.start
-    << ",\"period_end\":" << u.period.end << ",\"usage_up\":" << u.period_usage.bytes_up
-    << ",\"usage_down\":" << u.period_usage.bytes_down << ",\"quota_bytes\":" << u.limits.quota_bytes
-    << ",\"measured_up_bps\":" << u.rate_bps_up << ",\"measured_down_bps\":" << u.rate_bps_down;
+    << ",\"throttle_reason\":" << json_str(u.rate.reason_text)
+    << ",\"rate_up_bps\":" << u.rate.up_bps << ",\"rate_down_bps\":" << u.rate.down_bps
+    << ",\"period_start\":" << u.period.start << ",\"period_end\":" << u.period.end
+    << ",\"usage_up\":" << u.period_usage.bytes_up
+    << ",\"usage_down\":" << u.period_usage.bytes_down
+    << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
+    << ",\"measured_down_bps\":" << u.rate_bps_down;
   if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
   o << "}";
 }
@@ -481,15 +504,20 @@ void Daemon::write_status() {
   o << "{\"version\":1,\"time\":" << now << ",\"pid\":" << ::getpid() << ",\"uptime_s\":"
     << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count()
     << ",\"users_total\":" << users_.size() << ",\"users_running\":" << running
-    << ",\"users_throttled\":" << throttled << ",\"cells\":" << cells << ",\"connections\":" << conns
-    << ",\"masked_total\":" << masked_total_ << ",\"handoffs_total\":" << handoffs_total_ << ",\"direct_handoffs_total\":" << direct_total_
+    << ",\"users_throttled\":" << throttled << ",\"cells\":" << cells
+    << ",\"connections\":" << conns << ",\"masked_total\":" << masked_total_
+    << ",\"handoffs_total\":" << handoffs_total_ << ",\"direct_handoffs_total\":" << direct_total_
     << ",\"sweeps\":" << sweeps_ << ",\"sweep_cpu_ns_total\":" << sweep_cpu_.count()
-    << ",\"memory_bound\":" << json_str(memory_bound_mode_name(memory_plan_.mode)) << ",\"listeners\":[";
-  for (std::size_t i = 0; i < listener_names_.size(); ++i) o << (i ? "," : "") << json_str(listener_names_[i]);
+    << ",\"memory_bound\":" << json_str(memory_bound_mode_name(memory_plan_.mode))
+    << ",\"listeners\":[";
+  for (std::size_t i = 0; i < listener_names_.size(); ++i)
+    o << (i ? "," : "") << json_str(listener_names_[i]);
   o << "],\"gate\":{";
   if (gate_) {
-    o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid()) << ",\"ready\":" << (gate_->ready ? "true" : "false")
-      << ",\"restarts\":" << gate_restart_.restarts() << ",\"counters\":" << worker::counters_json(gate_->counters);
+    o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())
+      << ",\"ready\":" << (gate_->ready ? "true" : "false")
+      << ",\"restarts\":" << gate_restart_.restarts()
+      << ",\"counters\":" << worker::counters_json(gate_->counters);
   }
   o << "},\"users\":[";
   bool first = true;

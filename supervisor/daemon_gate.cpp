@@ -57,10 +57,14 @@ bool Daemon::start_gate() {
   gate_ = g;
   log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
   asio::co_spawn(io_, gate_loop(g), worker::LogExceptions{"gate control"});
-  asio::co_spawn(io_, exit_watch(g, [this, g](int status) {
-    log()->warn("gate exited status=\"{}\"", describe_wait_status(status));
-    if (gate_ == g) on_gate_exit();
-  }), worker::LogExceptions{"gate exit"});
+  asio::co_spawn(io_,
+                 exit_watch(g,
+                            [this, g](int status) {
+                              log()->warn("gate exited status=\"{}\"",
+                                          describe_wait_status(status));
+                              if (gate_ == g) on_gate_exit();
+                            }),
+                 worker::LogExceptions{"gate exit"});
   // Lane messages come in bursts (one per running user at a gate start).
   const int sndbuf = 4 << 20;
   (void)::setsockopt(g->ctl.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
@@ -75,7 +79,8 @@ void Daemon::on_gate_exit() {
   forget_lanes();
   if (stopping_) return;
   const bool planned = gate_ && gate_->stopping;
-  auto d = planned ? RestartPolicy::Decision{} : gate_restart_.on_crash(gate_ ? gate_->started : Clock::now(), Clock::now());
+  auto d = planned ? RestartPolicy::Decision{}
+                   : gate_restart_.on_crash(gate_ ? gate_->started : Clock::now(), Clock::now());
   if (!planned) event(std::nullopt, "gate_restarted", "");
   if (!gate_timer_) gate_timer_ = std::make_unique<asio::steady_timer>(io_);
   gate_timer_->expires_after(d.delay);
@@ -125,7 +130,8 @@ awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
       if (!*got) co_return;  // closed; the exit watcher restarts it
       auto msg = control::decode((*got)->bytes, (*got)->fds.size());
       if (!msg) {
-        log()->warn("gate sent a malformed message, restarting it error={}", msg.error().to_string());
+        log()->warn("gate sent a malformed message, restarting it error={}",
+                    msg.error().to_string());
         (void)g->proc.kill(SIGKILL);
         co_return;
       }

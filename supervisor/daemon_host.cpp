@@ -1,11 +1,11 @@
 // The start's checks against the host that the configuration file alone
 // cannot show (Daemon::start runs them before anything is created).
+#include <arpa/inet.h>
 #include <grp.h>
 #include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <sys/resource.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <cerrno>
 
@@ -50,9 +50,11 @@ base::Result<void> check_host_clashes(const CellsConfig& c) {
       for (const Cidr* pool : {&c.ipv4_pool, c.ipv6_prefix ? &*c.ipv6_prefix : nullptr}) {
         if (pool && in_cidr(*pool, i->ifa_addr)) {
           char buf[INET6_ADDRSTRLEN] = {};
-          const void* a = i->ifa_addr->sa_family == AF_INET
-                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
-                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+          const void* a =
+              i->ifa_addr->sa_family == AF_INET
+                  ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
+                  : static_cast<const void*>(
+                        &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
           ::inet_ntop(i->ifa_addr->sa_family, a, buf, sizeof buf);
           clash = "cells pool " + format_cidr(*pool) + " overlaps address " + buf + " on " + name +
                   " (choose another [cells] ipv4_pool / ipv6_prefix)";

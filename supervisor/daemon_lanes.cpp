@@ -75,7 +75,9 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   if (u.lane != 0) {
     const std::uint64_t allow = lane_allow_for(u, b);
     if (allow == u.lane_allow) return;
-    if (auto r = send(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, false, allow}); !r) {
+    if (auto r = send(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane,
+                                                  false, allow});
+        !r) {
       log()->debug("lane credit not sent user={} error={}", u.user.name, r.error().to_string());
       return;  // the next pass tries again; until then the old credit holds
     }
@@ -93,13 +95,17 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   u.lane_seen = 0;
   const std::uint64_t allow = lane_allow_for(u, b);
   if (auto r = send(*u.worker, control::Lane{id}, worker_end.get()); !r) {
-    log()->warn("lane not opened user={} error=\"to worker: {}\"", u.user.name, r.error().to_string());
+    log()->warn("lane not opened user={} error=\"to worker: {}\"", u.user.name,
+                r.error().to_string());
     return;
   }
   // When this fails (the gate's socket is full at a gate start with many
   // users, say), the worker's end sees EOF and the next pass tries again.
-  if (auto r = send(*gate_, control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow}, gate_end.get()); !r) {
-    log()->debug("lane not opened user={} error=\"to gate: {}\"", u.user.name, r.error().to_string());
+  if (auto r = send(*gate_, control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow},
+                    gate_end.get());
+      !r) {
+    log()->debug("lane not opened user={} error=\"to gate: {}\"", u.user.name,
+                 r.error().to_string());
     return;
   }
   u.lane = id;

@@ -46,16 +46,20 @@ base::Result<void> check_limits(const LimitOverrides& o) {
   auto bad = [](const char* field, const std::string& why) {
     return base::fail(base::Errc::kBadInput, std::string(field) + ": " + why);
   };
-  if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31)) return bad("limits.anchor_day", "must be 1..31");
+  if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31))
+    return bad("limits.anchor_day", "must be 1..31");
   if (o.anchor_day && o.period == Period::kWeekly && *o.anchor_day > 7)
     return bad("limits.anchor_day", "weekly periods take an ISO weekday 1..7");
-  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 99)) return bad("limits.warn_percent", "must be 1..99");
-  for (auto [name, v] : {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
-                         std::pair{"limits.throttle_rate", o.throttle_bps}}) {
+  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 99))
+    return bad("limits.warn_percent", "must be 1..99");
+  for (auto [name, v] :
+       {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
+        std::pair{"limits.throttle_rate", o.throttle_bps}}) {
     if (v && *v != 0 && (*v < netns::kMinRateBps || *v > netns::kMaxRateBps))
       return bad(name, "must be 0 (unlimited) or between 8kbit and 100gbit");
   }
-  if (o.throttle_bps && *o.throttle_bps == 0) return bad("limits.throttle_rate", "must not be unlimited");
+  if (o.throttle_bps && *o.throttle_bps == 0)
+    return bad("limits.throttle_rate", "must not be unlimited");
   return {};
 }
 
@@ -80,8 +84,9 @@ api::UserRecord Daemon::record_of(const UserRt& u) const {
   r.user = u.user;
   r.limits = u.limits;
   for (std::size_t i = 0; i < u.user.secrets.size(); ++i) {
-    r.secret_info.push_back({u.user.secrets[i],
-                             i < u.user.secret_expires.size() ? u.user.secret_expires[i] : std::nullopt});
+    r.secret_info.push_back({u.user.secrets[i], i < u.user.secret_expires.size()
+                                                    ? u.user.secret_expires[i]
+                                                    : std::nullopt});
   }
   return r;
 }
@@ -98,8 +103,9 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.worker_uid = u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0;
   s.restarts = u.restarts;
   if (u.cell) {
-    s.cell = api::CellInfo{u.cell->names().netns, u.cell->names().host_if, netns::to_string(u.cell->addrs().cell4),
-                           u.cell->rates().upload.bits_per_sec, u.cell->rates().download.bits_per_sec};
+    s.cell = api::CellInfo{
+        u.cell->names().netns, u.cell->names().host_if, netns::to_string(u.cell->addrs().cell4),
+        u.cell->rates().upload.bits_per_sec, u.cell->rates().download.bits_per_sec};
   }
   s.connections = u.active();
   s.held = static_cast<std::uint32_t>(u.held.size());
@@ -128,13 +134,15 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   return s;
 }
 
-base::Result<void> Daemon::check_secrets_free(const std::vector<std::string>& secrets, UserId except) const {
+base::Result<void> Daemon::check_secrets_free(const std::vector<std::string>& secrets,
+                                              UserId except) const {
   std::set<std::string> keys;
   for (const auto& hex : secrets) {
     auto s = proto::parse_secret(hex);
     if (!s) return base::fail(base::Errc::kBadInput, "secrets: " + s.error().context);
     std::string key(reinterpret_cast<const char*>(s->key.data()), s->key.size());
-    if (!keys.insert(key).second) return base::fail(base::Errc::kBadInput, "secrets: the same key is given twice");
+    if (!keys.insert(key).second)
+      return base::fail(base::Errc::kBadInput, "secrets: the same key is given twice");
   }
   for (const auto& [id, u] : users_) {
     if (id == except) continue;
@@ -175,9 +183,11 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   if (!valid_user_name(nu.name))
     return base::fail(base::Errc::kBadInput,
                       "name: must be " + std::string(supervisor::kUserNameRule));
-  if (find_by_name(nu.name)) return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
+  if (find_by_name(nu.name))
+    return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
   if (users_.size() >= user_capacity(cfg_.cells)) {
-    return base::fail(base::Errc::kExhausted, "no room for another user in [cells] ipv4_pool / ipv6_prefix / uid range");
+    return base::fail(base::Errc::kExhausted,
+                      "no room for another user in [cells] ipv4_pool / ipv6_prefix / uid range");
   }
   StoredUser s;
   s.name = nu.name;
@@ -191,8 +201,9 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
     s.secrets.push_back(proto::format_hex(*sec));
   }
   if (s.secrets.empty()) {
-    auto sec = proto::generate_secret(proto::SecretKind::kFakeTls,
-                                      nu.tls_domain.empty() ? cfg_.server.first_user_domain : nu.tls_domain);
+    auto sec = proto::generate_secret(
+        proto::SecretKind::kFakeTls,
+        nu.tls_domain.empty() ? cfg_.server.first_user_domain : nu.tls_domain);
     if (!sec) return base::fail(base::Errc::kBadInput, "tls_domain: " + sec.error().context);
     s.secrets.push_back(proto::format_hex(*sec));
   }
@@ -214,8 +225,9 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
   UserRt* u = find_by_name(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
-    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
-                                                   "\" is declared in the configuration file: change it there");
+    return base::fail(base::Errc::kPermission,
+                      "user \"" + std::string(name) +
+                          "\" is declared in the configuration file: change it there");
   }
   StoredUser s = u->user;
   if (p.enabled) s.enabled = *p.enabled;
@@ -230,8 +242,9 @@ base::Result<void> Daemon::delete_user(std::string_view name) {
   UserRt* u = find_by_name(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
-    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
-                                                   "\" is declared in the configuration file: remove it there");
+    return base::fail(base::Errc::kPermission,
+                      "user \"" + std::string(name) +
+                          "\" is declared in the configuration file: remove it there");
   }
   const UserId id = u->user.id;
   if (auto r = store_->remove_user(name); !r) return r;
@@ -242,13 +255,15 @@ base::Result<void> Daemon::delete_user(std::string_view name) {
   return {};
 }
 
-base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name, std::string_view new_secret,
+base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name,
+                                                    std::string_view new_secret,
                                                     std::uint32_t grace_s) {
   UserRt* u = find_by_name(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
-    return base::fail(base::Errc::kPermission, "user \"" + std::string(name) +
-                                                   "\" is declared in the configuration file: change its secret there");
+    return base::fail(base::Errc::kPermission,
+                      "user \"" + std::string(name) +
+                          "\" is declared in the configuration file: change its secret there");
   }
   std::string hex;
   if (!new_secret.empty()) {
@@ -260,7 +275,8 @@ base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name, std::
     auto newest = proto::parse_secret(u->user.secrets.back());
     const auto kind = newest ? newest->kind : proto::SecretKind::kFakeTls;
     std::string domain = kind == proto::SecretKind::kFakeTls ? domain_of(u->user.secrets) : "";
-    if (kind == proto::SecretKind::kFakeTls && domain.empty()) domain = cfg_.server.first_user_domain;
+    if (kind == proto::SecretKind::kFakeTls && domain.empty())
+      domain = cfg_.server.first_user_domain;
     auto sec = proto::generate_secret(kind, domain);
     if (!sec) return base::fail(base::Errc::kInternal, "secret generation: " + sec.error().context);
     hex = proto::format_hex(*sec);
@@ -297,7 +313,8 @@ void Daemon::expire_secrets(UnixSeconds now) {
   for (const auto& [id, u] : users_) {
     const auto& ex = u->user.secret_expires;
     bool any = false;
-    for (std::size_t i = 0; i < ex.size() && i < u->user.secrets.size(); ++i) any |= ex[i] && *ex[i] <= now;
+    for (std::size_t i = 0; i < ex.size() && i < u->user.secrets.size(); ++i)
+      any |= ex[i] && *ex[i] <= now;
     if (!any) continue;
     StoredUser s = u->user;
     std::vector<std::string> keep;
@@ -348,7 +365,8 @@ std::vector<api::UserStatus> Daemon::all_status() {
   return out;
 }
 
-base::Result<std::vector<DayUsage>> Daemon::daily_usage(std::string_view name, UnixSeconds from, UnixSeconds to) {
+base::Result<std::vector<DayUsage>> Daemon::daily_usage(std::string_view name, UnixSeconds from,
+                                                        UnixSeconds to) {
   UserRt* u = find_by_name(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return store_->daily_history(u->user.id, from, to);

@@ -2,8 +2,8 @@
 // clash checked before the first write), the first user, each stored user
 // brought to its running state (reconcile_user), SIGHUP reload, and the
 // proxy links printed for a user.
-#include <ifaddrs.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -58,7 +58,8 @@ base::Result<void> check_config_users(const Config& cfg, const std::vector<Store
           auto o = proto::parse_secret(other);
           if (o && o->key == sec.key) {
             return base::fail(base::Errc::kExists, uc.pos.to_string() + ": user \"" + uc.name +
-                                                       "\" uses a secret key of user \"" + s.name + "\"");
+                                                       "\" uses a secret key of user \"" + s.name +
+                                                       "\"");
           }
         }
       }
@@ -71,7 +72,8 @@ base::Result<void> check_config_users(const Config& cfg, const std::vector<Store
 // running configuration. At a reload [cells] keeps its running values, so a
 // file that raises uid_count together with new users is checked against the
 // old range: taking it would leave the surplus users failed with no uid.
-base::Result<void> check_room(const Config& cfg, const std::vector<StoredUser>& stored, bool at_start) {
+base::Result<void> check_room(const Config& cfg, const std::vector<StoredUser>& stored,
+                              bool at_start) {
   std::uint64_t runtime = 0;
   for (const auto& s : stored)
     if (s.origin == UserOrigin::kRuntime) ++runtime;
@@ -79,10 +81,10 @@ base::Result<void> check_room(const Config& cfg, const std::vector<StoredUser>& 
   const std::uint64_t room = user_capacity(cfg.cells);
   if (total <= room) return {};
   return base::fail(base::Errc::kExhausted,
-                    std::to_string(total) + " users (" + std::to_string(cfg.users.size()) + " in the file, " +
-                        std::to_string(runtime) + " added at run time) but the " +
-                        (at_start ? "" : "running ") + "[cells] uid range and pools hold " +
-                        std::to_string(room) +
+                    std::to_string(total) + " users (" + std::to_string(cfg.users.size()) +
+                        " in the file, " + std::to_string(runtime) +
+                        " added at run time) but the " + (at_start ? "" : "running ") +
+                        "[cells] uid range and pools hold " + std::to_string(room) +
                         (at_start ? "; raise uid_count or the pools, or remove users"
                                   : "; [cells] changes take effect only at a restart"));
 }
@@ -106,8 +108,8 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
       if (s.name == uc.name) have = &s;
     if (!have) {
       if (auto r = store_->add_user(want, now); !r) {
-        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
-                                              r.error().context);
+        return base::fail(r.error().code,
+                          uc.pos.to_string() + ": user \"" + uc.name + "\": " + r.error().context);
       }
       continue;
     }
@@ -115,8 +117,8 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
     want.created_at = have->created_at;
     if (!same_definition(*have, want)) {
       if (auto r = store_->update_user(want); !r) {
-        return base::fail(r.error().code, uc.pos.to_string() + ": user \"" + uc.name + "\": " +
-                                              r.error().context);
+        return base::fail(r.error().code,
+                          uc.pos.to_string() + ": user \"" + uc.name + "\": " + r.error().context);
       }
     }
   }
@@ -136,8 +138,7 @@ base::Result<void> Daemon::maybe_create_first_user() {
   if (!stored->empty()) return {};
   auto secret = proto::generate_secret(proto::SecretKind::kFakeTls, cfg_.server.first_user_domain);
   if (!secret) {
-    return base::fail(base::Errc::kBadInput,
-                      "server.first_user_domain: " + secret.error().context);
+    return base::fail(base::Errc::kBadInput, "server.first_user_domain: " + secret.error().context);
   }
   StoredUser u;
   u.name = "user1";
@@ -172,11 +173,11 @@ void Daemon::reconcile_user(const StoredUser& s) {
   auto it = users_.find(s.id);
   const bool fresh = it == users_.end();
   if (fresh) {
-    auto u = std::make_unique<UserRt>(RestartPolicy::Options{
-        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
-        std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
-        std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
-        cfg_.timeouts.crash_loop_restarts});
+    auto u = std::make_unique<UserRt>(
+        RestartPolicy::Options{std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+                               std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+                               std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
+                               cfg_.timeouts.crash_loop_restarts});
     u->last_activity = Clock::now();
     it = users_.emplace(s.id, std::move(u)).first;
     by_name_[s.name] = it->second.get();
@@ -260,8 +261,9 @@ void Daemon::keep_restart_only_settings(Config& next) const {
     cells.worker_memory_max_bytes = next.cells.worker_memory_max_bytes;
   if (!(cells == next.cells) || next.server.state_dir != cfg_.server.state_dir ||
       next.server.run_dir != cfg_.server.run_dir) {
-    log()->warn("reload: [cells] pools/names/uids/gids/cgroup_dir, switching worker_memory_max on or off, "
-                "and [server] directories take effect at the next restart");
+    log()->warn(
+        "reload: [cells] pools/names/uids/gids/cgroup_dir, switching worker_memory_max on or off, "
+        "and [server] directories take effect at the next restart");
   }
   next.cells = cells;
   next.server.state_dir = cfg_.server.state_dir;
@@ -274,7 +276,8 @@ base::Result<void> Daemon::reload_config() {
   if (!cfg) {
     log()->error("reload rejected, keeping the running configuration:\n{}", cfg.error().context);
     event(std::nullopt, "reload_failed", cfg.error().context.substr(0, 500));
-    return base::fail(cfg.error().code, "configuration rejected, the running one is kept: " + cfg.error().context);
+    return base::fail(cfg.error().code,
+                      "configuration rejected, the running one is kept: " + cfg.error().context);
   }
   Config next = std::move(*cfg);
   keep_restart_only_settings(next);
@@ -282,7 +285,8 @@ base::Result<void> Daemon::reload_config() {
   if (auto r = sync_config_users(next, false); !r) {
     log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
     event(std::nullopt, "reload_failed", r.error().to_string());
-    return base::fail(r.error().code, "configuration rejected, the running one is kept: " + r.error().context);
+    return base::fail(r.error().code,
+                      "configuration rejected, the running one is kept: " + r.error().context);
   }
   const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
                                  next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||

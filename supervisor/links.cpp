@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csetjmp>
-#include <cstdio>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -54,9 +54,9 @@ using QrPtr = std::unique_ptr<QRcode, QrFree>;
   if (!q) {
     const int err = errno;
     if (err == ENOMEM) return fail(Errc::kInternal, "qr: out of memory");
-    return fail(Errc::kBadInput, fmt::format("qr: cannot encode text of {} bytes: {}", text.size(),
-                                             err == ERANGE ? "too long for a QR code"
-                                                           : std::strerror(err)));
+    return fail(Errc::kBadInput,
+                fmt::format("qr: cannot encode text of {} bytes: {}", text.size(),
+                            err == ERANGE ? "too long for a QR code" : std::strerror(err)));
   }
   return q;
 }
@@ -216,9 +216,12 @@ Result<proto::Bytes> qr_png(std::string_view text, int module_px) {
 
 bool listener_takes(const proto::AllowedProtocols& p, proto::SecretKind kind) noexcept {
   switch (kind) {
-    case proto::SecretKind::kFakeTls: return p.fake_tls;
-    case proto::SecretKind::kSecure: return p.padded;
-    case proto::SecretKind::kSimple: return p.abridged || p.intermediate || p.padded;
+    case proto::SecretKind::kFakeTls:
+      return p.fake_tls;
+    case proto::SecretKind::kSecure:
+      return p.padded;
+    case proto::SecretKind::kSimple:
+      return p.abridged || p.intermediate || p.padded;
   }
   return false;
 }
@@ -241,9 +244,11 @@ UserLinks user_links(std::string host, std::uint16_t public_port,
     auto s = proto::parse_secret(hex);
     if (!s) continue;
     for (std::uint16_t port : l.ports) {
-      const bool taken = std::any_of(listeners.begin(), listeners.end(), [&](const ListenerConfig& lc) {
-        return (public_port != 0 || lc.bind.port == port) && listener_takes(lc.protocols, s->kind);
-      });
+      const bool taken =
+          std::any_of(listeners.begin(), listeners.end(), [&](const ListenerConfig& lc) {
+            return (public_port != 0 || lc.bind.port == port) &&
+                   listener_takes(lc.protocols, s->kind);
+          });
       if (!taken) continue;
       for (auto& link : proto::proxy_links(*s, l.host, port)) {
         (link.starts_with("tg://") ? l.tg : l.https).push_back(std::move(link));

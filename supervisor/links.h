@@ -20,13 +20,14 @@ namespace mtw::supervisor {
 
 struct UserLinks {
   std::string host;
-  std::vector<std::uint16_t> ports;  // the configured public_port, or each listener's port once
+  std::vector<std::uint16_t> ports;    // the configured public_port, or each listener's port once
   std::vector<std::string> tg, https;  // per secret, per port: hex, then base64url for ee
 };
 
 // True when a listener with `p` takes clients of a `kind` secret: ee needs
 // tls; dd needs secure; a plain secret any of abridged, intermediate, secure.
-[[nodiscard]] bool listener_takes(const proto::AllowedProtocols& p, proto::SecretKind kind) noexcept;
+[[nodiscard]] bool listener_takes(const proto::AllowedProtocols& p,
+                                  proto::SecretKind kind) noexcept;
 
 // The links of a user with `secrets_hex` (stored form; unparsable ones are
 // skipped). Ports: `public_port` alone when non-zero (something in front
@@ -40,7 +41,8 @@ struct UserLinks {
 // The host links name: `configured` ([server] public_host), else
 // `looked_up` ([server] public_host_lookup's answer), else this host's first
 // IPv4 address outside 127/8, else "127.0.0.1".
-[[nodiscard]] std::string choose_public_host(std::string_view configured, std::string_view looked_up);
+[[nodiscard]] std::string choose_public_host(std::string_view configured,
+                                             std::string_view looked_up);
 
 // The QR code (error correction M, 8-bit mode) of `text` as rows of UTF-8
 // half-block characters (two modules per character cell, dark modules drawn

@@ -61,9 +61,12 @@ bool valid_name(const std::string& name) {
 
 std::string_view memory_bound_mode_name(MemoryBoundMode m) noexcept {
   switch (m) {
-    case MemoryBoundMode::kNone: return "none";
-    case MemoryBoundMode::kCgroupV2: return "cgroup2";
-    case MemoryBoundMode::kRlimit: return "rlimit";
+    case MemoryBoundMode::kNone:
+      return "none";
+    case MemoryBoundMode::kCgroupV2:
+      return "cgroup2";
+    case MemoryBoundMode::kRlimit:
+      return "rlimit";
   }
   return "unknown";
 }
@@ -199,7 +202,8 @@ base::Result<WorkerCgroup> WorkerCgroup::create(const MemoryBoundPlan& plan,
   if (plan.mode != MemoryBoundMode::kCgroupV2 || plan.cgroup_parent.empty()) {
     return base::fail(Errc::kBadInput, "worker cgroup: plan is not cgroup2");
   }
-  if (!valid_name(name)) return base::fail(Errc::kBadInput, "worker cgroup: bad name '" + name + "'");
+  if (!valid_name(name))
+    return base::fail(Errc::kBadInput, "worker cgroup: bad name '" + name + "'");
   if (limit_bytes == 0) return base::fail(Errc::kBadInput, "worker cgroup: zero memory limit");
 
   const std::string subtree_file = plan.cgroup_parent + "/cgroup.subtree_control";

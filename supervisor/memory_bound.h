@@ -22,7 +22,8 @@
 namespace mtw::supervisor {
 
 enum class MemoryBoundMode { kNone, kCgroupV2, kRlimit };
-std::string_view memory_bound_mode_name(MemoryBoundMode m) noexcept;  // "none" | "cgroup2" | "rlimit"
+std::string_view memory_bound_mode_name(
+    MemoryBoundMode m) noexcept;  // "none" | "cgroup2" | "rlimit"
 
 struct MemoryBoundPlan {
   MemoryBoundMode mode = MemoryBoundMode::kNone;
@@ -54,7 +55,8 @@ bool controller_listed(std::string_view list, std::string_view name);
 // "<parent>/<leaf>" (created if missing). No-op when `parent` holds no
 // process (the supervisor already lives elsewhere). kSyscall with errno on
 // failure; the caller then falls back to RLIMIT_DATA.
-[[nodiscard]] base::Result<void> enter_leaf_cgroup(const std::string& parent, const std::string& leaf);
+[[nodiscard]] base::Result<void> enter_leaf_cgroup(const std::string& parent,
+                                                   const std::string& leaf);
 
 // A per-worker cgroup v2 directory "<parent>/<name>" with memory.max set;
 // removed (rmdir) by the destructor once empty: destroy it after the worker

@@ -148,13 +148,16 @@ std::vector<std::uint32_t> fair_share(std::uint64_t budget,
 std::optional<std::uint64_t> lane_credit(const LaneCreditInput& in) {
   if (in.max_connections == 0 && in.global_budget == 0) return std::nullopt;
   if (in.held) return 0;
-  auto room = [](std::uint64_t limit, std::uint64_t used) { return limit > used ? limit - used : 0; };
+  auto room = [](std::uint64_t limit, std::uint64_t used) {
+    return limit > used ? limit - used : 0;
+  };
   std::uint64_t credit = kMaxLaneCredit;
   if (in.max_connections != 0) credit = std::min(credit, room(in.max_connections, in.active));
   if (in.global_budget != 0) {
     credit = std::min(credit, room(in.fair, in.active));
     // Every lane may spend its share at once: together they stay in budget.
-    credit = std::min<std::uint64_t>(credit, room(in.global_budget, in.budget_used) / std::max<std::size_t>(in.lanes, 1));
+    credit = std::min<std::uint64_t>(
+        credit, room(in.global_budget, in.budget_used) / std::max<std::size_t>(in.lanes, 1));
   }
   return credit;
 }

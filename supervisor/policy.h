@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>

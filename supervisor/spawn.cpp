@@ -80,27 +80,48 @@ enum class Step : int {
 
 const char* step_name(Step s) {
   switch (s) {
-    case Step::kSignals: return "reset signals";
-    case Step::kMoveFds: return "move fds above targets";
-    case Step::kPlaceFds: return "dup2 fd layout";
-    case Step::kDevNull: return "dup2 /dev/null to stdio";
-    case Step::kCloseFds: return "close other fds";
-    case Step::kCgroup: return "write cgroup.procs";
-    case Step::kSetns: return "setns(CLONE_NEWNET)";
-    case Step::kSetnsMount: return "setns(CLONE_NEWNS)";
-    case Step::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
-    case Step::kRlimitData: return "setrlimit(RLIMIT_DATA)";
-    case Step::kRlimitNproc: return "setrlimit(RLIMIT_NPROC)";
-    case Step::kCapBoundingSet: return "prctl(PR_CAPBSET_DROP)";
-    case Step::kAmbientCaps: return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
-    case Step::kSetgroups: return "setgroups(0)";
-    case Step::kSetresgid: return "setresgid";
-    case Step::kSetresuid: return "setresuid";
-    case Step::kCapset: return "capset(0)";
-    case Step::kParentDeathSignal: return "prctl(PR_SET_PDEATHSIG)";
-    case Step::kNoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
-    case Step::kExec: return "execve";
-    case Step::kSetsid: return "setsid";
+    case Step::kSignals:
+      return "reset signals";
+    case Step::kMoveFds:
+      return "move fds above targets";
+    case Step::kPlaceFds:
+      return "dup2 fd layout";
+    case Step::kDevNull:
+      return "dup2 /dev/null to stdio";
+    case Step::kCloseFds:
+      return "close other fds";
+    case Step::kCgroup:
+      return "write cgroup.procs";
+    case Step::kSetns:
+      return "setns(CLONE_NEWNET)";
+    case Step::kSetnsMount:
+      return "setns(CLONE_NEWNS)";
+    case Step::kRlimitNofile:
+      return "setrlimit(RLIMIT_NOFILE)";
+    case Step::kRlimitData:
+      return "setrlimit(RLIMIT_DATA)";
+    case Step::kRlimitNproc:
+      return "setrlimit(RLIMIT_NPROC)";
+    case Step::kCapBoundingSet:
+      return "prctl(PR_CAPBSET_DROP)";
+    case Step::kAmbientCaps:
+      return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
+    case Step::kSetgroups:
+      return "setgroups(0)";
+    case Step::kSetresgid:
+      return "setresgid";
+    case Step::kSetresuid:
+      return "setresuid";
+    case Step::kCapset:
+      return "capset(0)";
+    case Step::kParentDeathSignal:
+      return "prctl(PR_SET_PDEATHSIG)";
+    case Step::kNoNewPrivs:
+      return "prctl(PR_SET_NO_NEW_PRIVS)";
+    case Step::kExec:
+      return "execve";
+    case Step::kSetsid:
+      return "setsid";
   }
   return "unknown step";
 }
@@ -114,13 +135,13 @@ struct ChildReport {
 // sized in the parent; the child only writes into existing elements.
 struct ChildPlan {
   std::vector<int> sources, targets, temps;  // spec.fds, and where sources were moved
-  int err_fd = -1;          // write end of the report pipe (CLOEXEC)
+  int err_fd = -1;                           // write end of the report pipe (CLOEXEC)
   int devnull_fd = -1;
   int netns_fd = -1;
   int cgroup_fd = -1;
   int mountns_fd = -1;
-  int high_base = 0;        // every temp is >= this; above all targets and slots
-  int slot = 0;             // err/netns/cgroup/mountns go to slot .. slot+3 (CLOEXEC)
+  int high_base = 0;  // every temp is >= this; above all targets and slots
+  int slot = 0;       // err/netns/cgroup/mountns go to slot .. slot+3 (CLOEXEC)
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   bool drop_caps = true;
@@ -403,7 +424,8 @@ void kill_and_reap(pid_t pid) {
 // temporaries (>= high_base) never collide with targets or our slots.
 ChildPlan make_plan(const SpawnSpec& spec, int report_fd, int devnull_fd) {
   ChildPlan p;
-  int max_fd = std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd, spec.mountns_fd});
+  int max_fd =
+      std::max({2, report_fd, devnull_fd, spec.netns_fd, spec.cgroup_procs_fd, spec.mountns_fd});
   int max_target = 2;
   for (auto [src, dst] : spec.fds) {
     p.sources.push_back(src);

@@ -2,12 +2,11 @@
 // with Boost.Process, confined before exec: optional setns into the user's
 // cell, dropped supplementary groups, setresgid/setresuid to an unprivileged
 // id (no passwd entry needed), every capability dropped (bounding,
-// inheritable, ambient), an optional mount namespace, no_new_privs, a parent-death signal, RLIMIT_NOFILE,
-// RLIMIT_NPROC, a memory bound (see memory_bound.h) and an exact fd layout (every other
-// descriptor closed). Between fork and exec the child makes only
-// async-signal-safe system calls; all it needs is prepared before the fork.
-// Thread-safety: spawn() may be called from any thread; a Process is used by
-// one thread at a time.
+// inheritable, ambient), an optional mount namespace, no_new_privs, a parent-death signal,
+// RLIMIT_NOFILE, RLIMIT_NPROC, a memory bound (see memory_bound.h) and an exact fd layout (every
+// other descriptor closed). Between fork and exec the child makes only async-signal-safe system
+// calls; all it needs is prepared before the fork. Thread-safety: spawn() may be called from any
+// thread; a Process is used by one thread at a time.
 #pragma once
 
 #include <sys/types.h>

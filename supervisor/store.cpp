@@ -163,9 +163,11 @@ Result<void> Store::Impl::prepare_all() {
       {&delete_user, "DELETE FROM users WHERE name = ?1"},
       {&select_user, one_user_sql},
       {&select_users, all_users_sql},
-      {&insert_secret, "INSERT INTO secrets(secret, user_id, position, expires_at) VALUES(?1, ?2, ?3, ?4)"},
+      {&insert_secret,
+       "INSERT INTO secrets(secret, user_id, position, expires_at) VALUES(?1, ?2, ?3, ?4)"},
       {&delete_secrets, "DELETE FROM secrets WHERE user_id = ?1"},
-      {&select_secrets, "SELECT secret, expires_at FROM secrets WHERE user_id = ?1 ORDER BY position"},
+      {&select_secrets,
+       "SELECT secret, expires_at FROM secrets WHERE user_id = ?1 ORDER BY position"},
   };
   for (const Entry& e : entries) {
     auto s = sql::Stmt::prepare(db, e.text);

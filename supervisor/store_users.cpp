@@ -77,7 +77,8 @@ Result<void> Store::Impl::write_secrets(UserId id, const std::vector<std::string
     const std::size_t i = static_cast<std::size_t>(pos);
     const std::optional<UnixSeconds> exp = i < expires.size() ? expires[i] : std::nullopt;
     // The message names the user, never the secret.
-    auto r = insert_secret.bind(1, secret).bind(2, id).bind(3, pos++).bind(4, exp).run("add secret");
+    auto r =
+        insert_secret.bind(1, secret).bind(2, id).bind(3, pos++).bind(4, exp).run("add secret");
     if (!r) {
       base::Error e = r.error();
       if (e.code == Errc::kExists) e.context = "store: a secret of this user is already in use";

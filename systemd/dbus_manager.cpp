@@ -5,9 +5,9 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <utility>
@@ -77,7 +77,7 @@ class Manager final : public DbusManager {
   std::chrono::seconds retry_delay_{1};     // doubles per failed attempt, up to kMaxRetryDelay
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // handlers check it before `this`
   std::uint64_t generation_ = 0;  // waits armed before the last arm() are stale
-  bool stopped_ = false;  // stop() was called: no more serving or reconnecting
+  bool stopped_ = false;          // stop() was called: no more serving or reconnecting
 };
 
 constexpr std::chrono::seconds kMaxRetryDelay{30};
@@ -308,8 +308,8 @@ void Manager::lost(const std::exception& e) {
 }
 
 void Manager::retry_from_start(const base::Error& e) {
-  log()->warn("dbus unavailable, retrying bus={} next_try_s={} error={}", options_.bus, retry_delay_.count(),
-              e.to_string());
+  log()->warn("dbus unavailable, retrying bus={} next_try_s={} error={}", options_.bus,
+              retry_delay_.count(), e.to_string());
   reconnect_later();
 }
 

@@ -158,7 +158,7 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
     return;
   }
   (void)fd.release();  // the socket owns it now
-  tune_socket(sock);    // not from our listener: nothing inherited
+  tune_socket(sock);   // not from our listener: nothing inherited
   log()->debug("handoff received listener={} bytes={}", h.listener_id, h.data.size());
   spawn_session(rt, std::move(sock), std::move(h.data));
 }

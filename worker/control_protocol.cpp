@@ -201,7 +201,8 @@ Result<Message> decode_gate_direct(Reader& r) {
   if (!r.ok()) return fail(Errc::kBadInput, "gate-direct: short body");
   if (count == 0) return fail(Errc::kBadInput, "gate-direct: no entries");
   if (count > kMaxDirectEntries) return fail(Errc::kTooLarge, "gate-direct: too many entries");
-  if (r.left() != count * kDirectEntrySize) return fail(Errc::kBadInput, "gate-direct: length mismatch");
+  if (r.left() != count * kDirectEntrySize)
+    return fail(Errc::kBadInput, "gate-direct: length mismatch");
   d.entries.resize(count);
   for (auto& e : d.entries) {
     e.user = static_cast<std::uint32_t>(r.uint(4));
@@ -290,7 +291,8 @@ Result<Bytes> encode(const Message& m) {
   }
   if (auto* d = std::get_if<GateDirect>(&m); d) {
     if (d->entries.empty()) return fail(Errc::kBadInput, "gate-direct without entries");
-    if (d->entries.size() > kMaxDirectEntries) return fail(Errc::kTooLarge, "too many gate-direct entries");
+    if (d->entries.size() > kMaxDirectEntries)
+      return fail(Errc::kTooLarge, "too many gate-direct entries");
   }
   Writer w;
   // Room for the header and a small body up front: fewer reallocations, and

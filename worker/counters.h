@@ -41,8 +41,9 @@ enum class Counter : std::size_t {
   kRateLimited,          // gate: closed at accept, the client IP was over --per-ip-rate
   kDirectHandoffs,       // worker: sockets received over lanes; gate: sent over lanes
   kSeccompDenied,        // system calls refused by the seccomp filter (syscall_filter.h)
-  kSourceLimited,        // gate: closed at accept, the source (or its subnet) held its handshake cap
-  kEvictedUnproven,      // gate: handshake table full, the oldest unproven handshake closed for a new one
+  kSourceLimited,    // gate: closed at accept, the source (or its subnet) held its handshake cap
+  kEvictedUnproven,  // gate: handshake table full, the oldest unproven handshake closed for a new
+                     // one
   kCount
 };
 

@@ -173,7 +173,8 @@ bool Gate::Impl::admit_ip(const std::string& key, Clock::time_point now) {
   auto [it, fresh] = buckets.try_emplace(key, Bucket{burst, now});
   Bucket& b = it->second;
   if (!fresh) {
-    b.tokens = std::min(burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
+    b.tokens =
+        std::min(burst, b.tokens + rate * std::chrono::duration<double>(now - b.last).count());
     b.last = now;
   }
   if (b.tokens < 1.0) return false;
@@ -203,7 +204,9 @@ awaitable<void> Gate::Impl::tick_loop() {
     if (gopts.per_ip_rate != 0 && !buckets.empty()) {
       const double burst = 2.0 * gopts.per_ip_rate;
       std::erase_if(buckets, [&](const auto& kv) {
-        return kv.second.tokens + gopts.per_ip_rate * std::chrono::duration<double>(now - kv.second.last).count() >= burst;
+        return kv.second.tokens + gopts.per_ip_rate *
+                                      std::chrono::duration<double>(now - kv.second.last).count() >=
+               burst;
       });
     }
     if (auto n = rt.counters[Counter::kOverloadClosed]; n != overload_seen) {

@@ -35,7 +35,8 @@ SourceKeys source_keys(std::span<const std::byte> addr, const AdmissionLimits& l
     return {masked_key('4', addr, 32), masked_key('4', addr, l.ipv4_subnet_prefix)};
   }
   if (addr.size() == 16) {
-    return {masked_key('6', addr, l.ipv6_source_prefix), masked_key('6', addr, l.ipv6_subnet_prefix)};
+    return {masked_key('6', addr, l.ipv6_source_prefix),
+            masked_key('6', addr, l.ipv6_subnet_prefix)};
   }
   return {};
 }

@@ -16,8 +16,8 @@
 namespace mtw::worker {
 
 struct AdmissionLimits {
-  std::uint32_t per_source = 128;  // unfinished handshakes per host key; 0 = no cap
-  std::uint32_t per_subnet = 512;  // unfinished handshakes per subnet key; 0 = no cap
+  std::uint32_t per_source = 128;        // unfinished handshakes per host key; 0 = no cap
+  std::uint32_t per_subnet = 512;        // unfinished handshakes per subnet key; 0 = no cap
   std::uint8_t ipv6_source_prefix = 64;  // 1..128
   std::uint8_t ipv6_subnet_prefix = 48;  // 1..128
   std::uint8_t ipv4_subnet_prefix = 24;  // 1..32

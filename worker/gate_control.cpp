@@ -100,13 +100,15 @@ void Gate::Impl::set_lane(const control::GateLane& gl, base::UniqueFd fd) {
   int type = 0;
   socklen_t len = sizeof type;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
-    gate_log()->warn("lane rejected user={} lane={} reason=not_a_seqpacket_socket", gl.user, gl.lane);
+    gate_log()->warn("lane rejected user={} lane={} reason=not_a_seqpacket_socket", gl.user,
+                     gl.lane);
     return;
   }
   // Never wait on a worker: a full lane sends the client the other way.
   const int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-    gate_log()->warn("lane rejected user={} lane={} reason=fcntl errno={}", gl.user, gl.lane, errno);
+    gate_log()->warn("lane rejected user={} lane={} reason=fcntl errno={}", gl.user, gl.lane,
+                     errno);
     return;
   }
   // An older lane closes here: its worker drains what is queued and sees EOF.
@@ -141,7 +143,8 @@ bool Gate::Impl::try_lane(const Identified& id, const control::PeerAddress& peer
     // (the worker exited or closed it): drop it; the supervisor sends a new
     // one when a worker is ready again.
     if (!would_block(r.error())) {
-      gate_log()->debug("lane dropped user={} lane={} error={}", id.user, l.lane, r.error().to_string());
+      gate_log()->debug("lane dropped user={} lane={} error={}", id.user, l.lane,
+                        r.error().to_string());
       lanes.erase(it);
     }
     return false;

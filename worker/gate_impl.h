@@ -10,8 +10,8 @@
 #include "base/unique_fd.h"
 #include "worker/asio.h"
 #include "worker/control_protocol.h"
-#include "worker/gate_admission.h"
 #include "worker/gate.h"
+#include "worker/gate_admission.h"
 #include "worker/runtime.h"
 
 namespace spdlog {

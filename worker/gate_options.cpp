@@ -156,11 +156,22 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 base::Result<GateOptions> parse_gate_options(const std::vector<std::string_view>& args) {
-  static const std::set<std::string_view> known = {
-      "--listen-fd", "--control-fd",        "--mask",           "--mask-discard-timeout",
-      "--tls-skew",  "--handshake-timeout", "--replay-entries", "--max-handshakes", "--per-ip-rate",
-      "--log-level", "--silent-timeout", "--source-handshakes", "--subnet-handshakes",
-      "--ipv6-source-prefix", "--ipv6-subnet-prefix", "--ipv4-subnet-prefix"};
+  static const std::set<std::string_view> known = {"--listen-fd",
+                                                   "--control-fd",
+                                                   "--mask",
+                                                   "--mask-discard-timeout",
+                                                   "--tls-skew",
+                                                   "--handshake-timeout",
+                                                   "--replay-entries",
+                                                   "--max-handshakes",
+                                                   "--per-ip-rate",
+                                                   "--log-level",
+                                                   "--silent-timeout",
+                                                   "--source-handshakes",
+                                                   "--subnet-handshakes",
+                                                   "--ipv6-source-prefix",
+                                                   "--ipv6-subnet-prefix",
+                                                   "--ipv4-subnet-prefix"};
   GateOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];

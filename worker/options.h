@@ -40,9 +40,9 @@ struct Options {
   std::uint32_t drain_timeout_ms = 30'000;
   std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
   std::uint32_t max_connections = 0;               // 0: unlimited
-  std::uint32_t replay_entries = 1u << 16;         // replay cache size (20 B each, allocated at start)
-  std::uint32_t stats_interval_ms = 60'000;        // 0: off
-  std::string stats_file;                          // empty: off
+  std::uint32_t replay_entries = 1u << 16;   // replay cache size (20 B each, allocated at start)
+  std::uint32_t stats_interval_ms = 60'000;  // 0: off
+  std::string stats_file;                    // empty: off
   std::string log_level = "info";
   // Middle-proxy mode (docs/worker.md): with an ad tag every client goes
   // through Telegram's middle proxies; the two files are read at start.

@@ -26,8 +26,8 @@ static_assert(kTlsSlots * kTlsSlotBytes == kBufferSize);
 std::size_t read_tls_slots(tcp::socket& sock, std::byte* buf, error_code& ec) {
   std::array<asio::mutable_buffer, kTlsSlots> slots;
   for (std::size_t i = 0; i < kTlsSlots; ++i) {
-    slots[i] = asio::buffer(buf + i * kTlsSlotBytes + proto::kTlsHeaderSize,
-                            proto::kMaxTlsWritePayload);
+    slots[i] =
+        asio::buffer(buf + i * kTlsSlotBytes + proto::kTlsHeaderSize, proto::kMaxTlsWritePayload);
   }
   return sock.read_some(slots, ec);
 }

@@ -127,7 +127,8 @@ void Server::Impl::print_links() const {
   }
   if (host.empty()) return;  // managed mode without --public-host: the parent prints links
   for (const auto& s : rt.index->secrets()) {
-    for (const auto& link : proto::proxy_links(s.secret, host, port)) std::printf("%s\n", link.c_str());
+    for (const auto& link : proto::proxy_links(s.secret, host, port))
+      std::printf("%s\n", link.c_str());
   }
   std::fflush(stdout);
 }
@@ -144,7 +145,8 @@ base::Result<void> Server::start() {
     if (auto r = d.load_middle(); !r) return r;
   }
   if (d.rt.opts.replay_entries != (1u << 16)) {
-    d.rt.replay = proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
+    d.rt.replay =
+        proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
   }
   if (auto r = d.bind_all(); !r) return r;
   d.print_links();

@@ -61,7 +61,7 @@ struct Server::Impl {
   std::uint64_t report_seq = 0;
   Clock::time_point drain_deadline;
   asio::steady_timer* tick_timer = nullptr;  // while tick_loop runs
-  bool tick_woken = false;  // the timer was cancelled to wake it, not to stop it
+  bool tick_woken = false;                   // the timer was cancelled to wake it, not to stop it
   Clock::time_point next_stats_file;
   Clock::time_point next_summary;
 };

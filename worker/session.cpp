@@ -331,8 +331,8 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
 
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
                    const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket) {
-  auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial), listener,
-                                     mask_only, std::move(ticket));
+  auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial), listener, mask_only,
+                                     std::move(ticket));
   auto ex = s->client_executor();
   asio::co_spawn(
       ex, [s]() -> awaitable<void> { co_await s->run(); }, LogExceptions{"session"});

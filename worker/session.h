@@ -13,8 +13,8 @@
 #include "proto/identify.h"
 #include "worker/asio.h"
 #include "worker/buffer_pool.h"
-#include "worker/middle.h"
 #include "worker/gate_admission.h"
+#include "worker/middle.h"
 #include "worker/runtime.h"
 
 namespace mtw::worker {

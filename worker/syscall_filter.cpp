@@ -164,7 +164,8 @@ base::Result<void> install_syscall_filter() {
     if (exempt_in_this_build(d)) continue;
     const int nr = seccomp_syscall_resolve_name(d.name);
     if (nr < 0) continue;  // not a call of this architecture (iopl on aarch64, say)
-    const std::uint32_t action = d.err == EPERM ? trap : SCMP_ACT_ERRNO(static_cast<unsigned>(d.err));
+    const std::uint32_t action =
+        d.err == EPERM ? trap : SCMP_ACT_ERRNO(static_cast<unsigned>(d.err));
     if (d.arg0_bits == 0) {
       if (int rc = seccomp_rule_add(ctx, action, nr, 0); rc != 0) {
         return tl::unexpected(seccomp_error(d.name, rc));

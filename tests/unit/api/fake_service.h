@@ -5,11 +5,11 @@
 #pragma once
 
 #include <map>
-#include <optional>
-#include <utility>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/service.h"
@@ -37,12 +37,12 @@ class FakeService : public Service {
   bool reload_ok = true;
   std::uint64_t reloads = 0;
   std::optional<base::Error> next_error;  // returned once by the next update_user
-  std::size_t room = 1000;                 // users create_user allows, like [cells]
+  std::size_t room = 1000;                // users create_user allows, like [cells]
 
   void add_event(std::string user, std::string kind, std::string detail) {
     std::lock_guard l(mu_);
-    events_.push_back({events_.size() + 1, kFakeNow, std::move(user), std::move(kind),
-                       std::move(detail)});
+    events_.push_back(
+        {events_.size() + 1, kFakeNow, std::move(user), std::move(kind), std::move(detail)});
   }
 
   // Everything the API could change, as text: equal dumps = unchanged state.
@@ -60,7 +60,8 @@ class FakeService : public Service {
         << " mc=" << ov.max_connections.value_or(-1u) << " mi=" << ov.max_unique_ips.value_or(-1u)
         << " od=" << (ov.on_demand ? int(*ov.on_demand) : -1)
         << " it=" << ov.idle_teardown_s.value_or(-1u) << " resets=" << resets_[name];
-      for (const auto& s : r.secret_info) o << " s=" << s.secret << "/" << s.expires_at.value_or(-1);
+      for (const auto& s : r.secret_info)
+        o << " s=" << s.secret << "/" << s.expires_at.value_or(-1);
       o << "\n";
     }
     o << "reloads=" << reloads << " next_id=" << next_id_ << "\n";
@@ -82,7 +83,8 @@ class FakeService : public Service {
   Result<UserRecord> create_user(const NewUser& nu) override {
     std::lock_guard l(mu_);
     if (find(nu.name)) return base::fail(base::Errc::kExists, "user " + nu.name + " exists");
-    if (users_.size() >= room) return base::fail(base::Errc::kExhausted, "no room for another user");
+    if (users_.size() >= room)
+      return base::fail(base::Errc::kExhausted, "no room for another user");
     UserRecord r;
     r.user.id = next_id_;
     r.user.name = nu.name;
@@ -113,8 +115,8 @@ class FakeService : public Service {
     auto* r = find(name);
     if (!r) return missing(name);
     if (r->user.origin == supervisor::UserOrigin::kConfig)
-      return base::fail(base::Errc::kPermission, "user " + std::string(name) +
-                                                     " is declared in the configuration file");
+      return base::fail(base::Errc::kPermission,
+                        "user " + std::string(name) + " is declared in the configuration file");
     if (p.enabled) r->user.enabled = *p.enabled;
     if (p.expires_at) r->user.expires_at = *p.expires_at;
     if (p.comment) r->user.comment = *p.comment;

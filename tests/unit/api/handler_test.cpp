@@ -1,8 +1,8 @@
 // The pure request -> response function, without sockets.
 #include "api/handler.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "api/json_in.h"
 #include "fake_service.h"
@@ -16,9 +16,9 @@ class HandlerTest : public ::testing::Test {
  protected:
   HttpResponse run(std::string method, std::string target, std::string body = "",
                    Transport t = Transport::kUnix) {
-    return handler_.handle(
-        HttpRequest{std::move(method), std::move(target), body.empty() ? "" : "application/json",
-                    "", std::move(body), t});
+    return handler_.handle(HttpRequest{std::move(method), std::move(target),
+                                       body.empty() ? "" : "application/json", "", std::move(body),
+                                       t});
   }
   testing::FakeService svc_;
   TokenState token_{"/nonexistent/token", ""};

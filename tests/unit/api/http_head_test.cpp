@@ -47,7 +47,8 @@ TEST(HttpHead, SameBytesAsBeast) {
 }
 
 TEST(HttpHead, HeaderWithLineBreakIsLeftOut) {
-  HttpResponse r{200, "application/json", "{}", {{"X-Bad", "a\r\nSet-Cookie: x"}, {"Allow", "GET"}}};
+  HttpResponse r{
+      200, "application/json", "{}", {{"X-Bad", "a\r\nSet-Cookie: x"}, {"Allow", "GET"}}};
   const std::string h = response_head(r, 11, true);
   EXPECT_EQ(h.find("X-Bad"), std::string::npos);
   EXPECT_EQ(h.find("Set-Cookie"), std::string::npos);

@@ -19,15 +19,23 @@ TEST(JsonWriter, NestedValuesParseBack) {
   std::string t;
   JsonWriter w(t);
   w.begin_object();
-  w.field("a", std::uint64_t{18446744073709551615u}).field("b", std::int64_t{-9223372036854775807 - 1});
+  w.field("a", std::uint64_t{18446744073709551615u})
+      .field("b", std::int64_t{-9223372036854775807 - 1});
   w.field("c", true).field("d", false).key("e").null();
   w.key("f").begin_object().end_object();
-  w.key("g").begin_object().field("x", 1).key("y").begin_object().field("z", "q").end_object().end_object();
+  w.key("g")
+      .begin_object()
+      .field("x", 1)
+      .key("y")
+      .begin_object()
+      .field("z", "q")
+      .end_object()
+      .end_object();
   w.field("h", std::optional<int>{}).field("i", std::optional<int>{7}).field("j", std::string("s"));
   w.end_object();
-  EXPECT_EQ(t,
-            R"({"a":18446744073709551615,"b":-9223372036854775808,"c":true,"d":false,"e":null,"f":{},)"
-            R"("g":{"x":1,"y":{"z":"q"}},"h":null,"i":7,"j":"s"})");
+  EXPECT_EQ(
+      t, R"({"a":18446744073709551615,"b":-9223372036854775808,"c":true,"d":false,"e":null,"f":{},)"
+         R"("g":{"x":1,"y":{"z":"q"}},"h":null,"i":7,"j":"s"})");
   const json::value v = json::parse(t);
   EXPECT_EQ(v.at("a").as_uint64(), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(v.at("b").as_int64(), std::numeric_limits<std::int64_t>::min());
@@ -70,9 +78,10 @@ TEST(JsonWriter, NestsToMaxDepth) {
 TEST(JsonWriter, EscapesLikeBoostJson) {
   std::string all;
   for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
-  for (const std::string& s : {all, std::string("plain"), std::string(), std::string("\"\\\"\\"),
-                               std::string("\xd0\xbf\xd1\x80\xd0\xbe\xd0\xba\xd1\x81\xd0\xb8 \xf0\x9f\x94\x91"),
-                               std::string("a\0b", 3), std::string("end\x1f")}) {
+  for (const std::string& s :
+       {all, std::string("plain"), std::string(), std::string("\"\\\"\\"),
+        std::string("\xd0\xbf\xd1\x80\xd0\xbe\xd0\xba\xd1\x81\xd0\xb8 \xf0\x9f\x94\x91"),
+        std::string("a\0b", 3), std::string("end\x1f")}) {
     std::string t;
     JsonWriter(t).value(s);
     EXPECT_EQ(t, json::serialize(json::string_view(s.data(), s.size()))) << s.size();
@@ -125,12 +134,33 @@ TEST(StatusText, EveryFieldInOrder) {
   const json::object o = json::parse(t).as_object();
   std::vector<std::string> keys;
   for (const auto& kv : o) keys.emplace_back(kv.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{
-                      "name", "id", "state", "fail_reason", "enabled", "expires_at", "worker_pid", "worker_uid",
-                      "restarts", "cell", "connections", "held", "refused", "connections_total", "unique_ips",
-                      "quota", "throttled", "throttled_quota", "throttled_unique_ips", "throttle_reason",
-                      "rate_up_bps", "rate_down_bps", "measured_up_bps", "measured_down_bps", "bytes_up_total",
-                      "bytes_down_total", "worker_counters"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"name",
+                                            "id",
+                                            "state",
+                                            "fail_reason",
+                                            "enabled",
+                                            "expires_at",
+                                            "worker_pid",
+                                            "worker_uid",
+                                            "restarts",
+                                            "cell",
+                                            "connections",
+                                            "held",
+                                            "refused",
+                                            "connections_total",
+                                            "unique_ips",
+                                            "quota",
+                                            "throttled",
+                                            "throttled_quota",
+                                            "throttled_unique_ips",
+                                            "throttle_reason",
+                                            "rate_up_bps",
+                                            "rate_down_bps",
+                                            "measured_up_bps",
+                                            "measured_down_bps",
+                                            "bytes_up_total",
+                                            "bytes_down_total",
+                                            "worker_counters"}));
   EXPECT_EQ(o.at("name").as_string(), "alice \"the\" op");
   EXPECT_EQ(o.at("fail_reason").as_string(), "exec: no such file\n");
   EXPECT_EQ(o.at("enabled").as_bool(), false);

@@ -47,12 +47,16 @@ ServerStatus sample_server() {
 
 TEST(Metrics, RendersUserSeriesWithLabels) {
   const std::string t = metrics_text(sample_server(), sample_users());
-  EXPECT_NE(t.find("mtwarden_user_bytes_total{user=\"alice\",direction=\"up\"} 100\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_user_bytes_total{user=\"alice\",direction=\"up\"} 100\n"),
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("mtwarden_user_connections{user=\"alice\"} 3\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_user_quota_used_ratio{user=\"alice\"} 0.25\n"), std::string::npos);
-  EXPECT_NE(t.find("mtwarden_user_throttled{user=\"alice\",reason=\"quota\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_user_throttled{user=\"alice\",reason=\"quota\"} 1\n"),
+            std::string::npos);
   EXPECT_NE(t.find("mtwarden_user_up{user=\"alice\",state=\"running\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("mtwarden_handshake_failures_total{reason=\"bad_handshake\"} 5\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_handshake_failures_total{reason=\"bad_handshake\"} 5\n"),
+            std::string::npos);
   EXPECT_EQ(t.find("reason=\"masked\""), std::string::npos);
   EXPECT_NE(t.find("mtwarden_users{state=\"failed\"} 1\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_sweep_cpu_seconds_total 1.5\n"), std::string::npos);
@@ -62,7 +66,8 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
 TEST(Metrics, RendersWebhookDeliveries) {
   const std::string t = metrics_text(sample_server(), sample_users());
   EXPECT_NE(t.find("# TYPE mtwarden_webhook_deliveries_total counter\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"delivered\"} 11\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"delivered\"} 11\n"),
+            std::string::npos);
   EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"failed\"} 2\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_webhook_deliveries_total{result=\"dropped\"} 3\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_webhook_failed_attempts_total 9\n"), std::string::npos);
@@ -79,7 +84,8 @@ TEST(Metrics, PassesPromtoolCheck) {
   ASSERT_EQ(std::system("command -v promtool >/dev/null 2>&1"), 0)
       << "promtool missing: scripts/deps.sh --test installs prometheus";
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("mtw_metrics_" + std::to_string(::getpid()))).string();
+      (std::filesystem::temp_directory_path() / ("mtw_metrics_" + std::to_string(::getpid())))
+          .string();
   std::ofstream(path) << metrics_text(sample_server(), sample_users());
   const std::string cmd = "promtool check metrics < " + path + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");

@@ -17,6 +17,8 @@
 #include <future>
 #include <thread>
 
+#include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,8 +29,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
-#include <spdlog/sinks/base_sink.h>
 
 #include "api/token.h"
 #include "base/log.h"
@@ -210,7 +210,7 @@ TEST_P(ApiLifecycle, CreatesChangesRotatesAndDeletesAUser) {
 
   r = get(v, "/v1/users/alice/usage?from=2026-11-01&to=2026-11-03");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(svc_.last_from, 1793491200);         // 2026-11-01
+  EXPECT_EQ(svc_.last_from, 1793491200);            // 2026-11-01
   EXPECT_EQ(svc_.last_to, 1793491200 + 3 * 86400);  // through 2026-11-03
   auto items = r.json().at("items").as_array();
   ASSERT_EQ(items.size(), 3u);
@@ -391,7 +391,8 @@ TEST(ApiServerStart, RefusesPublicTcpAndTcpWithoutToken) {
   // A stale socket file is replaced.
   cfg.socket_group.clear();
   {
-    asio::local::stream_protocol::acceptor stale(io, asio::local::stream_protocol::endpoint(dir + "/a.sock"));
+    asio::local::stream_protocol::acceptor stale(
+        io, asio::local::stream_protocol::endpoint(dir + "/a.sock"));
   }
   ASSERT_TRUE(std::filesystem::exists(dir + "/a.sock"));
   r = ApiServer::start(io, cfg, dir + "/a.sock", dir + "/tok", svc);
@@ -426,53 +427,91 @@ std::vector<Bad> bad_requests() {
       {"trailing garbage", U, V::post, "/v1/users", R"({"name":"zed"} x)", 400, "bad_request", ""},
       {"not an object", U, V::post, "/v1/users", "[1]", 400, "bad_request", ""},
       {"empty body", U, V::post, "/v1/users", "", 400, "bad_request", ""},
-      {"unknown top field", U, V::post, "/v1/users", user(R"(,"foo":1)"), 400, "bad_request", "foo"},
-      {"unknown limits field", U, V::post, "/v1/users", lim(R"("rate":1)"), 400, "bad_request", "limits.rate"},
+      {"unknown top field", U, V::post, "/v1/users", user(R"(,"foo":1)"), 400, "bad_request",
+       "foo"},
+      {"unknown limits field", U, V::post, "/v1/users", lim(R"("rate":1)"), 400, "bad_request",
+       "limits.rate"},
       {"name wrong type", U, V::post, "/v1/users", R"({"name":5})", 400, "bad_request", "name"},
       {"name bad chars", U, V::post, "/v1/users", R"({"name":"a b"})", 400, "bad_request", "name"},
-      {"name too long", U, V::post, "/v1/users", R"({"name":")" + std::string(65, 'a') + R"("})", 400, "bad_request", "name"},
+      {"name too long", U, V::post, "/v1/users", R"({"name":")" + std::string(65, 'a') + R"("})",
+       400, "bad_request", "name"},
       {"name empty", U, V::post, "/v1/users", R"({"name":""})", 400, "bad_request", "name"},
       {"name missing", U, V::post, "/v1/users", R"({"comment":"x"})", 400, "bad_request", "name"},
       {"name dot", U, V::post, "/v1/users", R"({"name":"."})", 400, "bad_request", "name"},
       {"name dot dot", U, V::post, "/v1/users", R"({"name":".."})", 400, "bad_request", "name"},
       {"name hidden", U, V::post, "/v1/users", R"({"name":".zed"})", 400, "bad_request", "name"},
-      {"name option-like", U, V::post, "/v1/users", R"({"name":"-rf"})", 400, "bad_request", "name"},
-      {"name control char", U, V::post, "/v1/users", "{\"name\":\"z\\u0007d\"}", 400, "bad_request", "name"},
-      {"duplicate key", U, V::post, "/v1/users", R"({"name":"zed","name":"zod"})", 400, "bad_request", "name"},
-      {"duplicate nested key", U, V::post, "/v1/users", lim(R"("quota":"1GiB","quota":"2GiB")"), 400, "bad_request", "limits.quota"},
-      {"duplicate key in patch", U, V::patch, "/v1/users/cfguser", R"({"comment":"a","comment":"b"})", 400, "bad_request", "comment"},
-      {"duplicate key in rotate", U, V::post, "/v1/users/cfguser/rotate", R"({"grace_s":1,"grace_s":2})", 400, "bad_request", "grace_s"},
-      {"enabled wrong type", U, V::post, "/v1/users", user(R"(,"enabled":"yes")"), 400, "bad_request", "enabled"},
-      {"comment too long", U, V::post, "/v1/users", user(R"(,"comment":")" + std::string(257, 'c') + "\""), 400, "bad_request", "comment"},
-      {"bad date", U, V::post, "/v1/users", user(R"(,"expires_at":"2026-02-30")"), 400, "bad_request", "expires_at"},
-      {"negative expiry", U, V::post, "/v1/users", user(R"(,"expires_at":-5)"), 400, "bad_request", "expires_at"},
-      {"fractional expiry", U, V::post, "/v1/users", user(R"(,"expires_at":1.5)"), 400, "bad_request", "expires_at"},
-      {"bad rate text", U, V::post, "/v1/users", lim(R"("rate_up":"20 parsecs")"), 400, "bad_request", "limits.rate_up"},
-      {"negative rate", U, V::post, "/v1/users", lim(R"("rate_up":-1)"), 400, "bad_request", "limits.rate_up"},
-      {"rate too small", U, V::post, "/v1/users", lim(R"("rate_down":100)"), 400, "bad_request", "limits.rate_down"},
-      {"rate too large", U, V::post, "/v1/users", lim(R"("throttle_rate":"101gbit")"), 400, "bad_request", "limits.throttle_rate"},
-      {"rate wrong type", U, V::post, "/v1/users", lim(R"("rate_down":true)"), 400, "bad_request", "limits.rate_down"},
-      {"unlimited throttle", U, V::post, "/v1/users", lim(R"("throttle_rate":"unlimited")"), 400, "bad_request", "limits.throttle_rate"},
-      {"bad size text", U, V::post, "/v1/users", lim(R"("quota":"50 GiBs")"), 400, "bad_request", "limits.quota"},
-      {"size too large", U, V::post, "/v1/users", lim(R"("quota":99999999999999999999)"), 400, "bad_request", "limits.quota"},
-      {"bad period", U, V::post, "/v1/users", lim(R"("period":"yearly")"), 400, "bad_request", "limits.period"},
-      {"anchor 0", U, V::post, "/v1/users", lim(R"("anchor_day":0)"), 400, "bad_request", "limits.anchor_day"},
-      {"weekly anchor 8", U, V::post, "/v1/users", lim(R"("period":"weekly","anchor_day":8)"), 400, "bad_request", "limits.anchor_day"},
-      {"warn 101", U, V::post, "/v1/users", lim(R"("warn_percent":101)"), 400, "bad_request", "limits.warn_percent"},
-      {"max_connections", U, V::post, "/v1/users", lim(R"("max_connections":1000001)"), 400, "bad_request", "limits.max_connections"},
-      {"idle teardown", U, V::post, "/v1/users", lim(R"("idle_teardown_s":5)"), 400, "bad_request", "limits.idle_teardown_s"},
-      {"on_demand type", U, V::post, "/v1/users", lim(R"("on_demand":"true")"), 400, "bad_request", "limits.on_demand"},
-      {"limits not object", U, V::post, "/v1/users", user(R"(,"limits":[])"), 400, "bad_request", "limits"},
-      {"bad secret", U, V::post, "/v1/users", user(R"(,"secrets":["zz"])"), 400, "bad_request", "secrets[0]"},
-      {"bad tls domain", U, V::post, "/v1/users", user(R"(,"tls_domain":"a b")"), 400, "bad_request", "tls_domain"},
+      {"name option-like", U, V::post, "/v1/users", R"({"name":"-rf"})", 400, "bad_request",
+       "name"},
+      {"name control char", U, V::post, "/v1/users", "{\"name\":\"z\\u0007d\"}", 400, "bad_request",
+       "name"},
+      {"duplicate key", U, V::post, "/v1/users", R"({"name":"zed","name":"zod"})", 400,
+       "bad_request", "name"},
+      {"duplicate nested key", U, V::post, "/v1/users", lim(R"("quota":"1GiB","quota":"2GiB")"),
+       400, "bad_request", "limits.quota"},
+      {"duplicate key in patch", U, V::patch, "/v1/users/cfguser",
+       R"({"comment":"a","comment":"b"})", 400, "bad_request", "comment"},
+      {"duplicate key in rotate", U, V::post, "/v1/users/cfguser/rotate",
+       R"({"grace_s":1,"grace_s":2})", 400, "bad_request", "grace_s"},
+      {"enabled wrong type", U, V::post, "/v1/users", user(R"(,"enabled":"yes")"), 400,
+       "bad_request", "enabled"},
+      {"comment too long", U, V::post, "/v1/users",
+       user(R"(,"comment":")" + std::string(257, 'c') + "\""), 400, "bad_request", "comment"},
+      {"bad date", U, V::post, "/v1/users", user(R"(,"expires_at":"2026-02-30")"), 400,
+       "bad_request", "expires_at"},
+      {"negative expiry", U, V::post, "/v1/users", user(R"(,"expires_at":-5)"), 400, "bad_request",
+       "expires_at"},
+      {"fractional expiry", U, V::post, "/v1/users", user(R"(,"expires_at":1.5)"), 400,
+       "bad_request", "expires_at"},
+      {"bad rate text", U, V::post, "/v1/users", lim(R"("rate_up":"20 parsecs")"), 400,
+       "bad_request", "limits.rate_up"},
+      {"negative rate", U, V::post, "/v1/users", lim(R"("rate_up":-1)"), 400, "bad_request",
+       "limits.rate_up"},
+      {"rate too small", U, V::post, "/v1/users", lim(R"("rate_down":100)"), 400, "bad_request",
+       "limits.rate_down"},
+      {"rate too large", U, V::post, "/v1/users", lim(R"("throttle_rate":"101gbit")"), 400,
+       "bad_request", "limits.throttle_rate"},
+      {"rate wrong type", U, V::post, "/v1/users", lim(R"("rate_down":true)"), 400, "bad_request",
+       "limits.rate_down"},
+      {"unlimited throttle", U, V::post, "/v1/users", lim(R"("throttle_rate":"unlimited")"), 400,
+       "bad_request", "limits.throttle_rate"},
+      {"bad size text", U, V::post, "/v1/users", lim(R"("quota":"50 GiBs")"), 400, "bad_request",
+       "limits.quota"},
+      {"size too large", U, V::post, "/v1/users", lim(R"("quota":99999999999999999999)"), 400,
+       "bad_request", "limits.quota"},
+      {"bad period", U, V::post, "/v1/users", lim(R"("period":"yearly")"), 400, "bad_request",
+       "limits.period"},
+      {"anchor 0", U, V::post, "/v1/users", lim(R"("anchor_day":0)"), 400, "bad_request",
+       "limits.anchor_day"},
+      {"weekly anchor 8", U, V::post, "/v1/users", lim(R"("period":"weekly","anchor_day":8)"), 400,
+       "bad_request", "limits.anchor_day"},
+      {"warn 101", U, V::post, "/v1/users", lim(R"("warn_percent":101)"), 400, "bad_request",
+       "limits.warn_percent"},
+      {"max_connections", U, V::post, "/v1/users", lim(R"("max_connections":1000001)"), 400,
+       "bad_request", "limits.max_connections"},
+      {"idle teardown", U, V::post, "/v1/users", lim(R"("idle_teardown_s":5)"), 400, "bad_request",
+       "limits.idle_teardown_s"},
+      {"on_demand type", U, V::post, "/v1/users", lim(R"("on_demand":"true")"), 400, "bad_request",
+       "limits.on_demand"},
+      {"limits not object", U, V::post, "/v1/users", user(R"(,"limits":[])"), 400, "bad_request",
+       "limits"},
+      {"bad secret", U, V::post, "/v1/users", user(R"(,"secrets":["zz"])"), 400, "bad_request",
+       "secrets[0]"},
+      {"bad tls domain", U, V::post, "/v1/users", user(R"(,"tls_domain":"a b")"), 400,
+       "bad_request", "tls_domain"},
       {"duplicate name", U, V::post, "/v1/users", R"({"name":"cfguser"})", 409, "conflict", ""},
-      {"patch unknown user", U, V::patch, "/v1/users/nobody", R"({"comment":"x"})", 404, "not_found", ""},
-      {"patch name field", U, V::patch, "/v1/users/cfguser", R"({"name":"x"})", 400, "bad_request", "name"},
-      {"patch config user", U, V::patch, "/v1/users/cfguser", R"({"comment":"x"})", 403, "forbidden", ""},
+      {"patch unknown user", U, V::patch, "/v1/users/nobody", R"({"comment":"x"})", 404,
+       "not_found", ""},
+      {"patch name field", U, V::patch, "/v1/users/cfguser", R"({"name":"x"})", 400, "bad_request",
+       "name"},
+      {"patch config user", U, V::patch, "/v1/users/cfguser", R"({"comment":"x"})", 403,
+       "forbidden", ""},
       {"delete config user", U, V::delete_, "/v1/users/cfguser", "", 403, "forbidden", ""},
-      {"enable with body", U, V::post, "/v1/users/cfguser/enable", R"({"x":1})", 400, "bad_request", "x"},
-      {"rotate bad grace", U, V::post, "/v1/users/cfguser/rotate", R"({"grace_s":-1})", 400, "bad_request", "grace_s"},
-      {"rotate bad secret", U, V::post, "/v1/users/cfguser/rotate", R"({"secret":"xyz"})", 400, "bad_request", "secret"},
+      {"enable with body", U, V::post, "/v1/users/cfguser/enable", R"({"x":1})", 400, "bad_request",
+       "x"},
+      {"rotate bad grace", U, V::post, "/v1/users/cfguser/rotate", R"({"grace_s":-1})", 400,
+       "bad_request", "grace_s"},
+      {"rotate bad secret", U, V::post, "/v1/users/cfguser/rotate", R"({"secret":"xyz"})", 400,
+       "bad_request", "secret"},
       {"rotate unknown user", U, V::post, "/v1/users/nobody/rotate", "", 404, "not_found", ""},
       {"reset unknown user", U, V::post, "/v1/users/nobody/reset", "", 404, "not_found", ""},
       {"bad name in path", U, V::get, "/v1/users/bad%20name", "", 404, "not_found", ""},
@@ -480,23 +519,32 @@ std::vector<Bad> bad_requests() {
       {"GET on action", U, V::get, "/v1/users/cfguser/enable", "", 405, "method_not_allowed", ""},
       {"unknown path", U, V::get, "/v1/nope", "", 404, "not_found", ""},
       {"unversioned path", U, V::get, "/users", "", 404, "not_found", ""},
-      {"oversized body", U, V::post, "/v1/users", R"({"name":"zed","comment":")" + big + "\"}", 413, "payload_too_large", ""},
-      {"wrong content type", U, V::post, "/v1/users", R"({"name":"zed"})", 415, "unsupported_media_type", "", "text/plain"},
-      {"no token on tcp", Via::kTcp, V::get, "/v1/users", "", 401, "unauthorized", "", "application/json", std::string()},
-      {"wrong token on tcp", Via::kTcp, V::post, "/v1/users", R"({"name":"zed"})", 401, "unauthorized", "", "application/json", std::string("mtw_wrong")},
+      {"oversized body", U, V::post, "/v1/users", R"({"name":"zed","comment":")" + big + "\"}", 413,
+       "payload_too_large", ""},
+      {"wrong content type", U, V::post, "/v1/users", R"({"name":"zed"})", 415,
+       "unsupported_media_type", "", "text/plain"},
+      {"no token on tcp", Via::kTcp, V::get, "/v1/users", "", 401, "unauthorized", "",
+       "application/json", std::string()},
+      {"wrong token on tcp", Via::kTcp, V::post, "/v1/users", R"({"name":"zed"})", 401,
+       "unauthorized", "", "application/json", std::string("mtw_wrong")},
       {"token rotate over tcp", Via::kTcp, V::post, "/v1/token/rotate", "", 403, "forbidden", ""},
       {"usage bad by", U, V::get, "/v1/users/cfguser/usage?by=week", "", 400, "bad_request", "by"},
-      {"usage bad date", U, V::get, "/v1/users/cfguser/usage?from=2026-13-01", "", 400, "bad_request", "from"},
-      {"usage reversed", U, V::get, "/v1/users/cfguser/usage?from=2026-05-02&to=2026-05-01", "", 400, "bad_request", "from"},
-      {"usage unknown param", U, V::get, "/v1/users/cfguser/usage?since=1", "", 400, "bad_request", "since"},
+      {"usage bad date", U, V::get, "/v1/users/cfguser/usage?from=2026-13-01", "", 400,
+       "bad_request", "from"},
+      {"usage reversed", U, V::get, "/v1/users/cfguser/usage?from=2026-05-02&to=2026-05-01", "",
+       400, "bad_request", "from"},
+      {"usage unknown param", U, V::get, "/v1/users/cfguser/usage?since=1", "", 400, "bad_request",
+       "since"},
       {"usage unknown user", U, V::get, "/v1/users/nobody/usage", "", 404, "not_found", ""},
       {"events limit 0", U, V::get, "/v1/events?limit=0", "", 400, "bad_request", "limit"},
       {"events limit 1001", U, V::get, "/v1/events?limit=1001", "", 400, "bad_request", "limit"},
       {"events bad after", U, V::get, "/v1/events?after=abc", "", 400, "bad_request", "after"},
-      {"events duplicate param", U, V::get, "/v1/events?limit=1&limit=2", "", 400, "bad_request", "limit"},
+      {"events duplicate param", U, V::get, "/v1/events?limit=1&limit=2", "", 400, "bad_request",
+       "limit"},
       {"status with query", U, V::get, "/v1/status?x=1", "", 400, "bad_request", "x"},
       {"qr bad index", U, V::get, "/v1/users/cfguser/qr?index=5", "", 400, "bad_request", "index"},
-      {"qr bad format", U, V::get, "/v1/users/cfguser/qr?format=gif", "", 400, "bad_request", "format"},
+      {"qr bad format", U, V::get, "/v1/users/cfguser/qr?format=gif", "", 400, "bad_request",
+       "format"},
   };
 }
 
@@ -639,10 +687,13 @@ TEST_F(ApiCapsTest, LogsARefusalFloodInBoundedLines) {
   }
   EXPECT_EQ(logs.sink->count("refused"), 1u) << logs.sink->all();
   EXPECT_EQ(logs.sink->count("api connection refused transport=tcp peer=127.0.0.99 "
-                             "reason=listener_full"), 1u) << logs.sink->all();
+                             "reason=listener_full"),
+            1u)
+      << logs.sink->all();
   const std::string m = get(Via::kUnix, "/metrics").body;
-  EXPECT_EQ(metrics_line(m, "mtwarden_api_connections_refused_total{transport=\"tcp\","
-                            "reason=\"listener_full\"}"),
+  EXPECT_EQ(metrics_line(m,
+                         "mtwarden_api_connections_refused_total{transport=\"tcp\","
+                         "reason=\"listener_full\"}"),
             "mtwarden_api_connections_refused_total{transport=\"tcp\",reason=\"listener_full\"} " +
                 std::to_string(flood));
   on_io([this] { server_->stop(); });  // reports what the window counted
@@ -653,12 +704,14 @@ TEST_F(ApiCapsTest, LogsARefusalFloodInBoundedLines) {
 TEST_F(ApiServerTest, LogsAndCountsFailedTcpAuthentication) {
   LogCapture logs;
   for (int i = 0; i < 30; ++i)
-    EXPECT_EQ(call(Via::kTcp, http::verb::get, "/v1/status", "", "", i % 2 ? "" : "mtw_wrong")
-                  .status,
-              401);
+    EXPECT_EQ(
+        call(Via::kTcp, http::verb::get, "/v1/status", "", "", i % 2 ? "" : "mtw_wrong").status,
+        401);
   EXPECT_EQ(logs.sink->count("authentication"), 1u) << logs.sink->all();
   EXPECT_EQ(logs.sink->count("api authentication failed transport=tcp peer=127.0.0.1 "
-                             "reason=wrong_token"), 1u) << logs.sink->all();
+                             "reason=wrong_token"),
+            1u)
+      << logs.sink->all();
   EXPECT_EQ(metrics_line(get(Via::kUnix, "/metrics").body, "mtwarden_api_auth_failures_total{"),
             "mtwarden_api_auth_failures_total{transport=\"tcp\"} 30");
   on_io([this] { server_->stop(); });
@@ -681,7 +734,8 @@ TEST_F(ApiServerTest, AnswersAnUnauthenticatedLargeBodyWith401) {
   auto t = tcp_from(io, "127.0.0.1", port_);
   const std::string authed =
       "POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: "
-      "Bearer " + token_ + "\r\nContent-Length: 1000000000\r\n\r\n";
+      "Bearer " +
+      token_ + "\r\nContent-Length: 1000000000\r\n\r\n";
   asio::write(*t, asio::buffer(authed));
   http::response<http::string_body> res2;
   boost::beast::flat_buffer buf2;

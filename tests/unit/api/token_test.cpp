@@ -20,7 +20,8 @@ TEST(Token, GeneratesPrefixedBase64UrlOf32Bytes) {
   const std::string a = generate_token(), b = generate_token();
   ASSERT_EQ(a.size(), 4u + 43u);
   EXPECT_EQ(a.substr(0, 4), "mtw_");
-  for (char c : a.substr(4)) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << c;
+  for (char c : a.substr(4))
+    EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') << c;
   EXPECT_NE(a, b);
 }
 

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <thread>
 
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -35,8 +37,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "base/log.h"
 
@@ -135,7 +135,8 @@ TEST(Webhooks, PostsEachEventAsJson) {
       io, {{"http://127.0.0.1:" + std::to_string(rx.port()) + "/hook?x=1"}, 1000, 0, 10, ""});
   wh->post(event(7));
   wh->post(event(8));
-  ASSERT_TRUE(run_until(io, [&] { return wh->delivered() == 2; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->delivered() == 2; }, std::chrono::seconds(5)));
   ASSERT_EQ(rx.bodies.size(), 2u);
   EXPECT_EQ(rx.targets[0], "/hook?x=1");
   auto v = boost::json::parse(rx.bodies[0]);
@@ -153,10 +154,12 @@ TEST(Webhooks, RetriesUntilTheReceiverIsUp) {
   auto wh =
       Webhooks::create(io, {{"http://127.0.0.1:" + std::to_string(port) + "/"}, 500, 3, 10, ""});
   wh->post(event(1));
-  run_until(io, [] { return false; }, std::chrono::milliseconds(200));  // first attempt refused
+  run_until(
+      io, [] { return false; }, std::chrono::milliseconds(200));  // first attempt refused
   EXPECT_EQ(wh->delivered(), 0u);
   Receiver rx(io, port, false);
-  ASSERT_TRUE(run_until(io, [&] { return wh->delivered() == 1; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->delivered() == 1; }, std::chrono::seconds(5)));
   ASSERT_EQ(rx.bodies.size(), 1u);
   EXPECT_EQ(boost::json::parse(rx.bodies[0]).at("seq").as_int64(), 1);
   EXPECT_EQ(wh->failed(), 0u);
@@ -182,7 +185,8 @@ TEST(Webhooks, HungReceiverTimesOutWithoutBlockingTheLoop) {
   arm();
   const auto start = Clock::now();
   wh->post(event(1));
-  ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5)));
   const auto took = Clock::now() - start;
   EXPECT_EQ(wh->failed_attempts(), 1u);  // webhook_retries 0: one attempt
   EXPECT_GE(took, std::chrono::milliseconds(950));
@@ -216,7 +220,8 @@ TEST(Webhooks, HungNameResolutionTimesOut) {
   auto wh = Webhooks::create(io, {{"http://hang.invalid:8080/h"}, 300, 1, 10, ""});
   const auto start = Clock::now();
   wh->post(event(1));
-  const bool failed = run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5));
+  const bool failed = run_until(
+      io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5));
   const auto took = Clock::now() - start;
   fake_dns::released = true;  // lets Asio's resolver thread finish before io is destroyed
   ASSERT_TRUE(failed);
@@ -232,7 +237,8 @@ TEST(Webhooks, UnknownNameFailsWithoutWaitingForTheDeadline) {
   auto wh = Webhooks::create(io, {{"https://no-such-host.invalid/h"}, 5'000, 0, 10, ""});
   const auto start = Clock::now();
   wh->post(event(1));
-  ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(4)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->failed() == 1; }, std::chrono::seconds(4)));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   EXPECT_EQ(wh->delivered(), 0u);
 }
@@ -246,7 +252,8 @@ TEST(Webhooks, StopEndsAHungNameResolution) {
   auto wh = Webhooks::create(io, {{"http://hang.invalid/h"}, 60'000, 0, 10, ""});
   wh->post(event(1));
   wh->post(event(2));
-  run_until(io, [] { return false; }, std::chrono::milliseconds(100));
+  run_until(
+      io, [] { return false; }, std::chrono::milliseconds(100));
   wh->stop();
   io.restart();
   const std::size_t ran = io.run_for(std::chrono::milliseconds(200));
@@ -309,8 +316,8 @@ TestCert make_cert(const std::string& cn, const std::string& san) {
   need(X509_sign(x.get(), key.get(), EVP_sha256()) > 0, "X509_sign");
   BioPtr cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
   need(cb && PEM_write_bio_X509(cb.get(), x.get()) == 1, "PEM cert");
-  need(kb && PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                      nullptr) == 1,
+  need(kb && PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) ==
+                 1,
        "PEM key");
   return {bio_text(cb.get()), bio_text(kb.get())};
 }
@@ -407,10 +414,14 @@ TEST(WebhooksTls, DeliversWithTheConfiguredCa) {
   TlsReceiver rx(io, cert);
   WebhookOptions o{{https_url("localhost", rx.port(), "/by-name?k=v"),
                     https_url("127.0.0.1", rx.port(), "/by-ip")},
-                   2000, 0, 10, dir.write("ca.pem", cert.cert_pem)};
+                   2000,
+                   0,
+                   10,
+                   dir.write("ca.pem", cert.cert_pem)};
   auto wh = Webhooks::create(io, o);
   wh->post(event(42));
-  ASSERT_TRUE(run_until(io, [&] { return wh->delivered() == 2; }, std::chrono::seconds(8)))
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->delivered() == 2; }, std::chrono::seconds(8)))
       << "failed=" << wh->failed() << " handshake_failures=" << rx.handshake_failures;
   ASSERT_EQ(rx.seen.size(), 2u);
   EXPECT_EQ(wh->failed(), 0u);
@@ -440,7 +451,8 @@ TEST(WebhooksTls, UntrustedCertificateFailsAfterTheRetries) {
   // No ca_file: only the system store, which does not know this certificate.
   auto wh = Webhooks::create(io, {{https_url("127.0.0.1", rx.port(), "/")}, 2000, 1, 10, ""});
   wh->post(event(1));
-  ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(8)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->failed() == 1; }, std::chrono::seconds(8)));
   EXPECT_EQ(wh->delivered(), 0u);
   EXPECT_TRUE(rx.seen.empty());
   EXPECT_EQ(rx.accepted, 2);  // the first attempt and one retry, both refused at the handshake
@@ -459,10 +471,14 @@ TEST(WebhooksTls, HostNameMismatchFails) {
   TlsReceiver rx(io, cert);
   LogCapture logs;
   WebhookOptions o{{https_url("localhost", rx.port(), "/"), https_url("127.0.0.1", rx.port(), "/")},
-                   2000, 0, 10, dir.write("ca.pem", cert.cert_pem)};
+                   2000,
+                   0,
+                   10,
+                   dir.write("ca.pem", cert.cert_pem)};
   auto wh = Webhooks::create(io, o);
   wh->post(event(1));
-  ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 2; }, std::chrono::seconds(8)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->failed() == 2; }, std::chrono::seconds(8)));
   EXPECT_EQ(wh->delivered(), 0u);
   EXPECT_TRUE(rx.seen.empty());
   EXPECT_NE(logs.text().find("hostname mismatch"), std::string::npos) << logs.text();
@@ -487,7 +503,8 @@ TEST(WebhooksTls, SilentServerTimesOutWithoutBlockingTheLoop) {
   arm();
   const auto start = Clock::now();
   wh->post(event(1));
-  ASSERT_TRUE(run_until(io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(run_until(
+      io, [&] { return wh->failed() == 1; }, std::chrono::seconds(5)));
   const auto took = Clock::now() - start;
   EXPECT_GE(took, std::chrono::milliseconds(950));
   EXPECT_LT(took, std::chrono::seconds(4));

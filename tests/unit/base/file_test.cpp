@@ -36,10 +36,12 @@ class WriteFileAtomic : public ::testing::Test {
     return s.str();
   }
   static unsigned mode_of(const std::string& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : ~0u;
   }
-  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), {})); }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir_), {}));
+  }
 
   std::string dir_;
 };

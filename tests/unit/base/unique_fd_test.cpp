@@ -12,7 +12,10 @@ bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 TEST(UniqueFd, ClosesOnDestruction) {
   int raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(raw, 0);
-  { UniqueFd fd(raw); EXPECT_TRUE(fd_open(raw)); }
+  {
+    UniqueFd fd(raw);
+    EXPECT_TRUE(fd_open(raw));
+  }
   EXPECT_FALSE(fd_open(raw));
 }
 

@@ -97,14 +97,15 @@ TEST(AddrLease, ReturnsSlotOnDestructionAndMove) {
 
 // to_string(in_addr) formats by hand; inet_ntop is the reference.
 TEST(AddrPool, Ipv4TextMatchesInetNtop) {
-  for (std::uint32_t v : {0x00000000u, 0xffffffffu, 0x0a0a0001u, 0x7f000001u, 0xc0a86464u, 0x01020304u,
-                          0x090a6364u, 0xfe00ff09u}) {
+  for (std::uint32_t v : {0x00000000u, 0xffffffffu, 0x0a0a0001u, 0x7f000001u, 0xc0a86464u,
+                          0x01020304u, 0x090a6364u, 0xfe00ff09u}) {
     in_addr a{htonl(v)};
     char ref[INET_ADDRSTRLEN];
     ASSERT_NE(inet_ntop(AF_INET, &a, ref, sizeof ref), nullptr);
     EXPECT_EQ(to_string(a), ref) << std::hex << v;
   }
-  for (std::uint32_t v = 0; v < 256 * 256; v += 97) {  // every octet length mix in the low two bytes
+  for (std::uint32_t v = 0; v < 256 * 256;
+       v += 97) {  // every octet length mix in the low two bytes
     in_addr a{htonl(0x0a000000u | v)};
     char ref[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a, ref, sizeof ref);

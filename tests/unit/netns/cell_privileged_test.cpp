@@ -51,7 +51,8 @@ TEST(CellPrivileged, TwoCellsReachTheDcThroughNat) {
   for (int i = 0; i < 2; ++i) {
     sockaddr_in peer{};
     socklen_t len = sizeof peer;
-    base::UniqueFd conn(::accept4(lst.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
+    base::UniqueFd conn(
+        ::accept4(lst.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
     ASSERT_TRUE(conn.valid());
     EXPECT_EQ(to_string(peer.sin_addr), kTransitRoot);
   }
@@ -74,8 +75,8 @@ TEST(CellPrivileged, CellReachesNeitherOtherCellNorHostServices) {
   ASSERT_TRUE(in_b.valid() && on_host.valid());
   std::string gw = to_string(a->addrs().host4);
 
-  EXPECT_EQ(connect_from(*a, b_addr, 7002, 300), kConnectTimeout);       // cell -> cell
-  EXPECT_EQ(connect_from(*a, gw, 7003, 300), kConnectTimeout);           // its own gateway
+  EXPECT_EQ(connect_from(*a, b_addr, 7002, 300), kConnectTimeout);        // cell -> cell
+  EXPECT_EQ(connect_from(*a, gw, 7003, 300), kConnectTimeout);            // its own gateway
   EXPECT_EQ(connect_from(*a, kTransitRoot, 7003, 300), kConnectTimeout);  // other host address
   // 127.0.0.1 in a cell is the cell's own loopback: nothing listens there.
   EXPECT_EQ(connect_from(*a, "127.0.0.1", 7003, 300), kConnectRefused);
@@ -250,8 +251,8 @@ TEST(CellPrivileged, VethClashRollsBackTheNamespace) {
   auto c = Cell::create(*host, "zz", kFast);
   ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.error().code, Errc::kExists);
-  EXPECT_TRUE(leftover_netns("mtwv").empty());           // our netns rolled back
-  EXPECT_TRUE(link_index(*sk, "mtwvzz").has_value());     // theirs untouched
+  EXPECT_TRUE(leftover_netns("mtwv").empty());         // our netns rolled back
+  EXPECT_TRUE(link_index(*sk, "mtwvzz").has_value());  // theirs untouched
   EXPECT_EQ(host->pool().in_use(), 0u);
 }
 
@@ -276,9 +277,9 @@ TEST(CellPrivileged, MissingNetAdminIsPermissionErrorAndRollsBack) {
     auto self_ns = base::UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
     SpawnOptions opts;
     opts.stdout_fd = wr.get();
-    auto child = run_in_netns(self_ns.get(),
-                              {self_exe(), "--helper", "nocap", "mtwq", "mtwq_t", "10.202.0.0/16", what},
-                              opts);
+    auto child = run_in_netns(
+        self_ns.get(), {self_exe(), "--helper", "nocap", "mtwq", "mtwq_t", "10.202.0.0/16", what},
+        opts);
     ASSERT_TRUE(child.has_value()) << child.error().to_string();
     wr.reset();
     auto rc = child->wait(10'000);
@@ -473,8 +474,8 @@ TEST(CellPrivileged, ReconcileRemovesCrashedRunLeftoversOnly) {
 
   // A run that gets SIGKILLed while creating cells.
   auto self_ns = base::UniqueFd(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-  auto child = run_in_netns(self_ns.get(), {self_exe(), "--helper", "crashy", cfg.prefix,
-                                            cfg.nft_table, cfg.pool.v4});
+  auto child = run_in_netns(
+      self_ns.get(), {self_exe(), "--helper", "crashy", cfg.prefix, cfg.nft_table, cfg.pool.v4});
   ASSERT_TRUE(child.has_value());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (leftover_netns(cfg.prefix).size() < 8 && std::chrono::steady_clock::now() < deadline) {

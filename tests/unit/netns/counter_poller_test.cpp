@@ -17,8 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 
 std::size_t count_ifindex(const CounterSnapshot& s, int ifindex) {
-  return static_cast<std::size_t>(std::count_if(s.links.begin(), s.links.end(),
-                                                [&](const LinkCounters& c) { return c.ifindex == ifindex; }));
+  return static_cast<std::size_t>(std::count_if(
+      s.links.begin(), s.links.end(), [&](const LinkCounters& c) { return c.ifindex == ifindex; }));
 }
 
 TEST(CounterSnapshot, HoldsEveryLinkOnceWithTimes) {
@@ -68,7 +68,8 @@ TEST(CounterPoller, OneRequestAtATime) {
   EXPECT_FALSE(poller.request([&](base::Result<CounterSnapshot>) { second_called = true; }));
   release.set_value();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (poller.busy() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  while (poller.busy() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
   ASSERT_FALSE(poller.busy());
   EXPECT_EQ(calls.load(), 1);
   EXPECT_FALSE(second_called);  // refused, never queued

@@ -39,12 +39,13 @@ int dc_netns_fd() {
     }
     veth = std::move(*v);
     auto dc0 = link_index(inside, "dc0");
-    bool ok = addr_add(*host, veth.ifindex(), ip4(kTransitRoot), 30).has_value() &&
-              addr_add(inside, *dc0, ip4("192.0.2.2"), 30).has_value() &&
-              link_set_up(inside, *dc0).has_value() &&
-              link_set_up(inside, kLoopbackIfindex).has_value() &&
-              addr_add(inside, kLoopbackIfindex, ip4(kDcAddr), 32).has_value() &&
-              route_add(*host, veth.ifindex(), ip4("203.0.113.0"), 24, ip4("192.0.2.2")).has_value();
+    bool ok =
+        addr_add(*host, veth.ifindex(), ip4(kTransitRoot), 30).has_value() &&
+        addr_add(inside, *dc0, ip4("192.0.2.2"), 30).has_value() &&
+        link_set_up(inside, *dc0).has_value() &&
+        link_set_up(inside, kLoopbackIfindex).has_value() &&
+        addr_add(inside, kLoopbackIfindex, ip4(kDcAddr), 32).has_value() &&
+        route_add(*host, veth.ifindex(), ip4("203.0.113.0"), 24, ip4("192.0.2.2")).has_value();
     if (!ok) ADD_FAILURE() << "DC addressing failed";
     return nsfd->release();
   }();
@@ -80,8 +81,8 @@ base::UniqueFd bind_udp(int netns_fd, const char* ip, int port) {
 }
 
 int connect_from(const Cell& cell, const std::string& ip, int port, int timeout_ms) {
-  auto child = cell.run({self_exe(), "--helper", "connect", ip, std::to_string(port),
-                         std::to_string(timeout_ms)});
+  auto child = cell.run(
+      {self_exe(), "--helper", "connect", ip, std::to_string(port), std::to_string(timeout_ms)});
   if (!child) {
     ADD_FAILURE() << child.error().to_string();
     return -1;

@@ -17,8 +17,8 @@
 
 namespace mtw::netns::testing {
 
-inline constexpr const char* kDcAddr = "203.0.113.10";     // "the Internet"
-inline constexpr const char* kTransitRoot = "192.0.2.1";   // sandbox root's side
+inline constexpr const char* kDcAddr = "203.0.113.10";    // "the Internet"
+inline constexpr const char* kTransitRoot = "192.0.2.1";  // sandbox root's side
 inline constexpr const char* kRunDir = "/run/netns";
 
 in_addr ip4(const char* text);

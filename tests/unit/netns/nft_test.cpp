@@ -29,8 +29,9 @@ TEST(NftRuleset, RoutedPoolsKeepForwardingRulesButNoNat) {
 }
 
 TEST(NftRuleset, RejectsTextThatCouldInjectRules) {
-  EXPECT_EQ(nft_ruleset(NftConfig{"inet", "t; flush ruleset", "mtw", "10.0.0.0/8", ""}).error().code,
-            base::Errc::kBadInput);
+  EXPECT_EQ(
+      nft_ruleset(NftConfig{"inet", "t; flush ruleset", "mtw", "10.0.0.0/8", ""}).error().code,
+      base::Errc::kBadInput);
   EXPECT_EQ(nft_ruleset(NftConfig{"inet", "t", "mtw\"", "10.0.0.0/8", ""}).error().code,
             base::Errc::kBadInput);
   EXPECT_EQ(nft_ruleset(NftConfig{"inet", "t", "mtw", "10.0.0.0/8 accept", ""}).error().code,

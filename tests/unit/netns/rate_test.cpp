@@ -6,7 +6,7 @@ namespace mtw::netns {
 namespace {
 
 TEST(BurstForRate, IsTenMillisecondsOfTraffic) {
-  EXPECT_EQ(burst_for_rate(20'000'000), 25'000u);    // 20 Mbit/s -> 2.5 MB/s * 10 ms
+  EXPECT_EQ(burst_for_rate(20'000'000), 25'000u);  // 20 Mbit/s -> 2.5 MB/s * 10 ms
   EXPECT_EQ(burst_for_rate(1'000'000'000), 1'250'000u);
 }
 
@@ -16,9 +16,7 @@ TEST(BurstForRate, NeverBelowFourFrames) {
   EXPECT_EQ(burst_for_rate(kMinRateBps), 4 * kFrameBytes);
 }
 
-TEST(BurstForRate, CappedAtSixteenMebibytes) {
-  EXPECT_EQ(burst_for_rate(kMaxRateBps), 16u << 20);
-}
+TEST(BurstForRate, CappedAtSixteenMebibytes) { EXPECT_EQ(burst_for_rate(kMaxRateBps), 16u << 20); }
 
 TEST(QuantumForRate, StaysWithinKernelFriendlyBounds) {
   EXPECT_EQ(quantum_for_rate(100'000), kFrameBytes);  // 1250 B -> one frame
@@ -38,7 +36,7 @@ TEST(EffectiveBurst, RejectsOutOfRangeRateAndTinyBurst) {
 }
 
 TEST(QueueLimitForRate, IsHundredMillisecondsOfTraffic) {
-  EXPECT_EQ(queue_limit_for_rate(20'000'000), 250'000u);     // 2.5 MB/s * 100 ms
+  EXPECT_EQ(queue_limit_for_rate(20'000'000), 250'000u);  // 2.5 MB/s * 100 ms
   EXPECT_EQ(queue_limit_for_rate(100'000'000), 1'250'000u);
 }
 

@@ -23,8 +23,8 @@ inline constexpr int kConnectError = 3;
 
 }  // namespace mtw::netns::testing
 
-#define MTW_REQUIRE_SANDBOX()                                                        \
-  do {                                                                               \
-    if (!::mtw::netns::testing::sandbox_skip_reason().empty())                       \
-      GTEST_SKIP() << ::mtw::netns::testing::sandbox_skip_reason();                  \
+#define MTW_REQUIRE_SANDBOX()                                       \
+  do {                                                              \
+    if (!::mtw::netns::testing::sandbox_skip_reason().empty())      \
+      GTEST_SKIP() << ::mtw::netns::testing::sandbox_skip_reason(); \
   } while (0)

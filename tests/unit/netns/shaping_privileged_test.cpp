@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -92,7 +92,8 @@ class Receiver {
   // Linear interpolation between the samples around t: a thread that was
   // off-CPU leaves a gap in the samples, not a step in the curve.
   double bytes_at(double t) const {
-    auto it = std::upper_bound(samples_.begin(), samples_.end(), std::make_pair(t, ~std::uint64_t{0}));
+    auto it =
+        std::upper_bound(samples_.begin(), samples_.end(), std::make_pair(t, ~std::uint64_t{0}));
     if (it == samples_.begin()) return 0.0;
     auto lo = std::prev(it);
     if (it == samples_.end() || it->first <= lo->first) return static_cast<double>(lo->second);
@@ -164,8 +165,8 @@ int mss_of(int fd) {
 }
 
 void sleep_until(Clock::time_point t0, double sec) {
-  std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
-                                         std::chrono::duration<double>(sec)));
+  std::this_thread::sleep_until(
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sec)));
 }
 
 // A TCP connection between `cell` and the DC, with deep buffers.
@@ -220,9 +221,10 @@ void run_shaping(bool download) {
 
   const double fast = rx.rate_bps(1.0, 3.0) * wire;
   const double slow_rate = rx.rate_bps(4.0, 6.5) * wire;
-  std::printf("%s: 20 Mbit/s -> wire %.2f Mbit/s (goodput %.2f), 5 Mbit/s -> wire %.2f (goodput %.2f)\n",
-              download ? "download" : "upload", fast / 1e6, fast / wire / 1e6, slow_rate / 1e6,
-              slow_rate / wire / 1e6);
+  std::printf(
+      "%s: 20 Mbit/s -> wire %.2f Mbit/s (goodput %.2f), 5 Mbit/s -> wire %.2f (goodput %.2f)\n",
+      download ? "download" : "upload", fast / 1e6, fast / wire / 1e6, slow_rate / 1e6,
+      slow_rate / wire / 1e6);
   // Informational: the sandbox's default congestion control (BBR) keeps the
   // queue short by itself; LossBasedDownloadSeesBoundedQueueingDelay checks
   // the queue bound.
@@ -315,8 +317,9 @@ CellCounters counters_of(CellHost& host, const std::string& name) {
 void send_datagrams(int fd, const sockaddr_in* to, int count, std::size_t size) {
   std::vector<char> buf(size, 'c');
   for (int i = 0; i < count; ++i) {
-    ssize_t n = to ? ::sendto(fd, buf.data(), size, 0, reinterpret_cast<const sockaddr*>(to), sizeof *to)
-                   : ::send(fd, buf.data(), size, 0);
+    ssize_t n =
+        to ? ::sendto(fd, buf.data(), size, 0, reinterpret_cast<const sockaddr*>(to), sizeof *to)
+           : ::send(fd, buf.data(), size, 0);
     ASSERT_EQ(n, static_cast<ssize_t>(size));
     if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -378,8 +381,10 @@ TEST(CountersPrivileged, AgreeWithBytesSentWithinOnePercent) {
               expect_up, down, expect_down);
   EXPECT_NEAR(up, expect_up, 0.01 * expect_up);
   EXPECT_NEAR(down, expect_down, 0.01 * expect_down);
-  EXPECT_NEAR(static_cast<double>(after.upload_packets - before.upload_packets), kCount + 1, 0.01 * kCount);
-  EXPECT_NEAR(static_cast<double>(after.download_packets - before.download_packets), kCount, 0.01 * kCount);
+  EXPECT_NEAR(static_cast<double>(after.upload_packets - before.upload_packets), kCount + 1,
+              0.01 * kCount);
+  EXPECT_NEAR(static_cast<double>(after.download_packets - before.download_packets), kCount,
+              0.01 * kCount);
 }
 
 }  // namespace

@@ -22,9 +22,8 @@ Sha256Digest reference_hmac(ByteSpan key, ByteSpan msg) {
   const void* key_ptr = key.empty() ? static_cast<const void*>(&kNoKey) : key.data();
   Sha256Digest out{};
   unsigned int n = 0;
-  const unsigned char* r =
-      HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()), uc(msg), msg.size(),
-           reinterpret_cast<unsigned char*>(out.data()), &n);
+  const unsigned char* r = HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()), uc(msg),
+                                msg.size(), reinterpret_cast<unsigned char*>(out.data()), &n);
   EXPECT_NE(r, nullptr);
   EXPECT_EQ(n, out.size());
   return out;

@@ -37,8 +37,8 @@ TEST(RestartPolicy, QuickCrashesDoubleUpToMax) {
     got.push_back(d.delay);
     t += 100ms + d.delay;
   }
-  std::vector<std::chrono::milliseconds> want{250ms,   500ms,   1000ms,  2000ms,
-                                              4000ms,  4000ms,  4000ms,  4000ms};
+  std::vector<std::chrono::milliseconds> want{250ms,  500ms,  1000ms, 2000ms,
+                                              4000ms, 4000ms, 4000ms, 4000ms};
   EXPECT_EQ(got, want);
   EXPECT_EQ(p.restarts(), 8u);
 }

@@ -166,9 +166,10 @@ TEST(Config, SupervisorKeysParseAndDefault) {
   EXPECT_EQ(def->server.first_user_domain, "www.google.com");
   EXPECT_TRUE(def->cells.nat);
   EXPECT_EQ(def->connections.unique_ip_window_s, 300u);
-  const std::string text = std::string(kListener) +
-                           "[server]\ncreate_first_user = false\nfirst_user_domain = \"a.example\"\n"
-                           "[cells]\nnat = false\n[connections]\nunique_ip_window_s = 60\n";
+  const std::string text =
+      std::string(kListener) +
+      "[server]\ncreate_first_user = false\nfirst_user_domain = \"a.example\"\n"
+      "[cells]\nnat = false\n[connections]\nunique_ip_window_s = 60\n";
   auto cfg = parse_config(text, "t.toml");
   ASSERT_TRUE(cfg) << cfg.error().context;
   EXPECT_FALSE(cfg->server.create_first_user);

@@ -97,14 +97,17 @@ TEST(Config, MalformedWebhookUrlsAreRejectedWithTheReason) {
 }
 
 TEST(Config, PublicHostLookupIsAParsedHttpUrl) {
-  auto cfg = parse_config(std::string(kListener) + "[server]\npublic_host_lookup = \"http://127.0.0.1:8080/ip\"\n",
-                          "t.toml");
+  auto cfg = parse_config(
+      std::string(kListener) + "[server]\npublic_host_lookup = \"http://127.0.0.1:8080/ip\"\n",
+      "t.toml");
   ASSERT_TRUE(cfg) << cfg.error().context;
   EXPECT_EQ(cfg->server.public_host_lookup, "http://127.0.0.1:8080/ip");
   EXPECT_THAT(error_of(std::string(kListener) + "[server]\npublic_host_lookup = \"http://x y/\"\n"),
-              HasSubstr("server.public_host_lookup must be \"\" or an http://HOST[:PORT]/PATH URL: bad character"));
-  EXPECT_THAT(error_of(std::string(kListener) + "[server]\npublic_host_lookup = \"https://ip.example/\"\n"),
-              HasSubstr("(https is not supported)"));
+              HasSubstr("server.public_host_lookup must be \"\" or an http://HOST[:PORT]/PATH URL: "
+                        "bad character"));
+  EXPECT_THAT(
+      error_of(std::string(kListener) + "[server]\npublic_host_lookup = \"https://ip.example/\"\n"),
+      HasSubstr("(https is not supported)"));
   EXPECT_THAT(error_of(std::string(kListener) + "[server]\npublic_host_lookup = \"http://\"\n"),
               HasSubstr("public_host_lookup must be"));
 }
@@ -112,9 +115,8 @@ TEST(Config, PublicHostLookupIsAParsedHttpUrl) {
 TEST(Config, WebhookCaFileMustBeAReadablePemBundle) {
   const std::string good = temp_file("mtw-ca-good.pem", kTestCaPem);
   const std::string junk = temp_file("mtw-ca-junk.pem", "not a certificate\n");
-  const std::string broken =
-      temp_file("mtw-ca-broken.pem",
-                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  const std::string broken = temp_file(
+      "mtw-ca-broken.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
   auto with = [](const std::string& v) {
     return std::string(kListener) + "[api]\nwebhook_ca_file = \"" + v + "\"\n";
   };

@@ -195,15 +195,16 @@ TEST(QrPng, HasSignatureAndGreyIhdrOfQuietZonedSize) {
   EXPECT_EQ(as_string(*png).substr(0, 8), "\x89PNG\r\n\x1a\n");
   EXPECT_EQ(be32(*png, 8), 13u);
   EXPECT_EQ(as_string(*png).substr(12, 4), "IHDR");
-  EXPECT_EQ(be32(*png, 16), (45u + 8) * 3);  // width
-  EXPECT_EQ(be32(*png, 20), (45u + 8) * 3);  // height
+  EXPECT_EQ(be32(*png, 16), (45u + 8) * 3);        // width
+  EXPECT_EQ(be32(*png, 20), (45u + 8) * 3);        // height
   EXPECT_EQ(std::to_integer<int>((*png)[24]), 8);  // bit depth
   EXPECT_EQ(std::to_integer<int>((*png)[25]), 0);  // colour type: grey
 }
 
 // The decisive check: an independent decoder reads back exactly the link.
 TEST(QrPng, DecodesToTheLinkWithZbarimg) {
-  ASSERT_TRUE(have_tool("zbarimg")) << "zbarimg missing: scripts/deps.sh --test installs zbar-tools";
+  ASSERT_TRUE(have_tool("zbarimg"))
+      << "zbarimg missing: scripts/deps.sh --test installs zbar-tools";
   for (const std::string& link : {kTgLink, kHttpsLink, kDdLink}) {
     const auto png = qr_png(link);
     ASSERT_TRUE(png) << png.error().to_string();
@@ -221,7 +222,8 @@ TEST(QrPng, DecodesToTheLinkWithZbarimg) {
 // renderer makes images zbarimg finds no code in; without a delegate it
 // cannot read SVG at all).
 TEST(QrSvg, DecodesToTheLinkWhenRenderedByRsvgConvert) {
-  ASSERT_TRUE(have_tool("zbarimg")) << "zbarimg missing: scripts/deps.sh --test installs zbar-tools";
+  ASSERT_TRUE(have_tool("zbarimg"))
+      << "zbarimg missing: scripts/deps.sh --test installs zbar-tools";
   ASSERT_TRUE(have_tool("rsvg-convert"))
       << "rsvg-convert missing: scripts/deps.sh --test installs librsvg2-bin";
   for (const std::string& link : {kTgLink, kHttpsLink, kDdLink}) {

@@ -285,7 +285,12 @@ TEST(LaneCredit, BudgetSharesWhatIsLeftAmongLanes) {
   EXPECT_EQ(lane_credit(in), 0u);
   in.budget_used = 130;  // budget lowered under use
   EXPECT_EQ(lane_credit(in), 0u);
-  in = {.active = 0, .max_connections = 2, .global_budget = 100, .budget_used = 0, .fair = 100, .lanes = 1};
+  in = {.active = 0,
+        .max_connections = 2,
+        .global_budget = 100,
+        .budget_used = 0,
+        .fair = 100,
+        .lanes = 1};
   EXPECT_EQ(lane_credit(in), 2u);  // the cap is the tighter one
 }
 
@@ -293,10 +298,15 @@ TEST(LaneCredit, AllLanesSpendingTheirCreditStayWithinTheBudget) {
   for (std::uint64_t budget : {1u, 7u, 100u, 1000u}) {
     for (std::size_t lanes : {1u, 2u, 5u, 64u}) {
       for (std::uint64_t used = 0; used <= budget; used += std::max<std::uint64_t>(1, budget / 7)) {
-        LaneCreditInput in{.active = 0, .global_budget = budget, .budget_used = used, .fair = budget, .lanes = lanes};
+        LaneCreditInput in{.active = 0,
+                           .global_budget = budget,
+                           .budget_used = used,
+                           .fair = budget,
+                           .lanes = lanes};
         auto c = lane_credit(in);
         ASSERT_TRUE(c.has_value());
-        EXPECT_LE(used + *c * lanes, std::max(budget, used)) << budget << " " << lanes << " " << used;
+        EXPECT_LE(used + *c * lanes, std::max(budget, used))
+            << budget << " " << lanes << " " << used;
       }
     }
   }

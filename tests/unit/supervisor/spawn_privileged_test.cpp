@@ -41,7 +41,8 @@ struct Pipe {
 std::string read_all(int fd) {
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   return out;
 }
 
@@ -175,7 +176,7 @@ TEST_F(SpawnPrivileged, MountViewHidesDirectoriesOnlyForTheChild) {
   };
   EXPECT_EQ(reads(-1), "s3cret\nrc=0\n");  // control: readable without the view
   EXPECT_EQ(reads(view->get()), "rc=1\n");
-  EXPECT_EQ(reads(view->get()), "rc=1\n");  // the view serves any number of children
+  EXPECT_EQ(reads(view->get()), "rc=1\n");       // the view serves any number of children
   std::FILE* f = std::fopen(file.c_str(), "r");  // the host's view is untouched
   ASSERT_NE(f, nullptr);
   char buf[16] = {};
@@ -231,7 +232,8 @@ TEST_F(SpawnPrivileged, RlimitDataBoundsAllocation) {
 base::UniqueFd make_netns() {
   base::UniqueFd fd;
   std::thread([&] {
-    if (::unshare(CLONE_NEWNET) == 0) fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (::unshare(CLONE_NEWNET) == 0)
+      fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   }).join();
   return fd;
 }

@@ -34,7 +34,8 @@ struct Pipe {
 std::string read_all(int fd) {
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
   return out;
 }
 
@@ -156,7 +157,8 @@ TEST(Spawn, FdLayoutClosesEverythingElse) {
     ::usleep(10'000);
   }
   EXPECT_EQ(fds, want_fds);
-  struct stat want {}, got3 {}, got4 {}, got0 {};
+  struct stat want {
+  }, got3{}, got4{}, got0{};
   ASSERT_EQ(::fstat(extra.w.get(), &want), 0);
   ASSERT_EQ(::stat((dir / "3").c_str(), &got3), 0);
   ASSERT_EQ(::stat((dir / "4").c_str(), &got4), 0);

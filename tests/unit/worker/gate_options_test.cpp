@@ -129,9 +129,8 @@ TEST(GateOptions, AdmissionFlagsAndDefaults) {
   EXPECT_EQ(d->admission.ipv6_subnet_prefix, 48);
   EXPECT_EQ(d->admission.ipv4_subnet_prefix, 24);
   auto o = parse({"--control-fd", "3", "--listen-fd", "4", "--silent-timeout", "500ms",
-                  "--source-handshakes", "0", "--subnet-handshakes", "64",
-                  "--ipv6-source-prefix", "56", "--ipv6-subnet-prefix", "40",
-                  "--ipv4-subnet-prefix=16"});
+                  "--source-handshakes", "0", "--subnet-handshakes", "64", "--ipv6-source-prefix",
+                  "56", "--ipv6-subnet-prefix", "40", "--ipv4-subnet-prefix=16"});
   ASSERT_TRUE(o) << o.error().to_string();
   EXPECT_EQ(o->silent_timeout_ms, 500u);
   EXPECT_EQ(o->admission.per_source, 0u);
