@@ -1,8 +1,9 @@
 // The supervisor's children: what both get (argv, environment, limits),
 // and one worker per user (inside the user's cell, its own uid); the gate
-// (host namespace, uid_first, the listening sockets) is in daemon_gate.cpp. Control sockets are SOCK_SEQPACKET socketpairs; a child's exit is
-// seen through its pidfd. Anything malformed from a child is logged and that
-// child restarted: children are never trusted (billing uses veth counters).
+// (host namespace, uid_first, the listening sockets) is in daemon_gate.cpp. Control sockets are
+// SOCK_SEQPACKET socketpairs; a child's exit is seen through its pidfd. Anything malformed from a
+// child is logged and that child restarted: children are never trusted (billing uses veth
+// counters).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -71,7 +72,8 @@ void log_seccomp_denials(const char* child, const std::string& user, const worke
   const auto k = worker::Counter::kSeccompDenied;
   if (now[k] <= before[k]) return;
   if (user.empty()) {
-    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k], now[k]);
+    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k],
+                now[k]);
   } else {
     log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
                 now[k] - before[k], now[k]);
@@ -92,7 +94,6 @@ base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::stri
   }
   return fd;
 }
-
 
 #ifndef MTW_BUILD_WORKER_BIN
 #define MTW_BUILD_WORKER_BIN ""
@@ -123,8 +124,8 @@ std::vector<std::string> Daemon::gate_argv() const {
     a.push_back(proto::format_endpoint(*cfg_.mask.address));
   }
   a.insert(a.end(), {"--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
-                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
-                     "--per-ip-rate", std::to_string(cfg_.connections.per_ip_rate), "--log-level",
+                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms), "--per-ip-rate",
+                     std::to_string(cfg_.connections.per_ip_rate), "--log-level",
                      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
   const auto& adm = cfg_.connections.admission;
   a.insert(a.end(), {"--silent-timeout", ms(adm.silent_timeout_ms), "--source-handshakes",
@@ -152,26 +153,24 @@ base::Result<void> Daemon::make_worker_mount_view() {
   worker_mountns_ = std::move(*fd);
   std::string list;
   for (const auto& d : hide) list += (list.empty() ? "" : ",") + d;
-  log()->info("worker mount view hidden={} detached={}", list, detach.empty() ? "-" : detach.front());
+  log()->info("worker mount view hidden={} detached={}", list,
+              detach.empty() ? "-" : detach.front());
   return {};
 }
 
 std::vector<std::string> Daemon::worker_argv() const {
   std::vector<std::string> a = {
-      find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
-      "--control-fd", "3", "--secrets-file", "/proc/self/fd/4",
-      "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
-      "--idle-timeout", ms(cfg_.timeouts.client_idle_ms),
-      "--dc-connect-timeout", ms(cfg_.timeouts.dc_connect_ms),
-      "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
-      "--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
-      "--fast-mode", cfg_.telegram.fast_mode ? "on" : "off",
-      "--stats-interval", "0",
+      find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN), "--control-fd", "3",
+      "--secrets-file", "/proc/self/fd/4", "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
+      "--idle-timeout", ms(cfg_.timeouts.client_idle_ms), "--dc-connect-timeout",
+      ms(cfg_.timeouts.dc_connect_ms), "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
+      "--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms), "--fast-mode",
+      cfg_.telegram.fast_mode ? "on" : "off", "--stats-interval", "0",
       // The gate checks replays for every user before a handoff; the
       // worker's own cache is a second line and need not be large (a 64 Ki
       // entry cache would be 1.3 MiB resident per idle user).
-      "--replay-entries", "4096",
-      "--log-level", opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
+      "--replay-entries", "4096", "--log-level",
+      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
   if (cfg_.telegram.prefer_ipv6) a.push_back("--prefer-ipv6");
   for (const auto& d : cfg_.telegram.dc) {
     a.push_back("--dc");
@@ -198,7 +197,8 @@ void Daemon::request_report(ChildProc& c) {
 
 awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit) {
   for (;;) {
-    auto [ec] = co_await c->exit_watch.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    auto [ec] =
+        co_await c->exit_watch.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
     if (ec || c->gone) co_return;
     auto st = c->proc.try_reap();
     if (!st) {
@@ -207,6 +207,7 @@ awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<v
     }
     if (!*st) continue;
     c->gone = true;
+    c->cgroup.reset();  // empty now: removable
     error_code ignored;
     c->ctl.close(ignored);
     c->exit_watch.close(ignored);
@@ -224,7 +225,8 @@ void Daemon::start_user(UserRt& u) {
     auto eff = effective_rate(u.limits, u.quota, u.unique_ips);
     rates.upload.bits_per_sec = shaper_bps(eff.up_bps);
     rates.download.bits_per_sec = shaper_bps(eff.down_bps);
-    auto cell = netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
+    auto cell =
+        netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
     if (!cell) {
       u.state = UserState::kFailed;
       u.fail_reason = "cell: " + cell.error().to_string();
@@ -266,7 +268,8 @@ void Daemon::spawn_worker(UserRt& u) {
   const gid_t gid = cfg_.cells.gid_first + 1 + *u.uid_slot;
   auto fail = [&](const std::string& why) { fail_worker_start(u, why); };
   int sp[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) return fail("socketpair failed");
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+    return fail("socketpair failed");
   base::UniqueFd ours(sp[0]), theirs(sp[1]);
   std::string secrets;
   for (const auto& s : u.user.secrets) secrets += s + "\n";
@@ -275,8 +278,11 @@ void Daemon::spawn_worker(UserRt& u) {
   auto ns = u.cell->open_netns();
   if (!ns) return fail("open netns: " + ns.error().to_string());
   if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && !u.cgroup) {
-    auto cg = WorkerCgroup::create(memory_plan_, "mtw-" + netns::short_id(static_cast<std::uint64_t>(u.user.id)),
-                                   cfg_.cells.worker_memory_max_bytes);
+    auto cg = WorkerCgroup::create(
+        memory_plan_,
+        "mtw-" + netns::short_id(static_cast<std::uint64_t>(u.user.id)) + "-" +
+            std::to_string(++cgroup_seq_),
+        cfg_.cells.worker_memory_max_bytes);
     if (!cg) return fail("cgroup: " + cg.error().to_string());
     u.cgroup.emplace(std::move(*cg));
   }
@@ -289,7 +295,8 @@ void Daemon::spawn_worker(UserRt& u) {
   spec.nofile = nofile_within_limit(cfg_.cells.worker_nofile);
   spec.nproc = kChildNproc;
   spec.mountns_fd = worker_mountns_.get();
-  if (memory_plan_.mode == MemoryBoundMode::kRlimit) spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
+  if (memory_plan_.mode == MemoryBoundMode::kRlimit)
+    spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
   auto proc = spawn(spec);
@@ -333,17 +340,21 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       auto got = control::recv_datagram(w->ctl.native_handle(), true);
       if (!got) {
         if (got.error().sys_errno == EAGAIN) break;
-        log()->warn("worker control receive failed user={} error={}", u.user.name, got.error().to_string());
+        log()->warn("worker control receive failed user={} error={}", u.user.name,
+                    got.error().to_string());
         break;
       }
       if (!*got) co_return;
       auto msg = control::decode((*got)->bytes, (*got)->fds.size());
       auto* rep = msg ? std::get_if<control::Report>(&*msg) : nullptr;
       std::string why;
-      if (!msg) why = "malformed message: " + msg.error().to_string();
-      else if (!rep) why = "unexpected message type " + std::to_string(static_cast<int>(control::type_of(*msg)));
-      else if (rep->seq <= w->report_seq) why = "report sequence did not increase (" + std::to_string(rep->seq) +
-                                                 " after " + std::to_string(w->report_seq) + ")";
+      if (!msg)
+        why = "malformed message: " + msg.error().to_string();
+      else if (!rep)
+        why = "unexpected message type " + std::to_string(static_cast<int>(control::type_of(*msg)));
+      else if (rep->seq <= w->report_seq)
+        why = "report sequence did not increase (" + std::to_string(rep->seq) + " after " +
+              std::to_string(w->report_seq) + ")";
       if (!why.empty()) {
         log()->warn("worker misbehaved, restarting it user={} reason=\"{}\"", u.user.name, why);
         event(id, "worker_misbehaved", why);
@@ -357,7 +368,8 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         w->ready = true;
         u.state = UserState::kRunning;
         log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started).count());
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started)
+                        .count());
         drain_held(u);
         refresh_lane(u);  // after the held ones: they came first
         continue;
@@ -382,10 +394,10 @@ void Daemon::send_reload_secrets(UserRt& u) {
   }
 }
 
-void Daemon::stop_worker(UserRt& u) {
+std::shared_ptr<ChildProc> Daemon::stop_worker(UserRt& u) {
   if (u.restart_timer) u.restart_timer->cancel();
   close_lane(u);
-  if (!u.worker) return;
+  if (!u.worker) return nullptr;
   auto w = std::move(u.worker);
   w->stopping = true;
   error_code ec;
@@ -396,10 +408,11 @@ void Daemon::stop_worker(UserRt& u) {
   // being the user's, on_worker_exit ignores it. A child stuck in the kernel
   // therefore stalls no other user's events.
   (void)w->proc.kill(SIGKILL);
+  return w;
 }
 
 void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
-  stop_worker(u);
+  const std::shared_ptr<ChildProc> dying = stop_worker(u);
   for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
   u.held.clear();
   if (u.cell) {
@@ -409,6 +422,9 @@ void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
     }
     u.cell.reset();
   }
+  // The cgroup goes when the killed worker is reaped. The uid slot is free
+  // now: a SIGKILLed process runs no more code under that uid.
+  if (dying && u.cgroup && !dying->gone) dying->cgroup = std::move(u.cgroup);
   u.cgroup.reset();
   if (u.uid_slot) {
     uid_slots_[*u.uid_slot] = false;
@@ -447,7 +463,8 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
   u.restart_timer->async_wait([this, id](const error_code& ec) {
     if (ec || stopping_) return;
     auto it2 = users_.find(id);
-    if (it2 == users_.end() || it2->second->state != UserState::kBackoff || !it2->second->cell) return;
+    if (it2 == users_.end() || it2->second->state != UserState::kBackoff || !it2->second->cell)
+      return;
     event(id, "worker_restarted", "");
     spawn_worker(*it2->second);
   });

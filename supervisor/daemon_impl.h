@@ -70,6 +70,9 @@ struct ChildProc {
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
   worker::Counters counters;  // last report (never billed: detail only)
+  // A stopped worker's memory cgroup: removed only once the child is reaped
+  // (cgroupfs refuses to remove a cgroup that still has a member).
+  std::optional<WorkerCgroup> cgroup;
 };
 
 struct HeldConn {
@@ -104,7 +107,8 @@ void log_seccomp_denials(const char* child, const std::string& user, const worke
 // resolver thread; the rest is headroom, not room for a fork bomb.
 inline constexpr std::uint64_t kChildNproc = 16;
 // A memfd holding `text`, for handing to a child as a file.
-[[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text);
+[[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name,
+                                                      const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
@@ -135,17 +139,17 @@ struct UserRt {
   std::uint64_t sent = 0;          // handoffs sent to the current worker
   std::uint64_t handed_total = 0;  // handoffs sent to any worker of this user
   std::deque<HeldConn> held;
-  std::uint32_t allowance = 0;     // from the fair split; 0 = no global budget
-  std::uint64_t refused = 0;       // held queue full or hold expired -> mask host
+  std::uint32_t allowance = 0;  // from the fair split; 0 = no global budget
+  std::uint64_t refused = 0;    // held queue full or hold expired -> mask host
   std::unordered_map<std::string, Clock::time_point> ips;  // client IP -> last connection
   Clock::time_point last_activity;
 
   // Direct lane: the gate hands this user's clients straight to the worker
   // (daemon_lanes.cpp). lane 0 = none.
   std::uint32_t lane = 0;
-  std::uint64_t lane_allow = 0;   // allow_until last sent to the gate (kUnlimited: no limit)
-  std::uint64_t lane_seen = 0;    // GateDirect entries for this lane
-  std::uint64_t direct_seen = 0;  // GateDirect entries for any lane of the current worker
+  std::uint64_t lane_allow = 0;         // allow_until last sent to the gate (kUnlimited: no limit)
+  std::uint64_t lane_seen = 0;          // GateDirect entries for this lane
+  std::uint64_t direct_seen = 0;        // GateDirect entries for any lane of the current worker
   std::uint32_t worker_first_lane = 0;  // the current worker's first lane
   bool idle_closing = false;  // idle on-demand user: lane closed, teardown at a later sweep
   Clock::time_point idle_closing_since;
@@ -160,7 +164,7 @@ struct UserRt {
   EffectiveRate rate;  // applied to the cell
   std::uint32_t unique_ips = 0;
   bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
-  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;  // measured last sweep
+  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;        // measured last sweep
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
 
   // Open connections: the worker's last report + handed over since (both paths).
@@ -177,7 +181,8 @@ class Daemon final : public api::Service {
   base::Result<std::vector<api::UserRecord>> list_users() override;
   base::Result<api::UserRecord> get_user(std::string_view name) override;
   base::Result<api::UserRecord> create_user(const api::NewUser& u) override;
-  base::Result<api::UserRecord> update_user(std::string_view name, const api::UserPatch& patch) override;
+  base::Result<api::UserRecord> update_user(std::string_view name,
+                                            const api::UserPatch& patch) override;
   base::Result<void> delete_user(std::string_view name) override;
   base::Result<api::UserRecord> rotate_secret(std::string_view name, std::string_view new_secret,
                                               std::uint32_t grace_s) override;
@@ -246,7 +251,8 @@ class Daemon final : public api::Service {
   api::UserRecord record_of(const UserRt& u) const;
   api::UserStatus status_of(const UserRt& u) const;
   // Checks a user's secrets against every other user's keys (kExists).
-  base::Result<void> check_secrets_free(const std::vector<std::string>& secrets, UserId except) const;
+  base::Result<void> check_secrets_free(const std::vector<std::string>& secrets,
+                                        UserId except) const;
   // Stores a changed runtime user and applies it live.
   base::Result<api::UserRecord> commit_user(const StoredUser& changed);
   void expire_secrets(UnixSeconds now);
@@ -261,7 +267,9 @@ class Daemon final : public api::Service {
   [[nodiscard]] bool claim_uid_slot(UserRt& u);  // false: none free (the user is marked failed)
   void fail_worker_start(UserRt& u, const std::string& why);
   void watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid);
-  void stop_worker(UserRt& u);
+  // Kills the user's worker without waiting; returns it (null: there was
+  // none) so the caller can hand it what must outlive it until the reap.
+  std::shared_ptr<ChildProc> stop_worker(UserRt& u);
   void teardown_user(UserRt& u, UserState next, std::string_view why);
   void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
   awaitable<void> gate_loop(std::shared_ptr<ChildProc> g);
@@ -300,8 +308,9 @@ class Daemon final : public api::Service {
   // requested (finish_sweep follows on the loop) or one is still running.
   bool request_counters();
   // The rest of a sweep, on the loop: `read` feeds each live cell's counters.
-  void finish_sweep(const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
-                    double dump_ms, std::chrono::nanoseconds dump_cpu);
+  void finish_sweep(
+      const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
+      double dump_ms, std::chrono::nanoseconds dump_cpu);
   void apply_policy(UserRt& u, UnixSeconds now);
   void rebalance();
   void housekeeping();
@@ -340,7 +349,9 @@ class Daemon final : public api::Service {
   // without building a std::string, and the pointer saves a walk of users_.
   struct NameHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
   };
   std::unordered_map<std::string, UserRt*, NameHash, std::equal_to<>> by_name_;
   std::vector<bool> uid_slots_;
@@ -355,6 +366,9 @@ class Daemon final : public api::Service {
   std::uint32_t next_lane_ = 0;
   std::chrono::nanoseconds sweep_cpu_{0};
   std::uint64_t sweeps_ = 0;
+  // Names each worker cgroup uniquely ("mtw-<id>-<n>"): a torn-down user's
+  // old cgroup may still await its worker's reap when the user starts again.
+  std::uint64_t cgroup_seq_ = 0;
   UnixSeconds started_wall_ = 0;
 
   std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last
