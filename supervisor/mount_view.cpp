@@ -19,8 +19,8 @@ namespace fs = std::filesystem;
 // modules from /lib and /usr; /run may hold resolv.conf's target
 // (systemd-resolved); /proc serves the secrets memfd (/proc/self/fd/4).
 constexpr std::array<std::string_view, 16> kNeeded = {
-    "/",     "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
-    "/proc", "/dev", "/sys", "/run", "/var",   "/tmp",  "/home", "/root"};
+    "/",     "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin",  "/sbin",
+    "/proc", "/dev", "/sys", "/run", "/var",   "/tmp",   "/home", "/root"};
 
 // Lexically normal, without a trailing '/' (except for "/" itself).
 fs::path normal(const std::string& s) {
@@ -68,10 +68,13 @@ namespace {
 base::Result<base::UniqueFd> build_view(const std::vector<std::string>& hide,
                                         const std::vector<std::string>& detach) {
   if (::unshare(CLONE_NEWNS) != 0) return base::fail_errno("mount view: unshare(CLONE_NEWNS)");
-  // Private before anything is unmounted: an umount in a namespace still
-  // sharing propagation with the host's would remove the host's mounts.
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    return base::fail_errno("mount view: make / private");
+  // A slave before anything is unmounted: an umount in a namespace still
+  // sharing propagation with the host's would remove the host's mounts. A
+  // slave (not private) also receives the host's later mounts and unmounts,
+  // so the view, which lives as long as the supervisor, keeps no file
+  // system busy that the operator unmounts on the host.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+    return base::fail_errno("mount view: make / a slave");
   }
   for (const auto& d : detach) {
     if (::umount2(d.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {

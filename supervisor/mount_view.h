@@ -37,7 +37,8 @@ std::vector<std::string> worker_hidden_dirs(const MountViewInput& in);
 bool netns_dir_detachable(const std::string& netns_dir);
 
 // Makes the view: a new mount namespace (on a throw-away thread), "/" made
-// private recursively (nothing propagates either way afterwards), each of
+// a slave recursively (the host's later mount events reach the view, none
+// of the view's reach the host), each of
 // `detach` unmounted with MNT_DETACH with everything below it (the netns
 // pins: the copy would otherwise keep every cell's namespace alive), then
 // each of `hide` covered by an empty read-only tmpfs of mode 0 (nosuid,
