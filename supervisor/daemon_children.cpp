@@ -278,11 +278,10 @@ void Daemon::spawn_worker(UserRt& u) {
   auto ns = u.cell->open_netns();
   if (!ns) return fail("open netns: " + ns.error().to_string());
   if (memory_plan_.mode == MemoryBoundMode::kCgroupV2 && !u.cgroup) {
-    auto cg = WorkerCgroup::create(
-        memory_plan_,
-        "mtw-" + netns::short_id(static_cast<std::uint64_t>(u.user.id)) + "-" +
-            std::to_string(++cgroup_seq_),
-        cfg_.cells.worker_memory_max_bytes);
+    auto cg = WorkerCgroup::create(memory_plan_,
+                                   "mtw-" + netns::short_id(static_cast<std::uint64_t>(u.user.id)) +
+                                       "-" + std::to_string(++cgroup_seq_),
+                                   cfg_.cells.worker_memory_max_bytes);
     if (!cg) return fail("cgroup: " + cg.error().to_string());
     u.cgroup.emplace(std::move(*cg));
   }
