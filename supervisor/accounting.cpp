@@ -1,5 +1,9 @@
 #include "supervisor/accounting.h"
 
+#include <functional>
+#include <unordered_map>
+#include <utility>
+
 namespace mtw::supervisor {
 
 CellBytes moved_since(CellBytes baseline, CellBytes now) noexcept {
@@ -16,6 +20,31 @@ SweepBill bill(std::span<const CellReading> readings) {
     b.next_baselines.emplace_back(r.user, r.now);
   }
   return b;
+}
+
+void merge_deltas(std::vector<UsageDelta>& pending, std::span<const UsageDelta> more) {
+  if (pending.empty()) {  // every sweep whose commit worked: no index needed
+    pending.assign(more.begin(), more.end());
+    return;
+  }
+  struct KeyHash {
+    std::size_t operator()(const std::pair<UserId, UnixSeconds>& k) const noexcept {
+      return std::hash<UserId>{}(k.first) * 31 + std::hash<UnixSeconds>{}(k.second);
+    }
+  };
+  std::unordered_map<std::pair<UserId, UnixSeconds>, std::size_t, KeyHash> at;
+  at.reserve(pending.size() + more.size());
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    at.emplace(std::pair{pending[i].user, pending[i].period.start}, i);
+  for (const UsageDelta& d : more) {
+    auto [it, fresh] = at.emplace(std::pair{d.user, d.period.start}, pending.size());
+    if (fresh) {
+      pending.push_back(d);
+    } else {
+      pending[it->second].bytes_up += d.bytes_up;
+      pending[it->second].bytes_down += d.bytes_down;
+    }
+  }
 }
 
 }  // namespace mtw::supervisor

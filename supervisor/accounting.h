@@ -1,9 +1,11 @@
 // Billing one sweep: cumulative veth byte counters in, usage deltas and the
 // baselines to bill from next time out. Pure functions over values, no
-// clock, no store, no kernel: the daemon reads the counters, commits the
-// deltas, and adopts the new baselines only after the commit succeeded, so
-// a failed transaction (disk full, database locked) leaves the bytes to be
-// billed by the next sweep instead of losing them. Thread-safe.
+// clock, no store, no kernel. The daemon reads the counters, moves the
+// baselines, and adds the deltas to what waits to be committed
+// (merge_deltas); that is committed in one transaction and kept when the
+// transaction fails (disk full, database locked), so the bytes are billed
+// by a later sweep, to the period they were moved in, even when the cell
+// is torn down meanwhile. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -41,11 +43,15 @@ struct SweepBill {
   // One delta per reading whose cell moved bytes since its baseline, in
   // reading order; readings without movement have none.
   std::vector<UsageDelta> deltas;
-  // Every reading's `now`, in reading order: the baselines to adopt once
-  // `deltas` are committed, and only then.
+  // Every reading's `now`, in reading order: the baselines to bill from
+  // next time (the deltas carry what moved until now).
   std::vector<std::pair<UserId, CellBytes>> next_baselines;
 };
 
 [[nodiscard]] SweepBill bill(std::span<const CellReading> readings);
+
+// Adds `more` into `pending`, one entry per (user, period start): however
+// many sweeps fail to commit, what waits stays bounded by users x periods.
+void merge_deltas(std::vector<UsageDelta>& pending, std::span<const UsageDelta> more);
 
 }  // namespace mtw::supervisor

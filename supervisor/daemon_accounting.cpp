@@ -360,32 +360,41 @@ void Daemon::finish_sweep(
     if (uit == users_.end()) return;
     UserRt& u = *uit->second;
     const CellBytes now_bytes{c.upload_bytes, c.download_bytes};
-    // Measured rates follow what moved since the last reading, billed or not.
-    const CellBytes seen = moved_since(u.seen_bytes, now_bytes);
-    u.seen_bytes = now_bytes;
-    u.rate_bps_up = static_cast<std::uint64_t>(seen.up * 8 / interval_s);
-    u.rate_bps_down = static_cast<std::uint64_t>(seen.down * 8 / interval_s);
     readings.push_back(CellReading{u.user.id, u.period, u.billed_bytes, now_bytes});
     read_users.push_back(&u);
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
   const SweepBill bill_now = bill(readings);
+  // The bytes are captured in the deltas: the baselines move now, and the
+  // deltas wait in unstored_ until a transaction takes them.
+  for (std::size_t i = 0; i < read_users.size(); ++i)
+    read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
+  for (const UsageDelta& d : bill_now.deltas) {
+    UserRt& u = *users_.at(d.user);
+    u.rate_bps_up = static_cast<std::uint64_t>(d.bytes_up * 8 / interval_s);
+    u.rate_bps_down = static_cast<std::uint64_t>(d.bytes_down * 8 / interval_s);
+  }
+  merge_deltas(unstored_, bill_now.deltas);
+  // A user deleted meanwhile has no rows to add to (and would fail them all).
+  std::erase_if(unstored_, [&](const UsageDelta& d) { return !users_.contains(d.user); });
   const double apply_ms = since(wall0);
   const auto store0 = Clock::now();
-  // Commit first, then adopt: a failed transaction leaves the baselines
-  // where the store is, so the next sweep bills these bytes too.
-  if (auto s = store_->apply_sweep(bill_now.deltas, now); !s) {
-    log()->error("usage not stored, kept for the next sweep error={}", s.error().to_string());
+  if (auto s = store_->apply_sweep(unstored_, now); !s) {
+    log()->error("usage not stored, kept for the next sweep users={} error={}", unstored_.size(),
+                 s.error().to_string());
   } else {
-    for (std::size_t i = 0; i < read_users.size(); ++i)
-      read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
-    for (const UsageDelta& d : bill_now.deltas) {
+    for (const UsageDelta& d : unstored_) {
       UserRt& u = *users_.at(d.user);
-      u.period_usage.bytes_up += d.bytes_up;
-      u.period_usage.bytes_down += d.bytes_down;
+      // Bytes of an earlier period (a commit that failed across the
+      // period's end) are stored to that period, not counted in this one.
+      if (d.period.start == u.period.start) {
+        u.period_usage.bytes_up += d.bytes_up;
+        u.period_usage.bytes_down += d.bytes_down;
+      }
       u.bytes_up_total += d.bytes_up;
       u.bytes_down_total += d.bytes_down;
     }
+    unstored_.clear();
   }
   const double store_ms = since(store0);
   const auto policy0 = Clock::now();

@@ -236,7 +236,7 @@ void Daemon::start_user(UserRt& u) {
     }
     u.cell.emplace(std::move(*cell));
     u.rate = eff;
-    u.billed_bytes = u.seen_bytes = {};
+    u.billed_bytes = {};
     by_host_if_[u.cell->names().host_if] = u.user.id;
   }
   spawn_worker(u);
@@ -430,7 +430,7 @@ void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
     u.uid_slot.reset();
   }
   u.state = next;
-  u.billed_bytes = u.seen_bytes = {};
+  u.billed_bytes = {};
   log()->info("user torn down user={} reason={}", u.user.name, why);
 }
 

@@ -156,8 +156,7 @@ struct UserRt {
   std::uint64_t lane_reserved() const noexcept;  // credit not yet used, as far as we know
 
   // Accounting.
-  CellBytes billed_bytes;  // the cell's counters at the last committed sweep
-  CellBytes seen_bytes;    // ... at the last sweep (measured rates)
+  CellBytes billed_bytes;  // the cell's counters at the last sweep (billed up to there)
   PeriodBounds period;
   Usage period_usage;
   QuotaState quota = QuotaState::kNormal;
@@ -369,6 +368,9 @@ class Daemon final : public api::Service {
   // Names each worker cgroup uniquely ("mtw-<id>-<n>"): a torn-down user's
   // old cgroup may still await its worker's reap when the user starts again.
   std::uint64_t cgroup_seq_ = 0;
+  // Usage deltas not yet committed (the store failed): committed with the
+  // next sweep's, one entry per user and period (accounting.h).
+  std::vector<UsageDelta> unstored_;
   UnixSeconds started_wall_ = 0;
 
   std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last

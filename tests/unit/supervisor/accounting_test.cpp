@@ -34,20 +34,7 @@ TEST(Bill, OffersEveryReadingsCountersAsTheNextBaseline) {
   EXPECT_EQ(b.next_baselines[1], (std::pair<UserId, CellBytes>{2, {5, 7}}));
 }
 
-TEST(Bill, ASweepWhoseCommitFailedIsBilledWholeByTheNext) {
-  // Sweep 1 is never committed, so its baselines are not adopted: sweep 2
-  // bills from the old baseline and nothing is lost.
-  const CellReading first[] = {{7, kMay, {0, 0}, {100, 1000}}};
-  const SweepBill lost = bill(first);
-  ASSERT_EQ(lost.deltas.size(), 1u);
-  const CellReading second[] = {{7, kMay, {0, 0}, {150, 1600}}};
-  const SweepBill b = bill(second);
-  ASSERT_EQ(b.deltas.size(), 1u);
-  EXPECT_EQ(b.deltas[0].bytes_up, 150u);
-  EXPECT_EQ(b.deltas[0].bytes_down, 1600u);
-}
-
-TEST(Bill, CommittedBaselinesBillEachByteOnce) {
+TEST(Bill, MovedBaselinesBillEachByteOnce) {
   CellBytes baseline{};
   std::uint64_t billed_up = 0, billed_down = 0;
   const CellBytes readings[] = {{10, 20}, {10, 20}, {35, 90}, {1000, 1000}};
@@ -62,6 +49,42 @@ TEST(Bill, CommittedBaselinesBillEachByteOnce) {
   }
   EXPECT_EQ(billed_up, 1000u);
   EXPECT_EQ(billed_down, 1000u);
+}
+
+const PeriodBounds kJune{1'717'200'000, 1'719'792'000};
+
+TEST(MergeDeltas, TakesTheFirstSweepAsItIs) {
+  std::vector<UsageDelta> pending;
+  const UsageDelta d[] = {{1, 10, 20, kMay}, {2, 5, 5, kMay}};
+  merge_deltas(pending, d);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[1].user, 2);
+}
+
+TEST(MergeDeltas, AddsUpSweepsThatFailedToCommit) {
+  std::vector<UsageDelta> pending;
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    const UsageDelta d[] = {{1, 10, 20, kMay}, {2, 1, 0, kMay}};
+    merge_deltas(pending, d);
+  }
+  ASSERT_EQ(pending.size(), 2u) << "one entry per user and period, however many sweeps";
+  EXPECT_EQ(pending[0].bytes_up, 1000u);
+  EXPECT_EQ(pending[0].bytes_down, 2000u);
+  EXPECT_EQ(pending[1].bytes_up, 100u);
+}
+
+TEST(MergeDeltas, KeepsEachPeriodsBytesApart) {
+  // A commit that fails across the end of a period: May's bytes stay May's.
+  std::vector<UsageDelta> pending;
+  const UsageDelta may[] = {{1, 10, 10, kMay}};
+  const UsageDelta june[] = {{1, 3, 4, kJune}};
+  merge_deltas(pending, may);
+  merge_deltas(pending, june);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].period.start, kMay.start);
+  EXPECT_EQ(pending[0].bytes_up, 10u);
+  EXPECT_EQ(pending[1].period.start, kJune.start);
+  EXPECT_EQ(pending[1].bytes_down, 4u);
 }
 
 }  // namespace
