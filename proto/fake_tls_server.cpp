@@ -26,6 +26,21 @@ void put_be16(Bytes& out, std::size_t v) {
   put(out, {unsigned(v >> 8) & 0xff, unsigned(v) & 0xff});
 }
 
+// Appends CCS and one AppData record of `n` random bytes to the ServerHello
+// in `out`, then writes the HMAC over client random ‖ everything into the
+// ServerHello's random (protocol.md §5), as both answers need.
+void seal_first_flight(Bytes& out, std::size_t n, const ClientHello& hello, const SecretKey& key,
+                       RandomSource& rnd) {
+  put(out, kCcs);
+  put(out, {0x17, 0x03, 0x03});
+  put_be16(out, n);
+  const std::size_t data = out.size();
+  out.resize(data + n);
+  rnd.fill(MutableByteSpan(out).subspan(data));
+  const Sha256Digest mac = hmac_sha256(key, {hello.random, out});
+  std::copy(mac.begin(), mac.end(), out.begin() + kRandomOffset);
+}
+
 }  // namespace
 
 Bytes build_server_hello(const ClientHello& hello, const SecretKey& key,
@@ -55,15 +70,7 @@ Bytes build_server_hello(const ClientHello& hello, const SecretKey& key,
   put(out, {0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20});  // key_share: x25519
   put(out, pub);
   put(out, {0x00, 0x2b, 0x00, 0x02, 0x03, 0x04});  // supported_versions: 1.3
-  put(out, kCcs);
-  put(out, {0x17, 0x03, 0x03});
-  put_be16(out, n);
-  const std::size_t data = out.size();
-  out.resize(data + n);
-  rnd.fill(MutableByteSpan(out).subspan(data));
-
-  const Sha256Digest mac = hmac_sha256(key, {hello.random, out});
-  std::copy(mac.begin(), mac.end(), out.begin() + kRandomOffset);
+  seal_first_flight(out, n, hello, key, rnd);
   return out;
 }
 
@@ -123,15 +130,7 @@ Bytes build_server_hello(const ClientHello& hello, const SecretKey& key, const T
   out.push_back(std::byte{0x00});  // no compression
   put_be16(out, exts.size());
   put(out, exts);
-  put(out, kCcs);
-  put(out, {0x17, 0x03, 0x03});
-  put_be16(out, n);
-  const std::size_t data = out.size();
-  out.resize(data + n);
-  rnd.fill(MutableByteSpan(out).subspan(data));
-
-  const Sha256Digest mac = hmac_sha256(key, {hello.random, out});
-  std::copy(mac.begin(), mac.end(), out.begin() + kRandomOffset);
+  seal_first_flight(out, n, hello, key, rnd);
   return out;
 }
 
