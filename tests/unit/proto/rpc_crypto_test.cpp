@@ -11,35 +11,19 @@ namespace {
 
 using testing::hex;
 using testing::random_bytes;
-
-template <std::size_t N>
-std::array<std::byte, N> arr(std::string_view h) {
-  const Bytes b = hex(h);
-  std::array<std::byte, N> a{};
-  EXPECT_EQ(b.size(), N) << h;
-  std::copy_n(b.begin(), std::min(N, b.size()), a.begin());
-  return a;
-}
-
-// PY PROXY_SECRET, as in ERL src/mtp_down_conn.erl (protocol.md §9).
-const Bytes& proxy_secret() {
-  static const Bytes s = hex(
-      "c4f9faca9678e6bb48ad6c7e2ce5c0d24430645d554addeb55419e034da62721d046eaab6e52ab14a95a443ecf"
-      "b3463e79a05a66612adf9caeda8be9a80da6986fb0a6ff387af84d88ef3a6413713e5c3377f6e1a3d47d99f5e0"
-      "c56eece8f05c54c490b079e31bef82ff0ee8f2b0a32756d249c5f21269816cb7061b265db212");
-  return s;
-}
+using testing::hex_array;
+using testing::vector_proxy_secret;
 
 RpcKdfInput erl_kdf_input() {
   RpcKdfInput in;
-  in.server_nonce = arr<16>("f728d238410c65aad89b0efdfaeedbe2");
-  in.client_nonce = arr<16>("1831356fc60aebb4e6705c4e01c96a69");
+  in.server_nonce = hex_array<16>("f728d238410c65aad89b0efdfaeedbe2");
+  in.client_nonce = hex_array<16>("1831356fc60aebb4e6705c4e01c96a69");
   in.client_ts = 1528396015;
-  in.server_ip4 = arr<4>("959aa226");  // 149.154.162.38
+  in.server_ip4 = hex_array<4>("959aa226");  // 149.154.162.38
   in.server_port = 80;
-  in.client_ip4 = arr<4>("50d31d22");  // 80.211.29.34
+  in.client_ip4 = hex_array<4>("50d31d22");  // 80.211.29.34
   in.client_port = 54208;
-  in.proxy_secret = proxy_secret();
+  in.proxy_secret = vector_proxy_secret();
   return in;
 }
 
@@ -48,8 +32,8 @@ RpcKdfInput erl_kdf_input() {
 RpcKdfInput v6_kdf_input() {
   RpcKdfInput in = erl_kdf_input();
   in.ipv6 = true;
-  in.server_ip6 = arr<16>("20010b28f23df001000000000000000d");
-  in.client_ip6 = arr<16>("20010db8000000000000000000000034");
+  in.server_ip6 = hex_array<16>("20010b28f23df001000000000000000d");
+  in.client_ip6 = hex_array<16>("20010db8000000000000000000000034");
   in.server_port = 8888;
   return in;
 }
@@ -86,8 +70,8 @@ TEST(RpcKdf, Ipv6AppendsBothAddressesAndZeroesTheIpv4Fields) {
 TEST(RpcKdf, Ipv6IgnoresLeftoverIpv4Fields) {
   RpcKdfInput a = v6_kdf_input();
   RpcKdfInput b = a;
-  b.server_ip4 = arr<4>("01020304");
-  b.client_ip4 = arr<4>("05060708");
+  b.server_ip4 = hex_array<4>("01020304");
+  b.client_ip4 = hex_array<4>("05060708");
   EXPECT_EQ(derive_rpc_key(a, RpcKeyPurpose::kClient), derive_rpc_key(b, RpcKeyPurpose::kClient));
 }
 
@@ -100,7 +84,7 @@ TEST(RpcKdf, EveryInputChangesTheKey) {
   variants[3].client_ip4[3] ^= std::byte{1};
   variants[4].server_nonce[15] ^= std::byte{1};
   const Bytes other_secret = [] {
-    Bytes s = proxy_secret();
+    Bytes s = vector_proxy_secret();
     s.back() ^= std::byte{1};
     return s;
   }();
@@ -120,7 +104,7 @@ constexpr std::string_view kNistCipher =
     "39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b";
 
 CipherParams params(std::string_view key, std::string_view iv) {
-  return CipherParams{arr<32>(key), arr<16>(iv)};
+  return CipherParams{hex_array<32>(key), hex_array<16>(iv)};
 }
 
 TEST(AesCbc, EncryptsTheNistVector) {
@@ -171,8 +155,8 @@ TEST(AesCbc, RejectsAPartialBlockWithoutTouchingTheData) {
 
 TEST(AesCbc, DecryptInvertsEncryptOverManyCalls) {
   SeededRandom rnd(11);
-  const CipherParams p{arr<32>(to_hex(random_bytes(rnd, 32))),
-                       arr<16>(to_hex(random_bytes(rnd, 16)))};
+  const CipherParams p{hex_array<32>(to_hex(random_bytes(rnd, 32))),
+                       hex_array<16>(to_hex(random_bytes(rnd, 16)))};
   auto enc = AesCbc::create(p, AesCbc::Mode::kEncrypt);
   auto dec = AesCbc::create(p, AesCbc::Mode::kDecrypt);
   ASSERT_TRUE(enc.has_value() && dec.has_value());

@@ -12,30 +12,14 @@ namespace mtw::proto {
 namespace {
 
 using testing::hex;
-
-template <std::size_t N>
-std::array<std::byte, N> arr(std::string_view h) {
-  const Bytes b = hex(h);
-  std::array<std::byte, N> a{};
-  EXPECT_EQ(b.size(), N) << h;
-  std::copy_n(b.begin(), std::min(N, b.size()), a.begin());
-  return a;
-}
-
-// PY PROXY_SECRET (protocol.md §9).
-const Bytes& secret() {
-  static const Bytes s = hex(
-      "c4f9faca9678e6bb48ad6c7e2ce5c0d24430645d554addeb55419e034da62721d046eaab6e52ab14a95a443ecf"
-      "b3463e79a05a66612adf9caeda8be9a80da6986fb0a6ff387af84d88ef3a6413713e5c3377f6e1a3d47d99f5e0"
-      "c56eece8f05c54c490b079e31bef82ff0ee8f2b0a32756d249c5f21269816cb7061b265db212");
-  return s;
-}
+using testing::hex_array;
+using testing::vector_proxy_secret;
 
 // --- handshake ---
 
 TEST(RpcNonce, BuildsTypeKeySelectorSchemaTimeAndNonce) {
-  const auto msg =
-      build_rpc_nonce(secret(), 1528396015, arr<16>("1831356fc60aebb4e6705c4e01c96a69"));
+  const auto msg = build_rpc_nonce(vector_proxy_secret(), 1528396015,
+                                   hex_array<16>("1831356fc60aebb4e6705c4e01c96a69"));
   ASSERT_TRUE(msg.has_value());
   EXPECT_EQ(to_hex(*msg),
             "aa87cb7a"
@@ -56,7 +40,7 @@ TEST(RpcNonce, ParsesTheMiddleProxysAnswer) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, vector_proxy_secret());
   ASSERT_TRUE(n.has_value()) << n.error().to_string();
   EXPECT_EQ(n->crypto_ts, 1528396016u);  // 0x5b1978f0
   EXPECT_EQ(to_hex(n->nonce), "f728d238410c65aad89b0efdfaeedbe2");
@@ -69,7 +53,7 @@ TEST(RpcNonce, RejectsAnotherProxySecretsKeySelector) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, vector_proxy_secret());
   ASSERT_FALSE(n.has_value());
   EXPECT_EQ(n.error().code, Errc::kBadHandshake);
 }
@@ -81,7 +65,7 @@ TEST(RpcNonce, RejectsANonAesSchema) {
           "02000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  const Result<RpcNonce> n = parse_rpc_nonce(answer, secret());
+  const Result<RpcNonce> n = parse_rpc_nonce(answer, vector_proxy_secret());
   ASSERT_FALSE(n.has_value());
   EXPECT_EQ(n.error().code, Errc::kBadHandshake);
 }
@@ -93,7 +77,7 @@ TEST(RpcNonce, RejectsWrongTypeAndSize) {
           "01000000"
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
-  EXPECT_EQ(parse_rpc_nonce(wrong_type, secret()).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(wrong_type, vector_proxy_secret()).error().code, Errc::kBadInput);
   Bytes longer =
       hex("aa87cb7a"
           "c4f9faca"
@@ -101,8 +85,9 @@ TEST(RpcNonce, RejectsWrongTypeAndSize) {
           "f078195b"
           "f728d238410c65aad89b0efdfaeedbe2");
   longer.resize(36);
-  EXPECT_EQ(parse_rpc_nonce(longer, secret()).error().code, Errc::kBadInput);
-  EXPECT_EQ(parse_rpc_nonce(ByteSpan(longer).first(31), secret()).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(longer, vector_proxy_secret()).error().code, Errc::kBadInput);
+  EXPECT_EQ(parse_rpc_nonce(ByteSpan(longer).first(31), vector_proxy_secret()).error().code,
+            Errc::kBadInput);
 }
 
 // The decrypted middle-proxy answer of ERL src/mtp_aes_cbc.erl decrypt_test.
@@ -158,10 +143,10 @@ TEST(RpcHandshake, RejectsWrongSizeAndUnknownType) {
 ProxyReqHeader erl_header() {
   ProxyReqHeader h;
   h.conn_id = 1;
-  h.client_addr = rpc_addr_v4(arr<4>("6dee839f"), 1128);
-  h.proxy_addr = rpc_addr_v4(arr<4>("50d31d22"), 53634);
+  h.client_addr = rpc_addr_v4(hex_array<4>("6dee839f"), 1128);
+  h.proxy_addr = rpc_addr_v4(hex_array<4>("50d31d22"), 53634);
   h.transport = Transport::kAbridged;
-  h.ad_tag = arr<16>("dcbe8f1493fa4cd9ab300891c0b5b326");
+  h.ad_tag = hex_array<16>("dcbe8f1493fa4cd9ab300891c0b5b326");
   return h;
 }
 
@@ -171,12 +156,12 @@ constexpr std::string_view kErlReqHeader =
     "18000000ae261edb10dcbe8f1493fa4cd9ab300891c0b5b326000000";
 
 TEST(RpcProxyReq, MapsIpv4IntoIpv6WithALittleEndianPort) {
-  EXPECT_EQ(to_hex(rpc_addr_v4(arr<4>("6dee839f"), 1128)),
+  EXPECT_EQ(to_hex(rpc_addr_v4(hex_array<4>("6dee839f"), 1128)),
             "00000000000000000000ffff6dee839f68040000");
 }
 
 TEST(RpcProxyReq, CarriesIpv6AddressesAsIs) {
-  EXPECT_EQ(to_hex(rpc_addr_v6(arr<16>("20010db8000000000000000000000034"), 443)),
+  EXPECT_EQ(to_hex(rpc_addr_v6(hex_array<16>("20010db8000000000000000000000034"), 443)),
             "20010db8000000000000000000000034bb010000");
 }
 
@@ -347,8 +332,8 @@ TEST(RpcFlow, HandshakeAndFirstRequestEncryptLikeTheErlangVector) {
   EXPECT_EQ(to_hex(ByteSpan(second).last(12)), "f7e997160400000004000000");
 
   const CipherParams key{
-      arr<32>("595448f7ac38cc0b0af28ff06f3521a2dd8d94f36415a7a084633dbd80498a59"),
-      arr<16>("f8c32a35eb684ee154abb67d12c0fb4d")};
+      hex_array<32>("595448f7ac38cc0b0af28ff06f3521a2dd8d94f36415a7a084633dbd80498a59"),
+      hex_array<16>("f8c32a35eb684ee154abb67d12c0fb4d")};
   auto cbc = AesCbc::create(key, AesCbc::Mode::kEncrypt);
   ASSERT_TRUE(cbc.has_value());
   ASSERT_TRUE(cbc->apply(first).has_value());
@@ -369,8 +354,8 @@ TEST(RpcFlow, HandshakeAndFirstRequestEncryptLikeTheErlangVector) {
 // and check its peer pid, as a worker would.
 TEST(RpcFlow, DecryptsDeframesAndAcceptsTheErlangHandshakeAnswer) {
   const CipherParams key{
-      arr<32>("15d3bf7f8fdeb898e8d519adf3a3f3e08583c70dce9c928d43ac5572becbb0d7"),
-      arr<16>("099caff725a1db9b34735d4c7ac39ec2")};
+      hex_array<32>("15d3bf7f8fdeb898e8d519adf3a3f3e08583c70dce9c928d43ac5572becbb0d7"),
+      hex_array<16>("099caff725a1db9b34735d4c7ac39ec2")};
   auto cbc = AesCbc::create(key, AesCbc::Mode::kDecrypt);
   ASSERT_TRUE(cbc.has_value());
   Bytes wire =
