@@ -10,8 +10,8 @@ namespace mtw::proto {
 namespace {
 
 using testing::hex;
-using testing::random_bytes;
 using testing::hex_array;
+using testing::random_bytes;
 using testing::vector_proxy_secret;
 
 RpcKdfInput erl_kdf_input() {
