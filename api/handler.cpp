@@ -517,7 +517,7 @@ ApiResult<HttpResponse> Handler::route(const HttpRequest& r) {
   const RouteMatch m = match_route(*t);
   if (m.allow.empty()) return not_found("no such path");
   const auto& seg = t->segments;
-  if (seg.size() >= 2 && seg[0] == "users" && !addressable_user_name(seg[1]))
+  if (seg.size() >= 2 && seg[0] == "users" && !supervisor::addressable_user_name(seg[1]))
     return not_found("no user named " + std::string(seg[1]));
   if (!method_in(r.method, m.allow)) {
     ApiError e{405, r.method + " is not allowed here (allowed: " + std::string(m.allow) + ")", ""};

@@ -8,8 +8,8 @@
 
 #include "api/dates.h"
 #include "proto/secret.h"
-#include "supervisor/config.h"
 #include "supervisor/units.h"
+#include "supervisor/user_name.h"
 
 namespace mtw::api::detail {
 namespace json = boost::json;
@@ -295,18 +295,6 @@ std::optional<std::string> duplicate_key(std::string_view body, const json::pars
 
 }  // namespace
 
-bool valid_user_name(std::string_view name) noexcept { return supervisor::valid_user_name(name); }
-
-bool addressable_user_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > kMaxNameLength) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 ApiResult<json::object> parse_object(std::string_view body, bool allow_empty) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     if (allow_empty) return json::object{};
@@ -333,7 +321,7 @@ ApiResult<NewUser> parse_new_user(const json::object& o) {
     const json::value& v = kv.value();
     if (key == "name") {
       if (!v.is_string()) return wrong_type("name", v, "a string");
-      if (!valid_user_name(v.get_string()))
+      if (!supervisor::valid_user_name(v.get_string()))
         return bad("name", "name must be " + std::string(supervisor::kUserNameRule));
       u.name = v.get_string();
       have_name = true;

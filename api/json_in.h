@@ -12,19 +12,11 @@
 
 #include "api/http_types.h"
 #include "api/service.h"
+#include "supervisor/user_name.h"
 
 namespace mtw::api::detail {
 
-inline constexpr std::size_t kMaxNameLength = 64;
 inline constexpr std::size_t kMaxCommentChars = 256;
-
-// supervisor::valid_user_name: 1..64 of [A-Za-z0-9_.-], not starting with
-// '.' or '-'. What a new user may be called.
-bool valid_user_name(std::string_view name) noexcept;
-// 1..64 of [A-Za-z0-9_.-]: a name an earlier version may have stored (it
-// allowed a leading '.' or '-'). Used to look users up, so such a user can
-// still be shown, changed and deleted; never to create one.
-bool addressable_user_name(std::string_view name) noexcept;
 
 // The body as a JSON object; an empty body counts as {} when `allow_empty`.
 // 400 on malformed JSON, trailing data or a non-object.

@@ -496,14 +496,6 @@ bool secrets_readable_by_others(const Config& c, unsigned mode) noexcept {
   return false;
 }
 
-bool valid_user_name(std::string_view name) {
-  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-') return false;
-  for (char ch : name)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
-      return false;
-  return true;
-}
-
 const UserConfig* Config::find_user(std::string_view name) const {
   for (const auto& u : users)
     if (u.name == name) return &u;

@@ -19,6 +19,7 @@
 #include "proto/identify.h"
 #include "proto/secret.h"
 #include "supervisor/limits.h"
+#include "supervisor/user_name.h"
 
 namespace mtw::supervisor {
 
@@ -207,13 +208,6 @@ std::string_view default_config_text() noexcept;
 // local user read it while it declares user secrets (a worker, running as
 // its own uid, could read every other user's): the supervisor warns at start.
 bool secrets_readable_by_others(const Config& c, unsigned mode) noexcept;
-
-// A user name: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. Names
-// end up in paths, file names, log lines and command lines: so no ".", "..",
-// hidden files, option-like "-x", no spaces or control characters.
-bool valid_user_name(std::string_view name);
-inline constexpr std::string_view kUserNameRule =
-    "1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'";
 
 // How many cells the pools and the uid range can hold.
 std::uint64_t ipv4_cell_capacity(const CellsConfig& c) noexcept;

@@ -68,7 +68,7 @@ tl::unexpected<DbusError> from_service(const base::Error& e) {
 
 // A name that cannot exist is answered like the HTTP API's path check.
 DbusResult<void> known_name(const std::string& name) {
-  if (!api::detail::addressable_user_name(name))
+  if (!supervisor::addressable_user_name(name))
     return fail(kErrNoSuchUser, "no user named " + name);
   return {};
 }
