@@ -166,7 +166,7 @@ class PacedClient(threading.Thread):
 
     def run(self):
         # Only this thread: the client is load, not the product, and must
-        # not run on the supervisor's CPU (it did, unpinned, in session 6's
+        # not run on the supervisor's CPU (it did, unpinned, in an earlier measurement's
         # profile). Set by main() from the bench's CPU split.
         if CLIENT_CPUS:
             os.sched_setaffinity(0, CLIENT_CPUS)

@@ -7,7 +7,7 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-all-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libexpected-dev libnl-3-dev libnl-route-3-dev libnftables-dev libsdbus-c++-dev
-  libsystemd-dev libsqlite3-dev libqrencode-dev libpng-dev libseccomp-dev help2man dpkg-dev
+  libsystemd-dev libsqlite3-dev libqrencode-dev libpng-dev libseccomp-dev libsodium-dev help2man dpkg-dev
 )
 RUN_PKGS=(iproute2 nftables util-linux)
 TEST_PKGS=(
