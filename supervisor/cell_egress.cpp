@@ -159,6 +159,11 @@ base::Result<void> EgressControl::set(EgressPlan plan) {
   return reapply();
 }
 
+base::Result<void> EgressControl::refresh(EgressPlan plan) {
+  plans_[current_] = std::move(plan);
+  return reapply();
+}
+
 std::uint64_t EgressControl::acquire() {
   ++held_[current_];
   return current_;

@@ -6,8 +6,9 @@
 // overrides), the mask host, the middle proxies and the upstreams. A new
 // kind of destination is one more field filled there. plan_egress() turns
 // it into nft rules: literal addresses as they are; a host name is resolved
-// now and, since the worker then resolves it too, DNS to the resolv.conf
-// name servers is allowed as well (only then).
+// now (and again every few minutes, EgressControl::refresh) and, since the
+// worker then resolves it too, DNS to the resolv.conf name servers is
+// allowed as well (only then).
 //
 // EgressControl applies the plan and follows the workers' generations: a
 // worker keeps the argv (DC table, mask) it was started with, so after a
@@ -95,6 +96,10 @@ class EgressControl {
   // the previous sets and the plan stays pending (retried by the next
   // acquire/release/set).
   [[nodiscard]] base::Result<void> set(EgressPlan plan);
+  // The current generation's names looked up again (same destinations,
+  // new addresses): replaces its plan without a new generation, since the
+  // workers resolve names themselves. Errors as set().
+  [[nodiscard]] base::Result<void> refresh(EgressPlan plan);
   // A worker started now: it holds the current generation until release().
   std::uint64_t acquire();
   // That worker is gone; a generation no worker holds any more (and not the
@@ -110,7 +115,7 @@ class EgressControl {
 
   Apply apply_;
   std::uint64_t current_ = 0;
-  std::map<std::uint64_t, EgressPlan> plans_;   // current and held ones
+  std::map<std::uint64_t, EgressPlan> plans_;    // current and held ones
   std::map<std::uint64_t, std::uint32_t> held_;  // generation -> live workers
   std::vector<netns::EgressRule> applied_;
   bool pending_ = false;  // the last apply failed

@@ -297,6 +297,8 @@ class Daemon final : public api::Service {
   [[nodiscard]] base::Result<void> update_egress();
   void release_egress(ChildProc& c);  // at a worker's reap
   void poll_egress_drops();           // from housekeeping; reads every 5 s
+  // While destinations include names: looks them up again every 10 minutes.
+  awaitable<void> refresh_egress_names();
 
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
   struct BudgetView;
@@ -341,6 +343,7 @@ class Daemon final : public api::Service {
   DropTally egress_tally_;
   DropLogLimiter egress_log_{std::chrono::minutes(1)};
   Clock::time_point egress_polled_{};
+  bool egress_names_watched_ = false;  // refresh_egress_names() runs
   // After io_: destroyed (joined) first, so its last post finds io_ alive.
   std::unique_ptr<netns::CounterPoller> poller_;
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop

@@ -8,6 +8,9 @@ each dropped packet is counted for that user (status.json, API metrics) and
 logged in bounded volume. A reload that moves the DC to a new port lets the
 cells reach the new one at once, keeps a transfer that runs across it, and
 keeps the old port open until the last worker started before it is gone.
+A mask host given by name (an /etc/hosts entry bound over the sandbox's
+own mount namespace) is resolved into the sets, and only then is DNS to
+the resolv.conf name servers allowed.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
@@ -186,6 +189,32 @@ def test():
         new_dc.stop()
         listener.stop()
         h.check(env.stop() == 0, "clean stop")
+
+        # --- a mask host given by name: its address and DNS are allowed.
+        hosts = os.path.join(env.dir, "hosts")
+        with open("/etc/hosts") as f, open(hosts, "w") as out:
+            out.write(f.read() + "\n%s mask.egress.test\n" % sb.INET_ADDR)
+        sb.run(["mount", "--bind", hosts, "/etc/hosts"])  # the sandbox's own mount namespace
+        try:
+            env.write_config(users, sections={"mask": {"address": "mask.egress.test:%d" % env.mask_port}})
+            seen = len(env.log_text())
+            env.start()
+            a = env.user("alice", env.require_running(["alice", "bob"]))
+            r = subprocess.run(["nft", "list", "set", "inet", "mtwarden", "egress4"], capture_output=True, text=True)
+            text = " ".join(r.stdout.split())
+            h.check("%s . tcp . %d" % (sb.INET_ADDR, env.mask_port) in text,
+                    "the mask host's name resolved into the egress set")
+            with open("/etc/resolv.conf") as f:
+                servers = [l.split()[1] for l in f if l.startswith("nameserver") and len(l.split()) > 1
+                           and ":" not in l.split()[1]]
+            h.check(all("%s . udp . 53" % ns in text and "%s . tcp . 53" % ns in text for ns in servers),
+                    "DNS to the name servers %s allowed because a name is used" % servers)
+            h.check("dns=yes" in env.log_text()[seen:], "the update is logged with dns=yes")
+            h.check(from_cell(a["cell"]["netns"], a["uid"], sb.INET_ADDR, env.mask_port) == "connected",
+                    "the cell reaches the mask host at its resolved address")
+            h.check(env.stop() == 0, "clean stop")
+        finally:
+            sb.run(["umount", "/etc/hosts"], check=False)
     finally:
         env.cleanup()
 

@@ -181,6 +181,18 @@ TEST(EgressControl, ReloadKeepsWhatOlderWorkersUseUntilTheyAreGone) {
   EXPECT_EQ(rec.applied.size(), 3u);  // set, set, last release; nothing for no change
 }
 
+TEST(EgressControl, RefreshReplacesTheCurrentAddressesKeepingTheGeneration) {
+  Recorder rec;
+  EgressControl c(rec.fn());
+  ASSERT_TRUE(c.set(plan_of({{"192.0.2.1", L4::kTcp, 443}})));
+  const auto g = c.acquire();
+  ASSERT_TRUE(c.refresh(plan_of({{"192.0.2.9", L4::kTcp, 443}})));
+  EXPECT_EQ(c.generation(), g);
+  EXPECT_EQ(c.applied(), (std::vector<EgressRule>{{"192.0.2.9", L4::kTcp, 443}}));
+  ASSERT_TRUE(c.release(g));
+  EXPECT_EQ(c.applied(), (std::vector<EgressRule>{{"192.0.2.9", L4::kTcp, 443}}));
+}
+
 TEST(EgressControl, UnheldOldGenerationLeavesAtOnce) {
   Recorder rec;
   EgressControl c(rec.fn());
