@@ -109,6 +109,7 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   w.field("rate_up_bps", s.rate_up_bps).field("rate_down_bps", s.rate_down_bps);
   w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
   w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
+  w.field("egress_dropped", s.egress_dropped);
   w.key("worker_counters").begin_object();
   for (const auto& [k, v] : s.worker_counters) w.field(k, v);
   w.end_object();
@@ -150,6 +151,7 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"measured_down_bps", s.measured_down_bps},
                        {"bytes_up_total", s.bytes_up_total},
                        {"bytes_down_total", s.bytes_down_total},
+                       {"egress_dropped", s.egress_dropped},
                        {"worker_counters", counters(s.worker_counters, sp)}},
                       sp);
 }

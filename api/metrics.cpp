@@ -97,6 +97,9 @@ void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
            [](const UserStatus& u) { return u.unique_ips; });
   per_user(w, users, "mtwarden_user_worker_restarts_total", "counter",
            "Restarts of the user's worker.", [](const UserStatus& u) { return u.restarts; });
+  per_user(w, users, "mtwarden_user_egress_dropped_packets_total", "counter",
+           "Packets of the user's cell dropped by its egress filter.",
+           [](const UserStatus& u) { return u.egress_dropped; });
   w.family("mtwarden_user_up", "gauge", "1 for the user's current state, 0 for the others.");
   for (const auto& u : users)
     for (auto s : kUserStates)

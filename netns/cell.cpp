@@ -90,8 +90,8 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
   std::unique_ptr<CellHost> host(
       new CellHost(cfg, std::move(*pool), std::move(*nl), std::move(*counters)));
   if (cfg.manage_nft) {
-    NftConfig nc{cfg.nft_family,        cfg.nft_table,         cfg.prefix,
-                 host->pool_.v4_cidr(), host->pool_.v6_cidr(), cfg.masquerade};
+    NftConfig nc{cfg.nft_family,        cfg.nft_table,  cfg.prefix,         host->pool_.v4_cidr(),
+                 host->pool_.v6_cidr(), cfg.masquerade, cfg.restrict_egress};
     auto t = NftTable::create(nc);
     if (!t) return tl::unexpected(t.error());
     host->nft_ = std::move(*t);
@@ -107,6 +107,20 @@ base::Result<std::unique_ptr<CellHost>> CellHost::open(const CellHostConfig& cfg
     }
   }
   return host;
+}
+
+base::Result<void> CellHost::set_egress(const std::vector<EgressRule>& rules) {
+  if (!cfg_.manage_nft || !cfg_.restrict_egress)
+    return base::fail(Errc::kBadInput, "cell egress is not restricted on this host");
+  auto text = egress_commands(cfg_.nft_family, cfg_.nft_table, rules);
+  if (!text) return tl::unexpected(text.error());
+  return nft_run(*text);
+}
+
+base::Result<std::vector<EgressDrops>> CellHost::egress_drops() {
+  if (!cfg_.manage_nft || !cfg_.restrict_egress)
+    return base::fail(Errc::kBadInput, "cell egress is not restricted on this host");
+  return read_egress_drops(cfg_.nft_family, cfg_.nft_table);
 }
 
 base::Result<void> CellHost::sweep(const CounterFn& fn) { return dump(&fn); }

@@ -21,6 +21,7 @@
 #include "base/unique_fd.h"
 #include "netns/addr_pool.h"
 #include "netns/counters.h"
+#include "netns/egress.h"
 #include "netns/link.h"
 #include "netns/names.h"
 #include "netns/netns.h"
@@ -39,9 +40,10 @@ struct CellHostConfig {
   PoolConfig pool;
   std::string nft_family = "inet";
   std::string nft_table = "mtwarden";
-  bool manage_nft = true;       // install the NAT/forward table
-  bool masquerade = true;       // in that table: NAT cell traffic leaving the host
-  bool ipv4_forwarding = true;  // write net.ipv4.ip_forward=1 in the host namespace
+  bool manage_nft = true;        // install the NAT/forward table
+  bool masquerade = true;        // in that table: NAT cell traffic leaving the host
+  bool restrict_egress = false;  // in that table: cells reach only set_egress()'s destinations
+  bool ipv4_forwarding = true;   // write net.ipv4.ip_forward=1 in the host namespace
   // net.ipv6.conf.all.forwarding=1 also turns off router-advertisement
   // learning on every host interface, which can drop a SLAAC host's own IPv6
   // default route: leave it to the operator unless they opt in.
@@ -88,6 +90,15 @@ class CellHost {
   // cfg.retire_timeout_ms. sweep() does the same, so a supervisor that
   // sweeps every second needs no extra call.
   [[nodiscard]] base::Result<void> reap();
+  // With restrict_egress: makes `rules` the only destinations cells may
+  // start connections to, in one transaction (established ones stay).
+  // kBadInput for a rule that is not a literal address; kNft, kPermission.
+  // Without restrict_egress (or manage_nft): kBadInput.
+  [[nodiscard]] base::Result<void> set_egress(const std::vector<EgressRule>& rules);
+  // The per-cell drop counters (cells that dropped something since their
+  // element was made). Errors as set_egress.
+  [[nodiscard]] base::Result<std::vector<EgressDrops>> egress_drops();
+
   // Destroyed cells whose host end has not yet been seen gone.
   std::size_t retiring() const noexcept { return retired_.size(); }
 

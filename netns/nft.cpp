@@ -57,6 +57,14 @@ base::Result<std::string> nft_ruleset(const NftConfig& cfg) {
   // add+delete first: the transaction then replaces any stale copy atomically.
   s += "add table " + t + "\ndelete table " + t + "\n";
   s += "table " + t + " {\n";
+  if (cfg.restrict_egress) {
+    s += " set egress4 { type ipv4_addr . inet_proto . inet_service; }\n";
+    s += " set egress6 { type ipv6_addr . inet_proto . inet_service; }\n";
+    // One element per cell that dropped something, forgotten after an hour
+    // without a drop (the reader takes a smaller count as a restart).
+    s += " set egress_drops { type ifname; size 65536; flags dynamic,timeout; timeout 1h; "
+         "counter; }\n";
+  }
   s += " chain nat_out {\n  type nat hook postrouting priority srcnat; policy accept;\n";
   if (cfg.masquerade) {
     s += "  ip saddr " + cfg.pool4 + " oifname != " + cells + " masquerade\n";
@@ -69,6 +77,15 @@ base::Result<std::string> nft_ruleset(const NftConfig& cfg) {
   s += "  iifname " + cells + " oifname " + cells + " drop\n";
   s += "  oifname " + cells + " ct state established,related accept\n";
   s += "  oifname " + cells + " drop\n";
+  if (cfg.restrict_egress) {
+    // Established first: a set update never cuts a connection it allowed.
+    s += "  iifname " + cells + " ct state established,related accept\n";
+    s += "  iifname " + cells + " ip daddr . meta l4proto . th dport @egress4 accept\n";
+    s += "  iifname " + cells + " ip6 daddr . meta l4proto . th dport @egress6 accept\n";
+    // The counting element is made by the kernel on a cell's first drop.
+    s += "  iifname " + cells + " update @egress_drops { iifname }\n";
+    s += "  iifname " + cells + " drop\n";
+  }
   s += " }\n";
   s += " chain cell_inp {\n  type filter hook input priority filter; policy accept;\n";
   s += "  iifname " + cells +
@@ -83,6 +100,15 @@ base::Result<void> nft_run(const std::string& commands) {
   if (run_capture(commands, nullptr, &err) == 0) return {};
   bool perm = err.find("Operation not permitted") != std::string::npos;
   if (perm)
+    return tl::unexpected(base::Error{Errc::kPermission, EPERM, "nft (CAP_NET_ADMIN required)"});
+  while (!err.empty() && err.back() == '\n') err.pop_back();
+  return base::fail(Errc::kNft, "nft: " + err);
+}
+
+base::Result<std::string> nft_list(const std::string& commands) {
+  std::string out, err;
+  if (run_capture(commands, &out, &err) == 0) return out;
+  if (err.find("Operation not permitted") != std::string::npos)
     return tl::unexpected(base::Error{Errc::kPermission, EPERM, "nft (CAP_NET_ADMIN required)"});
   while (!err.empty() && err.back() == '\n') err.pop_back();
   return base::fail(Errc::kNft, "nft: " + err);

@@ -2,7 +2,9 @@
 //  - nat_out:   masquerade the cell pools towards anything that is not a cell;
 //  - cell_fwd:  drop cell -> cell, and anything new from outside -> cell;
 //  - cell_inp:  drop cell -> host (local services), except IPv6 neighbour
-//               discovery, which the cell needs to reach its gateway.
+//               discovery, which the cell needs to reach its gateway;
+//  - with restrict_egress, in cell_fwd: cell -> anything not in the egress
+//               sets is dropped and counted per cell (netns/egress.h).
 // The rules match the pools and the interface prefix, not single cells, so
 // creating a cell changes no rule. Written through libnftables in one
 // transaction ("add; delete; define"), which also replaces a table left by a
@@ -23,6 +25,9 @@ struct NftConfig {
   std::string pool4;              // "10.200.0.0/16"
   std::string pool6;              // "fd6d:7477:6172::/48" or empty
   bool masquerade = true;         // NAT cell traffic leaving through non-cell links
+  // Cells may start connections only to the egress sets' destinations
+  // (empty at creation: set them with egress_commands()).
+  bool restrict_egress = false;
 };
 
 // The ruleset text for `cfg` (pure; unit-tested). kBadInput when a name
@@ -32,6 +37,10 @@ struct NftConfig {
 // Runs `commands` through libnftables. kPermission when the kernel says
 // EPERM (missing CAP_NET_ADMIN), kNft with nft's message otherwise.
 [[nodiscard]] base::Result<void> nft_run(const std::string& commands);
+
+// Runs `commands` (a list command) and returns nft's text output. Errors as
+// nft_run.
+[[nodiscard]] base::Result<std::string> nft_list(const std::string& commands);
 
 // True when the table exists.
 [[nodiscard]] base::Result<bool> nft_table_exists(const std::string& family,

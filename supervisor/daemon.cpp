@@ -331,6 +331,7 @@ base::Result<void> Daemon::open_cells() {
   hc.pool.v4_cell_prefix = cfg_.cells.ipv4_cell_prefix;
   hc.pool.v6 = cfg_.cells.ipv6_prefix ? format_cidr(*cfg_.cells.ipv6_prefix) : std::string();
   hc.masquerade = cfg_.cells.nat;
+  hc.restrict_egress = true;
   hc.ipv6_forwarding = false;
   // Start-up reconciliation: a crashed run's cells have no worker left (they
   // die with their parent), so nothing can be adopted; remove and rebuild.
@@ -343,7 +344,7 @@ base::Result<void> Daemon::open_cells() {
   auto host = netns::CellHost::open(hc);
   if (!host) return base::fail(host.error().code, "cells: " + host.error().to_string());
   host_ = std::move(*host);
-  return {};
+  return update_egress();  // before any worker starts
 }
 
 base::Result<void> Daemon::start_api() {

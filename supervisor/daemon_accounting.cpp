@@ -212,6 +212,7 @@ void Daemon::housekeeping() {
   }
   if (gate_table_dirty_) send_gate_table();
   if (!ready_sent_) maybe_ready();
+  poll_egress_drops();
 }
 
 void Daemon::rebalance() {
@@ -493,7 +494,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"usage_up\":" << u.period_usage.bytes_up
     << ",\"usage_down\":" << u.period_usage.bytes_down
     << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
-    << ",\"measured_down_bps\":" << u.rate_bps_down;
+    << ",\"measured_down_bps\":" << u.rate_bps_down << ",\"egress_dropped\":" << u.egress_dropped;
   if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
   o << "}";
 }

@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "proto/secret.h"
+#include "supervisor/child_log_pipe.h"
 #include "supervisor/daemon_impl.h"
 #include "worker/control_socket.h"
 
@@ -78,6 +79,16 @@ void log_seccomp_denials(const char* child, const std::string& user, const worke
     log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
                 now[k] - before[k], now[k]);
   }
+}
+
+std::shared_ptr<ChildLogPipe> Daemon::child_log_pipe(std::string_view what) {
+  auto p = ChildLogPipe::open(io_);
+  if (!p) {
+    log()->warn("no log channel for a child, its output is discarded child={} error={}", what,
+                p.error().to_string());
+    return nullptr;
+  }
+  return std::move(*p);
 }
 
 base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
@@ -208,6 +219,7 @@ awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<v
     if (!*st) continue;
     c->gone = true;
     c->cgroup.reset();  // empty now: removable
+    release_egress(*c);
     error_code ignored;
     c->ctl.close(ignored);
     c->exit_watch.close(ignored);
@@ -297,9 +309,14 @@ void Daemon::spawn_worker(UserRt& u) {
   if (memory_plan_.mode == MemoryBoundMode::kRlimit)
     spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
-  spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
+  spec.fds = {{theirs.get(), 3}, {mem->get(), 4}};
+  const auto log_pipe = child_log_pipe("worker");
+  if (log_pipe)
+    spec.fds.insert(spec.fds.end(), {{log_pipe->child_fd(), 1}, {log_pipe->child_fd(), 2}});
   auto proc = spawn(spec);
   if (!proc) return fail("spawn: " + proc.error().to_string());
+  if (log_pipe)
+    log_pipe->start("child=worker user=" + u.user.name + " pid=" + std::to_string(proc->pid()));
   watch_worker(u, std::move(*proc), std::move(ours), uid);
 }
 
@@ -310,6 +327,7 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   w->proc = std::move(proc);
   w->pid = w->proc.pid();
   w->started = Clock::now();
+  if (egress_) w->egress_generation = egress_->acquire();
   error_code ec;
   w->ctl.assign(ctl.release(), ec);
   w->ctl.non_blocking(true, ec);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "supervisor/child_log_pipe.h"
 #include "supervisor/daemon_impl.h"
 #include "worker/control_socket.h"
 
@@ -34,7 +35,10 @@ bool Daemon::start_gate() {
   // RLIMIT_DATA in every memory-bound mode: one process whose heap is the
   // user table, the replay cache and handshake buffers.
   spec.rlimit_data_bytes = cfg_.cells.gate_memory_max_bytes;
-  spec.fds = {{theirs.get(), 3}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
+  spec.fds = {{theirs.get(), 3}};
+  const auto log_pipe = child_log_pipe("gate");
+  if (log_pipe)
+    spec.fds.insert(spec.fds.end(), {{log_pipe->child_fd(), 1}, {log_pipe->child_fd(), 2}});
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
   auto proc = spawn(spec);
@@ -50,6 +54,7 @@ bool Daemon::start_gate() {
   }
   g->proc = std::move(*proc);
   g->pid = g->proc.pid();
+  if (log_pipe) log_pipe->start("child=gate pid=" + std::to_string(g->pid));
   error_code ec;
   g->ctl.assign(ours.release(), ec);
   g->ctl.non_blocking(true, ec);

@@ -30,6 +30,7 @@
 #include "netns/rate.h"
 #include "supervisor/accounting.h"
 #include "supervisor/backoff.h"
+#include "supervisor/cell_egress.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
 #include "supervisor/memory_bound.h"
@@ -73,6 +74,9 @@ struct ChildProc {
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;
+  // The cell egress generation a worker was started with (cell_egress.h),
+  // released when it is reaped.
+  std::optional<std::uint64_t> egress_generation;
 };
 
 struct HeldConn {
@@ -165,6 +169,7 @@ struct UserRt {
   bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
   std::uint64_t rate_bps_up = 0, rate_bps_down = 0;        // measured last sweep
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
+  std::uint64_t egress_dropped = 0;  // packets its cell's egress filter dropped, since start
 
   // Open connections: the worker's last report + handed over since (both paths).
   std::uint32_t active() const noexcept;
@@ -283,6 +288,17 @@ class Daemon final : public api::Service {
   [[nodiscard]] base::Result<void> make_worker_mount_view();
   std::vector<std::string> gate_argv() const;
   std::vector<std::string> child_env() const;
+  // A pipe for a child's stdout/stderr (child_log_pipe.h); nullptr (and
+  // logged) when none could be made: the child then writes to /dev/null.
+  std::shared_ptr<class ChildLogPipe> child_log_pipe(std::string_view what);
+
+  // daemon_egress.cpp: what cells may reach (cell_egress.h), drop counts.
+  // update_egress: at start (a failure stops it) and reload.
+  [[nodiscard]] base::Result<void> update_egress();
+  void release_egress(ChildProc& c);  // at a worker's reap
+  void poll_egress_drops();           // from housekeeping; reads every 5 s
+  // While destinations include names: looks them up again every 10 minutes.
+  awaitable<void> refresh_egress_names();
 
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
   struct BudgetView;
@@ -323,6 +339,11 @@ class Daemon final : public api::Service {
   Config cfg_;
   std::optional<Store> store_;
   std::unique_ptr<netns::CellHost> host_;
+  std::optional<EgressControl> egress_;  // after host_: its apply uses it
+  DropTally egress_tally_;
+  DropLogLimiter egress_log_{std::chrono::minutes(1)};
+  Clock::time_point egress_polled_{};
+  bool egress_names_watched_ = false;  // refresh_egress_names() runs
   // After io_: destroyed (joined) first, so its last post finds io_ alive.
   std::unique_ptr<netns::CounterPoller> poller_;
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop

@@ -102,6 +102,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.worker_pid = u.worker && !u.worker->gone ? u.worker->proc.pid() : 0;
   s.worker_uid = u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0;
   s.restarts = u.restarts;
+  s.egress_dropped = u.egress_dropped;
   if (u.cell) {
     s.cell = api::CellInfo{
         u.cell->names().netns, u.cell->names().host_if, netns::to_string(u.cell->addrs().cell4),

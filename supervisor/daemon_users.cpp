@@ -295,6 +295,7 @@ base::Result<void> Daemon::reload_config() {
                                  next.connections.admission != cfg_.connections.admission;
   cfg_ = std::move(next);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
+  (void)update_egress();  // logged there; on failure the previous sets stay
   auto stored = store_->list_users();
   if (!stored) {
     log()->error("reload: store list failed error={}", stored.error().to_string());

@@ -165,8 +165,17 @@ def journal_run(env, users):
         cell = (alice or {}).get("cell", {}).get("netns")
         apid = (alice or {}).get("pid")
 
-        started = j.wait(lambda e: msg_has("worker started")(e) and one(e, "USER") == "alice")
+        # The supervisor's own line (the worker's "worker started ..." comes
+        # through its log channel, tagged MTW_CHILD=worker: checked below).
+        started = j.wait(lambda e: msg_has("worker started")(e) and one(e, "USER") == "alice" and
+                         one(e, "MTW_CHILD") is None)
         h.check(len(started) == 1, "one \"worker started\" entry for alice (%d)" % len(started))
+        child = j.wait(lambda e: one(e, "MTW_CHILD") == "worker" and one(e, "USER") == "alice" and
+                       "worker started" in (one(e, "MTW_LINE") or ""))
+        h.check(len(child) == 1 and one(child[0], "MTW_PID") == str(apid) and
+                one(child[0], "MTW_MODULE") == "supervisor",
+                "the worker's own start line comes through the supervisor: MTW_CHILD=worker USER=alice "
+                "MTW_PID=%s (%s)" % (apid, [(one(e, "MTW_PID"), one(e, "MESSAGE")) for e in child][:2]))
         if started:
             e = started[0]
             h.check(one(e, "CELL") == cell and cell,

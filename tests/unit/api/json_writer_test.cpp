@@ -160,6 +160,7 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "measured_down_bps",
                                             "bytes_up_total",
                                             "bytes_down_total",
+                                            "egress_dropped",
                                             "worker_counters"}));
   EXPECT_EQ(o.at("name").as_string(), "alice \"the\" op");
   EXPECT_EQ(o.at("fail_reason").as_string(), "exec: no such file\n");

@@ -23,6 +23,7 @@ std::vector<UserStatus> sample_users() {
   a.quota.used_bytes = 250;
   a.throttled_quota = true;
   a.restarts = 2;
+  a.egress_dropped = 7;
   UserStatus b;  // a name that needs escaping (the API forbids it; metrics must not break anyway)
   b.name = "we\"ird\\na\nme";
   b.state = "failed";
@@ -51,6 +52,8 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
             std::string::npos)
       << t;
   EXPECT_NE(t.find("mtwarden_user_connections{user=\"alice\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_user_egress_dropped_packets_total{user=\"alice\"} 7\n"),
+            std::string::npos);
   EXPECT_NE(t.find("mtwarden_user_quota_used_ratio{user=\"alice\"} 0.25\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_user_throttled{user=\"alice\",reason=\"quota\"} 1\n"),
             std::string::npos);

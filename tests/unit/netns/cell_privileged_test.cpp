@@ -135,6 +135,72 @@ int connect_here(const sockaddr* sa, socklen_t len, int timeout_ms) {
   return err == ECONNREFUSED ? kConnectRefused : kConnectError;
 }
 
+TEST(CellPrivileged, RestrictedEgressReachesOnlyTheSetsAndCountsDropsPerCell) {
+  MTW_REQUIRE_SANDBOX();
+  ASSERT_GE(dc_netns_fd(), 0);
+  auto cfg = test_config("mtwe");
+  cfg.restrict_egress = true;
+  auto host = open_host(cfg);
+  ASSERT_TRUE(host);
+  auto a = Cell::create(*host, "1", kFast);
+  auto b = Cell::create(*host, "2", kFast);
+  ASSERT_TRUE(a && b);
+  base::UniqueFd allowed = listen_tcp(dc_netns_fd(), kDcAddr, 7011);
+  base::UniqueFd other = listen_tcp(dc_netns_fd(), kDcAddr, 7012);
+  ASSERT_TRUE(allowed.valid() && other.valid());
+
+  // Nothing allowed yet: everything a cell starts is dropped.
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7011, 300), kConnectTimeout);
+  ASSERT_TRUE(host->set_egress({{kDcAddr, L4::kTcp, 7011}}).has_value());
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7011, 2000), kConnectOk);
+  EXPECT_EQ(connect_from(*b, kDcAddr, 7011, 2000), kConnectOk);
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7012, 300), kConnectTimeout);  // same host, other port
+
+  auto drops = host->egress_drops();
+  ASSERT_TRUE(drops.has_value()) << drops.error().to_string();
+  std::uint64_t a_drops = 0, b_drops = 0;
+  for (const auto& d : *drops) {
+    if (d.host_if == a->names().host_if) a_drops = d.packets;
+    if (d.host_if == b->names().host_if) b_drops = d.packets;
+  }
+  EXPECT_GE(a_drops, 2u);  // a SYN each to 7011 (before) and 7012, plus retransmissions
+  EXPECT_EQ(b_drops, 0u);
+
+  // An established connection survives a set update that no longer allows
+  // it (a listener of its own: 7011's backlog holds the probes above).
+  base::UniqueFd kept = listen_tcp(dc_netns_fd(), kDcAddr, 7013);
+  ASSERT_TRUE(kept.valid());
+  ASSERT_TRUE(host->set_egress({{kDcAddr, L4::kTcp, 7011}, {kDcAddr, L4::kTcp, 7013}}).has_value());
+  auto sock = a->socket(AF_INET, SOCK_STREAM);
+  ASSERT_TRUE(sock.has_value());
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(7013);
+  dst.sin_addr = ip4(kDcAddr);
+  ASSERT_EQ(::connect(sock->get(), reinterpret_cast<sockaddr*>(&dst), sizeof dst), 0);
+  base::UniqueFd conn(::accept4(kept.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn.valid());
+  ASSERT_TRUE(host->set_egress({{kDcAddr, L4::kTcp, 7012}}).has_value());
+  ASSERT_EQ(::send(sock->get(), "ping", 4, MSG_NOSIGNAL), 4);
+  pollfd p{conn.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  char buf[8];
+  EXPECT_EQ(::recv(conn.get(), buf, sizeof buf, 0), 4);
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7012, 2000), kConnectOk);
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7011, 300), kConnectTimeout);
+  // Bad input changes nothing.
+  EXPECT_EQ(host->set_egress({{"dc.example", L4::kTcp, 1}}).error().code, Errc::kBadInput);
+  EXPECT_EQ(connect_from(*a, kDcAddr, 7012, 2000), kConnectOk);
+}
+
+TEST(CellPrivileged, OpenEgressHostRefusesEgressCalls) {
+  MTW_REQUIRE_SANDBOX();
+  auto host = open_host(test_config("mtwo"));
+  ASSERT_TRUE(host);
+  EXPECT_EQ(host->set_egress({}).error().code, Errc::kBadInput);
+  EXPECT_EQ(host->egress_drops().error().code, Errc::kBadInput);
+}
+
 TEST(CellPrivileged, CellsCarryPermanentNeighbourEntries) {
   MTW_REQUIRE_SANDBOX();
   CellHostConfig cfg = test_config("mtwm");
