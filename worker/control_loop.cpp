@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
 #include "worker/syscall_filter.h"

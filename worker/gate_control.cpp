@@ -11,7 +11,8 @@
 #include <set>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
+#include "ipc/gate_table.h"
 #include "worker/gate_impl.h"
 #include "worker/session.h"
 #include "worker/syscall_filter.h"
@@ -185,7 +186,7 @@ void Gate::Impl::flush_direct() {
 }
 
 void Gate::Impl::apply_table(const control::GateTable& t, int fd) {
-  auto users = read_gate_table(fd);
+  auto users = ipc::read_gate_table(fd);
   if (!users) {
     // The error names the line, never the secret.
     gate_log()->warn("gate table rejected, keeping the old one generation={} error={}",

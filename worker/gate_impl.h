@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
 #include "worker/gate.h"
 #include "worker/gate_admission.h"
+#include "worker/ipc_names.h"
 #include "worker/runtime.h"
 
 namespace spdlog {

@@ -1,7 +1,6 @@
 // Command line of mtwarden-gate: a pure parser from argv to GateOptions and
-// the --help text; and the user table the supervisor sends (GateTable): a
-// pure text parser plus the reader for the attached memfd.
-// Thread-safe: plain values and pure functions (read_gate_table only reads its fd).
+// the --help text (the user table the supervisor sends: ipc/gate_table.h).
+// Thread-safe: plain values and pure functions.
 #pragma once
 
 #include <cstdint>
@@ -51,18 +50,5 @@ struct GateOptions {
     const std::vector<std::string_view>& args);
 
 std::string gate_usage_text();
-
-// The GateTable content: "USER_ID SECRET_HEX" per line (any form
-// proto::parse_secret accepts), '#' comment lines and blank lines ignored; a
-// user may have several lines. Empty is valid. Errors carry the line number,
-// never the secret.
-[[nodiscard]] base::Result<std::vector<proto::UserSecret>> parse_gate_table(std::string_view text);
-
-inline constexpr std::size_t kMaxGateTableBytes = 64 * 1024 * 1024;
-
-// Reads `fd` from offset 0 to EOF with pread (the file position is ignored
-// and left alone) and parses it. Errors: kSyscall, kTooLarge (over
-// kMaxGateTableBytes), or parse_gate_table's.
-[[nodiscard]] base::Result<std::vector<proto::UserSecret>> read_gate_table(int fd);
 
 }  // namespace mtw::worker

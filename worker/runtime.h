@@ -16,7 +16,7 @@
 #include "proto/identify.h"
 #include "proto/replay.h"
 #include "worker/buffer_pool.h"
-#include "worker/counters.h"
+#include "worker/ipc_names.h"
 #include "worker/options.h"
 
 namespace mtw::worker {

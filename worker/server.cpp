@@ -9,6 +9,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "ipc/secrets_file.h"
 #include "proto/links.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
@@ -54,7 +55,7 @@ Server::~Server() = default;
 base::Result<void> Server::Impl::load_secrets() {
   std::vector<proto::Secret> all = rt.opts.secrets;
   if (!rt.opts.secrets_file.empty()) {
-    auto file = read_secrets_file(rt.opts.secrets_file);
+    auto file = ipc::read_secrets_file(rt.opts.secrets_file);
     if (!file) return tl::unexpected(file.error());
     all.insert(all.end(), file->begin(), file->end());
   }
@@ -210,7 +211,7 @@ void Server::Impl::reload_secrets_file() {
     log()->info("reload skipped reason=no_secrets_file");
     return;
   }
-  auto file = read_secrets_file(rt.opts.secrets_file);
+  auto file = ipc::read_secrets_file(rt.opts.secrets_file);
   if (!file) {
     log()->warn("reload failed, keeping old secrets error={}", file.error().to_string());
     return;

@@ -7,8 +7,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
+#include "worker/ipc_names.h"
 #include "worker/middle.h"
 #include "worker/runtime.h"
 #include "worker/server.h"

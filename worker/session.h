@@ -11,9 +11,9 @@
 
 #include "proto/aes_ctr.h"
 #include "proto/identify.h"
-#include "worker/asio.h"
 #include "worker/buffer_pool.h"
 #include "worker/gate_admission.h"
+#include "worker/ipc_names.h"
 #include "worker/middle.h"
 #include "worker/runtime.h"
 

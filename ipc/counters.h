@@ -1,7 +1,7 @@
-// Worker counters: totals since start, as a fixed array of u64 indexed by
-// Counter. The order is part of the control protocol's report message
-// (docs/worker-control.md): append new counters at the end only.
-// Not thread-safe (the worker is single-threaded).
+// The report schema: a child's counters (worker or gate), totals since
+// start, as a fixed array of u64 indexed by Counter. The order is part of
+// the control protocol's report message (docs/worker-control.md): append
+// new counters at the end only. Not thread-safe (each child is single-threaded).
 #pragma once
 
 #include <array>
@@ -12,7 +12,7 @@
 
 #include "proto/identify.h"
 
-namespace mtw::worker {
+namespace mtw::ipc {
 
 enum class Counter : std::size_t {
   kAccepted,        // client connections taken (accepted or handed over)
@@ -67,4 +67,4 @@ std::string counters_json(const Counters& c);
 // "accepted=1 active=0 ..." with only the main counters.
 std::string counters_summary(const Counters& c);
 
-}  // namespace mtw::worker
+}  // namespace mtw::ipc

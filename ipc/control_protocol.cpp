@@ -1,8 +1,8 @@
-#include "worker/control_protocol.h"
+#include "ipc/control_protocol.h"
 
 #include <cstring>
 
-namespace mtw::worker::control {
+namespace mtw::ipc::control {
 namespace {
 
 using base::Errc;
@@ -361,4 +361,4 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
   return fail(Errc::kBadInput, "unknown message type");
 }
 
-}  // namespace mtw::worker::control
+}  // namespace mtw::ipc::control

@@ -1,4 +1,4 @@
-#include "worker/control_protocol.h"
+#include "ipc/control_protocol.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "base/unique_fd.h"
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
 
-namespace mtw::worker::control {
+namespace mtw::ipc::control {
 namespace {
 
 using base::UniqueFd;
@@ -353,4 +353,4 @@ TEST(ControlSocket, ReportsEofWhenPeerCloses) {
 }
 
 }  // namespace
-}  // namespace mtw::worker::control
+}  // namespace mtw::ipc::control

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "base/error.h"
+#include "ipc/counters.h"
 #include "proto/bytes.h"
-#include "worker/counters.h"
 
-namespace mtw::worker::control {
+namespace mtw::ipc::control {
 
 using base::Result;
 using proto::Bytes;
@@ -182,4 +182,4 @@ using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, 
 
 MsgType type_of(const Message& m) noexcept;
 
-}  // namespace mtw::worker::control
+}  // namespace mtw::ipc::control

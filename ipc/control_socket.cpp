@@ -1,12 +1,12 @@
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
 
 #include <sys/socket.h>
 
 #include <cstring>
 
-#include "worker/control_protocol.h"
+#include "ipc/control_protocol.h"
 
-namespace mtw::worker::control {
+namespace mtw::ipc::control {
 
 using base::Errc;
 using base::fail;
@@ -70,4 +70,4 @@ base::Result<std::optional<Datagram>> recv_datagram(int sock, bool dont_wait) {
   return std::optional<Datagram>(std::move(d));
 }
 
-}  // namespace mtw::worker::control
+}  // namespace mtw::ipc::control

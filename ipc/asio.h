@@ -1,4 +1,5 @@
-// Private to worker/: the Asio headers and helpers the .cpp files share.
+// The Asio vocabulary every process of mtwarden shares (supervisor, worker,
+// gate): the headers, the nothrow completion token and the socket helpers.
 // Precompiled (target_precompile_headers) so only this header pays for Asio.
 #pragma once
 
@@ -21,7 +22,7 @@
 
 #include "proto/dc_table.h"
 
-namespace mtw::worker {
+namespace mtw::ipc {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -53,4 +54,4 @@ struct LogExceptions {
   void operator()(std::exception_ptr e) const noexcept;
 };
 
-}  // namespace mtw::worker
+}  // namespace mtw::ipc

@@ -12,7 +12,7 @@
 #include "base/unique_fd.h"
 #include "proto/bytes.h"
 
-namespace mtw::worker::control {
+namespace mtw::ipc::control {
 
 struct Datagram {
   proto::Bytes bytes;
@@ -29,4 +29,4 @@ struct Datagram {
 // datagram or its control data was truncated (its fds are closed).
 [[nodiscard]] base::Result<std::optional<Datagram>> recv_datagram(int sock, bool dont_wait);
 
-}  // namespace mtw::worker::control
+}  // namespace mtw::ipc::control

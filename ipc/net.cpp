@@ -1,12 +1,12 @@
-// Socket helpers shared by the worker's Asio code.
+// Socket helpers of the shared Asio vocabulary (asio.h).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "base/log.h"
-#include "worker/asio.h"
+#include "ipc/asio.h"
 
-namespace mtw::worker {
+namespace mtw::ipc {
 
 namespace {
 
@@ -69,4 +69,4 @@ void LogExceptions::operator()(std::exception_ptr e) const noexcept {
   }
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::ipc

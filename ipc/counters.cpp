@@ -1,6 +1,6 @@
-#include "worker/counters.h"
+#include "ipc/counters.h"
 
-namespace mtw::worker {
+namespace mtw::ipc {
 
 std::string_view counter_name(Counter c) noexcept {
   static constexpr std::array<std::string_view, kCounterCount> kNames = {
@@ -90,4 +90,4 @@ std::string counters_summary(const Counters& c) {
          " bytes_dc_to_client=" + std::to_string(c[Counter::kBytesDcToClient]);
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::ipc
