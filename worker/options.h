@@ -32,9 +32,6 @@ struct Options {
   bool fast_mode = true;
   bool prefer_ipv6 = false;
   std::uint32_t handshake_timeout_ms = 10'000;
-  // Gate only: a handshake that has not sent one byte by then meets its
-  // deadline early (0 = only handshake_timeout_ms applies).
-  std::uint32_t silent_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 300'000;
   std::uint32_t dc_connect_timeout_ms = 10'000;
   std::uint32_t drain_timeout_ms = 30'000;
@@ -65,8 +62,5 @@ struct Options {
 
 // The --help text.
 std::string usage_text();
-
-// "12", "1.5", "250ms" -> milliseconds. Seconds by default.
-[[nodiscard]] Result<std::uint32_t> parse_duration_ms(std::string_view text);
 
 }  // namespace mtw::worker

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "worker/ipc_names.h"
 #include "worker/middle.h"
+#include "worker/names.h"
 #include "worker/runtime.h"
 #include "worker/server.h"
 

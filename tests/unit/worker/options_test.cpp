@@ -149,16 +149,6 @@ TEST(Options, RejectsBadValues) {
   }
 }
 
-TEST(Options, ParsesDurations) {
-  EXPECT_EQ(parse_duration_ms("10").value(), 10'000u);
-  EXPECT_EQ(parse_duration_ms("1.5").value(), 1500u);
-  EXPECT_EQ(parse_duration_ms("2s").value(), 2000u);
-  EXPECT_EQ(parse_duration_ms("250ms").value(), 250u);
-  EXPECT_FALSE(parse_duration_ms(""));
-  EXPECT_FALSE(parse_duration_ms("ms"));
-  EXPECT_FALSE(parse_duration_ms("99999999999"));
-}
-
 TEST(Options, MiddleProxyFlags) {
   auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--ad-tag",
                   "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps", "--proxy-config",

@@ -1,4 +1,4 @@
-#include "worker/syscall_filter.h"
+#include "conn/syscall_filter.h"
 
 #include <linux/sched.h>
 #include <sched.h>
@@ -17,7 +17,7 @@
 #include <system_error>
 #include <thread>
 
-namespace mtw::worker {
+namespace mtw::conn {
 namespace {
 
 // LeakSanitizer stops the world at exit by ptrace-attaching to the
@@ -301,4 +301,4 @@ bool ConfinementReport::ok() const noexcept {
   return threads_start && !probes.empty();
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::conn

@@ -1,11 +1,11 @@
-#include "worker/gate_admission.h"
+#include "gate/gate_admission.h"
 
 #include <gtest/gtest.h>
 
 #include <array>
 #include <vector>
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 std::vector<std::byte> v4(unsigned a, unsigned b, unsigned c, unsigned d) {
@@ -128,4 +128,4 @@ TEST(GateAdmission, ZeroMeansNoCap) {
 }
 
 }  // namespace
-}  // namespace mtw::worker
+}  // namespace mtw::gate

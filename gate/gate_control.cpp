@@ -11,13 +11,12 @@
 #include <set>
 
 #include "base/log.h"
+#include "conn/syscall_filter.h"
+#include "gate/gate_impl.h"
 #include "ipc/control_socket.h"
 #include "ipc/gate_table.h"
-#include "worker/gate_impl.h"
-#include "worker/session.h"
-#include "worker/syscall_filter.h"
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 // Handoffs queued while the supervisor is slow; beyond this they are dropped
@@ -224,7 +223,7 @@ void Gate::Impl::mask_request(control::Handoff h, base::UniqueFd fd) {
   }
   (void)fd.release();  // the socket owns it now
   gate_log()->debug("mask request listener={} bytes={}", h.listener_id, h.data.size());
-  spawn_session(rt, std::move(sock), std::move(h.data), nullptr, /*mask_only=*/true);
+  conn::spawn(std::make_shared<GateConn>(rt, std::move(sock), std::move(h.data)));
 }
 
 void Gate::Impl::on_identified(Identified id) {
@@ -295,7 +294,7 @@ awaitable<void> Gate::Impl::flush_outbox() {
 
 void Gate::Impl::send_report() {
   if (stopping) return;
-  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
+  rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;
@@ -304,4 +303,4 @@ void Gate::Impl::send_report() {
   }
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

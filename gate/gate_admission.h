@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace mtw::worker {
+namespace mtw::gate {
 
 struct AdmissionLimits {
   std::uint32_t per_source = 128;        // unfinished handshakes per host key; 0 = no cap
@@ -79,4 +79,4 @@ class AdmissionTable {
   std::unordered_map<std::string, std::uint32_t> counts_;
 };
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

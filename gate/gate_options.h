@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "base/error.h"
+#include "gate/gate_admission.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
-#include "worker/gate_admission.h"
 
-namespace mtw::worker {
+namespace mtw::gate {
 
 struct GateListenerSpec {
   int fd = -1;                      // inherited, bound and listening
@@ -51,4 +51,4 @@ struct GateOptions {
 
 std::string gate_usage_text();
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

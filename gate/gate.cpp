@@ -1,31 +1,28 @@
 // Gate: start-up, listeners, signals, the housekeeping tick and shutdown.
 // The control socket side is in gate_control.cpp.
-#include "worker/gate.h"
+#include "gate/gate.h"
 
 #include <sys/socket.h>
 
 #include <csignal>
 
 #include "base/log.h"
-#include "worker/gate_impl.h"
-#include "worker/session.h"
+#include "gate/gate_impl.h"
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 // The whole handshake buffer must fit in one handoff.
-static_assert(kHandshakeBytes <= control::kMaxHandoffData);
+static_assert(conn::kHandshakeBytes <= control::kMaxHandoffData);
 
-Options runtime_options(const GateOptions& g) {
-  Options o;
-  o.mask = g.mask;
-  o.mask_discard_timeout_ms = g.mask_discard_timeout_ms;
-  o.tls_skew_seconds = g.tls_skew_seconds;
-  o.handshake_timeout_ms = g.handshake_timeout_ms;
-  o.silent_timeout_ms = g.silent_timeout_ms;
-  o.control_fd = g.control_fd;
-  o.log_level = g.log_level;
-  return o;
+conn::Settings conn_settings(const GateOptions& g) {
+  conn::Settings s;
+  s.mask = g.mask;
+  s.mask_discard_timeout_ms = g.mask_discard_timeout_ms;
+  s.tls_skew_seconds = g.tls_skew_seconds;
+  s.handshake_timeout_ms = g.handshake_timeout_ms;
+  s.silent_timeout_ms = g.silent_timeout_ms;
+  return s;
 }
 
 int sock_opt(int fd, int opt) {
@@ -47,7 +44,7 @@ const std::shared_ptr<spdlog::logger>& gate_log() {
 }
 
 Gate::Impl::Impl(GateOptions o)
-    : gopts(std::move(o)), rt(runtime_options(gopts)), admission(gopts.admission) {
+    : gopts(std::move(o)), rt(conn_settings(gopts)), admission(gopts.admission) {
   rt.replay =
       proto::ReplayCache(proto::ReplayCacheOptions{gopts.replay_entries, 2 * 24 * 3600, {}});
   rt.set_users({});  // until the first table: every connection is masked
@@ -85,7 +82,7 @@ base::Result<void> Gate::start() {
   if (sock_opt(cfd, SO_TYPE) != SOCK_SEQPACKET) {
     return bad_fd(cfd, "control socket is not an AF_UNIX SOCK_SEQPACKET socket");
   }
-  d.listeners.reserve(d.gopts.listeners.size());  // sessions point into it
+  d.listeners.reserve(d.gopts.listeners.size());  // connections point into it
   for (const auto& spec : d.gopts.listeners) {
     if (auto r = d.adopt_listener(spec); !r) return r;
   }
@@ -149,7 +146,7 @@ awaitable<void> Gate::Impl::accept_loop(tcp::acceptor& acc, const ListenerInfo& 
       ++rt.counters[Counter::kEvictedUnproven];
       rt.unproven.front()->evict();
     }
-    spawn_session(rt, std::move(sock), {}, &info, false, std::move(ticket));
+    conn::spawn(std::make_shared<GateConn>(rt, std::move(sock), info, std::move(ticket)));
   }
 }
 
@@ -195,11 +192,11 @@ awaitable<void> Gate::Impl::tick_loop() {
     co_await timer.async_wait(use_nothrow);
     if (stopping) {
       // Whatever still runs (a mask connect in the resolver, say) is dropped.
-      if (!rt.sessions.empty()) io.stop();
+      if (!rt.connections.empty()) io.stop();
       co_return;
     }
     auto now = Clock::now();
-    for (Session* s : rt.sessions) s->on_tick(now);
+    for (conn::Connection* c : rt.connections) c->on_tick(now);
     // A bucket that has refilled completely carries no state worth keeping.
     if (gopts.per_ip_rate != 0 && !buckets.empty()) {
       const double burst = 2.0 * gopts.per_ip_rate;
@@ -233,7 +230,7 @@ void Gate::Impl::stop(const char* why) {
   gate_log()->info("gate stopping why={} active={}", why, rt.counters[Counter::kActive]);
   error_code ec;
   for (auto& acc : acceptors) acc.close(ec);
-  for (Session* s : rt.sessions) s->close();
+  for (conn::Connection* c : rt.connections) c->close();
   if (signals) signals->cancel(ec);
   outbox.clear();
   if (direct_timer) direct_timer->cancel();
@@ -241,4 +238,4 @@ void Gate::Impl::stop(const char* why) {
   if (control) control->close(ec);
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

@@ -1,4 +1,4 @@
-#include "worker/syscall_filter.h"
+#include "conn/syscall_filter.h"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-namespace mtw::worker {
+namespace mtw::conn {
 namespace {
 
 const DeniedCall* find(const std::vector<DeniedCall>& list, const std::string& name) {
@@ -159,4 +159,4 @@ TEST(ConfinementCheck, ReportFailsWhenACallWasAllowed) {
 }
 
 }  // namespace
-}  // namespace mtw::worker
+}  // namespace mtw::conn

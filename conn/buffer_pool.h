@@ -1,4 +1,4 @@
-// BufferPool: fixed-size I/O buffers shared by all connections of the worker.
+// BufferPool: fixed-size I/O buffers shared by all connections of a process.
 // A connection borrows one when a socket becomes readable, keeps it while
 // reads keep returning data, and gives it back when a read would block, so
 // idle connections hold no buffer. Keeps at most `max_idle` free buffers; the rest go back to
@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-namespace mtw::worker {
+namespace mtw::conn {
 
 // One relay chunk: large, so a busy connection needs few syscalls per byte.
 // Holds four whole TLS records of 16384 bytes toward the client, and the
@@ -63,4 +63,4 @@ class BufferPool {
   std::vector<std::unique_ptr<std::byte[]>> free_;
 };
 
-}  // namespace mtw::worker
+}  // namespace mtw::conn

@@ -1,4 +1,4 @@
-// Session: masking. A connection that fails the handshake goes to the mask
+// Connection: masking. A connection that fails the handshake goes to the mask
 // host with every byte already read, then both directions are spliced until
 // each side has closed (a FIN is passed on as a FIN). Without a mask host the
 // client is read and discarded until a jittered timeout: closing at once
@@ -6,10 +6,10 @@
 #include <array>
 
 #include "base/log.h"
+#include "conn/connection.h"
 #include "proto/random.h"
-#include "worker/session.h"
 
-namespace mtw::worker {
+namespace mtw::conn {
 namespace {
 
 // Discarded bytes land here; any number of pending reads may share it since
@@ -18,17 +18,17 @@ std::array<std::byte, 4096> g_discard;
 
 }  // namespace
 
-awaitable<void> Session::mask(BufferLease& buf, std::size_t filled, bool client_eof) {
-  static const auto log = base::logger("worker");
+awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool client_eof) {
+  static const auto log = base::logger("conn");
   ++rt_.counters[Counter::kMasked];
-  if (!rt_.opts.mask) {
+  if (!rt_.settings.mask) {
     co_await discard(buf);
     co_return;
   }
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
-  deadline_ = Clock::now() + std::chrono::milliseconds(rt_.opts.dc_connect_timeout_ms);
-  if (auto ec = co_await connect_endpoint(upstream_, *rt_.opts.mask); ec) {
+  deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.connect_timeout_ms);
+  if (auto ec = co_await connect_endpoint(upstream_, *rt_.settings.mask); ec) {
     log->warn("mask connect failed error={}", ec.message());
     co_await discard(buf);
     co_return;
@@ -57,7 +57,7 @@ awaitable<void> Session::mask(BufferLease& buf, std::size_t filled, bool client_
   if (!client_eof) co_await splice(client_, upstream_, Counter::kMaskedBytesToMask);
 }
 
-awaitable<void> Session::splice(tcp::socket& from, tcp::socket& to, Counter counter) {
+awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter counter) {
   // Buffers as in the relay (relay.cpp): none while idle, kept while
   // speculative reads return data.
   BufferLease buf;
@@ -89,10 +89,10 @@ awaitable<void> Session::splice(tcp::socket& from, tcp::socket& to, Counter coun
   }
 }
 
-awaitable<void> Session::discard(BufferLease& buf) {
+awaitable<void> Connection::discard(BufferLease& buf) {
   buf.reset();
   phase_ = Phase::kDiscard;
-  const std::uint32_t base_ms = rt_.opts.mask_discard_timeout_ms;
+  const std::uint32_t base_ms = rt_.settings.mask_discard_timeout_ms;
   const std::uint32_t jitter_ms = proto::system_random().uniform(0, base_ms);
   deadline_ = Clock::now() + std::chrono::milliseconds(std::uint64_t{base_ms} + jitter_ms);
   for (;;) {
@@ -102,4 +102,4 @@ awaitable<void> Session::discard(BufferLease& buf) {
   close();
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::conn

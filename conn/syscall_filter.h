@@ -24,7 +24,7 @@
 
 #include "base/error.h"
 
-namespace mtw::worker {
+namespace mtw::conn {
 
 // One entry of the deny list.
 struct DeniedCall {
@@ -68,4 +68,4 @@ struct ConfinementReport {
 // ...", then the thread line and "seccomp_denied=N", then "ok" or "FAILED".
 std::string format_confinement_report(const ConfinementReport& r);
 
-}  // namespace mtw::worker
+}  // namespace mtw::conn

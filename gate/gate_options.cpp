@@ -1,13 +1,13 @@
-#include "worker/gate_options.h"
+#include "gate/gate_options.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <set>
 
-#include "worker/options.h"
+#include "conn/duration.h"
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 using base::Errc;
@@ -74,10 +74,10 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
     return {};
   }
   if (flag == "--mask-discard-timeout") {
-    return store_u32(o.mask_discard_timeout_ms, parse_duration_ms(v));
+    return store_u32(o.mask_discard_timeout_ms, conn::parse_duration_ms(v));
   }
   if (flag == "--handshake-timeout") {
-    auto r = parse_duration_ms(v);
+    auto r = conn::parse_duration_ms(v);
     if (r && *r == 0) return fail(Errc::kBadInput, "must be more than 0");
     return store_u32(o.handshake_timeout_ms, r);
   }
@@ -103,7 +103,7 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
     return store_u32(o.per_ip_rate, n);
   }
   if (flag == "--silent-timeout") {
-    auto r = parse_duration_ms(v);
+    auto r = conn::parse_duration_ms(v);
     if (r && *r == 0) return fail(Errc::kBadInput, "must be more than 0");
     return store_u32(o.silent_timeout_ms, r);
   }
@@ -231,4 +231,4 @@ or sockets, 1 on other start-up failures.
 )";
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

@@ -1,10 +1,10 @@
-#include "worker/gate_admission.h"
+#include "gate/gate_admission.h"
 
 #include <algorithm>
 #include <array>
 #include <utility>
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 std::string masked_key(char family, std::span<const std::byte> addr, unsigned prefix) {
@@ -90,4 +90,4 @@ void AdmissionTable::give_back(const SourceKeys& k) noexcept {
   if (k.subnet != k.source) drop(k.subnet);
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

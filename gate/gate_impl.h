@@ -1,4 +1,4 @@
-// Private to worker/: Gate's state, shared by gate.cpp and gate_control.cpp.
+// Private to gate/: Gate's state, shared by gate.cpp and gate_control.cpp.
 #pragma once
 
 #include <unordered_map>
@@ -8,16 +8,16 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "worker/gate.h"
-#include "worker/gate_admission.h"
-#include "worker/ipc_names.h"
-#include "worker/runtime.h"
+#include "gate/gate.h"
+#include "gate/gate_admission.h"
+#include "gate/gate_conn.h"
+#include "gate/names.h"
 
 namespace spdlog {
 class logger;
 }
 
-namespace mtw::worker {
+namespace mtw::gate {
 
 const std::shared_ptr<spdlog::logger>& gate_log();
 
@@ -51,12 +51,12 @@ struct Gate::Impl {
   awaitable<void> direct_timer_wait();
 
   GateOptions gopts;
-  // rt outlives io: destroying io destroys suspended sessions, which touch rt.
+  // rt outlives io: destroying io destroys suspended connections, which touch rt.
   Runtime rt;
-  // Before io: sessions destroyed with io give their admission slots back.
+  // Before io: connections destroyed with io give their admission slots back.
   AdmissionTable admission;
   asio::io_context io{1};
-  std::vector<ListenerInfo> listeners;  // parallel to acceptors; sessions point in
+  std::vector<ListenerInfo> listeners;  // parallel to acceptors; connections point in
   std::vector<tcp::acceptor> acceptors;
   std::optional<asio::posix::stream_descriptor> control;
   std::optional<asio::signal_set> signals;
@@ -89,4 +89,4 @@ struct Gate::Impl {
   SourceKeys keys_of(const tcp::socket& sock) const;
 };
 
-}  // namespace mtw::worker
+}  // namespace mtw::gate

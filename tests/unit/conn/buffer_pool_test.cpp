@@ -1,8 +1,8 @@
-#include "worker/buffer_pool.h"
+#include "conn/buffer_pool.h"
 
 #include <gtest/gtest.h>
 
-namespace mtw::worker {
+namespace mtw::conn {
 namespace {
 
 TEST(BufferPool, ReusesReturnedBuffers) {
@@ -41,4 +41,4 @@ TEST(BufferPool, MovedLeaseReturnsOnce) {
 }
 
 }  // namespace
-}  // namespace mtw::worker
+}  // namespace mtw::conn

@@ -1,4 +1,4 @@
-#include "worker/gate_options.h"
+#include "gate/gate_options.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -6,7 +6,7 @@
 
 #include "base/unique_fd.h"
 
-namespace mtw::worker {
+namespace mtw::gate {
 namespace {
 
 constexpr std::string_view kSimple = "0123456789abcdef0123456789abcdef";
@@ -147,4 +147,4 @@ TEST(GateOptions, ErrorNamesTheFlag) {
 }
 
 }  // namespace
-}  // namespace mtw::worker
+}  // namespace mtw::gate

@@ -1,8 +1,8 @@
-#include "worker/buffer_pool.h"
+#include "conn/buffer_pool.h"
 
 #include <utility>
 
-namespace mtw::worker {
+namespace mtw::conn {
 
 BufferLease::BufferLease(BufferLease&& o) noexcept
     : pool_(std::exchange(o.pool_, nullptr)), data_(std::move(o.data_)) {}
@@ -40,4 +40,4 @@ void BufferPool::give_back(std::unique_ptr<std::byte[]> data) noexcept {
   if (free_.size() < max_idle_) free_.push_back(std::move(data));
 }
 
-}  // namespace mtw::worker
+}  // namespace mtw::conn
