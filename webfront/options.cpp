@@ -53,6 +53,14 @@ Result<void> set_value(FrontOptions& o, std::string_view flag, std::string_view 
     o.users_file = std::string(v);
     return {};
   }
+  if (flag == "--control-fd") {
+    auto n = parse_u32(v);
+    if (!n) return tl::unexpected(n.error());
+    if (*n < 3 || *n > 1'000'000) return fail(Errc::kBadInput, "fd out of range");
+    o.control_fd = static_cast<int>(*n);
+    return {};
+  }
+  if (flag == "--listener-id") return store_u32(o.listener_id, parse_u32(v), false);
   if (flag == "--backend") {
     auto e = proto::parse_endpoint(v);
     if (!e) return tl::unexpected(e.error());
@@ -148,8 +156,14 @@ Result<FrontOptions> parse_front_options(const std::vector<std::string_view>& ar
     return fail(Errc::kBadInput, "--cert and --key are required");
   }
   if (o.address.host.empty()) return fail(Errc::kBadInput, "--host is required");
-  if (o.users_file.empty()) return fail(Errc::kBadInput, "--users is required");
-  if (!have_backend) return fail(Errc::kBadInput, "--backend is required");
+  if (o.control_fd >= 0) {
+    if (!o.users_file.empty() || have_backend) {
+      return fail(Errc::kBadInput, "--control-fd excludes --users and --backend");
+    }
+    return o;
+  }
+  if (o.users_file.empty()) return fail(Errc::kBadInput, "--users (or --control-fd) is required");
+  if (!have_backend) return fail(Errc::kBadInput, "--backend (or --control-fd) is required");
   return o;
 }
 
@@ -190,6 +204,8 @@ Result<std::vector<proto::WebUserSecret>> parse_user_table(std::string_view text
 std::string front_usage_text() {
   return R"(Usage: mtwarden-webfront --listen-fd FD [--listen-fd FD ...] --cert FILE --key FILE
                           --host HOST[/PATH] --users FILE --backend HOST:PORT [options]
+       mtwarden-webfront --listen-fd FD ... --cert FILE --key FILE --host HOST[/PATH]
+                          --control-fd N [--listener-id N] [options]
 
 The TLS-terminating HTTPS front of Telegram's WEB proxy (tg://webproxy): serves
 the bridge page at https://HOST/?bridge=CAPABILITY, the WebSocket carrier at
@@ -200,8 +216,11 @@ the bridge page at https://HOST/?bridge=CAPABILITY, the WebSocket carrier at
   --key FILE                 PEM private key
   --cert-check-interval D    how often the two files are checked for a change (10)
   --host HOST[/PATH]         the public WEB host name (and optional base path)
-  --users FILE               "USER_ID SECRET" lines (plain or dd secrets)
-  --backend HOST:PORT        numeric address each stream is connected to
+  --users FILE               standalone: "USER_ID SECRET" lines (plain or dd secrets)
+  --backend HOST:PORT        standalone: numeric address each stream is connected to
+  --control-fd N             managed: inherited AF_UNIX SOCK_SEQPACKET socket to the
+                             supervisor (users by gate-table, streams as gate-handoffs)
+  --listener-id N            managed: the listener id put in every gate-handoff (0)
   --decoy-dir DIR            static site served to everything but the bridge
                              (index.html, 404.html; default: a built-in page)
   --max-connections N        HTTPS connections at once (4096)

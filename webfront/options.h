@@ -36,8 +36,10 @@ struct FrontOptions {
   std::string key_file;         // PEM private key
   std::uint32_t cert_check_ms = 10'000;
   proto::WebProxyAddress address;  // public host name (and optional v2 base path)
-  std::string users_file;          // "USER_ID SECRET" lines
-  proto::Endpoint backend;         // where each stream is connected (numeric address)
+  std::string users_file;          // standalone: "USER_ID SECRET" lines
+  proto::Endpoint backend;         // standalone: where each stream is connected (numeric address)
+  int control_fd = -1;             // managed: the supervisor's control socket (control.h)
+  std::uint32_t listener_id = 0;   // managed: put in every gate-handoff
   std::string decoy_dir;           // static site for everything but the bridge; "" = built in
   FrontLimits limits;
   std::string log_level = "info";
@@ -45,7 +47,8 @@ struct FrontOptions {
 };
 
 // Errors (kBadInput) name the flag and the problem. Required: at least one
-// --listen-fd, --cert, --key, --host, --users, --backend.
+// --listen-fd, --cert, --key, --host, and either --control-fd (managed) or
+// both --users and --backend (standalone), not both.
 [[nodiscard]] Result<FrontOptions> parse_front_options(const std::vector<std::string_view>& args);
 std::string front_usage_text();
 

@@ -47,14 +47,7 @@ class Carrier : public std::enable_shared_from_this<Carrier> {
       asio::steady_timer t(f_.io, std::chrono::milliseconds(10));
       co_await t.async_wait(use_nothrow);
     }
-    // The session is over: its slot and streams go back to the user's
-    // budget now, not after the closing handshake.
-    --f_.counters.sessions_active;
-    ++f_.counters.session_closes[static_cast<std::size_t>(reason_)];
-    for (std::size_t r = 0; r < proto::kWebReasonCount; ++r) {
-      f_.counters.stream_closes[r] += session_->stream_closes(static_cast<WebReason>(r));
-    }
-    session_.reset();
+    release();
     beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(2));
     if (ws_->is_open()) co_await ws_->async_close(websocket::close_code::normal, use_nothrow);
     f_.log->debug("session ended user={} reason={}", user_, proto::web_reason_name(reason_));
@@ -241,6 +234,7 @@ class Carrier : public std::enable_shared_from_this<Carrier> {
     } else if (reading_) {
       // The relay ended the session (deadline) and its last frames are out:
       // a close handshake ends the reader's pending read.
+      release();
       beast::get_lowest_layer(*ws_).expires_after(std::chrono::seconds(2));
       co_await ws_->async_close(websocket::close_code::normal, use_nothrow);
     }
@@ -257,6 +251,18 @@ class Carrier : public std::enable_shared_from_this<Carrier> {
     session_->send_bye(events);
     apply(events);
     finish(WebReason::kLocalClose);
+  }
+
+  // The session is over: its slot and streams go back to the user's budget
+  // now, not after the closing handshake. Idempotent.
+  void release() {
+    if (!session_) return;
+    --f_.counters.sessions_active;
+    ++f_.counters.session_closes[static_cast<std::size_t>(reason_)];
+    for (std::size_t r = 0; r < proto::kWebReasonCount; ++r) {
+      f_.counters.stream_closes[r] += session_->stream_closes(static_cast<WebReason>(r));
+    }
+    session_.reset();
   }
 
   void drop(Stream& s) {

@@ -146,10 +146,14 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
   socklen_t local_len = sizeof local;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
       ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
-      (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
-    log()->warn("handoff rejected reason=not_a_tcp_socket");
+      (local.ss_family != AF_INET && local.ss_family != AF_INET6 && local.ss_family != AF_UNIX)) {
+    log()->warn("handoff rejected reason=not_a_stream_socket");
     return;
   }
+  // An AF_UNIX stream socket is one stream of the WEB front (docs/webfront.md),
+  // whose other end carries the browser's bytes: the session reads and
+  // writes it like a TCP client; only the TCP options do not apply.
+  const bool web_stream = local.ss_family == AF_UNIX;
   tcp::socket sock(io);
   error_code ec;
   sock.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.get(), ec);
@@ -157,9 +161,10 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
     log()->warn("handoff rejected error={}", ec.message());
     return;
   }
-  (void)fd.release();  // the socket owns it now
-  tune_socket(sock);   // not from our listener: nothing inherited
-  log()->debug("handoff received listener={} bytes={}", h.listener_id, h.data.size());
+  (void)fd.release();                  // the socket owns it now
+  if (!web_stream) tune_socket(sock);  // not from our listener: nothing inherited
+  log()->debug("handoff received listener={} bytes={} web_stream={}", h.listener_id, h.data.size(),
+               web_stream);
   spawn_session(rt, std::move(sock), std::move(h.data));
 }
 

@@ -18,7 +18,9 @@ bridge page's carrier (webproxy_client.py, written from the contract):
  5. a hostile frame closes that carrier only; a parallel one keeps working;
  6. the certificate and key files replaced on disk are served to new
     connections, while a session opened before keeps working;
- 7. the session cap per user refuses one more carrier.
+ 7. the session cap per user refuses one more carrier;
+ 8. a second front with a 1 s idle timeout: an idle session gets BYE and is
+    closed, and its slot is free again.
 """
 
 import os
@@ -173,6 +175,46 @@ def main():
 
         front.signal(signal.SIGTERM)
         h.check(front.wait(10) == 0, "SIGTERM: exit 0")
+
+        # 8. Idle deadline.
+        lsock2 = h.socket.socket()
+        lsock2.bind(("127.0.0.1", 0))
+        lsock2.listen(16)
+        port2 = lsock2.getsockname()[1]
+        idle = h.Proc([WEBFRONT, "--listen-fd", str(lsock2.fileno()), "--cert", cert_b, "--key",
+                       key_b, "--host", HOST, "--users", users, "--backend",
+                       "127.0.0.1:%d" % ports[0], "--session-idle-timeout", "1",
+                       "--max-sessions-per-user", "1", "--log-level", "warn"],
+                      pass_fds=(lsock2.fileno(),), name="webfront-idle")
+        try:
+            deadline = time.time() + 20
+            while True:
+                try:
+                    wp.http_get(port2, HOST, "/")
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.2)
+            c1, _ = wp.open_carrier(port2, h.SIMPLE_SECRET)
+            idle_app = wp.App(c1)
+            started = time.time()
+            got = []
+            while True:
+                batch = c1.recv()
+                if batch is None:
+                    break
+                got += [f[0] for f in wp.frames(batch)]
+            took = time.time() - started
+            h.check(got == [wp.BYE] and 0.8 <= took <= 5,
+                    "an idle session gets BYE, then the close (%s after %.1f s)" % (got, took))
+            c2, _ = wp.open_carrier(port2, h.SIMPLE_SECRET)
+            h.check(c2 is not None and c2.upgraded, "the timed-out session's slot is free again")
+            c1.close()
+            c2.close()
+        finally:
+            idle.stop()
+            lsock2.close()
     finally:
         h.cleanup(front, worker, dc, dirs=(work,))
     h.finish()

@@ -164,6 +164,11 @@ class Carrier:
             payload = self._need(n)
             opcode = b0 & 0x0F
             if opcode == 0x8:
+                if not self.closed:
+                    try:
+                        self._send(0x8, payload[:2])
+                    except OSError:
+                        pass
                 self.closed = True
                 return None
             if opcode == 0x9:

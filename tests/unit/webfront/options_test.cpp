@@ -62,6 +62,22 @@ TEST(FrontOptionsTest, ValuesAndErrors) {
   EXPECT_NE(front_usage_text().find("--decoy-dir"), std::string::npos);
 }
 
+TEST(FrontOptionsTest, ManagedModeTakesTheControlSocketInstead) {
+  std::vector<std::string_view> args = {"--listen-fd",  "5",  "--cert",        "/c",
+                                        "--key",        "/k", "--host",        "a.example.com",
+                                        "--control-fd", "6",  "--listener-id", "3"};
+  auto o = parse_front_options(args);
+  ASSERT_TRUE(o) << o.error().context;
+  EXPECT_EQ(o->control_fd, 6);
+  EXPECT_EQ(o->listener_id, 3u);
+  auto both = args;
+  both.insert(both.end(), {"--users", "/u"});
+  EXPECT_FALSE(parse_front_options(both));
+  auto with_backend = args;
+  with_backend.insert(with_backend.end(), {"--backend", "127.0.0.1:1"});
+  EXPECT_FALSE(parse_front_options(with_backend));
+}
+
 TEST(UserTableTest, ParsesAndNamesTheBadLine) {
   auto t = parse_user_table(
       "# users\n\n7 00112233445566778899aabbccddeeff\n  9\tdd00112233445566778899aabbccddeeff \n");
