@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "base/log.h"
+#include "conn/syscall_filter.h"
 #include "webfront/control.h"
 #include "webfront/server.h"
 
@@ -72,6 +73,12 @@ int main(int argc, char** argv) {
     Front front(io, std::move(*opts), std::move(*certs), std::move(*decoy), *users,
                 std::move(backend));
     if (auto r = front.start(); !r) return start_failure(r.error());
+    // The gate's and the workers' filter, installed once the listeners are
+    // adopted and before any client byte is read (docs/security.md).
+    if (auto r = mtw::conn::install_syscall_filter(); !r) {
+      log->error("seccomp filter not installed error={}", r.error().to_string());
+      return 1;
+    }
     boost::asio::signal_set hup(io, SIGHUP);
     boost::asio::signal_set stop(io, SIGTERM, SIGINT);
     auto stop_all = [&] {

@@ -19,6 +19,7 @@ bridge page's carrier (webproxy_client.py, written from the contract):
  6. the certificate and key files replaced on disk are served to new
     connections, while a session opened before keeps working;
  7. the session cap per user refuses one more carrier;
+ 0. the front runs under the gate's seccomp filter;
  8. a second front with a 1 s idle timeout: an idle session gets BYE and is
     closed, and its slot is free again.
 """
@@ -74,6 +75,9 @@ def main():
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
+
+        with open("/proc/%d/status" % front.pid) as f:
+            h.check("Seccomp:\t2" in f.read(), "the front runs under the seccomp filter")
 
         # 1. The bridge page.
         status, headers, page = wp.http_get(port, HOST, "/?bridge=" + wp.capability(h.SIMPLE_SECRET, HOST))
