@@ -10,9 +10,9 @@
 namespace mtw::supervisor {
 
 namespace asio = boost::asio;
-using worker::Clock;
-using worker::error_code;
-using worker::use_nothrow;
+using ipc::Clock;
+using ipc::error_code;
+using ipc::use_nothrow;
 
 namespace {
 
@@ -49,7 +49,7 @@ void ChildLogPipe::start(std::string tag) {
   tag_ = std::move(tag);
   write_.reset();  // EOF comes once the child (the last writer) is gone
   // The coroutine starts later (posted): it holds its own reference.
-  asio::co_spawn(read_.get_executor(), run(shared_from_this()), worker::LogExceptions{"child log"});
+  asio::co_spawn(read_.get_executor(), run(shared_from_this()), ipc::LogExceptions{"child log"});
 }
 
 void ChildLogPipe::emit(std::string_view line, std::size_t cut) {
@@ -82,7 +82,7 @@ void ChildLogPipe::report_dropped(Clock::time_point now, bool force) {
                        dropped_total_, limits_.lines_per_s);
 }
 
-worker::awaitable<void> ChildLogPipe::run(std::shared_ptr<ChildLogPipe> /*self*/) {
+ipc::awaitable<void> ChildLogPipe::run(std::shared_ptr<ChildLogPipe> /*self*/) {
   auto emit_fn = [this](std::string_view line, std::size_t cut) { emit(line, cut); };
   std::string buf(kReadChunk, '\0');
   for (;;) {

@@ -15,7 +15,7 @@
 #include "base/error.h"
 #include "base/unique_fd.h"
 #include "supervisor/child_log.h"
-#include "worker/asio.h"
+#include "ipc/asio.h"
 
 namespace mtw::supervisor {
 
@@ -37,10 +37,10 @@ class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
   ChildLogPipe(boost::asio::io_context& io, base::UniqueFd rd, base::UniqueFd wr,
                ChildLogLimits limits);
   // Reads to EOF; `self` keeps the object alive meanwhile.
-  worker::awaitable<void> run(std::shared_ptr<ChildLogPipe> self);
+  ipc::awaitable<void> run(std::shared_ptr<ChildLogPipe> self);
   void emit(std::string_view line, std::size_t cut);
   // Logs the dropped-lines summary when due (or `force`d, at EOF).
-  void report_dropped(worker::Clock::time_point now, bool force);
+  void report_dropped(ipc::Clock::time_point now, bool force);
 
   boost::asio::posix::stream_descriptor read_;
   base::UniqueFd write_;
@@ -49,7 +49,7 @@ class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
   ChildLogFilter filter_;
   TokenBucket bytes_;
   std::string tag_;
-  worker::Clock::time_point last_report_{};
+  ipc::Clock::time_point last_report_{};
   bool report_armed_ = false;
   std::uint64_t dropped_total_ = 0;
 };

@@ -47,14 +47,14 @@ base::Result<void> Daemon::update_egress() {
               egress_->generation(), n, egress_->applied().size(), dns ? "yes" : "no");
   if (dns && !egress_names_watched_) {
     egress_names_watched_ = true;
-    asio::co_spawn(io_, refresh_egress_names(), worker::LogExceptions{"egress names"});
+    asio::co_spawn(io_, refresh_egress_names(), ipc::LogExceptions{"egress names"});
   }
   return {};
 }
 
 awaitable<void> Daemon::refresh_egress_names() {
   asio::steady_timer timer(io_);
-  worker::tcp::resolver resolver(io_);  // off the loop: Asio's resolver thread
+  ipc::tcp::resolver resolver(io_);  // off the loop: Asio's resolver thread
   for (;;) {
     timer.expires_after(kEgressNamesEvery);
     if (auto [ec] = co_await timer.async_wait(use_nothrow); ec || stopping_ || !egress_) break;

@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "conn/syscall_filter.h"
+#include "ipc/control_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
-#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -146,10 +146,14 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
   socklen_t local_len = sizeof local;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
       ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
-      (local.ss_family != AF_INET && local.ss_family != AF_INET6)) {
-    log()->warn("handoff rejected reason=not_a_tcp_socket");
+      (local.ss_family != AF_INET && local.ss_family != AF_INET6 && local.ss_family != AF_UNIX)) {
+    log()->warn("handoff rejected reason=not_a_stream_socket");
     return;
   }
+  // An AF_UNIX stream socket is one stream of the WEB front (docs/webfront.md),
+  // whose other end carries the browser's bytes: the session reads and
+  // writes it like a TCP client; only the TCP options do not apply.
+  const bool web_stream = local.ss_family == AF_UNIX;
   tcp::socket sock(io);
   error_code ec;
   sock.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.get(), ec);
@@ -157,9 +161,10 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
     log()->warn("handoff rejected error={}", ec.message());
     return;
   }
-  (void)fd.release();  // the socket owns it now
-  tune_socket(sock);   // not from our listener: nothing inherited
-  log()->debug("handoff received listener={} bytes={}", h.listener_id, h.data.size());
+  (void)fd.release();                  // the socket owns it now
+  if (!web_stream) tune_socket(sock);  // not from our listener: nothing inherited
+  log()->debug("handoff received listener={} bytes={} web_stream={}", h.listener_id, h.data.size(),
+               web_stream);
   spawn_session(rt, std::move(sock), std::move(h.data));
 }
 
@@ -169,6 +174,7 @@ void Server::Impl::apply_limits(const control::SetLimits& l) {
   if (l.handshake_timeout_ms != control::kKeep) {
     rt.opts.handshake_timeout_ms = l.handshake_timeout_ms;
   }
+  rt.settings = conn_settings(rt.opts);  // what the connections follow
   log()->info("limits set max_connections={} idle_timeout_ms={} handshake_timeout_ms={}",
               rt.opts.max_connections, rt.opts.idle_timeout_ms, rt.opts.handshake_timeout_ms);
 }
@@ -193,7 +199,7 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
-  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
+  rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;
