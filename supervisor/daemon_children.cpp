@@ -285,6 +285,14 @@ void Daemon::spawn_worker(UserRt& u) {
     if (!cg) return fail("cgroup: " + cg.error().to_string());
     u.cgroup.emplace(std::move(*cg));
   }
+  // The user's upstreams with their credentials: a memfd, as the secrets.
+  auto egress = egress_for(cfg_, u.user.name);
+  if (!egress) return fail("egress: " + egress.error().context);
+  base::Result<base::UniqueFd> egress_mem = base::UniqueFd();
+  if (!egress->upstreams.empty()) {
+    egress_mem = memfd_with("mtwarden-egress", proto::format_egress(*egress));
+    if (!egress_mem) return fail(egress_mem.error().to_string());
+  }
   SpawnSpec spec;
   spec.argv = worker_argv();
   spec.env = child_env();
@@ -298,6 +306,10 @@ void Daemon::spawn_worker(UserRt& u) {
     spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}, {STDERR_FILENO, 1}, {STDERR_FILENO, 2}};
+  if (egress_mem->get() >= 0) {
+    spec.argv.insert(spec.argv.end(), {"--egress-file", "/proc/self/fd/5"});
+    spec.fds.push_back({egress_mem->get(), 5});
+  }
   auto proc = spawn(spec);
   if (!proc) return fail("spawn: " + proc.error().to_string());
   watch_worker(u, std::move(*proc), std::move(ours), uid);
@@ -363,6 +375,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       w->report_seq = rep->seq;
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
+      w->upstreams = std::move(rep->upstreams);
       if (!w->ready) {
         w->ready = true;
         u.state = UserState::kRunning;

@@ -70,6 +70,7 @@ struct ChildProc {
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
   worker::Counters counters;  // last report (never billed: detail only)
+  std::vector<worker::control::UpstreamReport> upstreams;  // last report: egress upstreams
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;

@@ -17,6 +17,7 @@
 #include "proto/replay.h"
 #include "worker/buffer_pool.h"
 #include "worker/counters.h"
+#include "worker/egress.h"
 #include "worker/options.h"
 
 namespace mtw::worker {
@@ -67,6 +68,9 @@ struct Runtime {
   // Middle-proxy mode (--ad-tag): the pool every session relays through.
   // Owned by the server; null in direct mode.
   MiddlePool* middle = nullptr;
+  // --egress-file: the upstreams DC connections go through and their
+  // health. Null: every connection dials the DC directly.
+  std::unique_ptr<Egress> egress;
   std::size_t handshaking = 0;  // sessions still reading their handshake (a gauge)
   // Sessions in their handshake that have not yet sent a plausible start
   // (a first byte 0x16, a TLS record, or 64 bytes, an obfuscated2 init),
