@@ -11,6 +11,7 @@ users' cells.
 - mallory's name is not in dante's password file: dante refuses her, its log
   says so, and her client gets no DC.
 - carol goes through microsocks without authentication.
+- frank goes over SOCKS4 (user id = his name) to a second sockd.
 - dave has a dead upstream (weight 1000) and dante (weight 1): his clients
   still reach the DC (failover), and the dead one is marked down.
 - erin has microsocks and dante; microsocks is killed while a transfer runs
@@ -34,9 +35,11 @@ KEYS = {
     "carol": "0123456789abcdef0123456789abcd04",
     "dave": "0123456789abcdef0123456789abcd05",
     "erin": "0123456789abcdef0123456789abcd06",
+    "frank": "0123456789abcdef0123456789abcd07",
 }
 DANTE_PORT = 1080
 MICRO_PORT = 1081
+DANTE4_PORT = 1082  # a second sockd without authentication, for SOCKS4
 DEAD_PORT = 1099  # nothing listens there
 
 
@@ -97,6 +100,35 @@ socks pass {
     return p, log
 
 
+def start_dante_socks4(d):
+    """A second sockd (no authentication) that frank reaches over SOCKS4."""
+    conf = os.path.join(d, "danted4.conf")
+    log = os.path.join(d, "sockd4.log")
+    with open(conf, "w") as f:
+        f.write("""logoutput: %s
+internal: %s port = %d
+external: %s
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+user.libwrap: nobody
+client pass {
+  from: 0.0.0.0/0 to: 0.0.0.0/0
+  log: connect disconnect error
+}
+socks pass {
+  from: 0.0.0.0/0 to: 0.0.0.0/0
+  command: connect
+  log: connect disconnect error
+}
+""" % (log, sb.INET_ADDR, DANTE4_PORT, sb.INET_ADDR))
+    p = sb.Proc(sb.in_inet(["danted", "-f", conf, "-p", os.path.join(d, "danted4.pid"), "-N", "1"]),
+                name="danted4", stderr_path=os.path.join(d, "danted4.stderr"))
+    wait_listening(DANTE4_PORT, "danted (socks4)")
+    return p, log
+
+
 def start_microsocks(d):
     p = sb.Proc(sb.in_inet(["microsocks", "-i", sb.INET_ADDR, "-p", str(MICRO_PORT)]),
                 name="microsocks", stderr_path=os.path.join(d, "microsocks.log"))
@@ -131,7 +163,8 @@ def upstreams_toml():
             up("dante-secret", "socks5", DANTE_PORT, 'auth = "user-secret"') +
             up("micro", "socks5", MICRO_PORT) +
             up("dead", "socks5", DEAD_PORT, "weight = 1000") +
-            up("dante-light", "socks5", DANTE_PORT, 'auth = "user-name"\nweight = 1'))
+            up("dante-light", "socks5", DANTE_PORT, 'auth = "user-name"\nweight = 1') +
+            up("dante4", "socks4", DANTE4_PORT, 'auth = "user-name"'))
 
 
 def test():
@@ -140,6 +173,7 @@ def test():
     try:
         dante, dante_log = start_dante(d)
         micro = start_microsocks(d)
+        dante4, dante4_log = start_dante_socks4(d)
         users = [
             {"name": "alice", "secret": KEYS["alice"], "upstreams": ["dante"]},
             {"name": "bob", "secret": KEYS["bob"], "upstreams": ["dante-secret"],
@@ -148,6 +182,7 @@ def test():
             {"name": "carol", "secret": KEYS["carol"], "upstreams": ["micro"]},
             {"name": "dave", "secret": KEYS["dave"], "upstreams": ["dead", "dante-light"]},
             {"name": "erin", "secret": KEYS["erin"], "upstreams": ["micro", "dante-light"]},
+            {"name": "frank", "secret": KEYS["frank"], "upstreams": ["dante4"]},
         ]
         text = env.config_text(users, sections={"egress": {"health_interval_ms": 0, "failures": 1,
                                                             "retry_min_ms": 60000,
@@ -204,6 +239,14 @@ def test():
         new, n0 = dc_lines_since(env.dc_record, n0)
         h.check(len(new) >= 1 and all(l.endswith("from=" + sb.INET_ADDR) for l in new),
                 "the DC saw carol's connection from microsocks (%s)" % new)
+
+        # frank: SOCKS4 (the user id is his name) to the second sockd.
+        sb.telethon(env.port, KEYS["frank"], "abridged", dc=2, what="frank telethon via dante over SOCKS4")
+        new, n0 = dc_lines_since(env.dc_record, n0)
+        h.check(len(new) >= 1 and all(l.endswith("from=" + sb.INET_ADDR) for l in new),
+                "the DC saw frank's connection from dante (%s)" % new)
+        h.check("tcp/connect [: %s." % cell["frank"] in read(dante4_log),
+                "the SOCKS4 sockd logged frank's connection from his cell %s" % cell["frank"])
 
         # dave: the dead upstream (weight 1000) fails, dante carries the connection.
         sb.telethon(env.port, KEYS["dave"], "abridged", dc=2, what="dave telethon, failover dead -> dante")
