@@ -10,7 +10,7 @@
 #include "base/error.h"
 #include "proto/dc_table.h"
 #include "proto/egress.h"
-#include "worker/asio.h"
+#include "worker/names.h"
 #include "worker/runtime.h"
 
 namespace mtw::worker {
