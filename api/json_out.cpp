@@ -19,6 +19,20 @@ json::object counters(const std::vector<std::pair<std::string_view, std::uint64_
   return o;
 }
 
+json::array upstreams_json(const std::vector<UserStatus::Upstream>& ups, json::storage_ptr sp) {
+  json::array a(sp);
+  for (const auto& u : ups)
+    a.push_back(json::object({{"name", u.name},
+                              {"up", u.up},
+                              {"connects", u.connects},
+                              {"failures", u.failures},
+                              {"bytes_up", u.bytes_up},
+                              {"bytes_down", u.bytes_down},
+                              {"marked_down", u.marked_down}},
+                             sp));
+  return a;
+}
+
 // kForever ("never") is null on the wire.
 json::value time_or_never(UnixSeconds t) {
   if (t == supervisor::kForever) return nullptr;
@@ -113,6 +127,13 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   w.key("worker_counters").begin_object();
   for (const auto& [k, v] : s.worker_counters) w.field(k, v);
   w.end_object();
+  w.key("upstreams").begin_array();
+  for (const auto& u : s.upstreams) {
+    w.begin_object().field("name", u.name).field("up", u.up).field("connects", u.connects);
+    w.field("failures", u.failures).field("bytes_up", u.bytes_up);
+    w.field("bytes_down", u.bytes_down).field("marked_down", u.marked_down).end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 
@@ -152,7 +173,8 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"bytes_up_total", s.bytes_up_total},
                        {"bytes_down_total", s.bytes_down_total},
                        {"egress_dropped", s.egress_dropped},
-                       {"worker_counters", counters(s.worker_counters, sp)}},
+                       {"worker_counters", counters(s.worker_counters, sp)},
+                       {"upstreams", upstreams_json(s.upstreams, sp)}},
                       sp);
 }
 

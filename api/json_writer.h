@@ -32,6 +32,17 @@ class JsonWriter {
     pop();
     return *this;
   }
+  JsonWriter& begin_array() {
+    separate();
+    out_ += '[';
+    push();
+    return *this;
+  }
+  JsonWriter& end_array() {
+    out_ += ']';
+    pop();
+    return *this;
+  }
   // The next value belongs to `k`.
   JsonWriter& key(std::string_view k) {
     separate();

@@ -59,6 +59,47 @@ void per_user(Writer& w, const std::vector<UserStatus>& users, std::string_view 
   for (const auto& u : users) w.sample(name, user_label(u), value(u));
 }
 
+// Per user and egress upstream, from the worker's last report.
+void upstream_metrics(Writer& w, const std::vector<UserStatus>& users) {
+  auto labels = [](const UserStatus& u, const UserStatus::Upstream& up) {
+    return user_label(u) + ",upstream=\"" + escape(up.name) + "\"";
+  };
+  struct Family {
+    std::string_view name, type, help;
+    std::uint64_t UserStatus::Upstream::*field;
+  };
+  static constexpr Family kFamilies[] = {
+      {"mtwarden_user_upstream_connects_total", "counter",
+       "DC connections the user's worker made through this upstream.",
+       &UserStatus::Upstream::connects},
+      {"mtwarden_user_upstream_failures_total", "counter",
+       "Connect or SOCKS handshake failures through this upstream (health checks included).",
+       &UserStatus::Upstream::failures},
+      {"mtwarden_user_upstream_marked_down_total", "counter",
+       "Times this upstream was marked down for the user (failover events).",
+       &UserStatus::Upstream::marked_down},
+  };
+  for (const auto& f : kFamilies) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& u : users)
+      for (const auto& up : u.upstreams) w.sample(f.name, labels(u, up), up.*f.field);
+  }
+  w.family("mtwarden_user_upstream_bytes_total", "counter",
+           "Payload bytes of the user's finished connections through this upstream.");
+  for (const auto& u : users)
+    for (const auto& up : u.upstreams) {
+      w.sample("mtwarden_user_upstream_bytes_total", labels(u, up) + ",direction=\"up\"",
+               up.bytes_up);
+      w.sample("mtwarden_user_upstream_bytes_total", labels(u, up) + ",direction=\"down\"",
+               up.bytes_down);
+    }
+  w.family("mtwarden_user_upstream_up", "gauge",
+           "1 while the user's worker counts this upstream as up.");
+  for (const auto& u : users)
+    for (const auto& up : u.upstreams)
+      w.sample("mtwarden_user_upstream_up", labels(u, up), up.up ? 1 : 0);
+}
+
 void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
   w.family("mtwarden_user_bytes_total", "counter",
            "Bytes moved by the user's cell (veth counters) since the supervisor started.");
@@ -100,6 +141,7 @@ void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
   per_user(w, users, "mtwarden_user_egress_dropped_packets_total", "counter",
            "Packets of the user's cell dropped by its egress filter.",
            [](const UserStatus& u) { return u.egress_dropped; });
+  upstream_metrics(w, users);
   w.family("mtwarden_user_up", "gauge", "1 for the user's current state, 0 for the others.");
   for (const auto& u : users)
     for (auto s : kUserStates)

@@ -67,6 +67,13 @@ struct UserStatus {
   // The worker's last report (detail only, never billing), worker::Counter
   // order. Names are static (worker::counter_name), so views.
   std::vector<std::pair<std::string_view, std::uint64_t>> worker_counters;
+  // The worker's egress upstreams (its last report); empty: direct.
+  struct Upstream {
+    std::string name;
+    bool up = true;
+    std::uint64_t connects = 0, failures = 0, bytes_up = 0, bytes_down = 0, marked_down = 0;
+  };
+  std::vector<Upstream> upstreams;
 };
 
 struct ServerStatus {

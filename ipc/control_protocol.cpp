@@ -73,6 +73,14 @@ void encode_body(const Report& r, Writer& w) {
   w.u64(r.seq);
   w.u16(static_cast<std::uint16_t>(kCounterCount));
   for (auto v : r.counters.values) w.u64(v);
+  if (r.upstreams.empty()) return;  // the report of a worker without egress is unchanged
+  w.u16(static_cast<std::uint16_t>(r.upstreams.size()));
+  for (const auto& u : r.upstreams) {
+    w.u8(static_cast<std::uint8_t>(u.name.size()));
+    w.bytes(proto::as_bytes(u.name));
+    w.u8(u.up ? 1 : 0);
+    for (auto v : {u.connects, u.failures, u.bytes_up, u.bytes_down, u.marked_down}) w.u64(v);
+  }
 }
 void encode_body(const SetLimits& s, Writer& w) {
   w.u32(s.max_connections);
@@ -237,11 +245,30 @@ Result<Message> decode_report(Reader& r) {
   Report rep;
   rep.seq = r.uint(8);
   auto count = r.uint(2);
-  if (!r.ok() || r.left() != count * 8) return fail(Errc::kBadInput, "report: length mismatch");
+  if (!r.ok() || r.left() < count * 8) return fail(Errc::kBadInput, "report: length mismatch");
   for (std::size_t i = 0; i < count; ++i) {
     auto v = r.uint(8);
     if (i < kCounterCount) rep.counters.values[i] = v;
   }
+  if (r.left() == 0) return rep;
+  // The egress section: u16 count, then per upstream u8 name length, name,
+  // u8 up, five u64 (connects, failures, bytes_up, bytes_down, marked_down).
+  const auto n = r.uint(2);
+  if (n == 0 || n > kMaxReportUpstreams) return fail(Errc::kBadInput, "report: upstream count");
+  for (std::size_t i = 0; i < n; ++i) {
+    UpstreamReport u;
+    const auto len = r.uint(1);
+    const ByteSpan name = r.bytes(len);
+    const auto up = r.uint(1);
+    if (!r.ok() || len == 0 || len > 64 || up > 1)
+      return fail(Errc::kBadInput, "report: bad upstream entry");
+    u.name.assign(reinterpret_cast<const char*>(name.data()), name.size());
+    u.up = up == 1;
+    for (auto* v : {&u.connects, &u.failures, &u.bytes_up, &u.bytes_down, &u.marked_down})
+      *v = r.uint(8);
+    rep.upstreams.push_back(std::move(u));
+  }
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "report: length mismatch");
   return rep;
 }
 

@@ -69,11 +69,21 @@ struct Handoff {
   friend bool operator==(const Handoff&, const Handoff&) = default;
 };
 
+// One egress upstream of a worker run with --egress-file (worker/egress.h).
+struct UpstreamReport {
+  std::string name;  // 1..64 bytes
+  bool up = true;
+  std::uint64_t connects = 0, failures = 0, bytes_up = 0, bytes_down = 0, marked_down = 0;
+  friend bool operator==(const UpstreamReport&, const UpstreamReport&) = default;
+};
+inline constexpr std::size_t kMaxReportUpstreams = 64;
+
 struct Report {
-  std::uint64_t seq = 0;  // increases by one per report sent
-  Counters counters;      // extra counters from a newer worker are ignored
+  std::uint64_t seq = 0;                  // increases by one per report sent
+  Counters counters;                      // extra counters from a newer worker are ignored
+  std::vector<UpstreamReport> upstreams;  // empty without --egress-file
   friend bool operator==(const Report& a, const Report& b) {
-    return a.seq == b.seq && a.counters.values == b.counters.values;
+    return a.seq == b.seq && a.counters.values == b.counters.values && a.upstreams == b.upstreams;
   }
 };
 

@@ -49,6 +49,11 @@ CellEgress cell_egress(const Config& cfg) {
   CellEgress e;
   e.dcs = dc_table_endpoints(cfg.telegram.dc);
   if (cfg.mask.address) e.mask.push_back(*cfg.mask.address);
+  // SOCKS upstreams are dialled from the cells; a direct upstream is the DC
+  // table above. The sets are shared by every cell, so each proxy is
+  // reachable from every cell, whichever users name it.
+  for (const auto& u : cfg.upstreams)
+    if (u.type != proto::UpstreamType::kDirect) e.upstreams.push_back(u.address);
   return e;
 }
 

@@ -20,6 +20,11 @@ namespace detail {
 void validate_config(Config& cfg, const SectionPositions& pos, Diagnostics& diag);
 std::optional<std::string> pem_bundle_error(const std::string& path);  // nullopt: usable
 void read_webhooks(TableReader& r, std::vector<std::string>& urls);    // [api] webhooks
+// config_egress.cpp: [[upstream]], [egress], the users' upstream keys.
+void read_upstream(TableReader r, std::vector<UpstreamConfig>& out);
+void read_egress(TableReader r, EgressConfig& e);
+void read_user_egress(TableReader& r, UserConfig& u);
+void validate_egress(const toml::table& root, Config& cfg, Diagnostics& diag);
 }  // namespace detail
 
 namespace {
@@ -447,14 +452,15 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
   u.expires_at = read_expiry(r);
   if (auto v = r.string("comment")) u.comment = *v;
   u.overrides = detail::read_limit_keys(r);
+  detail::read_user_egress(r, u);
   r.finish();
   if (!u.name.empty() && !u.secrets.empty()) out.push_back(std::move(u));
 }
 
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
-      "server",     "listener",    "mask",     "telegram", "cells", "timeouts",
-      "accounting", "connections", "defaults", "user",     "api",   "dbus"};
+      "server",      "listener", "mask", "telegram", "cells", "timeouts", "accounting",
+      "connections", "defaults", "user", "api",      "dbus",  "upstream", "egress"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -483,6 +489,11 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
   }
   for (const auto* t : array_of_tables(diag, root, "user"))
     read_user({diag, *t, "user"}, cfg.users);
+  for (const auto* t : array_of_tables(diag, root, "upstream"))
+    detail::read_upstream({diag, *t, "upstream"}, cfg.upstreams);
+  if (const auto* t = section(diag, root, "egress"))
+    detail::read_egress({diag, *t, "egress"}, cfg.egress);
+  detail::validate_egress(root, cfg, diag);
 }
 
 }  // namespace

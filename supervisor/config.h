@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "proto/dc_table.h"
+#include "proto/egress.h"
 #include "proto/identify.h"
 #include "proto/secret.h"
 #include "supervisor/limits.h"
@@ -163,6 +164,30 @@ struct DbusConfig {
   std::string bus = "system";  // "system" ($DBUS_SYSTEM_BUS_ADDRESS honoured) or "session"
 };
 
+// How a SOCKS upstream authenticates a user's connections (docs/configuration.md).
+enum class UpstreamAuth {
+  kNone,        // SOCKS5 "no authentication"; SOCKS4 an empty user id
+  kFixed,       // username (+ password for SOCKS5) from the [[upstream]] entry
+  kUserName,    // username = the user's name, password = the user's name too
+  kUserSecret,  // SOCKS5: username = the user's name, password = its upstream_password
+};
+
+struct UpstreamConfig {
+  std::string name;
+  proto::UpstreamType type = proto::UpstreamType::kDirect;
+  proto::Endpoint address;  // SOCKS: an IP literal and port
+  UpstreamAuth auth = UpstreamAuth::kNone;
+  std::string username, password;  // kFixed
+  std::uint32_t weight = 1;
+  SourcePos pos;
+};
+
+// [egress]: the upstreams of users that name none, and the health policy.
+struct EgressConfig {
+  std::vector<std::string> upstreams;  // empty: such users dial directly
+  proto::EgressPolicy policy;
+};
+
 struct UserConfig {
   std::string name;
   std::vector<proto::Secret> secrets;  // at least one
@@ -170,6 +195,9 @@ struct UserConfig {
   std::optional<std::int64_t> expires_at;  // unix seconds UTC; unusable from then on
   std::string comment;
   LimitOverrides overrides;
+  // Upstream names; unset: [egress] upstreams; an empty list: direct.
+  std::optional<std::vector<std::string>> upstreams;
+  std::string upstream_password;  // for auth = "user-secret" upstreams
   SourcePos pos;
 };
 
@@ -187,6 +215,8 @@ struct Config {
   DbusConfig dbus;
   Limits defaults;
   std::vector<UserConfig> users;
+  std::vector<UpstreamConfig> upstreams;
+  EgressConfig egress;
 
   Limits limits_for(const UserConfig& u) const { return resolve_limits(defaults, u.overrides); }
   const UserConfig* find_user(std::string_view name) const;
@@ -199,6 +229,14 @@ struct Config {
                                                 std::string_view source_name);
 // Reads `path` (kSyscall with errno if unreadable), then parse_config.
 [[nodiscard]] base::Result<Config> load_config(const std::string& path);
+
+// The egress of user `user_name` with credentials resolved: the user's own
+// upstream list, or [egress] upstreams for a user the file does not declare
+// (one created through the API). kBadInput when a "user-secret" upstream
+// applies to a user without an upstream_password (the loader refuses that
+// for declared users, so only API users can meet it).
+[[nodiscard]] base::Result<proto::EgressSpec> egress_for(const Config& c,
+                                                         std::string_view user_name);
 
 // The commented default configuration shipped in the binary
 // (supervisor/default_config.toml); installed when no file exists.

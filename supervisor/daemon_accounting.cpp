@@ -496,6 +496,17 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
     << ",\"measured_down_bps\":" << u.rate_bps_down << ",\"egress_dropped\":" << u.egress_dropped;
   if (u.worker) o << ",\"worker\":" << ipc::counters_json(u.worker->counters);
+  if (u.worker && !u.worker->upstreams.empty()) {
+    o << ",\"upstreams\":[";
+    for (std::size_t i = 0; i < u.worker->upstreams.size(); ++i) {
+      const auto& up = u.worker->upstreams[i];
+      o << (i ? "," : "") << "{\"name\":" << json_str(up.name)
+        << ",\"up\":" << (up.up ? "true" : "false") << ",\"connects\":" << up.connects
+        << ",\"failures\":" << up.failures << ",\"bytes_up\":" << up.bytes_up
+        << ",\"bytes_down\":" << up.bytes_down << ",\"marked_down\":" << up.marked_down << "}";
+    }
+    o << "]";
+  }
   o << "}";
 }
 

@@ -296,6 +296,14 @@ void Daemon::spawn_worker(UserRt& u) {
     if (!cg) return fail("cgroup: " + cg.error().to_string());
     u.cgroup.emplace(std::move(*cg));
   }
+  // The user's upstreams with their credentials: a memfd, as the secrets.
+  auto egress = egress_for(cfg_, u.user.name);
+  if (!egress) return fail("egress: " + egress.error().context);
+  base::Result<base::UniqueFd> egress_mem = base::UniqueFd();
+  if (!egress->upstreams.empty()) {
+    egress_mem = memfd_with("mtwarden-egress", proto::format_egress(*egress));
+    if (!egress_mem) return fail(egress_mem.error().to_string());
+  }
   SpawnSpec spec;
   spec.argv = worker_argv();
   spec.env = child_env();
@@ -312,6 +320,10 @@ void Daemon::spawn_worker(UserRt& u) {
   const auto log_pipe = child_log_pipe("worker");
   if (log_pipe)
     spec.fds.insert(spec.fds.end(), {{log_pipe->child_fd(), 1}, {log_pipe->child_fd(), 2}});
+  if (egress_mem->get() >= 0) {
+    spec.argv.insert(spec.argv.end(), {"--egress-file", "/proc/self/fd/5"});
+    spec.fds.push_back({egress_mem->get(), 5});
+  }
   auto proc = spawn(spec);
   if (!proc) return fail("spawn: " + proc.error().to_string());
   if (log_pipe)
@@ -380,6 +392,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       w->report_seq = rep->seq;
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
+      w->upstreams = std::move(rep->upstreams);
       if (!w->ready) {
         w->ready = true;
         u.state = UserState::kRunning;

@@ -70,7 +70,8 @@ struct ChildProc {
   bool stopping = false;  // we are ending it: its exit is no crash
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
-  ipc::Counters counters;  // last report (never billed: detail only)
+  ipc::Counters counters;                               // last report (never billed: detail only)
+  std::vector<ipc::control::UpstreamReport> upstreams;  // last report: egress upstreams
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;

@@ -130,6 +130,9 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
       s.worker_counters.emplace_back(ipc::counter_name(static_cast<ipc::Counter>(i)),
                                      u.worker->counters.values[i]);
     }
+    for (const auto& up : u.worker->upstreams)
+      s.upstreams.push_back(
+          {up.name, up.up, up.connects, up.failures, up.bytes_up, up.bytes_down, up.marked_down});
   }
   return s;
 }

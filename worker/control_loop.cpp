@@ -200,7 +200,15 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
   rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
-  control::Report rep{++report_seq, rt.counters};
+  control::Report rep{++report_seq, rt.counters, {}};
+  if (rt.egress) {
+    const auto& ups = rt.egress->spec().upstreams;
+    for (std::size_t i = 0; i < ups.size() && i < control::kMaxReportUpstreams; ++i) {
+      const auto& c = rt.egress->counters(i);
+      rep.upstreams.push_back({ups[i].name, rt.egress->is_up(i), c.connects, c.failures, c.bytes_up,
+                               c.bytes_down, c.marked_down});
+    }
+  }
   auto bytes = control::encode(rep);
   if (!bytes) return;
   if (auto r = control::send_datagram(rt.opts.control_fd, *bytes); !r) {

@@ -144,6 +144,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--secret", add_secret},
       {"--dc", add_dc},
       {"--secrets-file", store(&Options::secrets_file, as_text)},
+      {"--egress-file", store(&Options::egress_file, as_text)},
       {"--mask", store(&Options::mask, as_endpoint)},
       {"--allow", store(&Options::allowed, proto::parse_allowed_protocols)},
       {"--tls-skew", store(&Options::tls_skew_seconds, as_seconds)},

@@ -23,6 +23,7 @@ struct Options {
   std::vector<proto::Endpoint> binds;
   std::vector<proto::Secret> secrets;     // --secret, in order
   std::string secrets_file;               // empty: none
+  std::string egress_file;                // upstreams (proto/egress.h text); empty: direct
   std::vector<std::string> dc_overrides;  // "N=HOST:PORT", validated
   std::optional<proto::Endpoint> mask;
   proto::AllowedProtocols allowed;

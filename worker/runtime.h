@@ -6,9 +6,12 @@
 // io_context thread).
 #pragma once
 
+#include <memory>
+
 #include "base/error.h"
 #include "conn/runtime.h"
 #include "proto/dc_table.h"
+#include "worker/egress.h"
 #include "worker/options.h"
 
 namespace mtw::worker {
@@ -31,6 +34,9 @@ struct Runtime : conn::Runtime {
   // Middle-proxy mode (--ad-tag): the pool every session relays through.
   // Owned by the server; null in direct mode.
   MiddlePool* middle = nullptr;
+  // --egress-file: the upstreams DC connections go through and their
+  // health. Null: every connection dials the DC directly.
+  std::unique_ptr<Egress> egress;
   bool draining = false;
 };
 

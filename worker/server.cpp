@@ -12,6 +12,8 @@
 #include "conn/syscall_filter.h"
 #include "ipc/secrets_file.h"
 #include "proto/links.h"
+#include "proto/random.h"
+#include "worker/egress_dial.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
 
@@ -94,6 +96,25 @@ base::Result<void> Server::Impl::load_middle() {
   return {};
 }
 
+base::Result<void> Server::Impl::load_egress() {
+  auto text = read_small_file(rt.opts.egress_file, 1 << 20);
+  if (!text) return tl::unexpected(text.error());
+  auto spec = proto::parse_egress(*text);
+  if (!spec) return tl::unexpected(spec.error());
+  std::uint64_t seed = 0;
+  proto::system_random().fill({reinterpret_cast<std::byte*>(&seed), sizeof seed});
+  std::string names;
+  for (const auto& u : spec->upstreams) {
+    if (!names.empty()) names += ',';
+    names += u.name;
+  }
+  log()->info("egress upstreams={} health_interval_ms={} fallback_direct={}",
+              names.empty() ? "direct" : names, spec->policy.health_interval_ms,
+              spec->policy.fallback_direct);
+  rt.egress = std::make_unique<Egress>(std::move(*spec), seed);
+  return {};
+}
+
 base::Result<void> Server::Impl::bind_all() {
   for (const auto& b : rt.opts.binds) {
     error_code ec;
@@ -145,6 +166,9 @@ base::Result<void> Server::start() {
   if (d.rt.opts.ad_tag) {
     if (auto r = d.load_middle(); !r) return r;
   }
+  if (!d.rt.opts.egress_file.empty()) {
+    if (auto r = d.load_egress(); !r) return r;
+  }
   if (d.rt.opts.replay_entries != (1u << 16)) {
     d.rt.replay =
         proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
@@ -165,9 +189,16 @@ int Server::run() {
   if (d.rt.opts.control_fd >= 0) asio::co_spawn(d.io, d.control_loop(), LogExceptions{"control"});
   asio::co_spawn(d.io, d.signal_loop(), LogExceptions{"signals"});
   asio::co_spawn(d.io, d.tick_loop(), LogExceptions{"tick"});
+  if (d.rt.egress && !d.rt.egress->direct_only() &&
+      d.rt.egress->spec().policy.health_interval_ms != 0) {
+    d.health_timer.emplace(d.io);
+    asio::co_spawn(d.io, egress_health_loop(d.rt, *d.health_timer), LogExceptions{"egress health"});
+  }
   d.io.run();  // returns once the drain closed everything
   d.write_stats_file();
   log()->info("worker stopped {}", counters_summary(d.rt.counters));
+  if (d.rt.egress && !d.rt.egress->direct_only())
+    log()->info("egress stopped {}", d.rt.egress->summary());
   return 0;
 }
 
@@ -234,6 +265,7 @@ void Server::Impl::begin_drain(const char* why) {
   log()->info("draining why={} active={} timeout_ms={}", why, rt.counters[Counter::kActive],
               rt.opts.drain_timeout_ms);
   if (tick_timer) tick_timer->cancel();  // an idle tick may sleep a whole second
+  if (health_timer) health_timer->cancel();
 }
 
 awaitable<void> Server::Impl::tick_loop() {
@@ -312,6 +344,10 @@ void Server::Impl::write_stats_file() {
             ",\"middle_clients\":" + std::to_string(m.clients) +
             ",\"middle_opened\":" + std::to_string(m.opened) +
             ",\"middle_errors\":" + std::to_string(m.errors) + "}";
+  }
+  if (rt.egress && !rt.egress->direct_only() && json.ends_with("}")) {
+    json.pop_back();
+    json += ",\"upstreams\":" + egress_json(*rt.egress) + "}";
   }
   if (auto r = base::write_file_atomic(rt.opts.stats_file, json + "\n", 0644,
                                        base::Durability::kNoFsync);

@@ -22,6 +22,8 @@ struct Server::Impl {
   base::Result<void> load_secrets();
   // --ad-tag: reads the proxy secret and proxy-multi.conf, creates `middle`.
   base::Result<void> load_middle();
+  // --egress-file: reads the upstreams, creates rt.egress.
+  base::Result<void> load_egress();
   base::Result<void> bind_all();
   void print_links() const;
   awaitable<void> accept_loop(tcp::acceptor& acc);
@@ -59,8 +61,9 @@ struct Server::Impl {
   std::optional<asio::signal_set> signals;
   std::uint64_t report_seq = 0;
   Clock::time_point drain_deadline;
-  asio::steady_timer* tick_timer = nullptr;  // while tick_loop runs
-  bool tick_woken = false;                   // the timer was cancelled to wake it, not to stop it
+  asio::steady_timer* tick_timer = nullptr;        // while tick_loop runs
+  std::optional<asio::steady_timer> health_timer;  // egress health checks, when on
+  bool tick_woken = false;  // the timer was cancelled to wake it, not to stop it
   Clock::time_point next_stats_file;
   Clock::time_point next_summary;
 };

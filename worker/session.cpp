@@ -9,6 +9,7 @@
 #include "proto/fake_tls.h"
 #include "proto/obfs2.h"
 #include "proto/random.h"
+#include "worker/egress_dial.h"
 
 namespace mtw::worker {
 namespace {
@@ -25,7 +26,11 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial)
   ++rt_.counters[Counter::kAccepted];
 }
 
-Session::~Session() { leave_middle(false); }
+Session::~Session() {
+  if (rt_.egress && upstream_index_ != Egress::kDirect)
+    rt_.egress->add_bytes(upstream_index_, bytes_up_, bytes_down_);
+  leave_middle(false);
+}
 
 void Session::close() noexcept {
   Connection::close();
@@ -156,7 +161,9 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.connect_timeout_ms);
-  for (const auto& ep : rt_.dcs.lookup(dc, rt_.opts.prefer_ipv6)) {
+  const auto eps = rt_.dcs.lookup(dc, rt_.opts.prefer_ipv6);
+  if (rt_.egress && !rt_.egress->direct_only()) co_return co_await connect_dc_via_egress(dc, eps);
+  for (const auto& ep : eps) {
     auto ec = co_await connect_endpoint(upstream_, ep);
     if (!ec) {
       tune_socket(upstream_);
@@ -167,6 +174,39 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
   }
   ++rt_.counters[Counter::kDcConnectFailures];
   log()->warn("dc connect failed dc={} timeout={}", dc, deadline_hit_);
+  co_return false;
+}
+
+awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
+                                               const std::vector<proto::Endpoint>& eps) {
+  Egress& eg = *rt_.egress;
+  const auto plan = eg.plan(Clock::now());
+  if (plan.empty()) log()->warn("dc connect failed dc={} reason=every_upstream_down", dc);
+  for (std::size_t i : plan) {
+    deadline_hit_ = false;
+    deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.connect_timeout_ms);
+    proto::UpstreamSpec direct;  // the policy's fallback: a plain connect
+    const auto& up = i == Egress::kDirect ? direct : eg.spec().upstreams[i];
+    auto r = co_await dial_upstream(upstream_, up, eps);
+    if (phase_ == Phase::kClosed) co_return false;
+    if (r) {
+      if (i != Egress::kDirect) eg.on_success(i);
+      upstream_index_ = i;
+      tune_socket(upstream_);
+      log()->debug("dc connected id={} dc={} upstream={}", id_, dc,
+                   i == Egress::kDirect ? "direct-fallback" : up.name);
+      co_return true;
+    }
+    const std::string why = deadline_hit_ ? std::string("timeout") : r.error().context;
+    if (i == Egress::kDirect) {
+      log()->warn("dc connect failed dc={} upstream=direct-fallback error=\"{}\"", dc, why);
+      continue;
+    }
+    const bool down = eg.on_failure(i, Clock::now());
+    log()->warn("upstream failed upstream={} dc={} error=\"{}\"", up.name, dc, why);
+    if (down) log()->warn("upstream marked down upstream={}", up.name);
+  }
+  ++rt_.counters[Counter::kDcConnectFailures];
   co_return false;
 }
 

@@ -46,6 +46,9 @@ class Session : public conn::Connection, public MiddleClient {
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
   awaitable<bool> connect_dc(std::int16_t dc);
+  // Through rt_.egress: the upstreams in its plan's order, failing over on
+  // a connect or handshake failure; each attempt gets its own deadline.
+  awaitable<bool> connect_dc_via_egress(std::int16_t dc, const std::vector<proto::Endpoint>& eps);
   // Middle-proxy mode (middle_relay.cpp): the relay over a pooled middle
   // connection instead of a DC connection of our own.
   awaitable<void> relay_middle(BufferLease& buf, const proto::ClientInit& init,
@@ -73,6 +76,7 @@ class Session : public conn::Connection, public MiddleClient {
   bool fake_tls_ = false;
   bool fast_ = false;
   proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
+  std::size_t upstream_index_ = Egress::kDirect;  // the egress upstream carrying the DC connection
   // Middle-proxy mode only.
   std::shared_ptr<MiddleConn> middle_;
   std::uint64_t conn_id_ = 0;

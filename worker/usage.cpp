@@ -27,6 +27,8 @@ Upstream:
   --fast-mode on|off        DC->client bytes pass without re-encryption (default on)
   --mask HOST:PORT          forward failed handshakes here byte-exact (default: none, the
                             connection is read and discarded until --mask-discard-timeout)
+  --egress-file FILE        dial DCs through these upstreams (direct, SOCKS4, SOCKS5), with
+                            weights, health checks and failover (docs/worker.md, "Egress")
 
 Middle-proxy mode (ad tags; docs/worker.md):
   --ad-tag HEX32            relay every client through Telegram's middle proxies with this

@@ -124,6 +124,7 @@ UserStatus full_status() {
   s.bytes_up_total = std::numeric_limits<std::uint64_t>::max();
   s.bytes_down_total = 12;
   s.worker_counters = {{"handshakes", 5}, {"fail_replay", 0}};
+  s.upstreams = {{"dante", true, 3, 1, 100, 200, 0}, {"dead", false, 0, 4, 0, 0, 1}};
   return s;
 }
 
@@ -161,7 +162,8 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "bytes_up_total",
                                             "bytes_down_total",
                                             "egress_dropped",
-                                            "worker_counters"}));
+                                            "worker_counters",
+                                            "upstreams"}));
   EXPECT_EQ(o.at("name").as_string(), "alice \"the\" op");
   EXPECT_EQ(o.at("fail_reason").as_string(), "exec: no such file\n");
   EXPECT_EQ(o.at("enabled").as_bool(), false);
@@ -174,6 +176,13 @@ TEST(StatusText, EveryFieldInOrder) {
   EXPECT_EQ(o.at("bytes_up_total").as_uint64(), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(o.at("worker_counters").at("handshakes").as_int64(), 5);
   EXPECT_EQ(o.at("worker_counters").as_object().size(), 2u);
+  ASSERT_EQ(o.at("upstreams").as_array().size(), 2u);
+  const auto& up = o.at("upstreams").as_array()[1].as_object();
+  EXPECT_EQ(up.at("name").as_string(), "dead");
+  EXPECT_EQ(up.at("up").as_bool(), false);
+  EXPECT_EQ(up.at("failures").as_int64(), 4);
+  EXPECT_EQ(up.at("marked_down").as_int64(), 1);
+  EXPECT_EQ(o.at("upstreams").as_array()[0].at("bytes_down").as_int64(), 200);
   // The DOM used for records and D-Bus serializes to the same text.
   EXPECT_EQ(json::serialize(to_json(full_status())), t);
 }
@@ -188,6 +197,7 @@ TEST(StatusText, AbsentPartsAreNull) {
   EXPECT_TRUE(o.at("expires_at").is_null());
   EXPECT_TRUE(o.at("cell").is_null());
   EXPECT_TRUE(o.at("worker_counters").as_object().empty());
+  EXPECT_TRUE(o.at("upstreams").as_array().empty());
   EXPECT_TRUE(o.at("quota").at("resets_at").is_null());
   EXPECT_EQ(json::serialize(to_json(s)), t);
 }

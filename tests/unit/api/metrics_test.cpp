@@ -24,6 +24,7 @@ std::vector<UserStatus> sample_users() {
   a.throttled_quota = true;
   a.restarts = 2;
   a.egress_dropped = 7;
+  a.upstreams = {{"dante", true, 4, 1, 1000, 2000, 0}, {"dead", false, 0, 3, 0, 0, 1}};
   UserStatus b;  // a name that needs escaping (the API forbids it; metrics must not break anyway)
   b.name = "we\"ird\\na\nme";
   b.state = "failed";
@@ -64,6 +65,19 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
   EXPECT_NE(t.find("mtwarden_users{state=\"failed\"} 1\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_sweep_cpu_seconds_total 1.5\n"), std::string::npos);
   EXPECT_NE(t.find("# TYPE mtwarden_gate_up gauge\n"), std::string::npos);
+}
+
+TEST(Metrics, RendersPerUpstreamSeries) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  for (const char* line :
+       {"mtwarden_user_upstream_connects_total{user=\"alice\",upstream=\"dante\"} 4\n",
+        "mtwarden_user_upstream_failures_total{user=\"alice\",upstream=\"dead\"} 3\n",
+        "mtwarden_user_upstream_marked_down_total{user=\"alice\",upstream=\"dead\"} 1\n",
+        "mtwarden_user_upstream_bytes_total{user=\"alice\",upstream=\"dante\",direction=\"down\"} "
+        "2000\n",
+        "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dante\"} 1\n",
+        "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dead\"} 0\n"})
+    EXPECT_NE(t.find(line), std::string::npos) << line;
 }
 
 TEST(Metrics, RendersWebhookDeliveries) {

@@ -293,6 +293,44 @@ TEST(ControlProtocol, ReportAcceptsMoreCountersFromNewerWorker) {
   EXPECT_EQ(std::get<Report>(*back).counters[Counter::kAccepted], 5u);
 }
 
+TEST(ControlProtocol, ReportCarriesUpstreamCounters) {
+  Report rep;
+  rep.seq = 3;
+  rep.upstreams.push_back({"dante", true, 7, 1, 1u << 20, 1ull << 33, 0});
+  rep.upstreams.push_back({"dead", false, 0, 9, 0, 0, 2});
+  auto wire = encode(rep).value();
+  // Header, seq, count, counters, then u16 2 and the first entry's name.
+  const std::size_t at = kHeaderSize + 8 + 2 + 8 * kCounterCount;
+  ASSERT_EQ(wire.size(), at + 2 + 2 * (1 + 1 + 8 * 5) + 5 + 4);
+  EXPECT_EQ(wire[at], std::byte{2});
+  EXPECT_EQ(wire[at + 2], std::byte{5});
+  auto back = decode(wire, 0);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(std::get<Report>(*back), rep);
+}
+
+TEST(ControlProtocol, ReportRejectsBadUpstreamEntries) {
+  Report rep;
+  rep.seq = 1;
+  rep.upstreams.push_back({"a", true, 1, 2, 3, 4, 5});
+  const auto good = encode(rep).value();
+  const std::size_t at = kHeaderSize + 8 + 2 + 8 * kCounterCount;
+  auto with = [&](std::size_t off, std::byte v) {
+    auto w = good;
+    w[off] = v;
+    return decode(w, 0);
+  };
+  EXPECT_FALSE(with(at, std::byte{0}));      // zero upstreams announced
+  EXPECT_FALSE(with(at, std::byte{65}));     // over the cap
+  EXPECT_FALSE(with(at + 2, std::byte{0}));  // empty name
+  EXPECT_FALSE(with(at + 2, std::byte{2}));  // name longer than the bytes left allow
+  EXPECT_FALSE(with(at + 4, std::byte{2}));  // up is not 0 or 1
+  auto extra = good;
+  extra.push_back(std::byte{0});
+  proto::store_le32(extra.data() + 8, static_cast<std::uint32_t>(extra.size() - kHeaderSize));
+  EXPECT_FALSE(decode(extra, 0));  // trailing byte
+}
+
 // A real TCP connection, accepted here, travels through a SOCK_SEQPACKET pair
 // with the bytes "already read"; the receiver then talks over the passed fd.
 TEST(ControlSocket, PassesARealSocketAndKeepsItUsable) {

@@ -91,6 +91,25 @@ TEST(CellEgress, DcsAndMaskFromTheConfiguration) {
   EXPECT_TRUE(cell_egress(cfg).mask.empty());
 }
 
+TEST(CellEgress, SocksUpstreamsAreReachableAndDirectOnesAddNothing) {
+  Config cfg;
+  UpstreamConfig dante;
+  dante.name = "dante";
+  dante.type = proto::UpstreamType::kSocks5;
+  dante.address = {"198.18.0.9", 1080};
+  UpstreamConfig old;
+  old.name = "old";
+  old.type = proto::UpstreamType::kSocks4;
+  old.address = {"2001:db8::9", 1081};
+  UpstreamConfig direct;
+  direct.name = "direct";
+  cfg.upstreams = {dante, old, direct};
+  auto e = cell_egress(cfg);
+  ASSERT_EQ(e.upstreams.size(), 2u);
+  EXPECT_TRUE(has_ep(e.upstreams, "198.18.0.9", 1080));
+  EXPECT_TRUE(has_ep(e.upstreams, "2001:db8::9", 1081));
+}
+
 TEST(PlanEgress, LiteralsNeedNoDns) {
   CellEgress e;
   e.dcs = {{"198.18.0.2", 4000}, {"2001:db8::2", 443}};

@@ -1,0 +1,181 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "supervisor/config.h"
+
+namespace mtw::supervisor {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr std::string_view kHead =
+    "[[listener]]\nbind = \"0.0.0.0:443\"\n"
+    "[[upstream]]\nname = \"fair\"\ntype = \"socks5\"\naddress = \"198.18.0.2:1080\"\n"
+    "auth = \"user-name\"\nweight = 3\n"
+    "[[upstream]]\nname = \"vault\"\ntype = \"socks5\"\naddress = \"[2001:db8::7]:1080\"\n"
+    "auth = \"user-secret\"\n"
+    "[[upstream]]\nname = \"corp\"\ntype = \"socks5\"\naddress = \"198.18.0.3:1080\"\n"
+    "auth = \"fixed\"\nusername = \"svc\"\npassword = \"svc-pw\"\n"
+    "[[upstream]]\nname = \"old\"\ntype = \"socks4\"\naddress = \"198.18.0.4:1080\"\n"
+    "auth = \"user-name\"\n"
+    "[[upstream]]\nname = \"open\"\ntype = \"socks5\"\naddress = \"198.18.0.5:1080\"\n"
+    "[[upstream]]\nname = \"home\"\ntype = \"direct\"\nweight = 2\n";
+
+// Each user gets a key of its own (the loader refuses a shared one).
+std::string user(std::string_view name, std::string_view extra = "") {
+  static int n = 0;
+  char key[33];
+  std::snprintf(key, sizeof key, "%032x", ++n);
+  return "[[user]]\nname = \"" + std::string(name) + "\"\nsecret = \"" + key + "\"\n" +
+         std::string(extra);
+}
+
+Config parse(const std::string& text) {
+  auto r = parse_config(text, "t.toml");
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().context);
+  return r ? *r : Config{};
+}
+
+std::string error_of(const std::string& text) {
+  auto r = parse_config(text, "t.toml");
+  if (r) return "<accepted>";
+  return r.error().context;
+}
+
+TEST(ConfigEgress, ReadsUpstreamsAndPolicy) {
+  const Config c = parse(std::string(kHead) +
+                         "[egress]\nupstreams = [\"fair\", \"home\"]\nhealth_interval_ms = 2000\n"
+                         "health_dc = -4\nfailures = 2\nretry_min_ms = 500\nretry_max_ms = 9000\n"
+                         "all_down = \"direct\"\n");
+  ASSERT_EQ(c.upstreams.size(), 6u);
+  EXPECT_EQ(c.upstreams[0].type, proto::UpstreamType::kSocks5);
+  EXPECT_EQ(c.upstreams[0].address, (proto::Endpoint{"198.18.0.2", 1080}));
+  EXPECT_EQ(c.upstreams[0].weight, 3u);
+  EXPECT_EQ(c.upstreams[1].address.host, "2001:db8::7");
+  EXPECT_EQ(c.upstreams[5].type, proto::UpstreamType::kDirect);
+  EXPECT_EQ(c.egress.upstreams, (std::vector<std::string>{"fair", "home"}));
+  EXPECT_EQ(c.egress.policy.health_interval_ms, 2000u);
+  EXPECT_EQ(c.egress.policy.health_dc, -4);
+  EXPECT_EQ(c.egress.policy.failures, 2u);
+  EXPECT_EQ(c.egress.policy.retry_min_ms, 500u);
+  EXPECT_EQ(c.egress.policy.retry_max_ms, 9000u);
+  EXPECT_TRUE(c.egress.policy.fallback_direct);
+}
+
+TEST(ConfigEgress, UserNameAuthSendsTheUsersOwnName) {
+  const Config c = parse(std::string(kHead) + user("alice", "upstreams = [\"fair\", \"old\"]\n"));
+  auto e = egress_for(c, "alice");
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->upstreams.size(), 2u);
+  EXPECT_EQ(e->upstreams[0].username, "alice");
+  EXPECT_EQ(e->upstreams[0].password, "alice");
+  EXPECT_EQ(e->upstreams[0].weight, 3u);
+  EXPECT_EQ(e->upstreams[1].type, proto::UpstreamType::kSocks4);
+  EXPECT_EQ(e->upstreams[1].username, "alice");  // the SOCKS4 user id
+  EXPECT_EQ(e->upstreams[1].password, "");
+}
+
+TEST(ConfigEgress, UserSecretAuthUsesTheUsersUpstreamPassword) {
+  const Config c = parse(std::string(kHead) +
+                         user("bob", "upstreams = [\"vault\"]\nupstream_password = \"b0b-pw\"\n"));
+  auto e = egress_for(c, "bob");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->upstreams[0].username, "bob");
+  EXPECT_EQ(e->upstreams[0].password, "b0b-pw");
+}
+
+TEST(ConfigEgress, FixedAndNoAuth) {
+  const Config c = parse(std::string(kHead) + user("carol", "upstreams = [\"corp\", \"open\"]\n"));
+  auto e = egress_for(c, "carol");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->upstreams[0].username, "svc");
+  EXPECT_EQ(e->upstreams[0].password, "svc-pw");
+  EXPECT_EQ(e->upstreams[1].username, "");
+}
+
+TEST(ConfigEgress, UsersWithoutAListGetTheDefaultsAndEmptyMeansDirect) {
+  const Config c = parse(std::string(kHead) + "[egress]\nupstreams = [\"open\"]\n" + user("dave") +
+                         user("erin", "upstreams = []\n"));
+  EXPECT_EQ(egress_for(c, "dave")->upstreams.size(), 1u);
+  EXPECT_TRUE(egress_for(c, "erin")->upstreams.empty());
+  EXPECT_EQ(egress_for(c, "made-by-api")->upstreams.size(), 1u);
+}
+
+TEST(ConfigEgress, NoEgressAtAllIsDirect) {
+  const Config c = parse("[[listener]]\nbind = \"0.0.0.0:443\"\n" + user("alice"));
+  auto e = egress_for(c, "alice");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_TRUE(e->upstreams.empty());
+}
+
+TEST(ConfigEgress, ApiUserCannotUseUserSecretDefault) {
+  const Config c = parse(std::string(kHead) + "[egress]\nupstreams = [\"vault\"]\n");
+  auto e = egress_for(c, "api-user");
+  ASSERT_FALSE(e.has_value());
+  EXPECT_THAT(e.error().context, HasSubstr("has none in the configuration file"));
+}
+
+TEST(ConfigEgress, RejectsBadUpstreamsWithPositions) {
+  const std::string l = "[[listener]]\nbind = \"0.0.0.0:443\"\n";
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"http\"\n"),
+              HasSubstr("t.toml:5:8: upstream \"a\": type must be direct, socks4 or socks5"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks5\"\n"),
+              HasSubstr("t.toml:3:1: upstream \"a\" needs address"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks5\"\n"
+                           "address = \"proxy.example:1080\"\n"),
+              HasSubstr("t.toml:6:11: upstream \"a\": address must be an IP address and port"));
+  EXPECT_THAT(
+      error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"direct\"\naddress = \"1.2.3.4:1\"\n"),
+      HasSubstr("a direct upstream has no address"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"direct\"\nweight = 0\n"),
+              HasSubstr("weight"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks5\"\n"
+                           "address = \"1.2.3.4:1\"\nauth = \"fixed\"\nusername = \"u\"\n"),
+              HasSubstr("auth = \"fixed\" on socks5 needs password"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks4\"\n"
+                           "address = \"1.2.3.4:1\"\nauth = \"user-secret\"\n"),
+              HasSubstr("auth = \"user-secret\" needs type = \"socks5\""));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks5\"\n"
+                           "address = \"1.2.3.4:1\"\nusername = \"u\"\n"),
+              HasSubstr("username is only used with auth = \"fixed\""));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"socks5\"\n"
+                           "address = \"1.2.3.4:1\"\nauth = \"kerberos\"\n"),
+              HasSubstr("auth must be none, fixed, user-name or user-secret"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"direct\"\ncolour = 1\n"),
+              HasSubstr("colour"));
+  EXPECT_THAT(error_of(l + "[[upstream]]\nname = \"a\"\ntype = \"direct\"\n" +
+                       "[[upstream]]\nname = \"a\"\ntype = \"direct\"\n"),
+              HasSubstr("t.toml:6:1: upstream \"a\" is declared twice"));
+}
+
+TEST(ConfigEgress, RejectsUnknownOrRepeatedNamesAndMissingUserSecret) {
+  EXPECT_THAT(error_of(std::string(kHead) + user("alice", "upstreams = [\"nope\"]\n")),
+              HasSubstr("user \"alice\" upstreams names unknown upstream \"nope\""));
+  EXPECT_THAT(error_of(std::string(kHead) + user("alice", "upstreams = [\"fair\", \"fair\"]\n")),
+              HasSubstr("names upstream \"fair\" twice"));
+  EXPECT_THAT(error_of(std::string(kHead) + "[egress]\nupstreams = [\"gone\"]\n"),
+              HasSubstr("[egress] upstreams names unknown upstream \"gone\""));
+  EXPECT_THAT(error_of(std::string(kHead) + user("bob", "upstreams = [\"vault\"]\n")),
+              HasSubstr("user \"bob\" goes through upstream \"vault\" (auth = \"user-secret\") and "
+                        "needs upstream_password"));
+  EXPECT_THAT(error_of(std::string(kHead) + "[egress]\nall_down = \"maybe\"\n"),
+              HasSubstr("egress.all_down must be \"fail\" or \"direct\""));
+  EXPECT_THAT(error_of(std::string(kHead) + "[egress]\nretry_min_ms = 9000\nretry_max_ms = 500\n"),
+              HasSubstr("retry_min_ms is larger"));
+  EXPECT_THAT(error_of(std::string(kHead) + "[egress]\nhealth_dc = 0\n"),
+              HasSubstr("health_dc must be a DC number"));
+}
+
+TEST(ConfigEgress, ErrorsNeverShowPasswords) {
+  const std::string e =
+      error_of(std::string(kHead) +
+               user("bob", "upstreams = [\"nope\"]\nupstream_password = \"zz-secret\"\n"));
+  EXPECT_THAT(e, HasSubstr("unknown upstream"));
+  EXPECT_EQ(e.find("zz-secret"), std::string::npos);
+  EXPECT_EQ(e.find("svc-pw"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mtw::supervisor
