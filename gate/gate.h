@@ -1,10 +1,11 @@
 // Gate: the unprivileged front on the public listeners (docs/gate.md). It
 // accepts on inherited listening sockets, identifies each client's user with
-// the handshake reader both child programs share (conn/connection.h: proto::identify
-// against the user table the supervisor sends), hands identified sockets with the bytes already
-// read to the supervisor (GateHandoff) and masks everything else, plus what the supervisor sends
-// back (GateMask). One io_context on the calling thread; Asio stays out of this header (pimpl). Not
-// thread-safe.
+// the handshake reader both child programs share (conn/connection.h:
+// proto::identify against the user table the supervisor sends), hands
+// identified sockets with the bytes already read to the supervisor
+// (GateHandoff) and masks everything else, plus what the supervisor sends
+// back (GateMask). One io_context on the calling thread; Asio stays out of
+// this header (pimpl). Not thread-safe.
 #pragma once
 
 #include <memory>

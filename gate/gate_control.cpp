@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "conn/syscall_filter.h"
 #include "gate/gate_impl.h"
+#include "ipc/control_channel.h"
 #include "ipc/control_socket.h"
 #include "ipc/gate_table.h"
 
@@ -54,29 +55,24 @@ control::PeerAddress peer_of(int fd) {
 }  // namespace
 
 awaitable<void> Gate::Impl::control_loop() {
-  const int fd = gopts.control_fd;
-  while (!stopping) {
-    auto [wec] = co_await control->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (wec || stopping) co_return;
-    for (;;) {
-      auto got = control::recv_datagram(fd, /*dont_wait=*/true);
-      if (!got) {
-        if (would_block(got.error())) break;
-        gate_log()->warn("control receive failed error={}", got.error().to_string());
-        break;
-      }
-      if (!*got) {
-        stop("control socket closed");
-        co_return;
-      }
-      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
-      if (!msg) {
-        gate_log()->warn("control message dropped error={}", msg.error().to_string());
-        continue;
-      }
-      handle_control(std::move(*msg), std::move((*got)->fds));
-      if (stopping) co_return;
-    }
+  using Next = ipc::ControlChannel::Next;
+  using Stage = ipc::ControlChannel::Stage;
+  ipc::ControlChannel channel(
+      *control,
+      [this](control::Message msg, std::vector<base::UniqueFd> fds) {
+        handle_control(std::move(msg), std::move(fds));
+        return stopping ? Next::kStop : Next::kContinue;
+      },
+      [](Stage stage, const base::Error& e) {
+        if (stage == Stage::kReceive) {
+          gate_log()->warn("control receive failed error={}", e.to_string());
+        } else {
+          gate_log()->warn("control message dropped error={}", e.to_string());
+        }
+        return Next::kContinue;
+      });
+  if (co_await channel.run() == ipc::ControlChannel::End::kEof && !stopping) {
+    stop("control socket closed");
   }
 }
 
