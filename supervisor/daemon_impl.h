@@ -32,6 +32,7 @@
 #include "supervisor/backoff.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
+#include "supervisor/mask_schedule.h"
 #include "supervisor/memory_bound.h"
 #include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
@@ -315,6 +316,9 @@ class Daemon final : public api::Service {
   void housekeeping();
   void write_status();
   void append_status_user(std::ostream& o, UserId id, const UserRt& u) const;
+  // Mask profiles (daemon_mask.cpp): targets, probes, status.
+  void mask_tick();
+  void append_mask_status(std::ostream& o) const;
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
 
@@ -383,6 +387,10 @@ class Daemon final : public api::Service {
   std::unique_ptr<systemd::DbusManager> dbus_;
   std::unique_ptr<asio::steady_timer> watchdog_timer_;
   bool ready_sent_ = false;
+
+  std::unique_ptr<MaskSchedule> mask_schedule_;  // made at the first tick with probing on
+  bool mask_targets_dirty_ = true;               // users' domains changed: new probe targets
+  UnixSeconds mask_polled_at_ = 0;
 };
 
 }  // namespace mtw::supervisor

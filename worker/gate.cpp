@@ -19,6 +19,7 @@ static_assert(kHandshakeBytes <= control::kMaxHandoffData);
 Options runtime_options(const GateOptions& g) {
   Options o;
   o.mask = g.mask;
+  o.mask_connect_timeout_ms = g.mask_connect_timeout_ms;
   o.mask_discard_timeout_ms = g.mask_discard_timeout_ms;
   o.tls_skew_seconds = g.tls_skew_seconds;
   o.handshake_timeout_ms = g.handshake_timeout_ms;
@@ -93,9 +94,9 @@ base::Result<void> Gate::start() {
   error_code ec;
   d.control->non_blocking(true, ec);
   if (ec) return bad_fd(cfd, ec.message());
-  gate_log()->info("gate started listeners={} mask={} max_handshakes={} replay_entries={}",
-                   d.acceptors.size(), d.gopts.mask ? proto::format_endpoint(*d.gopts.mask) : "-",
-                   d.gopts.max_handshakes, d.gopts.replay_entries);
+  gate_log()->info("gate started listeners={} mask=\"{}\" max_handshakes={} replay_entries={}",
+                   d.acceptors.size(), proto::describe_routes(d.gopts.mask), d.gopts.max_handshakes,
+                   d.gopts.replay_entries);
   return {};
 }
 

@@ -33,7 +33,8 @@ ServerStatus sample_server() {
   ServerStatus s;
   s.gate_ready = true;
   s.gate_restarts = 1;
-  s.gate_counters = {{"fail_bad_handshake", 5}, {"fail_replay", 2}, {"masked", 7}};
+  s.gate_counters = {
+      {"fail_bad_handshake", 5}, {"fail_replay", 2}, {"masked", 7}, {"mask_unreachable", 4}};
   s.masked_total = 7;
   s.cells = 1;
   s.uptime_s = 42;
@@ -61,6 +62,13 @@ TEST(Metrics, RendersUserSeriesWithLabels) {
   EXPECT_NE(t.find("mtwarden_users{state=\"failed\"} 1\n"), std::string::npos);
   EXPECT_NE(t.find("mtwarden_sweep_cpu_seconds_total 1.5\n"), std::string::npos);
   EXPECT_NE(t.find("# TYPE mtwarden_gate_up gauge\n"), std::string::npos);
+}
+
+TEST(Metrics, RendersMaskOutcomesFromGateCounters) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  EXPECT_NE(t.find("mtwarden_mask_unreachable_total 4\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_mask_dropped_total 0\n"), std::string::npos);
+  EXPECT_EQ(t.find("reason=\"unreachable\""), std::string::npos);
 }
 
 TEST(Metrics, RendersWebhookDeliveries) {
