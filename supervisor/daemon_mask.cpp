@@ -70,6 +70,38 @@ void Daemon::mask_tick() {
   if (!r.save_error.empty())
     log()->warn("mask profile not saved domain={} error=\"{}\"", r.finished, r.save_error);
   if (!r.started.empty()) log()->debug("mask probe started domain={}", r.started);
+  if (r.changed) {
+    std::vector<proto::TlsProfile> measured;
+    for (const auto& e : mask_schedule_->entries())
+      if (e.profile) measured.push_back(*e.profile);
+    mask_bundle_ = proto::format_profile_bundle(measured);
+    ++mask_bundle_gen_;
+  }
+  push_mask_profiles();
+}
+
+// Every ready worker that lacks the current profiles gets them: a new or
+// restarted worker within a second of its first report.
+void Daemon::push_mask_profiles() {
+  if (mask_bundle_gen_ == 0) return;
+  base::UniqueFd fd;
+  for (auto& [id, u] : users_) {
+    ChildProc* w = u->worker.get();
+    if (!w || w->gone || !w->ready || w->profiles_gen == mask_bundle_gen_) continue;
+    if (!fd) {
+      auto made = memfd_with("mtwarden-mask-profiles", mask_bundle_);
+      if (!made) {
+        log()->error("mask profiles not sent error={}", made.error().to_string());
+        return;
+      }
+      fd = std::move(*made);
+    }
+    if (auto s = send(*w, worker::control::MaskProfiles{mask_bundle_gen_}, fd.get()); !s) {
+      log()->debug("mask profiles not sent user={} error={}", u->user.name, s.error().to_string());
+      continue;  // tried again at the next tick
+    }
+    w->profiles_gen = mask_bundle_gen_;
+  }
 }
 
 void Daemon::append_mask_status(std::ostream& o) const {

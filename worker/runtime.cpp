@@ -1,6 +1,10 @@
 #include "worker/runtime.h"
 
+#include <algorithm>
 #include <ctime>
+
+#include "base/file.h"
+#include "worker/control_protocol.h"
 
 namespace mtw::worker {
 
@@ -29,6 +33,32 @@ proto::IdentifyOptions Runtime::identify_options() const {
   o.clock.max_skew_seconds = opts.tls_skew_seconds;
   o.allowed = opts.allowed;
   return o;
+}
+
+base::Result<std::size_t> Runtime::load_profiles(int fd) {
+  auto text = base::read_fd_all(fd, control::kMaxProfileBundleBytes);
+  if (!text) return tl::unexpected(text.error());
+  auto bundle = proto::parse_profile_bundle(*text);
+  if (!bundle) return tl::unexpected(bundle.error());
+  auto next = std::make_shared<std::map<std::string, proto::TlsProfile, std::less<>>>();
+  for (auto& p : *bundle) {
+    std::string key = p.domain;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+    next->emplace(std::move(key), std::move(p));
+  }
+  profiles = std::move(next);
+  return profiles->size();
+}
+
+const proto::TlsProfile& Runtime::profile_for(std::string_view domain) const {
+  if (profiles) {
+    std::string key(domain);
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+    if (auto it = profiles->find(key); it != profiles->end()) return it->second;
+  }
+  return proto::builtin_profile();
 }
 
 }  // namespace mtw::worker

@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "proto/dc_table.h"
 #include "proto/identify.h"
 #include "proto/replay.h"
+#include "proto/tls_profile.h"
 #include "worker/buffer_pool.h"
 #include "worker/counters.h"
 #include "worker/options.h"
@@ -50,11 +53,20 @@ struct Runtime {
   // Builds the DC table from opts.dc_overrides.
   [[nodiscard]] base::Result<void> init_dc_table();
   proto::IdentifyOptions identify_options() const;
+  // Replaces the mask profiles with the bundle in `fd` (MaskProfiles);
+  // returns how many. On error (unreadable, kTooLarge, a bad bundle) the
+  // old set stays.
+  [[nodiscard]] base::Result<std::size_t> load_profiles(int fd);
+  // The profile a fake-TLS answer for `domain` is shaped after: the mask's
+  // measured one, else proto::builtin_profile().
+  const proto::TlsProfile& profile_for(std::string_view domain) const;
 
   Options opts;
   std::shared_ptr<const proto::UserIndex> index;
   proto::ReplayCache replay{proto::ReplayCacheOptions{1 << 16, 2 * 24 * 3600}};
   proto::DcTable dcs;
+  // Measured mask profiles, keyed by lower-case domain (MaskProfiles).
+  std::shared_ptr<const std::map<std::string, proto::TlsProfile, std::less<>>> profiles;
   Counters counters;
   BufferPool pool;
   std::unordered_set<Session*> sessions;  // live sessions, for the 1 s sweep

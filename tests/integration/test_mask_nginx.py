@@ -134,7 +134,7 @@ def canonical(answer):
 
 def no_sni_hello():
     """A hello from h.client_hello with its SNI extension removed (lengths fixed)."""
-    full = bytearray(h.client_hello(OTHER))
+    full = bytearray(h.client_hello(OTHER, sni=DOMAIN))
     name = DOMAIN.encode()
     sni_ext = len(name) + 9
     # record 5 + handshake header 4 + version 2 + random 32 + sid 33 + suites 8 + compression 2
@@ -147,6 +147,29 @@ def no_sni_hello():
     out[6:9] = hs_len.to_bytes(3, "big")
     out[3:5] = (len(out) - 5).to_bytes(2, "big")
     return bytes(out)
+
+
+def fake_tls_flight(addr, secret):
+    """Sends an authenticated hello; returns ([(type, length)], hmac ok,
+    wire bytes of the AppData record) or None."""
+    hello = h.client_hello(secret, sni=DOMAIN)
+    try:
+        s = socket.create_connection(addr, timeout=5)
+    except OSError:
+        return None
+    try:
+        s.sendall(hello)
+        recs, raw = [], b""
+        for _ in range(3):
+            head = h.recv_exact(s, 5)
+            body = h.recv_exact(s, int.from_bytes(head[3:5], "big"))
+            recs.append((head[0], len(body)))
+            raw += head + body
+        return recs, h.verify_server_hello(secret, hello, raw), 5 + recs[-1][1]
+    except (OSError, ConnectionError, ValueError):
+        return None
+    finally:
+        s.close()
 
 
 def status_counter(env, name):
@@ -166,7 +189,8 @@ def test():
         nginx = start_nginx(nginx_dir)
         env.write_config([{"name": "alice", "secret": SECRET}],
                          sections={"mask": {"address": "", "connect_timeout_ms": 500,
-                                            "discard_timeout_ms": 1000}},
+                                            "discard_timeout_ms": 1000, "probe": True,
+                                            "probe_handshakes": 3}},
                          listeners=[{"bind": "127.0.0.1:%d" % env.port, "protocols": "tls"}])
         env.start()
         env.require_running(["alice"])
@@ -175,11 +199,11 @@ def test():
 
         probes = [
             ("plain HTTP", b"GET / HTTP/1.1\r\nHost: mask.test\r\n\r\n", True),
-            ("wrong HMAC", h.client_hello(OTHER), True),
+            ("wrong HMAC", h.client_hello(OTHER, sni=DOMAIN), True),
             ("unknown SNI", h.client_hello(OTHER, sni="stranger.test"), True),
             ("no SNI", no_sni_hello(), True),
             ("SSH banner", b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", True),
-            ("truncated hello", h.client_hello(OTHER)[:200], True),
+            ("truncated hello", h.client_hello(OTHER, sni=DOMAIN)[:200], True),
             ("HTTP, client keeps its side open", b"GET / HTTP/1.0\r\nHost: mask.test\r\n\r\n",
              False),
         ]
@@ -191,6 +215,34 @@ def test():
             h.check(canonical(got) == canonical(want) and got_how == want_how,
                     "%s: through mtwarden the same answer as from nginx (%d bytes %s vs %d bytes %s: %r)"
                     % (name, len(got), got_how, len(want), want_how, got[:60]))
+
+        # The supervisor probed nginx as mask.test; the worker's answer to an
+        # authenticated hello is one AppData record as large as nginx's
+        # whole encrypted first flight (a self-signed leaf: far below the
+        # built-in profile's 2790..4390 bytes).
+        s = env.wait_status(lambda s: any(p.get("source") == "measured"
+                                          for p in s.get("mask_profiles", [])), timeout=40)
+        prof = [p for p in (s or {}).get("mask_profiles", []) if p.get("domain") == DOMAIN]
+        h.check(len(prof) == 1 and prof[0]["source"] == "measured" and prof[0]["last_error"] == ""
+                and prof[0]["target"] == "%s:443" % DOMAIN,
+                "mask.test's profile measured from nginx (%s)" % prof)
+        if prof and prof[0]["source"] == "measured":
+            lo, hi = prof[0]["flight_wire_min"], prof[0]["flight_wire_max"]
+            h.check(os.path.exists(os.path.join(env.state_dir, "mask-profiles", DOMAIN + ".profile")),
+                    "the profile is kept on disk")
+            got = None
+            for _ in range(50):  # pushed to the worker within about a second
+                got = fake_tls_flight(gate, SECRET)
+                if got and lo - 3 <= got[2] <= hi + 3:
+                    break
+                time.sleep(0.1)
+            h.check(got is not None and [t for t, _ in got[0]] == [0x16, 0x14, 0x17],
+                    "authenticated hello: ServerHello, CCS, one AppData (%s)" % (got and got[0]))
+            h.check(got is not None and lo - 3 <= got[2] <= hi + 3 and got[2] < 2790,
+                    "the AppData record is as large as nginx's first flight: %s bytes, nginx "
+                    "%d..%d (built-in profile: 2790..4390)" % (got and got[2], lo, hi))
+            h.check(got is not None and got[1],
+                    "the answer carries the HMAC of our secret (verify_server_hello)")
 
         res = sb.mtcute(env.port, SECRET, what="mtcute fake-tls through the fake-TLS-only listener")
         h.check(res is not None and res.get("ok") is True, "authenticated client relays")
