@@ -25,6 +25,9 @@
 #include "api/service.h"
 #include "api/webhooks.h"
 #include "base/unique_fd.h"
+#include "ipc/asio.h"
+#include "ipc/control_protocol.h"
+#include "ipc/counters.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
 #include "netns/rate.h"
@@ -40,17 +43,14 @@
 #include "supervisor/store.h"
 #include "systemd/dbus_manager.h"
 #include "systemd/notify.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
-#include "worker/counters.h"
 
 namespace mtw::supervisor {
 
 namespace asio = boost::asio;
-using worker::awaitable;
-using worker::Clock;
-using worker::error_code;
-using worker::use_nothrow;
+using ipc::awaitable;
+using ipc::Clock;
+using ipc::error_code;
+using ipc::use_nothrow;
 
 // The daemon's logger ("supervisor"), shared by the daemon*.cpp files.
 const std::shared_ptr<spdlog::logger>& log();
@@ -71,14 +71,14 @@ struct ChildProc {
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
   std::uint64_t profiles_gen = 0;  // the mask profiles it has (daemon_mask.cpp)
-  worker::Counters counters;       // last report (never billed: detail only)
+  ipc::Counters counters;          // last report (never billed: detail only)
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;
 };
 
 struct HeldConn {
-  worker::control::Handoff handoff;
+  ipc::control::Handoff handoff;
   base::UniqueFd fd;
   Clock::time_point deadline;
 };
@@ -102,8 +102,8 @@ std::uint64_t nofile_within_limit(std::uint64_t want);
 void raise_nofile_soft_limit();
 // Warns when a child's report shows more calls refused by its seccomp filter
 // than the previous one (a relay never makes them: worth an operator's look).
-void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
-                         const worker::Counters& now);
+void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
+                         const ipc::Counters& now);
 // RLIMIT_NPROC of the gate and of each worker: processes and threads of its
 // uid (each child has a uid of its own). A relay runs one thread plus Asio's
 // resolver thread; the rest is headroom, not room for a fork bomb.
@@ -115,7 +115,7 @@ inline constexpr std::uint64_t kChildNproc = 16;
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
 // A client's address as the key of UserRt::ips ("?" when unknown).
-std::string peer_ip(const worker::control::PeerAddress& p);
+std::string peer_ip(const ipc::control::PeerAddress& p);
 
 // 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
 inline std::uint64_t shaper_bps(std::uint64_t bps) {
@@ -278,7 +278,7 @@ class Daemon final : public api::Service {
   awaitable<void> exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit);
   void request_report(ChildProc& c);
   void send_reload_secrets(UserRt& u);
-  base::Result<void> send(ChildProc& c, const worker::control::Message& m, int fd = -1);
+  base::Result<void> send(ChildProc& c, const ipc::control::Message& m, int fd = -1);
   std::vector<std::string> worker_argv() const;
   // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
@@ -296,11 +296,11 @@ class Daemon final : public api::Service {
   std::uint64_t lane_allow_for(const UserRt& u, const BudgetView& b) const;
   void close_lane(UserRt& u);
   void forget_lanes();  // the gate is gone: so are its lane ends
-  void on_gate_direct(const worker::control::GateDirect& d);
+  void on_gate_direct(const ipc::control::GateDirect& d);
 
   // daemon_accounting.cpp: sweeps, policy, connections, status.
-  void on_gate_handoff(worker::control::GateHandoff h, base::UniqueFd fd);
-  void mask_via_gate(worker::control::Handoff h, base::UniqueFd fd);
+  void on_gate_handoff(ipc::control::GateHandoff h, base::UniqueFd fd);
+  void mask_via_gate(ipc::control::Handoff h, base::UniqueFd fd);
   bool can_admit(const UserRt& u) const;
   void forward(UserRt& u, HeldConn c);
   void drain_held(UserRt& u);

@@ -16,7 +16,7 @@
 #include "supervisor/daemon_impl.h"
 
 namespace mtw::supervisor {
-namespace control = worker::control;
+namespace control = ipc::control;
 
 // What the global budget leaves, computed once per pass over the users.
 struct Daemon::BudgetView {

@@ -96,7 +96,7 @@ void Daemon::push_mask_profiles() {
       }
       fd = std::move(*made);
     }
-    if (auto s = send(*w, worker::control::MaskProfiles{mask_bundle_gen_}, fd.get()); !s) {
+    if (auto s = send(*w, ipc::control::MaskProfiles{mask_bundle_gen_}, fd.get()); !s) {
       log()->debug("mask profiles not sent user={} error={}", u->user.name, s.error().to_string());
       continue;  // tried again at the next tick
     }

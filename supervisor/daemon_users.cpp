@@ -17,7 +17,6 @@
 #include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
 #include "supervisor/reveal.h"
-#include "worker/options.h"
 
 namespace mtw::supervisor {
 namespace {

@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "conn/syscall_filter.h"
+#include "ipc/control_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
-#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -175,6 +175,7 @@ void Server::Impl::apply_limits(const control::SetLimits& l) {
   if (l.handshake_timeout_ms != control::kKeep) {
     rt.opts.handshake_timeout_ms = l.handshake_timeout_ms;
   }
+  rt.settings = conn_settings(rt.opts);  // what the connections follow
   log()->info("limits set max_connections={} idle_timeout_ms={} handshake_timeout_ms={}",
               rt.opts.max_connections, rt.opts.idle_timeout_ms, rt.opts.handshake_timeout_ms);
 }
@@ -199,7 +200,7 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
-  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
+  rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;
