@@ -163,6 +163,19 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.family("mtwarden_masked_connections_total", "counter",
            "Connections handed back to the gate for masking.");
   w.sample("mtwarden_masked_connections_total", "", s.masked_total);
+  // The gate's own mask outcomes (0 until its first report).
+  auto gate_counter = [&](std::string_view name) {
+    for (const auto& [n, v] : s.gate_counters)
+      if (n == name) return v;
+    return std::uint64_t{0};
+  };
+  w.family("mtwarden_mask_unreachable_total", "counter",
+           "Connections the gate could not hand to their mask host (refused, timed out, or a "
+           "loop to this listener); they were read and dropped instead.");
+  w.sample("mtwarden_mask_unreachable_total", "", gate_counter("mask_unreachable"));
+  w.family("mtwarden_mask_dropped_total", "counter",
+           "Hellos naming a domain no secret has, closed by [mask] unknown_sni = \"drop\".");
+  w.sample("mtwarden_mask_dropped_total", "", gate_counter("mask_dropped"));
   w.family("mtwarden_handoffs_total", "counter", "Connections handed to workers.");
   w.sample("mtwarden_handoffs_total", "", s.handoffs_total);
   w.family("mtwarden_direct_handoffs_total", "counter",

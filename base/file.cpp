@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <string>
 
 #include "base/unique_fd.h"
 
@@ -85,6 +88,29 @@ Result<void> write_file_atomic(const std::string& path, std::string_view data, m
     return r;
   }
   return rename_into_place(tmp, path, durability);
+}
+
+Result<std::string> read_fd_all(int fd, std::size_t max_bytes) {
+  std::string text;
+  std::size_t used = 0;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {  // a memfd: its size is known
+    if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+      return fail(Errc::kTooLarge, "over " + std::to_string(max_bytes) + " bytes");
+    text.reserve(static_cast<std::size_t>(st.st_size) + 64 * 1024);
+  }
+  for (;;) {
+    if (text.size() - used < 64 * 1024) text.resize(used + 256 * 1024);
+    ssize_t n = ::pread(fd, text.data() + used, text.size() - used, static_cast<off_t>(used));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read");
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+    if (used > max_bytes)
+      return fail(Errc::kTooLarge, "over " + std::to_string(max_bytes) + " bytes");
+  }
+  text.resize(used);
+  return text;
 }
 
 }  // namespace mtw::base

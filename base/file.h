@@ -1,4 +1,5 @@
-// Whole-file replacement that readers never see half done: the data goes to
+// Files: whole-file replacement that readers never see half done, and
+// reading a whole (mem)fd. Replacement: the data goes to
 // a temporary file beside the target (same directory, so rename(2) is
 // atomic), which is then renamed over it. On any failure the temporary is
 // removed and the old file is left as it was. The temporary is an unnamed
@@ -29,5 +30,10 @@ enum class Durability {
 // path.
 [[nodiscard]] Result<void> write_file_atomic(const std::string& path, std::string_view data,
                                              mode_t mode, Durability durability);
+
+// Everything in `fd` from offset 0 to EOF, read with pread (the file
+// position is neither used nor moved): the memfds the supervisor hands its
+// children. Errors: kSyscall (read), kTooLarge (more than max_bytes).
+[[nodiscard]] Result<std::string> read_fd_all(int fd, std::size_t max_bytes);
 
 }  // namespace mtw::base

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "conn/buffer_pool.h"
 #include "conn/names.h"
@@ -74,6 +75,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // outcome; idempotent). Both default to nothing.
   virtual void on_plausible_start() noexcept {}
   virtual void on_handshake_end() noexcept {}
+  // The listener the client came in on, for its mask route (the gate's);
+  // nullopt when unknown (a worker's handoff).
+  virtual std::optional<std::uint32_t> listener_id() const noexcept { return std::nullopt; }
 
   // Masking: replays buf[0, filled) to the mask host and splices until
   // both sides closed; no mask host (or unreachable): discard().

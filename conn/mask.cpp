@@ -1,12 +1,17 @@
-// Connection: masking. A connection that fails the handshake goes to the mask
-// host with every byte already read, then both directions are spliced until
-// each side has closed (a FIN is passed on as a FIN). Without a mask host the
-// client is read and discarded until a jittered timeout: closing at once
-// would tell a prober that the bytes meant something.
+// Connection: masking. A connection that fails the handshake goes to its mask
+// target (proto::route_mask: the SNI's domain, the listener's, the global
+// one) with every byte already read, then both directions are spliced until
+// each side has closed (a FIN is passed on as a FIN). Without a target, or
+// when it cannot be reached, the client is read and discarded until a
+// jittered timeout: closing at once would tell a prober that the bytes
+// meant something.
+#include <sys/socket.h>
+
 #include <array>
 
 #include "base/log.h"
 #include "conn/connection.h"
+#include "proto/mask_route.h"
 #include "proto/random.h"
 
 namespace mtw::conn {
@@ -16,20 +21,64 @@ namespace {
 // nobody looks at the contents (single-threaded process).
 std::array<std::byte, 4096> g_discard;
 
+// An unreachable mask is worth a warning, but a prober (or a down mask under
+// load) must not turn it into a log flood: one line per kWarnEvery, with the
+// number of failures left out since the last line.
+constexpr auto kWarnEvery = std::chrono::seconds(10);
+Clock::time_point g_last_warn{};
+std::uint64_t g_unwarned = 0;
+
+void warn_unreachable(const proto::Endpoint& target, std::string_view why) {
+  static const auto log = base::logger("conn");
+  const auto now = Clock::now();
+  if (g_last_warn != Clock::time_point{} && now - g_last_warn < kWarnEvery) {
+    ++g_unwarned;
+    return;
+  }
+  log->warn("mask unreachable target={} error={} not_logged_since_last={}",
+            proto::format_endpoint(target), why, g_unwarned);
+  g_last_warn = now;
+  g_unwarned = 0;
+}
+
 }  // namespace
 
 awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool client_eof) {
-  static const auto log = base::logger("conn");
   ++rt_.counters[Counter::kMasked];
-  if (!rt_.settings.mask) {
+  const proto::MaskRoute route =
+      proto::route_mask(rt_.settings.mask, listener_id(), {buf.data(), filled}, *rt_.index);
+  if (route.action == proto::MaskAction::kDrop) {
+    ++rt_.counters[Counter::kMaskDropped];
+    close();
+    co_return;
+  }
+  if (route.action == proto::MaskAction::kDiscard) {
     co_await discard(buf);
     co_return;
   }
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
-  deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.connect_timeout_ms);
-  if (auto ec = co_await connect_endpoint(upstream_, *rt_.settings.mask); ec) {
-    log->warn("mask connect failed error={}", ec.message());
+  deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.mask_connect_timeout_ms);
+  if (auto ec = co_await connect_endpoint(upstream_, route.target); ec) {
+    if (phase_ == Phase::kClosed) co_return;  // evicted or shut down meanwhile
+    ++rt_.counters[Counter::kMaskUnreachable];
+    warn_unreachable(route.target, deadline_hit_ ? "timed out" : ec.message());
+    co_await discard(buf);
+    co_return;
+  }
+  // A target on this host at the port the client came in on (the domain
+  // points at this host) would loop back into our own listener: the kernel
+  // gives a connection to a local address that address as its source.
+  error_code cec, rec, lec;
+  const auto client_local = client_.local_endpoint(cec);
+  const auto target = upstream_.remote_endpoint(rec);
+  const auto source = upstream_.local_endpoint(lec);
+  if (!cec && !rec && !lec && target.port() == client_local.port() &&
+      target.address() == source.address()) {
+    ++rt_.counters[Counter::kMaskUnreachable];
+    warn_unreachable(route.target, "the target is this listener (loop)");
+    error_code ignored;
+    upstream_.close(ignored);
     co_await discard(buf);
     co_return;
   }
@@ -76,6 +125,12 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
       co_return;
     }
     if (ec) {
+      if (ec == asio::error::connection_reset) {
+        // A reset is passed on as a reset, as the prober would have seen it
+        // from the mask itself: SO_LINGER 0 makes the close send an RST.
+        const ::linger abort_close{1, 0};
+        ::setsockopt(to.native_handle(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+      }
       close();
       co_return;
     }

@@ -18,6 +18,7 @@
 #include "conn/names.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
+#include "proto/mask_route.h"
 #include "proto/replay.h"
 
 namespace mtw::conn {
@@ -33,8 +34,10 @@ struct Settings {
   // (0 = only handshake_timeout_ms applies).
   std::uint32_t silent_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 300'000;    // relaying or masking, no byte either way (0: none)
-  std::uint32_t connect_timeout_ms = 10'000;  // the mask host (the worker's DCs too)
-  std::optional<proto::Endpoint> mask;        // none: read and discard
+  std::uint32_t connect_timeout_ms = 10'000;  // the worker's DCs
+  // Where failed handshakes go (proto::route_mask); no target: read and discard.
+  proto::MaskRoutes mask;
+  std::uint32_t mask_connect_timeout_ms = 5'000;
   std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
 };
 

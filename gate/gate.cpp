@@ -18,6 +18,7 @@ static_assert(conn::kHandshakeBytes <= control::kMaxHandoffData);
 conn::Settings conn_settings(const GateOptions& g) {
   conn::Settings s;
   s.mask = g.mask;
+  s.mask_connect_timeout_ms = g.mask_connect_timeout_ms;
   s.mask_discard_timeout_ms = g.mask_discard_timeout_ms;
   s.tls_skew_seconds = g.tls_skew_seconds;
   s.handshake_timeout_ms = g.handshake_timeout_ms;
@@ -90,9 +91,9 @@ base::Result<void> Gate::start() {
   error_code ec;
   d.control->non_blocking(true, ec);
   if (ec) return bad_fd(cfd, ec.message());
-  gate_log()->info("gate started listeners={} mask={} max_handshakes={} replay_entries={}",
-                   d.acceptors.size(), d.gopts.mask ? proto::format_endpoint(*d.gopts.mask) : "-",
-                   d.gopts.max_handshakes, d.gopts.replay_entries);
+  gate_log()->info("gate started listeners={} mask=\"{}\" max_handshakes={} replay_entries={}",
+                   d.acceptors.size(), proto::describe_routes(d.gopts.mask), d.gopts.max_handshakes,
+                   d.gopts.replay_entries);
   return {};
 }
 

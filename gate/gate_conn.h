@@ -70,6 +70,9 @@ class GateConn final : public conn::Connection {
   awaitable<void> serve(conn::BufferLease& buf, std::size_t filled) override;
   void on_plausible_start() noexcept override;
   void on_handshake_end() noexcept override;
+  std::optional<std::uint32_t> listener_id() const noexcept override {
+    return listener_ != nullptr ? std::optional(listener_->id) : std::nullopt;
+  }
   // Gives the socket and buf[0, filled) to rt_.on_identified.
   void hand_off(proto::UserId user, conn::BufferLease& buf, std::size_t filled);
 

@@ -70,8 +70,39 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
   if (flag == "--mask") {
     auto e = proto::parse_endpoint(v);
     if (!e) return tl::unexpected(e.error());
-    o.mask = *e;
+    o.mask.global = *e;
     return {};
+  }
+  if (flag == "--mask-domain") {
+    auto r = proto::parse_domain_route(v);
+    if (!r) return tl::unexpected(r.error());
+    o.mask.domains.push_back(*std::move(r));
+    return {};
+  }
+  if (flag == "--mask-listener") {
+    auto r = proto::parse_listener_route(v);
+    if (!r) return tl::unexpected(r.error());
+    o.mask.listeners.push_back(*std::move(r));
+    return {};
+  }
+  if (flag == "--mask-domain-port") {
+    auto n = parse_u32(v);
+    if (n && *n > 65535) return fail(Errc::kBadInput, "want a port 0 .. 65535");
+    if (!n) return tl::unexpected(n.error());
+    o.mask.domain_default = *n != 0;
+    o.mask.default_port = static_cast<std::uint16_t>(*n);
+    return {};
+  }
+  if (flag == "--unknown-sni") {
+    auto a = proto::parse_unknown_sni(v);
+    if (!a) return tl::unexpected(a.error());
+    o.mask.unknown_sni = *a;
+    return {};
+  }
+  if (flag == "--mask-connect-timeout") {
+    auto r = conn::parse_duration_ms(v);
+    if (r && *r == 0) return fail(Errc::kBadInput, "must be more than 0");
+    return store_u32(o.mask_connect_timeout_ms, r);
   }
   if (flag == "--mask-discard-timeout") {
     return store_u32(o.mask_discard_timeout_ms, conn::parse_duration_ms(v));
@@ -147,22 +178,14 @@ Result<void> check_complete(const GateOptions& o) {
 }  // namespace
 
 base::Result<GateOptions> parse_gate_options(const std::vector<std::string_view>& args) {
-  static const std::set<std::string_view> known = {"--listen-fd",
-                                                   "--control-fd",
-                                                   "--mask",
-                                                   "--mask-discard-timeout",
-                                                   "--tls-skew",
-                                                   "--handshake-timeout",
-                                                   "--replay-entries",
-                                                   "--max-handshakes",
-                                                   "--per-ip-rate",
-                                                   "--log-level",
-                                                   "--silent-timeout",
-                                                   "--source-handshakes",
-                                                   "--subnet-handshakes",
-                                                   "--ipv6-source-prefix",
-                                                   "--ipv6-subnet-prefix",
-                                                   "--ipv4-subnet-prefix"};
+  static const std::set<std::string_view> known = {
+      "--listen-fd",          "--control-fd",           "--mask",
+      "--mask-domain",        "--mask-listener",        "--mask-domain-port",
+      "--unknown-sni",        "--mask-connect-timeout", "--mask-discard-timeout",
+      "--tls-skew",           "--handshake-timeout",    "--replay-entries",
+      "--max-handshakes",     "--per-ip-rate",          "--log-level",
+      "--silent-timeout",     "--source-handshakes",    "--subnet-handshakes",
+      "--ipv6-source-prefix", "--ipv6-subnet-prefix",   "--ipv4-subnet-prefix"};
   GateOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -205,7 +228,17 @@ the mask host. Started by the supervisor; see docs/gate.md.
                              abridged,intermediate,secure,tls. Repeatable.
   --mask HOST:PORT           where unrecognised connections go (default: none,
                              they are read and discarded until a timeout)
-  --mask-discard-timeout D   without --mask: discard time, plus up to 100% jitter (30)
+  --mask-domain D=HOST:PORT  the mask of fake-TLS domain D, for hellos naming D
+                             (repeatable)
+  --mask-listener ID=HOST:PORT
+                             the mask of listener ID (repeatable; beats --mask)
+  --mask-domain-port N       with no other target: the fake-TLS domain itself on
+                             port N, the hello's SNI when a secret names it, else
+                             the first fake-TLS secret's domain (0 = off, default)
+  --unknown-sni mask|drop    a hello naming a domain no secret has: masked (as a
+                             connection without SNI) or closed (mask)
+  --mask-connect-timeout D   mask connect deadline (5)
+  --mask-discard-timeout D   without a target: discard time, plus up to 100% jitter (30)
   --tls-skew SECONDS         accepted fake-TLS clock difference (600)
   --handshake-timeout D      time to send a complete handshake before masking (10)
   --replay-entries N         replay cache size, 20 bytes each (1048576)

@@ -13,6 +13,7 @@
 #include "gate/gate_admission.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
+#include "proto/mask_route.h"
 
 namespace mtw::gate {
 
@@ -26,7 +27,10 @@ struct GateListenerSpec {
 struct GateOptions {
   int control_fd = -1;
   std::vector<GateListenerSpec> listeners;
-  std::optional<proto::Endpoint> mask;             // none: read and discard
+  // Where failed handshakes go (--mask, --mask-domain, --mask-listener,
+  // --mask-domain-port, --unknown-sni); no target at all: read and discard.
+  proto::MaskRoutes mask;
+  std::uint32_t mask_connect_timeout_ms = 5'000;
   std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
   std::int64_t tls_skew_seconds = 600;
   std::uint32_t handshake_timeout_ms = 10'000;

@@ -96,6 +96,7 @@ void encode_body(const Reload& r, Writer& w) {
 }
 void encode_body(const ReportRequest&, Writer&) {}
 void encode_body(const GateTable& t, Writer& w) { w.u64(t.generation); }
+void encode_body(const MaskProfiles& p, Writer& w) { w.u64(p.generation); }
 void encode_body(const GateHandoff& g, Writer& w) {
   w.u32(g.user);
   encode_body(g.handoff, w);
@@ -162,6 +163,13 @@ Result<Message> decode_gate_table(Reader& r) {
   t.generation = r.uint(8);
   if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "gate-table: length mismatch");
   return t;
+}
+
+Result<Message> decode_mask_profiles(Reader& r) {
+  MaskProfiles p;
+  p.generation = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "mask-profiles: length mismatch");
+  return p;
 }
 
 Result<Message> decode_gate_handoff(Reader& r) {
@@ -303,7 +311,8 @@ MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index
 
 bool carries_fd(MsgType t) noexcept {
   return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
-         t == MsgType::kGateMask || t == MsgType::kLane || t == MsgType::kGateLane;
+         t == MsgType::kGateMask || t == MsgType::kLane || t == MsgType::kGateLane ||
+         t == MsgType::kMaskProfiles;
 }
 
 Result<Bytes> encode(const Message& m) {
@@ -384,6 +393,8 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_gate_credit(r);
     case MsgType::kGateDirect:
       return decode_gate_direct(r);
+    case MsgType::kMaskProfiles:
+      return decode_mask_profiles(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

@@ -5,8 +5,8 @@
 // Every datagram: 12-byte header  "MTWC" | version u8 | type u8 | flags u16 (0)
 //                                  | body length u32 LE   ‖ body.
 // Integers in bodies are little-endian. Handoff, GateTable, GateHandoff,
-// GateMask, Lane and GateLane carry exactly one fd in SCM_RIGHTS; every other
-// message carries none.
+// GateMask, Lane, GateLane and MaskProfiles carry exactly one fd in
+// SCM_RIGHTS; every other message carries none.
 #pragma once
 
 #include <array>
@@ -50,6 +50,7 @@ enum class MsgType : std::uint8_t {
   kGateLane = 10,      // supervisor -> gate, + 1 fd (the other end of a worker's lane)
   kGateCredit = 11,    // supervisor -> gate (direct handoffs allowed, or close the lane)
   kGateDirect = 12,    // gate -> supervisor (connections handed over a lane)
+  kMaskProfiles = 13,  // supervisor -> worker, + 1 fd (memfd with the mask profiles)
 };
 
 // Whether a message of this type carries exactly one fd (else none).
@@ -176,9 +177,21 @@ struct GateDirect {
   friend bool operator==(const GateDirect&, const GateDirect&) = default;
 };
 
+// The attached fd is a readable file (a memfd) holding the measured mask
+// profiles, proto::format_profile_bundle's text (at most
+// kMaxProfileBundleBytes), read from offset 0 to EOF; they replace the
+// receiver's whole set. `generation` is the supervisor's number for it, only
+// logged.
+inline constexpr std::size_t kMaxProfileBundleBytes = 16 * 1024 * 1024;
+struct MaskProfiles {
+  std::uint64_t generation = 0;
+  friend bool operator==(const MaskProfiles&, const MaskProfiles&) = default;
+};
+
 // The variant index + 1 is the wire type: append new alternatives at the end.
-using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable,
-                             GateHandoff, GateMask, Lane, GateLane, GateCredit, GateDirect>;
+using Message =
+    std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable, GateHandoff,
+                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles>;
 
 // Encoders. Errors: kTooLarge when a handoff's data, a reload or a GateDirect
 // exceeds the caps.

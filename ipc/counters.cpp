@@ -32,6 +32,8 @@ std::string_view counter_name(Counter c) noexcept {
       "seccomp_denied",
       "source_limited",
       "evicted_unproven",
+      "mask_unreachable",
+      "mask_dropped",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

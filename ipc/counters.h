@@ -44,6 +44,8 @@ enum class Counter : std::size_t {
   kSourceLimited,    // gate: closed at accept, the source (or its subnet) held its handshake cap
   kEvictedUnproven,  // gate: handshake table full, the oldest unproven handshake closed for a new
                      // one
+  kMaskUnreachable,  // a mask target could not be connected to (or was our own address)
+  kMaskDropped,      // --unknown-sni drop: a hello naming a domain no secret has, closed
   kCount
 };
 

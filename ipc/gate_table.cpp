@@ -1,12 +1,11 @@
 #include "ipc/gate_table.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+
+#include "base/file.h"
 
 namespace mtw::ipc {
 namespace {
@@ -66,26 +65,11 @@ base::Result<std::vector<proto::UserSecret>> parse_gate_table(std::string_view t
 }
 
 base::Result<std::vector<proto::UserSecret>> read_gate_table(int fd) {
-  std::string text;
-  std::size_t used = 0;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {  // a memfd: its size is known
-    if (static_cast<std::uint64_t>(st.st_size) > kMaxGateTableBytes) {
-      return fail(Errc::kTooLarge, "gate table over 64 MiB");
-    }
-    text.reserve(static_cast<std::size_t>(st.st_size) + 64 * 1024);
-  }
-  for (;;) {
-    if (text.size() - used < 64 * 1024) text.resize(used + 256 * 1024);
-    ssize_t n = ::pread(fd, text.data() + used, text.size() - used, static_cast<off_t>(used));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return base::fail_errno("read gate table");
-    if (n == 0) break;
-    used += static_cast<std::size_t>(n);
-    if (used > kMaxGateTableBytes) return fail(Errc::kTooLarge, "gate table over 64 MiB");
-  }
-  text.resize(used);
-  return parse_gate_table(text);
+  auto text = base::read_fd_all(fd, kMaxGateTableBytes);
+  if (!text && text.error().code == Errc::kTooLarge)
+    return fail(Errc::kTooLarge, "gate table over 64 MiB");
+  if (!text) return base::fail_errno("read gate table", text.error().sys_errno);
+  return parse_gate_table(*text);
 }
 
 }  // namespace mtw::ipc

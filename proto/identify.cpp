@@ -228,6 +228,11 @@ Identification identify(ByteSpan first_bytes, const UserIndex& index, ReplayCach
     // start with 16 03 01 (clients only avoid 16 03 01 02).
   }
   if (plainly_not_obfs2(first_bytes)) return rejected(Rejection::kNotMtproxy);
+  // Only fake TLS allowed: bytes that cannot begin a ClientHello decide at
+  // once, so a probe (an SSH banner, 16 random bytes) is masked the moment
+  // it arrives instead of waiting for 64 bytes that may never come.
+  const AllowedProtocols& a = opts.allowed;
+  if (!a.abridged && !a.intermediate && !a.padded) return rejected(Rejection::kProtocolNotAllowed);
   if (first_bytes.size() < kInitSize) return rejected(Rejection::kNeedMore, kInitSize);
   return identify_obfs2(first_bytes.first<kInitSize>(), tls_shaped, index, replay, opts);
 }

@@ -106,8 +106,10 @@ struct IdentifyOptions {
 // 64 bytes. On acceptance the replay digest (the TLS client random, or init
 // bytes 8..56) is recorded in `replay` with time opts.clock.now.
 // Order for TLS: SNI candidates' HMAC, then (optionally) all ee secrets
-// (kWrongSni), then clock, then replay. Secret kinds: a 16-byte secret allows
-// tags ef/ee/dd, a dd secret only dd, an ee secret only fake TLS.
+// (kWrongSni), then clock, then replay. When opts.allowed allows only fake
+// TLS, bytes that cannot start a ClientHello are rejected from the first
+// byte on (kNotMtproxy for plain protocols, else kProtocolNotAllowed). Secret kinds: a 16-byte
+// secret allows tags ef/ee/dd, a dd secret only dd, an ee secret only fake TLS.
 Identification identify(ByteSpan first_bytes, const UserIndex& index, ReplayCache& replay,
                         const IdentifyOptions& opts);
 

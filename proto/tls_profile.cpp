@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <set>
 
 namespace mtw::proto {
 namespace {
@@ -460,6 +461,40 @@ const TlsProfile& builtin_profile() {
     return b;
   }();
   return p;
+}
+
+std::string format_profile_bundle(std::span<const TlsProfile> profiles) {
+  std::string out;
+  for (const auto& p : profiles) out += format_profile(p);
+  return out;
+}
+
+Result<std::vector<TlsProfile>> parse_profile_bundle(std::string_view text) {
+  static constexpr std::string_view kHeader = "mtw-tls-profile 1\n";
+  std::vector<TlsProfile> out;
+  std::set<std::string> domains;
+  if (!text.empty() && !text.starts_with(kHeader))
+    return fail(Errc::kBadInput, "profile bundle: text before the first 'mtw-tls-profile 1'");
+  while (!text.empty()) {
+    // The next profile starts at the next header at the start of a line.
+    std::size_t next = text.find(std::string("\n").append(kHeader), 1);
+    next = next == std::string_view::npos ? text.size() : next + 1;
+    if (out.size() == kMaxBundleProfiles)
+      return fail(Errc::kTooLarge,
+                  "profile bundle: more than " + std::to_string(kMaxBundleProfiles) + " profiles");
+    const std::string which = "profile bundle: profile " + std::to_string(out.size() + 1) + ": ";
+    auto p = parse_profile(text.substr(0, next));
+    if (!p) return fail(Errc::kBadInput, which + p.error().context);
+    std::string key = p->domain;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+    if (key.empty()) return fail(Errc::kBadInput, which + "no domain");
+    if (!domains.insert(key).second)
+      return fail(Errc::kBadInput, which + "domain " + key + " given twice");
+    out.push_back(*std::move(p));
+    text.remove_prefix(next);
+  }
+  return out;
 }
 
 }  // namespace mtw::proto

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -151,6 +152,17 @@ struct FlightSample {
 // missing, a duplicate, out of range: more than the caps above, a key_share
 // extension missing or malformed).
 [[nodiscard]] Result<TlsProfile> parse_profile(std::string_view text);
+
+// Several measured profiles in one text, each from its own
+// "mtw-tls-profile 1" line, keyed by their `domain`: what the supervisor
+// sends the gate and the workers (the mask-profiles control message).
+inline constexpr std::size_t kMaxBundleProfiles = 4096;
+[[nodiscard]] std::string format_profile_bundle(std::span<const TlsProfile> profiles);
+// Errors: kBadInput naming the profile (1-based) and its line: a profile
+// parse_profile rejects, one without a domain, a domain given twice (case
+// ignored), text before the first header; kTooLarge over kMaxBundleProfiles.
+// Empty text is an empty bundle.
+[[nodiscard]] Result<std::vector<TlsProfile>> parse_profile_bundle(std::string_view text);
 
 // nginx 1.22 + OpenSSL 3.0 with an RSA-2048 leaf and one intermediate (a
 // typical Let's Encrypt chain), answering a browser offer with x25519.

@@ -146,6 +146,11 @@ void read_listener(TableReader r, std::vector<ListenerConfig>& out) {
   l.pos = r.diag().pos(r.table().source());
   auto bind = r.endpoint("bind");
   auto protocols = read_protocols(r);
+  if (const toml::node* n = r.table().get("mask");
+      !n || !n->as_string() || !n->as_string()->get().empty())
+    l.mask = r.endpoint("mask");
+  else
+    r.node("mask");  // "" = the [mask] target, as when absent
   r.finish();
   if (!r.table().get("bind")) {
     r.diag().error(l.pos, "listener needs bind = \"HOST:PORT\"");
@@ -157,12 +162,56 @@ void read_listener(TableReader r, std::vector<ListenerConfig>& out) {
   out.push_back(std::move(l));
 }
 
+void read_mask_domains(TableReader& r, MaskConfig& m) {
+  const toml::node* n = r.node("domains");
+  if (!n) return;
+  const auto* t = n->as_table();
+  if (!t) {
+    r.error(*n,
+            "mask.domains must be a table: write [mask.domains] with \"DOMAIN\" = \"HOST:PORT\"");
+    return;
+  }
+  for (auto&& [k, v] : *t) {
+    const auto* s = v.as_string();
+    auto route = s ? proto::parse_domain_route(std::string(k.str()) + "=" + s->get())
+                   : base::Result<std::pair<std::string, proto::Endpoint>>(
+                         base::fail(base::Errc::kBadInput, "must be a \"HOST:PORT\" string"));
+    if (!route) {
+      r.error(v, "mask.domains \"" + std::string(k.str()) + "\": " + route.error().context);
+      continue;
+    }
+    const bool twice = std::any_of(m.domains.begin(), m.domains.end(),
+                                   [&](const auto& d) { return d.first == route->first; });
+    if (twice)
+      r.error(v, "mask.domains \"" + std::string(k.str()) + "\" given twice (domains ignore case)");
+    else
+      m.domains.push_back(*std::move(route));
+  }
+}
+
 void read_mask(TableReader r, MaskConfig& m) {
-  m.address = r.endpoint("address");
+  if (auto v = r.boolean("enabled")) m.enabled = *v;
+  if (const toml::node* n = r.table().get("address");
+      n && n->as_string() && n->as_string()->get().empty())
+    r.node("address");  // "" = unset: each domain on port 443
+  else
+    m.address = r.endpoint("address");
+  read_mask_domains(r, m);
+  if (auto v = r.string("unknown_sni")) {
+    if (auto a = proto::parse_unknown_sni(*v))
+      m.unknown_sni = *a;
+    else
+      r.error(*r.table().get("unknown_sni"), "mask.unknown_sni must be \"mask\" or \"drop\"");
+  }
   if (auto v = r.number<std::uint32_t>("connect_timeout_ms", 100, kMaxMs))
     m.connect_timeout_ms = *v;
   if (auto v = r.number<std::uint32_t>("discard_timeout_ms", 100, kMaxMs))
     m.discard_timeout_ms = *v;
+  if (auto v = r.boolean("probe")) m.probe = *v;
+  if (auto v = r.number<std::uint32_t>("probe_interval_s", 60, 30 * 86'400))
+    m.probe_interval_s = *v;
+  if (auto v = r.number<std::uint32_t>("probe_jitter_s", 0, 86'400)) m.probe_jitter_s = *v;
+  if (auto v = r.number<std::uint32_t>("probe_handshakes", 1, 64)) m.probe_handshakes = *v;
   r.finish();
 }
 
@@ -497,6 +546,43 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
 }
 
 }  // namespace
+
+proto::MaskRoutes mask_routes(const Config& c) {
+  proto::MaskRoutes routes;
+  if (!c.mask.enabled) return routes;
+  routes.domain_default = true;
+  routes.default_port = 443;
+  routes.global = c.mask.address;
+  routes.domains = c.mask.domains;
+  for (std::size_t i = 0; i < c.listeners.size(); ++i)
+    if (c.listeners[i].mask)
+      routes.listeners.emplace_back(static_cast<std::uint32_t>(i), *c.listeners[i].mask);
+  routes.unknown_sni = c.mask.unknown_sni;
+  return routes;
+}
+
+std::vector<std::string> mask_flags(const Config& c, bool listeners) {
+  const proto::MaskRoutes routes = mask_routes(c);
+  std::vector<std::string> a;
+  if (routes.global) a.insert(a.end(), {"--mask", proto::format_endpoint(*routes.global)});
+  for (const auto& [domain, ep] : routes.domains) {
+    std::string v = domain;
+    v.append("=").append(proto::format_endpoint(ep));
+    a.insert(a.end(), {"--mask-domain", v});
+  }
+  if (listeners) {
+    for (const auto& [id, ep] : routes.listeners) {
+      std::string v = std::to_string(id);
+      v.append("=").append(proto::format_endpoint(ep));
+      a.insert(a.end(), {"--mask-listener", v});
+    }
+  }
+  a.insert(a.end(),
+           {"--mask-domain-port", routes.domain_default ? std::to_string(routes.default_port) : "0",
+            "--unknown-sni", std::string(proto::unknown_sni_name(routes.unknown_sni)),
+            "--mask-connect-timeout", std::to_string(c.mask.connect_timeout_ms) + "ms"});
+  return a;
+}
 
 bool secrets_readable_by_others(const Config& c, unsigned mode) noexcept {
   constexpr unsigned kOtherRead = 0004;

@@ -18,6 +18,7 @@
 #include "proto/dc_table.h"
 #include "proto/egress.h"
 #include "proto/identify.h"
+#include "proto/mask_route.h"
 #include "proto/secret.h"
 #include "supervisor/limits.h"
 #include "supervisor/user_name.h"
@@ -64,13 +65,27 @@ struct ServerConfig {
 struct ListenerConfig {
   proto::Endpoint bind;  // literal address, normalised ("::" not "0::0")
   proto::AllowedProtocols protocols;
+  std::optional<proto::Endpoint> mask;  // this listener's mask target; unset: [mask]'s
   SourcePos pos;
 };
 
+// docs/configuration.md [mask] and docs/masking.md: with nothing set, a
+// connection that is not ours goes to its fake-TLS domain on port 443.
 struct MaskConfig {
-  std::optional<proto::Endpoint> address;  // unset: unrecognised clients are read and dropped
+  bool enabled = true;                     // off: unrecognised clients are read and dropped
+  std::optional<proto::Endpoint> address;  // replaces every domain's DOMAIN:443 default
+  // [mask.domains]: lower-case fake-TLS domain -> its own target.
+  std::vector<std::pair<std::string, proto::Endpoint>> domains;
+  proto::UnknownSniAction unknown_sni = proto::UnknownSniAction::kMask;
   std::uint32_t connect_timeout_ms = 5'000;
-  std::uint32_t discard_timeout_ms = 30'000;  // without a mask: how long to keep reading
+  std::uint32_t discard_timeout_ms = 30'000;  // without a reachable mask: how long to keep reading
+  // The mask profile (docs/masking.md): each domain's target is probed at
+  // start and then every probe_interval_s plus up to probe_jitter_s.
+  bool probe = true;
+  std::uint32_t probe_interval_s = 86'400;
+  std::uint32_t probe_jitter_s = 3'600;
+  std::uint32_t probe_handshakes = 5;  // per probe, for the spread of the first flight
+  friend bool operator==(const MaskConfig&, const MaskConfig&) = default;
 };
 
 struct DcOverride {
@@ -221,6 +236,14 @@ struct Config {
   Limits limits_for(const UserConfig& u) const { return resolve_limits(defaults, u.overrides); }
   const UserConfig* find_user(std::string_view name) const;
 };
+
+// The gate's and the workers' mask routes from [mask] and the listeners'
+// mask keys (listener ids are positions in `listeners`). Masking off gives
+// routes with no target at all (read and discard).
+proto::MaskRoutes mask_routes(const Config& c);
+// The same as mtwarden-gate / mtwarden-worker flags; `listeners` false for
+// the worker (it has no listener ids).
+std::vector<std::string> mask_flags(const Config& c, bool listeners);
 
 // Parses and validates `text`; `source_name` prefixes every message. On
 // failure the error (kBadInput) lists every problem found, one per line,

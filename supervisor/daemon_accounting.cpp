@@ -213,6 +213,7 @@ void Daemon::housekeeping() {
   if (gate_table_dirty_) send_gate_table();
   if (!ready_sent_) maybe_ready();
   poll_egress_drops();
+  mask_tick();
 }
 
 void Daemon::rebalance() {
@@ -533,7 +534,9 @@ void Daemon::write_status() {
     << ",\"listeners\":[";
   for (std::size_t i = 0; i < listener_names_.size(); ++i)
     o << (i ? "," : "") << json_str(listener_names_[i]);
-  o << "],\"gate\":{";
+  o << "],";
+  append_mask_status(o);
+  o << "\"gate\":{";
   if (gate_) {
     o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())
       << ",\"ready\":" << (gate_->ready ? "true" : "false")

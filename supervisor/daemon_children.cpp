@@ -131,10 +131,8 @@ std::vector<std::string> Daemon::gate_argv() const {
     a.push_back(std::to_string(4 + i) + ":" + std::to_string(i) + ":" +
                 protocols_text(listener_protocols_[i]));
   }
-  if (cfg_.mask.address) {
-    a.push_back("--mask");
-    a.push_back(proto::format_endpoint(*cfg_.mask.address));
-  }
+  const auto mask = mask_flags(cfg_, true);
+  a.insert(a.end(), mask.begin(), mask.end());
   a.insert(a.end(), {"--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
                      "--handshake-timeout", ms(cfg_.timeouts.handshake_ms), "--per-ip-rate",
                      std::to_string(cfg_.connections.per_ip_rate), "--log-level",
@@ -188,10 +186,8 @@ std::vector<std::string> Daemon::worker_argv() const {
     a.push_back("--dc");
     a.push_back(std::to_string(d.dc) + "=" + proto::format_endpoint(d.endpoint));
   }
-  if (cfg_.mask.address) {
-    a.push_back("--mask");
-    a.push_back(proto::format_endpoint(*cfg_.mask.address));
-  }
+  const auto mask = mask_flags(cfg_, false);
+  a.insert(a.end(), mask.begin(), mask.end());
   return a;
 }
 

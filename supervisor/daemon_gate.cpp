@@ -97,6 +97,7 @@ void Daemon::on_gate_exit() {
 
 void Daemon::send_gate_table() {
   gate_table_dirty_ = false;
+  mask_targets_dirty_ = true;  // the users' fake-TLS domains may have changed
   if (!gate_ || gate_->gone) return;
   const UnixSeconds now = static_cast<UnixSeconds>(::time(nullptr));
   std::string text;

@@ -36,6 +36,7 @@
 #include "supervisor/cell_egress.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
+#include "supervisor/mask_schedule.h"
 #include "supervisor/memory_bound.h"
 #include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
@@ -70,7 +71,8 @@ struct ChildProc {
   bool stopping = false;  // we are ending it: its exit is no crash
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
-  ipc::Counters counters;                               // last report (never billed: detail only)
+  std::uint64_t profiles_gen = 0;  // the mask profiles it has (daemon_mask.cpp)
+  ipc::Counters counters;          // last report (never billed: detail only)
   std::vector<ipc::control::UpstreamReport> upstreams;  // last report: egress upstreams
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
@@ -332,6 +334,10 @@ class Daemon final : public api::Service {
   void housekeeping();
   void write_status();
   void append_status_user(std::ostream& o, UserId id, const UserRt& u) const;
+  // Mask profiles (daemon_mask.cpp): targets, probes, status.
+  void mask_tick();
+  void push_mask_profiles();
+  void append_mask_status(std::ostream& o) const;
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
 
@@ -405,6 +411,12 @@ class Daemon final : public api::Service {
   std::unique_ptr<systemd::DbusManager> dbus_;
   std::unique_ptr<asio::steady_timer> watchdog_timer_;
   bool ready_sent_ = false;
+
+  std::unique_ptr<MaskSchedule> mask_schedule_;  // made at the first tick with probing on
+  bool mask_targets_dirty_ = true;               // users' domains changed: new probe targets
+  UnixSeconds mask_polled_at_ = 0;
+  std::string mask_bundle_;            // the measured profiles, proto::format_profile_bundle
+  std::uint64_t mask_bundle_gen_ = 0;  // 0: nothing measured yet (workers use the built-in one)
 };
 
 }  // namespace mtw::supervisor

@@ -287,8 +287,7 @@ base::Result<void> Daemon::reload_config() {
     return base::fail(r.error().code,
                       "configuration rejected, the running one is kept: " + r.error().context);
   }
-  const bool gate_args_changed = next.mask.address != cfg_.mask.address ||
-                                 next.mask.discard_timeout_ms != cfg_.mask.discard_timeout_ms ||
+  const bool gate_args_changed = next.mask != cfg_.mask ||
                                  next.timeouts.handshake_ms != cfg_.timeouts.handshake_ms ||
                                  next.connections.per_ip_rate != cfg_.connections.per_ip_rate ||
                                  next.connections.admission != cfg_.connections.admission;

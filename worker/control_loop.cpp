@@ -63,6 +63,12 @@ void Server::Impl::handle_control(control::Message msg, std::vector<base::Unique
     send_report();
   } else if (auto* l = std::get_if<control::Lane>(&msg)) {
     open_lane(*l, std::move(fds.front()));
+  } else if (auto* p = std::get_if<control::MaskProfiles>(&msg)) {
+    if (auto n = rt.load_profiles(fds.front().get()); n)
+      log()->info("mask profiles applied generation={} profiles={}", p->generation, *n);
+    else
+      log()->warn("mask profiles rejected generation={} error=\"{}\" kept=previous", p->generation,
+                  n.error().to_string());
   } else {
     log()->warn("control message ignored type={}", static_cast<int>(control::type_of(msg)));
   }

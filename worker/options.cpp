@@ -113,10 +113,32 @@ Result<std::uint32_t> as_pool_size(std::string_view v) {
   if (n && (*n < 1 || *n > 64)) return fail(Errc::kBadInput, "want 1 .. 64");
   return n;
 }
-Result<std::optional<proto::Endpoint>> as_endpoint(std::string_view v) {
+Result<void> set_mask(Options& o, std::string_view v) {
   auto e = proto::parse_endpoint(v);
   if (!e) return tl::unexpected(e.error());
-  return std::optional<proto::Endpoint>(*e);
+  o.mask.global = *e;
+  return {};
+}
+Result<void> add_mask_domain(Options& o, std::string_view v) {
+  auto r = proto::parse_domain_route(v);
+  if (!r) return tl::unexpected(r.error());
+  o.mask.domains.push_back(*std::move(r));
+  return {};
+}
+// 0 switches the domain default off.
+Result<void> set_mask_domain_port(Options& o, std::string_view v) {
+  auto n = parse_u32(v);
+  if (!n) return tl::unexpected(n.error());
+  if (*n > 65535) return fail(Errc::kBadInput, "want a port 0 .. 65535");
+  o.mask.domain_default = *n != 0;
+  o.mask.default_port = static_cast<std::uint16_t>(*n);
+  return {};
+}
+Result<void> set_unknown_sni(Options& o, std::string_view v) {
+  auto a = proto::parse_unknown_sni(v);
+  if (!a) return tl::unexpected(a.error());
+  o.mask.unknown_sni = *a;
+  return {};
 }
 Result<std::int64_t> as_seconds(std::string_view v) {
   auto n = parse_u32(v);
@@ -145,7 +167,11 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--dc", add_dc},
       {"--secrets-file", store(&Options::secrets_file, as_text)},
       {"--egress-file", store(&Options::egress_file, as_text)},
-      {"--mask", store(&Options::mask, as_endpoint)},
+      {"--mask", set_mask},
+      {"--mask-domain", add_mask_domain},
+      {"--mask-domain-port", set_mask_domain_port},
+      {"--unknown-sni", set_unknown_sni},
+      {"--mask-connect-timeout", store(&Options::mask_connect_timeout_ms, parse_duration_ms)},
       {"--allow", store(&Options::allowed, proto::parse_allowed_protocols)},
       {"--tls-skew", store(&Options::tls_skew_seconds, as_seconds)},
       {"--public-host", store(&Options::public_host, as_text)},

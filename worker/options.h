@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
+#include "proto/mask_route.h"
 #include "proto/rpc.h"
 #include "proto/secret.h"
 
@@ -25,7 +26,10 @@ struct Options {
   std::string secrets_file;               // empty: none
   std::string egress_file;                // upstreams (proto/egress.h text); empty: direct
   std::vector<std::string> dc_overrides;  // "N=HOST:PORT", validated
-  std::optional<proto::Endpoint> mask;
+  // Where failed handshakes go (--mask, --mask-domain, --mask-domain-port,
+  // --unknown-sni); no target at all: read and discard.
+  proto::MaskRoutes mask;
+  std::uint32_t mask_connect_timeout_ms = 5'000;
   proto::AllowedProtocols allowed;
   std::int64_t tls_skew_seconds = 600;
   std::string public_host;  // empty: the bind address

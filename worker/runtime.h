@@ -6,12 +6,16 @@
 // io_context thread).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "base/error.h"
 #include "conn/runtime.h"
 #include "proto/dc_table.h"
 #include "worker/egress.h"
+#include "proto/tls_profile.h"
 #include "worker/options.h"
 
 namespace mtw::worker {
@@ -26,11 +30,20 @@ struct Runtime : conn::Runtime {
 
   // Builds the DC table from opts.dc_overrides.
   [[nodiscard]] base::Result<void> init_dc_table();
+  // Replaces the mask profiles with the bundle in `fd` (MaskProfiles);
+  // returns how many. On error (unreadable, kTooLarge, a bad bundle) the
+  // old set stays.
+  [[nodiscard]] base::Result<std::size_t> load_profiles(int fd);
+  // The profile a fake-TLS answer for `domain` is shaped after: the mask's
+  // measured one, else proto::builtin_profile().
+  const proto::TlsProfile& profile_for(std::string_view domain) const;
 
   // The command line, then set-limits: max_connections, idle and handshake
   // timeouts (changed here and in `settings` together).
   Options opts;
   proto::DcTable dcs;
+  // Measured mask profiles, keyed by lower-case domain (MaskProfiles).
+  std::shared_ptr<const std::map<std::string, proto::TlsProfile, std::less<>>> profiles;
   // Middle-proxy mode (--ad-tag): the pool every session relays through.
   // Owned by the server; null in direct mode.
   MiddlePool* middle = nullptr;

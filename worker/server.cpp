@@ -175,9 +175,9 @@ base::Result<void> Server::start() {
   }
   if (auto r = d.bind_all(); !r) return r;
   d.print_links();
-  log()->info("worker started listeners={} secrets={} managed={} fast_mode={} mask={}",
+  log()->info("worker started listeners={} secrets={} managed={} fast_mode={} mask=\"{}\"",
               d.acceptors.size(), d.rt.index->secrets().size(), d.rt.opts.control_fd >= 0,
-              d.rt.opts.fast_mode, d.rt.opts.mask.has_value());
+              d.rt.opts.fast_mode, proto::describe_routes(d.rt.opts.mask));
   return {};
 }
 

@@ -57,7 +57,10 @@ awaitable<void> Session::serve(BufferLease& buf, std::size_t filled) {
 awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                                     const proto::Secret& secret) {
   fake_tls_ = true;
-  auto reply = proto::build_server_hello(*id.hello, secret.key, {}, proto::system_random());
+  // Shaped after the mask site this domain is masked as (the measured
+  // profile, else the built-in one): same fields and flight size.
+  auto reply = proto::build_server_hello(*id.hello, secret.key, rt_.profile_for(secret.domain),
+                                         proto::system_random());
   id.hello.reset();  // this frame lives as long as the relay: keep it small
   auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(reply), use_nothrow);
   proto::Bytes().swap(reply);

@@ -29,6 +29,13 @@ Upstream:
                             connection is read and discarded until --mask-discard-timeout)
   --egress-file FILE        dial DCs through these upstreams (direct, SOCKS4, SOCKS5), with
                             weights, health checks and failover (docs/worker.md, "Egress")
+  --mask-domain-port N      with no other target, mask to the fake-TLS domain itself on
+                            port N: the hello's SNI when a secret names it, else the first
+                            fake-TLS secret's domain (default 0 = off)
+  --mask-domain D=HOST:PORT the mask of fake-TLS domain D (repeatable; beats --mask for
+                            hellos naming D)
+  --unknown-sni mask|drop   a hello naming a domain no secret has: masked (default) or closed
+  --mask-connect-timeout S  mask connect deadline (default 5)
 
 Middle-proxy mode (ad tags; docs/worker.md):
   --ad-tag HEX32            relay every client through Telegram's middle proxies with this

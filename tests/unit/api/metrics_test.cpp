@@ -35,7 +35,8 @@ ServerStatus sample_server() {
   ServerStatus s;
   s.gate_ready = true;
   s.gate_restarts = 1;
-  s.gate_counters = {{"fail_bad_handshake", 5}, {"fail_replay", 2}, {"masked", 7}};
+  s.gate_counters = {
+      {"fail_bad_handshake", 5}, {"fail_replay", 2}, {"masked", 7}, {"mask_unreachable", 4}};
   s.masked_total = 7;
   s.cells = 1;
   s.uptime_s = 42;
@@ -78,6 +79,13 @@ TEST(Metrics, RendersPerUpstreamSeries) {
         "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dante\"} 1\n",
         "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dead\"} 0\n"})
     EXPECT_NE(t.find(line), std::string::npos) << line;
+}
+
+TEST(Metrics, RendersMaskOutcomesFromGateCounters) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  EXPECT_NE(t.find("mtwarden_mask_unreachable_total 4\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_mask_dropped_total 0\n"), std::string::npos);
+  EXPECT_EQ(t.find("reason=\"unreachable\""), std::string::npos);
 }
 
 TEST(Metrics, RendersWebhookDeliveries) {

@@ -3,6 +3,7 @@
 // writer killed mid-write that leaves no file at all.
 #include "base/file.h"
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "base/unique_fd.h"
 
 namespace mtw::base {
 namespace {
@@ -105,6 +108,35 @@ TEST_F(WriteFileAtomic, MissingDirectoryIsAnError) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().sys_errno, ENOENT);
   EXPECT_NE(r.error().context.find("create"), std::string::npos);
+}
+
+// read_fd_all: what the supervisor's memfds hold, from offset 0 whatever
+// the file position, with a cap.
+TEST(ReadFdAll, ReadsFromTheStartWithoutMovingThePosition) {
+  UniqueFd fd(::memfd_create("t", MFD_CLOEXEC));
+  ASSERT_GE(fd.get(), 0);
+  const std::string text(300 * 1024, 'x');  // more than one read's worth
+  ASSERT_EQ(::write(fd.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ASSERT_EQ(::lseek(fd.get(), 5, SEEK_SET), 5);
+  auto got = read_fd_all(fd.get(), 1 << 20);
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(*got, text);
+  EXPECT_EQ(::lseek(fd.get(), 0, SEEK_CUR), 5);
+  auto empty = read_fd_all(UniqueFd(::memfd_create("e", MFD_CLOEXEC)).get(), 10);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(*empty, "");
+}
+
+TEST(ReadFdAll, RefusesMoreThanTheCap) {
+  UniqueFd fd(::memfd_create("t", MFD_CLOEXEC));
+  ASSERT_EQ(::write(fd.get(), "0123456789", 10), 10);
+  auto got = read_fd_all(fd.get(), 9);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::kTooLarge);
+  EXPECT_TRUE(read_fd_all(fd.get(), 10));
+  auto bad = read_fd_all(-1, 10);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().sys_errno, EBADF);
 }
 
 }  // namespace

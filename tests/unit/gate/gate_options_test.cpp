@@ -25,7 +25,8 @@ TEST(GateOptions, ParsesMinimalCommandLineWithDefaults) {
   EXPECT_EQ(o->listeners[0].fd, 4);
   EXPECT_EQ(o->listeners[0].id, 0u);
   EXPECT_EQ(o->listeners[0].allowed, proto::AllowedProtocols{});
-  EXPECT_FALSE(o->mask);
+  EXPECT_EQ(o->mask, proto::MaskRoutes{});  // no target: read and discard
+  EXPECT_EQ(o->mask_connect_timeout_ms, 5'000u);
   EXPECT_EQ(o->handshake_timeout_ms, 10'000u);
   EXPECT_EQ(o->max_handshakes, 4096u);
   EXPECT_EQ(o->replay_entries, 1u << 20);
@@ -45,6 +46,16 @@ TEST(GateOptions, ParsesEveryFlag) {
                   "127.0.0.1:8080",
                   "--mask-discard-timeout",
                   "250ms",
+                  "--mask-domain",
+                  "A.example=10.0.0.2:443",
+                  "--mask-listener",
+                  "17=10.0.0.3:8443",
+                  "--mask-domain-port",
+                  "443",
+                  "--unknown-sni",
+                  "drop",
+                  "--mask-connect-timeout",
+                  "750ms",
                   "--tls-skew",
                   "30",
                   "--handshake-timeout",
@@ -61,8 +72,18 @@ TEST(GateOptions, ParsesEveryFlag) {
   EXPECT_EQ(o->listeners[0], (GateListenerSpec{6, 17, {false, false, false, true}}));
   EXPECT_EQ(o->listeners[1], (GateListenerSpec{7, 3, {true, false, true, false}}));
   EXPECT_EQ(o->listeners[2].id, 2u);  // default: position
-  ASSERT_TRUE(o->mask);
-  EXPECT_EQ(o->mask->port, 8080);
+  ASSERT_TRUE(o->mask.global);
+  EXPECT_EQ(o->mask.global->port, 8080);
+  ASSERT_EQ(o->mask.domains.size(), 1u);
+  EXPECT_EQ(o->mask.domains[0].first, "a.example");
+  EXPECT_EQ(o->mask.domains[0].second, (proto::Endpoint{"10.0.0.2", 443}));
+  ASSERT_EQ(o->mask.listeners.size(), 1u);
+  EXPECT_EQ(o->mask.listeners[0].first, 17u);
+  EXPECT_EQ(o->mask.listeners[0].second, (proto::Endpoint{"10.0.0.3", 8443}));
+  EXPECT_TRUE(o->mask.domain_default);
+  EXPECT_EQ(o->mask.default_port, 443);
+  EXPECT_EQ(o->mask.unknown_sni, proto::UnknownSniAction::kDrop);
+  EXPECT_EQ(o->mask_connect_timeout_ms, 750u);
   EXPECT_EQ(o->mask_discard_timeout_ms, 250u);
   EXPECT_EQ(o->tls_skew_seconds, 30);
   EXPECT_EQ(o->handshake_timeout_ms, 1500u);
@@ -95,6 +116,11 @@ TEST(GateOptions, RejectsBadCommandLines) {
       {"--control-fd", "3", "--listen-fd", "4:1:ftp"},
       {"--control-fd", "3", "--listen-fd", "4:-1"},
       {"--control-fd", "3", "--listen-fd", "4", "--mask", "nohost"},
+      {"--control-fd", "3", "--listen-fd", "4", "--mask-domain", "a.example"},
+      {"--control-fd", "3", "--listen-fd", "4", "--mask-listener", "x=10.0.0.1:1"},
+      {"--control-fd", "3", "--listen-fd", "4", "--mask-domain-port", "65536"},
+      {"--control-fd", "3", "--listen-fd", "4", "--unknown-sni", "close"},
+      {"--control-fd", "3", "--listen-fd", "4", "--mask-connect-timeout", "0"},
       {"--control-fd", "3", "--listen-fd", "4", "--handshake-timeout", "0"},
       {"--control-fd", "3", "--listen-fd", "4", "--handshake-timeout", "soon"},
       {"--control-fd", "3", "--listen-fd", "4", "--replay-entries", "0"},

@@ -59,7 +59,8 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
                                Lane{9},
                                GateLane{5, 2, kUnlimited},
                                GateCredit{6, 3, true, 12},
-                               sample_direct(3)};
+                               sample_direct(3),
+                               MaskProfiles{0x0a0b0c0d0e0f1011ull}};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();
@@ -97,6 +98,22 @@ TEST(ControlProtocol, GateMessagesHaveTheDocumentedLayout) {
   auto mask = encode(GateMask{h}).value();
   EXPECT_EQ(mask[5], std::byte{8});
   EXPECT_TRUE(std::equal(plain.begin() + 6, plain.end(), mask.begin() + 6));
+}
+
+TEST(ControlProtocol, MaskProfilesHasTheDocumentedLayoutAndOneFd) {
+  auto wire = encode(MaskProfiles{0x1122334455667788ull}).value();
+  ASSERT_EQ(wire.size(), kHeaderSize + 8);
+  EXPECT_EQ(wire[5], std::byte{13});
+  EXPECT_EQ(wire[kHeaderSize], std::byte{0x88});  // little-endian
+  EXPECT_TRUE(carries_fd(MsgType::kMaskProfiles));
+  EXPECT_FALSE(decode(wire, 0));
+  EXPECT_FALSE(decode(wire, 2));
+  auto back = decode(wire, 1);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<MaskProfiles>(*back).generation, 0x1122334455667788ull);
+  wire.push_back(std::byte{0});  // a byte after the generation
+  proto::store_le32(wire.data() + 8, 9);
+  EXPECT_FALSE(decode(wire, 1));
 }
 
 TEST(ControlProtocol, GateMessagesNeedExactlyOneFd) {
@@ -268,7 +285,7 @@ TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
   for (const Message& m : std::vector<Message>{
            sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
            GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}, Lane{1},
-           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2)}) {
+           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3}}) {
     auto wire = encode(m).value();
     std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {

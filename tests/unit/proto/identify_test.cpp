@@ -173,6 +173,21 @@ TEST_F(Identify, AllowedProtocolsAreHonoured) {
   EXPECT_EQ(run(init(secret(30), ProtoTag::kPadded)).rejection, Rejection::kProtocolNotAllowed);
 }
 
+TEST_F(Identify, TlsOnlyDecidesNonTlsBytesAtOnce) {
+  opts.allowed = *parse_allowed_protocols("tls");
+  for (std::string_view s : {"S", "SSH-2.0-OpenSSH_9.2\r\n", "\x01\x02\x03", "\x16\x04"}) {
+    EXPECT_EQ(run(as_bytes(s)).rejection, Rejection::kProtocolNotAllowed) << s;
+  }
+  EXPECT_EQ(run(as_bytes("GET / HTTP/1.1\r\n")).rejection, Rejection::kNotMtproxy);
+  // What may still become a ClientHello waits for it.
+  const Bytes h = hello(secret(32));
+  EXPECT_EQ(run(ByteSpan(h).first(1)).rejection, Rejection::kNeedMore);
+  EXPECT_EQ(run(ByteSpan(h).first(100)).rejection, Rejection::kNeedMore);
+  // With an obfuscated2 protocol allowed too, the same bytes wait for 64.
+  opts.allowed = *parse_allowed_protocols("tls,secure");
+  EXPECT_EQ(run(as_bytes("SSH-2.0-OpenSSH_9.2\r\n")).rejection, Rejection::kNeedMore);
+}
+
 TEST_F(Identify, HttpAndPlainTransportsAreNotMtproxy) {
   for (std::string_view s : {"GET / HTTP/1.1\r\n", "POST /x HTTP/1.1", "PRI * HTTP/2.0",
                              "\xef\x01\x02\x03", "\xdd\xdd\xdd\xdd"}) {

@@ -196,6 +196,46 @@ TEST(ProfileText, RoundTripsAMeasuredProfile) {
   EXPECT_EQ(*parse_profile(format_profile(builtin_profile())), builtin_profile());
 }
 
+TlsProfile measured_for(std::string domain, std::size_t cert) {
+  TlsProfile p = builtin_profile();
+  p.source = ProfileSource::kMeasured;
+  p.measured_at = 1'800'000'000;
+  p.domain = std::move(domain);
+  p.samples = 5;
+  p.encrypted_records = {{36, 36}, {cert, cert}, {281, 281}, {53, 53}};
+  return p;
+}
+
+TEST(ProfileBundle, RoundTripsSeveralDomains) {
+  const std::vector<TlsProfile> ps = {measured_for("a.example", 900),
+                                      measured_for("b.example", 4000)};
+  auto back = parse_profile_bundle(format_profile_bundle(ps));
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(*back, ps);
+  auto empty = parse_profile_bundle("");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(ProfileBundle, RejectsWhatCannotBeKeyedOrParsed) {
+  const std::string a = format_profile(measured_for("a.example", 900));
+  auto twice = parse_profile_bundle(a + format_profile(measured_for("A.EXAMPLE", 800)));
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().context.find("profile 2: domain a.example given twice"),
+            std::string::npos)
+      << twice.error().context;
+  auto nameless = parse_profile_bundle(a + format_profile(builtin_profile()));
+  ASSERT_FALSE(nameless);
+  EXPECT_NE(nameless.error().context.find("profile 2: no domain"), std::string::npos);
+  EXPECT_FALSE(parse_profile_bundle("junk\n" + a));
+  std::string broken = a;
+  broken.replace(broken.find("cipher 1301"), 11, "cipher zz");
+  auto bad = parse_profile_bundle(format_profile(measured_for("b.example", 1)) + broken);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().context.find("profile 2: tls profile line"), std::string::npos)
+      << bad.error().context;
+}
+
 TEST(ProfileText, RejectsBrokenTexts) {
   const std::string good = format_profile(builtin_profile());
   auto replace = [&](std::string_view from, std::string_view to) {

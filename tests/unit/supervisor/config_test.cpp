@@ -135,9 +135,107 @@ TEST(Config, EmbeddedDefaultParses) {
   ASSERT_TRUE(cfg) << cfg.error().context;
   EXPECT_EQ(cfg->listeners.size(), 2u);
   EXPECT_EQ(cfg->listeners[1].bind.host, "::");
+  for (const auto& l : cfg->listeners)  // fake TLS only: docs/configuration.md [[listener]]
+    EXPECT_EQ(l.protocols, (proto::AllowedProtocols{false, false, false, true}));
   EXPECT_EQ(cfg->defaults.throttle_bps, 1'000'000u);
   EXPECT_EQ(cfg->accounting.history_days, 400u);
   EXPECT_TRUE(cfg->users.empty());
+}
+
+TEST(Config, MaskingIsOnByDefaultWithTheDomainOn443) {
+  for (std::string_view text : {kListener, default_config_text()}) {
+    auto cfg = parse_config(text, "t.toml");
+    ASSERT_TRUE(cfg) << cfg.error().context;
+    EXPECT_TRUE(cfg->mask.enabled);
+    EXPECT_FALSE(cfg->mask.address);
+    EXPECT_EQ(cfg->mask.unknown_sni, proto::UnknownSniAction::kMask);
+    const auto routes = mask_routes(*cfg);
+    EXPECT_TRUE(routes.domain_default);
+    EXPECT_EQ(routes.default_port, 443);
+    EXPECT_FALSE(routes.global);
+    EXPECT_EQ(mask_flags(*cfg, true),
+              (std::vector<std::string>{"--mask-domain-port", "443", "--unknown-sni", "mask",
+                                        "--mask-connect-timeout", "5000ms"}));
+  }
+}
+
+TEST(Config, MaskOverridesGlobalPerListenerAndPerDomain) {
+  const std::string text = R"([[listener]]
+bind = "0.0.0.0:443"
+mask = "10.0.0.7:443"
+
+[[listener]]
+bind = "0.0.0.0:8443"
+mask = ""
+
+[mask]
+address = "10.0.0.1:8443"
+unknown_sni = "drop"
+connect_timeout_ms = 1500
+
+[mask.domains]
+"WWW.Example.com" = "10.0.0.2:443"
+)";
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  ASSERT_EQ(cfg->listeners.size(), 2u);
+  EXPECT_EQ(cfg->listeners[0].mask, (proto::Endpoint{"10.0.0.7", 443}));
+  EXPECT_FALSE(cfg->listeners[1].mask);
+  EXPECT_EQ(cfg->mask.address, (proto::Endpoint{"10.0.0.1", 8443}));
+  ASSERT_EQ(cfg->mask.domains.size(), 1u);
+  EXPECT_EQ(cfg->mask.domains[0].first, "www.example.com");
+  EXPECT_EQ(cfg->mask.unknown_sni, proto::UnknownSniAction::kDrop);
+  EXPECT_EQ(mask_flags(*cfg, true),
+            (std::vector<std::string>{
+                "--mask", "10.0.0.1:8443", "--mask-domain", "www.example.com=10.0.0.2:443",
+                "--mask-listener", "0=10.0.0.7:443", "--mask-domain-port", "443", "--unknown-sni",
+                "drop", "--mask-connect-timeout", "1500ms"}));
+  // The worker has no listener ids.
+  EXPECT_EQ(mask_flags(*cfg, false).size(), 10u);
+}
+
+TEST(Config, MaskProbeKeys) {
+  auto def = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(def);
+  EXPECT_TRUE(def->mask.probe);
+  EXPECT_EQ(def->mask.probe_interval_s, 86'400u);  // daily
+  EXPECT_EQ(def->mask.probe_jitter_s, 3'600u);
+  EXPECT_EQ(def->mask.probe_handshakes, 5u);
+  auto cfg = parse_config(std::string(kListener) +
+                              "[mask]\nprobe = false\nprobe_interval_s = 3600\n"
+                              "probe_jitter_s = 0\nprobe_handshakes = 10\n",
+                          "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_FALSE(cfg->mask.probe);
+  EXPECT_EQ(cfg->mask.probe_interval_s, 3600u);
+  EXPECT_EQ(cfg->mask.probe_jitter_s, 0u);
+  EXPECT_EQ(cfg->mask.probe_handshakes, 10u);
+  EXPECT_THAT(error_of(std::string(kListener) + "[mask]\nprobe_interval_s = 10\n"),
+              HasSubstr("probe_interval_s"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[mask]\nprobe_handshakes = 0\n"),
+              HasSubstr("probe_handshakes"));
+}
+
+TEST(Config, MaskDisabledGivesNoTargetAtAll) {
+  auto cfg = parse_config(
+      std::string(kListener) + "[mask]\nenabled = false\naddress = \"10.0.0.1:1\"\n", "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(mask_routes(*cfg), proto::MaskRoutes{});
+}
+
+TEST(Config, RejectsBadMaskKeys) {
+  const std::string l(kListener);
+  EXPECT_THAT(error_of(l + "[mask]\nunknown_sni = \"close\"\n"), HasSubstr("\"mask\" or \"drop\""));
+  EXPECT_THAT(error_of(l + "[mask.domains]\n\"a.example\" = \"nohost\"\n"),
+              HasSubstr("mask.domains \"a.example\""));
+  EXPECT_THAT(error_of(l + "[mask.domains]\n\"a.example\" = 5\n"), HasSubstr("HOST:PORT"));
+  EXPECT_THAT(
+      error_of(l +
+               "[mask.domains]\n\"a.example\" = \"1.2.3.4:1\"\n\"A.example\" = \"1.2.3.4:2\"\n"),
+      HasSubstr("given twice"));
+  EXPECT_THAT(error_of(l + "[mask]\ndomains = 3\n"), HasSubstr("must be a table"));
+  EXPECT_THAT(error_of("[[listener]]\nbind = \"0.0.0.0:443\"\nmask = \"x\"\n"),
+              HasSubstr("t.toml:3:"));
 }
 
 TEST(Config, SecretsReadableByOthersOnlyWithUsersAndTheOtherReadBit) {

@@ -37,6 +37,14 @@ TEST(Options, ParsesEveryFlag) {
                   "2=127.0.0.1:9000",
                   "--mask",
                   "127.0.0.1:8080",
+                  "--mask-domain",
+                  "a.example=10.0.0.2:443",
+                  "--mask-domain-port",
+                  "443",
+                  "--unknown-sni",
+                  "drop",
+                  "--mask-connect-timeout",
+                  "2",
                   "--allow",
                   "tls",
                   "--tls-skew",
@@ -72,8 +80,14 @@ TEST(Options, ParsesEveryFlag) {
   EXPECT_EQ(o->secrets.size(), 2u);
   EXPECT_EQ(o->secrets_file, "/tmp/s");
   EXPECT_EQ(o->dc_overrides, std::vector<std::string>{"2=127.0.0.1:9000"});
-  ASSERT_TRUE(o->mask);
-  EXPECT_EQ(o->mask->port, 8080);
+  ASSERT_TRUE(o->mask.global);
+  EXPECT_EQ(o->mask.global->port, 8080);
+  ASSERT_EQ(o->mask.domains.size(), 1u);
+  EXPECT_EQ(o->mask.domains[0].first, "a.example");
+  EXPECT_TRUE(o->mask.domain_default);
+  EXPECT_EQ(o->mask.default_port, 443);
+  EXPECT_EQ(o->mask.unknown_sni, proto::UnknownSniAction::kDrop);
+  EXPECT_EQ(o->mask_connect_timeout_ms, 2000u);
   EXPECT_TRUE(o->allowed.fake_tls);
   EXPECT_FALSE(o->allowed.abridged);
   EXPECT_EQ(o->tls_skew_seconds, 30);
@@ -137,10 +151,11 @@ TEST(Options, RequiresSecretOrSecretsFile) {
 
 TEST(Options, RejectsBadValues) {
   std::vector<std::vector<std::string_view>> bad = {
-      {"--fast-mode", "maybe"},      {"--handshake-timeout", "-1"}, {"--idle-timeout", "abc"},
-      {"--max-connections", "1e3"},  {"--dc", "x=127.0.0.1:1"},     {"--mask", "nohostport"},
-      {"--allow", "carrier-pigeon"}, {"--log-level", "loud"},       {"--control-fd", "1"},
-      {"--bind", "127.0.0.1"},
+      {"--fast-mode", "maybe"},      {"--handshake-timeout", "-1"},   {"--idle-timeout", "abc"},
+      {"--max-connections", "1e3"},  {"--dc", "x=127.0.0.1:1"},       {"--mask", "nohostport"},
+      {"--allow", "carrier-pigeon"}, {"--log-level", "loud"},         {"--control-fd", "1"},
+      {"--bind", "127.0.0.1"},       {"--mask-domain", "=1.2.3.4:5"}, {"--unknown-sni", "x"},
+      {"--mask-domain-port", "-1"},
   };
   for (auto extra : bad) {
     std::vector<std::string_view> args = {"--bind", "127.0.0.1:1", "--secret", kSimple};
