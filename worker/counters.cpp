@@ -32,6 +32,13 @@ std::string_view counter_name(Counter c) noexcept {
       "seccomp_denied",
       "source_limited",
       "evicted_unproven",
+      "middle_connections",
+      "middle_clients",
+      "middle_opened",
+      "middle_errors",
+      "middle_relays",
+      "middle_fallbacks",
+      "middle_down",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

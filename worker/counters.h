@@ -44,6 +44,14 @@ enum class Counter : std::size_t {
   kSourceLimited,    // gate: closed at accept, the source (or its subnet) held its handshake cap
   kEvictedUnproven,  // gate: handshake table full, the oldest unproven handshake closed for a new
                      // one
+  // Middle-proxy mode (docs/worker.md): copied from the pool at each report.
+  kMiddleConnections,  // middle-proxy connections open or opening (a gauge)
+  kMiddleClients,      // clients multiplexed over them (a gauge)
+  kMiddleOpened,       // middle-proxy handshakes completed
+  kMiddleErrors,       // middle-proxy connections failed (stall, bad bytes, handshake, connect)
+  kMiddleRelays,       // client connections relayed through a middle proxy
+  kMiddleFallbacks,    // client connections sent direct because the middle proxies failed
+  kMiddleDown,         // clusters whose middle proxies are failing (a gauge; fallback in force)
   kCount
 };
 

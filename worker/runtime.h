@@ -7,6 +7,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -64,9 +65,24 @@ struct Runtime {
   // The gate sets this: an accepted handshake goes here instead of being
   // answered (no ServerHello, no DC). Unset in the worker.
   std::function<void(Identified)> on_identified;
-  // Middle-proxy mode (--ad-tag): the pool every session relays through.
-  // Owned by the server; null in direct mode.
+  // Middle-proxy mode: the pool tagged sessions relay through. Owned by the
+  // server; null until a tag and the material arrived (--ad-tag, or the
+  // parent's Middle message).
   MiddlePool* middle = nullptr;
+  // Which new connections go through it: a handoff's listener id picks its
+  // entry of listener_tags when there is one, else default_tag; no tag =
+  // direct. fallback: a cluster whose middle proxies fail sends its clients
+  // direct instead of closing them.
+  struct MiddleRouting {
+    std::optional<proto::AdTag> default_tag;
+    std::vector<std::optional<proto::AdTag>> listener_tags;
+    bool fallback = false;
+    std::optional<proto::AdTag> tag_for(std::optional<std::uint32_t> listener) const {
+      if (listener && *listener < listener_tags.size()) return listener_tags[*listener];
+      return default_tag;
+    }
+  };
+  MiddleRouting middle_routing;
   std::size_t handshaking = 0;  // sessions still reading their handshake (a gauge)
   // Sessions in their handshake that have not yet sent a plausible start
   // (a first byte 0x16, a TLS record, or 64 bytes, an obfuscated2 init),

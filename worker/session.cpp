@@ -20,12 +20,14 @@ const std::shared_ptr<spdlog::logger>& log() {
 }  // namespace
 
 Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                 const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket)
+                 const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket,
+                 std::optional<std::uint32_t> handoff_listener)
     : rt_(rt),
       client_(std::move(client)),
       upstream_(client_.get_executor()),
       initial_(std::move(initial)),
       listener_(listener),
+      handoff_listener_(handoff_listener),
       mask_only_(mask_only),
       in_handshake_(!mask_only),
       ticket_(std::move(ticket)),
@@ -269,9 +271,13 @@ awaitable<void> Session::start_relay(BufferLease& buf, const proto::ClientInit& 
   client_enc_ = std::move(streams->encrypt);
   fast_ = rt_.opts.fast_mode;
   ++rt_.counters[Counter::kHandshakeOk];
-  if (rt_.middle != nullptr) {
-    co_await relay_middle(buf, init, data_begin, data_end, tail_end);
-    co_return;
+  if (const auto tag = rt_.middle ? rt_.middle_routing.tag_for(handoff_listener_) : std::nullopt) {
+    if (co_await relay_middle(buf, init, data_begin, data_end, tail_end, *tag)) co_return;
+    // The middle proxies failed before a byte went out: a direct relay like
+    // any other (the client's stream is untouched so far).
+    ++rt_.counters[Counter::kMiddleFallbacks];
+    fast_ = rt_.opts.fast_mode;
+    log()->debug("middle proxies unavailable, relaying direct id={} dc={}", id_, init.dc);
   }
   if (!co_await connect_dc(init.dc)) co_return;
   auto dc_init = proto::build_dc_init(init.tag, init.dc, proto::system_random(),
@@ -330,9 +336,10 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
 }
 
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket) {
+                   const ListenerInfo* listener, bool mask_only, AdmissionTicket ticket,
+                   std::optional<std::uint32_t> handoff_listener) {
   auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial), listener, mask_only,
-                                     std::move(ticket));
+                                     std::move(ticket), handoff_listener);
   auto ex = s->client_executor();
   asio::co_spawn(
       ex, [s]() -> awaitable<void> { co_await s->run(); }, LogExceptions{"session"});

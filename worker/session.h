@@ -26,10 +26,11 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   // on_identified and its protocols replace rt.opts.allowed. `mask_only`:
   // skip the handshake and mask `initial` + the rest of the socket.
   // `ticket` (gate): the source's admission slot, given back when the
-  // handshake ends.
+  // handshake ends. `handoff_listener` (managed worker): the handoff's
+  // listener id, which picks the connection's ad tag (Runtime::MiddleRouting).
   Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
           const ListenerInfo* listener = nullptr, bool mask_only = false,
-          AdmissionTicket ticket = {});
+          AdmissionTicket ticket = {}, std::optional<std::uint32_t> handoff_listener = {});
   ~Session();
   Session(const Session&) = delete;
 
@@ -67,8 +68,11 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   awaitable<bool> connect_dc(std::int16_t dc);
   // Middle-proxy mode (middle_relay.cpp): the relay over a pooled middle
   // connection instead of a DC connection of our own.
-  awaitable<void> relay_middle(BufferLease& buf, const proto::ClientInit& init,
-                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
+  // False: the middle proxies failed before anything was sent and fallback
+  // is on; the caller relays direct. True: the connection was handled.
+  awaitable<bool> relay_middle(BufferLease& buf, const proto::ClientInit& init,
+                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end,
+                               const proto::AdTag& tag);
   awaitable<void> pump_client_to_middle(BufferLease buf, std::size_t tail);
   awaitable<void> pump_middle_to_client();
   // Decrypted client bytes: cut into packets, each sent as a PROXY_REQ.
@@ -100,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   tcp::socket upstream_;  // the DC, or the mask host
   proto::Bytes initial_;
   const ListenerInfo* listener_;
+  std::optional<std::uint32_t> handoff_listener_;
   bool mask_only_;
   bool in_handshake_;
   bool in_unproven_ = false;
@@ -118,6 +123,7 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
   std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
   // Middle-proxy mode only.
   std::shared_ptr<MiddleConn> middle_;
+  bool fallback_armed_ = false;  // waiting for the connection: its failure is no close
   std::uint64_t conn_id_ = 0;
   proto::Transport transport_ = proto::Transport::kIntermediate;
   proto::ProxyReqHeader req_;
@@ -130,6 +136,6 @@ class Session : public std::enable_shared_from_this<Session>, public MiddleClien
 // Starts a session coroutine on `ex` (exceptions logged, never propagated).
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
                    const ListenerInfo* listener = nullptr, bool mask_only = false,
-                   AdmissionTicket ticket = {});
+                   AdmissionTicket ticket = {}, std::optional<std::uint32_t> handoff_listener = {});
 
 }  // namespace mtw::worker
