@@ -90,6 +90,18 @@ struct ServerStatus {
   // Webhook deliveries (events x receivers); all 0 without [api] webhooks.
   std::uint64_t webhooks_delivered = 0, webhooks_failed = 0, webhooks_dropped = 0;
   std::uint64_t webhook_failed_attempts = 0;
+  // Middle-proxy material (supervisor/middle_material.h); all 0 / false
+  // until a tag is in use.
+  struct Middle {
+    bool wanted = false;                 // some user, listener or [middle] ad_tag has a tag
+    bool ready = false;                  // a proxy secret and a config are at hand
+    std::uint64_t generation = 0;        // changes of the material since start
+    UnixSeconds changed_at = 0;          // last change (0: none since start)
+    UnixSeconds last_success_at = 0;     // last round in which every source answered well
+    std::uint64_t refreshes = 0;         // rounds finished
+    std::uint64_t refresh_failures = 0;  // sources that failed (the last good copy was kept)
+    std::string last_error;              // of the last round; "" when it was clean
+  } middle;
 };
 
 struct LiveEvent {
@@ -120,6 +132,8 @@ struct UserPatch {
   std::optional<std::optional<int>> anchor_day, warn_percent;
   std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
   std::optional<std::optional<bool>> on_demand;
+  // Canonical 32 hex digits (supervisor::format_ad_tag); inner "" = none.
+  std::optional<std::string> ad_tag;
 };
 
 struct NewUser {
@@ -129,7 +143,8 @@ struct NewUser {
   bool enabled = true;
   std::optional<UnixSeconds> expires_at;
   std::string comment;
-  UserPatch limits;  // only the limit fields are used
+  std::string ad_tag;  // canonical 32 hex digits; "" = none
+  UserPatch limits;    // only the limit fields are used
 };
 
 // Errors: kNotFound (no such user), kExists (name or secret taken),
