@@ -50,8 +50,11 @@ void Daemon::refresh_middle() {
   // No tag anywhere: nothing to fetch (and no traffic to Telegram's site).
   // A tag set later calls this again.
   if (middle_wanted()) {
-    material_->refresh(*material_fetcher_, wall_now(), [this](bool changed) {
-      if (stopping_) return;
+    // A round already running answers at once without counting one: no
+    // second event for its failure.
+    const std::uint64_t rounds = material_->stats().refreshes;
+    material_->refresh(*material_fetcher_, wall_now(), [this, rounds](bool changed) {
+      if (stopping_ || material_->stats().refreshes == rounds) return;
       if (!material_->stats().last_error.empty())
         event(std::nullopt, "middle_material_failed", material_->stats().last_error);
       if (changed) {
