@@ -190,7 +190,7 @@ ApiResult<std::string> comment(const json::value& v) {
   return s;
 }
 
-// enabled / expires_at / comment / limits: shared by POST and PATCH.
+// enabled / expires_at / comment / ad_tag / limits: shared by POST and PATCH.
 ApiResult<bool> common_field(UserPatch& p, std::string_view key, const json::value& v) {
   if (key == "enabled") {
     auto b = boolean("enabled", v);
@@ -204,6 +204,21 @@ ApiResult<bool> common_field(UserPatch& p, std::string_view key, const json::val
     auto c = comment(v);
     if (!c) return tl::unexpected(c.error());
     p.comment = std::move(*c);
+  } else if (key == "ad_tag") {
+    // null or "" removes the tag; otherwise the one rule of parse_ad_tag.
+    if (v.is_null()) {
+      p.ad_tag = std::string();
+    } else {
+      auto t = string("ad_tag", v);
+      if (!t) return tl::unexpected(t.error());
+      if (t->empty()) {
+        p.ad_tag = std::string();
+      } else {
+        auto tag = supervisor::parse_ad_tag(*t);
+        if (!tag) return bad("ad_tag", tag.error().context);
+        p.ad_tag = supervisor::format_ad_tag(*tag);
+      }
+    }
   } else if (key == "limits") {
     auto r = parse_limits(p, v);
     if (!r) return tl::unexpected(r.error());
@@ -349,6 +364,8 @@ ApiResult<NewUser> parse_new_user(const json::object& o) {
   if (common.enabled) u.enabled = *common.enabled;
   if (common.expires_at) u.expires_at = *common.expires_at;
   if (common.comment) u.comment = std::move(*common.comment);
+  if (common.ad_tag) u.ad_tag = std::move(*common.ad_tag);
+  common.ad_tag.reset();
   common.enabled.reset();
   common.expires_at.reset();
   common.comment.reset();

@@ -78,7 +78,15 @@ json::value to_json(const ServerStatus& s) {
                       {"direct_handoffs_total", s.direct_handoffs_total},
                       {"memory_bound", s.memory_bound},
                       {"sweeps", s.sweeps},
-                      {"sweep_cpu_ns_total", s.sweep_cpu_ns_total}};
+                      {"sweep_cpu_ns_total", s.sweep_cpu_ns_total},
+                      {"middle", json::object{{"wanted", s.middle.wanted},
+                                              {"ready", s.middle.ready},
+                                              {"generation", s.middle.generation},
+                                              {"changed_at", s.middle.changed_at},
+                                              {"last_success_at", s.middle.last_success_at},
+                                              {"refreshes", s.middle.refreshes},
+                                              {"refresh_failures", s.middle.refresh_failures},
+                                              {"last_error", s.middle.last_error}}}};
 }
 
 namespace {
@@ -220,6 +228,7 @@ json::value to_json(const UserRecord& r, const UserStatus* status, json::storage
                        {"enabled", u.enabled},
                        {"expires_at", opt_time(u.expires_at)},
                        {"comment", u.comment},
+                       {"ad_tag", u.ad_tag.empty() ? json::value(nullptr) : json::value(u.ad_tag)},
                        {"origin", origin_name(u.origin)},
                        {"created_at", u.created_at},
                        {"secrets", std::move(secrets)},

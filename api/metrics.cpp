@@ -100,7 +100,39 @@ void upstream_metrics(Writer& w, const std::vector<UserStatus>& users) {
       w.sample("mtwarden_user_upstream_up", labels(u, up), up.up ? 1 : 0);
 }
 
+// A counter of the worker's last report (0 before the first).
+std::uint64_t worker_counter(const UserStatus& u, std::string_view name) {
+  for (const auto& [k, v] : u.worker_counters)
+    if (k == name) return v;
+  return 0;
+}
+
+void middle_user_metrics(Writer& w, const std::vector<UserStatus>& users) {
+  struct Family {
+    std::string_view metric, type, help, counter;
+  };
+  static constexpr Family kFamilies[] = {
+      {"mtwarden_user_middle_connections", "gauge",
+       "Connections of the user's worker to middle proxies (open or opening).",
+       "middle_connections"},
+      {"mtwarden_user_middle_clients", "gauge", "Clients multiplexed over them.", "middle_clients"},
+      {"mtwarden_user_middle_relays_total", "counter",
+       "Client connections relayed through a middle proxy (ad tag).", "middle_relays"},
+      {"mtwarden_user_middle_fallbacks_total", "counter",
+       "Tagged client connections sent direct because the middle proxies failed.",
+       "middle_fallbacks"},
+      {"mtwarden_user_middle_errors_total", "counter",
+       "Middle-proxy connections failed (connect, handshake, stall, bad bytes).", "middle_errors"},
+      {"mtwarden_user_middle_fallback", "gauge",
+       "Clusters whose middle proxies are failing (new tagged clients go direct).", "middle_down"},
+  };
+  for (const auto& f : kFamilies)
+    per_user(w, users, f.metric, f.type, f.help,
+             [&](const UserStatus& u) { return worker_counter(u, f.counter); });
+}
+
 void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
+  middle_user_metrics(w, users);
   w.family("mtwarden_user_bytes_total", "counter",
            "Bytes moved by the user's cell (veth counters) since the supervisor started.");
   for (const auto& u : users) {
@@ -203,6 +235,18 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.family("mtwarden_webhook_failed_attempts_total", "counter",
            "Webhook POST attempts that failed (no 2xx answer in time), retried or not.");
   w.sample("mtwarden_webhook_failed_attempts_total", "", s.webhook_failed_attempts);
+  w.family("mtwarden_middle_material_ready", "gauge",
+           "1 when a proxy secret and a middle-proxy config are at hand.");
+  w.sample("mtwarden_middle_material_ready", "", s.middle.ready ? 1 : 0);
+  w.family("mtwarden_middle_material_changed_timestamp_seconds", "gauge",
+           "When the middle-proxy material last changed (0: not since start).");
+  w.sample("mtwarden_middle_material_changed_timestamp_seconds", "", s.middle.changed_at);
+  w.family("mtwarden_middle_material_success_timestamp_seconds", "gauge",
+           "When every middle-proxy material source last answered well (0: never).");
+  w.sample("mtwarden_middle_material_success_timestamp_seconds", "", s.middle.last_success_at);
+  w.family("mtwarden_middle_material_refresh_failures_total", "counter",
+           "Material downloads that failed or did not validate (the last good copy was kept).");
+  w.sample("mtwarden_middle_material_refresh_failures_total", "", s.middle.refresh_failures);
   w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }

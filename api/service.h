@@ -64,8 +64,8 @@ struct UserStatus {
   std::uint64_t measured_up_bps = 0, measured_down_bps = 0;  // last sweep
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;    // veth, since the supervisor started
   std::uint64_t egress_dropped = 0;  // packets the cell's egress filter dropped, since start
-  // The worker's last report (detail only, never billing), worker::Counter
-  // order. Names are static (worker::counter_name), so views.
+  // The worker's last report (detail only, never billing), ipc::Counter
+  // order. Names are static (ipc::counter_name), so views.
   std::vector<std::pair<std::string_view, std::uint64_t>> worker_counters;
   // The worker's egress upstreams (its last report); empty: direct.
   struct Upstream {
@@ -98,6 +98,18 @@ struct ServerStatus {
   // Webhook deliveries (events x receivers); all 0 without [api] webhooks.
   std::uint64_t webhooks_delivered = 0, webhooks_failed = 0, webhooks_dropped = 0;
   std::uint64_t webhook_failed_attempts = 0;
+  // Middle-proxy material (supervisor/middle_material.h); all 0 / false
+  // until a tag is in use.
+  struct Middle {
+    bool wanted = false;                 // some user, listener or [middle] ad_tag has a tag
+    bool ready = false;                  // a proxy secret and a config are at hand
+    std::uint64_t generation = 0;        // changes of the material since start
+    UnixSeconds changed_at = 0;          // last change (0: none since start)
+    UnixSeconds last_success_at = 0;     // last round in which every source answered well
+    std::uint64_t refreshes = 0;         // rounds finished
+    std::uint64_t refresh_failures = 0;  // sources that failed (the last good copy was kept)
+    std::string last_error;              // of the last round; "" when it was clean
+  } middle;
 };
 
 struct LiveEvent {
@@ -128,6 +140,8 @@ struct UserPatch {
   std::optional<std::optional<int>> anchor_day, warn_percent;
   std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
   std::optional<std::optional<bool>> on_demand;
+  // Canonical 32 hex digits (supervisor::format_ad_tag); inner "" = none.
+  std::optional<std::string> ad_tag;
 };
 
 struct NewUser {
@@ -137,7 +151,8 @@ struct NewUser {
   bool enabled = true;
   std::optional<UnixSeconds> expires_at;
   std::string comment;
-  UserPatch limits;  // only the limit fields are used
+  std::string ad_tag;  // canonical 32 hex digits; "" = none
+  UserPatch limits;    // only the limit fields are used
 };
 
 // Errors: kNotFound (no such user), kExists (name or secret taken),

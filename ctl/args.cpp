@@ -175,6 +175,7 @@ Result<Request> build_add(const Scanned& s) {
     body["expires_at"] = std::move(*v);
   }
   if (auto* c = s.one("--comment")) body["comment"] = *c;
+  if (auto* t = s.one("--ad-tag")) body["ad_tag"] = *t;
   auto limits = limits_from(s);
   if (!limits) return tl::unexpected(limits.error());
   if (!limits->empty()) body["limits"] = std::move(*limits);
@@ -190,6 +191,8 @@ Result<Request> build_limit(const Scanned& s) {
     if (!v) return tl::unexpected(v.error());
     body["expires_at"] = std::move(*v);
   }
+  // "none": remove the tag (the server checks the hex).
+  if (auto* t = s.one("--ad-tag")) body["ad_tag"] = *t == "none" ? json::value() : json::value(*t);
   auto limits = limits_from(s);
   if (!limits) return tl::unexpected(limits.error());
   if (!limits->empty()) body["limits"] = std::move(*limits);
@@ -307,6 +310,7 @@ constexpr FlagSpec kAddFlags[] = {{"--secret", true, true},
                                   {"--disabled", false},
                                   {"--expires"},
                                   {"--comment"},
+                                  {"--ad-tag"},
                                   {"--rate-up"},
                                   {"--rate-down"},
                                   {"--quota"},
@@ -318,10 +322,10 @@ constexpr FlagSpec kAddFlags[] = {{"--secret", true, true},
                                   {"--max-ips"},
                                   {"--on-demand"},
                                   {"--idle-teardown"}};
-constexpr FlagSpec kLimitSpec[] = {{"--rate-up"},      {"--rate-down"},       {"--quota"},
-                                   {"--period"},       {"--anchor-day"},      {"--throttle"},
-                                   {"--warn-percent"}, {"--max-connections"}, {"--max-ips"},
-                                   {"--on-demand"},    {"--idle-teardown"},   {"--expires"}};
+constexpr FlagSpec kLimitSpec[] = {
+    {"--rate-up"},       {"--rate-down"},    {"--quota"},           {"--period"},  {"--anchor-day"},
+    {"--throttle"},      {"--warn-percent"}, {"--max-connections"}, {"--max-ips"}, {"--on-demand"},
+    {"--idle-teardown"}, {"--expires"},      {"--ad-tag"}};
 constexpr FlagSpec kRotateFlags[] = {{"--secret"}, {"--grace"}};
 constexpr FlagSpec kQrFlags[] = {{"--png"}, {"--svg"}, {"--index"}};
 constexpr FlagSpec kUsageFlags[] = {{"--by"}, {"--from"}, {"--to"}};

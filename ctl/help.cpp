@@ -74,14 +74,16 @@ const Topic kTopics[] = {
      "See mtwardenctl users SUBCOMMAND --help.\n"},
     {"users add",
      "Usage: mtwardenctl users add NAME [--secret HEX]... [--domain D] [--disabled]\n"
-     "                             [--expires YYYY-MM-DD|never] [--comment TEXT] [LIMIT FLAGS]\n"
+     "                             [--expires YYYY-MM-DD|never] [--comment TEXT] [--ad-tag HEX]\n"
+     "                             [LIMIT FLAGS]\n"
      "Creates a user (POST /v1/users) and prints it.\n"
      "  --secret HEX      a secret (32 hex, dd+32 hex, or ee+32 hex+domain hex); repeatable.\n"
      "                    None: the server generates a fake-TLS secret.\n"
      "  --domain D        fake-TLS domain for the generated secret\n"
      "  --disabled        create the user disabled\n"
      "  --expires DATE    last day the user works (UTC), or never\n"
-     "  --comment TEXT    free text\n",
+     "  --comment TEXT    free text\n"
+     "  --ad-tag HEX      the @MTProxybot ad tag (32 hex): relay via Telegram's middle proxies\n",
      true},
     {"users list",
      "Usage: mtwardenctl users list\n"
@@ -102,9 +104,11 @@ const Topic kTopics[] = {
      "Resets the user's usage in the current quota period (lifts a quota throttle).\n"},
     {"users limit",
      "Usage: mtwardenctl users limit NAME [LIMIT FLAGS] [--expires YYYY-MM-DD|never]\n"
+     "                               [--ad-tag HEX|none]\n"
      "Changes the user's limits (PATCH /v1/users/NAME); give at least one flag.\n"
-     "Takes effect live. Prints the user.\n"
-     "  --expires DATE    last day the user works (UTC), or never\n",
+     "Takes effect live (an ad tag for new connections). Prints the user.\n"
+     "  --expires DATE    last day the user works (UTC), or never\n"
+     "  --ad-tag HEX      the user's ad tag (32 hex); none = remove it\n",
      true},
     {"users rotate",
      "Usage: mtwardenctl users rotate NAME [--secret HEX] [--grace SECONDS]\n"

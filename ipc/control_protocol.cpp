@@ -131,6 +131,24 @@ void encode_body(const GateDirect& d, Writer& w) {
   }
 }
 
+void encode_tag(const std::optional<AdTag>& t, Writer& w) {
+  w.u8(t ? 1 : 0);
+  w.bytes(t ? ByteSpan(*t) : ByteSpan(AdTag{}));
+}
+void encode_body(const Middle& m, Writer& w) {
+  w.u8(m.fallback ? 1 : 0);
+  encode_tag(m.default_tag, w);
+  w.u64(m.generation);
+  w.u16(static_cast<std::uint16_t>(m.listener_tags.size()));
+  for (const auto& t : m.listener_tags) encode_tag(t, w);
+  w.u16(static_cast<std::uint16_t>(m.proxy_secret.size()));
+  w.bytes(m.proxy_secret);
+  for (const std::string* c : {&m.config_v4, &m.config_v6}) {
+    w.u32(static_cast<std::uint32_t>(c->size()));
+    w.bytes(proto::as_bytes(*c));
+  }
+}
+
 Result<Handoff> decode_handoff_body(Reader& r) {
   Handoff h;
   h.listener_id = static_cast<std::uint32_t>(r.uint(4));
@@ -305,6 +323,48 @@ Result<Message> decode_reload(Reader& r) {
   return rel;
 }
 
+Result<std::optional<AdTag>> decode_tag(Reader& r) {
+  const auto has = r.uint(1);
+  auto b = r.bytes(16);
+  if (!r.ok()) return fail(Errc::kBadInput, "middle: short body");
+  if (has > 1) return fail(Errc::kBadInput, "middle: bad tag flag");
+  if (has == 0) return std::optional<AdTag>();
+  AdTag t{};
+  std::memcpy(t.data(), b.data(), t.size());
+  return std::optional<AdTag>(t);
+}
+
+Result<Message> decode_middle(Reader& r) {
+  Middle m;
+  const auto fallback = r.uint(1);
+  if (!r.ok() || fallback > 1) return fail(Errc::kBadInput, "middle: bad fallback flag");
+  m.fallback = fallback == 1;
+  auto d = decode_tag(r);
+  if (!d) return tl::unexpected(d.error());
+  m.default_tag = *d;
+  m.generation = r.uint(8);
+  const auto n = r.uint(2);
+  if (!r.ok()) return fail(Errc::kBadInput, "middle: short body");
+  if (n > kMaxMiddleListeners) return fail(Errc::kTooLarge, "middle: too many listeners");
+  for (std::size_t i = 0; i < n; ++i) {
+    auto t = decode_tag(r);
+    if (!t) return tl::unexpected(t.error());
+    m.listener_tags.push_back(*t);
+  }
+  const auto slen = r.uint(2);
+  auto secret = r.bytes(slen);
+  if (!r.ok()) return fail(Errc::kBadInput, "middle: short secret");
+  m.proxy_secret.assign(secret.begin(), secret.end());
+  for (std::string* c : {&m.config_v4, &m.config_v6}) {
+    const auto len = r.uint(4);
+    auto b = r.bytes(len);
+    if (!r.ok()) return fail(Errc::kBadInput, "middle: short config");
+    c->assign(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  if (r.left() != 0) return fail(Errc::kBadInput, "middle: trailing bytes");
+  return m;
+}
+
 }  // namespace
 
 MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index() + 1); }
@@ -329,6 +389,11 @@ Result<Bytes> encode(const Message& m) {
     if (d->entries.empty()) return fail(Errc::kBadInput, "gate-direct without entries");
     if (d->entries.size() > kMaxDirectEntries)
       return fail(Errc::kTooLarge, "too many gate-direct entries");
+  }
+  if (auto* mid = std::get_if<Middle>(&m); mid) {
+    if (mid->listener_tags.size() > kMaxMiddleListeners)
+      return fail(Errc::kTooLarge, "middle: too many listeners");
+    if (mid->proxy_secret.size() > 0xffff) return fail(Errc::kTooLarge, "middle: secret too large");
   }
   Writer w;
   // Room for the header and a small body up front: fewer reallocations, and
@@ -395,6 +460,8 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_gate_direct(r);
     case MsgType::kMaskProfiles:
       return decode_mask_profiles(r);
+    case MsgType::kMiddle:
+      return decode_middle(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -51,6 +52,7 @@ enum class MsgType : std::uint8_t {
   kGateCredit = 11,    // supervisor -> gate (direct handoffs allowed, or close the lane)
   kGateDirect = 12,    // gate -> supervisor (connections handed over a lane)
   kMaskProfiles = 13,  // supervisor -> worker, + 1 fd (memfd with the mask profiles)
+  kMiddle = 14,        // parent -> worker (middle-proxy mode: ad tags and material)
 };
 
 // Whether a message of this type carries exactly one fd (else none).
@@ -188,13 +190,32 @@ struct MaskProfiles {
   friend bool operator==(const MaskProfiles&, const MaskProfiles&) = default;
 };
 
+// Middle-proxy mode for the worker's NEW connections (docs/worker.md,
+// "Middle-proxy mode"); connections already relaying keep their path. A
+// connection's tag: listener_tags[its handoff's listener id] when that
+// entry exists, else default_tag; no tag = direct to the DC. The material
+// (protocol.md §8) replaces the worker's when not empty: proxy_secret
+// 32..256 bytes, configs as served (v6 may be empty); empty material keeps
+// what the worker has.
+inline constexpr std::size_t kMaxMiddleListeners = 256;
+using AdTag = std::array<std::byte, 16>;
+struct Middle {
+  std::optional<AdTag> default_tag;
+  std::vector<std::optional<AdTag>> listener_tags;  // <= kMaxMiddleListeners
+  bool fallback = true;          // middle proxies unreachable: go direct instead of closing
+  std::uint64_t generation = 0;  // the material's; only logged
+  Bytes proxy_secret;
+  std::string config_v4, config_v6;
+  friend bool operator==(const Middle&, const Middle&) = default;
+};
+
 // The variant index + 1 is the wire type: append new alternatives at the end.
 using Message =
     std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable, GateHandoff,
-                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles>;
+                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles, Middle>;
 
-// Encoders. Errors: kTooLarge when a handoff's data, a reload or a GateDirect
-// exceeds the caps.
+// Encoders. Errors: kTooLarge when a handoff's data, a reload, a GateDirect
+// or a Middle (listeners, or the whole datagram over 64 KiB) exceeds the caps.
 [[nodiscard]] Result<Bytes> encode(const Message& m);
 
 // Decodes one datagram that arrived with `fd_count` descriptors attached.

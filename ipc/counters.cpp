@@ -34,6 +34,13 @@ std::string_view counter_name(Counter c) noexcept {
       "evicted_unproven",
       "mask_unreachable",
       "mask_dropped",
+      "middle_connections",
+      "middle_clients",
+      "middle_opened",
+      "middle_errors",
+      "middle_relays",
+      "middle_fallbacks",
+      "middle_down",
   };
   auto i = static_cast<std::size_t>(c);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");

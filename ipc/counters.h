@@ -46,6 +46,14 @@ enum class Counter : std::size_t {
                      // one
   kMaskUnreachable,  // a mask target could not be connected to (or was our own address)
   kMaskDropped,      // --unknown-sni drop: a hello naming a domain no secret has, closed
+  // Middle-proxy mode (docs/worker.md): copied from the pool at each report.
+  kMiddleConnections,  // middle-proxy connections open or opening (a gauge)
+  kMiddleClients,      // clients multiplexed over them (a gauge)
+  kMiddleOpened,       // middle-proxy handshakes completed
+  kMiddleErrors,       // middle-proxy connections failed (stall, bad bytes, handshake, connect)
+  kMiddleRelays,       // client connections relayed through a middle proxy
+  kMiddleFallbacks,    // client connections sent direct because the middle proxies failed
+  kMiddleDown,         // clusters whose middle proxies are failing (a gauge; fallback in force)
   kCount
 };
 

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "base/url.h"
 #include "supervisor/config_reader.h"
 
@@ -141,6 +143,52 @@ std::optional<proto::AllowedProtocols> read_protocols(TableReader& r) {
   return *p;
 }
 
+// "" = unset; otherwise 32 hex digits (parse_ad_tag: the one rule).
+std::optional<proto::AdTag> read_ad_tag(TableReader& r) {
+  auto v = r.string("ad_tag");
+  if (!v || v->empty()) return std::nullopt;
+  auto tag = parse_ad_tag(*v);
+  if (!tag) {
+    r.error(*r.table().get("ad_tag"), r.section() + "." + tag.error().context);
+    return std::nullopt;
+  }
+  return *tag;
+}
+
+void read_middle(TableReader r, MiddleConfig& m) {
+  m.ad_tag = read_ad_tag(r);
+  static constexpr std::string_view kKeys[] = {"proxy_secret", "proxy_config", "proxy_config_v6"};
+  for (std::size_t i = 0; i < kMaterialKinds; ++i) {
+    auto v = r.string(kKeys[i]);
+    if (!v) continue;
+    auto src = parse_material_source(*v);
+    if (!src) {
+      r.error(*r.table().get(kKeys[i]),
+              "middle." + std::string(kKeys[i]) + ": " + src.error().context);
+    } else if (src->type == MaterialSource::Type::kNone && i != 2) {
+      r.error(*r.table().get(kKeys[i]),
+              "middle." + std::string(kKeys[i]) + " must name a URL or a file");
+    } else {
+      m.sources[i] = *src;
+    }
+  }
+  if (auto v = r.number<std::uint32_t>("refresh_interval_s", 60, 30 * 86'400))
+    m.refresh_interval_s = *v;
+  if (auto v = r.number<std::uint32_t>("fetch_timeout_ms", 100, kMaxMs)) m.fetch_timeout_ms = *v;
+  if (auto v = r.number<std::uint32_t>("pool", 1, 64)) m.pool = *v;
+  if (auto v = r.number<std::uint32_t>("stall_timeout_ms", 500, kMaxMs)) m.stall_timeout_ms = *v;
+  if (auto v = r.string("public_ip")) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(*v, ec);
+    if (!v->empty() && ec)
+      r.error(*r.table().get("public_ip"), "middle.public_ip must be \"\" or an IP address");
+    else
+      m.public_ip = *v;
+  }
+  if (auto v = r.boolean("fallback")) m.fallback = *v;
+  r.finish();
+}
+
 void read_listener(TableReader r, std::vector<ListenerConfig>& out) {
   ListenerConfig l;
   l.pos = r.diag().pos(r.table().source());
@@ -151,6 +199,7 @@ void read_listener(TableReader r, std::vector<ListenerConfig>& out) {
     l.mask = r.endpoint("mask");
   else
     r.node("mask");  // "" = the [mask] target, as when absent
+  l.ad_tag = read_ad_tag(r);
   r.finish();
   if (!r.table().get("bind")) {
     r.diag().error(l.pos, "listener needs bind = \"HOST:PORT\"");
@@ -500,6 +549,7 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
   if (auto v = r.boolean("enabled")) u.enabled = *v;
   u.expires_at = read_expiry(r);
   if (auto v = r.string("comment")) u.comment = *v;
+  u.ad_tag = read_ad_tag(r);
   u.overrides = detail::read_limit_keys(r);
   detail::read_user_egress(r, u);
   r.finish();
@@ -508,8 +558,9 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
-      "server",      "listener", "mask", "telegram", "cells", "timeouts", "accounting",
-      "connections", "defaults", "user", "api",      "dbus",  "upstream", "egress"};
+      "server",   "listener",   "mask",        "telegram", "cells",
+      "timeouts", "accounting", "connections", "defaults", "user",
+      "api",      "dbus",       "upstream",    "egress",   "middle"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -531,6 +582,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
     read_connections({diag, *t, "connections"}, cfg.connections);
   if (const auto* t = section(diag, root, "api")) read_api({diag, *t, "api"}, cfg.api);
   if (const auto* t = section(diag, root, "dbus")) read_dbus({diag, *t, "dbus"}, cfg.dbus);
+  if (const auto* t = section(diag, root, "middle")) read_middle({diag, *t, "middle"}, cfg.middle);
   if (const auto* t = section(diag, root, "defaults")) {
     TableReader r(diag, *t, "defaults");
     cfg.defaults = resolve_limits(Limits{}, detail::read_limit_keys(r));

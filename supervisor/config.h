@@ -21,6 +21,7 @@
 #include "proto/mask_route.h"
 #include "proto/secret.h"
 #include "supervisor/limits.h"
+#include "supervisor/middle_material.h"
 #include "supervisor/user_name.h"
 
 namespace mtw::supervisor {
@@ -66,6 +67,9 @@ struct ListenerConfig {
   proto::Endpoint bind;  // literal address, normalised ("::" not "0::0")
   proto::AllowedProtocols protocols;
   std::optional<proto::Endpoint> mask;  // this listener's mask target; unset: [mask]'s
+  // Clients of this listener whose user has no tag of its own go through
+  // the middle proxies with this one (unset: [middle] ad_tag).
+  std::optional<proto::AdTag> ad_tag;
   SourcePos pos;
 };
 
@@ -98,6 +102,24 @@ struct TelegramConfig {
   std::vector<DcOverride> dc;  // replaces the built-in addresses of these DCs
   bool prefer_ipv6 = false;
   bool fast_mode = true;
+};
+
+// Middle-proxy mode (ad tags): the material's sources and the workers'
+// settings. A connection's tag: its user's, else its listener's, else
+// ad_tag here; none of them set = direct to the DC.
+struct MiddleConfig {
+  std::optional<proto::AdTag> ad_tag;
+  std::array<MaterialSource, kMaterialKinds> sources = {
+      MaterialSource{MaterialSource::Type::kUrl, std::string(kDefaultSecretUrl)},
+      MaterialSource{MaterialSource::Type::kUrl, std::string(kDefaultConfigUrl)},
+      MaterialSource{MaterialSource::Type::kUrl, std::string(kDefaultConfigV6Url)}};
+  std::uint32_t refresh_interval_s = 86'400;
+  std::uint32_t fetch_timeout_ms = 10'000;
+  std::uint32_t pool = 2;  // middle-proxy connections per cluster and worker
+  std::uint32_t stall_timeout_ms = 5'000;
+  std::string public_ip;  // our address as the middle proxies see it; "" = detected
+  bool fallback = true;   // middle proxies unreachable: new connections go direct
+  friend bool operator==(const MiddleConfig&, const MiddleConfig&) = default;
 };
 
 struct CellsConfig {
@@ -209,6 +231,7 @@ struct UserConfig {
   bool enabled = true;
   std::optional<std::int64_t> expires_at;  // unix seconds UTC; unusable from then on
   std::string comment;
+  std::optional<proto::AdTag> ad_tag;  // unset: the listener's or [middle] ad_tag
   LimitOverrides overrides;
   // Upstream names; unset: [egress] upstreams; an empty list: direct.
   std::optional<std::vector<std::string>> upstreams;
@@ -228,6 +251,7 @@ struct Config {
   ConnectionsConfig connections;
   ApiConfig api;
   DbusConfig dbus;
+  MiddleConfig middle;
   Limits defaults;
   std::vector<UserConfig> users;
   std::vector<UpstreamConfig> upstreams;

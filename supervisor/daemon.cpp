@@ -138,6 +138,7 @@ base::Result<void> Daemon::start() {
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;
+  if (auto r = start_middle(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
   if (auto r = start_api(); !r) return r;

@@ -188,6 +188,10 @@ std::vector<std::string> Daemon::worker_argv() const {
   }
   const auto mask = mask_flags(cfg_, false);
   a.insert(a.end(), mask.begin(), mask.end());
+  // Middle-proxy mode starts with the Middle message (daemon_middle.cpp).
+  a.insert(a.end(), {"--middle-pool", std::to_string(cfg_.middle.pool), "--middle-stall-timeout",
+                     ms(cfg_.middle.stall_timeout_ms)});
+  if (!cfg_.middle.public_ip.empty()) a.insert(a.end(), {"--public-ip", cfg_.middle.public_ip});
   return a;
 }
 
@@ -395,6 +399,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started)
                         .count());
+        send_middle(u, true);  // before its first client
         drain_held(u);
         refresh_lane(u);  // after the held ones: they came first
         continue;

@@ -38,6 +38,7 @@
 #include "supervisor/daemon.h"
 #include "supervisor/mask_schedule.h"
 #include "supervisor/memory_bound.h"
+#include "supervisor/middle_material.h"
 #include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
@@ -303,6 +304,17 @@ class Daemon final : public api::Service {
   // While destinations include names: looks them up again every 10 minutes.
   awaitable<void> refresh_egress_names();
 
+  // daemon_middle.cpp: middle-proxy material and ad tags.
+  [[nodiscard]] base::Result<void> start_middle();
+  void refresh_middle();  // a round now (when some tag is in use), the next one scheduled
+  bool middle_wanted() const;
+  std::optional<proto::AdTag> user_ad_tag(const UserRt& u) const;
+  TagRouting routing_of(const UserRt& u) const;
+  // The worker's Middle message; `with_material`: the current material too
+  // (a worker that has it already needs only the tags).
+  void send_middle(UserRt& u, bool with_material);
+  void push_middle(bool with_material);
+
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
   struct BudgetView;
   BudgetView budget_view() const;
@@ -406,6 +418,11 @@ class Daemon final : public api::Service {
   std::unique_ptr<api::ApiServer> api_;
   std::string fresh_token_;  // first start with TCP: the token, until store_fresh_token()
   std::unique_ptr<api::Webhooks> webhooks_;
+
+  std::unique_ptr<MiddleMaterial> material_;
+  // Declared after io_: destroyed first, joining its threads while io_ lives.
+  std::unique_ptr<MaterialFetcher> material_fetcher_;
+  std::unique_ptr<asio::steady_timer> material_timer_;
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;

@@ -197,6 +197,7 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   s.enabled = nu.enabled;
   s.expires_at = nu.expires_at;
   s.comment = nu.comment;
+  s.ad_tag = nu.ad_tag;
   s.origin = UserOrigin::kRuntime;
   for (const auto& hex : nu.secrets) {
     auto sec = proto::parse_secret(hex);
@@ -236,6 +237,7 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
   if (p.enabled) s.enabled = *p.enabled;
   if (p.expires_at) s.expires_at = *p.expires_at;
   if (p.comment) s.comment = *p.comment;
+  if (p.ad_tag) s.ad_tag = *p.ad_tag;
   apply_limits(p, s.overrides);
   if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
   return commit_user(s);
@@ -417,6 +419,12 @@ api::ServerStatus Daemon::server_status() {
     s.webhooks_failed = webhooks_->failed();
     s.webhooks_dropped = webhooks_->dropped();
     s.webhook_failed_attempts = webhooks_->failed_attempts();
+  }
+  if (material_) {
+    const auto& ms = material_->stats();
+    s.middle = {middle_wanted(),     material_->ready(), material_->current()->generation,
+                ms.last_change_at,   ms.last_success_at, ms.refreshes,
+                ms.refresh_failures, ms.last_error};
   }
   return s;
 }

@@ -28,6 +28,7 @@ StoredUser stored_from_config(const UserConfig& c) {
   s.enabled = c.enabled;
   s.expires_at = c.expires_at;
   s.comment = c.comment;
+  if (c.ad_tag) s.ad_tag = format_ad_tag(*c.ad_tag);
   s.overrides = c.overrides;
   s.origin = UserOrigin::kConfig;
   return s;
@@ -36,7 +37,7 @@ StoredUser stored_from_config(const UserConfig& c) {
 bool same_definition(const StoredUser& a, const StoredUser& b) {
   return a.name == b.name && a.secrets == b.secrets && a.enabled == b.enabled &&
          a.expires_at == b.expires_at && a.comment == b.comment && a.overrides == b.overrides &&
-         a.origin == b.origin;
+         a.ad_tag == b.ad_tag && a.origin == b.origin;
 }
 
 // A config user clashes with a runtime user of the same name, or shares a
@@ -183,6 +184,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
   }
   UserRt& u = *it->second;
   const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
+  const bool tag_changed = !fresh && u.user.ad_tag != s.ad_tag;
   const bool was_servable = !fresh && servable(u, now);
   const Limits old_limits = u.limits;
   u.user = s;
@@ -210,6 +212,13 @@ void Daemon::reconcile_user(const StoredUser& s) {
     u.state = UserState::kIdle;
   }
   if (secrets_changed && u.worker && u.worker->ready) send_reload_secrets(u);
+  if (tag_changed) {
+    log()->info("ad tag changed user={} tagged={}", s.name, !s.ad_tag.empty());
+    send_middle(u, true);  // live, for new connections; the open ones keep their path
+  }
+  // The first tag in use: fetch the material now, not at the next round.
+  if ((fresh || tag_changed) && !s.ad_tag.empty() && material_ && !material_->ready())
+    refresh_middle();
   if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
   if (!fresh && old_limits != u.limits) {
     log()->info("limits changed user={}", s.name);
@@ -245,10 +254,25 @@ void Daemon::keep_restart_only_settings(Config& next) const {
     for (const auto& l : ls) k.emplace_back(proto::format_endpoint(l.bind), l.protocols);
     return k;
   };
-  if (listener_key(next.listeners) != listener_key(cfg_.listeners)) {
+  const bool same_listeners = listener_key(next.listeners) == listener_key(cfg_.listeners);
+  if (!same_listeners) {
     log()->warn("reload: [[listener]] changes take effect at the next restart");
   }
-  next.listeners = cfg_.listeners;
+  std::vector<ListenerConfig> listeners = cfg_.listeners;
+  // The same listeners: their ad tags apply now (new connections only).
+  for (std::size_t i = 0; same_listeners && i < listeners.size(); ++i)
+    listeners[i].ad_tag = next.listeners[i].ad_tag;
+  next.listeners = std::move(listeners);
+  // [middle]: the tags and the fallback apply now; the material's sources
+  // and the workers' middle flags at the next restart.
+  MiddleConfig middle = cfg_.middle;
+  middle.ad_tag = next.middle.ad_tag;
+  middle.fallback = next.middle.fallback;
+  if (!(middle == next.middle))
+    log()->warn(
+        "reload: [middle] sources, refresh, pool, stall and public_ip take effect at the "
+        "next restart");
+  next.middle = std::move(middle);
   // worker_nofile and a new non-zero worker_memory_max reach the workers
   // started after the reload; switching the memory bound on or off, and the
   // rest of [cells] (pools, names, uids and gids, which were checked against
@@ -315,6 +339,8 @@ base::Result<void> Daemon::reload_config() {
   }
   send_gate_table();
   rebalance();
+  push_middle(true);  // [middle] ad_tag or a listener's tag may have changed
+  refresh_middle();   // a tag may be in use for the first time
   event(std::nullopt, "reloaded", "users=" + std::to_string(users_.size()));
   log()->info("reloaded users={}", users_.size());
   write_status();

@@ -66,6 +66,10 @@ CREATE INDEX events_user_at ON events(user_id, at);
     R"sql(
 ALTER TABLE secrets ADD COLUMN expires_at INTEGER;
 )sql",
+    // 4: a user's ad tag (32 hex digits; NULL = the listener's or the default).
+    R"sql(
+ALTER TABLE users ADD COLUMN ad_tag TEXT;
+)sql",
 };
 
 // Deltas above this in one sweep are impossible (4.6 EB/s) and would push
@@ -153,13 +157,13 @@ Result<void> Store::Impl::prepare_all() {
       {&insert_user,
        "INSERT INTO users(name, enabled, expires_at, comment, origin, created_at, rate_up_bps, "
        "rate_down_bps, quota_bytes, period, anchor_day, throttle_bps, warn_percent, "
-       "max_connections, max_unique_ips, on_demand, idle_teardown_s) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
+       "max_connections, max_unique_ips, on_demand, idle_teardown_s, ad_tag) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19)"},
       {&update_user,
        "UPDATE users SET name = ?1, enabled = ?2, expires_at = ?3, comment = ?4, origin = ?5, "
        "rate_up_bps = ?7, rate_down_bps = ?8, quota_bytes = ?9, period = ?10, anchor_day = ?11, "
        "throttle_bps = ?12, warn_percent = ?13, max_connections = ?14, max_unique_ips = ?15, "
-       "on_demand = ?16, idle_teardown_s = ?17 WHERE id = ?18"},
+       "on_demand = ?16, idle_teardown_s = ?17, ad_tag = ?19 WHERE id = ?18"},
       {&delete_user, "DELETE FROM users WHERE name = ?1"},
       {&select_user, one_user_sql},
       {&select_users, all_users_sql},

@@ -24,7 +24,7 @@
 
 namespace mtw::supervisor {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 using UserId = std::int64_t;
 
@@ -42,6 +42,8 @@ struct StoredUser {
   std::optional<UnixSeconds> expires_at;
   std::string comment;
   LimitOverrides overrides;  // NULL columns = inherit [defaults]
+  // Canonical text (format_ad_tag); empty = none of its own.
+  std::string ad_tag;
   UserOrigin origin = UserOrigin::kRuntime;
   UnixSeconds created_at = 0;
 };

@@ -45,6 +45,6 @@ struct Store::Impl {
 inline constexpr std::string_view kUserColumns =
     "id, name, enabled, expires_at, comment, origin, created_at, rate_up_bps, rate_down_bps, "
     "quota_bytes, period, anchor_day, throttle_bps, warn_percent, max_connections, "
-    "max_unique_ips, on_demand, idle_teardown_s";
+    "max_unique_ips, on_demand, idle_teardown_s, ad_tag";
 
 }  // namespace mtw::supervisor

@@ -12,7 +12,7 @@ std::string_view origin_name(UserOrigin o) {
   return o == UserOrigin::kConfig ? "config" : "runtime";
 }
 
-// Binds ?1..?17 of insert_user / update_user (?6 = created_at).
+// Binds ?1..?17 and ?19 of insert_user / update_user (?6 = created_at).
 void bind_user(sql::Stmt& s, const StoredUser& u, UnixSeconds created_at) {
   const LimitOverrides& o = u.overrides;
   s.bind(1, u.name).bind(2, std::int64_t{u.enabled}).bind(3, u.expires_at).bind(4, u.comment);
@@ -29,6 +29,10 @@ void bind_user(sql::Stmt& s, const StoredUser& u, UnixSeconds created_at) {
   else
     s.bind_null(16);
   s.bind(17, o.idle_teardown_s);
+  if (u.ad_tag.empty())
+    s.bind_null(19);
+  else
+    s.bind(19, u.ad_tag);
 }
 
 template <class T>
@@ -66,6 +70,7 @@ Result<StoredUser> Store::Impl::read_user_row(sql::Stmt& s) {
   o.max_unique_ips = opt<std::uint32_t>(s, 15);
   if (auto v = s.column_opt_int(16)) o.on_demand = *v != 0;
   o.idle_teardown_s = opt<std::uint32_t>(s, 17);
+  if (s.column_opt_int(18)) u.ad_tag = s.column_text(18);  // column_opt_int: NULL test only
   return u;
 }
 

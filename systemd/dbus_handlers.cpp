@@ -25,8 +25,8 @@ constexpr std::string_view kLimitKeys[] = {"rate_up",         "rate_down",      
                                            "quota",           "period",          "anchor_day",
                                            "warn_percent",    "max_connections", "max_unique_ips",
                                            "idle_teardown_s", "on_demand"};
-constexpr std::string_view kAddKeys[] = {"secrets", "tls_domain", "enabled", "expires_at",
-                                         "comment"};
+constexpr std::string_view kAddKeys[] = {"secrets",    "tls_domain", "enabled",
+                                         "expires_at", "comment",    "ad_tag"};
 
 bool is_limit_key(std::string_view k) {
   return std::find(std::begin(kLimitKeys), std::end(kLimitKeys), k) != std::end(kLimitKeys);
@@ -146,7 +146,8 @@ DbusResult<json::value> from_variant(const std::string& key, const sdbus::Varian
 }
 
 // Options -> the request body of POST / PATCH /v1/users: limit keys go under
-// "limits" ("default" = null: inherit [defaults]), expires_at "never" = null.
+// "limits" ("default" = null: inherit [defaults]), expires_at "never" = null,
+// ad_tag "" = none (the API's rule).
 DbusResult<json::object> body_of(const VariantMap& m, bool add) {
   auto o = to_json_object(m);
   if (!o) return o;
@@ -161,7 +162,8 @@ DbusResult<json::object> body_of(const VariantMap& m, bool add) {
     }
     const bool add_key =
         std::find(std::begin(kAddKeys), std::end(kAddKeys), key) != std::end(kAddKeys);
-    if (key != "expires_at" && !(add && add_key))
+    // SetLimits takes expires_at and ad_tag besides the limits ("" = no tag).
+    if (key != "expires_at" && key != "ad_tag" && !(add && add_key))
       return fail(kErrInvalidArgument, "unknown option " + key);
     if (key == "expires_at" && v.is_string() && v.get_string() == "never") v = nullptr;
     body[key] = std::move(v);

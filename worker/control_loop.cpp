@@ -69,6 +69,8 @@ void Server::Impl::handle_control(control::Message msg, std::vector<base::Unique
     else
       log()->warn("mask profiles rejected generation={} error=\"{}\" kept=previous", p->generation,
                   n.error().to_string());
+  } else if (auto* m = std::get_if<control::Middle>(&msg)) {
+    apply_middle(*m);
   } else {
     log()->warn("control message ignored type={}", static_cast<int>(control::type_of(msg)));
   }
@@ -156,7 +158,31 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
   if (!web_stream) tune_socket(sock);  // not from our listener: nothing inherited
   log()->debug("handoff received listener={} bytes={} web_stream={}", h.listener_id, h.data.size(),
                web_stream);
-  spawn_session(rt, std::move(sock), std::move(h.data));
+  spawn_session(rt, std::move(sock), std::move(h.data), h.listener_id);
+}
+
+void Server::Impl::apply_middle(const control::Middle& m) {
+  if (!m.proxy_secret.empty()) {
+    auto files = parse_middle_files(m.proxy_secret, m.config_v4, m.config_v6);
+    if (!files) {
+      // The previous material (if any) stays; without any, tagged clients go direct.
+      log()->warn("middle material rejected, keeping the previous error={}",
+                  files.error().to_string());
+    } else {
+      start_middle(std::move(*files));
+    }
+  }
+  rt.middle_routing.default_tag = m.default_tag;
+  rt.middle_routing.listener_tags = m.listener_tags;
+  rt.middle_routing.fallback = m.fallback;
+  std::size_t tagged = 0;
+  for (const auto& t : m.listener_tags) tagged += t ? 1 : 0;
+  log()->info(
+      "middle settings default_tag={} tagged_listeners={} fallback={} material={} "
+      "generation={}",
+      m.default_tag.has_value(), tagged, m.fallback, middle != nullptr, m.generation);
+  if (!middle && (m.default_tag || tagged != 0))
+    log()->warn("ad tag set but no middle material yet: clients go direct");
 }
 
 void Server::Impl::apply_limits(const control::SetLimits& l) {
@@ -191,6 +217,7 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
   rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
+  sync_middle_counters();
   control::Report rep{++report_seq, rt.counters, {}};
   if (rt.egress) {
     const auto& ups = rt.egress->spec().upstreams;

@@ -134,6 +134,7 @@ void MiddleConn::fail(std::string_view why, bool error) {
   if (state_ == State::kDead) return;
   const bool was_ready = state_ == State::kReady;
   state_ = State::kDead;
+  if (!was_ready && error) pool_.on_open_failed(cluster_);
   --pool_.stats().connections;
   if (error) ++pool_.stats().errors;
   error_code ec;
@@ -310,6 +311,7 @@ void MiddleConn::on_frame(std::int32_t, proto::ByteSpan payload) {
     handshaken_ = true;
     state_ = State::kReady;
     ++pool_.stats().opened;
+    pool_.on_opened(cluster_);
     ready_timer_.cancel();
     log()->debug("middle connection ready cluster={}", cluster_);
     return;
@@ -417,11 +419,54 @@ MiddlePool::MiddlePool(asio::any_io_executor ex, MiddleSettings settings)
 
 MiddlePool::~MiddlePool() = default;
 
-std::shared_ptr<MiddleConn> MiddlePool::pick(std::int16_t dc) {
-  std::int16_t key = dc;
+std::int16_t MiddlePool::cluster_key(std::int16_t dc) const {
   const auto* endpoints = settings_.config.lookup(dc);
-  if (endpoints == nullptr || endpoints->empty()) return nullptr;
-  if (!settings_.config.clusters.contains(dc)) key = *settings_.config.default_dc;
+  if (endpoints == nullptr || endpoints->empty()) return 0;
+  return settings_.config.clusters.contains(dc) ? dc : *settings_.config.default_dc;
+}
+
+bool MiddlePool::down(std::int16_t dc, Clock::time_point now) const {
+  auto it = down_until_.find(cluster_key(dc));
+  return it != down_until_.end() && now < it->second;
+}
+
+void MiddlePool::on_open_failed(std::int16_t cluster) {
+  // The window: long enough that a burst of clients does not each wait for
+  // a dead proxy, short enough that the return is noticed within seconds.
+  const auto window = std::chrono::milliseconds(std::max<std::uint32_t>(settings_.stall_ms, 2'000));
+  auto [it, fresh] = down_until_.try_emplace(cluster);
+  if (fresh) {
+    ++stats_.down;
+    log()->warn("middle proxies unreachable cluster={} fallback_window_ms={}", cluster,
+                window.count());
+  }
+  it->second = Clock::now() + window;
+}
+
+void MiddlePool::on_opened(std::int16_t cluster) {
+  if (down_until_.erase(cluster) != 0) {
+    --stats_.down;
+    log()->info("middle proxies answer again cluster={}", cluster);
+  }
+}
+
+void MiddlePool::update(proto::Bytes proxy_secret, proto::ProxyConfig config) {
+  settings_.proxy_secret = std::move(proxy_secret);
+  settings_.config = std::move(config);
+  for (auto& [key, cl] : clusters_) {
+    for (auto& c : cl.slots) {
+      if (c && !c->dead()) retired_.push_back(std::move(c));
+    }
+  }
+  clusters_.clear();
+  stats_.down -= down_until_.size();
+  down_until_.clear();
+}
+
+std::shared_ptr<MiddleConn> MiddlePool::pick(std::int16_t dc) {
+  const std::int16_t key = cluster_key(dc);
+  if (key == 0) return nullptr;
+  const auto* endpoints = settings_.config.lookup(dc);
   auto& cl = clusters_[key];
   if (cl.slots.size() != settings_.pool_size) cl.slots.resize(settings_.pool_size);
   auto& slot = cl.slots[cl.next++ % cl.slots.size()];
@@ -438,11 +483,17 @@ void MiddlePool::on_tick(Clock::time_point now) {
       if (c) c->on_tick(now);
     }
   }
+  for (auto& c : retired_) {
+    c->on_tick(now);
+    if (!c->dead() && c->client_count() == 0) c->fail("replaced by new material", false);
+  }
+  std::erase_if(retired_, [](const auto& c) { return c->dead(); });
 }
 
 void MiddlePool::close_all() {
   auto all = std::move(clusters_);
   clusters_.clear();
+  for (auto& c : std::exchange(retired_, {})) c->fail("shutting down", false);
   for (auto& [key, cl] : all) {
     for (auto& c : cl.slots) {
       if (c) c->fail("shutting down", false);

@@ -50,7 +50,6 @@ class MiddleClient {
 struct MiddleSettings {
   proto::Bytes proxy_secret;
   proto::ProxyConfig config;
-  proto::AdTag ad_tag{};
   std::size_t pool_size = 2;
   std::string public_ip;  // empty: the connection's local address
   std::uint32_t stall_ms = 5'000;
@@ -63,6 +62,7 @@ struct MiddleStats {
   std::uint64_t clients = 0;      // clients attached to a connection (a gauge)
   std::uint64_t opened = 0;       // connections that finished the handshake
   std::uint64_t errors = 0;       // connections failed: hostile bytes, stall, handshake
+  std::uint64_t down = 0;         // clusters in their fail-fast window (a gauge)
 };
 
 // A middle proxy's connection may queue this much outbound before its clients
@@ -137,6 +137,17 @@ class MiddlePool {
   // The next connection of `dc`'s cluster, opening one if its slot is empty
   // or failed; nullptr if the config has no cluster for `dc` and no default.
   std::shared_ptr<MiddleConn> pick(std::int16_t dc);
+  // Fail fast: a connection of `dc`'s cluster failed to open (connect or
+  // handshake) less than the down window ago. While it holds, callers send
+  // clients direct (when allowed) instead of waiting for another attempt;
+  // after it, the next client tries again, and a connection that opens ends
+  // the window (the proxies are back).
+  bool down(std::int16_t dc, Clock::time_point now) const;
+  void on_open_failed(std::int16_t cluster);
+  void on_opened(std::int16_t cluster);
+  // New material (a refresh): connections opened from now on use it;
+  // the open ones keep serving their clients and close once they have none.
+  void update(proto::Bytes proxy_secret, proto::ProxyConfig config);
   void on_tick(Clock::time_point now);
   // Fails every connection (their clients close) and forgets them.
   void close_all();
@@ -150,10 +161,14 @@ class MiddlePool {
     std::vector<std::shared_ptr<MiddleConn>> slots;
     std::size_t next = 0;
   };
+  std::int16_t cluster_key(std::int16_t dc) const;  // 0: none
   asio::any_io_executor ex_;
   MiddleSettings settings_;
   MiddleStats stats_;
   std::map<std::int16_t, Cluster> clusters_;
+  std::map<std::int16_t, Clock::time_point> down_until_;  // clusters in their fail-fast window
+  // Connections of replaced material: ticked until their last client left.
+  std::vector<std::shared_ptr<MiddleConn>> retired_;
 };
 
 }  // namespace mtw::worker

@@ -57,40 +57,51 @@ void Session::leave_middle(bool tell_peer) noexcept {
   middle_->detach(std::exchange(conn_id_, 0), tell_peer);
 }
 
-awaitable<void> Session::relay_middle(BufferLease& buf, const proto::ClientInit& init,
+awaitable<bool> Session::relay_middle(BufferLease& buf, const proto::ClientInit& init,
                                       std::size_t data_begin, std::size_t data_end,
-                                      std::size_t tail_end) {
+                                      std::size_t tail_end, const proto::AdTag& tag) {
   transport_ = proto::transport_for(init.tag);
   fast_ = false;  // answers are re-framed: the stream is always re-encrypted
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(rt_.opts.dc_connect_timeout_ms);
+  const bool may_fall_back = rt_.middle_routing.fallback;
+  // Fail fast: while the cluster's proxies are known to fail, do not wait.
+  if (may_fall_back && rt_.middle->down(init.dc, Clock::now())) co_return false;
   middle_ = rt_.middle->pick(init.dc);
   if (!middle_) {
-    ++rt_.counters[Counter::kDcConnectFailures];
     log()->warn("no middle proxy for dc={} (no such cluster and no default)", init.dc);
-    co_return;
+    if (may_fall_back) co_return false;
+    ++rt_.counters[Counter::kDcConnectFailures];
+    co_return true;
   }
   conn_id_ = random_conn_id();
-  middle_->attach(conn_id_, this);  // a failed connection closes us right away
-  if (phase_ == Phase::kClosed) co_return;
-  if (!co_await middle_->wait_ready() || phase_ == Phase::kClosed) {
+  fallback_armed_ = may_fall_back;
+  middle_->attach(conn_id_, this);  // a failed connection closes us (or disarms) right away
+  const bool ready = phase_ != Phase::kClosed && co_await middle_->wait_ready();
+  fallback_armed_ = false;
+  if (phase_ == Phase::kClosed) co_return true;
+  if (!ready) {
+    leave_middle(false);
+    middle_.reset();
+    if (may_fall_back) co_return false;
     ++rt_.counters[Counter::kDcConnectFailures];
     close();
-    co_return;
+    co_return true;
   }
+  ++rt_.counters[Counter::kMiddleRelays];
   error_code rec, lec;
   const auto peer = client_.remote_endpoint(rec);
   const auto local = client_.local_endpoint(lec);
   if (rec || lec) {
     close();
-    co_return;
+    co_return true;
   }
   req_.conn_id = conn_id_;
   req_.client_addr = rpc_addr(peer);
   req_.proxy_addr = rpc_addr(local);
   req_.transport = transport_;
-  req_.ad_tag = rt_.middle->settings().ad_tag;
+  req_.ad_tag = tag;
   down_timer_.emplace(client_.get_executor());
   down_timer_->expires_at(Clock::time_point::max());
   phase_ = Phase::kRelay;
@@ -105,7 +116,7 @@ awaitable<void> Session::relay_middle(BufferLease& buf, const proto::ClientInit&
   rt_.counters[Counter::kBytesClientToDc] += data.size();
   if (!data.empty() && !forward_up(data)) {
     close();
-    co_return;
+    co_return true;
   }
   std::size_t tail = tail_end - data_end;
   std::memmove(buf.data(), buf.data() + data_end, tail);
@@ -117,6 +128,7 @@ awaitable<void> Session::relay_middle(BufferLease& buf, const proto::ClientInit&
       [self = shared_self()]() -> awaitable<void> { co_await self->pump_middle_to_client(); },
       LogExceptions{"relay middle->client"});
   co_await pump_client_to_middle(std::move(up), tail);
+  co_return true;
 }
 
 bool Session::forward_up(std::span<std::byte> data) {
@@ -238,7 +250,8 @@ void Session::on_middle_quick_ack(std::uint32_t token) {
 }
 
 void Session::on_middle_closed() {
-  conn_id_ = 0;  // already detached
+  conn_id_ = 0;                 // already detached
+  if (fallback_armed_) return;  // still connecting: relay_middle falls back to direct
   close();
 }
 

@@ -10,6 +10,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <optional>
+#include <unordered_set>
+#include <vector>
 
 #include "base/error.h"
 #include "conn/runtime.h"
@@ -50,6 +53,20 @@ struct Runtime : conn::Runtime {
   // --egress-file: the upstreams DC connections go through and their
   // health. Null: every connection dials the DC directly.
   std::unique_ptr<Egress> egress;
+  // Which new connections go through it: a handoff's listener id picks its
+  // entry of listener_tags when there is one, else default_tag; no tag =
+  // direct. fallback: a cluster whose middle proxies fail sends its clients
+  // direct instead of closing them.
+  struct MiddleRouting {
+    std::optional<proto::AdTag> default_tag;
+    std::vector<std::optional<proto::AdTag>> listener_tags;
+    bool fallback = false;
+    std::optional<proto::AdTag> tag_for(std::optional<std::uint32_t> listener) const {
+      if (listener && *listener < listener_tags.size()) return listener_tags[*listener];
+      return default_tag;
+    }
+  };
+  MiddleRouting middle_routing;
   bool draining = false;
 };
 

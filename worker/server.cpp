@@ -66,24 +66,50 @@ base::Result<void> Server::Impl::load_secrets() {
   return {};
 }
 
-base::Result<void> Server::Impl::load_middle() {
-  const auto& o = rt.opts;
-  MiddleSettings st;
-  auto secret = read_small_file(o.proxy_secret_file, 4096);
-  if (!secret) return tl::unexpected(secret.error());
-  const auto* p = reinterpret_cast<const std::byte*>(secret->data());
-  st.proxy_secret.assign(p, p + secret->size());
-  if (auto r = proto::validate_proxy_secret(st.proxy_secret); !r) return r;
-  auto text = read_small_file(o.proxy_config_file, proto::kMaxProxyConfigBytes);
-  if (!text) return tl::unexpected(text.error());
-  auto config = proto::parse_proxy_config(*text, proto::IpFamily::kV4);
-  if (!config) {  // a getProxyConfigV6 file, or a bad one (report the v4 error)
-    auto v6 = proto::parse_proxy_config(*text, proto::IpFamily::kV6);
-    if (!v6) return tl::unexpected(config.error());
+base::Result<MiddleFiles> parse_middle_files(proto::ByteSpan secret, std::string_view config_v4,
+                                             std::string_view config_v6) {
+  MiddleFiles m;
+  m.proxy_secret.assign(secret.begin(), secret.end());
+  if (auto r = proto::validate_proxy_secret(m.proxy_secret); !r) return tl::unexpected(r.error());
+  // The IPv4 file when there is one (the usual route out of a cell), else
+  // the IPv6 one. A single file may be either: the v4 error is reported.
+  auto config = proto::parse_proxy_config(config_v4, proto::IpFamily::kV4);
+  if (!config && !config_v6.empty()) {
+    auto v6 = proto::parse_proxy_config(config_v6, proto::IpFamily::kV6);
+    if (!v6) return tl::unexpected(config_v4.empty() ? v6.error() : config.error());
     config = std::move(v6);
   }
-  st.config = std::move(*config);
-  st.ad_tag = *o.ad_tag;
+  if (!config) return tl::unexpected(config.error());
+  m.config = std::move(*config);
+  return m;
+}
+
+base::Result<void> Server::Impl::load_middle() {
+  const auto& o = rt.opts;
+  auto secret = read_small_file(o.proxy_secret_file, 4096);
+  if (!secret) return tl::unexpected(secret.error());
+  auto text = read_small_file(o.proxy_config_file, proto::kMaxProxyConfigBytes);
+  if (!text) return tl::unexpected(text.error());
+  // One file given: it is either family's.
+  auto material = parse_middle_files(proto::as_bytes(*secret), *text, *text);
+  if (!material) return tl::unexpected(material.error());
+  start_middle(std::move(*material));
+  rt.middle_routing.default_tag = *o.ad_tag;
+  return {};
+}
+
+void Server::Impl::start_middle(MiddleFiles material) {
+  const auto& o = rt.opts;
+  if (middle) {
+    log()->info("middle-proxy material replaced clusters={} default={}",
+                material.config.clusters.size(),
+                material.config.default_dc ? *material.config.default_dc : 0);
+    middle->update(std::move(material.proxy_secret), std::move(material.config));
+    return;
+  }
+  MiddleSettings st;
+  st.proxy_secret = std::move(material.proxy_secret);
+  st.config = std::move(material.config);
   st.pool_size = o.middle_pool;
   st.public_ip = o.public_ip;
   st.stall_ms = o.middle_stall_ms;
@@ -93,7 +119,16 @@ base::Result<void> Server::Impl::load_middle() {
               st.pool_size, st.public_ip.empty() ? "local" : st.public_ip);
   middle = std::make_unique<MiddlePool>(io.get_executor(), std::move(st));
   rt.middle = middle.get();
-  return {};
+}
+
+void Server::Impl::sync_middle_counters() {
+  if (!middle) return;
+  const auto& s = middle->stats();
+  rt.counters[Counter::kMiddleConnections] = s.connections;
+  rt.counters[Counter::kMiddleClients] = s.clients;
+  rt.counters[Counter::kMiddleOpened] = s.opened;
+  rt.counters[Counter::kMiddleErrors] = s.errors;
+  rt.counters[Counter::kMiddleDown] = s.down;
 }
 
 base::Result<void> Server::Impl::load_egress() {
@@ -336,15 +371,8 @@ void Server::Impl::finish_drain() {
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
   rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
+  sync_middle_counters();
   std::string json = counters_json(rt.counters);
-  if (middle && json.ends_with("}")) {
-    const auto& m = middle->stats();
-    json.pop_back();
-    json += ",\"middle_connections\":" + std::to_string(m.connections) +
-            ",\"middle_clients\":" + std::to_string(m.clients) +
-            ",\"middle_opened\":" + std::to_string(m.opened) +
-            ",\"middle_errors\":" + std::to_string(m.errors) + "}";
-  }
   if (rt.egress && !rt.egress->direct_only() && json.ends_with("}")) {
     json.pop_back();
     json += ",\"upstreams\":" + egress_json(*rt.egress) + "}";

@@ -14,6 +14,18 @@
 
 namespace mtw::worker {
 
+// The middle proxies' material, checked: the proxy secret and the config
+// of one address family.
+struct MiddleFiles {
+  proto::Bytes proxy_secret;
+  proto::ProxyConfig config;
+};
+// The IPv4 config when it parses, else the IPv6 one. kBadInput naming the
+// first problem (never the secret's bytes).
+[[nodiscard]] base::Result<MiddleFiles> parse_middle_files(proto::ByteSpan secret,
+                                                           std::string_view config_v4,
+                                                           std::string_view config_v6);
+
 struct Server::Impl {
   explicit Impl(Options o) : rt(std::move(o)) {}
   void finish_drain();
@@ -24,6 +36,8 @@ struct Server::Impl {
   base::Result<void> load_middle();
   // --egress-file: reads the upstreams, creates rt.egress.
   base::Result<void> load_egress();
+  // Creates `middle`, or gives it new material (open connections keep theirs).
+  void start_middle(MiddleFiles files);
   base::Result<void> bind_all();
   void print_links() const;
   awaitable<void> accept_loop(tcp::acceptor& acc);
@@ -32,6 +46,8 @@ struct Server::Impl {
   void reload_secrets_file();
   void begin_drain(const char* why);
   void write_stats_file();
+  // Copies the middle pool's gauges and totals into rt.counters.
+  void sync_middle_counters();
 
   // control_loop.cpp
   awaitable<void> control_loop();
@@ -41,6 +57,7 @@ struct Server::Impl {
   void handle_handoff(control::Handoff h, base::UniqueFd fd, bool counted = false);
   void apply_limits(const control::SetLimits& l);
   void apply_reload(const control::Reload& r);
+  void apply_middle(const control::Middle& m);
   void send_report();
   void open_lane(const control::Lane& l, base::UniqueFd fd);
   awaitable<void> lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane);

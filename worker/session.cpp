@@ -21,8 +21,11 @@ const std::shared_ptr<spdlog::logger>& log() {
 
 }  // namespace
 
-Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial)
-    : Connection(rt, std::move(client), std::move(initial)), rt_(rt) {
+Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                 std::optional<std::uint32_t> handoff_listener)
+    : Connection(rt, std::move(client), std::move(initial)),
+      rt_(rt),
+      handoff_listener_(handoff_listener) {
   ++rt_.counters[Counter::kAccepted];
 }
 
@@ -118,9 +121,13 @@ awaitable<void> Session::start_relay(BufferLease& buf, const proto::ClientInit& 
   client_enc_ = std::move(streams->encrypt);
   fast_ = rt_.opts.fast_mode;
   ++rt_.counters[Counter::kHandshakeOk];
-  if (rt_.middle != nullptr) {
-    co_await relay_middle(buf, init, data_begin, data_end, tail_end);
-    co_return;
+  if (const auto tag = rt_.middle ? rt_.middle_routing.tag_for(handoff_listener_) : std::nullopt) {
+    if (co_await relay_middle(buf, init, data_begin, data_end, tail_end, *tag)) co_return;
+    // The middle proxies failed before a byte went out: a direct relay like
+    // any other (the client's stream is untouched so far).
+    ++rt_.counters[Counter::kMiddleFallbacks];
+    fast_ = rt_.opts.fast_mode;
+    log()->debug("middle proxies unavailable, relaying direct id={} dc={}", id_, init.dc);
   }
   if (!co_await connect_dc(init.dc)) co_return;
   auto dc_init = proto::build_dc_init(init.tag, init.dc, proto::system_random(),
@@ -213,8 +220,10 @@ awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
   co_return false;
 }
 
-void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial) {
-  conn::spawn(std::make_shared<Session>(rt, std::move(client), std::move(initial)));
+void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                   std::optional<std::uint32_t> handoff_listener) {
+  conn::spawn(
+      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener));
 }
 
 }  // namespace mtw::worker

@@ -25,7 +25,10 @@ using conn::kHandshakeBytes;
 class Session : public conn::Connection, public MiddleClient {
  public:
   // `initial` holds bytes already read from the socket (a handoff).
-  Session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+  // `handoff_listener`: the handoff's listener id, which picks the
+  // connection's ad tag (Runtime::MiddleRouting).
+  Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+          std::optional<std::uint32_t> handoff_listener = {});
   ~Session() override;
 
   void close() noexcept override;
@@ -51,8 +54,11 @@ class Session : public conn::Connection, public MiddleClient {
   awaitable<bool> connect_dc_via_egress(std::int16_t dc, const std::vector<proto::Endpoint>& eps);
   // Middle-proxy mode (middle_relay.cpp): the relay over a pooled middle
   // connection instead of a DC connection of our own.
-  awaitable<void> relay_middle(BufferLease& buf, const proto::ClientInit& init,
-                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
+  // False: the middle proxies failed before anything was sent and fallback
+  // is on; the caller relays direct. True: the connection was handled.
+  awaitable<bool> relay_middle(BufferLease& buf, const proto::ClientInit& init,
+                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end,
+                               const proto::AdTag& tag);
   awaitable<void> pump_client_to_middle(BufferLease buf, std::size_t tail);
   awaitable<void> pump_middle_to_client();
   // Decrypted client bytes: cut into packets, each sent as a PROXY_REQ.
@@ -73,12 +79,16 @@ class Session : public conn::Connection, public MiddleClient {
 
   // The worker's view of the runtime conn::Connection holds as well.
   Runtime& rt_;
+  // The handoff's listener id (managed worker): picks the connection's ad
+  // tag (Runtime::MiddleRouting).
+  std::optional<std::uint32_t> handoff_listener_;
   bool fake_tls_ = false;
   bool fast_ = false;
   proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
   std::size_t upstream_index_ = Egress::kDirect;  // the egress upstream carrying the DC connection
   // Middle-proxy mode only.
   std::shared_ptr<MiddleConn> middle_;
+  bool fallback_armed_ = false;  // waiting for the connection: its failure is no close
   std::uint64_t conn_id_ = 0;
   proto::Transport transport_ = proto::Transport::kIntermediate;
   proto::ProxyReqHeader req_;
@@ -89,6 +99,8 @@ class Session : public conn::Connection, public MiddleClient {
 };
 
 // Starts a session's coroutine (exceptions logged, never propagated).
-void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial);
+// `handoff_listener`: the handoff's listener id (managed worker).
+void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
+                   std::optional<std::uint32_t> handoff_listener = {});
 
 }  // namespace mtw::worker

@@ -32,7 +32,9 @@ COUNTERS = ["accepted", "active", "closed", "handshake_ok", "fail_not_mtproxy", 
             "bytes_client_to_dc", "bytes_dc_to_client", "masked", "masked_bytes_to_mask",
             "masked_bytes_from_mask", "dc_connect_failures", "handoffs", "mask_requests",
             "overload_closed", "rate_limited", "direct_handoffs", "seccomp_denied",
-            "source_limited", "evicted_unproven", "mask_unreachable", "mask_dropped"]
+            "source_limited", "evicted_unproven", "mask_unreachable", "mask_dropped",
+            "middle_connections", "middle_clients", "middle_opened", "middle_errors",
+            "middle_relays", "middle_fallbacks", "middle_down"]
 
 MAX_HANDOFF_DATA = 17 * 1024
 

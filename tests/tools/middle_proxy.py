@@ -26,7 +26,8 @@ connections):
 
 Importable (tests/integration/test_middle_proxy.py starts it in-process) or
 runnable: middle_proxy.py --secret-file FILE [--listen 127.0.0.1:0] [--mode M]
-prints "listening PORT" and serves until killed. Needs python3-cryptography.
+[--record FILE] prints "listening PORT" and serves until killed; --record
+appends "conn_id tag flags" (hex; tag "none" when absent) per PROXY_REQ. Needs python3-cryptography.
 """
 
 import argparse
@@ -214,7 +215,7 @@ class Conn:
                 off += 4 + extra
                 if struct.unpack("<I", ext[:4])[0] == TL_PROXY_TAG and ext[4] == 16:
                     tag = ext[5:21].hex()
-            self.server.record_request(tag, flags)
+            self.server.record_request(tag, flags, cid)
             self.conn_ids.add(cid)
             ans = struct.pack("<IIQ", RPC_PROXY_ANS, 0, cid) + p[off:]
             if mode in ("garbage", "badseq", "oversized"):
@@ -241,8 +242,9 @@ class Conn:
 class MiddleProxy:
     """Listens on 127.0.0.1; one thread per connection."""
 
-    def __init__(self, secret, mode="echo", listen=("127.0.0.1", 0), client_ip=None):
+    def __init__(self, secret, mode="echo", listen=("127.0.0.1", 0), client_ip=None, record=None):
         self.secret = secret
+        self.record = record  # a file: one line "conn_id_hex tag_hex_or_none flags_hex" per PROXY_REQ
         self.mode = mode
         self.client_ip = client_ip  # the address to use as the client's in the KDF (NAT)
         self.lock = threading.Lock()
@@ -269,10 +271,13 @@ class MiddleProxy:
         with self.lock:
             return self.counts.get(what, 0)
 
-    def record_request(self, tag, flags):
+    def record_request(self, tag, flags, conn_id=0):
         with self.lock:
             self.tags.append(tag)
             self.flags.append(flags)
+            if self.record:
+                with open(self.record, "a") as f:
+                    f.write("%016x %s %x\n" % (conn_id, tag or "none", flags))
 
     def close_ext(self):
         """Sends RPC_CLOSE_EXT for every conn_id each live connection has seen."""
@@ -322,12 +327,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--secret-file", required=True)
     ap.add_argument("--listen", default="127.0.0.1:0")
+    ap.add_argument("--record", help="append a line per PROXY_REQ: conn_id tag flags (hex)")
     ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badseq", "oversized", "unknown", "badpid"])
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     with open(a.secret_file, "rb") as f:
         secret = f.read()
-    mp = MiddleProxy(secret, a.mode, (host, int(port)))
+    mp = MiddleProxy(secret, a.mode, (host, int(port)), record=a.record)
     print("listening %d" % mp.port, flush=True)
     threading.Event().wait()
 

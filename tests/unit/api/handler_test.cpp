@@ -41,6 +41,28 @@ TEST_F(HandlerTest, ParsesRateAndSizeTextsIntoThePatch) {
   EXPECT_FALSE(p->period.has_value());           // absent = keep
 }
 
+TEST_F(HandlerTest, AdTagIsCanonicalAndNullOrEmptyRemovesIt) {
+  auto set =
+      parse_user_patch(*parse_object(R"({"ad_tag":"0123456789ABCDEF0123456789abcdef"})", false));
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(*set->ad_tag, "0123456789abcdef0123456789abcdef");
+  for (const char* none : {R"({"ad_tag":null})", R"({"ad_tag":""})"}) {
+    auto p = parse_user_patch(*parse_object(none, false));
+    ASSERT_TRUE(p) << none;
+    ASSERT_TRUE(p->ad_tag.has_value()) << none;
+    EXPECT_EQ(*p->ad_tag, "") << none;
+  }
+  for (const char* bad : {R"({"ad_tag":"0123"})", R"({"ad_tag":42})",
+                          R"({"ad_tag":"0123456789abcdef0123456789abcdeg"})"}) {
+    auto p = parse_user_patch(*parse_object(bad, false));
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.error().field, "ad_tag") << bad;
+  }
+  auto absent = parse_user_patch(*parse_object(R"({"comment":"x"})", false));
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->ad_tag.has_value());
+}
+
 TEST_F(HandlerTest, ExpiryDateMeansThroughThatDay) {
   auto p = parse_user_patch(*parse_object(R"({"expires_at":"2024-02-29"})", false));
   ASSERT_TRUE(p);

@@ -44,6 +44,62 @@ GateDirect sample_direct(std::size_t n) {
   return d;
 }
 
+Middle sample_middle() {
+  Middle m;
+  AdTag t{};
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = std::byte(0xa0 + i);
+  m.default_tag = t;
+  m.listener_tags = {std::nullopt, t};
+  m.fallback = false;
+  m.generation = 7;
+  m.proxy_secret = Bytes(128, std::byte{0x9c});
+  m.config_v4 = "proxy_for 2 1.2.3.4:8888;\n";
+  m.config_v6 = "proxy_for 2 [::1]:8888;\n";
+  return m;
+}
+
+TEST(ControlProtocol, MiddleHasTheDocumentedLayout) {
+  Middle m;
+  m.fallback = true;
+  m.listener_tags = {std::nullopt};
+  m.proxy_secret = Bytes{std::byte{1}, std::byte{2}};
+  m.config_v4 = "ab";
+  auto wire = encode(m);
+  ASSERT_TRUE(wire);
+  // fallback, tag flag + 16, generation, u16 count + 17 per listener, u16 + secret,
+  // u32 + v4, u32 + v6.
+  ASSERT_EQ(wire->size(), kHeaderSize + 1 + 17 + 8 + 2 + 17 + 2 + 2 + 4 + 2 + 4);
+  EXPECT_EQ((*wire)[5], std::byte{14});
+  EXPECT_EQ((*wire)[kHeaderSize], std::byte{1});
+  EXPECT_EQ((*wire)[kHeaderSize + 1], std::byte{0});  // no default tag
+}
+
+TEST(ControlProtocol, MiddleRejectsHostileBodies) {
+  auto wire = encode(sample_middle());
+  ASSERT_TRUE(wire);
+  // Every truncation is a clear error, never a crash or a partial message.
+  for (std::size_t n = kHeaderSize; n < wire->size(); ++n) {
+    Bytes cut(wire->begin(), wire->begin() + static_cast<std::ptrdiff_t>(n));
+    proto::store_le32(cut.data() + 8, static_cast<std::uint32_t>(n - kHeaderSize));
+    EXPECT_FALSE(decode(cut, 0)) << n;
+  }
+  Bytes bad_flag = *wire;
+  bad_flag[kHeaderSize] = std::byte{2};
+  EXPECT_FALSE(decode(bad_flag, 0));
+  Bytes bad_tag = *wire;
+  bad_tag[kHeaderSize + 1] = std::byte{3};
+  EXPECT_FALSE(decode(bad_tag, 0));
+  EXPECT_FALSE(decode(*wire, 1));  // no fd with it
+  Middle many;
+  many.listener_tags.resize(kMaxMiddleListeners + 1);
+  auto big = encode(many);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, base::Errc::kTooLarge);
+  Middle huge;
+  huge.config_v4.assign(kMaxMessageSize, 'x');
+  EXPECT_FALSE(encode(huge));
+}
+
 TEST(ControlProtocol, RoundTripsEveryMessage) {
   Report rep;
   rep.seq = 42;
@@ -60,7 +116,10 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
                                GateLane{5, 2, kUnlimited},
                                GateCredit{6, 3, true, 12},
                                sample_direct(3),
-                               MaskProfiles{0x0a0b0c0d0e0f1011ull}};
+                               MaskProfiles{0x0a0b0c0d0e0f1011ull},
+
+                               sample_middle(),
+                               Middle{}};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();

@@ -279,6 +279,63 @@ TEST(Config, SupervisorKeysParseAndDefault) {
   EXPECT_THAT(error_of(std::string(kListener) + "[cells]\nnat = \"yes\"\n"), HasSubstr("nat"));
 }
 
+TEST(Config, MiddleDefaultsToTelegramsSourcesAndNoTag) {
+  auto cfg = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  const MiddleConfig& m = cfg->middle;
+  EXPECT_FALSE(m.ad_tag.has_value());
+  EXPECT_EQ(m.sources[0].where, "https://core.telegram.org/getProxySecret");
+  EXPECT_EQ(m.sources[1].where, "https://core.telegram.org/getProxyConfig");
+  EXPECT_EQ(m.sources[2].where, "https://core.telegram.org/getProxyConfigV6");
+  EXPECT_EQ(m.refresh_interval_s, 86'400u);
+  EXPECT_TRUE(m.fallback);
+  EXPECT_FALSE(cfg->listeners[0].ad_tag.has_value());
+}
+
+TEST(Config, MiddleTagsAndSourcesParse) {
+  const std::string text =
+      "[[listener]]\nbind = \"0.0.0.0:443\"\nad_tag = \"11111111111111111111111111111111\"\n"
+      "[middle]\nad_tag = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\nproxy_secret = "
+      "\"/etc/mtw/secret\"\n"
+      "proxy_config = \"http://127.0.0.1:8080/c\"\nproxy_config_v6 = \"\"\n"
+      "refresh_interval_s = 3600\npool = 4\nstall_timeout_ms = 2000\npublic_ip = \"203.0.113.7\"\n"
+      "fallback = false\n" +
+      user("ann", kKeyA, "ad_tag = \"22222222222222222222222222222222\"\n");
+  auto cfg = parse_config(text, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  const MiddleConfig& m = cfg->middle;
+  ASSERT_TRUE(m.ad_tag.has_value());
+  EXPECT_EQ(format_ad_tag(*m.ad_tag), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  EXPECT_EQ(m.sources[0].type, MaterialSource::Type::kFile);
+  EXPECT_EQ(m.sources[1].type, MaterialSource::Type::kUrl);
+  EXPECT_EQ(m.sources[2].type, MaterialSource::Type::kNone);
+  EXPECT_EQ(m.refresh_interval_s, 3600u);
+  EXPECT_EQ(m.pool, 4u);
+  EXPECT_EQ(m.stall_timeout_ms, 2000u);
+  EXPECT_EQ(m.public_ip, "203.0.113.7");
+  EXPECT_FALSE(m.fallback);
+  ASSERT_TRUE(cfg->listeners[0].ad_tag.has_value());
+  EXPECT_EQ(format_ad_tag(*cfg->listeners[0].ad_tag), "11111111111111111111111111111111");
+  ASSERT_TRUE(cfg->users[0].ad_tag.has_value());
+  EXPECT_EQ(format_ad_tag(*cfg->users[0].ad_tag), "22222222222222222222222222222222");
+}
+
+TEST(Config, MiddleRejectsBadTagsAndSources) {
+  const std::string l(kListener);
+  EXPECT_THAT(error_of(l + "[middle]\nad_tag = \"abc\"\n"),
+              HasSubstr("middle.ad_tag must be 32 hex digits"));
+  EXPECT_THAT(error_of(l + user("ann", kKeyA, "ad_tag = \"zz\"\n")),
+              HasSubstr("user.ad_tag must be 32 hex digits"));
+  EXPECT_THAT(error_of(l + "[middle]\nproxy_secret = \"secret.bin\"\n"),
+              HasSubstr("middle.proxy_secret: want an http:// or https:// URL or an absolute"));
+  EXPECT_THAT(error_of(l + "[middle]\nproxy_config = \"\"\n"),
+              HasSubstr("middle.proxy_config must name a URL or a file"));
+  EXPECT_THAT(error_of(l + "[middle]\npublic_ip = \"example.com\"\n"), HasSubstr("public_ip"));
+  EXPECT_THAT(error_of(l + "[middle]\npool = 0\n"), HasSubstr("pool"));
+  EXPECT_THAT(error_of(l + "[middle]\nrefresh_interval_s = 5\n"), HasSubstr("refresh_interval_s"));
+  EXPECT_THAT(error_of(l + "[middle]\nad_tags = \"\"\n"), HasSubstr("ad_tags"));
+}
+
 TEST(Config, GateAdmissionKeysParseValidateAndDefault) {
   auto def = parse_config(kListener, "t.toml");
   ASSERT_TRUE(def) << def.error().context;
