@@ -8,6 +8,7 @@
 
 #include "api/dates.h"
 #include "proto/secret.h"
+#include "supervisor/middle_material.h"
 #include "supervisor/units.h"
 #include "supervisor/user_name.h"
 
