@@ -1,6 +1,6 @@
 // The management model shared by the HTTP API (api/), the CLI (through the
 // API) and D-Bus (systemd/): what an operator can read and change. The
-// supervisor implements it (supervisor/daemon_service.cpp); the API layer
+// supervisor implements it (daemon/daemon_service.cpp); the API layer
 // only validates input, maps it to these calls and renders the results.
 // Every mutating call is durable in the store before it returns, takes
 // effect live, and touches only the user it names. On error nothing changed.

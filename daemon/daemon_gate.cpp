@@ -8,10 +8,10 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 #include "worker/control_socket.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace control = worker::control;
 
@@ -155,4 +155,4 @@ awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
 
 // ---- workers ---------------------------------------------------------------
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

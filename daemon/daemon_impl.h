@@ -25,13 +25,13 @@
 #include "api/service.h"
 #include "api/webhooks.h"
 #include "base/unique_fd.h"
+#include "daemon/daemon.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
 #include "netns/rate.h"
 #include "supervisor/accounting.h"
 #include "supervisor/backoff.h"
 #include "supervisor/config.h"
-#include "supervisor/daemon.h"
 #include "supervisor/memory_bound.h"
 #include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
@@ -43,8 +43,10 @@
 #include "worker/control_protocol.h"
 #include "worker/counters.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
+// The domain library's vocabulary (config, store, policy, accounting).
+using namespace mtw::supervisor;
 namespace asio = boost::asio;
 using worker::awaitable;
 using worker::Clock;
@@ -385,4 +387,4 @@ class Daemon final : public api::Service {
   bool ready_sent_ = false;
 };
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

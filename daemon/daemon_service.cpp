@@ -7,8 +7,8 @@
 #include <set>
 
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
 #include "worker/options.h"
 
@@ -16,7 +16,7 @@
 #define MTW_VERSION "0.1.0"
 #endif
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 template <class T, class U>
@@ -435,4 +435,4 @@ std::vector<api::LiveEvent> Daemon::events(std::uint64_t after, std::size_t limi
   return out;
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -16,11 +16,11 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "worker/control_socket.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 namespace control = worker::control;
@@ -469,4 +469,4 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
   });
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

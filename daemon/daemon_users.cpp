@@ -13,13 +13,13 @@
 
 #include "api/token.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
 #include "supervisor/reveal.h"
 #include "worker/options.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 StoredUser stored_from_config(const UserConfig& c) {
@@ -359,4 +359,4 @@ base::Result<void> Daemon::store_fresh_token() {
                             "):\n  " + token + "\n");
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -13,9 +13,9 @@
 #include <ctime>
 
 #include "base/log.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace control = worker::control;
 
 // What the global budget leaves, computed once per pass over the users.
@@ -158,4 +158,4 @@ void Daemon::on_gate_direct(const control::GateDirect& d) {
   if (recredit) refresh_lanes();
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -13,14 +13,14 @@
 #include "api/token.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "netns/reconcile.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "systemd/journal.h"
 #include "systemd/listen_fds.h"
 #include "worker/options.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("supervisor");
@@ -525,4 +525,4 @@ int run_daemon(const DaemonOptions& options) {
   return d.run();
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

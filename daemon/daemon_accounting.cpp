@@ -11,11 +11,11 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "netns/rate.h"
-#include "supervisor/daemon_impl.h"
 #include "worker/control_socket.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 namespace control = worker::control;
@@ -546,4 +546,4 @@ void Daemon::write_status() {
     log()->warn("status file not written error={}", r.error().to_string());
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon
