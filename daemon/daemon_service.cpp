@@ -74,11 +74,6 @@ std::string domain_of(const std::vector<std::string>& secrets) {
 
 }  // namespace
 
-UserRt* Daemon::find_by_name(std::string_view name) {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : it->second;
-}
-
 api::UserRecord Daemon::record_of(const UserRt& u) const {
   api::UserRecord r;
   r.user = u.user;
@@ -134,36 +129,13 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   return s;
 }
 
-base::Result<void> Daemon::check_secrets_free(const std::vector<std::string>& secrets,
-                                              UserId except) const {
-  std::set<std::string> keys;
-  for (const auto& hex : secrets) {
-    auto s = proto::parse_secret(hex);
-    if (!s) return base::fail(base::Errc::kBadInput, "secrets: " + s.error().context);
-    std::string key(reinterpret_cast<const char*>(s->key.data()), s->key.size());
-    if (!keys.insert(key).second)
-      return base::fail(base::Errc::kBadInput, "secrets: the same key is given twice");
-  }
-  for (const auto& [id, u] : users_) {
-    if (id == except) continue;
-    for (const auto& hex : u->user.secrets) {
-      auto s = proto::parse_secret(hex);
-      if (!s) continue;
-      if (keys.count(std::string(reinterpret_cast<const char*>(s->key.data()), s->key.size()))) {
-        return base::fail(base::Errc::kExists, "secrets: this key is already used by another user");
-      }
-    }
-  }
-  return {};
-}
-
 base::Result<api::UserRecord> Daemon::commit_user(const StoredUser& changed) {
   if (auto r = store_->update_user(changed); !r) return tl::unexpected(r.error());
   reconcile_user(changed);
   if (gate_table_dirty_) send_gate_table();
   refresh_lanes();  // a lowered cap takes the lane's credit back now
   write_status();
-  return record_of(*users_.at(changed.id));
+  return record_of(*users_.find(changed.id));
 }
 
 base::Result<std::vector<api::UserRecord>> Daemon::list_users() {
@@ -174,7 +146,7 @@ base::Result<std::vector<api::UserRecord>> Daemon::list_users() {
 }
 
 base::Result<api::UserRecord> Daemon::get_user(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return record_of(*u);
 }
@@ -183,7 +155,7 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   if (!valid_user_name(nu.name))
     return base::fail(base::Errc::kBadInput,
                       "name: must be " + std::string(supervisor::kUserNameRule));
-  if (find_by_name(nu.name))
+  if (users_.find(nu.name))
     return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
   if (users_.size() >= user_capacity(cfg_.cells)) {
     return base::fail(base::Errc::kExhausted,
@@ -207,7 +179,7 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
     if (!sec) return base::fail(base::Errc::kBadInput, "tls_domain: " + sec.error().context);
     s.secrets.push_back(proto::format_hex(*sec));
   }
-  if (auto r = check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
+  if (auto r = users_.check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
   apply_limits(nu.limits, s.overrides);
   if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
   auto id = store_->add_user(s, wall_now());
@@ -218,11 +190,11 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   event(s.id, "user_created", "api");
   if (gate_table_dirty_) send_gate_table();
   write_status();
-  return record_of(*users_.at(s.id));
+  return record_of(*users_.find(s.id));
 }
 
 base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const api::UserPatch& p) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -239,7 +211,7 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
 }
 
 base::Result<void> Daemon::delete_user(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -258,7 +230,7 @@ base::Result<void> Daemon::delete_user(std::string_view name) {
 base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name,
                                                     std::string_view new_secret,
                                                     std::uint32_t grace_s) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -297,7 +269,7 @@ base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name,
   }
   keep.push_back(hex);
   keep_exp.push_back(std::nullopt);
-  if (auto r = check_secrets_free({hex}, s.id); !r) return tl::unexpected(r.error());
+  if (auto r = users_.check_secrets_free({hex}, s.id); !r) return tl::unexpected(r.error());
   if (std::find(s.secrets.begin(), s.secrets.end(), hex) != s.secrets.end()) {
     return base::fail(base::Errc::kExists, "secret: the user already has this secret");
   }
@@ -340,7 +312,7 @@ void Daemon::expire_secrets(UnixSeconds now) {
 }
 
 base::Result<void> Daemon::reset_usage(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   const UnixSeconds now = wall_now();
   u->period = period_bounds(u->limits.period, u->limits.anchor_day, now);
@@ -353,7 +325,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
 }
 
 base::Result<api::UserStatus> Daemon::user_status(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return status_of(*u);
 }
@@ -367,14 +339,14 @@ std::vector<api::UserStatus> Daemon::all_status() {
 
 base::Result<std::vector<DayUsage>> Daemon::daily_usage(std::string_view name, UnixSeconds from,
                                                         UnixSeconds to) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return store_->daily_history(u->user.id, from, to);
 }
 
 base::Result<std::vector<MonthUsage>> Daemon::monthly_usage(std::string_view name, UnixSeconds from,
                                                             UnixSeconds to) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return store_->monthly_history(u->user.id, from, to);
 }
@@ -419,7 +391,7 @@ api::ServerStatus Daemon::server_status() {
 }
 
 base::Result<api::Links> Daemon::links(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   UserLinks l = user_links(public_host(), cfg_.server.public_port, cfg_.listeners, u->user.secrets);
   return api::Links{std::move(l.host), std::move(l.ports), std::move(l.tg), std::move(l.https)};
