@@ -46,7 +46,12 @@ Daemon::Daemon(DaemonOptions opts)
       rebalance_timer_(io_),
       tick_timer_(io_),
       signals_(io_),
-      shutdown_timer_(io_) {}
+      shutdown_timer_(io_) {
+  event_log_.set_sink([this](const api::LiveEvent& e) {
+    if (webhooks_) webhooks_->post(e);
+    if (dbus_) dbus_->on_event(e);
+  });
+}
 
 Daemon::~Daemon() = default;
 
@@ -103,6 +108,7 @@ base::Result<void> Daemon::start() {
   auto store = Store::open(cfg_.server.state_dir + "/state.db");
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
+  event_log_.set_store(&*store_);
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;
@@ -135,6 +141,7 @@ base::Result<void> Daemon::read_config() {
   auto cfg = load_config(opts_.config_path);
   if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
   cfg_ = std::move(*cfg);
+  event_log_.set_capacity(cfg_.api.events_kept);
   if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
     return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
   }

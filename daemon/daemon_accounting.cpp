@@ -61,27 +61,11 @@ std::string peer_ip(const control::PeerAddress& p) {
 }
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
-  api::LiveEvent e;
-  e.seq = ++event_seq_;
-  e.at = wall_now();
+  std::string name;
   if (user) {
-    if (const UserRt* u = users_.find(*user)) e.user = u->user.name;
+    if (const UserRt* u = users_.find(*user)) name = u->user.name;
   }
-  if (e.user.empty()) {
-    log()->info("event event={} detail=\"{}\"", kind, detail);
-  } else {
-    log()->info("event event={} user={} detail=\"{}\"", kind, e.user, detail);
-  }
-  e.kind = std::string(kind);
-  e.detail = std::string(detail);
-  ring_.push_back(e);
-  while (ring_.size() > cfg_.api.events_kept) ring_.pop_front();
-  if (webhooks_) webhooks_->post(e);
-  if (dbus_) dbus_->on_event(e);
-  if (!store_) return;
-  if (auto r = store_->record_event(wall_now(), user, kind, detail); !r) {
-    log()->warn("event not stored kind={} error={}", kind, r.error().to_string());
-  }
+  event_log_.record(user, std::move(name), kind, detail, wall_now());
 }
 
 void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every,

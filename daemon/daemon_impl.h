@@ -32,6 +32,7 @@
 #include "base/unique_fd.h"
 #include "daemon/children.h"
 #include "daemon/daemon.h"
+#include "daemon/event_log.h"
 #include "daemon/user_registry.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
@@ -247,6 +248,7 @@ class Daemon final : public api::Service {
   void housekeeping();
   void write_status();
   void append_status_user(std::ostream& o, UserId id, const UserRt& u) const;
+  // Records an event of `user` (none: a server event) in event_log_.
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
 
@@ -295,8 +297,7 @@ class Daemon final : public api::Service {
   std::vector<UsageDelta> unstored_;
   UnixSeconds started_wall_ = 0;
 
-  std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last
-  std::uint64_t event_seq_ = 0;
+  EventLog event_log_;  // sinks: webhooks_, dbus_ (set in the constructor)
   std::unique_ptr<api::ApiServer> api_;
   std::string fresh_token_;  // first start with TCP: the token, until store_fresh_token()
   std::unique_ptr<api::Webhooks> webhooks_;

@@ -398,13 +398,7 @@ base::Result<api::Links> Daemon::links(std::string_view name) {
 }
 
 std::vector<api::LiveEvent> Daemon::events(std::uint64_t after, std::size_t limit) {
-  std::vector<api::LiveEvent> out;
-  for (const auto& e : ring_) {
-    if (e.seq <= after) continue;
-    out.push_back(e);
-    if (out.size() >= limit) break;
-  }
-  return out;
+  return event_log_.since(after, limit);
 }
 
 }  // namespace mtw::daemon

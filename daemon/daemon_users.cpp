@@ -291,6 +291,7 @@ base::Result<void> Daemon::reload_config() {
                                  next.connections.per_ip_rate != cfg_.connections.per_ip_rate ||
                                  next.connections.admission != cfg_.connections.admission;
   cfg_ = std::move(next);
+  event_log_.set_capacity(cfg_.api.events_kept);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
   auto stored = store_->list_users();
   if (!stored) {
