@@ -94,6 +94,9 @@ inline constexpr std::uint64_t kChildNproc = 16;
 // A client's address as the key of UserRt::ips ("?" when unknown).
 std::string peer_ip(const worker::control::PeerAddress& p);
 
+static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
+              "the limits' rate bounds are the shaper's");
+
 // 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
 inline std::uint64_t shaper_bps(std::uint64_t bps) {
   if (bps == 0) return netns::kMaxRateBps;

@@ -19,50 +19,6 @@
 namespace mtw::daemon {
 namespace {
 
-template <class T, class U>
-void apply_field(const std::optional<std::optional<T>>& patch, std::optional<U>& field) {
-  if (!patch) return;
-  if (*patch)
-    field = static_cast<U>(**patch);
-  else
-    field.reset();
-}
-
-void apply_limits(const api::UserPatch& p, LimitOverrides& o) {
-  apply_field(p.rate_up_bps, o.rate_up_bps);
-  apply_field(p.rate_down_bps, o.rate_down_bps);
-  apply_field(p.quota_bytes, o.quota_bytes);
-  apply_field(p.throttle_bps, o.throttle_bps);
-  apply_field(p.period, o.period);
-  apply_field(p.anchor_day, o.anchor_day);
-  apply_field(p.warn_percent, o.warn_percent);
-  apply_field(p.max_connections, o.max_connections);
-  apply_field(p.max_unique_ips, o.max_unique_ips);
-  apply_field(p.idle_teardown_s, o.idle_teardown_s);
-  apply_field(p.on_demand, o.on_demand);
-}
-
-base::Result<void> check_limits(const LimitOverrides& o) {
-  auto bad = [](const char* field, const std::string& why) {
-    return base::fail(base::Errc::kBadInput, std::string(field) + ": " + why);
-  };
-  if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31))
-    return bad("limits.anchor_day", "must be 1..31");
-  if (o.anchor_day && o.period == Period::kWeekly && *o.anchor_day > 7)
-    return bad("limits.anchor_day", "weekly periods take an ISO weekday 1..7");
-  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 99))
-    return bad("limits.warn_percent", "must be 1..99");
-  for (auto [name, v] :
-       {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
-        std::pair{"limits.throttle_rate", o.throttle_bps}}) {
-    if (v && *v != 0 && (*v < netns::kMinRateBps || *v > netns::kMaxRateBps))
-      return bad(name, "must be 0 (unlimited) or between 8kbit and 100gbit");
-  }
-  if (o.throttle_bps && *o.throttle_bps == 0)
-    return bad("limits.throttle_rate", "must not be unlimited");
-  return {};
-}
-
 // The fake-TLS domain of the newest ee secret, or "".
 std::string domain_of(const std::vector<std::string>& secrets) {
   for (auto it = secrets.rbegin(); it != secrets.rend(); ++it) {
@@ -180,8 +136,8 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
     s.secrets.push_back(proto::format_hex(*sec));
   }
   if (auto r = users_.check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
-  apply_limits(nu.limits, s.overrides);
-  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  apply_limit_patch(nu.limits, s.overrides);
+  if (auto r = check_limit_overrides(s.overrides); !r) return tl::unexpected(r.error());
   auto id = store_->add_user(s, wall_now());
   if (!id) return tl::unexpected(id.error());
   s.id = *id;
@@ -205,8 +161,8 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
   if (p.enabled) s.enabled = *p.enabled;
   if (p.expires_at) s.expires_at = *p.expires_at;
   if (p.comment) s.comment = *p.comment;
-  apply_limits(p, s.overrides);
-  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  apply_limit_patch(p, s.overrides);
+  if (auto r = check_limit_overrides(s.overrides); !r) return tl::unexpected(r.error());
   return commit_user(s);
 }
 
