@@ -287,7 +287,7 @@ class Bench:
         self.a = args
         b = args.build
         self.sup_bin = os.path.join(b, "daemon", "mtwarden")
-        self.gate_bin = os.path.join(b, "worker", "mtwarden-gate")
+        self.gate_bin = os.path.join(b, "gate", "mtwarden-gate")
         self.worker_bin = os.path.join(b, "worker", "mtwarden-worker")
         self.loadgen_bin = os.path.join(b, "bench", "mtw-bench-loadgen")
         self.dc_bin = os.path.join(b, "bench", "mtw-bench-dc")

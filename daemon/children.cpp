@@ -4,14 +4,14 @@
 #include <fcntl.h>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
 
 namespace mtw::daemon {
 namespace {
 
-namespace control = worker::control;
-using worker::error_code;
-using worker::use_nothrow;
+namespace control = ipc::control;
+using ipc::error_code;
+using ipc::use_nothrow;
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("supervisor");
@@ -52,7 +52,7 @@ std::shared_ptr<ChildProc> adopt_child(asio::io_context& io, Process proc, base:
   c->ctl.assign(ctl.release(), ec);
   c->ctl.non_blocking(true, ec);
   c->exit_watch.assign(::fcntl(c->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
-  asio::co_spawn(io, watch_exit(c, std::move(on_exit)), worker::LogExceptions{"child exit"});
+  asio::co_spawn(io, watch_exit(c, std::move(on_exit)), ipc::LogExceptions{"child exit"});
   return c;
 }
 

@@ -18,19 +18,19 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "ipc/asio.h"
+#include "ipc/control_protocol.h"
+#include "ipc/counters.h"
 #include "supervisor/memory_bound.h"
 #include "supervisor/spawn.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
-#include "worker/counters.h"
 
 namespace mtw::daemon {
 
 namespace asio = boost::asio;
+using ipc::awaitable;
+using ipc::Clock;
 using supervisor::Process;
 using supervisor::WorkerCgroup;
-using worker::awaitable;
-using worker::Clock;
 
 // A spawned gate or worker with its control socket and exit watcher.
 struct ChildProc {
@@ -44,7 +44,7 @@ struct ChildProc {
   bool stopping = false;  // we are ending it: its exit is no crash
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
-  worker::Counters counters;  // last report (never billed: detail only)
+  ipc::Counters counters;  // last report (never billed: detail only)
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;
@@ -63,8 +63,7 @@ std::shared_ptr<ChildProc> adopt_child(asio::io_context& io, Process proc, base:
 // Sends one control message (with at most one descriptor) to the child:
 // kNotFound when its control socket is closed, else the socket's error
 // (EAGAIN when its buffer is full: the caller decides whether to retry).
-[[nodiscard]] base::Result<void> send_to(ChildProc& c, const worker::control::Message& m,
-                                         int fd = -1);
+[[nodiscard]] base::Result<void> send_to(ChildProc& c, const ipc::control::Message& m, int fd = -1);
 
 // Asks a live child for a report; a closed one is skipped.
 void request_report(ChildProc& c);

@@ -18,7 +18,6 @@
 #include "proto/secret.h"
 #include "systemd/journal.h"
 #include "systemd/listen_fds.h"
-#include "worker/options.h"
 
 namespace mtw::daemon {
 
@@ -280,7 +279,7 @@ base::Result<void> Daemon::bind_listeners() {
       return base::fail(base::Errc::kSyscall,
                         l.pos.to_string() + ": listener " + name + ": " + ec.message());
     }
-    worker::tune_listener(a);
+    ipc::tune_listener(a);
     if (l.bind.port == 0) {
       auto bound = a.local_endpoint(ec);
       listener_names_.push_back(

@@ -12,13 +12,13 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "ipc/control_socket.h"
 #include "netns/rate.h"
-#include "worker/control_socket.h"
 
 namespace mtw::daemon {
 namespace {
 
-namespace control = worker::control;
+namespace control = ipc::control;
 
 constexpr std::uint64_t kReportEvery = 5;       // sweeps between report requests per worker
 constexpr std::uint64_t kIdleReportEvery = 60;  // the same for a worker without connections
@@ -466,7 +466,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"usage_down\":" << u.period_usage.bytes_down
     << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
     << ",\"measured_down_bps\":" << u.rate_bps_down;
-  if (u.worker) o << ",\"worker\":" << worker::counters_json(u.worker->counters);
+  if (u.worker) o << ",\"worker\":" << ipc::counters_json(u.worker->counters);
   o << "}";
 }
 
@@ -498,7 +498,7 @@ void Daemon::write_status() {
     o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())
       << ",\"ready\":" << (gate_->ready ? "true" : "false")
       << ",\"restarts\":" << gate_restart_.restarts()
-      << ",\"counters\":" << worker::counters_json(gate_->counters);
+      << ",\"counters\":" << ipc::counters_json(gate_->counters);
   }
   o << "},\"users\":[";
   bool first = true;

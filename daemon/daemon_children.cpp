@@ -17,13 +17,14 @@
 
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "ipc/control_socket.h"
+#include "ipc/secrets_file.h"
 #include "proto/secret.h"
-#include "worker/control_socket.h"
 
 namespace mtw::daemon {
 namespace {
 
-namespace control = worker::control;
+namespace control = ipc::control;
 
 std::string ms(std::uint32_t v) { return std::to_string(v) + "ms"; }
 
@@ -67,9 +68,9 @@ std::uint64_t nofile_within_limit(std::uint64_t want) {
   return want;
 }
 
-void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
-                         const worker::Counters& now) {
-  const auto k = worker::Counter::kSeccompDenied;
+void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
+                         const ipc::Counters& now) {
+  const auto k = ipc::Counter::kSeccompDenied;
   if (now[k] <= before[k]) return;
   if (user.empty()) {
     log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k],
@@ -231,9 +232,7 @@ void Daemon::spawn_worker(UserRt& u) {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
     return fail("socketpair failed");
   base::UniqueFd ours(sp[0]), theirs(sp[1]);
-  std::string secrets;
-  for (const auto& s : u.user.secrets) secrets += s + "\n";
-  auto mem = memfd_with("mtwarden-secrets", secrets);
+  auto mem = memfd_with("mtwarden-secrets", ipc::format_secrets_file(u.user.secrets));
   if (!mem) return fail(mem.error().to_string());
   auto ns = u.cell->open_netns();
   if (!ns) return fail("open netns: " + ns.error().to_string());
@@ -279,7 +278,7 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   touch(u);
   log()->info("worker started user={} pid={} uid={} cell={}", u.user.name, w->proc.pid(), uid,
               u.cell->names().netns);
-  asio::co_spawn(io_, worker_loop(id, w), worker::LogExceptions{"worker control"});
+  asio::co_spawn(io_, worker_loop(id, w), ipc::LogExceptions{"worker control"});
   request_report(*w);
 }
 

@@ -9,11 +9,12 @@
 
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
-#include "worker/control_socket.h"
+#include "ipc/control_socket.h"
+#include "ipc/gate_table.h"
 
 namespace mtw::daemon {
 
-namespace control = worker::control;
+namespace control = ipc::control;
 
 bool Daemon::start_gate() {
   if (stopping_) return false;
@@ -55,7 +56,7 @@ bool Daemon::start_gate() {
                        });
   gate_ = g;
   log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
-  asio::co_spawn(io_, gate_loop(g), worker::LogExceptions{"gate control"});
+  asio::co_spawn(io_, gate_loop(g), ipc::LogExceptions{"gate control"});
   // Lane messages come in bursts (one per running user at a gate start).
   const int sndbuf = 4 << 20;
   (void)::setsockopt(g->ctl.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
@@ -88,12 +89,8 @@ void Daemon::send_gate_table() {
   text.reserve(users_.size() * 80);
   for (const auto& [id, u] : users_) {
     if (!servable(*u, now)) continue;
-    for (const auto& s : u->user.secrets) {
-      text += std::to_string(static_cast<std::uint32_t>(id));
-      text += ' ';
-      text += s;
-      text += '\n';
-    }
+    for (const auto& s : u->user.secrets)
+      ipc::append_gate_table_line(text, static_cast<std::uint32_t>(id), s);
   }
   auto fd = memfd_with("mtwarden-gate-table", text);
   if (!fd) {

@@ -49,19 +49,16 @@
 #include "supervisor/user_change.h"
 #include "systemd/dbus_manager.h"
 #include "systemd/notify.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
-#include "worker/counters.h"
 
 namespace mtw::daemon {
 
 // The domain library's vocabulary (config, store, policy, accounting).
 using namespace mtw::supervisor;
 namespace asio = boost::asio;
-using worker::awaitable;
-using worker::Clock;
-using worker::error_code;
-using worker::use_nothrow;
+using ipc::awaitable;
+using ipc::Clock;
+using ipc::error_code;
+using ipc::use_nothrow;
 
 // The daemon's logger ("supervisor"), shared by the daemon*.cpp files.
 const std::shared_ptr<spdlog::logger>& log();
@@ -79,8 +76,8 @@ std::uint64_t nofile_within_limit(std::uint64_t want);
 void raise_nofile_soft_limit();
 // Warns when a child's report shows more calls refused by its seccomp filter
 // than the previous one (a relay never makes them: worth an operator's look).
-void log_seccomp_denials(const char* child, const std::string& user, const worker::Counters& before,
-                         const worker::Counters& now);
+void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
+                         const ipc::Counters& now);
 // RLIMIT_NPROC of the gate and of each worker: processes and threads of its
 // uid (each child has a uid of its own). A relay runs one thread plus Asio's
 // resolver thread; the rest is headroom, not room for a fork bomb.
@@ -92,7 +89,7 @@ inline constexpr std::uint64_t kChildNproc = 16;
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
 // A client's address as the key of UserRt::ips ("?" when unknown).
-std::string peer_ip(const worker::control::PeerAddress& p);
+std::string peer_ip(const ipc::control::PeerAddress& p);
 
 static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
               "the limits' rate bounds are the shaper's");
@@ -230,11 +227,11 @@ class Daemon final : public api::Service {
   std::uint64_t lane_allow_for(const UserRt& u, const BudgetView& b) const;
   void close_lane(UserRt& u);
   void forget_lanes();  // the gate is gone: so are its lane ends
-  void on_gate_direct(const worker::control::GateDirect& d);
+  void on_gate_direct(const ipc::control::GateDirect& d);
 
   // daemon_accounting.cpp: sweeps, policy, connections, status.
-  void on_gate_handoff(worker::control::GateHandoff h, base::UniqueFd fd);
-  void mask_via_gate(worker::control::Handoff h, base::UniqueFd fd);
+  void on_gate_handoff(ipc::control::GateHandoff h, base::UniqueFd fd);
+  void mask_via_gate(ipc::control::Handoff h, base::UniqueFd fd);
   bool can_admit(const UserRt& u) const;
   void forward(UserRt& u, HeldConn c);
   void drain_held(UserRt& u);

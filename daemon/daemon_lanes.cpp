@@ -17,7 +17,7 @@
 #include "daemon/daemon_impl.h"
 
 namespace mtw::daemon {
-namespace control = worker::control;
+namespace control = ipc::control;
 
 BudgetView Daemon::budget_view() const {
   const BudgetView b = budget_.view(cfg_.connections.global_budget);

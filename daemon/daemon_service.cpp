@@ -10,7 +10,6 @@
 #include "daemon/daemon_impl.h"
 #include "proto/secret.h"
 #include "supervisor/links.h"
-#include "worker/options.h"
 
 #ifndef MTW_VERSION
 #define MTW_VERSION "0.1.0"
@@ -76,9 +75,9 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.bytes_up_total = u.bytes_up_total;
   s.bytes_down_total = u.bytes_down_total;
   if (u.worker) {
-    s.worker_counters.reserve(worker::kCounterCount);
-    for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
-      s.worker_counters.emplace_back(worker::counter_name(static_cast<worker::Counter>(i)),
+    s.worker_counters.reserve(ipc::kCounterCount);
+    for (std::size_t i = 0; i < ipc::kCounterCount; ++i) {
+      s.worker_counters.emplace_back(ipc::counter_name(static_cast<ipc::Counter>(i)),
                                      u.worker->counters.values[i]);
     }
   }
@@ -325,8 +324,8 @@ api::ServerStatus Daemon::server_status() {
   if (gate_) {
     s.gate_pid = gate_->gone ? 0 : gate_->proc.pid();
     s.gate_ready = gate_->ready && !gate_->gone;
-    for (std::size_t i = 0; i < worker::kCounterCount; ++i) {
-      s.gate_counters.emplace_back(worker::counter_name(static_cast<worker::Counter>(i)),
+    for (std::size_t i = 0; i < ipc::kCounterCount; ++i) {
+      s.gate_counters.emplace_back(ipc::counter_name(static_cast<ipc::Counter>(i)),
                                    gate_->counters.values[i]);
     }
   }

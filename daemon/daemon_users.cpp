@@ -17,7 +17,6 @@
 #include "proto/secret.h"
 #include "supervisor/links.h"
 #include "supervisor/reveal.h"
-#include "worker/options.h"
 
 namespace mtw::daemon {
 namespace {

@@ -35,7 +35,7 @@ namespace mtw::daemon {
 using supervisor::UserId;
 
 struct HeldConn {
-  worker::control::Handoff handoff;
+  ipc::control::Handoff handoff;
   base::UniqueFd fd;
   Clock::time_point deadline;
 };

@@ -7,13 +7,17 @@
 #include <sys/socket.h>
 
 #include "base/log.h"
-#include "worker/control_socket.h"
+#include "conn/syscall_filter.h"
+#include "ipc/control_channel.h"
+#include "ipc/control_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
-#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
+
+using Next = ipc::ControlChannel::Next;
+using Stage = ipc::ControlChannel::Stage;
 
 // More lanes than this means a confused parent: refuse the new one.
 constexpr std::size_t kMaxLanes = 8;
@@ -29,28 +33,22 @@ awaitable<void> Server::Impl::control_loop() {
   control.emplace(io, rt.opts.control_fd);
   error_code ec;
   control->non_blocking(true, ec);
-  const int fd = rt.opts.control_fd;
-  while (control && control->is_open()) {
-    auto [wec] = co_await control->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (wec) co_return;
-    for (;;) {
-      auto got = control::recv_datagram(fd, /*dont_wait=*/true);
-      if (!got) {
-        if (got.error().sys_errno == EAGAIN || got.error().sys_errno == EWOULDBLOCK) break;
-        log()->warn("control receive failed error={}", got.error().to_string());
-        break;
-      }
-      if (!*got) {
-        begin_drain("control socket closed");
-        co_return;
-      }
-      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
-      if (!msg) {
-        log()->warn("control message dropped error={}", msg.error().to_string());
-        continue;
-      }
-      handle_control(std::move(*msg), std::move((*got)->fds));
-    }
+  ipc::ControlChannel channel(
+      *control,
+      [this](control::Message msg, std::vector<base::UniqueFd> fds) {
+        handle_control(std::move(msg), std::move(fds));
+        return Next::kContinue;
+      },
+      [](Stage stage, const base::Error& e) {
+        if (stage == Stage::kReceive) {
+          log()->warn("control receive failed error={}", e.to_string());
+        } else {
+          log()->warn("control message dropped error={}", e.to_string());
+        }
+        return Next::kContinue;
+      });
+  if (co_await channel.run() == ipc::ControlChannel::End::kEof) {
+    begin_drain("control socket closed");
   }
 }
 
@@ -92,43 +90,30 @@ void Server::Impl::open_lane(const control::Lane& l, base::UniqueFd fd) {
 }
 
 awaitable<void> Server::Impl::lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane) {
-  const int fd = lane->native_handle();
-  while (lane->is_open()) {
-    auto [wec] = co_await lane->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (wec || !lane->is_open()) co_return;
-    for (;;) {
-      auto got = control::recv_datagram(fd, /*dont_wait=*/true);
-      error_code ec;
-      if (!got) {
-        if (got.error().code == base::Errc::kSyscall &&
-            (got.error().sys_errno == EAGAIN || got.error().sys_errno == EWOULDBLOCK)) {
-          break;
+  // A lane has no second chance: anything but a handoff, a datagram that
+  // does not decode or a failing socket closes it; so does the gate closing
+  // its end (a new lane replaces this one) and the drain.
+  ipc::ControlChannel channel(
+      *lane,
+      [this](control::Message msg, std::vector<base::UniqueFd> fds) {
+        auto* h = std::get_if<control::Handoff>(&msg);
+        if (!h) {
+          log()->warn("lane closed reason=unexpected_message error=\"not a handoff\"");
+          return Next::kStop;
         }
-        // Oversized (truncated) or failing: a lane has no second chance.
-        log()->warn("lane closed reason=receive_failed error={}", got.error().to_string());
-        lane->close(ec);
-        co_return;
-      }
-      if (!*got) {  // the gate closed its end: a new lane replaces this one
-        lane->close(ec);
-        co_return;
-      }
-      auto msg = control::decode((*got)->bytes, (*got)->fds.size());
-      auto* h = msg ? std::get_if<control::Handoff>(&*msg) : nullptr;
-      if (!h) {
-        log()->warn("lane closed reason=unexpected_message error={}",
-                    msg ? "not a handoff" : msg.error().to_string());
-        lane->close(ec);
-        co_return;
-      }
-      ++rt.counters[Counter::kDirectHandoffs];
-      handle_handoff(std::move(*h), std::move((*got)->fds.front()), /*counted=*/true);
-      if (rt.draining) {
-        lane->close(ec);
-        co_return;
-      }
-    }
-  }
+        ++rt.counters[Counter::kDirectHandoffs];
+        handle_handoff(std::move(*h), std::move(fds.front()), /*counted=*/true);
+        return rt.draining ? Next::kStop : Next::kContinue;
+      },
+      [](Stage stage, const base::Error& e) {
+        log()->warn("lane closed reason={} error={}",
+                    stage == Stage::kReceive ? "receive_failed" : "unexpected_message",
+                    e.to_string());
+        return Next::kStop;
+      });
+  co_await channel.run();
+  error_code ec;
+  lane->close(ec);
 }
 
 void Server::Impl::close_lanes() {
@@ -169,6 +154,7 @@ void Server::Impl::apply_limits(const control::SetLimits& l) {
   if (l.handshake_timeout_ms != control::kKeep) {
     rt.opts.handshake_timeout_ms = l.handshake_timeout_ms;
   }
+  rt.settings = conn_settings(rt.opts);  // what the connections follow
   log()->info("limits set max_connections={} idle_timeout_ms={} handshake_timeout_ms={}",
               rt.opts.max_connections, rt.opts.idle_timeout_ms, rt.opts.handshake_timeout_ms);
 }
@@ -193,7 +179,7 @@ void Server::Impl::apply_reload(const control::Reload& r) {
 
 void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
-  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
+  rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   control::Report rep{++report_seq, rt.counters};
   auto bytes = control::encode(rep);
   if (!bytes) return;

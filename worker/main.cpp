@@ -5,19 +5,19 @@
 #include <vector>
 
 #include "base/log.h"
+#include "conn/syscall_filter.h"
 #include "worker/options.h"
 #include "worker/server.h"
-#include "worker/syscall_filter.h"
 
 namespace {
 
 int confinement_check() {
-  auto rep = mtw::worker::run_confinement_check();
+  auto rep = mtw::conn::run_confinement_check();
   if (!rep) {
     std::fprintf(stderr, "mtwarden-worker: %s\n", rep.error().to_string().c_str());
     return 1;
   }
-  std::fputs(mtw::worker::format_confinement_report(*rep).c_str(), stdout);
+  std::fputs(mtw::conn::format_confinement_report(*rep).c_str(), stdout);
   return rep->ok() ? 0 : 1;
 }
 
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     // client byte or control message is read. Not in the spawn child before
     // exec: the filter's SIGSYS handler must exist before a denied call can
     // trap, and exec resets handlers; standalone workers get it as well.
-    if (auto r = mtw::worker::install_syscall_filter(); !r) {
+    if (auto r = mtw::conn::install_syscall_filter(); !r) {
       log->error("seccomp filter not installed error={}", r.error().to_string());
       return 1;
     }

@@ -30,7 +30,7 @@
 #include "proto/rpc.h"
 #include "proto/rpc_crypto.h"
 #include "proto/rpc_frame.h"
-#include "worker/asio.h"
+#include "worker/names.h"
 
 namespace mtw::worker {
 

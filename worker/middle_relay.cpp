@@ -114,7 +114,7 @@ awaitable<void> Session::relay_middle(BufferLease& buf, const proto::ClientInit&
   buf.reset();
   asio::co_spawn(
       client_.get_executor(),
-      [self = shared_from_this()]() -> awaitable<void> { co_await self->pump_middle_to_client(); },
+      [self = shared_self()]() -> awaitable<void> { co_await self->pump_middle_to_client(); },
       LogExceptions{"relay middle->client"});
   co_await pump_client_to_middle(std::move(up), tail);
 }

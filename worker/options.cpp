@@ -6,13 +6,15 @@
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <sstream>
+
+#include "conn/duration.h"
 
 namespace mtw::worker {
 namespace {
+
+using conn::parse_duration_ms;
 
 using base::Errc;
 using base::fail;
@@ -186,23 +188,6 @@ Result<void> check_complete(const Options& o) {
 
 }  // namespace
 
-Result<std::uint32_t> parse_duration_ms(std::string_view text) {
-  double scale = 1000.0;
-  if (text.size() > 2 && text.ends_with("ms")) {
-    scale = 1.0;
-    text.remove_suffix(2);
-  } else if (text.size() > 1 && text.ends_with("s")) {
-    text.remove_suffix(1);
-  }
-  double v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || !(v >= 0) ||
-      v * scale > 4.0e9) {
-    return fail(Errc::kBadInput, "bad duration (want seconds, e.g. 10, 1.5 or 250ms)");
-  }
-  return static_cast<std::uint32_t>(std::llround(v * scale));
-}
-
 Result<Options> parse_options(const std::vector<std::string_view>& args) {
   Options o;
   const auto& flags = value_flags();
@@ -237,41 +222,6 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
   }
   if (auto r = check_complete(o); !r) return tl::unexpected(r.error());
   return o;
-}
-
-Result<std::vector<proto::Secret>> parse_secrets_text(std::string_view text) {
-  std::vector<proto::Secret> out;
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    ++line_no;
-    auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) {
-      line.remove_prefix(1);
-    }
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
-      line.remove_suffix(1);
-    }
-    if (line.empty()) continue;
-    auto s = proto::parse_secret(line);
-    if (!s) {
-      return fail(Errc::kBadInput, "line " + std::to_string(line_no) + ": " + s.error().context);
-    }
-    out.push_back(std::move(*s));
-  }
-  if (out.empty()) return fail(Errc::kBadInput, "no secrets in file");
-  return out;
-}
-
-Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return base::fail_errno("open secrets file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return base::fail_errno("read secrets file");
-  return parse_secrets_text(ss.str());
 }
 
 }  // namespace mtw::worker

@@ -1,5 +1,5 @@
-// Command line of mtwarden-worker: a pure parser from argv to Options, the
-// --help text, and the secrets-file reader. No I/O except read_secrets_file.
+// Command line of mtwarden-worker: a pure parser from argv to Options and
+// the --help text; no I/O (the secrets file: ipc/secrets_file.h).
 // Thread-safe: plain values and pure functions.
 #pragma once
 
@@ -32,9 +32,6 @@ struct Options {
   bool fast_mode = true;
   bool prefer_ipv6 = false;
   std::uint32_t handshake_timeout_ms = 10'000;
-  // Gate only: a handshake that has not sent one byte by then meets its
-  // deadline early (0 = only handshake_timeout_ms applies).
-  std::uint32_t silent_timeout_ms = 0;
   std::uint32_t idle_timeout_ms = 300'000;
   std::uint32_t dc_connect_timeout_ms = 10'000;
   std::uint32_t drain_timeout_ms = 30'000;
@@ -65,14 +62,5 @@ struct Options {
 
 // The --help text.
 std::string usage_text();
-
-// "12", "1.5", "250ms" -> milliseconds. Seconds by default.
-[[nodiscard]] Result<std::uint32_t> parse_duration_ms(std::string_view text);
-
-// Secrets file content: one secret per line, '#' starts a comment, blank
-// lines ignored. Errors carry the line number, never the secret.
-[[nodiscard]] Result<std::vector<proto::Secret>> parse_secrets_text(std::string_view text);
-// Reads and parses `path` (kSyscall on I/O failure).
-[[nodiscard]] Result<std::vector<proto::Secret>> read_secrets_file(const std::string& path);
 
 }  // namespace mtw::worker

@@ -51,14 +51,6 @@ std::size_t Session::unwrap_tls(std::byte* buf, std::size_t from, std::size_t en
   return static_cast<std::size_t>(out - buf);
 }
 
-awaitable<bool> Session::wait_readable(tcp::socket& sock, BufferLease& buf) {
-  buf.reset();
-  auto [ec] = co_await sock.async_wait(tcp::socket::wait_read, use_nothrow);
-  if (ec) co_return false;
-  buf = rt_.pool.borrow();
-  co_return true;
-}
-
 awaitable<void> Session::pump_client_to_dc(BufferLease buf, std::size_t tail) {
   for (;;) {
     error_code ec = asio::error::would_block;

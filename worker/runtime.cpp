@@ -1,18 +1,17 @@
 #include "worker/runtime.h"
 
-#include <ctime>
-
 namespace mtw::worker {
 
-void Runtime::set_secrets(std::vector<proto::Secret> secrets) {
-  std::vector<proto::UserSecret> users;
-  users.reserve(secrets.size());
-  for (auto& s : secrets) users.push_back(proto::UserSecret{0, std::move(s)});
-  index = std::make_shared<const proto::UserIndex>(std::move(users));
-}
-
-void Runtime::set_users(std::vector<proto::UserSecret> users) {
-  index = std::make_shared<const proto::UserIndex>(std::move(users));
+conn::Settings conn_settings(const Options& o) {
+  conn::Settings s;
+  s.allowed = o.allowed;
+  s.tls_skew_seconds = o.tls_skew_seconds;
+  s.handshake_timeout_ms = o.handshake_timeout_ms;
+  s.idle_timeout_ms = o.idle_timeout_ms;
+  s.connect_timeout_ms = o.dc_connect_timeout_ms;
+  s.mask = o.mask;
+  s.mask_discard_timeout_ms = o.mask_discard_timeout_ms;
+  return s;
 }
 
 base::Result<void> Runtime::init_dc_table() {
@@ -21,14 +20,6 @@ base::Result<void> Runtime::init_dc_table() {
     if (auto r = dcs.set_from_text(spec); !r) return r;
   }
   return {};
-}
-
-proto::IdentifyOptions Runtime::identify_options() const {
-  proto::IdentifyOptions o;
-  o.clock.now = static_cast<std::int64_t>(std::time(nullptr));
-  o.clock.max_skew_seconds = opts.tls_skew_seconds;
-  o.allowed = opts.allowed;
-  return o;
 }
 
 }  // namespace mtw::worker

@@ -9,10 +9,11 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "conn/syscall_filter.h"
+#include "ipc/secrets_file.h"
 #include "proto/links.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
-#include "worker/syscall_filter.h"
 
 namespace mtw::worker {
 namespace {
@@ -54,7 +55,7 @@ Server::~Server() = default;
 base::Result<void> Server::Impl::load_secrets() {
   std::vector<proto::Secret> all = rt.opts.secrets;
   if (!rt.opts.secrets_file.empty()) {
-    auto file = read_secrets_file(rt.opts.secrets_file);
+    auto file = ipc::read_secrets_file(rt.opts.secrets_file);
     if (!file) return tl::unexpected(file.error());
     all.insert(all.end(), file->begin(), file->end());
   }
@@ -210,7 +211,7 @@ void Server::Impl::reload_secrets_file() {
     log()->info("reload skipped reason=no_secrets_file");
     return;
   }
-  auto file = read_secrets_file(rt.opts.secrets_file);
+  auto file = ipc::read_secrets_file(rt.opts.secrets_file);
   if (!file) {
     log()->warn("reload failed, keeping old secrets error={}", file.error().to_string());
     return;
@@ -240,7 +241,7 @@ awaitable<void> Server::Impl::tick_loop() {
   next_stats_file = Clock::now();
   next_summary = Clock::now() + std::chrono::milliseconds(rt.opts.stats_interval_ms);
   tick_timer = &timer;
-  rt.on_first_session = [this] {
+  rt.on_first_connection = [this] {
     if (!tick_timer) return;
     tick_woken = true;
     tick_timer->cancel();
@@ -251,7 +252,7 @@ awaitable<void> Server::Impl::tick_loop() {
     // stats file each second if one is written, else the summary line) or
     // until its first session wakes it. A thousand idle workers waking once
     // a second cost a quarter of a core on a PVM guest.
-    const bool idle = rt.sessions.empty() && !rt.draining;
+    const bool idle = rt.connections.empty() && !rt.draining;
     if (!idle) {
       timer.expires_after(std::chrono::milliseconds(250));
     } else if (!rt.opts.stats_file.empty()) {
@@ -265,11 +266,11 @@ awaitable<void> Server::Impl::tick_loop() {
     const bool woken = std::exchange(tick_woken, false);
     if (ec && !rt.draining && !woken) {
       tick_timer = nullptr;
-      rt.on_first_session = nullptr;
+      rt.on_first_connection = nullptr;
       co_return;
     }
     auto now = Clock::now();
-    for (Session* s : rt.sessions) s->on_tick(now);
+    for (conn::Connection* c : rt.connections) c->on_tick(now);
     if (middle) middle->on_tick(now);
     if (now >= next_stats_file) {
       write_stats_file();
@@ -279,9 +280,9 @@ awaitable<void> Server::Impl::tick_loop() {
       log()->info("stats {}", counters_summary(rt.counters));
       next_summary = now + std::chrono::milliseconds(rt.opts.stats_interval_ms);
     }
-    if (rt.draining && (rt.sessions.empty() || now >= drain_deadline)) {
+    if (rt.draining && (rt.connections.empty() || now >= drain_deadline)) {
       tick_timer = nullptr;
-      rt.on_first_session = nullptr;
+      rt.on_first_connection = nullptr;
       finish_drain();
       co_return;
     }
@@ -289,8 +290,8 @@ awaitable<void> Server::Impl::tick_loop() {
 }
 
 void Server::Impl::finish_drain() {
-  log()->info("drain finished remaining={}", rt.sessions.size());
-  for (Session* s : rt.sessions) s->close();
+  log()->info("drain finished remaining={}", rt.connections.size());
+  for (conn::Connection* c : rt.connections) c->close();
   if (middle) middle->close_all();
   if (signals) signals->cancel();  // nothing may keep io.run() alive now
   if (control) {
@@ -302,7 +303,7 @@ void Server::Impl::finish_drain() {
 
 void Server::Impl::write_stats_file() {
   if (rt.opts.stats_file.empty()) return;
-  rt.counters[Counter::kSeccompDenied] = denied_syscalls();
+  rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   std::string json = counters_json(rt.counters);
   if (middle && json.ends_with("}")) {
     const auto& m = middle->stats();

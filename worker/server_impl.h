@@ -7,9 +7,8 @@
 #include <vector>
 
 #include "base/unique_fd.h"
-#include "worker/asio.h"
-#include "worker/control_protocol.h"
 #include "worker/middle.h"
+#include "worker/names.h"
 #include "worker/runtime.h"
 #include "worker/server.h"
 

@@ -1,4 +1,4 @@
-// Fuzzes worker::control::decode. The whole input is one datagram (the seed
+// Fuzzes ipc::control::decode. The whole input is one datagram (the seed
 // corpus holds raw wire messages), decoded with 0, 1 and 2 attached fds.
 // Properties:
 //  - errors are kBadInput or kTooLarge only;
@@ -8,20 +8,20 @@
 //  - round trip: encode(decode(x)) succeeds, decodes to an equal message and
 //    is a fixed point of encode∘decode; it equals x byte for byte unless x is
 //    a report whose counter count differs from kCounterCount.
-// worker/control_protocol.cpp is compiled into this target (see CMakeLists.txt).
+// ipc/control_protocol.cpp is compiled into this target (see CMakeLists.txt).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <variant>
 
-#include "worker/control_protocol.h"
+#include "ipc/control_protocol.h"
 
 namespace {
 
-using namespace mtw::worker::control;
+using namespace mtw::ipc::control;
 using mtw::base::Errc;
-using mtw::worker::kCounterCount;
+using mtw::ipc::kCounterCount;
 
 void check_round_trip(ByteSpan in, const Message& m, std::size_t fds) {
   if (in.size() < kHeaderSize ||

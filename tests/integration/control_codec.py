@@ -1,6 +1,6 @@
 """An independent Python codec for the control protocol (docs/worker-control.md),
 used by the integration tests that play the supervisor. Written from the
-document, not from worker/control_protocol.cpp, so the two check each other.
+document, not from ipc/control_protocol.cpp, so the two check each other.
 
 Every datagram: "MTWC" | version u8 (1) | type u8 | flags u16 (0) | body length
 u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane and

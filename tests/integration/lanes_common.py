@@ -13,7 +13,7 @@ import time
 import control_codec as cc
 import harness as h
 
-GATE = os.environ.get("MTW_GATE", "build/lead/worker/mtwarden-gate")
+GATE = os.environ.get("MTW_GATE", "build/lead/gate/mtwarden-gate")
 
 USER, USER_TLS = 101, 4000000000
 TABLE = "%d %s\n%d %s\n" % (USER, h.SIMPLE_SECRET, USER_TLS, h.TLS_SECRET)

@@ -37,7 +37,7 @@ INET_NS = "inet"
 HOST_ADDR = "198.18.0.1"
 INET_ADDR = "198.18.0.2"
 SUPERVISOR = os.environ.get("MTW_SUPERVISOR", "build/ht/daemon/mtwarden")
-GATE = os.environ.get("MTW_GATE", "build/ht/worker/mtwarden-gate")
+GATE = os.environ.get("MTW_GATE", "build/ht/gate/mtwarden-gate")
 WORKER = os.environ.get("MTW_WORKER", h.WORKER)
 
 _children = []  # Popen objects to kill at exit

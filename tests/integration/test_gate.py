@@ -26,7 +26,7 @@ import time
 import control_codec as cc
 import harness as h
 
-GATE = os.environ.get("MTW_GATE", "build/hg/worker/mtwarden-gate")
+GATE = os.environ.get("MTW_GATE", "build/hg/gate/mtwarden-gate")
 
 USER_SIMPLE, USER_DD, USER_TLS = 101, 202, 4000000000
 DD_SECRET = "dd" + h.OTHER_SECRET

@@ -27,7 +27,7 @@ import time
 import control_codec as cc
 import harness as h
 
-GATE = os.environ.get("MTW_GATE", "build/hg/worker/mtwarden-gate")
+GATE = os.environ.get("MTW_GATE", "build/hg/gate/mtwarden-gate")
 MARK = "MTW_FLOOD_SANDBOX"
 
 USER_SIMPLE, USER_DD, USER_TLS = 101, 202, 303

@@ -89,10 +89,10 @@ TEST(Children, SendToAReleasedChildFailsWithNotFound) {
   Spawned s = spawn_sh("sleep 30");
   auto c = adopt_child(io, std::move(s.proc), std::move(s.ours),
                        [](const std::shared_ptr<ChildProc>&, int) {});
-  EXPECT_TRUE(send_to(*c, worker::control::ReportRequest{}));
+  EXPECT_TRUE(send_to(*c, ipc::control::ReportRequest{}));
   (void)c->proc.kill(SIGKILL);
   release_child(*c);
-  auto r = send_to(*c, worker::control::ReportRequest{});
+  auto r = send_to(*c, ipc::control::ReportRequest{});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, base::Errc::kNotFound);
   (void)c->proc.wait(10'000);

@@ -149,34 +149,6 @@ TEST(Options, RejectsBadValues) {
   }
 }
 
-TEST(Options, ParsesDurations) {
-  EXPECT_EQ(parse_duration_ms("10").value(), 10'000u);
-  EXPECT_EQ(parse_duration_ms("1.5").value(), 1500u);
-  EXPECT_EQ(parse_duration_ms("2s").value(), 2000u);
-  EXPECT_EQ(parse_duration_ms("250ms").value(), 250u);
-  EXPECT_FALSE(parse_duration_ms(""));
-  EXPECT_FALSE(parse_duration_ms("ms"));
-  EXPECT_FALSE(parse_duration_ms("99999999999"));
-}
-
-TEST(SecretsFile, SkipsCommentsAndBlankLines) {
-  auto s = parse_secrets_text(std::string("# users\n\n  ") + std::string(kSimple) + "  # alice\n" +
-                              std::string(kTls) + "\n");
-  ASSERT_TRUE(s) << s.error().to_string();
-  ASSERT_EQ(s->size(), 2u);
-  EXPECT_EQ((*s)[1].kind, proto::SecretKind::kFakeTls);
-  EXPECT_EQ((*s)[1].domain, "example.com");
-}
-
-TEST(SecretsFile, ReportsLineNumberOfBadSecret) {
-  auto s = parse_secrets_text(std::string(kSimple) + "\nnot-a-secret\n");
-  ASSERT_FALSE(s);
-  EXPECT_NE(s.error().context.find("line 2"), std::string::npos);
-  EXPECT_EQ(s.error().context.find("not-a-secret"), std::string::npos);
-}
-
-TEST(SecretsFile, RejectsEmptyFile) { EXPECT_FALSE(parse_secrets_text("# nothing\n")); }
-
 TEST(Options, MiddleProxyFlags) {
   auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--ad-tag",
                   "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps", "--proxy-config",

@@ -1,0 +1,109 @@
+// Connection: one client socket from accept (or handoff) to close, the part
+// both child programs share: reading the handshake (read_handshake, one
+// function: identified / mask / drop), masking (the failed handshake's bytes
+// replayed to the mask host, then both directions spliced; without a mask
+// host, read and discarded until a jittered timeout), and the deadlines the
+// owner's tick enforces. What follows an identified handshake is the
+// program's: the worker relays (worker::Session), the gate hands the socket
+// off (gate::GateConn). Owned by shared_ptr held by its coroutines;
+// registers itself in Runtime::connections for the tick. Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "conn/buffer_pool.h"
+#include "conn/names.h"
+#include "conn/runtime.h"
+#include "proto/bytes.h"
+#include "proto/identify.h"
+
+namespace mtw::conn {
+
+// How read_handshake ended.
+struct HandshakeOutcome {
+  enum class End {
+    kIdentified,  // `id` holds the user, the secret and what was parsed
+    kMask,        // not ours (or too late): mask buf[0, filled)
+    kDrop,        // reset, or closed before sending anything: just close
+  };
+  End end = End::kDrop;
+  proto::Identification id;
+  // The index `id` refers to (a reload during the handshake does not change it).
+  std::shared_ptr<const proto::UserIndex> index;
+  std::size_t filled = 0;   // bytes of the handshake in the buffer
+  bool client_eof = false;  // kMask: the client has closed its side already
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs the whole connection; never throws for I/O errors.
+  awaitable<void> run();
+  // Called by the owner's tick (every 250 ms at most 1 s): enforces the
+  // handshake, connect, idle and discard deadlines.
+  void on_tick(Clock::time_point now);
+  // Closes both sockets; pending operations finish with errors.
+  virtual void close() noexcept;
+  asio::any_io_executor executor() { return client_.get_executor(); }
+
+ protected:
+  enum class Phase { kHandshake, kConnecting, kRelay, kMask, kDiscard, kClosed };
+
+  // `initial`: bytes already read from the socket by someone else (a
+  // handoff), the start of the handshake or of what is masked.
+  Connection(Runtime& rt, tcp::socket client, proto::Bytes initial);
+
+  // What run() does once the socket is set up and buf[0, filled) holds the
+  // initial bytes.
+  virtual awaitable<void> serve(BufferLease& buf, std::size_t filled) = 0;
+
+  // Reads the client's handshake into buf (up to kHandshakeBytes) until
+  // proto::identify decides or the deadline (handshake_timeout_ms, earlier
+  // for a silent client) passes. Counts the failure counters, never masks
+  // or closes: the caller does what the outcome says. `allowed` replaces
+  // the runtime's protocols (a gate listener's).
+  awaitable<HandshakeOutcome> read_handshake(BufferLease& buf, std::size_t filled,
+                                             const proto::AllowedProtocols& allowed);
+  // Hooks for read_handshake: a plausible start arrived (a first byte 0x16,
+  // or a whole obfuscated2 init's worth), and the handshake ended (every
+  // outcome; idempotent). Both default to nothing.
+  virtual void on_plausible_start() noexcept {}
+  virtual void on_handshake_end() noexcept {}
+
+  // Masking: replays buf[0, filled) to the mask host and splices until
+  // both sides closed; no mask host (or unreachable): discard().
+  awaitable<void> mask(BufferLease& buf, std::size_t filled, bool client_eof);
+  // Reads and drops the client's bytes until a jittered deadline, then closes.
+  awaitable<void> discard(BufferLease& buf);
+  // Copies `from` to `to` until EOF (passed on as a FIN) or an error (closes both).
+  awaitable<void> splice(tcp::socket& from, tcp::socket& to, Counter counter);
+  // Gives `buf` back, waits until `sock` is readable, borrows a buffer again.
+  // False when the wait failed (socket closed).
+  awaitable<bool> wait_readable(tcp::socket& sock, BufferLease& buf);
+  void count_failure(Counter c);
+
+  Runtime& rt_;
+  tcp::socket client_;
+  tcp::socket upstream_;  // the DC, or the mask host
+  Phase phase_ = Phase::kHandshake;
+  Clock::time_point deadline_;
+  Clock::time_point last_activity_;
+  bool deadline_hit_ = false;
+  std::uint64_t id_;
+  std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
+
+ private:
+  proto::Bytes initial_;
+  bool silent_ = true;  // in the handshake, not one byte received yet
+  Clock::time_point silent_deadline_;
+};
+
+// Starts `c`'s run() on its executor (exceptions logged, never propagated).
+void spawn(std::shared_ptr<Connection> c);
+
+}  // namespace mtw::conn
