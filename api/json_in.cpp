@@ -18,8 +18,8 @@ namespace {
 
 using supervisor::UnixSeconds;
 
-constexpr std::uint64_t kMinRateBps = 8'000;              // as [defaults]: tc's useful minimum
-constexpr std::uint64_t kMaxRateBps = 100'000'000'000;    // netns/rate.h kMaxRateBps (100 gbit)
+using supervisor::kMaxLimitRateBps;
+using supervisor::kMinLimitRateBps;
 constexpr UnixSeconds kMaxUnixSeconds = 253'402'300'799;  // 9999-12-31T23:59:59Z
 
 std::string json_type_name(const json::value& v) {
@@ -121,7 +121,7 @@ ApiResult<std::uint64_t> quantity(const std::string& field, const json::value& v
     return bad(field, field + " must be at least " +
                           (is_rate ? supervisor::format_rate(min) : supervisor::format_size(min)) +
                           (allow_unlimited ? " (or 0 / \"unlimited\")" : ""));
-  if (is_rate && x > kMaxRateBps) return bad(field, field + " must be at most 100gbit");
+  if (is_rate && x > kMaxLimitRateBps) return bad(field, field + " must be at most 100gbit");
   return x;
 }
 
@@ -141,11 +141,11 @@ ApiResult<void> limit_field(UserPatch& p, std::string_view key, const json::valu
   const std::string f = "limits." + std::string(key);
   auto rate = [&](bool unlimited) {
     return [&, unlimited](const json::value& x) {
-      return quantity(f, x, true, unlimited, kMinRateBps);
+      return quantity(f, x, true, unlimited, kMinLimitRateBps);
     };
   };
-  auto range = [&](std::int64_t lo, std::int64_t hi) {
-    return [&, lo, hi](const json::value& x) { return integer(f, x, lo, hi); };
+  auto range = [&](supervisor::IntRange r) {
+    return [&, r](const json::value& x) { return integer(f, x, r.lo, r.hi); };
   };
   if (key == "rate_up") return nullable(p.rate_up_bps, v, rate(true));
   if (key == "rate_down") return nullable(p.rate_down_bps, v, rate(true));
@@ -160,11 +160,15 @@ ApiResult<void> limit_field(UserPatch& p, std::string_view key, const json::valu
       if (!per) return bad(f, f + " must be daily, weekly, monthly or lifetime");
       return *per;
     });
-  if (key == "anchor_day") return nullable(p.anchor_day, v, range(1, 31));
-  if (key == "warn_percent") return nullable(p.warn_percent, v, range(1, 99));
-  if (key == "max_connections") return nullable(p.max_connections, v, range(0, 1'000'000));
-  if (key == "max_unique_ips") return nullable(p.max_unique_ips, v, range(0, 1'000'000));
-  if (key == "idle_teardown_s") return nullable(p.idle_teardown_s, v, range(10, 30 * 86'400));
+  if (key == "anchor_day") return nullable(p.anchor_day, v, range(supervisor::kAnchorDayRange));
+  if (key == "warn_percent")
+    return nullable(p.warn_percent, v, range(supervisor::kWarnPercentRange));
+  if (key == "max_connections")
+    return nullable(p.max_connections, v, range(supervisor::kMaxConnectionsRange));
+  if (key == "max_unique_ips")
+    return nullable(p.max_unique_ips, v, range(supervisor::kMaxUniqueIpsRange));
+  if (key == "idle_teardown_s")
+    return nullable(p.idle_teardown_s, v, range(supervisor::kIdleTeardownRange));
   if (key == "on_demand")
     return nullable(p.on_demand, v, [&](const json::value& x) { return boolean(f, x); });
   return bad(f, "unknown field " + f);

@@ -1,6 +1,6 @@
 // The management model shared by the HTTP API (api/), the CLI (through the
 // API) and D-Bus (systemd/): what an operator can read and change. The
-// supervisor implements it (supervisor/daemon_service.cpp); the API layer
+// supervisor implements it (daemon/daemon_service.cpp); the API layer
 // only validates input, maps it to these calls and renders the results.
 // Every mutating call is durable in the store before it returns, takes
 // effect live, and touches only the user it names. On error nothing changed.
@@ -131,15 +131,12 @@ struct Links {
 
 // Field-by-field change of a user; unset = keep. For limits, an inner
 // nullopt means "inherit [defaults] again".
-struct UserPatch {
+// The limit fields are supervisor::LimitPatch's (applied and checked by
+// supervisor::apply_limit_patch / check_limit_overrides).
+struct UserPatch : supervisor::LimitPatch {
   std::optional<bool> enabled;
   std::optional<std::optional<UnixSeconds>> expires_at;
   std::optional<std::string> comment;
-  std::optional<std::optional<std::uint64_t>> rate_up_bps, rate_down_bps, quota_bytes, throttle_bps;
-  std::optional<std::optional<supervisor::Period>> period;
-  std::optional<std::optional<int>> anchor_day, warn_percent;
-  std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
-  std::optional<std::optional<bool>> on_demand;
   // Canonical 32 hex digits (supervisor::format_ad_tag); inner "" = none.
   std::optional<std::string> ad_tag;
 };

@@ -10,7 +10,7 @@
 #
 # Flags are those of bench/api_bench.py (--help). Environment: NICE (default
 # -20 as root). Needs wrk (Debian: apt-get install wrk) for the wrk phase and in
-# BUILD_DIR: supervisor/mtwarden, worker/mtwarden-worker, gate/mtwarden-gate,
+# BUILD_DIR: daemon/mtwarden, worker/mtwarden-worker, gate/mtwarden-gate,
 # bench/mtw-bench-{loadgen,dc}.
 set -euo pipefail
 

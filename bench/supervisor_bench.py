@@ -286,7 +286,7 @@ class Bench:
     def __init__(self, args):
         self.a = args
         b = args.build
-        self.sup_bin = os.path.join(b, "supervisor", "mtwarden")
+        self.sup_bin = os.path.join(b, "daemon", "mtwarden")
         self.gate_bin = os.path.join(b, "gate", "mtwarden-gate")
         self.worker_bin = os.path.join(b, "worker", "mtwarden-worker")
         self.loadgen_bin = os.path.join(b, "bench", "mtw-bench-loadgen")

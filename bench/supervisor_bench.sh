@@ -10,7 +10,7 @@
 #
 # Flags are those of bench/supervisor_bench.py (--help). Environment: NICE
 # (default -20 as root: the benchmark's session outranks other work).
-# Needs in BUILD_DIR: supervisor/mtwarden, worker/mtwarden-worker, gate/mtwarden-gate,
+# Needs in BUILD_DIR: daemon/mtwarden, worker/mtwarden-worker, gate/mtwarden-gate,
 # bench/mtw-bench-{loadgen,dc}.
 set -euo pipefail
 

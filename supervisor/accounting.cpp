@@ -11,6 +11,12 @@ CellBytes moved_since(CellBytes baseline, CellBytes now) noexcept {
                    now.down >= baseline.down ? now.down - baseline.down : now.down};
 }
 
+PeriodCheck check_period(const PeriodBounds& current, const Limits& limits, UnixSeconds now) {
+  if (now < current.end && now >= current.start) return PeriodCheck{current, false, false};
+  return PeriodCheck{period_bounds(limits.period, limits.anchor_day, now), true,
+                     current.end != 0 && now >= current.end};
+}
+
 SweepBill bill(std::span<const CellReading> readings) {
   SweepBill b;
   b.next_baselines.reserve(readings.size());

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "supervisor/limits.h"
 #include "supervisor/policy.h"
 #include "supervisor/store.h"
 
@@ -49,6 +50,20 @@ struct SweepBill {
 };
 
 [[nodiscard]] SweepBill bill(std::span<const CellReading> readings);
+
+// The usage period a user is billed to at `now`, decided in one place for
+// the sweep, a limits change and a reset. `current` stays while now is
+// inside it; otherwise the period containing now is taken, and it is a
+// roll-over (the usage counts from zero again, as after a reset) only when
+// `current` ran out, not when it was never computed (end 0) or the clock
+// was set back before its start.
+struct PeriodCheck {
+  PeriodBounds period;
+  bool changed = false;      // period differs from current: reload its stored usage
+  bool rolled_over = false;  // the old period ended: a "usage_reset" event
+};
+[[nodiscard]] PeriodCheck check_period(const PeriodBounds& current, const Limits& limits,
+                                       UnixSeconds now);
 
 // Adds `more` into `pending`, one entry per (user, period start): however
 // many sweeps fail to commit, what waits stays bounded by users x periods.

@@ -148,10 +148,9 @@ void TableReader::finish() {
 }
 
 LimitOverrides read_limit_keys(TableReader& r) {
-  constexpr std::uint64_t kMinRateBps = 8'000;  // tc cannot shape usefully below ~1 KB/s
   LimitOverrides o;
-  o.rate_up_bps = r.rate("rate_up", true, kMinRateBps);
-  o.rate_down_bps = r.rate("rate_down", true, kMinRateBps);
+  o.rate_up_bps = r.rate("rate_up", true, kMinLimitRateBps);
+  o.rate_down_bps = r.rate("rate_down", true, kMinLimitRateBps);
   o.quota_bytes = r.size("quota", true);
   if (auto p = r.string("period")) {
     auto parsed = parse_period(*p);
@@ -160,13 +159,16 @@ LimitOverrides read_limit_keys(TableReader& r) {
     else
       r.error(*r.table().get("period"), r.section() + ".period: " + parsed.error().context);
   }
-  o.anchor_day = r.number<int>("anchor_day", 1, 31);
-  o.throttle_bps = r.rate("throttle_rate", false, kMinRateBps);
-  o.warn_percent = r.number<int>("warn_percent", 1, 99);
-  o.max_connections = r.number<std::uint32_t>("max_connections", 0, 1'000'000);
-  o.max_unique_ips = r.number<std::uint32_t>("max_unique_ips", 0, 1'000'000);
+  o.anchor_day = r.number<int>("anchor_day", kAnchorDayRange.lo, kAnchorDayRange.hi);
+  o.throttle_bps = r.rate("throttle_rate", false, kMinLimitRateBps);
+  o.warn_percent = r.number<int>("warn_percent", kWarnPercentRange.lo, kWarnPercentRange.hi);
+  o.max_connections =
+      r.number<std::uint32_t>("max_connections", kMaxConnectionsRange.lo, kMaxConnectionsRange.hi);
+  o.max_unique_ips =
+      r.number<std::uint32_t>("max_unique_ips", kMaxUniqueIpsRange.lo, kMaxUniqueIpsRange.hi);
   o.on_demand = r.boolean("on_demand");
-  o.idle_teardown_s = r.number<std::uint32_t>("idle_teardown_s", 10, 30 * 86'400);
+  o.idle_teardown_s =
+      r.number<std::uint32_t>("idle_teardown_s", kIdleTeardownRange.lo, kIdleTeardownRange.hi);
   return o;
 }
 

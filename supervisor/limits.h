@@ -1,7 +1,10 @@
-// Per-user limits: the resolved set every user ends up with, and the sparse
-// overrides a user declares on top of [defaults]. Shared by the config
-// loader, the store (overrides are persisted column by column, NULL =
-// inherit) and the policy functions. Plain values, thread-safe.
+// Per-user limits: the resolved set every user ends up with, the sparse
+// overrides a user declares on top of [defaults], and the one home of their
+// rules: the bounds every way in checks against (the TOML reader, the HTTP
+// API's JSON, which D-Bus goes through too, and the daemon), the patch
+// application and the check of a whole set of overrides. Shared by the
+// config loader, the store (overrides are persisted column by column, NULL
+// = inherit) and the policy functions. Plain values, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -57,5 +60,35 @@ struct LimitOverrides {
 
 // Overrides win field by field.
 Limits resolve_limits(const Limits& defaults, const LimitOverrides& user);
+
+// Bounds of the limit values. Rates: 0 = unlimited (not for throttle_rate),
+// else tc's useful minimum (~1 KB/s) up to netns' kMaxRateBps.
+inline constexpr std::uint64_t kMinLimitRateBps = 8'000;
+inline constexpr std::uint64_t kMaxLimitRateBps = 100'000'000'000;
+struct IntRange {
+  std::int64_t lo, hi;
+};
+inline constexpr IntRange kAnchorDayRange{1, 31};  // weekly periods: 1..7 (ISO weekday)
+inline constexpr IntRange kWarnPercentRange{1, 99};
+inline constexpr IntRange kMaxConnectionsRange{0, 1'000'000};
+inline constexpr IntRange kMaxUniqueIpsRange{0, 1'000'000};
+inline constexpr IntRange kIdleTeardownRange{10, 30 * 86'400};
+
+// The limit part of a change to a user: a field unset leaves the override
+// as it is, set to nullopt drops it (back to [defaults]), set to a value
+// overrides.
+struct LimitPatch {
+  std::optional<std::optional<std::uint64_t>> rate_up_bps, rate_down_bps, quota_bytes, throttle_bps;
+  std::optional<std::optional<Period>> period;
+  std::optional<std::optional<int>> anchor_day, warn_percent;
+  std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
+  std::optional<std::optional<bool>> on_demand;
+};
+void apply_limit_patch(const LimitPatch& patch, LimitOverrides& overrides);
+
+// kBadInput naming the first field ("limits.anchor_day: must be 1..31") whose
+// value is out of its bounds above, or a weekly anchor_day above 7, or an
+// unlimited throttle_rate.
+[[nodiscard]] base::Result<void> check_limit_overrides(const LimitOverrides& o);
 
 }  // namespace mtw::supervisor

@@ -332,7 +332,7 @@ std::optional<DbusSignal> DbusHandlers::signal_for(const api::LiveEvent& e) {
     s.member = "UserUnthrottled";
     s.reason = e.kind == "quota_unthrottled" ? "quota" : "unique_ips";
   } else if (e.kind == "quota_warned") {
-    // detail: "used=N quota=M" (supervisor/daemon_accounting.cpp).
+    // detail: "used=N quota=M" (daemon/daemon_accounting.cpp).
     s.member = "QuotaWarning";
     s.used_bytes = detail_number(e.detail, "used=");
     s.quota_bytes = detail_number(e.detail, "quota=");

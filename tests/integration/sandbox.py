@@ -36,7 +36,7 @@ MARK = "MTW_SANDBOX"
 INET_NS = "inet"
 HOST_ADDR = "198.18.0.1"
 INET_ADDR = "198.18.0.2"
-SUPERVISOR = os.environ.get("MTW_SUPERVISOR", "build/ht/supervisor/mtwarden")
+SUPERVISOR = os.environ.get("MTW_SUPERVISOR", "build/ht/daemon/mtwarden")
 GATE = os.environ.get("MTW_GATE", "build/ht/gate/mtwarden-gate")
 WORKER = os.environ.get("MTW_WORKER", h.WORKER)
 

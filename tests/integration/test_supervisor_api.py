@@ -395,6 +395,8 @@ def scenario_lifecycle(env, api):
     h.check(r.status == 204 and r.body == b"", "DELETE ann: 204, empty body (%r)" % r)
     r = api.get("/v1/users/ann")
     h.check(r.status == 404 and r.code() == "not_found", "GET ann after DELETE: 404 (%r)" % r)
+    # The host veth goes with the namespace, asynchronously: the kernel's
+    # netns cleanup deletes it once the killed worker has left.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         # The name goes at once; the host end of the veth when the kernel's

@@ -238,27 +238,8 @@ class FakeService : public Service {
     return false;
   }
   void apply_limits(UserRecord& r, const UserPatch& p) {
-    auto& o = r.user.overrides;
-    auto set = [](auto& dst, const auto& src) {
-      if (src) {
-        if (*src)
-          dst = static_cast<std::remove_reference_t<decltype(*dst)>>(**src);
-        else
-          dst.reset();
-      }
-    };
-    set(o.rate_up_bps, p.rate_up_bps);
-    set(o.rate_down_bps, p.rate_down_bps);
-    set(o.quota_bytes, p.quota_bytes);
-    set(o.throttle_bps, p.throttle_bps);
-    set(o.period, p.period);
-    set(o.anchor_day, p.anchor_day);
-    set(o.warn_percent, p.warn_percent);
-    set(o.max_connections, p.max_connections);
-    set(o.max_unique_ips, p.max_unique_ips);
-    set(o.idle_teardown_s, p.idle_teardown_s);
-    set(o.on_demand, p.on_demand);
-    r.limits = supervisor::resolve_limits(defaults_, o);
+    supervisor::apply_limit_patch(p, r.user.overrides);
+    r.limits = supervisor::resolve_limits(defaults_, r.user.overrides);
   }
   UserStatus status_of(const UserRecord& r) const {
     UserStatus s;

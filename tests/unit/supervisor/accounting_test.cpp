@@ -87,5 +87,40 @@ TEST(MergeDeltas, KeepsEachPeriodsBytesApart) {
   EXPECT_EQ(pending[1].bytes_down, 4u);
 }
 
+Limits monthly() {
+  Limits l;
+  l.period = Period::kMonthly;
+  l.anchor_day = 1;
+  return l;
+}
+
+TEST(CheckPeriod, KeepsThePeriodWhileNowIsInside) {
+  const PeriodCheck c = check_period(kMay, monthly(), kMay.end - 1);
+  EXPECT_FALSE(c.changed);
+  EXPECT_FALSE(c.rolled_over);
+  EXPECT_EQ(c.period, kMay);
+}
+
+TEST(CheckPeriod, RollsOverToTheNextPeriodAtItsEnd) {
+  const PeriodCheck c = check_period(kMay, monthly(), kMay.end);
+  EXPECT_TRUE(c.changed);
+  EXPECT_TRUE(c.rolled_over);
+  EXPECT_EQ(c.period, kJune);
+}
+
+TEST(CheckPeriod, AClockSetBackChangesThePeriodWithoutARollOver) {
+  const PeriodCheck c = check_period(kJune, monthly(), kJune.start - 1);
+  EXPECT_TRUE(c.changed);
+  EXPECT_FALSE(c.rolled_over);
+  EXPECT_EQ(c.period, kMay);
+}
+
+TEST(CheckPeriod, AFirstComputationIsNoRollOver) {
+  const PeriodCheck c = check_period(PeriodBounds{0, 0}, monthly(), kMay.start + 10);
+  EXPECT_TRUE(c.changed);
+  EXPECT_FALSE(c.rolled_over);
+  EXPECT_EQ(c.period, kMay);
+}
+
 }  // namespace
 }  // namespace mtw::supervisor

@@ -7,10 +7,10 @@
 
 #include "base/log.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 #include "supervisor/mask_schedule.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace {
 
@@ -96,7 +96,7 @@ void Daemon::push_mask_profiles() {
       }
       fd = std::move(*made);
     }
-    if (auto s = send(*w, ipc::control::MaskProfiles{mask_bundle_gen_}, fd.get()); !s) {
+    if (auto s = send_to(*w, ipc::control::MaskProfiles{mask_bundle_gen_}, fd.get()); !s) {
       log()->debug("mask profiles not sent user={} error={}", u->user.name, s.error().to_string());
       continue;  // tried again at the next tick
     }
@@ -124,4 +124,4 @@ void Daemon::append_mask_status(std::ostream& o) const {
   o << "],";
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -17,7 +17,7 @@
 #include "supervisor/child_log.h"
 #include "ipc/asio.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
  public:
@@ -54,4 +54,4 @@ class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
   std::uint64_t dropped_total_ = 0;
 };
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -6,9 +6,9 @@
 // material. Workers apply it to new connections only: nothing is dropped.
 #include "api/http_get.h"
 #include "base/log.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace control = ipc::control;
 
@@ -86,7 +86,7 @@ void Daemon::send_middle(UserRt& u, bool with_material) {
     m.config_v4 = copy->config_v4;
     m.config_v6 = copy->config_v6;
   }
-  if (auto s = send(*u.worker, m); !s)
+  if (auto s = send_to(*u.worker, m); !s)
     log()->warn("middle settings not sent user={} error={}", u.user.name, s.error().to_string());
 }
 
@@ -94,4 +94,4 @@ void Daemon::push_middle(bool with_material) {
   for (auto& [id, u] : users_) send_middle(*u, with_material);
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -13,12 +13,12 @@
 
 #include "api/token.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
 #include "supervisor/reveal.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 StoredUser stored_from_config(const UserConfig& c) {
@@ -154,7 +154,7 @@ base::Result<void> Daemon::maybe_create_first_user() {
 }
 
 bool Daemon::servable(const UserRt& u, UnixSeconds now) const {
-  return u.user.enabled && (!u.user.expires_at || *u.user.expires_at > now);
+  return supervisor::servable(u.user, now);
 }
 
 void Daemon::load_users_from_store() {
@@ -170,39 +170,35 @@ void Daemon::load_users_from_store() {
 // touching nothing else.
 void Daemon::reconcile_user(const StoredUser& s) {
   const UnixSeconds now = wall_now();
-  auto it = users_.find(s.id);
-  const bool fresh = it == users_.end();
+  UserRt* found = users_.find(s.id);
+  const bool fresh = found == nullptr;
   if (fresh) {
-    auto u = std::make_unique<UserRt>(
-        RestartPolicy::Options{std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
-                               std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
-                               std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
-                               cfg_.timeouts.crash_loop_restarts});
-    u->last_activity = Clock::now();
-    it = users_.emplace(s.id, std::move(u)).first;
-    by_name_[s.name] = it->second.get();
+    found = &users_.add(
+        s, RestartPolicy::Options{std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
+                                  std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
+                                  std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms),
+                                  cfg_.timeouts.crash_loop_restarts});
+    found->last_activity = Clock::now();
   }
-  UserRt& u = *it->second;
-  const bool secrets_changed = !fresh && u.user.secrets != s.secrets;
+  UserRt& u = *found;
   const bool tag_changed = !fresh && u.user.ad_tag != s.ad_tag;
-  const bool was_servable = !fresh && servable(u, now);
-  const Limits old_limits = u.limits;
-  u.user = s;
-  u.limits = resolve_limits(cfg_.defaults, s.overrides);
+  const Limits limits = resolve_limits(cfg_.defaults, s.overrides);
+  // What this change asks of the gate, the worker and the cell (O(this user)).
+  const UserChange change = classify_change(fresh ? nullptr : &u.user, u.limits, s, limits, now);
+  users_.set_definition(u, s);
+  u.limits = limits;
   u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
   if (auto usage = store_->period_usage(s.id, u.period.start)) u.period_usage = *usage;
-  // The gate knows each servable user's id and secrets, nothing else: a
-  // change of limits, comment or expiry within the servable time leaves
-  // its table as it is (resending it costs every user's secrets).
-  if (fresh || secrets_changed || was_servable != servable(u, now)) gate_table_dirty_ = true;
+  if (change.gate_table) gate_table_dirty_ = true;
 
-  if (!servable(u, now)) {
+  if (!change.now_servable) {
     if (u.state != UserState::kDisabled) {
       const bool expired = u.user.enabled;
       teardown_user(u, UserState::kDisabled, expired ? "expired" : "disabled");
       event(s.id, expired ? "user_expired" : "user_disabled", "");
     }
     u.state = UserState::kDisabled;
+    touch(u);
     return;
   }
   if (u.state == UserState::kDisabled || (u.state == UserState::kFailed && !fresh)) {
@@ -210,8 +206,9 @@ void Daemon::reconcile_user(const StoredUser& s) {
     u.fail_reason.clear();
     if (u.state == UserState::kFailed) teardown_user(u, UserState::kDisabled, "re-enabled");
     u.state = UserState::kIdle;
+    touch(u);
   }
-  if (secrets_changed && u.worker && u.worker->ready) send_reload_secrets(u);
+  if (change.reload_secrets && u.worker && u.worker->ready) send_reload_secrets(u);
   if (tag_changed) {
     log()->info("ad tag changed user={} tagged={}", s.name, !s.ad_tag.empty());
     send_middle(u, true);  // live, for new connections; the open ones keep their path
@@ -220,7 +217,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
   if ((fresh || tag_changed) && !s.ad_tag.empty() && material_ && !material_->ready())
     refresh_middle();
   if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
-  if (!fresh && old_limits != u.limits) {
+  if (change.limits) {
     log()->info("limits changed user={}", s.name);
     apply_policy(u, now);
     drain_held(u);
@@ -228,11 +225,11 @@ void Daemon::reconcile_user(const StoredUser& s) {
 }
 
 void Daemon::remove_user_rt(UserId id) {
-  auto it = users_.find(id);
-  if (it == users_.end()) return;
-  teardown_user(*it->second, UserState::kDisabled, "removed");
-  by_name_.erase(it->second->user.name);
-  users_.erase(it);
+  UserRt* u = users_.find(id);
+  if (!u) return;
+  teardown_user(*u, UserState::kDisabled, "removed");
+  budget_.erase(id);
+  users_.remove(id);
   gate_table_dirty_ = true;
 }
 
@@ -316,6 +313,7 @@ base::Result<void> Daemon::reload_config() {
                                  next.connections.per_ip_rate != cfg_.connections.per_ip_rate ||
                                  next.connections.admission != cfg_.connections.admission;
   cfg_ = std::move(next);
+  event_log_.set_capacity(cfg_.api.events_kept);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
   (void)update_egress();  // logged there; on failure the previous sets stay
   auto stored = store_->list_users();
@@ -384,4 +382,4 @@ base::Result<void> Daemon::store_fresh_token() {
                             "):\n  " + token + "\n");
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -8,12 +8,12 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "ipc/control_socket.h"
 #include "ipc/gate_table.h"
-#include "supervisor/child_log_pipe.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/child_log_pipe.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace control = ipc::control;
 
@@ -43,34 +43,25 @@ bool Daemon::start_gate() {
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
   auto proc = spawn(spec);
-  auto g = std::make_shared<ChildProc>(io_);
-  g->started = Clock::now();
   if (!proc) {
     last_gate_error_ = proc.error().to_string();
     log()->error("gate spawn failed error={}", last_gate_error_);
+    auto g = std::make_shared<ChildProc>(io_);
+    g->started = Clock::now();
     g->gone = true;
     gate_ = g;
     on_gate_exit();
     return false;
   }
-  g->proc = std::move(*proc);
-  g->pid = g->proc.pid();
+  auto g = adopt_child(io_, std::move(*proc), std::move(ours),
+                       [this](const std::shared_ptr<ChildProc>& child, int status) {
+                         log()->warn("gate exited status=\"{}\"", describe_wait_status(status));
+                         if (gate_ == child) on_gate_exit();
+                       });
   if (log_pipe) log_pipe->start("child=gate pid=" + std::to_string(g->pid));
-  error_code ec;
-  g->ctl.assign(ours.release(), ec);
-  g->ctl.non_blocking(true, ec);
-  g->exit_watch.assign(::fcntl(g->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
   gate_ = g;
   log()->info("gate started pid={} uid={}", g->proc.pid(), cfg_.cells.uid_first);
   asio::co_spawn(io_, gate_loop(g), ipc::LogExceptions{"gate control"});
-  asio::co_spawn(io_,
-                 exit_watch(g,
-                            [this, g](int status) {
-                              log()->warn("gate exited status=\"{}\"",
-                                          describe_wait_status(status));
-                              if (gate_ == g) on_gate_exit();
-                            }),
-                 ipc::LogExceptions{"gate exit"});
   // Lane messages come in bursts (one per running user at a gate start).
   const int sndbuf = 4 << 20;
   (void)::setsockopt(g->ctl.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
@@ -113,7 +104,7 @@ void Daemon::send_gate_table() {
     gate_table_dirty_ = true;
     return;
   }
-  if (auto r = send(*gate_, control::GateTable{++gate_generation_}, fd->get()); !r) {
+  if (auto r = send_to(*gate_, control::GateTable{++gate_generation_}, fd->get()); !r) {
     log()->warn("gate table not sent error={}", r.error().to_string());
     gate_table_dirty_ = true;
   }
@@ -158,4 +149,4 @@ awaitable<void> Daemon::gate_loop(std::shared_ptr<ChildProc> g) {
 
 // ---- workers ---------------------------------------------------------------
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 inline constexpr const char* kDefaultConfigPath = "/etc/mtwarden/mtwarden.toml";
 
@@ -29,4 +29,4 @@ int run_daemon(const DaemonOptions& options);
 // The --help text of mtwarden.
 std::string daemon_usage();
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -7,9 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace {
 
@@ -120,21 +120,19 @@ void Daemon::poll_egress_drops() {
     return;
   }
   for (const auto& inc : egress_tally_.update(*drops)) {
-    auto it = by_host_if_.find(inc.host_if);
-    if (it == by_host_if_.end()) continue;  // a cell torn down meanwhile
-    auto u = users_.find(it->second);
-    if (u == users_.end()) continue;
-    u->second->egress_dropped += inc.packets;
-    if (auto n = egress_log_.add(u->second->user.name, inc.packets, now); n > 0) {
-      log()->warn("cell egress dropped user={} packets={} total={}", u->second->user.name, n,
-                  u->second->egress_dropped);
+    UserRt* u = users_.find_by_host_if(inc.host_if);
+    if (!u) continue;  // a cell torn down meanwhile
+    u->egress_dropped += inc.packets;
+    if (auto n = egress_log_.add(u->user.name, inc.packets, now); n > 0) {
+      log()->warn("cell egress dropped user={} packets={} total={}", u->user.name, n,
+                  u->egress_dropped);
     }
   }
   for (const auto& [name, n] : egress_log_.due(now)) {
-    auto u = by_name_.find(name);
+    const UserRt* u = users_.find(name);
     log()->warn("cell egress dropped user={} packets={} total={}", name, n,
-                u == by_name_.end() ? 0 : u->second->egress_dropped);
+                u ? u->egress_dropped : 0);
   }
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -11,10 +11,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon/daemon_impl.h"
 #include "netns/reconcile.h"
-#include "supervisor/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 bool in_cidr(const Cidr& c, const sockaddr* sa) {
@@ -104,4 +104,4 @@ void raise_nofile_soft_limit() {
   log()->debug("descriptor limit raised soft={} to={}", was, rl.rlim_max);
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -13,13 +13,13 @@
 #include "api/token.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "netns/reconcile.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "systemd/journal.h"
 #include "systemd/listen_fds.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("supervisor");
@@ -38,48 +38,19 @@ base::Result<void> make_dir(const std::string& path, mode_t mode) {
 
 }  // namespace
 
-std::string_view user_state_name(UserState s) noexcept {
-  switch (s) {
-    case UserState::kDisabled:
-      return "disabled";
-    case UserState::kIdle:
-      return "idle";
-    case UserState::kStarting:
-      return "starting";
-    case UserState::kRunning:
-      return "running";
-    case UserState::kBackoff:
-      return "backoff";
-    case UserState::kFailed:
-      return "failed";
-  }
-  return "?";
-}
-
-std::uint32_t UserRt::active() const noexcept {
-  if (!worker) return 0;
-  const auto& c = worker->counters;
-  auto since = [](std::uint64_t ours, std::uint64_t theirs) {
-    return ours > theirs ? ours - theirs : 0;
-  };
-  const std::uint64_t in_flight = since(sent, c[ipc::Counter::kHandoffs]) +
-                                  since(direct_seen, c[ipc::Counter::kDirectHandoffs]);
-  return static_cast<std::uint32_t>(
-      std::min<std::uint64_t>(c[ipc::Counter::kActive] + in_flight, UINT32_MAX));
-}
-
-std::uint64_t UserRt::lane_reserved() const noexcept {
-  if (lane == 0 || lane_allow == ipc::control::kUnlimited) return 0;
-  return lane_allow > lane_seen ? lane_allow - lane_seen : 0;
-}
-
 Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)),
       gate_restart_(RestartPolicy::Options{}),
       sweep_timer_(io_),
       rebalance_timer_(io_),
       tick_timer_(io_),
-      signals_(io_) {}
+      signals_(io_),
+      shutdown_timer_(io_) {
+  event_log_.set_sink([this](const api::LiveEvent& e) {
+    if (webhooks_) webhooks_->post(e);
+    if (dbus_) dbus_->on_event(e);
+  });
+}
 
 Daemon::~Daemon() = default;
 
@@ -90,6 +61,7 @@ int Daemon::run() {
     std::fprintf(stderr, "mtwarden: %s\n", r.error().to_string().c_str());
     log()->error("start failed error={}", r.error().to_string());
     shutdown();
+    if (!io_.stopped()) io_.run();  // until the children started so far are reaped
     return 1;
   }
   signals_.add(SIGINT);
@@ -135,6 +107,7 @@ base::Result<void> Daemon::start() {
   auto store = Store::open(cfg_.server.state_dir + "/state.db");
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
+  event_log_.set_store(&*store_);
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;
@@ -168,6 +141,7 @@ base::Result<void> Daemon::read_config() {
   auto cfg = load_config(opts_.config_path);
   if (!cfg) return base::fail(cfg.error().code, "configuration rejected:\n" + cfg.error().context);
   cfg_ = std::move(*cfg);
+  event_log_.set_capacity(cfg_.api.events_kept);
   if (!base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level)) {
     return base::fail(base::Errc::kBadInput, "unknown log level " + opts_.log_level);
   }
@@ -188,7 +162,7 @@ base::Result<void> Daemon::read_config() {
 base::Result<void> Daemon::start_children() {
   plan_worker_memory();
   if (auto r = make_worker_mount_view(); !r) return r;
-  uid_slots_.assign(cfg_.cells.uid_count - 1, false);
+  users_.reset_uid_slots(cfg_.cells.uid_count - 1);
   gate_restart_ = RestartPolicy(RestartPolicy::Options{
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
       std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
@@ -439,6 +413,38 @@ void Daemon::shutdown() {
   notifier_.extend_timeout(std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms + 10'000));
   stop_services();
   stop_children();
+  await_children(Clock::now() + std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms), false);
+}
+
+std::size_t Daemon::children_left() const {
+  std::size_t n = gate_ && !gate_->gone && gate_->proc.valid() ? 1 : 0;
+  for (const auto& [id, u] : users_) n += u->worker && !u->worker->gone && u->worker->proc.valid();
+  return n;
+}
+
+// The exit watches reap the children (children.h); this only looks every
+// 10 ms whether they are all gone, and SIGKILLs the rest when the grace
+// time is up (then gives them a second to be reaped).
+void Daemon::await_children(Clock::time_point deadline, bool killed) {
+  const std::size_t left = children_left();
+  if (left != 0 && Clock::now() < deadline) {
+    shutdown_timer_.expires_after(std::chrono::milliseconds(10));
+    shutdown_timer_.async_wait(
+        [this, deadline, killed](const error_code&) { await_children(deadline, killed); });
+    return;
+  }
+  if (left != 0 && !killed) {
+    log()->warn("children still running after the grace time, killing them count={}", left);
+    if (gate_ && !gate_->gone) (void)gate_->proc.kill(SIGKILL);
+    for (auto& [id, u] : users_)
+      if (u->worker && !u->worker->gone) (void)u->worker->proc.kill(SIGKILL);
+    await_children(Clock::now() + std::chrono::milliseconds(1000), true);
+    return;
+  }
+  finish_shutdown();
+}
+
+void Daemon::finish_shutdown() {
   if (host_ && store_) sweep();
   const std::size_t cells = release_children_and_cells();
   if (host_) (void)host_->reap();
@@ -463,9 +469,9 @@ void Daemon::stop_services() {
   if (webhooks_) webhooks_->stop();
 }
 
-// SIGTERM to the gate and every worker. Workers get the grace time to
-// finish (SIGKILL after it), so that the final sweep bills what they moved
-// before their cells go.
+// SIGTERM to the gate and every worker. They get the grace time to finish
+// (await_children: SIGKILL after it), so that the final sweep bills what
+// the workers moved before their cells go.
 void Daemon::stop_children() {
   if (gate_) {
     gate_->stopping = true;
@@ -478,19 +484,6 @@ void Daemon::stop_children() {
       (void)u->worker->proc.kill(SIGTERM);
     }
   }
-  const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.timeouts.shutdown_grace_ms);
-  for (auto& [id, u] : users_) {
-    if (!u->worker || !u->worker->proc.valid()) continue;
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (auto r = u->worker->proc.wait(static_cast<int>(std::max<long>(left, 0))); !r) {
-      (void)u->worker->proc.kill(SIGKILL);
-      (void)u->worker->proc.wait(1000);
-    }
-  }
-  if (gate_ && gate_->proc.valid()) {
-    if (!gate_->proc.wait(1000)) (void)gate_->proc.kill(SIGKILL);
-  }
 }
 
 // Closes the children's sockets and destroys every cell; returns how many.
@@ -498,26 +491,17 @@ std::size_t Daemon::release_children_and_cells() {
   std::size_t cells = 0;
   for (auto& [id, u] : users_) {
     u->held.clear();
-    if (u->worker) {
-      u->worker->gone = true;
-      error_code ec;
-      u->worker->ctl.close(ec);
-      u->worker->exit_watch.close(ec);
-    }
+    touch(*u);
+    if (u->worker) release_child(*u->worker);
     if (u->cell) {
       if (auto r = u->cell->destroy(); !r)
         log()->warn("cell teardown failed user={} error={}", u->user.name, r.error().to_string());
       ++cells;
-      u->cell.reset();
+      users_.unbind_cell(*u);
     }
     u->cgroup.reset();
   }
-  if (gate_) {
-    gate_->gone = true;
-    error_code ec;
-    gate_->ctl.close(ec);
-    gate_->exit_watch.close(ec);
-  }
+  if (gate_) release_child(*gate_);
   return cells;
 }
 
@@ -526,4 +510,4 @@ int run_daemon(const DaemonOptions& options) {
   return d.run();
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

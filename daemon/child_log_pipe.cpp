@@ -1,4 +1,4 @@
-#include "supervisor/child_log_pipe.h"
+#include "daemon/child_log_pipe.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 
 #include "base/log.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 namespace asio = boost::asio;
 using ipc::Clock;
@@ -109,4 +109,4 @@ ipc::awaitable<void> ChildLogPipe::run(std::shared_ptr<ChildLogPipe> /*self*/) {
   read_.close(ignored);
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -12,33 +12,31 @@
 
 #include <ctime>
 
+#include "base/check.h"
 #include "base/log.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace control = ipc::control;
 
-// What the global budget leaves, computed once per pass over the users.
-struct Daemon::BudgetView {
-  std::uint64_t used = 0;   // all users' active + unused lane credit
-  std::uint64_t equal = 0;  // the budget split evenly among demanding users
-  std::size_t lanes = 1;    // users that may hold a lane
-};
-
-Daemon::BudgetView Daemon::budget_view() const {
-  BudgetView b;
-  if (cfg_.connections.global_budget == 0) return b;
-  std::uint64_t demanding = 0, lanes = 0;
-  for (const auto& [id, u] : users_) {
-    const std::uint32_t a = u->active();
-    b.used += a + u->lane_reserved();
-    demanding += (a != 0 || !u->held.empty()) ? 1 : 0;
-    lanes += (u->worker && u->state == UserState::kRunning) ? 1 : 0;
-  }
-  b.equal = cfg_.connections.global_budget / std::max<std::uint64_t>(demanding, 1);
-  b.lanes = std::max<std::uint64_t>(lanes, 1);
+BudgetView Daemon::budget_view() const {
+  const BudgetView b = budget_.view(cfg_.connections.global_budget);
+#ifndef NDEBUG
+  // The totals must equal a fresh count: a missed touch() would skew admission.
+  BudgetTally fresh;
+  for (const auto& [id, u] : users_) fresh.set(id, load_of(*u));
+  MTW_CHECK(fresh.view(cfg_.connections.global_budget) == b);
+#endif
   return b;
 }
+
+ConnLoad Daemon::load_of(const UserRt& u) const {
+  const std::uint32_t a = u.active();
+  return ConnLoad{a + u.lane_reserved(), a != 0 || !u.held.empty(),
+                  u.worker && u.state == UserState::kRunning};
+}
+
+void Daemon::touch(const UserRt& u) { budget_.set(u.user.id, load_of(u)); }
 
 bool Daemon::wants_lane(const UserRt& u, UnixSeconds now) const {
   return cfg_.connections.direct_lanes && !stopping_ && gate_ && !gate_->gone && u.worker &&
@@ -75,13 +73,14 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   if (u.lane != 0) {
     const std::uint64_t allow = lane_allow_for(u, b);
     if (allow == u.lane_allow) return;
-    if (auto r = send(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane,
-                                                  false, allow});
+    if (auto r = send_to(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane,
+                                                     false, allow});
         !r) {
       log()->debug("lane credit not sent user={} error={}", u.user.name, r.error().to_string());
       return;  // the next pass tries again; until then the old credit holds
     }
     u.lane_allow = allow;
+    touch(u);
     return;
   }
   int sp[2];
@@ -94,15 +93,15 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   if (id == 0) id = ++next_lane_;
   u.lane_seen = 0;
   const std::uint64_t allow = lane_allow_for(u, b);
-  if (auto r = send(*u.worker, control::Lane{id}, worker_end.get()); !r) {
+  if (auto r = send_to(*u.worker, control::Lane{id}, worker_end.get()); !r) {
     log()->warn("lane not opened user={} error=\"to worker: {}\"", u.user.name,
                 r.error().to_string());
     return;
   }
   // When this fails (the gate's socket is full at a gate start with many
   // users, say), the worker's end sees EOF and the next pass tries again.
-  if (auto r = send(*gate_, control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow},
-                    gate_end.get());
+  if (auto r = send_to(*gate_, control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow},
+                       gate_end.get());
       !r) {
     log()->debug("lane not opened user={} error=\"to gate: {}\"", u.user.name,
                  r.error().to_string());
@@ -110,6 +109,7 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   }
   u.lane = id;
   u.lane_allow = allow;
+  touch(u);
   if (u.worker_first_lane == 0) u.worker_first_lane = id;
   log()->debug("lane opened user={} lane={} allow_until={}", u.user.name, id, allow);
 }
@@ -119,11 +119,13 @@ void Daemon::close_lane(UserRt& u) {
   if (gate_ && !gate_->gone) {
     // Lost when the gate's socket is full: the gate then finds the lane dead
     // at its next send (the worker's end is closed by then) and drops it.
-    (void)send(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, true, 0});
+    (void)send_to(*gate_,
+                  control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, true, 0});
   }
   u.lane = 0;
   u.lane_allow = 0;
   u.lane_seen = 0;
+  touch(u);
 }
 
 void Daemon::forget_lanes() {
@@ -131,6 +133,7 @@ void Daemon::forget_lanes() {
     u->lane = 0;
     u->lane_allow = 0;
     u->lane_seen = 0;
+    touch(*u);
   }
 }
 
@@ -140,9 +143,9 @@ void Daemon::on_gate_direct(const control::GateDirect& d) {
   for (const auto& e : d.entries) {
     ++handoffs_total_;
     ++direct_total_;
-    auto it = users_.find(static_cast<UserId>(e.user));
-    if (it == users_.end()) continue;  // removed meanwhile: its worker is gone too
-    UserRt& u = *it->second;
+    UserRt* found = users_.find(static_cast<UserId>(e.user));
+    if (!found) continue;  // removed meanwhile: its worker is gone too
+    UserRt& u = *found;
     u.ips[peer_ip(e.peer)] = now;
     u.last_activity = now;
     ++u.handed_total;
@@ -153,9 +156,10 @@ void Daemon::on_gate_direct(const control::GateDirect& d) {
       ++u.lane_seen;
       recredit = recredit || u.lane_allow != control::kUnlimited;
     }
+    touch(u);
   }
   // Credit spent: give more if the caps allow (one pass per batch).
   if (recredit) refresh_lanes();
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -11,11 +11,11 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "ipc/control_socket.h"
 #include "netns/rate.h"
-#include "supervisor/daemon_impl.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 namespace control = ipc::control;
@@ -61,28 +61,11 @@ std::string peer_ip(const control::PeerAddress& p) {
 }
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
-  api::LiveEvent e;
-  e.seq = ++event_seq_;
-  e.at = wall_now();
+  std::string name;
   if (user) {
-    auto it = users_.find(*user);
-    if (it != users_.end()) e.user = it->second->user.name;
+    if (const UserRt* u = users_.find(*user)) name = u->user.name;
   }
-  if (e.user.empty()) {
-    log()->info("event event={} detail=\"{}\"", kind, detail);
-  } else {
-    log()->info("event event={} user={} detail=\"{}\"", kind, e.user, detail);
-  }
-  e.kind = std::string(kind);
-  e.detail = std::string(detail);
-  ring_.push_back(e);
-  while (ring_.size() > cfg_.api.events_kept) ring_.pop_front();
-  if (webhooks_) webhooks_->post(e);
-  if (dbus_) dbus_->on_event(e);
-  if (!store_) return;
-  if (auto r = store_->record_event(wall_now(), user, kind, detail); !r) {
-    log()->warn("event not stored kind={} error={}", kind, r.error().to_string());
-  }
+  event_log_.record(user, std::move(name), kind, detail, wall_now());
 }
 
 void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every,
@@ -100,7 +83,7 @@ void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every,
 void Daemon::mask_via_gate(control::Handoff h, base::UniqueFd fd) {
   ++masked_total_;
   if (!gate_ || gate_->gone) return;  // fd closes: the client sees a reset
-  if (auto r = send(*gate_, control::GateMask{std::move(h)}, fd.get()); !r) {
+  if (auto r = send_to(*gate_, control::GateMask{std::move(h)}, fd.get()); !r) {
     log()->debug("mask hand-back failed error={}", r.error().to_string());
   }
 }
@@ -108,21 +91,9 @@ void Daemon::mask_via_gate(control::Handoff h, base::UniqueFd fd) {
 bool Daemon::can_admit(const UserRt& u) const {
   if (!u.worker || !u.worker->ready || u.state != UserState::kRunning) return false;
   // Credit a lane still has counts as taken: the gate may spend it any time.
-  const std::uint64_t active = u.active() + u.lane_reserved();
-  if (u.limits.max_connections != 0 && active >= u.limits.max_connections) return false;
-  if (cfg_.connections.global_budget == 0) return true;
-  std::uint64_t total = 0, demanding = 0;
-  for (const auto& [id, o] : users_) {
-    std::uint32_t a = o->active();
-    total += a + o->lane_reserved();
-    demanding += (a != 0 || !o->held.empty()) ? 1 : 0;
-  }
-  if (total >= cfg_.connections.global_budget) return false;
-  // Under the budget a user is held back only when it is over both its fair
-  // allowance and an equal share, so light users always get in.
-  const std::uint64_t equal =
-      cfg_.connections.global_budget / std::max<std::uint64_t>(demanding, 1);
-  return active < std::max<std::uint64_t>(u.allowance, equal);
+  const std::uint64_t budget = cfg_.connections.global_budget;
+  return admit(AdmitInput{u.active() + u.lane_reserved(), u.limits.max_connections, u.allowance},
+               budget == 0 ? BudgetView{} : budget_view(), budget);
 }
 
 void Daemon::forward(UserRt& u, HeldConn c) {
@@ -133,9 +104,11 @@ void Daemon::forward(UserRt& u, HeldConn c) {
   if (!r) {
     log()->warn("handoff to worker failed user={} error={}", u.user.name, r.error().to_string());
     mask_via_gate(std::move(c.handoff), std::move(c.fd));
+    touch(u);
     return;
   }
   ++u.sent;
+  touch(u);
   ++u.handed_total;
   ++handoffs_total_;
 }
@@ -146,17 +119,18 @@ void Daemon::drain_held(UserRt& u) {
     u.held.pop_front();
     forward(u, std::move(c));
   }
+  touch(u);
 }
 
 void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
   const auto now = Clock::now();
-  auto it = users_.find(static_cast<UserId>(h.user));
-  if (it == users_.end() || !servable(*it->second, wall_now()) ||
-      it->second->state == UserState::kFailed || it->second->state == UserState::kDisabled) {
+  UserRt* found = users_.find(static_cast<UserId>(h.user));
+  if (!found || !servable(*found, wall_now()) || found->state == UserState::kFailed ||
+      found->state == UserState::kDisabled) {
     mask_via_gate(std::move(h.handoff), std::move(fd));
     return;
   }
-  UserRt& u = *it->second;
+  UserRt& u = *found;
   u.ips[peer_ip(h.handoff.peer)] = now;
   u.last_activity = now;
   if (u.state == UserState::kIdle) {
@@ -183,10 +157,12 @@ void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
   }
   if (u.held.size() < limit) {
     u.held.push_back(std::move(c));
+    touch(u);
     if (u.worker && u.worker->ready) request_report(*u.worker);  // learn about closes sooner
     return;
   }
   ++u.refused;
+  touch(u);
   log()->debug("connection refused user={} reason=hold_queue_full", u.user.name);
   mask_via_gate(std::move(c.handoff), std::move(c.fd));
 }
@@ -202,6 +178,7 @@ void Daemon::housekeeping() {
         mask_via_gate(std::move(u.held.front().handoff), std::move(u.held.front().fd));
         u.held.pop_front();
       }
+      touch(u);
       if (!u.held.empty() && u.worker && u.worker->ready) request_report(*u.worker);
     }
     if (u.state == UserState::kStarting && u.worker && !u.worker->ready &&
@@ -239,14 +216,11 @@ void Daemon::rebalance() {
 // ---- accounting and policy ---------------------------------------------------
 
 void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
-  if (now >= u.period.end || now < u.period.start) {
-    // A period that ran out (not a first computation or a clock set back):
-    // the usage counts from zero again, as after a reset by the API.
-    const bool rolled_over = u.period.end != 0 && now >= u.period.end;
-    u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
+  if (const PeriodCheck pc = check_period(u.period, u.limits, now); pc.changed) {
+    u.period = pc.period;
     auto usage = store_->period_usage(u.user.id, u.period.start);
     u.period_usage = usage ? *usage : Usage{};
-    if (rolled_over) event(u.user.id, "usage_reset", "period");
+    if (pc.rolled_over) event(u.user.id, "usage_reset", "period");
   }
   const QuotaStatus qs = quota_status(u.limits, u.period_usage.total(), now);
   if (qs.state != u.quota) {
@@ -353,14 +327,12 @@ void Daemon::finish_sweep(
   std::vector<UserRt*> read_users;  // parallel to readings
   for (auto& [id, u] : users_) {
     u->rate_bps_up = u->rate_bps_down = 0;
-    if (now >= u->period.end || now < u->period.start) apply_policy(*u, now);
+    if (check_period(u->period, u->limits, now).changed) apply_policy(*u, now);
   }
   auto r = read([&](const std::string& host_if, const netns::CellCounters& c) {
-    auto it = by_host_if_.find(host_if);
-    if (it == by_host_if_.end()) return;
-    auto uit = users_.find(it->second);
-    if (uit == users_.end()) return;
-    UserRt& u = *uit->second;
+    UserRt* found = users_.find_by_host_if(host_if);
+    if (!found) return;
+    UserRt& u = *found;
     const CellBytes now_bytes{c.upload_bytes, c.download_bytes};
     readings.push_back(CellReading{u.user.id, u.period, u.billed_bytes, now_bytes});
     read_users.push_back(&u);
@@ -372,7 +344,7 @@ void Daemon::finish_sweep(
   for (std::size_t i = 0; i < read_users.size(); ++i)
     read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
   for (const UsageDelta& d : bill_now.deltas) {
-    UserRt& u = *users_.at(d.user);
+    UserRt& u = *users_.find(d.user);
     u.rate_bps_up = static_cast<std::uint64_t>(d.bytes_up * 8 / interval_s);
     u.rate_bps_down = static_cast<std::uint64_t>(d.bytes_down * 8 / interval_s);
   }
@@ -386,7 +358,7 @@ void Daemon::finish_sweep(
                  s.error().to_string());
   } else {
     for (const UsageDelta& d : unstored_) {
-      UserRt& u = *users_.at(d.user);
+      UserRt& u = *users_.find(d.user);
       // Bytes of an earlier period (a commit that failed across the
       // period's end) are stored to that period, not counted in this one.
       if (d.period.start == u.period.start) {
@@ -456,7 +428,7 @@ void Daemon::finish_sweep(
   const auto status0 = Clock::now();
   // status.json holds every user: with many users write it less often (the
   // API serves the same state live).
-  const std::uint64_t every = std::max<std::uint64_t>(1, by_host_if_.size() / 1000);
+  const std::uint64_t every = std::max<std::uint64_t>(1, users_.cells() / 1000);
   if (sweeps_ % every == 0) write_status();
   sweep_cpu_ += std::chrono::nanoseconds(cpu_ns() - cpu0) + dump_cpu;
   // This part runs on the event loop: a slow one delays every handshake.
@@ -561,4 +533,4 @@ void Daemon::write_status() {
     log()->warn("status file not written error={}", r.error().to_string());
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -3,9 +3,9 @@
 #include <string>
 #include <string_view>
 
-#include "supervisor/daemon.h"
+#include "daemon/daemon.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
 std::string daemon_usage() {
   return "Usage: mtwarden [OPTIONS]\n"
@@ -34,10 +34,10 @@ std::string daemon_usage() {
          "(live state, rewritten every accounting sweep). See docs/configuration.md.\n";
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon
 
 int main(int argc, char** argv) {
-  using namespace mtw::supervisor;
+  using namespace mtw::daemon;
   DaemonOptions o;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];

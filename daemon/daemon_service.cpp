@@ -7,60 +7,16 @@
 #include <set>
 
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "proto/secret.h"
-#include "supervisor/daemon_impl.h"
 #include "supervisor/links.h"
 
 #ifndef MTW_VERSION
 #define MTW_VERSION "0.1.0"
 #endif
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
-
-template <class T, class U>
-void apply_field(const std::optional<std::optional<T>>& patch, std::optional<U>& field) {
-  if (!patch) return;
-  if (*patch)
-    field = static_cast<U>(**patch);
-  else
-    field.reset();
-}
-
-void apply_limits(const api::UserPatch& p, LimitOverrides& o) {
-  apply_field(p.rate_up_bps, o.rate_up_bps);
-  apply_field(p.rate_down_bps, o.rate_down_bps);
-  apply_field(p.quota_bytes, o.quota_bytes);
-  apply_field(p.throttle_bps, o.throttle_bps);
-  apply_field(p.period, o.period);
-  apply_field(p.anchor_day, o.anchor_day);
-  apply_field(p.warn_percent, o.warn_percent);
-  apply_field(p.max_connections, o.max_connections);
-  apply_field(p.max_unique_ips, o.max_unique_ips);
-  apply_field(p.idle_teardown_s, o.idle_teardown_s);
-  apply_field(p.on_demand, o.on_demand);
-}
-
-base::Result<void> check_limits(const LimitOverrides& o) {
-  auto bad = [](const char* field, const std::string& why) {
-    return base::fail(base::Errc::kBadInput, std::string(field) + ": " + why);
-  };
-  if (o.anchor_day && (*o.anchor_day < 1 || *o.anchor_day > 31))
-    return bad("limits.anchor_day", "must be 1..31");
-  if (o.anchor_day && o.period == Period::kWeekly && *o.anchor_day > 7)
-    return bad("limits.anchor_day", "weekly periods take an ISO weekday 1..7");
-  if (o.warn_percent && (*o.warn_percent < 1 || *o.warn_percent > 99))
-    return bad("limits.warn_percent", "must be 1..99");
-  for (auto [name, v] :
-       {std::pair{"limits.rate_up", o.rate_up_bps}, std::pair{"limits.rate_down", o.rate_down_bps},
-        std::pair{"limits.throttle_rate", o.throttle_bps}}) {
-    if (v && *v != 0 && (*v < netns::kMinRateBps || *v > netns::kMaxRateBps))
-      return bad(name, "must be 0 (unlimited) or between 8kbit and 100gbit");
-  }
-  if (o.throttle_bps && *o.throttle_bps == 0)
-    return bad("limits.throttle_rate", "must not be unlimited");
-  return {};
-}
 
 // The fake-TLS domain of the newest ee secret, or "".
 std::string domain_of(const std::vector<std::string>& secrets) {
@@ -72,11 +28,6 @@ std::string domain_of(const std::vector<std::string>& secrets) {
 }
 
 }  // namespace
-
-UserRt* Daemon::find_by_name(std::string_view name) {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : it->second;
-}
 
 api::UserRecord Daemon::record_of(const UserRt& u) const {
   api::UserRecord r;
@@ -137,36 +88,13 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   return s;
 }
 
-base::Result<void> Daemon::check_secrets_free(const std::vector<std::string>& secrets,
-                                              UserId except) const {
-  std::set<std::string> keys;
-  for (const auto& hex : secrets) {
-    auto s = proto::parse_secret(hex);
-    if (!s) return base::fail(base::Errc::kBadInput, "secrets: " + s.error().context);
-    std::string key(reinterpret_cast<const char*>(s->key.data()), s->key.size());
-    if (!keys.insert(key).second)
-      return base::fail(base::Errc::kBadInput, "secrets: the same key is given twice");
-  }
-  for (const auto& [id, u] : users_) {
-    if (id == except) continue;
-    for (const auto& hex : u->user.secrets) {
-      auto s = proto::parse_secret(hex);
-      if (!s) continue;
-      if (keys.count(std::string(reinterpret_cast<const char*>(s->key.data()), s->key.size()))) {
-        return base::fail(base::Errc::kExists, "secrets: this key is already used by another user");
-      }
-    }
-  }
-  return {};
-}
-
 base::Result<api::UserRecord> Daemon::commit_user(const StoredUser& changed) {
   if (auto r = store_->update_user(changed); !r) return tl::unexpected(r.error());
   reconcile_user(changed);
   if (gate_table_dirty_) send_gate_table();
   refresh_lanes();  // a lowered cap takes the lane's credit back now
   write_status();
-  return record_of(*users_.at(changed.id));
+  return record_of(*users_.find(changed.id));
 }
 
 base::Result<std::vector<api::UserRecord>> Daemon::list_users() {
@@ -177,7 +105,7 @@ base::Result<std::vector<api::UserRecord>> Daemon::list_users() {
 }
 
 base::Result<api::UserRecord> Daemon::get_user(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return record_of(*u);
 }
@@ -186,7 +114,7 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   if (!valid_user_name(nu.name))
     return base::fail(base::Errc::kBadInput,
                       "name: must be " + std::string(supervisor::kUserNameRule));
-  if (find_by_name(nu.name))
+  if (users_.find(nu.name))
     return base::fail(base::Errc::kExists, "name: a user named \"" + nu.name + "\" exists");
   if (users_.size() >= user_capacity(cfg_.cells)) {
     return base::fail(base::Errc::kExhausted,
@@ -211,9 +139,9 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
     if (!sec) return base::fail(base::Errc::kBadInput, "tls_domain: " + sec.error().context);
     s.secrets.push_back(proto::format_hex(*sec));
   }
-  if (auto r = check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
-  apply_limits(nu.limits, s.overrides);
-  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  if (auto r = users_.check_secrets_free(s.secrets, 0); !r) return tl::unexpected(r.error());
+  apply_limit_patch(nu.limits, s.overrides);
+  if (auto r = check_limit_overrides(s.overrides); !r) return tl::unexpected(r.error());
   auto id = store_->add_user(s, wall_now());
   if (!id) return tl::unexpected(id.error());
   s.id = *id;
@@ -222,11 +150,11 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   event(s.id, "user_created", "api");
   if (gate_table_dirty_) send_gate_table();
   write_status();
-  return record_of(*users_.at(s.id));
+  return record_of(*users_.find(s.id));
 }
 
 base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const api::UserPatch& p) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -238,13 +166,13 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
   if (p.expires_at) s.expires_at = *p.expires_at;
   if (p.comment) s.comment = *p.comment;
   if (p.ad_tag) s.ad_tag = *p.ad_tag;
-  apply_limits(p, s.overrides);
-  if (auto r = check_limits(s.overrides); !r) return tl::unexpected(r.error());
+  apply_limit_patch(p, s.overrides);
+  if (auto r = check_limit_overrides(s.overrides); !r) return tl::unexpected(r.error());
   return commit_user(s);
 }
 
 base::Result<void> Daemon::delete_user(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -263,7 +191,7 @@ base::Result<void> Daemon::delete_user(std::string_view name) {
 base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name,
                                                     std::string_view new_secret,
                                                     std::uint32_t grace_s) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   if (u->user.origin == UserOrigin::kConfig) {
     return base::fail(base::Errc::kPermission,
@@ -302,7 +230,7 @@ base::Result<api::UserRecord> Daemon::rotate_secret(std::string_view name,
   }
   keep.push_back(hex);
   keep_exp.push_back(std::nullopt);
-  if (auto r = check_secrets_free({hex}, s.id); !r) return tl::unexpected(r.error());
+  if (auto r = users_.check_secrets_free({hex}, s.id); !r) return tl::unexpected(r.error());
   if (std::find(s.secrets.begin(), s.secrets.end(), hex) != s.secrets.end()) {
     return base::fail(base::Errc::kExists, "secret: the user already has this secret");
   }
@@ -345,7 +273,7 @@ void Daemon::expire_secrets(UnixSeconds now) {
 }
 
 base::Result<void> Daemon::reset_usage(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   const UnixSeconds now = wall_now();
   u->period = period_bounds(u->limits.period, u->limits.anchor_day, now);
@@ -358,7 +286,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
 }
 
 base::Result<api::UserStatus> Daemon::user_status(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return status_of(*u);
 }
@@ -372,14 +300,14 @@ std::vector<api::UserStatus> Daemon::all_status() {
 
 base::Result<std::vector<DayUsage>> Daemon::daily_usage(std::string_view name, UnixSeconds from,
                                                         UnixSeconds to) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return store_->daily_history(u->user.id, from, to);
 }
 
 base::Result<std::vector<MonthUsage>> Daemon::monthly_usage(std::string_view name, UnixSeconds from,
                                                             UnixSeconds to) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return store_->monthly_history(u->user.id, from, to);
 }
@@ -430,20 +358,14 @@ api::ServerStatus Daemon::server_status() {
 }
 
 base::Result<api::Links> Daemon::links(std::string_view name) {
-  UserRt* u = find_by_name(name);
+  UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   UserLinks l = user_links(public_host(), cfg_.server.public_port, cfg_.listeners, u->user.secrets);
   return api::Links{std::move(l.host), std::move(l.ports), std::move(l.tg), std::move(l.https)};
 }
 
 std::vector<api::LiveEvent> Daemon::events(std::uint64_t after, std::size_t limit) {
-  std::vector<api::LiveEvent> out;
-  for (const auto& e : ring_) {
-    if (e.seq <= after) continue;
-    out.push_back(e);
-    if (out.size() >= limit) break;
-  }
-  return out;
+  return event_log_.since(after, limit);
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -16,13 +16,13 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "daemon/daemon_impl.h"
 #include "ipc/control_socket.h"
 #include "ipc/secrets_file.h"
 #include "proto/secret.h"
-#include "supervisor/child_log_pipe.h"
-#include "supervisor/daemon_impl.h"
+#include "daemon/child_log_pipe.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 namespace {
 
 namespace control = ipc::control;
@@ -195,42 +195,6 @@ std::vector<std::string> Daemon::worker_argv() const {
   return a;
 }
 
-base::Result<void> Daemon::send(ChildProc& c, const control::Message& m, int fd) {
-  auto bytes = control::encode(m);
-  if (!bytes) return base::fail(bytes.error().code, bytes.error().context);
-  if (!c.ctl.is_open()) return base::fail(base::Errc::kNotFound, "child control socket closed");
-  return control::send_datagram(c.ctl.native_handle(), *bytes, fd);
-}
-
-void Daemon::request_report(ChildProc& c) {
-  if (c.gone || !c.ctl.is_open()) return;
-  (void)send(c, control::ReportRequest{});
-}
-
-awaitable<void> Daemon::exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit) {
-  for (;;) {
-    auto [ec] =
-        co_await c->exit_watch.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
-    if (ec || c->gone) co_return;
-    auto st = c->proc.try_reap();
-    if (!st) {
-      log()->warn("child wait failed pid={} error={}", c->pid, st.error().to_string());
-      co_return;
-    }
-    if (!*st) continue;
-    c->gone = true;
-    c->cgroup.reset();  // empty now: removable
-    release_egress(*c);
-    error_code ignored;
-    c->ctl.close(ignored);
-    c->exit_watch.close(ignored);
-    on_exit(**st);
-    co_return;
-  }
-}
-
-// ---- gate ----------------------------------------------------------------
-
 void Daemon::start_user(UserRt& u) {
   if (stopping_) return;
   if (!u.cell) {
@@ -242,6 +206,7 @@ void Daemon::start_user(UserRt& u) {
         netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
     if (!cell) {
       u.state = UserState::kFailed;
+      touch(u);
       u.fail_reason = "cell: " + cell.error().to_string();
       log()->error("cell creation failed user={} error={}", u.user.name, cell.error().to_string());
       event(u.user.id, "user_failed", u.fail_reason);
@@ -250,26 +215,20 @@ void Daemon::start_user(UserRt& u) {
     u.cell.emplace(std::move(*cell));
     u.rate = eff;
     u.billed_bytes = {};
-    by_host_if_[u.cell->names().host_if] = u.user.id;
+    users_.bind_cell(u);
   }
   spawn_worker(u);
 }
 
 bool Daemon::claim_uid_slot(UserRt& u) {
-  if (u.uid_slot) return true;
-  for (std::size_t i = 0; i < uid_slots_.size(); ++i) {
-    if (!uid_slots_[i]) {
-      uid_slots_[i] = true;
-      u.uid_slot = static_cast<std::uint32_t>(i);
-      return true;
-    }
-  }
+  if (users_.claim_uid_slot(u)) return true;
   fail_worker_start(u, "no free uid in [cells] uid_first/uid_count");
   return false;
 }
 
 void Daemon::fail_worker_start(UserRt& u, const std::string& why) {
   u.state = UserState::kFailed;
+  touch(u);
   u.fail_reason = why;
   log()->error("worker not started user={} error=\"{}\"", u.user.name, why);
   event(u.user.id, "user_failed", why);
@@ -334,26 +293,22 @@ void Daemon::spawn_worker(UserRt& u) {
 // The spawned worker becomes the user's: its control socket and exit are
 // watched, and its first report is asked for.
 void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid) {
-  auto w = std::make_shared<ChildProc>(io_);
-  w->proc = std::move(proc);
-  w->pid = w->proc.pid();
-  w->started = Clock::now();
+  const UserId id = u.user.id;
+  auto w = adopt_child(io_, std::move(proc), std::move(ctl),
+                       [this, id](const std::shared_ptr<ChildProc>& child, int status) {
+                         release_egress(*child);
+                         on_worker_exit(id, child, status);
+                       });
   if (egress_) w->egress_generation = egress_->acquire();
-  error_code ec;
-  w->ctl.assign(ctl.release(), ec);
-  w->ctl.non_blocking(true, ec);
-  w->exit_watch.assign(::fcntl(w->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
   u.worker = w;
   u.sent = 0;
   u.direct_seen = 0;
   u.worker_first_lane = 0;
   u.state = UserState::kStarting;
-  const UserId id = u.user.id;
+  touch(u);
   log()->info("worker started user={} pid={} uid={} cell={}", u.user.name, w->proc.pid(), uid,
               u.cell->names().netns);
   asio::co_spawn(io_, worker_loop(id, w), ipc::LogExceptions{"worker control"});
-  asio::co_spawn(io_, exit_watch(w, [this, id, w](int status) { on_worker_exit(id, w, status); }),
-                 ipc::LogExceptions{"worker exit"});
   request_report(*w);
 }
 
@@ -361,9 +316,9 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
   for (;;) {
     auto [ec] = co_await w->ctl.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
     if (ec || w->gone) co_return;
-    auto it = users_.find(id);
-    if (it == users_.end() || it->second->worker != w) co_return;
-    UserRt& u = *it->second;
+    UserRt* found = users_.find(id);
+    if (!found || found->worker != w) co_return;
+    UserRt& u = *found;
     for (;;) {
       auto got = control::recv_datagram(w->ctl.native_handle(), true);
       if (!got) {
@@ -393,9 +348,11 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
       w->upstreams = std::move(rep->upstreams);
+      touch(u);
       if (!w->ready) {
         w->ready = true;
         u.state = UserState::kRunning;
+        touch(u);
         log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started)
                         .count());
@@ -417,7 +374,7 @@ void Daemon::send_reload_secrets(UserRt& u) {
     auto bytes = proto::from_hex(proto::format_hex(*s));
     if (bytes) r.secrets.push_back(std::move(*bytes));
   }
-  if (auto res = send(*u.worker, r); !res) {
+  if (auto res = send_to(*u.worker, r); !res) {
     log()->warn("secret reload not delivered, restarting worker user={} error={}", u.user.name,
                 res.error().to_string());
     (void)u.worker->proc.kill(SIGKILL);
@@ -429,6 +386,7 @@ std::shared_ptr<ChildProc> Daemon::stop_worker(UserRt& u) {
   close_lane(u);
   if (!u.worker) return nullptr;
   auto w = std::move(u.worker);
+  touch(u);
   w->stopping = true;
   error_code ec;
   w->ctl.close(ec);
@@ -446,31 +404,28 @@ void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
   for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
   u.held.clear();
   if (u.cell) {
-    by_host_if_.erase(u.cell->names().host_if);
     if (auto r = u.cell->destroy(); !r) {
       log()->warn("cell teardown failed user={} error={}", u.user.name, r.error().to_string());
     }
-    u.cell.reset();
+    users_.unbind_cell(u);
   }
   // The cgroup goes when the killed worker is reaped. The uid slot is free
   // now: a SIGKILLed process runs no more code under that uid.
   if (dying && u.cgroup && !dying->gone) dying->cgroup = std::move(u.cgroup);
   u.cgroup.reset();
-  if (u.uid_slot) {
-    uid_slots_[*u.uid_slot] = false;
-    u.uid_slot.reset();
-  }
+  users_.release_uid_slot(u);
   u.state = next;
+  touch(u);
   u.billed_bytes = {};
   log()->info("user torn down user={} reason={}", u.user.name, why);
 }
 
 void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status) {
-  auto it = users_.find(id);
-  if (it == users_.end() || it->second->worker != w || stopping_) return;
-  UserRt& u = *it->second;
+  UserRt* found = users_.find(id);
+  if (!found || found->worker != w || stopping_) return;
+  UserRt& u = *found;
   u.worker.reset();
-  close_lane(u);
+  close_lane(u);  // touches
   if (w->stopping) return;
   const auto now = Clock::now();
   auto d = u.restart.on_crash(w->started, now);
@@ -485,19 +440,20 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
     event(id, "user_failed", u.fail_reason);
     for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
     u.held.clear();
+    touch(u);
     return;
   }
   u.state = UserState::kBackoff;
+  touch(u);
   if (!u.restart_timer) u.restart_timer = std::make_unique<asio::steady_timer>(io_);
   u.restart_timer->expires_after(d.delay);
   u.restart_timer->async_wait([this, id](const error_code& ec) {
     if (ec || stopping_) return;
-    auto it2 = users_.find(id);
-    if (it2 == users_.end() || it2->second->state != UserState::kBackoff || !it2->second->cell)
-      return;
+    UserRt* again = users_.find(id);
+    if (!again || again->state != UserState::kBackoff || !again->cell) return;
     event(id, "worker_restarted", "");
-    spawn_worker(*it2->second);
+    spawn_worker(*again);
   });
 }
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

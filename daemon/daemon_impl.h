@@ -1,6 +1,11 @@
-// Private to the daemon*.cpp files: the supervisor's state. Everything runs
-// on one io_context thread; coroutines hold shared_ptrs to the child they
-// serve, so a torn-down child's pending waits finish harmlessly.
+// Private to the daemon*.cpp files: the root's wiring (the Daemon class).
+// State with rules of its own lives in components with their own headers:
+// the users and their indexes (user_registry.h), the children's adopt and
+// reap path (children.h), admission's budget tally (supervisor/
+// admission.h), the scope of a user's change (supervisor/user_change.h).
+// Everything runs on one io_context thread; coroutines hold shared_ptrs to
+// the child they serve, so a torn-down child's pending waits finish
+// harmlessly.
 #pragma once
 
 #include <sys/types.h>
@@ -25,17 +30,18 @@
 #include "api/service.h"
 #include "api/webhooks.h"
 #include "base/unique_fd.h"
-#include "ipc/asio.h"
-#include "ipc/control_protocol.h"
-#include "ipc/counters.h"
+#include "daemon/children.h"
+#include "daemon/daemon.h"
+#include "daemon/event_log.h"
+#include "daemon/user_registry.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
 #include "netns/rate.h"
 #include "supervisor/accounting.h"
+#include "supervisor/admission.h"
 #include "supervisor/backoff.h"
 #include "supervisor/cell_egress.h"
 #include "supervisor/config.h"
-#include "supervisor/daemon.h"
 #include "supervisor/mask_schedule.h"
 #include "supervisor/memory_bound.h"
 #include "supervisor/middle_material.h"
@@ -43,11 +49,14 @@
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
 #include "supervisor/store.h"
+#include "supervisor/user_change.h"
 #include "systemd/dbus_manager.h"
 #include "systemd/notify.h"
 
-namespace mtw::supervisor {
+namespace mtw::daemon {
 
+// The domain library's vocabulary (config, store, policy, accounting).
+using namespace mtw::supervisor;
 namespace asio = boost::asio;
 using ipc::awaitable;
 using ipc::Clock;
@@ -60,44 +69,6 @@ const std::shared_ptr<spdlog::logger>& log();
 // Wall-clock seconds, the store's time base.
 inline UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
 
-// A spawned gate or worker with its control socket and exit watcher.
-struct ChildProc {
-  explicit ChildProc(asio::io_context& io) : ctl(io), exit_watch(io) {}
-  Process proc;
-  pid_t pid = 0;                              // kept for logs after the reap
-  asio::posix::stream_descriptor ctl;         // SOCK_SEQPACKET, our end
-  asio::posix::stream_descriptor exit_watch;  // dup of the pidfd
-  Clock::time_point started;
-  bool ready = false;     // answered the first report request
-  bool stopping = false;  // we are ending it: its exit is no crash
-  bool gone = false;      // exit handled
-  std::uint64_t report_seq = 0;
-  std::uint64_t profiles_gen = 0;  // the mask profiles it has (daemon_mask.cpp)
-  ipc::Counters counters;          // last report (never billed: detail only)
-  std::vector<ipc::control::UpstreamReport> upstreams;  // last report: egress upstreams
-  // A stopped worker's memory cgroup: removed only once the child is reaped
-  // (cgroupfs refuses to remove a cgroup that still has a member).
-  std::optional<WorkerCgroup> cgroup;
-  // The cell egress generation a worker was started with (cell_egress.h),
-  // released when it is reaped.
-  std::optional<std::uint64_t> egress_generation;
-};
-
-struct HeldConn {
-  ipc::control::Handoff handoff;
-  base::UniqueFd fd;
-  Clock::time_point deadline;
-};
-
-enum class UserState {
-  kDisabled,  // disabled or expired: no cell, gate does not know it
-  kIdle,      // on-demand user without a cell (starts at the first connection)
-  kStarting,  // cell up, worker spawned, not yet ready
-  kRunning,
-  kBackoff,  // worker crashed, restart pending
-  kFailed,   // crash loop or cell error: connections go to the mask host
-};
-std::string_view user_state_name(UserState s) noexcept;
 // A child may not get more descriptors than our own hard limit allows
 // (raising it needs CAP_SYS_RESOURCE, which containers often lack).
 std::uint64_t nofile_within_limit(std::uint64_t want);
@@ -123,61 +94,14 @@ inline constexpr std::uint64_t kChildNproc = 16;
 // A client's address as the key of UserRt::ips ("?" when unknown).
 std::string peer_ip(const ipc::control::PeerAddress& p);
 
+static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
+              "the limits' rate bounds are the shaper's");
+
 // 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
 inline std::uint64_t shaper_bps(std::uint64_t bps) {
   if (bps == 0) return netns::kMaxRateBps;
   return std::clamp(bps, netns::kMinRateBps, netns::kMaxRateBps);
 }
-
-struct UserRt {
-  explicit UserRt(RestartPolicy::Options o) : restart(o) {}
-  StoredUser user;
-  Limits limits;
-  UserState state = UserState::kDisabled;
-  std::string fail_reason;
-  std::optional<netns::Cell> cell;
-  std::optional<WorkerCgroup> cgroup;
-  std::shared_ptr<ChildProc> worker;
-  std::optional<std::uint32_t> uid_slot;
-  RestartPolicy restart;
-  std::unique_ptr<asio::steady_timer> restart_timer;
-  std::uint32_t restarts = 0;
-
-  // Connections: handed over, held, allowance.
-  std::uint64_t sent = 0;          // handoffs sent to the current worker
-  std::uint64_t handed_total = 0;  // handoffs sent to any worker of this user
-  std::deque<HeldConn> held;
-  std::uint32_t allowance = 0;  // from the fair split; 0 = no global budget
-  std::uint64_t refused = 0;    // held queue full or hold expired -> mask host
-  std::unordered_map<std::string, Clock::time_point> ips;  // client IP -> last connection
-  Clock::time_point last_activity;
-
-  // Direct lane: the gate hands this user's clients straight to the worker
-  // (daemon_lanes.cpp). lane 0 = none.
-  std::uint32_t lane = 0;
-  std::uint64_t lane_allow = 0;         // allow_until last sent to the gate (kUnlimited: no limit)
-  std::uint64_t lane_seen = 0;          // GateDirect entries for this lane
-  std::uint64_t direct_seen = 0;        // GateDirect entries for any lane of the current worker
-  std::uint32_t worker_first_lane = 0;  // the current worker's first lane
-  bool idle_closing = false;  // idle on-demand user: lane closed, teardown at a later sweep
-  Clock::time_point idle_closing_since;
-  std::uint64_t lane_reserved() const noexcept;  // credit not yet used, as far as we know
-
-  // Accounting.
-  CellBytes billed_bytes;  // the cell's counters at the last sweep (billed up to there)
-  PeriodBounds period;
-  Usage period_usage;
-  QuotaState quota = QuotaState::kNormal;
-  EffectiveRate rate;  // applied to the cell
-  std::uint32_t unique_ips = 0;
-  bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
-  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;        // measured last sweep
-  std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
-  std::uint64_t egress_dropped = 0;  // packets its cell's egress filter dropped, since start
-
-  // Open connections: the worker's last report + handed over since (both paths).
-  std::uint32_t active() const noexcept;
-};
 
 class Daemon final : public api::Service {
  public:
@@ -221,7 +145,13 @@ class Daemon final : public api::Service {
   base::Result<void> prepare_dirs();
   base::Result<void> bind_listeners();
   base::Result<void> open_cells();
+  // Stops services and signals the children; the rest (their reaps, the
+  // final sweep, the cells' teardown, io_.stop()) follows on the loop once
+  // they are gone or their time is up: nothing waits in wait(2).
   void shutdown();
+  void await_children(Clock::time_point deadline, bool killed);
+  std::size_t children_left() const;
+  void finish_shutdown();
   void stop_services();
   void stop_children();
   std::size_t release_children_and_cells();
@@ -255,12 +185,8 @@ class Daemon final : public api::Service {
   std::string public_host() const;
 
   // daemon_service.cpp: the model behind api::Service.
-  UserRt* find_by_name(std::string_view name);
   api::UserRecord record_of(const UserRt& u) const;
   api::UserStatus status_of(const UserRt& u) const;
-  // Checks a user's secrets against every other user's keys (kExists).
-  base::Result<void> check_secrets_free(const std::vector<std::string>& secrets,
-                                        UserId except) const;
   // Stores a changed runtime user and applies it live.
   base::Result<api::UserRecord> commit_user(const StoredUser& changed);
   void expire_secrets(UnixSeconds now);
@@ -282,10 +208,7 @@ class Daemon final : public api::Service {
   void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
   awaitable<void> gate_loop(std::shared_ptr<ChildProc> g);
   awaitable<void> worker_loop(UserId id, std::shared_ptr<ChildProc> w);
-  awaitable<void> exit_watch(std::shared_ptr<ChildProc> c, std::function<void(int)> on_exit);
-  void request_report(ChildProc& c);
   void send_reload_secrets(UserRt& u);
-  base::Result<void> send(ChildProc& c, const ipc::control::Message& m, int fd = -1);
   std::vector<std::string> worker_argv() const;
   // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
@@ -316,8 +239,12 @@ class Daemon final : public api::Service {
   void push_middle(bool with_material);
 
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
-  struct BudgetView;
+  // Admission's view of the global budget (supervisor/admission.h), kept
+  // as running totals: touch() re-tallies one user after any change to its
+  // worker, state, held queue, handoffs or lane credit.
   BudgetView budget_view() const;
+  ConnLoad load_of(const UserRt& u) const;
+  void touch(const UserRt& u);
   void refresh_lanes();
   void refresh_lane(UserRt& u);
   void refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now);
@@ -350,6 +277,7 @@ class Daemon final : public api::Service {
   void mask_tick();
   void push_mask_profiles();
   void append_mask_status(std::ostream& o) const;
+  // Records an event of `user` (none: a server event) in event_log_.
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
 
@@ -381,22 +309,12 @@ class Daemon final : public api::Service {
   bool gate_table_dirty_ = false;
   std::string last_gate_error_;
 
-  std::map<UserId, std::unique_ptr<UserRt>> users_;
-  std::unordered_map<std::string, UserId> by_host_if_;
-  // Name -> the entry in users_ (unique_ptr: stable). Names never change.
-  // Looked up by every /v1/users/{name}/... request: a string_view finds
-  // without building a std::string, and the pointer saves a walk of users_.
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  std::unordered_map<std::string, UserRt*, NameHash, std::equal_to<>> by_name_;
-  std::vector<bool> uid_slots_;
+  UserRegistry users_;
+  BudgetTally budget_;  // every user's ConnLoad (touch())
 
   asio::steady_timer sweep_timer_, rebalance_timer_, tick_timer_;
   asio::signal_set signals_;
+  asio::steady_timer shutdown_timer_;
   bool stopping_ = false;
   Clock::time_point started_at_;
   std::uint64_t masked_total_ = 0;
@@ -413,8 +331,7 @@ class Daemon final : public api::Service {
   std::vector<UsageDelta> unstored_;
   UnixSeconds started_wall_ = 0;
 
-  std::deque<api::LiveEvent> ring_;  // recent events for the API, newest last
-  std::uint64_t event_seq_ = 0;
+  EventLog event_log_;  // sinks: webhooks_, dbus_ (set in the constructor)
   std::unique_ptr<api::ApiServer> api_;
   std::string fresh_token_;  // first start with TCP: the token, until store_fresh_token()
   std::unique_ptr<api::Webhooks> webhooks_;
@@ -436,4 +353,4 @@ class Daemon final : public api::Service {
   std::uint64_t mask_bundle_gen_ = 0;  // 0: nothing measured yet (workers use the built-in one)
 };
 
-}  // namespace mtw::supervisor
+}  // namespace mtw::daemon

@@ -1,0 +1,78 @@
+// One adopt path and one reap path for the gate and the workers (children.h).
+#include "daemon/children.h"
+
+#include <fcntl.h>
+
+#include "base/log.h"
+#include "ipc/control_socket.h"
+
+namespace mtw::daemon {
+namespace {
+
+namespace control = ipc::control;
+using ipc::error_code;
+using ipc::use_nothrow;
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = base::logger("supervisor");
+  return l;
+}
+
+// Waits for the pidfd to turn readable, reaps, and reports the status once.
+awaitable<void> watch_exit(std::shared_ptr<ChildProc> c, ChildExit on_exit) {
+  for (;;) {
+    auto [ec] =
+        co_await c->exit_watch.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    if (ec || c->gone) co_return;
+    auto st = c->proc.try_reap();
+    if (!st) {
+      log()->warn("child wait failed pid={} error={}", c->pid, st.error().to_string());
+      co_return;
+    }
+    if (!*st) continue;
+    c->gone = true;
+    c->cgroup.reset();  // empty now: removable
+    error_code ignored;
+    c->ctl.close(ignored);
+    c->exit_watch.close(ignored);
+    on_exit(c, **st);
+    co_return;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<ChildProc> adopt_child(asio::io_context& io, Process proc, base::UniqueFd ctl,
+                                       ChildExit on_exit) {
+  auto c = std::make_shared<ChildProc>(io);
+  c->proc = std::move(proc);
+  c->pid = c->proc.pid();
+  c->started = Clock::now();
+  error_code ec;
+  c->ctl.assign(ctl.release(), ec);
+  c->ctl.non_blocking(true, ec);
+  c->exit_watch.assign(::fcntl(c->proc.pidfd(), F_DUPFD_CLOEXEC, 0), ec);
+  asio::co_spawn(io, watch_exit(c, std::move(on_exit)), ipc::LogExceptions{"child exit"});
+  return c;
+}
+
+base::Result<void> send_to(ChildProc& c, const control::Message& m, int fd) {
+  auto bytes = control::encode(m);
+  if (!bytes) return base::fail(bytes.error().code, bytes.error().context);
+  if (!c.ctl.is_open()) return base::fail(base::Errc::kNotFound, "child control socket closed");
+  return control::send_datagram(c.ctl.native_handle(), *bytes, fd);
+}
+
+void request_report(ChildProc& c) {
+  if (c.gone || !c.ctl.is_open()) return;
+  (void)send_to(c, control::ReportRequest{});
+}
+
+void release_child(ChildProc& c) {
+  c.gone = true;
+  error_code ec;
+  c.ctl.close(ec);
+  c.exit_watch.close(ec);
+}
+
+}  // namespace mtw::daemon
