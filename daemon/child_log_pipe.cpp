@@ -10,6 +10,8 @@
 namespace mtw::daemon {
 
 namespace asio = boost::asio;
+using supervisor::child_line_level;
+using supervisor::escape_log_line;
 using ipc::Clock;
 using ipc::error_code;
 using ipc::use_nothrow;

@@ -19,6 +19,10 @@
 
 namespace mtw::daemon {
 
+using supervisor::ChildLogFilter;
+using supervisor::ChildLogLimits;
+using supervisor::TokenBucket;
+
 class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
  public:
   // The pipe (both ends CLOEXEC). kSyscall when pipe2 fails.
