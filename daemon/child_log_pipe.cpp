@@ -10,11 +10,11 @@
 namespace mtw::daemon {
 
 namespace asio = boost::asio;
-using supervisor::child_line_level;
-using supervisor::escape_log_line;
 using ipc::Clock;
 using ipc::error_code;
 using ipc::use_nothrow;
+using supervisor::child_line_level;
+using supervisor::escape_log_line;
 
 namespace {
 

@@ -14,8 +14,8 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
-#include "supervisor/child_log.h"
 #include "ipc/asio.h"
+#include "supervisor/child_log.h"
 
 namespace mtw::daemon {
 

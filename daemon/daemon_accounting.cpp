@@ -191,6 +191,7 @@ void Daemon::housekeeping() {
   if (!ready_sent_) maybe_ready();
   poll_egress_drops();
   mask_tick();
+  egress_follow_users();
 }
 
 void Daemon::rebalance() {

@@ -16,11 +16,11 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "daemon/child_log_pipe.h"
 #include "daemon/daemon_impl.h"
 #include "ipc/control_socket.h"
 #include "ipc/secrets_file.h"
 #include "proto/secret.h"
-#include "daemon/child_log_pipe.h"
 
 namespace mtw::daemon {
 namespace {

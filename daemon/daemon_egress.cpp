@@ -29,13 +29,43 @@ std::vector<std::string> system_nameservers() {
 
 }  // namespace
 
+CellEgress Daemon::current_egress() const {
+  EgressInputs in;
+  for (const auto& [id, u] : users_)
+    for (const auto& text : u->user.secrets)
+      if (auto sec = proto::parse_secret(text); sec && sec->kind == proto::SecretKind::kFakeTls)
+        in.fake_tls_domains.push_back(sec->domain);
+  // Workers dial the middle proxies of the list in force (either family).
+  if (material_) {
+    if (const auto m = material_->current()) {
+      for (const auto& [text, family] : {std::pair{&m->config_v4, proto::IpFamily::kV4},
+                                         {&m->config_v6, proto::IpFamily::kV6}}) {
+        if (text->empty()) continue;
+        if (auto pc = proto::parse_proxy_config(*text, family))
+          for (const auto& [cluster, eps] : pc->clusters)
+            in.middle_proxies.insert(in.middle_proxies.end(), eps.begin(), eps.end());
+      }
+    }
+  }
+  return cell_egress(cfg_, in);
+}
+
+void Daemon::egress_follow_users() {
+  if (!egress_targets_dirty_ || !egress_) return;
+  egress_targets_dirty_ = false;
+  if (current_egress().mask == egress_mask_) return;
+  (void)update_egress();  // logged there; on failure the previous sets stay
+}
+
 base::Result<void> Daemon::update_egress() {
   if (!host_) return {};
   if (!egress_) {
     egress_.emplace(
         [this](const std::vector<netns::EgressRule>& rules) { return host_->set_egress(rules); });
   }
-  EgressPlan plan = plan_egress(cell_egress(cfg_), resolve_host, system_nameservers());
+  CellEgress wanted = current_egress();
+  egress_mask_ = wanted.mask;
+  EgressPlan plan = plan_egress(wanted, resolve_host, system_nameservers());
   for (const auto& u : plan.unresolved) log()->warn("cell egress: name not resolved {}", u);
   const std::size_t n = plan.rules.size();
   const bool dns = plan.dns;
@@ -58,7 +88,7 @@ awaitable<void> Daemon::refresh_egress_names() {
   for (;;) {
     timer.expires_after(kEgressNamesEvery);
     if (auto [ec] = co_await timer.async_wait(use_nothrow); ec || stopping_ || !egress_) break;
-    const CellEgress e = cell_egress(cfg_);
+    const CellEgress e = current_egress();
     const auto generation = egress_->generation();
     std::vector<std::string> names;  // what plan_egress would look up
     (void)plan_egress(e,

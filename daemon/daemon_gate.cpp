@@ -8,10 +8,10 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "daemon/child_log_pipe.h"
 #include "daemon/daemon_impl.h"
 #include "ipc/control_socket.h"
 #include "ipc/gate_table.h"
-#include "daemon/child_log_pipe.h"
 
 namespace mtw::daemon {
 
@@ -88,7 +88,8 @@ void Daemon::on_gate_exit() {
 
 void Daemon::send_gate_table() {
   gate_table_dirty_ = false;
-  mask_targets_dirty_ = true;  // the users' fake-TLS domains may have changed
+  mask_targets_dirty_ = true;    // the users' fake-TLS domains may have changed
+  egress_targets_dirty_ = true;  // and with them the cells' mask destinations
   if (!gate_ || gate_->gone) return;
   const UnixSeconds now = static_cast<UnixSeconds>(::time(nullptr));
   std::string text;

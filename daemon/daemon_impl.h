@@ -222,6 +222,13 @@ class Daemon final : public api::Service {
   // daemon_egress.cpp: what cells may reach (cell_egress.h), drop counts.
   // update_egress: at start (a failure stops it) and reload.
   [[nodiscard]] base::Result<void> update_egress();
+  // cell_egress() over the configuration, the users' fake-TLS domains and
+  // the middle-proxy lists in force.
+  CellEgress current_egress() const;
+  // Housekeeping: when the users' fake-TLS domains changed their mask
+  // destinations (a new domain, say), the sets are updated. Only then: an
+  // update may resolve host names on the loop.
+  void egress_follow_users();
   void release_egress(ChildProc& c);  // at a worker's reap
   void poll_egress_drops();           // from housekeeping; reads every 5 s
   // While destinations include names: looks them up again every 10 minutes.
@@ -348,6 +355,8 @@ class Daemon final : public api::Service {
 
   std::unique_ptr<MaskSchedule> mask_schedule_;  // made at the first tick with probing on
   bool mask_targets_dirty_ = true;               // users' domains changed: new probe targets
+  bool egress_targets_dirty_ = false;  // users' domains changed: the cells' mask destinations
+  std::vector<proto::Endpoint> egress_mask_;  // the mask destinations of the sets in force
   UnixSeconds mask_polled_at_ = 0;
   std::string mask_bundle_;            // the measured profiles, proto::format_profile_bundle
   std::uint64_t mask_bundle_gen_ = 0;  // 0: nothing measured yet (workers use the built-in one)

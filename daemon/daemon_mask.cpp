@@ -6,8 +6,8 @@
 #include <ostream>
 
 #include "base/log.h"
-#include "proto/secret.h"
 #include "daemon/daemon_impl.h"
+#include "proto/secret.h"
 #include "supervisor/mask_schedule.h"
 
 namespace mtw::daemon {

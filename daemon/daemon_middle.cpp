@@ -60,6 +60,7 @@ void Daemon::refresh_middle() {
       if (changed) {
         event(std::nullopt, "middle_material_updated",
               "generation=" + std::to_string(material_->current()->generation));
+        (void)update_egress();  // the cells may reach the new list's proxies
         push_middle(true);
       }
     });

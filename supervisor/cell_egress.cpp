@@ -9,6 +9,8 @@
 #include <memory>
 #include <set>
 
+#include "supervisor/mask_schedule.h"
+
 namespace mtw::supervisor {
 
 namespace {
@@ -45,10 +47,18 @@ std::vector<proto::Endpoint> dc_table_endpoints(const std::vector<DcOverride>& o
   return out;
 }
 
-CellEgress cell_egress(const Config& cfg) {
+CellEgress cell_egress(const Config& cfg, const EgressInputs& in) {
   CellEgress e;
   e.dcs = dc_table_endpoints(cfg.telegram.dc);
-  if (cfg.mask.address) e.mask.push_back(*cfg.mask.address);
+  std::set<std::pair<std::string, std::uint16_t>> seen;
+  auto add_mask = [&](const proto::Endpoint& ep) {
+    if (seen.emplace(ep.host, ep.port).second) e.mask.push_back(ep);
+  };
+  if (cfg.mask.address) add_mask(*cfg.mask.address);
+  if (cfg.mask.enabled)
+    for (const auto& t : mask_probe_targets(mask_routes(cfg), in.fake_tls_domains))
+      add_mask(t.endpoint);
+  e.middle_proxies = in.middle_proxies;
   // SOCKS upstreams are dialled from the cells; a direct upstream is the DC
   // table above. The sets are shared by every cell, so each proxy is
   // reachable from every cell, whichever users name it.

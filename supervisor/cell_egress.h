@@ -44,8 +44,18 @@ struct CellEgress {
   std::vector<proto::Endpoint> upstreams;       // configured upstream proxies
 };
 
+// What cell_egress needs besides the configuration: it changes with the
+// users (their fake-TLS domains are mask targets by default) and with the
+// middle-proxy material.
+struct EgressInputs {
+  std::vector<std::string> fake_tls_domains;    // of every user's secrets
+  std::vector<proto::Endpoint> middle_proxies;  // of the middle-proxy lists in force
+};
+
 // The destinations for `cfg`: the only place that decides what cells reach.
-CellEgress cell_egress(const Config& cfg);
+// The mask targets are every target a worker may mask to: [mask] address,
+// and each fake-TLS domain's route ([mask.domains] or DOMAIN:443).
+CellEgress cell_egress(const Config& cfg, const EgressInputs& in = {});
 
 // Every endpoint the DC table can return for any DC index, built from
 // `overrides` as the worker builds its table (in order, "N=HOST:PORT").

@@ -8,17 +8,17 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <optional>
 #include <unordered_set>
 #include <vector>
 
 #include "base/error.h"
 #include "conn/runtime.h"
 #include "proto/dc_table.h"
-#include "worker/egress.h"
 #include "proto/tls_profile.h"
+#include "worker/egress.h"
 #include "worker/options.h"
 
 namespace mtw::worker {

@@ -3,8 +3,12 @@ used by the integration tests that play the supervisor. Written from the
 document, not from ipc/control_protocol.cpp, so the two check each other.
 
 Every datagram: "MTWC" | version u8 (1) | type u8 | flags u16 (0) | body length
-u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane and
-gate-lane carry exactly one fd in SCM_RIGHTS.
+u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane,
+gate-lane and mask-profiles carry exactly one fd in SCM_RIGHTS.
+
+A report may end with an egress section (a worker with --egress-file):
+u16 count, then per upstream u8 name length, name, u8 up, five u64
+(connects, failures, bytes_up, bytes_down, marked_down).
 
 Direct lanes (bodies, little-endian):
   lane (9)         u32 lane                       (+ fd: the worker's end)
@@ -20,7 +24,7 @@ import socket
 import struct
 
 (HANDOFF, REPORT, SET_LIMITS, RELOAD, REPORT_REQUEST, GATE_TABLE, GATE_HANDOFF, GATE_MASK, LANE,
- GATE_LANE, GATE_CREDIT, GATE_DIRECT) = range(1, 13)
+ GATE_LANE, GATE_CREDIT, GATE_DIRECT, MASK_PROFILES, MIDDLE) = range(1, 15)
 
 UNLIMITED = 0xFFFFFFFFFFFFFFFF
 DIRECT_ENTRY_SIZE = 28
@@ -149,19 +153,42 @@ def gate_direct(entries):
     return message(GATE_DIRECT, body)
 
 
+def decode_upstreams(body):
+    """The report's egress section: a list of dicts, one per upstream."""
+    (n,) = struct.unpack("<H", body[:2])
+    if not 1 <= n <= 64:
+        raise ValueError("report: upstream count")
+    at, ups = 2, []
+    for _ in range(n):
+        ln = body[at]
+        if not 1 <= ln <= 64 or len(body) < at + 1 + ln + 1 + 40:
+            raise ValueError("report: bad upstream entry")
+        name = body[at + 1:at + 1 + ln].decode()
+        up = body[at + 1 + ln]
+        fields = struct.unpack("<5Q", body[at + 2 + ln:at + 2 + ln + 40])
+        ups.append(dict(zip(["connects", "failures", "bytes_up", "bytes_down", "marked_down"],
+                            fields), name=name, up=bool(up)))
+        at += 2 + ln + 40
+    if at != len(body):
+        raise ValueError("report: trailing bytes")
+    return ups
+
+
 def decode(dgram):
     """Returns (type, dict) for the messages a gate or worker sends (and the
     lane messages, so tests can check their own encoding)."""
     mtype, body = parse_header(dgram)
     if mtype == REPORT:
         seq, count = struct.unpack("<QH", body[:10])
-        if len(body) != 10 + 8 * count:
+        end = 10 + 8 * count
+        if len(body) < end:
             raise ValueError("bad report length")
-        values = struct.unpack("<%dQ" % count, body[10:])
+        values = struct.unpack("<%dQ" % count, body[10:end])
         rep = dict(zip(COUNTERS, values))
         for name in COUNTERS[count:]:
             rep[name] = 0
         rep["seq"] = seq
+        rep["upstreams"] = decode_upstreams(body[end:]) if len(body) > end else []
         return mtype, rep
     if mtype == GATE_HANDOFF:
         (user,) = struct.unpack("<I", body[:4])

@@ -91,6 +91,30 @@ TEST(CellEgress, DcsAndMaskFromTheConfiguration) {
   EXPECT_TRUE(cell_egress(cfg).mask.empty());
 }
 
+TEST(CellEgress, EveryMaskTargetAWorkerMayUseAndTheMiddleProxies) {
+  Config cfg;
+  EgressInputs in;
+  in.fake_tls_domains = {"a.example", "B.example", "a.example"};
+  in.middle_proxies = {{"149.154.175.50", 8888}, {"2001:b28:f23d:f001::d", 8888}};
+  // No [mask] address: each domain masks to itself on 443.
+  auto e = cell_egress(cfg, in);
+  EXPECT_EQ(e.mask.size(), 2u);
+  EXPECT_TRUE(has_ep(e.mask, "a.example", 443));
+  EXPECT_TRUE(has_ep(e.mask, "b.example", 443));
+  EXPECT_EQ(e.middle_proxies, in.middle_proxies);
+  // A [mask.domains] entry routes its domain elsewhere; [mask] address the rest.
+  cfg.mask.address = proto::Endpoint{"198.18.0.7", 8443};
+  cfg.mask.domains = {{"a.example", proto::Endpoint{"198.18.0.8", 443}}};
+  e = cell_egress(cfg, in);
+  EXPECT_EQ(e.mask.size(), 2u);
+  EXPECT_TRUE(has_ep(e.mask, "198.18.0.7", 8443));
+  EXPECT_TRUE(has_ep(e.mask, "198.18.0.8", 443));
+  // Masking off: workers mask nothing.
+  cfg.mask.enabled = false;
+  cfg.mask.address.reset();
+  EXPECT_TRUE(cell_egress(cfg, in).mask.empty());
+}
+
 TEST(CellEgress, SocksUpstreamsAreReachableAndDirectOnesAddNothing) {
   Config cfg;
   UpstreamConfig dante;

@@ -91,7 +91,8 @@ class MaskScheduleTest : public ::testing::Test {
 };
 
 TEST(MaskProbeTargets, OneTargetPerDistinctDomainFromTheRoutes) {
-  proto::MaskRoutes routes{.domain_default = true};
+  proto::MaskRoutes routes;
+  routes.domain_default = true;
   routes.domains = {{"b.example", Endpoint{"10.0.0.2", 8443}}};
   routes.listeners = {{0, Endpoint{"10.0.0.9", 443}}};  // not for probes: no listener
   const auto t = mask_probe_targets(routes, {"B.example", "a.example", "b.example", ""});
