@@ -24,9 +24,10 @@ import harness as h
 
 BUILD = os.environ.get("MTW_BUILD_DIR", "")
 SOURCE = os.path.abspath(h.SOURCE_DIR)
-PROGRAMS = ["mtwarden", "mtwarden-worker", "mtwarden-gate", "mtwardenctl"]
+PROGRAMS = ["mtwarden", "mtwarden-worker", "mtwarden-gate", "mtwarden-webfront", "mtwardenctl"]
 MAN_PAGES = ["usr/share/man/man8/mtwarden.8.gz", "usr/share/man/man8/mtwarden-worker.8.gz",
-             "usr/share/man/man8/mtwarden-gate.8.gz", "usr/share/man/man1/mtwardenctl.1.gz"]
+             "usr/share/man/man8/mtwarden-gate.8.gz", "usr/share/man/man8/mtwarden-webfront.8.gz",
+             "usr/share/man/man1/mtwardenctl.1.gz"]
 MAX_EXPOSURE = 4.0
 
 
