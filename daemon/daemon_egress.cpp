@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/daemon_impl.h"
+#include "proto/proxy_config.h"
 
 namespace mtw::daemon {
 
