@@ -1,5 +1,6 @@
 #include "ipc/control_protocol.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace mtw::ipc::control {
@@ -328,7 +329,13 @@ Result<std::optional<AdTag>> decode_tag(Reader& r) {
   auto b = r.bytes(16);
   if (!r.ok()) return fail(Errc::kBadInput, "middle: short body");
   if (has > 1) return fail(Errc::kBadInput, "middle: bad tag flag");
-  if (has == 0) return std::optional<AdTag>();
+  if (has == 0) {
+    // Absent: the 16 bytes are zero (docs/worker-control.md), so every
+    // message has one encoding.
+    if (std::any_of(b.begin(), b.end(), [](std::byte x) { return x != std::byte{0}; }))
+      return fail(Errc::kBadInput, "middle: bytes in an absent tag");
+    return std::optional<AdTag>();
+  }
   AdTag t{};
   std::memcpy(t.data(), b.data(), t.size());
   return std::optional<AdTag>(t);

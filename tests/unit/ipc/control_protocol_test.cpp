@@ -90,6 +90,14 @@ TEST(ControlProtocol, MiddleRejectsHostileBodies) {
   bad_tag[kHeaderSize + 1] = std::byte{3};
   EXPECT_FALSE(decode(bad_tag, 0));
   EXPECT_FALSE(decode(*wire, 1));  // no fd with it
+  // An absent tag is 16 zero bytes: anything else has a second encoding.
+  Middle untagged;
+  auto plain = encode(untagged);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(decode(*plain, 0));
+  Bytes stray = *plain;
+  stray[kHeaderSize + 2] = std::byte{0xfd};
+  EXPECT_FALSE(decode(stray, 0));
   Middle many;
   many.listener_tags.resize(kMaxMiddleListeners + 1);
   auto big = encode(many);
