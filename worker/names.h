@@ -1,29 +1,9 @@
 // Private to worker/: the process contract's vocabulary (ipc/) by the short
-// names the worker's code uses.
+// names its code uses (the one list is conn/names.h).
 #pragma once
 
-#include "ipc/asio.h"
-#include "ipc/control_protocol.h"
-#include "ipc/counters.h"
+#include "conn/names.h"
 
 namespace mtw::worker {
-
-namespace asio = boost::asio;
-namespace control = ipc::control;
-using ipc::awaitable;
-using ipc::Clock;
-using ipc::connect_endpoint;
-using ipc::Counter;
-using ipc::counter_name;
-using ipc::Counters;
-using ipc::counters_json;
-using ipc::counters_summary;
-using ipc::error_code;
-using ipc::failure_counter;
-using ipc::LogExceptions;
-using ipc::tcp;
-using ipc::tune_listener;
-using ipc::tune_socket;
-using ipc::use_nothrow;
-
+using namespace conn::vocabulary;
 }  // namespace mtw::worker
