@@ -13,7 +13,7 @@ RUN_PKGS=(iproute2 nftables util-linux)
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
   python3 python3-telethon iperf3 nodejs npm procps psmisc curl zbar-tools librsvg2-bin prometheus
-  nginx-light openssl dante-server libpam-pwdfile microsocks
+  nginx-light openssl dante-server libpam-pwdfile microsocks chromium fonts-dejavu-core
   dbus dbus-daemon dbus-bin systemd man-db libglib2.0-bin
 )
 
