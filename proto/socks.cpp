@@ -326,6 +326,8 @@ Result<Step> ClientHandshake::feed(ByteSpan in) {
       if (auto r = parse_socks4_reply(in.first(kSocks4ReplySize)); !r) return fail_with(r.error());
       step.consumed = kSocks4ReplySize;
       step.done = true;
+      step.bound.port = static_cast<std::uint16_t>(u8(in[2]) << 8 | u8(in[3]));
+      std::copy_n(in.begin() + 4, 4, step.bound.ip.begin());
       state_ = State::kDone;
       need_ = 0;
       return step;
@@ -367,6 +369,7 @@ Result<Step> ClientHandshake::feed(ByteSpan in) {
       if (!r) return fail_with(r.error());
       step.consumed = *size;
       step.done = true;
+      step.bound = std::move(*r);
       state_ = State::kDone;
       need_ = 0;
       return step;

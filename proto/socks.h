@@ -103,6 +103,10 @@ struct Step {
   std::size_t need = 0;      // bytes the next feed needs buffered (0 when done)
   Bytes send;                // to write before reading again
   bool done = false;         // the tunnel is open
+  // With done: the address the proxy reports for its own end of the tunnel
+  // (SOCKS5 BND.ADDR/BND.PORT, SOCKS4 DSTIP/DSTPORT): the source a middle
+  // proxy sees. All zero when the proxy reports none (microsocks does so).
+  Target bound;
 };
 
 class ClientHandshake {

@@ -163,7 +163,7 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
 
 void Server::Impl::apply_middle(const control::Middle& m) {
   if (!m.proxy_secret.empty()) {
-    auto files = parse_middle_files(m.proxy_secret, m.config_v4, m.config_v6);
+    auto files = parse_middle_files(m.proxy_secret, m.config_v4, m.config_v6, rt.opts.prefer_ipv6);
     if (!files) {
       // The previous material (if any) stays; without any, tagged clients go direct.
       log()->warn("middle material rejected, keeping the previous error={}",

@@ -25,7 +25,8 @@ base::Result<void> io_error(const char* what, const error_code& ec) {
 // Runs the handshake on a connected socket. Reads exactly what the
 // handshake asks for, so no tunnel byte is ever swallowed.
 awaitable<base::Result<void>> socks_handshake(tcp::socket& sock, const proto::UpstreamSpec& up,
-                                              const proto::socks::Target& target) {
+                                              const proto::socks::Target& target,
+                                              proto::socks::Target* bound) {
   using namespace proto::socks;
   const Version v = up.type == proto::UpstreamType::kSocks4 ? Version::kSocks4 : Version::kSocks5;
   auto hs = ClientHandshake::start(v, target, Credentials{up.username, up.password});
@@ -60,7 +61,10 @@ awaitable<base::Result<void>> socks_handshake(tcp::socket& sock, const proto::Up
         co_return io_error("socks request", ec);
       }
     }
-    if (step->done) co_return base::Result<void>{};
+    if (step->done) {
+      if (bound != nullptr) *bound = step->bound;
+      co_return base::Result<void>{};
+    }
     need = step->need;
   }
 }
@@ -68,7 +72,8 @@ awaitable<base::Result<void>> socks_handshake(tcp::socket& sock, const proto::Up
 }  // namespace
 
 awaitable<base::Result<void>> dial_upstream(tcp::socket& sock, const proto::UpstreamSpec& up,
-                                            const std::vector<proto::Endpoint>& dc) {
+                                            const std::vector<proto::Endpoint>& dc,
+                                            proto::socks::Target* bound) {
   if (up.type == proto::UpstreamType::kDirect) {
     error_code last = asio::error::host_not_found;
     for (const auto& ep : dc) {
@@ -93,7 +98,7 @@ awaitable<base::Result<void>> dial_upstream(tcp::socket& sock, const proto::Upst
     what += proto::format_endpoint(up.address);
     co_return io_error(what.c_str(), ec);
   }
-  co_return co_await socks_handshake(sock, up, *target);
+  co_return co_await socks_handshake(sock, up, *target, bound);
 }
 
 awaitable<void> egress_health_loop(Runtime& rt, asio::steady_timer& timer) {

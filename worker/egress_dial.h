@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "proto/dc_table.h"
 #include "proto/egress.h"
+#include "proto/socks.h"
 #include "worker/names.h"
 #include "worker/runtime.h"
 
@@ -20,9 +21,12 @@ namespace mtw::worker {
 // target travels as an address, so nothing is resolved in the cell. The
 // caller enforces the deadline by closing `sock`. Errors name the step:
 // "connect 198.18.0.2:1080: Connection refused", "socks5 username/password
-// rejected (status 1)".
+// rejected (status 1)". `bound` (optional): through SOCKS, the address the
+// proxy reports for its end of the tunnel (proto::socks::Step::bound);
+// untouched for a direct connect.
 awaitable<base::Result<void>> dial_upstream(tcp::socket& sock, const proto::UpstreamSpec& up,
-                                            const std::vector<proto::Endpoint>& dc);
+                                            const std::vector<proto::Endpoint>& dc,
+                                            proto::socks::Target* bound = nullptr);
 
 // Every policy.health_interval_ms: dials policy.health_dc through each up
 // upstream, and each down one whose retry time came, and records the

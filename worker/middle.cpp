@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "proto/random.h"
+#include "worker/egress_dial.h"
 
 namespace mtw::worker {
 namespace {
@@ -43,6 +44,25 @@ std::array<std::byte, N> addr_bytes(const std::array<unsigned char, N>& a) {
 
 void set_forever(asio::steady_timer& t) { t.expires_at(Clock::time_point::max()); }
 
+// The upstream's end of a SOCKS tunnel as an address; nullopt when the
+// proxy reported none (a name, port 0 or the unspecified address).
+std::optional<asio::ip::address> bound_address(const proto::socks::Target& t) {
+  using Kind = proto::socks::Target::Kind;
+  if (t.kind == Kind::kName || t.port == 0) return std::nullopt;
+  asio::ip::address a;
+  if (t.kind == Kind::kIpv6) {
+    asio::ip::address_v6::bytes_type b{};
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = std::to_integer<unsigned char>(t.ip[i]);
+    a = asio::ip::address_v6(b);
+  } else {
+    asio::ip::address_v4::bytes_type b{};
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = std::to_integer<unsigned char>(t.ip[i]);
+    a = asio::ip::address_v4(b);
+  }
+  if (a.is_unspecified()) return std::nullopt;
+  return a;
+}
+
 }  // namespace
 
 // --- MiddleConn ------------------------------------------------------------
@@ -70,10 +90,11 @@ void MiddleConn::start() {
       LogExceptions{"middle connection"});
 }
 
-awaitable<bool> MiddleConn::wait_ready() {
+awaitable<bool> MiddleConn::wait_ready(std::uint64_t conn_id) {
   auto self = shared_from_this();
-  while (state_ == State::kOpening) co_await ready_timer_.async_wait(use_nothrow);
-  co_return state_ == State::kReady;
+  while (state_ == State::kOpening && clients_.contains(conn_id))
+    co_await ready_timer_.async_wait(use_nothrow);
+  co_return state_ == State::kReady&& clients_.contains(conn_id);
 }
 
 awaitable<bool> MiddleConn::wait_uncongested() {
@@ -93,6 +114,9 @@ void MiddleConn::attach(std::uint64_t conn_id, MiddleClient* client) {
 void MiddleConn::detach(std::uint64_t conn_id, bool tell_peer) {
   if (state_ == State::kDead || clients_.erase(conn_id) == 0) return;
   --pool_.stats().clients;
+  // A client closed while it waits for the handshake: its wait_ready()
+  // returns now (the others see their conn_id still attached and wait on).
+  if (state_ == State::kOpening) ready_timer_.cancel();
   if (tell_peer) queue_payload(proto::build_close_conn(conn_id));
 }
 
@@ -143,6 +167,9 @@ void MiddleConn::fail(std::string_view why, bool error) {
   write_timer_.cancel();
   drain_timer_.cancel();
   out_.clear();
+  if (Egress* eg = egress();
+      eg != nullptr && eg == dial_egress_ && upstream_index_ < eg->spec().upstreams.size())
+    eg->add_bytes(upstream_index_, bytes_out_, bytes_in_);
   auto clients = std::move(clients_);
   clients_.clear();
   pool_.stats().clients -= clients.size();
@@ -158,7 +185,15 @@ void MiddleConn::fail(std::string_view why, bool error) {
 
 void MiddleConn::on_tick(Clock::time_point now) {
   if (state_ == State::kOpening) {
-    if (now >= open_deadline_) fail("connect or handshake timeout", true);
+    if (now < open_deadline_) return;
+    if (dialing_) {  // this upstream's attempt is over: dial_via_egress tries the next
+      dial_timed_out_ = true;
+      open_deadline_ = Clock::time_point::max();
+      error_code ec;
+      sock_.close(ec);
+      return;
+    }
+    fail("connect or handshake timeout", true);
     return;
   }
   if (state_ != State::kReady || !waiting_since_) return;
@@ -176,19 +211,96 @@ awaitable<void> MiddleConn::run() {
   auto self = shared_from_this();
   // Start at a random middle proxy of the cluster so the pool spreads out.
   const std::size_t first = endpoints_.empty() ? 0 : random_u64() % endpoints_.size();
-  error_code ec = asio::error::host_not_found;
-  for (std::size_t i = 0; i < endpoints_.size() && state_ != State::kDead; ++i) {
-    ec = co_await connect_endpoint(sock_, endpoints_[(first + i) % endpoints_.size()]);
-    if (!ec) break;
-  }
-  if (state_ == State::kDead) co_return;
-  if (ec) {
-    fail("connect: " + ec.message(), true);
-    co_return;
+  if (Egress* eg = egress(); eg != nullptr && !eg->direct_only() && !endpoints_.empty()) {
+    if (!co_await dial_via_egress(*eg, first)) co_return;
+  } else {
+    error_code ec = asio::error::host_not_found;
+    for (std::size_t i = 0; i < endpoints_.size() && state_ != State::kDead; ++i) {
+      ec = co_await connect_endpoint(sock_, endpoints_[(first + i) % endpoints_.size()]);
+      if (!ec) break;
+    }
+    if (state_ == State::kDead) co_return;
+    if (ec) {
+      fail("connect: " + ec.message(), true);
+      co_return;
+    }
   }
   tune_socket(sock_);
   if (!co_await exchange_nonces()) co_return;
   co_await read_loop();
+}
+
+Egress* MiddleConn::egress() const noexcept {
+  const auto* e = pool_.settings().egress;
+  return e != nullptr ? e->get() : nullptr;
+}
+
+awaitable<bool> MiddleConn::dial_via_egress(Egress& eg, std::size_t first) {
+  const auto plan = eg.plan(Clock::now());
+  const auto timeout = std::chrono::milliseconds(pool_.settings().connect_timeout_ms);
+  std::string last = "every upstream down";
+  for (std::size_t attempt = 0; attempt < plan.size(); ++attempt) {
+    const std::size_t i = plan[attempt];
+    // Each attempt to the next middle proxy of the cluster, so one that is
+    // down does not fail every upstream.
+    const proto::Endpoint& target = endpoints_[(first + attempt) % endpoints_.size()];
+    const proto::UpstreamSpec direct;  // the policy's fallback: a plain connect
+    const proto::UpstreamSpec& up = i == Egress::kDirect ? direct : eg.spec().upstreams[i];
+    const std::string name = i == Egress::kDirect ? std::string("direct-fallback") : up.name;
+    proto::socks::Target bound;
+    dialing_ = true;
+    dial_timed_out_ = false;
+    open_deadline_ = Clock::now() + timeout;
+    std::vector<proto::Endpoint> one;  // (no braced list in a co_await: GCC 12 rejects it)
+    one.push_back(target);
+    auto r = co_await dial_upstream(sock_, up, one, &bound);
+    dialing_ = false;
+    if (state_ == State::kDead) co_return false;
+    if (egress() != &eg) {  // replaced by a live change while we waited: its indexes are gone
+      fail("upstreams changed while connecting", false);
+      co_return false;
+    }
+    if (r && i != Egress::kDirect) {
+      error_code aec, tec;
+      const auto bound_ip = bound_address(bound);
+      const auto target_ip = asio::ip::make_address(target.host, tec);
+      if (!bound_ip || tec || bound_ip->is_v4() != target_ip.is_v4()) {
+        // Usable for DCs, not for middle proxies: not marked down.
+        last = "upstream " + name +
+               " reports no usable bound address (the middle proxy's key derivation needs it)";
+        log()->warn(
+            "middle proxy not reachable through upstream upstream={} middle_proxy={} "
+            "error=\"reports no usable bound address\"",
+            name, proto::format_endpoint(target));
+        sock_.close(aec);
+        continue;
+      }
+      kdf_local_ = tcp::endpoint(*bound_ip, bound.port);
+      kdf_remote_ = tcp::endpoint(target_ip, target.port);
+      eg.on_success(i);
+    }
+    if (r) {
+      upstream_index_ = i;
+      dial_egress_ = &eg;
+      open_deadline_ = Clock::now() + timeout;  // the nonce exchange and handshake
+      log()->debug("middle proxy connected cluster={} middle_proxy={} upstream={}", cluster_,
+                   proto::format_endpoint(target), name);
+      co_return true;
+    }
+    last = dial_timed_out_ ? std::string("timeout") : r.error().context;
+    if (i == Egress::kDirect) {
+      log()->warn(
+          "middle proxy connect failed upstream=direct-fallback middle_proxy={} error=\"{}\"",
+          proto::format_endpoint(target), last);
+      continue;
+    }
+    const bool down = eg.on_failure(i, Clock::now());
+    log()->warn("upstream failed upstream={} middle_proxy={} error=\"{}\"", name,
+                proto::format_endpoint(target), last);
+    if (down) log()->warn("upstream marked down upstream={}", name);
+  }
+  fail("connect through upstreams: " + last, true);
+  co_return false;
 }
 
 awaitable<bool> MiddleConn::exchange_nonces() {
@@ -255,9 +367,9 @@ awaitable<bool> MiddleConn::exchange_nonces() {
 
   // Key derivation over the addresses as each side sees them (ours public if set).
   error_code lec, rec;
-  const auto local = sock_.local_endpoint(lec);
-  const auto remote = sock_.remote_endpoint(rec);
-  if (lec || rec) {
+  const auto local = kdf_local_ ? *kdf_local_ : sock_.local_endpoint(lec);
+  const auto remote = kdf_remote_ ? *kdf_remote_ : sock_.remote_endpoint(rec);
+  if (lec || rec || local.address().is_v4() != remote.address().is_v4()) {
     fail("socket addresses unknown", false);
     co_return false;
   }
@@ -359,6 +471,7 @@ awaitable<void> MiddleConn::read_loop() {
         co_return;
       }
       n = got;
+      bytes_in_ += got;
       waiting_since_.reset();
       ping_sent_ = false;
     }
@@ -408,6 +521,7 @@ awaitable<void> MiddleConn::write_loop() {
       co_return;
     }
     queued_ -= total;
+    bytes_out_ += total;
     if (!congested()) drain_timer_.cancel();
   }
 }

@@ -30,6 +30,7 @@
 #include "proto/rpc.h"
 #include "proto/rpc_crypto.h"
 #include "proto/rpc_frame.h"
+#include "worker/egress.h"
 #include "worker/names.h"
 
 namespace mtw::worker {
@@ -54,6 +55,10 @@ struct MiddleSettings {
   std::string public_ip;  // empty: the connection's local address
   std::uint32_t stall_ms = 5'000;
   std::uint32_t connect_timeout_ms = 10'000;  // TCP connect + handshake
+  // The worker's egress (--egress-file; Runtime::egress, which a live
+  // change may replace): with upstreams, middle proxies are dialed through
+  // them like DCs. Null or direct-only: a plain connect.
+  const std::unique_ptr<Egress>* egress = nullptr;
 };
 
 // For the stats file.
@@ -77,10 +82,14 @@ class MiddleConn : public std::enable_shared_from_this<MiddleConn> {
   MiddleConn(const MiddleConn&) = delete;
 
   void start();
-  // True once the handshake finished; false when the connection failed.
-  awaitable<bool> wait_ready();
+  // Waits while the connection opens. True once the handshake finished with
+  // `conn_id` still attached; false when the connection failed or `conn_id`
+  // was detached meanwhile (its client closed: detach() wakes the waiters).
+  awaitable<bool> wait_ready(std::uint64_t conn_id);
+  bool opening() const noexcept { return state_ == State::kOpening; }
   void attach(std::uint64_t conn_id, MiddleClient* client);
   // Forgets the client; `tell_peer` sends CLOSE_CONN (the client went away).
+  // While the connection opens, the client's wait_ready() returns false.
   void detach(std::uint64_t conn_id, bool tell_peer);
   // Queues one RPC_PROXY_REQ. kBadInput: the packet cannot be carried (the
   // client's fault); kNotFound: the connection is gone.
@@ -99,6 +108,12 @@ class MiddleConn : public std::enable_shared_from_this<MiddleConn> {
   enum class State { kOpening, kReady, kDead };
 
   awaitable<void> run();
+  // Through the user's upstreams, in their plan's order, each attempt with
+  // its own connect deadline. A SOCKS upstream must report the address of
+  // its end of the tunnel (the key derivation needs the address and port
+  // the middle proxy sees); one that reports none is skipped.
+  awaitable<bool> dial_via_egress(Egress& eg, std::size_t first);
+  Egress* egress() const noexcept;
   awaitable<bool> exchange_nonces();
   awaitable<void> read_loop();
   awaitable<void> write_loop();
@@ -126,6 +141,16 @@ class MiddleConn : public std::enable_shared_from_this<MiddleConn> {
   std::size_t queued_ = 0;                          // bytes in out_ plus the write in flight
   std::optional<Clock::time_point> waiting_since_;  // a request went out, nothing came back
   bool ping_sent_ = false;
+  // Dialing through upstreams: on_tick closes the socket at the attempt's
+  // deadline (the next upstream is tried) instead of failing the connection.
+  bool dialing_ = false;
+  bool dial_timed_out_ = false;
+  // Through SOCKS: the addresses the middle proxy sees (the upstream's end
+  // of the tunnel, the middle proxy) for the key derivation.
+  std::optional<tcp::endpoint> kdf_local_, kdf_remote_;
+  const Egress* dial_egress_ = nullptr;  // the egress upstream_index_ belongs to
+  std::size_t upstream_index_ = Egress::kDirect;
+  std::uint64_t bytes_out_ = 0, bytes_in_ = 0;  // for the upstream's byte counters
 };
 
 class MiddlePool {

@@ -78,7 +78,10 @@ awaitable<bool> Session::relay_middle(BufferLease& buf, const proto::ClientInit&
   conn_id_ = random_conn_id();
   fallback_armed_ = may_fall_back;
   middle_->attach(conn_id_, this);  // a failed connection closes us (or disarms) right away
-  const bool ready = phase_ != Phase::kClosed && co_await middle_->wait_ready();
+  // close() detaches us, which ends the wait at once: a closed client is
+  // not parked until the connection opens or fails.
+  const bool ready =
+      phase_ != Phase::kClosed && conn_id_ != 0 && co_await middle_->wait_ready(conn_id_);
   fallback_armed_ = false;
   if (phase_ == Phase::kClosed) co_return true;
   if (!ready) {

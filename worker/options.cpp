@@ -190,6 +190,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--ad-tag", store(&Options::ad_tag, as_ad_tag)},
       {"--proxy-secret", store(&Options::proxy_secret_file, as_text)},
       {"--proxy-config", store(&Options::proxy_config_file, as_text)},
+      {"--proxy-config-v6", store(&Options::proxy_config_v6_file, as_text)},
       {"--middle-pool", store(&Options::middle_pool, as_pool_size)},
       {"--public-ip", store(&Options::public_ip, as_ip_literal)},
       {"--middle-stall-timeout", store(&Options::middle_stall_ms, parse_duration_ms)},

@@ -51,6 +51,7 @@ struct Options {
   std::optional<proto::AdTag> ad_tag;
   std::string proxy_secret_file;          // binary proxy secret (getProxySecret)
   std::string proxy_config_file;          // proxy-multi.conf (getProxyConfig)
+  std::string proxy_config_v6_file;       // getProxyConfigV6; used first with prefer_ipv6
   std::uint32_t middle_pool = 2;          // connections per cluster, 1..64
   std::string public_ip;                  // empty: the connection's local address
   std::uint32_t middle_stall_ms = 5'000;  // a client waits this long without a byte: replace

@@ -67,10 +67,16 @@ base::Result<void> Server::Impl::load_secrets() {
 }
 
 base::Result<MiddleFiles> parse_middle_files(proto::ByteSpan secret, std::string_view config_v4,
-                                             std::string_view config_v6) {
+                                             std::string_view config_v6, bool prefer_ipv6) {
   MiddleFiles m;
   m.proxy_secret.assign(secret.begin(), secret.end());
   if (auto r = proto::validate_proxy_secret(m.proxy_secret); !r) return tl::unexpected(r.error());
+  if (prefer_ipv6 && !config_v6.empty()) {
+    if (auto v6 = proto::parse_proxy_config(config_v6, proto::IpFamily::kV6)) {
+      m.config = std::move(*v6);
+      return m;
+    }
+  }
   // The IPv4 file when there is one (the usual route out of a cell), else
   // the IPv6 one. A single file may be either: the v4 error is reported.
   auto config = proto::parse_proxy_config(config_v4, proto::IpFamily::kV4);
@@ -90,8 +96,13 @@ base::Result<void> Server::Impl::load_middle() {
   if (!secret) return tl::unexpected(secret.error());
   auto text = read_small_file(o.proxy_config_file, proto::kMaxProxyConfigBytes);
   if (!text) return tl::unexpected(text.error());
-  // One file given: it is either family's.
-  auto material = parse_middle_files(proto::as_bytes(*secret), *text, *text);
+  std::string v6 = *text;  // one file given: it is either family's
+  if (!o.proxy_config_v6_file.empty()) {
+    auto t = read_small_file(o.proxy_config_v6_file, proto::kMaxProxyConfigBytes);
+    if (!t) return tl::unexpected(t.error());
+    v6 = std::move(*t);
+  }
+  auto material = parse_middle_files(proto::as_bytes(*secret), *text, v6, o.prefer_ipv6);
   if (!material) return tl::unexpected(material.error());
   start_middle(std::move(*material));
   rt.middle_routing.default_tag = *o.ad_tag;
@@ -114,6 +125,7 @@ void Server::Impl::start_middle(MiddleFiles material) {
   st.public_ip = o.public_ip;
   st.stall_ms = o.middle_stall_ms;
   st.connect_timeout_ms = o.dc_connect_timeout_ms;
+  st.egress = &rt.egress;  // middle proxies are dialed through the user's upstreams too
   log()->info("middle-proxy mode clusters={} default={} pool={} public_ip={}",
               st.config.clusters.size(), st.config.default_dc ? *st.config.default_dc : 0,
               st.pool_size, st.public_ip.empty() ? "local" : st.public_ip);

@@ -20,11 +20,14 @@ struct MiddleFiles {
   proto::Bytes proxy_secret;
   proto::ProxyConfig config;
 };
-// The IPv4 config when it parses, else the IPv6 one. kBadInput naming the
-// first problem (never the secret's bytes).
+// The IPv4 config when it parses, else the IPv6 one; with `prefer_ipv6`
+// (--prefer-ipv6, [telegram] prefer_ipv6) the IPv6 one first, the IPv4 one
+// when there is no usable IPv6 one. kBadInput naming the first problem
+// (never the secret's bytes).
 [[nodiscard]] base::Result<MiddleFiles> parse_middle_files(proto::ByteSpan secret,
                                                            std::string_view config_v4,
-                                                           std::string_view config_v6);
+                                                           std::string_view config_v6,
+                                                           bool prefer_ipv6 = false);
 
 struct Server::Impl {
   explicit Impl(Options o) : rt(std::move(o)) {}

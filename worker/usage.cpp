@@ -42,6 +42,8 @@ Middle-proxy mode (ad tags; docs/worker.md):
                             ad tag (needs --proxy-secret and --proxy-config)
   --proxy-secret FILE       the binary proxy secret (core.telegram.org/getProxySecret)
   --proxy-config FILE       proxy-multi.conf (getProxyConfig or getProxyConfigV6)
+  --proxy-config-v6 FILE    the IPv6 list (getProxyConfigV6): with --prefer-ipv6 it is used
+                            when it parses, else only when --proxy-config does not
   --middle-pool N           middle-proxy connections per cluster, 1..64 (default 2)
   --public-ip ADDR          our address as the middle proxy sees it, for the key
                             derivation (default: the connection's local address; set it

@@ -15,7 +15,7 @@ FLAGS = ["--bind", "--secret", "--secrets-file", "--dc", "--mask", "--allow", "-
          "--public-host", "--control-fd", "--fast-mode", "--prefer-ipv6", "--handshake-timeout",
          "--idle-timeout", "--dc-connect-timeout", "--drain-timeout", "--max-connections",
          "--stats-interval", "--stats-file", "--log-level", "--mask-discard-timeout", "--help",
-         "--ad-tag", "--proxy-secret", "--proxy-config", "--middle-pool", "--public-ip",
+         "--ad-tag", "--proxy-secret", "--proxy-config", "--proxy-config-v6", "--middle-pool", "--public-ip",
          "--middle-stall-timeout"]
 
 

@@ -21,11 +21,17 @@ test middle proxy of tests/tools/middle_proxy.py (written from protocol.md
   keeps serving; answers for an unknown conn_id get CLOSE_CONN and disturb
   nobody;
 - a middle proxy answering the handshake with the wrong peer pid: the client
-  is closed, the worker carries on.
+  is closed, the worker carries on;
+- --prefer-ipv6 with --proxy-config-v6: the middle proxy on [::1] is used
+  (the IPv6 key derivation), without it the IPv4 one;
+- --egress-file: middle-proxy connections go through a SOCKS5 upstream
+  (dante, which reports its bound address); microsocks, which reports
+  none, is refused with a reason.
 """
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -258,6 +264,172 @@ def public_ip_section(d, ps, pc, secret):
         h.cleanup(w)
 
 
+def prefer_ipv6_section(d, ps, secret):
+    """--prefer-ipv6 takes the middle proxies of the IPv6 list
+    (--proxy-config-v6): the key derivation over IPv6 (both addresses in the
+    KDF, the IPv4 fields zero) agrees with the test middle proxy's; without
+    the flag the IPv4 list is used."""
+    v4 = MiddleProxy(secret)
+    v6 = MiddleProxy(secret, listen=("::1", 0))
+    pc4 = os.path.join(d, "v4.conf")
+    pc6 = os.path.join(d, "v6.conf")
+    with open(pc4, "w") as f:
+        f.write("proxy_for 2 127.0.0.1:%d;\ndefault 2;\n" % v4.port)
+    with open(pc6, "w") as f:
+        f.write("proxy_for 2 [::1]:%d;\ndefault 2;\n" % v6.port)
+    w = None
+    try:
+        for prefer, want, other in ((True, v6, v4), (False, v4, v6)):
+            args = ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--ad-tag", AD_TAG,
+                    "--proxy-secret", ps, "--proxy-config", pc4, "--proxy-config-v6", pc6,
+                    "--log-level", "error"] + (["--prefer-ipv6"] if prefer else [])
+            w, ports = h.start_worker(args)
+            before, other_before = len(want.tags), len(other.tags)
+            c = RawClient(ports[0], dc=-2)
+            try:
+                ok = c.echo(300) and c.echo(5000)
+            except (OSError, ConnectionError):
+                ok = False
+            c.close()
+            what = "IPv6 ([::1])" if want is v6 else "IPv4"
+            h.check(ok and len(want.tags) > before and len(other.tags) == other_before,
+                    "prefer_ipv6 %s: echo through the %s middle proxy only" % (prefer, what))
+            w.stop()
+            w = None
+        h.check(not v6.errors, "the IPv6 middle proxy derived the same keys (%s)" % v6.errors[:2])
+    finally:
+        v4.close()
+        v6.close()
+        h.cleanup(w)
+
+
+DANTE_CONF = """logoutput: %(log)s
+internal: 127.0.0.1 port = %(port)d
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+user.libwrap: nobody
+client pass {
+  from: 127.0.0.0/8 to: 0.0.0.0/0
+  log: connect disconnect error
+}
+socks pass {
+  from: 127.0.0.0/8 to: 0.0.0.0/0
+  command: connect
+  log: connect disconnect error
+}
+"""
+
+
+def wait_port(port, timeout=10):
+    """Until something listens on 127.0.0.1:port (ss, so no junk byte reaches it)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True, text=True).stdout
+        if out.strip():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def egress_section(d, ps, secret):
+    """Middle-proxy connections go through the user's SOCKS upstreams
+    (--egress-file): through dante (which reports the address of its end of
+    the tunnel, so the key derivation uses the address and port the middle
+    proxy sees); microsocks reports 0.0.0.0:0, so it cannot carry them: the
+    worker says why and the client is closed (no fallback standalone)."""
+    if not shutil.which("danted") or not shutil.which("microsocks"):
+        h.check(False, "danted and microsocks installed (scripts/deps.sh --test)")
+        return
+    mp = MiddleProxy(secret)
+    pc = os.path.join(d, "egress.conf")
+    with open(pc, "w") as f:
+        f.write("proxy_for 2 127.0.0.1:%d;\ndefault 2;\n" % mp.port)
+    dante_port, micro_port = free_port(), free_port()
+    dante_log = os.path.join(d, "sockd.log")
+    conf = os.path.join(d, "danted.conf")
+    with open(conf, "w") as f:
+        f.write(DANTE_CONF % {"log": dante_log, "port": dante_port})
+    procs = [subprocess.Popen(["danted", "-f", conf, "-p", os.path.join(d, "danted.pid"), "-N", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(micro_port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    workers = []
+    try:
+        h.check(wait_port(dante_port) and wait_port(micro_port), "danted and microsocks listen")
+        policy = "policy health_interval_ms=0 health_dc=2 failures=3 retry_min_ms=60000 " \
+                 "retry_max_ms=60000 fallback_direct=0\n"
+        for name, port in (("dante", dante_port), ("micro", micro_port)):
+            eg = os.path.join(d, "egress-%s.txt" % name)
+            with open(eg, "w") as f:
+                f.write(policy + "upstream name=%s type=socks5 address=127.0.0.1:%d weight=1\n"
+                        % (name, port))
+            stats = os.path.join(d, "stats-%s.json" % name)
+            err = os.path.join(d, "worker-%s.log" % name)
+            with open(err, "w") as ef:
+                p = subprocess.Popen([h.WORKER, "--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET,
+                                      "--ad-tag", AD_TAG, "--proxy-secret", ps, "--proxy-config", pc,
+                                      "--egress-file", eg, "--stats-file", stats,
+                                      "--dc-connect-timeout", "3", "--log-level", "info"],
+                                     stdout=subprocess.PIPE, stderr=ef, text=True)
+            workers.append(p)
+            port = None
+            for line in p.stdout:
+                if line.startswith("listening "):
+                    port = int(line.strip().rsplit(":", 1)[1])
+                    break
+            before = len(mp.tags)
+            c = RawClient(port)
+            try:
+                ok = c.echo(300) and c.echo(4000)
+            except (OSError, ConnectionError):
+                ok = False
+            if name == "dante":
+                c.close()
+                h.check(ok and len(mp.tags) > before,
+                        "through dante: echo via the middle proxy (%d requests)" % (len(mp.tags) - before))
+                with open(dante_log, errors="replace") as f:
+                    text = f.read()
+                h.check(("127.0.0.1.%d" % mp.port) in text,
+                        "dante logged the connection to the middle proxy's port %d" % mp.port)
+                s = h.wait_stats(stats, lambda s: any(u.get("connects", 0) >= 1 for u in s.get("upstreams", [])))
+                ups = s.get("upstreams", [])
+                h.check(ups and ups[0].get("name") == "dante" and ups[0].get("connects") == 1,
+                        "the upstream's counters count the middle-proxy connection (%s)" % ups)
+            else:
+                t = c.closed_within(6) if not ok else None
+                c.close()
+                h.check(not ok and t is not None and len(mp.tags) == before,
+                        "through microsocks (no bound address): the client is closed, nothing reaches "
+                        "the middle proxy")
+                with open(err, errors="replace") as f:
+                    text = f.read()
+                h.check("reports no usable bound address" in text and "upstream=micro" in text,
+                        "the worker logs why microsocks cannot carry a middle-proxy connection")
+            p.terminate()
+            h.check(p.wait(30) == 0, "%s worker exits 0 on SIGTERM" % name)
+    finally:
+        for p in workers + procs:  # SIGTERM first: danted's mother stops its children
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        mp.close()
+
+
 def stall_section(mp, port, stats):
     c = RawClient(port)
     h.check(c.echo(), "client before the stall echoes")
@@ -376,6 +548,8 @@ def main():
         h.check(w.wait(30) == 0, "worker exits 0 on SIGTERM")
         badpid_section(d, ps, pc, secret)
         public_ip_section(d, ps, pc, secret)
+        prefer_ipv6_section(d, ps, secret)
+        egress_section(d, ps, secret)
     finally:
         if mp is not None:
             mp.close()

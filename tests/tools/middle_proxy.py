@@ -25,14 +25,16 @@ connections):
   badpid   answer the handshake with a peer_pid that is not the client's
 
 Importable (tests/integration/test_middle_proxy.py starts it in-process) or
-runnable: middle_proxy.py --secret-file FILE [--listen 127.0.0.1:0] [--mode M]
+runnable: middle_proxy.py --secret-file FILE [--listen 127.0.0.1:0|[::1]:0] [--mode M]
 [--record FILE] prints "listening PORT" and serves until killed; --record
-appends "conn_id tag flags" (hex; tag "none" when absent) per PROXY_REQ. Needs python3-cryptography.
+appends "conn_id tag flags" (hex; tag "none" when absent) per PROXY_REQ;
+SIGUSR1 switches to stall mode, SIGUSR2 back to echo. Needs python3-cryptography.
 """
 
 import argparse
 import hashlib
 import os
+import signal
 import socket
 import struct
 import threading
@@ -66,9 +68,14 @@ def frame(seq, payload):
 
 
 def derive(srv_nonce, clt_nonce, ts, srv_ip, srv_port, clt_ip, clt_port, purpose, secret):
-    """aes_create_keys for IPv4: ip4 fields are the address bytes reversed."""
-    s = (srv_nonce + clt_nonce + struct.pack("<I", ts) + srv_ip[::-1] + struct.pack("<H", clt_port)
-         + purpose + clt_ip[::-1] + struct.pack("<H", srv_port) + secret + srv_nonce + clt_nonce)
+    """aes_create_keys: ip4 fields are the address bytes reversed; over IPv6
+    (16-byte addresses) they are zero and the client's and then the server's
+    IPv6 address follow the second server nonce."""
+    v6 = len(srv_ip) == 16
+    ip4 = (lambda a: b"\0" * 4) if v6 else (lambda a: a[::-1])
+    s = (srv_nonce + clt_nonce + struct.pack("<I", ts) + ip4(srv_ip) + struct.pack("<H", clt_port)
+         + purpose + ip4(clt_ip) + struct.pack("<H", srv_port) + secret + srv_nonce
+         + (clt_ip + srv_ip if v6 else b"") + clt_nonce)
     key = hashlib.md5(s[1:]).digest()[:12] + hashlib.sha1(s).digest()
     iv = hashlib.md5(s[2:]).digest()
     return key, iv
@@ -158,8 +165,9 @@ class Conn:
             self.buf = self.buf[4:]
         srv_ip, srv_port = self.sock.getsockname()[:2]
         clt_ip, clt_port = self.sock.getpeername()[:2]
-        srv_ip = socket.inet_aton(srv_ip)
-        clt_ip = self.server.client_ip or socket.inet_aton(clt_ip)
+        fam = self.sock.family
+        srv_ip = socket.inet_pton(fam, srv_ip)
+        clt_ip = self.server.client_ip or socket.inet_pton(fam, clt_ip)
         args = (srv_nonce, clt_nonce, ts, srv_ip, srv_port, clt_ip, clt_port)
         ck, civ = derive(*args, b"CLIENT", secret)
         sk, siv = derive(*args, b"SERVER", secret)
@@ -240,7 +248,7 @@ class Conn:
 
 
 class MiddleProxy:
-    """Listens on 127.0.0.1; one thread per connection."""
+    """Listens on 127.0.0.1 (or `listen`, IPv4 or IPv6); one thread per connection."""
 
     def __init__(self, secret, mode="echo", listen=("127.0.0.1", 0), client_ip=None, record=None):
         self.secret = secret
@@ -256,7 +264,7 @@ class MiddleProxy:
         self.accepted = 0
         self.closed_ids = set()   # conn_ids the client sent CLOSE_CONN for
         self.unknown_ids = set()  # conn_ids "unknown" mode answered without a request
-        self.lsock = socket.socket()
+        self.lsock = socket.socket(socket.AF_INET6 if ":" in listen[0] else socket.AF_INET)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(listen)
         self.lsock.listen(64)
@@ -331,11 +339,20 @@ def main():
     ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badseq", "oversized", "unknown", "badpid"])
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
+    host = host.strip("[]")
     with open(a.secret_file, "rb") as f:
         secret = f.read()
     mp = MiddleProxy(secret, a.mode, (host, int(port)), record=a.record)
+
+    def set_mode(mode):
+        mp.mode = mode
+
+    # Run as a separate process, the tests switch modes by signal.
+    signal.signal(signal.SIGUSR1, lambda *_: set_mode("stall"))
+    signal.signal(signal.SIGUSR2, lambda *_: set_mode("echo"))
     print("listening %d" % mp.port, flush=True)
-    threading.Event().wait()
+    while True:
+        signal.pause()
 
 
 if __name__ == "__main__":

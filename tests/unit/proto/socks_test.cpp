@@ -210,6 +210,8 @@ TEST(ClientHandshake, Socks5WithCredentialsRunsThreeRoundTrips) {
   EXPECT_TRUE(s4->done);
   EXPECT_EQ(s4->consumed, 10u);
   EXPECT_TRUE(hs->done());
+  // The proxy's end of the tunnel, as a middle proxy sees it: 10.0.0.1:40000.
+  EXPECT_EQ(s4->bound, target("10.0.0.1", 40000));
 }
 
 TEST(ClientHandshake, Socks5WithoutCredentialsSkipsAuth) {
@@ -243,6 +245,15 @@ TEST(ClientHandshake, Socks4IsOneRoundTrip) {
   ASSERT_TRUE(s.has_value());
   EXPECT_TRUE(s->done);
   EXPECT_EQ(s->consumed, 8u);
+  EXPECT_EQ(s->bound.port, 0u);  // no bound address reported
+}
+
+TEST(ClientHandshake, Socks4ReportsDstipAndDstportAsTheBoundAddress) {
+  auto hs = ClientHandshake::start(Version::kSocks4, target("127.0.0.1", 443), {});
+  ASSERT_TRUE(hs.has_value());
+  auto s = hs->feed(hex("005a9c40c0a80107"));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->bound, target("192.168.1.7", 40000));
 }
 
 TEST(ClientHandshake, StartValidatesTheRequest) {

@@ -167,8 +167,8 @@ TEST(Options, RejectsBadValues) {
 TEST(Options, MiddleProxyFlags) {
   auto o = parse({"--bind", "127.0.0.1:0", "--secret", kSimple, "--ad-tag",
                   "0123456789ABCDEF0123456789abcdef", "--proxy-secret", "/tmp/ps", "--proxy-config",
-                  "/tmp/pc", "--middle-pool", "3", "--public-ip", "203.0.113.7",
-                  "--middle-stall-timeout", "2.5"});
+                  "/tmp/pc", "--proxy-config-v6", "/tmp/pc6", "--middle-pool", "3", "--public-ip",
+                  "203.0.113.7", "--middle-stall-timeout", "2.5"});
   ASSERT_TRUE(o) << o.error().to_string();
   ASSERT_TRUE(o->ad_tag.has_value());
   EXPECT_EQ((*o->ad_tag)[0], std::byte{0x01});
@@ -176,6 +176,7 @@ TEST(Options, MiddleProxyFlags) {
   EXPECT_EQ((*o->ad_tag)[15], std::byte{0xef});
   EXPECT_EQ(o->proxy_secret_file, "/tmp/ps");
   EXPECT_EQ(o->proxy_config_file, "/tmp/pc");
+  EXPECT_EQ(o->proxy_config_v6_file, "/tmp/pc6");
   EXPECT_EQ(o->middle_pool, 3u);
   EXPECT_EQ(o->public_ip, "203.0.113.7");
   EXPECT_EQ(o->middle_stall_ms, 2'500u);
