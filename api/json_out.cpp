@@ -33,6 +33,28 @@ json::array upstreams_json(const std::vector<UserStatus::Upstream>& ups, json::s
   return a;
 }
 
+// The "middle" object of a user's status: the middle-proxy counters of the
+// worker's last report under short names (0 before the first report).
+struct MiddleField {
+  std::string_view key, counter;
+};
+constexpr MiddleField kMiddleFields[] = {
+    {"connections", "middle_connections"}, {"clients", "middle_clients"},
+    {"errors", "middle_errors"},           {"relays", "middle_relays"},
+    {"fallbacks", "middle_fallbacks"},     {"clusters_down", "middle_down"}};
+
+std::uint64_t worker_counter(const UserStatus& s, std::string_view name) {
+  for (const auto& [k, v] : s.worker_counters)
+    if (k == name) return v;
+  return 0;
+}
+
+json::object middle_json(const UserStatus& s, json::storage_ptr sp) {
+  json::object o(std::move(sp));
+  for (const auto& f : kMiddleFields) o[f.key] = worker_counter(s, f.counter);
+  return o;
+}
+
 // kForever ("never") is null on the wire.
 json::value time_or_never(UnixSeconds t) {
   if (t == supervisor::kForever) return nullptr;
@@ -103,7 +125,7 @@ void time_or_never(JsonWriter& w, std::string_view key, UnixSeconds t) {
 void write_json(JsonWriter& w, const UserStatus& s) {
   w.begin_object();
   w.field("name", s.name).field("id", s.id).field("state", s.state);
-  w.field("fail_reason", s.fail_reason).field("enabled", s.enabled);
+  w.field("fail_reason", s.fail_reason).field("mode", s.mode).field("enabled", s.enabled);
   w.field("expires_at", s.expires_at).field("worker_pid", s.worker_pid);
   w.field("worker_uid", s.worker_uid).field("restarts", s.restarts);
   w.key("cell");
@@ -132,6 +154,9 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
   w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
   w.field("egress_dropped", s.egress_dropped);
+  w.key("middle").begin_object();
+  for (const auto& f : kMiddleFields) w.field(f.key, worker_counter(s, f.counter));
+  w.end_object();
   w.key("worker_counters").begin_object();
   for (const auto& [k, v] : s.worker_counters) w.field(k, v);
   w.end_object();
@@ -158,6 +183,7 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"id", s.id},
                        {"state", s.state},
                        {"fail_reason", s.fail_reason},
+                       {"mode", s.mode},
                        {"enabled", s.enabled},
                        {"expires_at", opt_time(s.expires_at)},
                        {"worker_pid", s.worker_pid},
@@ -181,6 +207,7 @@ json::value to_json(const UserStatus& s, json::storage_ptr sp) {
                        {"bytes_up_total", s.bytes_up_total},
                        {"bytes_down_total", s.bytes_down_total},
                        {"egress_dropped", s.egress_dropped},
+                       {"middle", middle_json(s, sp)},
                        {"worker_counters", counters(s.worker_counters, sp)},
                        {"upstreams", upstreams_json(s.upstreams, sp)}},
                       sp);

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "supervisor/middle_material.h"
+
 namespace mtw::api {
 namespace {
 
@@ -129,6 +131,16 @@ void middle_user_metrics(Writer& w, const std::vector<UserStatus>& users) {
   for (const auto& f : kFamilies)
     per_user(w, users, f.metric, f.type, f.help,
              [&](const UserStatus& u) { return worker_counter(u, f.counter); });
+  // One sample per mode, 1 for the one in force (an enum as labels).
+  w.family("mtwarden_user_mode", "gauge",
+           "1 for the user's mode: direct, middle (ad tag, via the middle proxies) or fallback "
+           "(tagged, but new connections go direct).");
+  for (const auto& u : users)
+    for (const auto m : supervisor::kMiddleModes) {
+      const auto name = supervisor::middle_mode_name(m);
+      w.sample("mtwarden_user_mode", user_label(u) + ",mode=\"" + std::string(name) + "\"",
+               u.mode == name ? 1 : 0);
+    }
 }
 
 void user_metrics(Writer& w, const std::vector<UserStatus>& users) {

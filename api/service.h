@@ -45,6 +45,9 @@ struct UserStatus {
   std::int64_t id = 0;
   std::string state;        // disabled | idle | starting | running | backoff | failed
   std::string fail_reason;  // when failed
+  // direct | middle | fallback (supervisor::middle_mode_name): whether the
+  // user's new tagged connections go through the middle proxies now.
+  std::string mode = "direct";
   bool enabled = true;
   std::optional<UnixSeconds> expires_at;
   int worker_pid = 0;

@@ -320,13 +320,15 @@ std::string render_user_list(const json::value& v) {
     const json::value* expires = at(u, {"expires_at"});
     auto exp = as_int(expires);
     rows.push_back(
-        {plain(at(u, {"name"})), plain(at(u, {"status", "state"})), plain(at(u, {"enabled"})),
+        {plain(at(u, {"name"})), plain(at(u, {"status", "state"})),
+         plain(at(u, {"status", "mode"})), plain(at(u, {"enabled"})),
          plain(at(u, {"status", "connections"})), used ? scalar_text("used_bytes", *used) : "-",
          quota ? scalar_text("quota_bytes", *quota) : "-", throttled,
          exp ? last_day(*exp) : (expires && expires->is_null() ? "never" : plain(expires))});
   }
   return render_table(
-      {"NAME", "STATE", "ENABLED", "CONNS", "USAGE", "QUOTA", "THROTTLED", "EXPIRES"}, rows);
+      {"NAME", "STATE", "MODE", "ENABLED", "CONNS", "USAGE", "QUOTA", "THROTTLED", "EXPIRES"},
+      rows);
 }
 
 std::string render_user(const json::value& v) {

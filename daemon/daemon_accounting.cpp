@@ -447,6 +447,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
   o << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
     << ",\"state\":" << json_str(user_state_name(u.state))
     << ",\"fail_reason\":" << json_str(u.fail_reason)
+    << ",\"mode\":" << json_str(supervisor::middle_mode_name(mode_of(u)))
     << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
     << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
     << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)

@@ -238,6 +238,8 @@ class Daemon final : public api::Service {
   [[nodiscard]] base::Result<void> start_middle();
   void refresh_middle();  // a round now (when some tag is in use), the next one scheduled
   bool middle_wanted() const;
+  // The user's mode for its status (supervisor::middle_mode).
+  supervisor::MiddleMode mode_of(const UserRt& u) const;
   std::optional<proto::AdTag> user_ad_tag(const UserRt& u) const;
   TagRouting routing_of(const UserRt& u) const;
   // The worker's Middle message; `with_material`: the current material too

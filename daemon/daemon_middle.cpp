@@ -34,6 +34,13 @@ bool Daemon::middle_wanted() const {
   return false;
 }
 
+supervisor::MiddleMode Daemon::mode_of(const UserRt& u) const {
+  const std::uint64_t down =
+      u.worker ? u.worker->counters.values[static_cast<std::size_t>(ipc::Counter::kMiddleDown)] : 0;
+  return supervisor::middle_mode(routing_of(u).any(), material_ && material_->ready(),
+                                 cfg_.middle.fallback, down);
+}
+
 base::Result<void> Daemon::start_middle() {
   material_ =
       std::make_unique<MiddleMaterial>(cfg_.server.state_dir + "/middle", cfg_.middle.sources);

@@ -47,6 +47,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.id = u.user.id;
   s.state = std::string(user_state_name(u.state));
   s.fail_reason = u.fail_reason;
+  s.mode = std::string(supervisor::middle_mode_name(mode_of(u)));
   s.enabled = u.user.enabled;
   s.expires_at = u.user.expires_at;
   s.worker_pid = u.worker && !u.worker->gone ? u.worker->proc.pid() : 0;

@@ -78,6 +78,27 @@ bool TagRouting::any() const noexcept {
   return false;
 }
 
+MiddleMode middle_mode(bool tagged, bool material_ready, bool fallback_enabled,
+                       std::uint64_t clusters_down) noexcept {
+  if (!tagged) return MiddleMode::kDirect;
+  // Without material a worker relays tagged clients direct; without
+  // fallback a failing cluster's clients are closed, not sent direct.
+  if (!material_ready || (fallback_enabled && clusters_down != 0)) return MiddleMode::kFallback;
+  return MiddleMode::kMiddle;
+}
+
+std::string_view middle_mode_name(MiddleMode m) noexcept {
+  switch (m) {
+    case MiddleMode::kMiddle:
+      return "middle";
+    case MiddleMode::kFallback:
+      return "fallback";
+    case MiddleMode::kDirect:
+      break;
+  }
+  return "direct";
+}
+
 TagRouting tag_routing(const std::optional<proto::AdTag>& user,
                        const std::vector<std::optional<proto::AdTag>>& listeners,
                        const std::optional<proto::AdTag>& global) {

@@ -47,6 +47,19 @@ TagRouting tag_routing(const std::optional<proto::AdTag>& user,
                        const std::vector<std::optional<proto::AdTag>>& listeners,
                        const std::optional<proto::AdTag>& global);
 
+// A user's mode as its status shows it. kDirect: no tag routes any of its
+// connections. kFallback: a tag does, but new tagged connections go direct
+// now: the worker reports a cluster in its fail-fast window (its
+// middle_down gauge; only with [middle] fallback on) or no material is at
+// hand yet. kMiddle: tagged connections go through the middle proxies.
+// Pure.
+enum class MiddleMode { kDirect, kMiddle, kFallback };
+inline constexpr MiddleMode kMiddleModes[] = {MiddleMode::kDirect, MiddleMode::kMiddle,
+                                              MiddleMode::kFallback};
+MiddleMode middle_mode(bool tagged, bool material_ready, bool fallback_enabled,
+                       std::uint64_t clusters_down) noexcept;
+std::string_view middle_mode_name(MiddleMode m) noexcept;  // "direct", "middle", "fallback"
+
 enum class MaterialKind { kSecret, kConfigV4, kConfigV6 };
 inline constexpr std::size_t kMaterialKinds = 3;
 std::string_view material_name(MaterialKind k) noexcept;  // "proxy_secret", "proxy_config", ...

@@ -87,7 +87,7 @@ def wait_socket(path, timeout=30):
 def check_users(c):
     out = c.ok("users", "list")
     lines = out.splitlines()
-    h.check(lines and lines[0].split() == ["NAME", "STATE", "ENABLED", "CONNS", "USAGE", "QUOTA", "THROTTLED",
+    h.check(lines and lines[0].split() == ["NAME", "STATE", "MODE", "ENABLED", "CONNS", "USAGE", "QUOTA", "THROTTLED",
                                            "EXPIRES"], "users list header (%r)" % (lines[:1],))
     h.check(any(l.split()[:1] == ["alice"] for l in lines[1:]), "users list has a row for alice")
     users = c.json("users", "list").get("users", [])

@@ -123,7 +123,9 @@ UserStatus full_status() {
   s.measured_down_bps = 9;
   s.bytes_up_total = std::numeric_limits<std::uint64_t>::max();
   s.bytes_down_total = 12;
-  s.worker_counters = {{"handshakes", 5}, {"fail_replay", 0}};
+  s.mode = "fallback";
+  s.worker_counters = {
+      {"handshakes", 5}, {"fail_replay", 0}, {"middle_clients", 17}, {"middle_down", 1}};
   s.upstreams = {{"dante", true, 3, 1, 100, 200, 0}, {"dead", false, 0, 4, 0, 0, 1}};
   return s;
 }
@@ -139,6 +141,7 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "id",
                                             "state",
                                             "fail_reason",
+                                            "mode",
                                             "enabled",
                                             "expires_at",
                                             "worker_pid",
@@ -162,11 +165,16 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "bytes_up_total",
                                             "bytes_down_total",
                                             "egress_dropped",
+                                            "middle",
                                             "worker_counters",
                                             "upstreams"}));
   EXPECT_EQ(o.at("name").as_string(), "alice \"the\" op");
   EXPECT_EQ(o.at("fail_reason").as_string(), "exec: no such file\n");
   EXPECT_EQ(o.at("enabled").as_bool(), false);
+  EXPECT_EQ(o.at("mode").as_string(), "fallback");
+  EXPECT_EQ(o.at("middle").at("clients").as_int64(), 17);
+  EXPECT_EQ(o.at("middle").at("clusters_down").as_int64(), 1);
+  EXPECT_EQ(o.at("middle").at("connections").as_int64(), 0);
   EXPECT_EQ(o.at("expires_at").as_int64(), 1'800'000'000);
   EXPECT_EQ(o.at("cell").at("ipv4").as_string(), "10.200.0.2");
   EXPECT_EQ(o.at("cell").at("shaper_down_bps").as_int64(), 2'000'000);

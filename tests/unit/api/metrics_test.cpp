@@ -24,6 +24,8 @@ std::vector<UserStatus> sample_users() {
   a.throttled_quota = true;
   a.restarts = 2;
   a.egress_dropped = 7;
+  a.mode = "middle";
+  a.worker_counters = {{"middle_clients", 12}, {"middle_errors", 2}};
   a.upstreams = {{"dante", true, 4, 1, 1000, 2000, 0}, {"dead", false, 0, 3, 0, 0, 1}};
   UserStatus b;  // a name that needs escaping (the API forbids it; metrics must not break anyway)
   b.name = "we\"ird\\na\nme";
@@ -78,6 +80,17 @@ TEST(Metrics, RendersPerUpstreamSeries) {
         "2000\n",
         "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dante\"} 1\n",
         "mtwarden_user_upstream_up{user=\"alice\",upstream=\"dead\"} 0\n"})
+    EXPECT_NE(t.find(line), std::string::npos) << line;
+}
+
+TEST(Metrics, RendersEachUsersModeAndMiddleCounters) {
+  const std::string t = metrics_text(sample_server(), sample_users());
+  for (const char* line : {"mtwarden_user_mode{user=\"alice\",mode=\"direct\"} 0\n",
+                           "mtwarden_user_mode{user=\"alice\",mode=\"middle\"} 1\n",
+                           "mtwarden_user_mode{user=\"alice\",mode=\"fallback\"} 0\n",
+                           "mode=\"direct\"} 1\n",  // the other user: direct by default
+                           "mtwarden_user_middle_clients{user=\"alice\"} 12\n",
+                           "mtwarden_user_middle_errors_total{user=\"alice\"} 2\n"})
     EXPECT_NE(t.find(line), std::string::npos) << line;
 }
 

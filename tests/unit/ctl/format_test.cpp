@@ -87,7 +87,7 @@ const char* kUser = R"({
              "warn_percent": 80, "max_connections": 0, "max_unique_ips": 0,
              "on_demand": false, "idle_teardown_s": 900},
   "overrides": {"rate_up_bps": 20000000, "quota_bytes": 53687091200},
-  "status": {"state": "running", "connections": 2, "throttled": true, "throttle_reason": "quota",
+  "status": {"state": "running", "mode": "middle", "connections": 2, "throttled": true, "throttle_reason": "quota",
              "cell": null, "quota": {"state": "throttled", "used_bytes": 1610612736, "quota_bytes": 53687091200,
              "period_end": null}, "measured_up_bps": 0, "worker_counters": {"handshakes": 5}}
 })";
@@ -96,12 +96,12 @@ TEST(CtlFormat, UserListShowsOneRowPerUser) {
   json::value list =
       json::parse(std::string(R"({"users":[)") + kUser +
                   R"(,{"name":"bob","enabled":false,"expires_at":null,"limits":{"quota_bytes":0},
-                                     "status":{"state":"disabled","connections":0,"throttled":false,
+                                     "status":{"state":"disabled","mode":"direct","connections":0,"throttled":false,
                                      "quota":{"used_bytes":0}}}]})");
   EXPECT_EQ(render_user_list(list),
-            "NAME   STATE     ENABLED  CONNS  USAGE    QUOTA      THROTTLED    EXPIRES\n"
-            "alice  running   yes      2      1.5 GiB  50 GiB     yes (quota)  2026-12-31\n"
-            "bob    disabled  no       0      0 B      unlimited  no           never\n");
+            "NAME   STATE     MODE    ENABLED  CONNS  USAGE    QUOTA      THROTTLED    EXPIRES\n"
+            "alice  running   middle  yes      2      1.5 GiB  50 GiB     yes (quota)  2026-12-31\n"
+            "bob    disabled  direct  no       0      0 B      unlimited  no           never\n");
   EXPECT_EQ(render_user_list(json::parse(R"({"users":[]})")), "no users\n");
 }
 

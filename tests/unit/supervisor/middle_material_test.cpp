@@ -143,6 +143,27 @@ TEST(TagRouting, NoTagAnywhereIsDirect) {
   EXPECT_TRUE(r.listener_tags.empty());
 }
 
+TEST(MiddleMode, UntaggedUserIsDirectWhateverTheProxies) {
+  EXPECT_EQ(middle_mode(false, true, true, 0), MiddleMode::kDirect);
+  EXPECT_EQ(middle_mode(false, false, true, 3), MiddleMode::kDirect);
+}
+
+TEST(MiddleMode, TaggedUserIsMiddleWhileTheProxiesAnswer) {
+  EXPECT_EQ(middle_mode(true, true, true, 0), MiddleMode::kMiddle);
+  EXPECT_EQ(middle_mode_name(MiddleMode::kMiddle), "middle");
+}
+
+TEST(MiddleMode, FailingClusterOrNoMaterialIsFallback) {
+  EXPECT_EQ(middle_mode(true, true, true, 1), MiddleMode::kFallback);
+  EXPECT_EQ(middle_mode(true, false, true, 0), MiddleMode::kFallback);
+  EXPECT_EQ(middle_mode_name(MiddleMode::kFallback), "fallback");
+}
+
+TEST(MiddleMode, WithoutFallbackAFailingClusterStaysMiddle) {
+  // Its clients are closed and retry the middle proxies; none goes direct.
+  EXPECT_EQ(middle_mode(true, true, false, 2), MiddleMode::kMiddle);
+}
+
 TEST(MaterialSource, AcceptsUrlsAndAbsolutePathsOnly) {
   auto u = parse_material_source("https://core.telegram.org/getProxySecret");
   ASSERT_TRUE(u.has_value());
