@@ -6,7 +6,10 @@
 //                      seconds after --warmup; the DC side sinks (upload) or
 //                      sources (download). Payload is not encrypted: in direct
 //                      mode nobody parses it, so the client costs the same CPU
-//                      in baseline and worker runs.
+//                      in baseline and worker runs. --direction echo (ee or
+//                      dd): whole intermediate packets, encrypted like a
+//                      client's, go up while the echo is read and counted
+//                      (what a middle proxy can carry: it relays packets).
 //   --mode idle        opens N connections, each with a handshake and one
 //                      verified echo round trip, holds them, and reads
 //                      VmRSS of --pid before, with all open, and after close.
@@ -45,6 +48,7 @@ struct Options {
   ClientConfig client;
   Mode mode = Mode::kThroughput;
   bool upload = false;
+  bool echo = false;  // --direction echo: framed packets up, the echo counted down
   std::size_t conns = 1;
   std::size_t concurrency = 64;
   double duration_s = 5;
@@ -132,6 +136,29 @@ awaitable<void> pump_download(Run& run, ClientConn& c) {
   --run.busy;
 }
 
+// --direction echo: whole intermediate packets of 16380 bytes (a middle
+// proxy relays packets, so the bytes must parse), about chunk_bytes in all.
+proto::Bytes framed_chunk(const ClientConfig& cfg) {
+  constexpr std::size_t kPacket = 16 * 1024 - 4;
+  const std::size_t n = std::max<std::size_t>(1, cfg.chunk_bytes / (kPacket + 4));
+  proto::Bytes out(n * (kPacket + 4), std::byte{0x5a});
+  for (std::size_t i = 0; i < n; ++i) proto::store_le32(out.data() + i * (kPacket + 4), kPacket);
+  return out;
+}
+
+// Encrypts each copy with the connection's stream, as a real client does.
+awaitable<void> pump_upload_framed(Run& run, ClientConn& c,
+                                   std::shared_ptr<const proto::Bytes> plain) {
+  proto::Bytes wire(plain->size());
+  for (;;) {
+    std::copy(plain->begin(), plain->end(), wire.begin());
+    c.encrypt.apply(wire);
+    auto [ec, n] = co_await asio::async_write(c.sock, asio::buffer(wire), kNoThrow);
+    if (ec) break;
+  }
+  --run.busy;
+}
+
 void close_all(Run& run) {
   boost::system::error_code ignored;
   for (auto& c : run.conns) c->sock.close(ignored);
@@ -141,10 +168,15 @@ awaitable<void> throughput(Run& run) {
   const Options& o = run.opts;
   co_await open_all(run, o.conns, /*echo=*/false);
   auto exec = co_await asio::this_coro::executor;
-  auto chunk = std::make_shared<const proto::Bytes>(upload_chunk(o.client));
+  auto chunk = std::make_shared<const proto::Bytes>(o.echo ? framed_chunk(o.client)
+                                                           : upload_chunk(o.client));
   for (auto& c : run.conns) {
     ++run.busy;
-    if (o.upload) {
+    if (o.echo) {
+      ++run.busy;
+      asio::co_spawn(exec, pump_upload_framed(run, *c, chunk), log_exception);
+      asio::co_spawn(exec, pump_download(run, *c), log_exception);
+    } else if (o.upload) {
       asio::co_spawn(exec, pump_upload(run, *c, chunk), log_exception);
     } else {
       asio::co_spawn(exec, pump_download(run, *c), log_exception);
@@ -167,9 +199,10 @@ awaitable<void> throughput(Run& run) {
       "\"conns\":%zu,\"established\":%zu,\"failed\":%zu,\"seconds\":%.3f,\"bytes\":%llu,"
       "\"mb_per_s\":%.1f,\"proxy_cpu_pct\":%.0f,\"loadgen_cpu_pct\":%.0f,"
       "\"dc_cpu_pct\":%.0f,\"first_error\":\"%s\"}\n",
-      o.label.c_str(), proto_name(o.client.proto), o.upload ? "upload" : "download", o.conns,
-      run.conns.size(), run.failed, secs, static_cast<unsigned long long>(b1 - b0), mb_s, proxy_pct,
-      self_pct, dc_pct, run.first_error.c_str());
+      o.label.c_str(), proto_name(o.client.proto),
+      o.echo ? "echo" : (o.upload ? "upload" : "download"), o.conns, run.conns.size(), run.failed,
+      secs, static_cast<unsigned long long>(b1 - b0), mb_s, proxy_pct, self_pct, dc_pct,
+      run.first_error.c_str());
 }
 
 std::int64_t fd_count(long pid) {
@@ -336,10 +369,14 @@ awaitable<void> run_mode(Run& run) {
   if (!mode) return tl::unexpected(mode.error());
   o.mode = *mode;
   std::string dir = flags->str("direction", "download");
-  if (dir != "upload" && dir != "download") {
-    return base::fail(Errc::kBadInput, "--direction upload|download");
+  if (dir != "upload" && dir != "download" && dir != "echo") {
+    return base::fail(Errc::kBadInput, "--direction upload|download|echo");
   }
   o.upload = dir == "upload";
+  o.echo = dir == "echo";
+  if (o.echo &&
+      (o.client.proto != ProtoKind::kIntermediate && o.client.proto != ProtoKind::kPadded))
+    return base::fail(Errc::kBadInput, "--direction echo needs --proto ee or dd");
   auto conns = flags->num("conns", 1), conc = flags->num("concurrency", 64);
   auto dur = flags->num("duration", 5), warm = flags->num("warmup", 1);
   auto hold = flags->num("hold", 0), timeout = flags->num("timeout", 120);
