@@ -183,7 +183,7 @@ TEST(StatusText, EveryFieldInOrder) {
   EXPECT_EQ(o.at("quota").at("resets_at").as_int64(), 1'700'086'400);
   EXPECT_EQ(o.at("bytes_up_total").as_uint64(), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(o.at("worker_counters").at("handshakes").as_int64(), 5);
-  EXPECT_EQ(o.at("worker_counters").as_object().size(), 2u);
+  EXPECT_EQ(o.at("worker_counters").as_object().size(), 4u);
   ASSERT_EQ(o.at("upstreams").as_array().size(), 2u);
   const auto& up = o.at("upstreams").as_array()[1].as_object();
   EXPECT_EQ(up.at("name").as_string(), "dead");
