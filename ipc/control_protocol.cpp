@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
+#include <string_view>
 
 namespace mtw::ipc::control {
 namespace {
@@ -93,6 +95,14 @@ void encode_body(const Reload& r, Writer& w) {
   for (const auto& s : r.secrets) {
     w.u16(static_cast<std::uint16_t>(s.size()));
     w.bytes(s);
+  }
+}
+void encode_body(const Settings& st, Writer& w) {
+  w.u64(st.generation);
+  w.u16(static_cast<std::uint16_t>(st.args.size()));
+  for (const auto& a : st.args) {
+    w.u16(static_cast<std::uint16_t>(a.size()));
+    w.bytes(std::as_bytes(std::span(a.data(), a.size())));
   }
 }
 void encode_body(const ReportRequest&, Writer&) {}
@@ -372,9 +382,42 @@ Result<Message> decode_middle(Reader& r) {
   return m;
 }
 
+Result<void> check_settings_arg(std::string_view a) {
+  if (a.empty() || a.size() > kMaxSettingsArgBytes)
+    return fail(Errc::kBadInput, "settings: argument of 1..1024 bytes wanted");
+  if (a.find('\0') != std::string_view::npos)
+    return fail(Errc::kBadInput, "settings: NUL in an argument");
+  return {};
+}
+
+Result<Message> decode_settings(Reader& r) {
+  Settings st;
+  st.generation = r.uint(8);
+  const auto n = r.uint(2);
+  if (!r.ok()) return fail(Errc::kBadInput, "settings: short body");
+  if (n > kMaxSettingsArgs) return fail(Errc::kTooLarge, "settings: too many arguments");
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto len = r.uint(2);
+    auto b = r.bytes(len);
+    if (!r.ok()) return fail(Errc::kBadInput, "settings: short argument");
+    std::string a(reinterpret_cast<const char*>(b.data()), b.size());
+    if (auto c = check_settings_arg(a); !c) return tl::unexpected(c.error());
+    st.args.push_back(std::move(a));
+  }
+  if (r.left() != 0) return fail(Errc::kBadInput, "settings: trailing bytes");
+  return st;
+}
+
+// The wire type of each Message alternative, in variant order.
+constexpr std::array<MsgType, std::variant_size_v<Message>> kWireTypes = {
+    MsgType::kHandoff,       MsgType::kReport,    MsgType::kSetLimits,   MsgType::kReload,
+    MsgType::kReportRequest, MsgType::kGateTable, MsgType::kGateHandoff, MsgType::kGateMask,
+    MsgType::kLane,          MsgType::kGateLane,  MsgType::kGateCredit,  MsgType::kGateDirect,
+    MsgType::kMaskProfiles,  MsgType::kMiddle,    MsgType::kSettings};
+
 }  // namespace
 
-MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index() + 1); }
+MsgType type_of(const Message& m) noexcept { return kWireTypes[m.index()]; }
 
 bool carries_fd(MsgType t) noexcept {
   return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
@@ -396,6 +439,12 @@ Result<Bytes> encode(const Message& m) {
     if (d->entries.empty()) return fail(Errc::kBadInput, "gate-direct without entries");
     if (d->entries.size() > kMaxDirectEntries)
       return fail(Errc::kTooLarge, "too many gate-direct entries");
+  }
+  if (auto* st = std::get_if<Settings>(&m); st) {
+    if (st->args.size() > kMaxSettingsArgs)
+      return fail(Errc::kTooLarge, "settings: too many arguments");
+    for (const auto& a : st->args)
+      if (auto c = check_settings_arg(a); !c) return tl::unexpected(c.error());
   }
   if (auto* mid = std::get_if<Middle>(&m); mid) {
     if (mid->listener_tags.size() > kMaxMiddleListeners)
@@ -434,9 +483,6 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
   if (version != kVersion) return fail(Errc::kBadInput, "unsupported version");
   if (flags != 0) return fail(Errc::kBadInput, "flags set");
   if (body_len != r.left()) return fail(Errc::kBadInput, "body length mismatch");
-  if (type == 0 || type > std::variant_size_v<Message>) {
-    return fail(Errc::kBadInput, "unknown message type");
-  }
   bool wants_fd = carries_fd(static_cast<MsgType>(type));
   if (fd_count != (wants_fd ? 1u : 0u)) return fail(Errc::kBadInput, "wrong fd count");
   switch (static_cast<MsgType>(type)) {
@@ -469,6 +515,8 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_mask_profiles(r);
     case MsgType::kMiddle:
       return decode_middle(r);
+    case MsgType::kSettings:
+      return decode_settings(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

@@ -53,6 +53,7 @@ enum class MsgType : std::uint8_t {
   kGateDirect = 12,    // gate -> supervisor (connections handed over a lane)
   kMaskProfiles = 13,  // supervisor -> worker, + 1 fd (memfd with the mask profiles)
   kMiddle = 14,        // parent -> worker (middle-proxy mode: ad tags and material)
+  kSettings = 16,      // parent -> worker (live settings for new connections)
 };
 
 // Whether a message of this type carries exactly one fd (else none).
@@ -209,13 +210,28 @@ struct Middle {
   friend bool operator==(const Middle&, const Middle&) = default;
 };
 
-// The variant index + 1 is the wire type: append new alternatives at the end.
+// The worker's live settings (docs/worker-control.md, "settings"): the
+// live flags of its command line (worker/options.h, apply_live_options),
+// the whole set each time, for NEW connections; open ones keep theirs.
+// Each argument is 1..1024 bytes without NUL, at most kMaxSettingsArgs.
+inline constexpr std::size_t kMaxSettingsArgs = 2048;
+inline constexpr std::size_t kMaxSettingsArgBytes = 1024;
+struct Settings {
+  std::uint64_t generation = 0;  // the supervisor's number for this set; only logged
+  std::vector<std::string> args;
+  friend bool operator==(const Settings&, const Settings&) = default;
+};
+
+// Append new alternatives at the end and give each its wire type in
+// kWireTypes (control_protocol.cpp); a type is never reused.
 using Message =
     std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable, GateHandoff,
-                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles, Middle>;
+                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles, Middle, Settings>;
 
-// Encoders. Errors: kTooLarge when a handoff's data, a reload, a GateDirect
-// or a Middle (listeners, or the whole datagram over 64 KiB) exceeds the caps.
+// Encoders. Errors: kTooLarge when a handoff's data, a reload, a GateDirect,
+// a Middle (listeners, or the whole datagram over 64 KiB) or a Settings
+// exceeds the caps; kBadInput for a Settings argument that is empty or
+// holds a NUL.
 [[nodiscard]] Result<Bytes> encode(const Message& m);
 
 // Decodes one datagram that arrived with `fd_count` descriptors attached.

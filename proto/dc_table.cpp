@@ -127,14 +127,25 @@ std::vector<Endpoint> DcTable::lookup(std::int16_t dc, bool prefer_ipv6) const {
     const auto it = entries_.find(static_cast<std::int16_t>(index));
     return it != entries_.end() && it->second.overridden ? &it->second : nullptr;
   };
+  // An override keeps its listed order; prefer_ipv6 moves its IPv6
+  // literals to the front.
+  const auto custom = [prefer_ipv6](const Entry& e) {
+    std::vector<Endpoint> out = e.custom;
+    if (prefer_ipv6) {
+      std::stable_partition(out.begin(), out.end(), [](const Endpoint& ep) {
+        return ep.host.find(':') != std::string::npos;
+      });
+    }
+    return out;
+  };
   // Most specific first: the exact index, then the plain production DC.
-  if (const Entry* e = overridden(dc)) return e->custom;
+  if (const Entry* e = overridden(dc)) return custom(*e);
   int plain = std::abs(static_cast<int>(dc));
   if (plain > kTestDcOffset) plain %= kTestDcOffset;
-  if (const Entry* e = overridden(plain)) return e->custom;
+  if (const Entry* e = overridden(plain)) return custom(*e);
   auto it = entries_.find(static_cast<std::int16_t>(plain));
   if (it == entries_.end() || (it->second.v4.empty() && it->second.v6.empty())) {
-    if (const Entry* e = overridden(kDefaultDc)) return e->custom;
+    if (const Entry* e = overridden(kDefaultDc)) return custom(*e);
     it = entries_.find(kDefaultDc);
   }
   const Entry& entry = it->second;

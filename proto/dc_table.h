@@ -34,7 +34,8 @@ class DcTable {
   // "N=HOST:PORT[,HOST:PORT...]" as on the command line. kBadInput on a bad
   // spec, leaving the table unchanged.
   [[nodiscard]] Result<void> set_from_text(std::string_view spec);
-  // Addresses to try for the client's DC index, preferred family first.
+  // Addresses to try for the client's DC index, preferred family first (an
+  // override: its listed order, IPv6 literals first when prefer_ipv6).
   // Unknown indices fall back to DC 2 (as mtg does for 0 and unknowns);
   // a test DC (|dc| > 10000) maps to dc % 10000.
   std::vector<Endpoint> lookup(std::int16_t dc, bool prefer_ipv6) const;

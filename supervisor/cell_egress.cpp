@@ -29,7 +29,7 @@ std::vector<proto::Endpoint> dc_table_endpoints(const std::vector<DcOverride>& o
   proto::DcTable table;
   // As the worker does (worker/runtime.cpp): each override replaces the
   // index's addresses, in order.
-  for (const auto& o : overrides) table.set(o.dc, {o.endpoint});
+  for (const auto& o : overrides) table.set(o.dc, o.endpoints);
   // A client may ask for any int16 index. One that is not overridden itself
   // answers as its plain DC (|dc|, test indices mod 10000) or, unknown, as
   // the default DC (proto/dc_table.h): so the overridden indices and the

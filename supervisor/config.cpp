@@ -284,12 +284,20 @@ std::optional<DcOverride> parse_dc_override(TableReader& r, const toml::node& e)
     r.error(e, "telegram.dc: \"" + num + "\" is not a DC number (e.g. 2, -2, 203, 10002)");
     return std::nullopt;
   }
-  auto ep = proto::parse_endpoint(text.substr(eq + 1));
-  if (!ep) {
-    r.error(e, "telegram.dc: " + ep.error().context);
-    return std::nullopt;
+  DcOverride o{static_cast<std::int16_t>(dc), {}};
+  std::string_view list = text.substr(eq + 1);
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    auto ep = proto::parse_endpoint(list.substr(0, comma));
+    if (!ep) {
+      r.error(e, "telegram.dc: " + ep.error().context);
+      return std::nullopt;
+    }
+    o.endpoints.push_back(std::move(*ep));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
   }
-  return DcOverride{static_cast<std::int16_t>(dc), *ep};
+  return o;
 }
 
 void read_telegram(TableReader r, TelegramConfig& t) {
@@ -343,6 +351,7 @@ void read_cells(TableReader r, CellsConfig& c) {
   if (auto v = r.size("gate_memory_max", true)) c.gate_memory_max_bytes = *v;
   if (auto v = r.string("cgroup_dir")) c.cgroup_dir = *v;
   if (auto v = r.boolean("nat")) c.nat = *v;
+  if (auto v = r.boolean("ipv6_forwarding")) c.ipv6_forwarding = *v;
   r.finish();
 }
 
@@ -633,6 +642,31 @@ std::vector<std::string> mask_flags(const Config& c, bool listeners) {
            {"--mask-domain-port", routes.domain_default ? std::to_string(routes.default_port) : "0",
             "--unknown-sni", std::string(proto::unknown_sni_name(routes.unknown_sni)),
             "--mask-connect-timeout", std::to_string(c.mask.connect_timeout_ms) + "ms"});
+  return a;
+}
+
+std::vector<std::string> worker_live_flags(const Config& c) {
+  auto ms = [](std::uint32_t v) { return std::to_string(v) + "ms"; };
+  std::vector<std::string> a = {"--handshake-timeout",
+                                ms(c.timeouts.handshake_ms),
+                                "--idle-timeout",
+                                ms(c.timeouts.client_idle_ms),
+                                "--dc-connect-timeout",
+                                ms(c.timeouts.dc_connect_ms),
+                                "--mask-discard-timeout",
+                                ms(c.mask.discard_timeout_ms),
+                                "--fast-mode",
+                                c.telegram.fast_mode ? "on" : "off"};
+  if (c.telegram.prefer_ipv6) a.emplace_back("--prefer-ipv6");
+  for (const auto& d : c.telegram.dc) {
+    a.emplace_back("--dc");
+    std::string spec = std::to_string(d.dc) + "=";
+    for (std::size_t i = 0; i < d.endpoints.size(); ++i)
+      spec.append(i == 0 ? "" : ",").append(proto::format_endpoint(d.endpoints[i]));
+    a.push_back(std::move(spec));
+  }
+  const auto mask = mask_flags(c, false);
+  a.insert(a.end(), mask.begin(), mask.end());
   return a;
 }
 

@@ -94,7 +94,7 @@ struct MaskConfig {
 
 struct DcOverride {
   std::int16_t dc = 0;
-  proto::Endpoint endpoint;
+  std::vector<proto::Endpoint> endpoints;  // tried in order (IPv6 first with prefer_ipv6)
   friend bool operator==(const DcOverride&, const DcOverride&) = default;
 };
 
@@ -136,6 +136,10 @@ struct CellsConfig {
   std::uint64_t gate_memory_max_bytes = 512ull << 20;   // RLIMIT_DATA of the gate; 0 = no bound
   std::string cgroup_dir;  // cgroup v2 parent for workers; empty = the supervisor's own
   bool nat = true;         // masquerade cell traffic leaving the host (off: routed as is)
+  // net.ipv6.conf.all.forwarding=1, so the cells' IPv6 reaches IPv6 DCs
+  // (off by default: it also stops router-advertisement learning on every
+  // host interface; docs/cells.md).
+  bool ipv6_forwarding = false;
   friend bool operator==(const CellsConfig&, const CellsConfig&) = default;
 };
 
@@ -268,6 +272,12 @@ proto::MaskRoutes mask_routes(const Config& c);
 // The same as mtwarden-gate / mtwarden-worker flags; `listeners` false for
 // the worker (it has no listener ids).
 std::vector<std::string> mask_flags(const Config& c, bool listeners);
+// The worker flags a running worker takes live (worker/options.h,
+// is_live_flag): timeouts, fast mode, the DC table and prefer_ipv6, the
+// mask routes. The same list starts a worker and, after a reload that
+// changes it, goes to running workers in a settings message, so the two
+// can never disagree.
+std::vector<std::string> worker_live_flags(const Config& c);
 
 // Parses and validates `text`; `source_name` prefixes every message. On
 // failure the error (kBadInput) lists every problem found, one per line,

@@ -71,6 +71,8 @@ void Server::Impl::handle_control(control::Message msg, std::vector<base::Unique
                   n.error().to_string());
   } else if (auto* m = std::get_if<control::Middle>(&msg)) {
     apply_middle(*m);
+  } else if (auto* st = std::get_if<control::Settings>(&msg)) {
+    apply_settings(*st);
   } else {
     log()->warn("control message ignored type={}", static_cast<int>(control::type_of(msg)));
   }
@@ -194,6 +196,35 @@ void Server::Impl::apply_limits(const control::SetLimits& l) {
   rt.settings = conn_settings(rt.opts);  // what the connections follow
   log()->info("limits set max_connections={} idle_timeout_ms={} handshake_timeout_ms={}",
               rt.opts.max_connections, rt.opts.idle_timeout_ms, rt.opts.handshake_timeout_ms);
+}
+
+void Server::Impl::apply_settings(const control::Settings& st) {
+  const std::vector<std::string_view> args(st.args.begin(), st.args.end());
+  auto next = apply_live_options(rt.opts, args);
+  if (!next) {
+    log()->warn("settings rejected generation={} error=\"{}\" kept=previous", st.generation,
+                next.error().to_string());
+    return;
+  }
+  // Built aside first: a bad DC entry leaves the table in force untouched.
+  proto::DcTable dcs;
+  for (const auto& spec : next->dc_overrides) {
+    if (auto r = dcs.set_from_text(spec); !r) {
+      log()->warn("settings rejected generation={} error=\"{}\" kept=previous", st.generation,
+                  r.error().to_string());
+      return;
+    }
+  }
+  // New connections read these; open ones keep the DC they dialled.
+  rt.opts = std::move(*next);
+  rt.dcs = std::move(dcs);
+  rt.settings = conn_settings(rt.opts);
+  log()->info(
+      "settings applied generation={} dc_entries={} prefer_ipv6={} fast_mode={} "
+      "handshake_timeout_ms={} idle_timeout_ms={} dc_connect_timeout_ms={} mask=\"{}\"",
+      st.generation, rt.opts.dc_overrides.size(), rt.opts.prefer_ipv6, rt.opts.fast_mode,
+      rt.opts.handshake_timeout_ms, rt.opts.idle_timeout_ms, rt.opts.dc_connect_timeout_ms,
+      proto::describe_routes(rt.opts.mask));
 }
 
 void Server::Impl::apply_reload(const control::Reload& r) {

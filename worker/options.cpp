@@ -214,10 +214,10 @@ Result<void> check_complete(const Options& o) {
   return {};
 }
 
-}  // namespace
-
-Result<Options> parse_options(const std::vector<std::string_view>& args) {
-  Options o;
+// Applies argv-style `args` to `o`. `allow` filters the flags (null: all);
+// --help and --confinement-check stop the walk.
+Result<void> apply_flags(Options& o, const std::vector<std::string_view>& args,
+                         bool (*allow)(std::string_view)) {
   const auto& flags = value_flags();
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -228,13 +228,14 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
       a = a.substr(0, eq);
       inline_value = true;
     }
+    if (allow && !allow(a)) return fail(Errc::kBadInput, "not a live setting: " + std::string(a));
     if (a == "--help" || a == "-h") {
       o.help = true;
-      return o;
+      return {};
     }
     if (a == "--confinement-check" && !inline_value) {
       o.confinement_check = true;
-      return o;
+      return {};
     }
     if (a == "--prefer-ipv6" && !inline_value) {
       o.prefer_ipv6 = true;
@@ -246,10 +247,50 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
       if (i + 1 >= args.size()) return fail(Errc::kBadInput, std::string(a) + ": needs a value");
       value = args[++i];
     }
-    if (auto r = with_flag(a, it->second(o, value)); !r) return tl::unexpected(r.error());
+    if (auto r = with_flag(a, it->second(o, value)); !r) return r;
   }
+  return {};
+}
+
+}  // namespace
+
+Result<Options> parse_options(const std::vector<std::string_view>& args) {
+  Options o;
+  if (auto r = apply_flags(o, args, nullptr); !r) return tl::unexpected(r.error());
+  if (o.help || o.confinement_check) return o;
   if (auto r = check_complete(o); !r) return tl::unexpected(r.error());
   return o;
+}
+
+bool is_live_flag(std::string_view flag) {
+  static constexpr std::array<std::string_view, 12> kLive = {"--dc",
+                                                             "--prefer-ipv6",
+                                                             "--fast-mode",
+                                                             "--handshake-timeout",
+                                                             "--idle-timeout",
+                                                             "--dc-connect-timeout",
+                                                             "--mask-discard-timeout",
+                                                             "--mask",
+                                                             "--mask-domain",
+                                                             "--mask-domain-port",
+                                                             "--unknown-sni",
+                                                             "--mask-connect-timeout"};
+  return std::find(kLive.begin(), kLive.end(), flag) != kLive.end();
+}
+
+Result<Options> apply_live_options(Options current, const std::vector<std::string_view>& args) {
+  const Options defaults;
+  current.dc_overrides = defaults.dc_overrides;
+  current.prefer_ipv6 = defaults.prefer_ipv6;
+  current.fast_mode = defaults.fast_mode;
+  current.handshake_timeout_ms = defaults.handshake_timeout_ms;
+  current.idle_timeout_ms = defaults.idle_timeout_ms;
+  current.dc_connect_timeout_ms = defaults.dc_connect_timeout_ms;
+  current.mask_discard_timeout_ms = defaults.mask_discard_timeout_ms;
+  current.mask = defaults.mask;
+  current.mask_connect_timeout_ms = defaults.mask_connect_timeout_ms;
+  if (auto r = apply_flags(current, args, is_live_flag); !r) return tl::unexpected(r.error());
+  return current;
 }
 
 }  // namespace mtw::worker

@@ -66,6 +66,18 @@ struct Options {
 // needs --proxy-secret and --proxy-config (read later too).
 [[nodiscard]] Result<Options> parse_options(const std::vector<std::string_view>& args);
 
+// A running worker's new settings (the control `settings` message): `args`
+// holds live flags only (is_live_flag) and states the whole live set, so
+// every live field of `current` first goes back to its default (no --dc
+// means the built-in DC table, no --prefer-ipv6 means IPv4 first). The
+// rest of `current` is kept. kBadInput names the flag; `current` is then
+// unchanged at the caller.
+[[nodiscard]] Result<Options> apply_live_options(Options current,
+                                                 const std::vector<std::string_view>& args);
+// The flags a settings message may carry: the DC table, --prefer-ipv6,
+// --fast-mode, the connection timeouts and the mask routes.
+bool is_live_flag(std::string_view flag);
+
 // The --help text.
 std::string usage_text();
 

@@ -61,6 +61,9 @@ struct Server::Impl {
   void apply_limits(const control::SetLimits& l);
   void apply_reload(const control::Reload& r);
   void apply_middle(const control::Middle& m);
+  // A settings message: the live flags (options.h, apply_live_options) for
+  // new connections; a bad set is logged and the old one kept.
+  void apply_settings(const control::Settings& st);
   void send_report();
   void open_lane(const control::Lane& l, base::UniqueFd fd);
   awaitable<void> lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane);

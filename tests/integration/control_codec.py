@@ -25,6 +25,7 @@ import struct
 
 (HANDOFF, REPORT, SET_LIMITS, RELOAD, REPORT_REQUEST, GATE_TABLE, GATE_HANDOFF, GATE_MASK, LANE,
  GATE_LANE, GATE_CREDIT, GATE_DIRECT, MASK_PROFILES, MIDDLE) = range(1, 15)
+SETTINGS = 16
 
 UNLIMITED = 0xFFFFFFFFFFFFFFFF
 DIRECT_ENTRY_SIZE = 28
@@ -130,6 +131,15 @@ def reload(secrets_hex):
         raw = bytes.fromhex(s)
         body += struct.pack("<H", len(raw)) + raw
     return message(RELOAD, body)
+
+
+def settings(args, generation=0):
+    """The worker's live flags, e.g. ["--dc", "2=127.0.0.1:443", "--prefer-ipv6"]."""
+    body = struct.pack("<QH", generation, len(args))
+    for a in args:
+        raw = a.encode()
+        body += struct.pack("<H", len(raw)) + raw
+    return message(SETTINGS, body)
 
 
 def lane(lane_id):

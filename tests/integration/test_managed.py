@@ -4,8 +4,9 @@ connection itself, reads the first bytes, and hands the socket plus those
 bytes to the worker over --control-fd (AF_UNIX SOCK_SEQPACKET, SCM_RIGHTS),
 encoding the messages from docs/worker-control.md independently of the C++
 code. The client session then completes through the worker; report, reload,
-set-limits and a malformed datagram are exercised, and closing the control
-socket makes the worker drain and exit 0 after a final report."""
+set-limits, settings (a bad set kept out whole, a good one moving the DC
+for new clients) and a malformed datagram are exercised, and closing the
+control socket makes the worker drain and exit 0 after a final report."""
 
 import array
 import os
@@ -41,6 +42,21 @@ def decode_report(dgram):
     rep = dict(zip(COUNTERS, values))
     rep["seq"] = seq
     return rep
+
+
+def settings(args, generation=1):
+    body = struct.pack("<QH", generation, len(args))
+    for a in args:
+        body += struct.pack("<H", len(a)) + a.encode()
+    return message(16, body)
+
+
+def records(path):
+    try:
+        with open(path) as f:
+            return [l for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
 
 
 def request_report(ctl):
@@ -104,11 +120,27 @@ def main():
         h.check(rep2["seq"] == rep["seq"] + 1, "worker alive after a malformed datagram")
         h.check(hand_over(parent, gate, h.OTHER_SECRET, 5000), "secret pushed by reload works")
 
+        # settings: the second DC takes new clients only once a valid set names it.
+        rec_dir = h.tmpdir()
+        second_rec = os.path.join(rec_dir, "second-dc.log")
+        dc2, dc2_port = h.start_fake_dc(expect_dc=3, record=second_rec)
+        try:
+            moved = ["--dc", "3=127.0.0.1:%d" % dc2_port, "--handshake-timeout", "5s"]
+            parent.send(settings(moved + ["--bind", "127.0.0.1:1"], 1))  # not live: all refused
+            parent.send(settings(["--dc", "3=127.0.0.1:%d" % dc2_port, "--dc", "4=x"], 2))  # bad DC
+            h.check(hand_over(parent, gate, h.OTHER_SECRET, 5000), "a client relays after two rejected settings")
+            h.check(records(second_rec) == [], "rejected settings left the DC table as it was")
+            parent.send(settings(moved, 3))
+            h.check(hand_over(parent, gate, h.OTHER_SECRET, 5000), "a client relays after valid settings")
+            h.check(len(records(second_rec)) == 1, "and reached the DC the settings named")
+        finally:
+            h.cleanup(dc2, dirs=[rec_dir])
+
         parent.shutdown(socket.SHUT_WR)  # parent gone: the worker drains and exits
         code = w.wait(30)
         h.check(code == 0, "worker exits 0 when the control socket closes (%s)" % code)
         final = decode_report(parent.recv(65536))
-        h.check(final["handoffs"] == 2 and final["active"] == 0, "final report on exit (%s)" % final)
+        h.check(final["handoffs"] == 4 and final["active"] == 0, "final report on exit (%s)" % final)
     finally:
         h.cleanup(w, dc)
         gate.close()

@@ -35,6 +35,7 @@ class FakeService : public Service {
   }
 
   bool reload_ok = true;
+  std::vector<std::string> reload_restart_needed;  // what reload() says waits for a restart
   std::uint64_t reloads = 0;
   std::optional<base::Error> next_error;  // returned once by the next update_user
   std::size_t room = 1000;                // users create_user allows, like [cells]
@@ -214,11 +215,11 @@ class FakeService : public Service {
       if (e.seq > after && out.size() < limit) out.push_back(e);
     return out;
   }
-  Result<void> reload() override {
+  Result<ReloadOutcome> reload() override {
     std::lock_guard l(mu_);
     if (!reload_ok) return base::fail(base::Errc::kBadInput, "/etc/mtwarden.toml:3:1: bad key");
     ++reloads;
-    return {};
+    return ReloadOutcome{reload_restart_needed};
   }
 
   UnixSeconds last_from = 0, last_to = 0;

@@ -256,6 +256,11 @@ TEST_F(ApiServerTest, ServesStatusEventsReloadAndMetrics) {
   r = post(Via::kUnix, "/v1/reload");
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(r.json().at("reloaded").as_bool());
+  EXPECT_TRUE(r.json().at("restart_needed").as_array().empty());
+  svc_.reload_restart_needed = {"[[listener]]", "[cells]"};
+  r = post(Via::kUnix, "/v1/reload");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("restart_needed"), (json::array{"[[listener]]", "[cells]"}));
   svc_.reload_ok = false;
   r = post(Via::kUnix, "/v1/reload");
   EXPECT_EQ(r.status, 422);

@@ -108,6 +108,48 @@ TEST(ControlProtocol, MiddleRejectsHostileBodies) {
   EXPECT_FALSE(encode(huge));
 }
 
+TEST(ControlProtocol, SettingsHasTheDocumentedLayout) {
+  auto wire = encode(Settings{0x0102030405060708ull, {"--dc", "2=1.2.3.4:443"}});
+  ASSERT_TRUE(wire);
+  // generation, u16 count, then u16 length + bytes per argument.
+  ASSERT_EQ(wire->size(), kHeaderSize + 8 + 2 + 2 + 4 + 2 + 13);
+  EXPECT_EQ((*wire)[5], std::byte{16});
+  EXPECT_EQ((*wire)[kHeaderSize], std::byte{0x08});
+  EXPECT_EQ((*wire)[kHeaderSize + 8], std::byte{2});
+  EXPECT_EQ((*wire)[kHeaderSize + 10], std::byte{4});
+  EXPECT_FALSE(decode(*wire, 1));  // no fd with it
+}
+
+TEST(ControlProtocol, SettingsRejectsHostileArguments) {
+  // One encoding per message: no empty argument, no NUL, no oversized one.
+  for (const std::string& a :
+       {std::string(), std::string("a\0b", 3), std::string(kMaxSettingsArgBytes + 1, 'x')}) {
+    auto wire = encode(Settings{1, {a}});
+    EXPECT_FALSE(wire) << a.size();
+    // The same bytes forged on the wire are refused by the decoder too.
+    auto good = encode(Settings{1, {std::string(a.empty() ? 1 : a.size(), 'y')}});
+    if (!good || a.size() > kMaxSettingsArgBytes) continue;
+    Bytes forged = *good;
+    if (a.empty()) {
+      forged.pop_back();
+      forged[kHeaderSize + 10] = std::byte{0};
+      proto::store_le32(forged.data() + 8, static_cast<std::uint32_t>(forged.size() - kHeaderSize));
+    } else {
+      forged[kHeaderSize + 12 + 1] = std::byte{0};
+    }
+    EXPECT_FALSE(decode(forged, 0)) << a.size();
+  }
+  Settings many;
+  many.args.assign(kMaxSettingsArgs + 1, "x");
+  auto big = encode(many);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, base::Errc::kTooLarge);
+  // Type 0 is never assigned.
+  auto unknown = encode(Settings{}).value();
+  unknown[5] = std::byte{0};
+  EXPECT_FALSE(decode(unknown, 0));
+}
+
 TEST(ControlProtocol, RoundTripsEveryMessage) {
   Report rep;
   rep.seq = 42;
@@ -127,7 +169,9 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
                                MaskProfiles{0x0a0b0c0d0e0f1011ull},
 
                                sample_middle(),
-                               Middle{}};
+                               Middle{},
+                               Settings{9, {"--dc", "2=10.0.0.1:443", "--prefer-ipv6"}},
+                               Settings{}};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();
@@ -352,7 +396,8 @@ TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
   for (const Message& m : std::vector<Message>{
            sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
            GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}, Lane{1},
-           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3}}) {
+           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3},
+           Settings{1, {"--fast-mode", "off"}}}) {
     auto wire = encode(m).value();
     std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {

@@ -64,6 +64,16 @@ TEST(DcTable, MediaOverrideWinsOverPlainDc) {
   EXPECT_EQ(t.lookup(-4, false), (std::vector<Endpoint>{ep("::1", 2), ep("localhost", 3)}));
 }
 
+TEST(DcTable, PreferIpv6PutsAnOverridesIpv6AddressesFirst) {
+  DcTable t;
+  ASSERT_TRUE(t.set_from_text("2=10.0.0.1:1,[fd00::1]:2,10.0.0.2:3,[fd00::2]:4").has_value());
+  EXPECT_EQ(t.lookup(2, false), (std::vector<Endpoint>{ep("10.0.0.1", 1), ep("fd00::1", 2),
+                                                       ep("10.0.0.2", 3), ep("fd00::2", 4)}));
+  EXPECT_EQ(t.lookup(2, true), (std::vector<Endpoint>{ep("fd00::1", 2), ep("fd00::2", 4),
+                                                      ep("10.0.0.1", 1), ep("10.0.0.2", 3)}));
+  EXPECT_EQ(t.lookup(-2, true).front(), ep("fd00::1", 2));  // the media DC falls back to it
+}
+
 TEST(DcTable, OverrideCanAddNewIndexAndBeCleared) {
   DcTable t;
   t.set(7, {ep("10.0.0.7", 7)});

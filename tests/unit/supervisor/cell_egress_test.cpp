@@ -40,14 +40,14 @@ TEST(DcTableEndpoints, AnOverrideReplacesItsDcAndAddsItsAddress) {
   // nothing of the production table is reachable any more.
   std::vector<DcOverride> o;
   for (int dc : {1, 2, 3, 4, 5, -1, -2, -3, -4, -5, 203})
-    o.push_back({static_cast<std::int16_t>(dc), {"198.18.0.2", 4000}});
+    o.push_back({static_cast<std::int16_t>(dc), {{"198.18.0.2", 4000}}});
   auto eps = dc_table_endpoints(o);
   ASSERT_EQ(eps.size(), 1u);
   EXPECT_EQ(eps[0], (proto::Endpoint{"198.18.0.2", 4000}));
 }
 
 TEST(DcTableEndpoints, MediaOverrideKeepsThePlainDc) {
-  auto eps = dc_table_endpoints({{-2, {"10.1.1.1", 8443}}});
+  auto eps = dc_table_endpoints({{-2, {{"10.1.1.1", 8443}}}});
   EXPECT_TRUE(has_ep(eps, "10.1.1.1", 8443));
   EXPECT_TRUE(has_ep(eps, "149.154.167.51", 443));  // DC 2 itself is untouched
 }
@@ -55,14 +55,14 @@ TEST(DcTableEndpoints, MediaOverrideKeepsThePlainDc) {
 // The shortcut (plain indices and overridden ones) against every int16 index.
 TEST(DcTableEndpoints, SameAsAskingEveryIndex) {
   const std::vector<std::vector<DcOverride>> cases = {{},
-                                                      {{2, {"10.0.0.2", 1}},
-                                                       {-4, {"10.0.0.4", 2}},
-                                                       {10005, {"10.0.0.5", 3}},
-                                                       {-32000, {"10.9.9.9", 4}},
-                                                       {7, {"10.0.0.7", 5}}}};
+                                                      {{2, {{"10.0.0.2", 1}, {"fd00::2", 6}}},
+                                                       {-4, {{"10.0.0.4", 2}}},
+                                                       {10005, {{"10.0.0.5", 3}}},
+                                                       {-32000, {{"10.9.9.9", 4}}},
+                                                       {7, {{"10.0.0.7", 5}}}}};
   for (const auto& o : cases) {
     proto::DcTable table;
-    for (const auto& d : o) table.set(d.dc, {d.endpoint});
+    for (const auto& d : o) table.set(d.dc, d.endpoints);
     std::vector<proto::Endpoint> all;
     for (int dc = -32768; dc <= 32767; ++dc) {
       for (const auto& e : table.lookup(static_cast<std::int16_t>(dc), false))
@@ -80,7 +80,7 @@ TEST(DcTableEndpoints, SameAsAskingEveryIndex) {
 
 TEST(CellEgress, DcsAndMaskFromTheConfiguration) {
   Config cfg;
-  cfg.telegram.dc = {{2, {"198.18.0.2", 4000}}};
+  cfg.telegram.dc = {{2, {{"198.18.0.2", 4000}}}};
   cfg.mask.address = proto::Endpoint{"198.18.0.2", 8080};
   auto e = cell_egress(cfg);
   EXPECT_TRUE(has_ep(e.dcs, "198.18.0.2", 4000));

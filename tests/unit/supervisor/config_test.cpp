@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -106,7 +107,7 @@ max_connections = 50
   EXPECT_EQ(cfg->mask.address->port, 443);
   EXPECT_EQ(cfg->mask.discard_timeout_ms, 1000u);
   ASSERT_EQ(cfg->telegram.dc.size(), 2u);
-  EXPECT_EQ(cfg->telegram.dc[1], (DcOverride{-2, {"fd00::2", 8888}}));
+  EXPECT_EQ(cfg->telegram.dc[1], (DcOverride{-2, {{"fd00::2", 8888}}}));
   EXPECT_TRUE(cfg->telegram.prefer_ipv6);
   EXPECT_FALSE(cfg->telegram.fast_mode);
   EXPECT_EQ(format_cidr(cfg->cells.ipv4_pool), "10.99.0.0/24");
@@ -579,6 +580,28 @@ TEST(Config, ExpiryWithoutOffsetIsAnError) {
 TEST(Config, BadDcOverrideIsAnError) {
   EXPECT_THAT(error_of(std::string(kListener) + "[telegram]\ndc = [\"x=1.2.3.4:443\"]\n"),
               HasSubstr("t.toml:4:7: telegram.dc: \"x\" is not a DC number"));
+}
+
+TEST(Config, DcOverrideTakesSeveralAddressesCommaSeparated) {
+  auto cfg = parse_config(std::string(kListener) +
+                              "[telegram]\ndc = [\"2=10.0.0.1:443,[fd00::2]:8443\"]\n"
+                              "prefer_ipv6 = true\nfast_mode = false\n",
+                          "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  ASSERT_EQ(cfg->telegram.dc.size(), 1u);
+  EXPECT_EQ(cfg->telegram.dc[0], (DcOverride{2, {{"10.0.0.1", 443}, {"fd00::2", 8443}}}));
+  // The worker gets the same list in one --dc, and the live flags are all
+  // live in the worker's sense (worker/options.h, is_live_flag).
+  const auto live = worker_live_flags(*cfg);
+  const auto at = std::find(live.begin(), live.end(), "--dc");
+  ASSERT_NE(at, live.end());
+  EXPECT_EQ(*(at + 1), "2=10.0.0.1:443,[fd00::2]:8443");
+  EXPECT_NE(std::find(live.begin(), live.end(), "--prefer-ipv6"), live.end());
+  const auto fast = std::find(live.begin(), live.end(), "--fast-mode");
+  ASSERT_NE(fast, live.end());
+  EXPECT_EQ(*(fast + 1), "off");
+  EXPECT_THAT(error_of(std::string(kListener) + "[telegram]\ndc = [\"2=10.0.0.1:443,\"]\n"),
+              HasSubstr("t.toml:4:7: telegram.dc: "));
 }
 
 TEST(Config, ReportsEveryProblemAtOnce) {

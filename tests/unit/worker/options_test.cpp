@@ -106,6 +106,52 @@ TEST(Options, ParsesEveryFlag) {
   EXPECT_EQ(o->log_level, "debug");
 }
 
+TEST(Options, LiveOptionsStateTheWholeLiveSetAndKeepTheRest) {
+  auto start = parse({"--control-fd", "3", "--secrets-file", "/x", "--dc", "2=10.0.0.1:443",
+                      "--prefer-ipv6", "--fast-mode", "off", "--idle-timeout", "9s", "--mask",
+                      "10.0.0.9:443", "--drain-timeout", "7s", "--max-connections", "12"});
+  ASSERT_TRUE(start) << start.error().to_string();
+  auto next = apply_live_options(
+      *start, {"--dc", "2=10.0.0.2:8443", "--dc", "4=[fd00::4]:443", "--handshake-timeout", "3s"});
+  ASSERT_TRUE(next) << next.error().to_string();
+  EXPECT_EQ(next->dc_overrides, (std::vector<std::string>{"2=10.0.0.2:8443", "4=[fd00::4]:443"}));
+  EXPECT_EQ(next->handshake_timeout_ms, 3'000u);
+  // Live fields the message leaves out go back to their defaults ...
+  EXPECT_FALSE(next->prefer_ipv6);
+  EXPECT_TRUE(next->fast_mode);
+  EXPECT_EQ(next->idle_timeout_ms, Options{}.idle_timeout_ms);
+  EXPECT_FALSE(next->mask.global.has_value());
+  // ... and everything that is not live stays as started.
+  EXPECT_EQ(next->control_fd, 3);
+  EXPECT_EQ(next->secrets_file, "/x");
+  EXPECT_EQ(next->drain_timeout_ms, 7'000u);
+  EXPECT_EQ(next->max_connections, 12u);
+}
+
+TEST(Options, LiveOptionsRefuseWhatIsNotLiveOrIsMalformed) {
+  auto start = parse({"--control-fd", "3", "--secrets-file", "/x"});
+  ASSERT_TRUE(start);
+  for (std::vector<std::string_view> bad : {
+           std::vector<std::string_view>{"--bind", "127.0.0.1:1"},
+           {"--control-fd", "4"},
+           {"--secret", kSimple},
+           {"--replay-entries", "64"},
+           {"--help"},
+           {"--dc", "99999=1.2.3.4:1"},
+           {"--dc"},
+           {"--fast-mode", "maybe"},
+           {"--mask", "not an endpoint"},
+       }) {
+    auto r = apply_live_options(*start, bad);
+    EXPECT_FALSE(r) << bad.front();
+    if (!r) {
+      EXPECT_EQ(r.error().code, base::Errc::kBadInput);
+    }
+  }
+  EXPECT_TRUE(is_live_flag("--dc"));
+  EXPECT_FALSE(is_live_flag("--secrets-file"));
+}
+
 TEST(Options, HelpWinsOverMissingFlags) {
   auto o = parse({"--help"});
   ASSERT_TRUE(o);
