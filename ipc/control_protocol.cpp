@@ -98,6 +98,7 @@ void encode_body(const Reload& r, Writer& w) {
 void encode_body(const ReportRequest&, Writer&) {}
 void encode_body(const GateTable& t, Writer& w) { w.u64(t.generation); }
 void encode_body(const MaskProfiles& p, Writer& w) { w.u64(p.generation); }
+void encode_body(const Egress& e, Writer& w) { w.u64(e.generation); }
 void encode_body(const GateHandoff& g, Writer& w) {
   w.u32(g.user);
   encode_body(g.handoff, w);
@@ -189,6 +190,13 @@ Result<Message> decode_mask_profiles(Reader& r) {
   p.generation = r.uint(8);
   if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "mask-profiles: length mismatch");
   return p;
+}
+
+Result<Message> decode_egress(Reader& r) {
+  Egress e;
+  e.generation = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "egress: length mismatch");
+  return e;
 }
 
 Result<Message> decode_gate_handoff(Reader& r) {
@@ -379,7 +387,7 @@ MsgType type_of(const Message& m) noexcept { return static_cast<MsgType>(m.index
 bool carries_fd(MsgType t) noexcept {
   return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
          t == MsgType::kGateMask || t == MsgType::kLane || t == MsgType::kGateLane ||
-         t == MsgType::kMaskProfiles;
+         t == MsgType::kMaskProfiles || t == MsgType::kEgress;
 }
 
 Result<Bytes> encode(const Message& m) {
@@ -469,6 +477,8 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_mask_profiles(r);
     case MsgType::kMiddle:
       return decode_middle(r);
+    case MsgType::kEgress:
+      return decode_egress(r);
   }
   return fail(Errc::kBadInput, "unknown message type");
 }

@@ -36,6 +36,9 @@ struct Server::Impl {
   base::Result<void> load_middle();
   // --egress-file: reads the upstreams, creates rt.egress.
   base::Result<void> load_egress();
+  // Makes `spec` the egress of new connections (creates rt.egress or
+  // replaces its spec) and wakes the health loop.
+  void set_egress(proto::EgressSpec spec);
   // Creates `middle`, or gives it new material (open connections keep theirs).
   void start_middle(MiddleFiles files);
   base::Result<void> bind_all();
@@ -58,6 +61,9 @@ struct Server::Impl {
   void apply_limits(const control::SetLimits& l);
   void apply_reload(const control::Reload& r);
   void apply_middle(const control::Middle& m);
+  // Control type 15: the egress in memfd `fd` replaces rt.egress's spec;
+  // a bad one is logged and the previous stays.
+  void apply_egress(const control::Egress& e, int fd);
   void send_report();
   void open_lane(const control::Lane& l, base::UniqueFd fd);
   awaitable<void> lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane);

@@ -127,7 +127,8 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
                                MaskProfiles{0x0a0b0c0d0e0f1011ull},
 
                                sample_middle(),
-                               Middle{}};
+                               Middle{},
+                               Egress{0x0102030405060708ull}};
   for (const auto& m : msgs) {
     auto wire = encode(m);
     ASSERT_TRUE(wire) << wire.error().to_string();
@@ -179,6 +180,21 @@ TEST(ControlProtocol, MaskProfilesHasTheDocumentedLayoutAndOneFd) {
   ASSERT_TRUE(back);
   EXPECT_EQ(std::get<MaskProfiles>(*back).generation, 0x1122334455667788ull);
   wire.push_back(std::byte{0});  // a byte after the generation
+  proto::store_le32(wire.data() + 8, 9);
+  EXPECT_FALSE(decode(wire, 1));
+}
+
+TEST(ControlProtocol, EgressIsTypeFifteenWithAGenerationAndOneFd) {
+  auto wire = encode(Egress{0x1122334455667788ull}).value();
+  ASSERT_EQ(wire.size(), kHeaderSize + 8);
+  EXPECT_EQ(wire[5], std::byte{15});
+  EXPECT_EQ(wire[kHeaderSize], std::byte{0x88});  // little-endian
+  EXPECT_TRUE(carries_fd(MsgType::kEgress));
+  EXPECT_FALSE(decode(wire, 0));  // the egress travels in the fd, never in the body
+  auto back = decode(wire, 1);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Egress>(*back).generation, 0x1122334455667788ull);
+  wire.push_back(std::byte{0});
   proto::store_le32(wire.data() + 8, 9);
   EXPECT_FALSE(decode(wire, 1));
 }
@@ -352,7 +368,8 @@ TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
   for (const Message& m : std::vector<Message>{
            sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
            GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}, Lane{1},
-           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3}}) {
+           GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3},
+           Egress{4}}) {
     auto wire = encode(m).value();
     std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {
