@@ -108,6 +108,7 @@ void encode_body(const Settings& st, Writer& w) {
 void encode_body(const ReportRequest&, Writer&) {}
 void encode_body(const GateTable& t, Writer& w) { w.u64(t.generation); }
 void encode_body(const MaskProfiles& p, Writer& w) { w.u64(p.generation); }
+void encode_body(const Egress& e, Writer& w) { w.u64(e.generation); }
 void encode_body(const GateHandoff& g, Writer& w) {
   w.u32(g.user);
   encode_body(g.handoff, w);
@@ -199,6 +200,13 @@ Result<Message> decode_mask_profiles(Reader& r) {
   p.generation = r.uint(8);
   if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "mask-profiles: length mismatch");
   return p;
+}
+
+Result<Message> decode_egress(Reader& r) {
+  Egress e;
+  e.generation = r.uint(8);
+  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "egress: length mismatch");
+  return e;
 }
 
 Result<Message> decode_gate_handoff(Reader& r) {
@@ -413,7 +421,7 @@ constexpr std::array<MsgType, std::variant_size_v<Message>> kWireTypes = {
     MsgType::kHandoff,       MsgType::kReport,    MsgType::kSetLimits,   MsgType::kReload,
     MsgType::kReportRequest, MsgType::kGateTable, MsgType::kGateHandoff, MsgType::kGateMask,
     MsgType::kLane,          MsgType::kGateLane,  MsgType::kGateCredit,  MsgType::kGateDirect,
-    MsgType::kMaskProfiles,  MsgType::kMiddle,    MsgType::kSettings};
+    MsgType::kMaskProfiles,  MsgType::kMiddle,    MsgType::kEgress,      MsgType::kSettings};
 
 }  // namespace
 
@@ -422,7 +430,7 @@ MsgType type_of(const Message& m) noexcept { return kWireTypes[m.index()]; }
 bool carries_fd(MsgType t) noexcept {
   return t == MsgType::kHandoff || t == MsgType::kGateTable || t == MsgType::kGateHandoff ||
          t == MsgType::kGateMask || t == MsgType::kLane || t == MsgType::kGateLane ||
-         t == MsgType::kMaskProfiles;
+         t == MsgType::kMaskProfiles || t == MsgType::kEgress;
 }
 
 Result<Bytes> encode(const Message& m) {
@@ -515,6 +523,8 @@ Result<Message> decode(ByteSpan datagram, std::size_t fd_count) {
       return decode_mask_profiles(r);
     case MsgType::kMiddle:
       return decode_middle(r);
+    case MsgType::kEgress:
+      return decode_egress(r);
     case MsgType::kSettings:
       return decode_settings(r);
   }

@@ -5,7 +5,7 @@
 // Every datagram: 12-byte header  "MTWC" | version u8 | type u8 | flags u16 (0)
 //                                  | body length u32 LE   ‖ body.
 // Integers in bodies are little-endian. Handoff, GateTable, GateHandoff,
-// GateMask, Lane, GateLane and MaskProfiles carry exactly one fd in
+// GateMask, Lane, GateLane, MaskProfiles and Egress carry exactly one fd in
 // SCM_RIGHTS; every other message carries none.
 #pragma once
 
@@ -53,6 +53,7 @@ enum class MsgType : std::uint8_t {
   kGateDirect = 12,    // gate -> supervisor (connections handed over a lane)
   kMaskProfiles = 13,  // supervisor -> worker, + 1 fd (memfd with the mask profiles)
   kMiddle = 14,        // parent -> worker (middle-proxy mode: ad tags and material)
+  kEgress = 15,        // parent -> worker, + 1 fd (memfd with the worker's egress)
   kSettings = 16,      // parent -> worker (live settings for new connections)
 };
 
@@ -210,6 +211,18 @@ struct Middle {
   friend bool operator==(const Middle&, const Middle&) = default;
 };
 
+// The attached fd is a readable file (a memfd) holding the worker's whole
+// egress, proto::format_egress's text (at most kMaxEgressBytes; it carries
+// the upstreams' credentials, hence a file and not the body), read from
+// offset 0 to EOF. It replaces the egress of the worker's NEW connections;
+// connections already relaying keep their upstream. `generation` is the
+// supervisor's number for it, only logged.
+inline constexpr std::size_t kMaxEgressBytes = 1024 * 1024;
+struct Egress {
+  std::uint64_t generation = 0;
+  friend bool operator==(const Egress&, const Egress&) = default;
+};
+
 // The worker's live settings (docs/worker-control.md, "settings"): the
 // live flags of its command line (worker/options.h, apply_live_options),
 // the whole set each time, for NEW connections; open ones keep theirs.
@@ -224,9 +237,9 @@ struct Settings {
 
 // Append new alternatives at the end and give each its wire type in
 // kWireTypes (control_protocol.cpp); a type is never reused.
-using Message =
-    std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable, GateHandoff,
-                 GateMask, Lane, GateLane, GateCredit, GateDirect, MaskProfiles, Middle, Settings>;
+using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, GateTable,
+                             GateHandoff, GateMask, Lane, GateLane, GateCredit, GateDirect,
+                             MaskProfiles, Middle, Egress, Settings>;
 
 // Encoders. Errors: kTooLarge when a handoff's data, a reload, a GateDirect,
 // a Middle (listeners, or the whole datagram over 64 KiB) or a Settings

@@ -117,6 +117,13 @@ base::Result<void> CellHost::set_egress(const std::vector<EgressRule>& rules) {
   return nft_run(*text);
 }
 
+base::Result<void> CellHost::set_source_nat(const std::vector<SourceNat>& entries) {
+  if (!cfg_.manage_nft) return base::fail(Errc::kBadInput, "the nft table is not managed here");
+  auto text = source_nat_commands(cfg_.nft_family, cfg_.nft_table, entries);
+  if (!text) return tl::unexpected(text.error());
+  return nft_run(*text);
+}
+
 base::Result<std::vector<EgressDrops>> CellHost::egress_drops() {
   if (!cfg_.manage_nft || !cfg_.restrict_egress)
     return base::fail(Errc::kBadInput, "cell egress is not restricted on this host");

@@ -30,6 +30,7 @@
 #include "netns/rate.h"
 #include "netns/run_in_cell.h"
 #include "netns/shaper.h"
+#include "netns/snat.h"
 
 namespace mtw::netns {
 
@@ -95,6 +96,10 @@ class CellHost {
   // kBadInput for a rule that is not a literal address; kNft, kPermission.
   // Without restrict_egress (or manage_nft): kBadInput.
   [[nodiscard]] base::Result<void> set_egress(const std::vector<EgressRule>& rules);
+  // Makes `entries` the cells' source addresses (netns/snat.h), in one
+  // transaction; new connections only. kBadInput as source_nat_commands or
+  // without manage_nft; kNft, kPermission.
+  [[nodiscard]] base::Result<void> set_source_nat(const std::vector<SourceNat>& entries);
   // The per-cell drop counters (cells that dropped something since their
   // element was made). Errors as set_egress.
   [[nodiscard]] base::Result<std::vector<EgressDrops>> egress_drops();

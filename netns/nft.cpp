@@ -65,7 +65,14 @@ base::Result<std::string> nft_ruleset(const NftConfig& cfg) {
     s += " set egress_drops { type ifname; size 65536; flags dynamic,timeout; timeout 1h; "
          "counter; }\n";
   }
+  // Per-cell source addresses (netns/snat.h): the cell's host end picks
+  // the address; a cell without an element falls through to masquerade.
+  s += " map snat4 { type ifname : ipv4_addr; }\n";
+  s += " map snat6 { type ifname : ipv6_addr; }\n";
   s += " chain nat_out {\n  type nat hook postrouting priority srcnat; policy accept;\n";
+  s += "  ip saddr " + cfg.pool4 + " oifname != " + cells + " snat ip to iifname map @snat4\n";
+  if (!cfg.pool6.empty())
+    s += "  ip6 saddr " + cfg.pool6 + " oifname != " + cells + " snat ip6 to iifname map @snat6\n";
   if (cfg.masquerade) {
     s += "  ip saddr " + cfg.pool4 + " oifname != " + cells + " masquerade\n";
     if (!cfg.pool6.empty())

@@ -1,5 +1,7 @@
 // The one nftables table mtwarden owns (default `table inet mtwarden`):
-//  - nat_out:   masquerade the cell pools towards anything that is not a cell;
+//  - nat_out:   a cell with a source address of its own (snat4/snat6 maps,
+//               netns/snat.h) leaves from it; the rest of the cell pools is
+//               masqueraded towards anything that is not a cell;
 //  - cell_fwd:  drop cell -> cell, and anything new from outside -> cell;
 //  - cell_inp:  drop cell -> host (local services), except IPv6 neighbour
 //               discovery, which the cell needs to reach its gateway;

@@ -220,6 +220,13 @@ struct UpstreamConfig {
   UpstreamAuth auth = UpstreamAuth::kNone;
   std::string username, password;  // kFixed
   std::uint32_t weight = 1;
+  // Direct only: the public address the user's cell leaves from (per-cell
+  // SNAT, netns/snat.h), one per family at most, or the interface whose
+  // addresses are taken; all empty: masquerade as usual.
+  std::string source4, source6, interface;
+  bool has_source() const noexcept {
+    return !source4.empty() || !source6.empty() || !interface.empty();
+  }
   SourcePos pos;
 };
 
@@ -294,6 +301,15 @@ std::vector<std::string> worker_live_flags(const Config& c);
 // for declared users, so only API users can meet it).
 [[nodiscard]] base::Result<proto::EgressSpec> egress_for(const Config& c,
                                                          std::string_view user_name);
+
+// Where user `user_name`'s cell leaves the host: the source address or
+// interface of the first direct upstream with one in the user's list (the
+// loader makes all of them agree). nullopt: masquerade as usual.
+struct EgressSource {
+  std::string source4, source6, interface;
+  friend bool operator==(const EgressSource&, const EgressSource&) = default;
+};
+std::optional<EgressSource> egress_source(const Config& c, std::string_view user_name);
 
 // The commented default configuration shipped in the binary
 // (supervisor/default_config.toml); installed when no file exists.

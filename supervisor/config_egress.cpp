@@ -6,6 +6,7 @@
 #include <array>
 #include <set>
 
+#include "netns/names.h"
 #include "supervisor/config.h"
 #include "supervisor/config_reader.h"
 
@@ -43,6 +44,52 @@ std::optional<std::vector<std::string>> name_list(TableReader& r, std::string_vi
 
 // 1..255 bytes: RFC 1929's field limits (SOCKS4 user ids share them here).
 bool credential_ok(const std::string& v) { return !v.empty() && v.size() <= 255; }
+
+// `source`: one address or a list of at most one per family; `interface`:
+// a name whose addresses are taken when the cell's SNAT is set.
+template <class Bad>
+void read_source(TableReader& r, UpstreamConfig& u, const std::string& label, Bad&& bad) {
+  const bool direct = u.type == proto::UpstreamType::kDirect;
+  if (const toml::node* n = r.node("source")) {
+    std::vector<std::pair<const toml::node*, std::string>> addrs;
+    if (const auto* s = n->as_string()) {
+      addrs.emplace_back(n, s->get());
+    } else if (const auto* arr = n->as_array(); arr && !arr->empty() && arr->size() <= 2) {
+      for (const toml::node& e : *arr) {
+        if (const auto* s = e.as_string())
+          addrs.emplace_back(&e, s->get());
+        else
+          bad("source", label + ": source entries must be strings");
+      }
+    } else {
+      bad("source", label + ": source must be an address or a list of one IPv4 and one IPv6");
+    }
+    if (!direct) bad("source", label + ": source is only for type = \"direct\"");
+    for (const auto& [node, text] : addrs) {
+      std::array<unsigned char, 16> buf{};
+      const bool v4 = ::inet_pton(AF_INET, text.c_str(), buf.data()) == 1;
+      const bool v6 = !v4 && ::inet_pton(AF_INET6, text.c_str(), buf.data()) == 1;
+      std::string& slot = v4 ? u.source4 : u.source6;
+      if (!v4 && !v6) {
+        r.error(*node, label + ": source \"" + text + "\" is not an IP address");
+      } else if (!slot.empty()) {
+        r.error(*node, label + ": source names two IPv" + (v4 ? "4" : "6") + " addresses");
+      } else {
+        slot = text;
+      }
+    }
+  }
+  if (auto v = r.string("interface")) {
+    if (!direct)
+      bad("interface", label + ": interface is only for type = \"direct\"");
+    else if (!netns::valid_ifname(*v))
+      bad("interface", label + ": interface \"" + *v + "\" is not an interface name");
+    else if (r.table().get("source"))
+      bad("interface", label + ": give source or interface, not both");
+    else
+      u.interface = *v;
+  }
+}
 
 }  // namespace
 
@@ -97,6 +144,7 @@ void read_upstream(TableReader r, std::vector<UpstreamConfig>& out) {
   } else if (socks) {
     bad("address", label + " needs address = \"IP:PORT\"");
   }
+  read_source(r, u, label, bad);
   if (auto v = r.number<std::uint32_t>("weight", 1, 1'000)) u.weight = *v;
   if (auto v = r.string("auth")) {
     if (*v == "none")
@@ -191,8 +239,28 @@ void validate_egress(const toml::table& root, Config& cfg, Diagnostics& diag) {
   SourcePos egress_pos{diag.file(), 0, 0};
   if (const toml::node* n = root.get("egress")) egress_pos = diag.pos(n->source());
   check_list(cfg.egress.upstreams, egress_pos, "[egress] upstreams");
+  // A cell leaves the host from one address per family: every direct
+  // upstream with a source in one list must name the same.
+  auto check_sources = [&](const std::vector<std::string>& list, const SourcePos& pos,
+                           const std::string& who) {
+    const UpstreamConfig* first = nullptr;
+    for (const auto& n : list) {
+      for (const auto& up : cfg.upstreams) {
+        if (up.name != n || !up.has_source()) continue;
+        if (!first) {
+          first = &up;
+        } else if (up.source4 != first->source4 || up.source6 != first->source6 ||
+                   up.interface != first->interface) {
+          diag.error(pos, who + " names direct upstreams \"" + first->name + "\" and \"" + up.name +
+                              "\" with different sources (a cell leaves from one)");
+        }
+      }
+    }
+  };
+  check_sources(cfg.egress.upstreams, egress_pos, "[egress] upstreams");
   for (const auto& u : cfg.users) {
     const auto& list = u.upstreams ? *u.upstreams : cfg.egress.upstreams;
+    if (u.upstreams) check_sources(*u.upstreams, u.pos, "user \"" + u.name + "\" upstreams");
     if (u.upstreams) check_list(*u.upstreams, u.pos, "user \"" + u.name + "\" upstreams");
     for (const auto& n : list) {
       for (const auto& up : cfg.upstreams) {
@@ -205,6 +273,15 @@ void validate_egress(const toml::table& root, Config& cfg, Diagnostics& diag) {
 }
 
 }  // namespace detail
+
+std::optional<EgressSource> egress_source(const Config& c, std::string_view user_name) {
+  const UserConfig* user = c.find_user(user_name);
+  const auto& list = user && user->upstreams ? *user->upstreams : c.egress.upstreams;
+  for (const auto& name : list)
+    for (const auto& u : c.upstreams)
+      if (u.name == name && u.has_source()) return EgressSource{u.source4, u.source6, u.interface};
+  return std::nullopt;
+}
 
 base::Result<proto::EgressSpec> egress_for(const Config& c, std::string_view user_name) {
   proto::EgressSpec spec;

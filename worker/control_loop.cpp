@@ -6,6 +6,7 @@
 // so the less trusted gate can never change limits or secrets.
 #include <sys/socket.h>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "conn/syscall_filter.h"
 #include "ipc/control_channel.h"
@@ -71,11 +72,28 @@ void Server::Impl::handle_control(control::Message msg, std::vector<base::Unique
                   n.error().to_string());
   } else if (auto* m = std::get_if<control::Middle>(&msg)) {
     apply_middle(*m);
+  } else if (auto* e = std::get_if<control::Egress>(&msg)) {
+    apply_egress(*e, fds.front().get());
   } else if (auto* st = std::get_if<control::Settings>(&msg)) {
     apply_settings(*st);
   } else {
     log()->warn("control message ignored type={}", static_cast<int>(control::type_of(msg)));
   }
+}
+
+void Server::Impl::apply_egress(const control::Egress& e, int fd) {
+  auto text = base::read_fd_all(fd, control::kMaxEgressBytes);
+  base::Result<proto::EgressSpec> spec =
+      text ? proto::parse_egress(*text)
+           : base::Result<proto::EgressSpec>(tl::unexpected(text.error()));
+  if (!spec) {
+    log()->warn("egress rejected generation={} error=\"{}\" kept=previous", e.generation,
+                spec.error().to_string());
+    return;
+  }
+  set_egress(std::move(*spec));
+  log()->info("egress applied generation={} (new connections; open ones keep their upstream)",
+              e.generation);
 }
 
 void Server::Impl::open_lane(const control::Lane& l, base::UniqueFd fd) {

@@ -21,6 +21,27 @@ std::vector<std::size_t> Egress::weighted_order(std::vector<std::size_t> idx) {
   return out;
 }
 
+void Egress::replace(proto::EgressSpec spec) {
+  std::vector<State> next(spec.upstreams.size());
+  for (std::size_t i = 0; i < spec.upstreams.size(); ++i) {
+    const auto old = find(spec.upstreams[i].name);
+    if (!old) continue;
+    if (spec.upstreams[i] == spec_.upstreams[*old]) {
+      next[i] = state_[*old];
+    } else {
+      next[i].counters = state_[*old].counters;  // a new definition starts up
+    }
+  }
+  spec_ = std::move(spec);
+  state_ = std::move(next);
+}
+
+std::optional<std::size_t> Egress::find(std::string_view name) const {
+  for (std::size_t i = 0; i < spec_.upstreams.size(); ++i)
+    if (spec_.upstreams[i].name == name) return i;
+  return std::nullopt;
+}
+
 std::vector<std::size_t> Egress::plan(TimePoint now) {
   std::vector<std::size_t> up, half_open;
   for (std::size_t i = 0; i < state_.size(); ++i) {

@@ -10,6 +10,11 @@
 // (a circuit breaker). A down upstream whose retry time has come is
 // "half-open": it is tried again, after every up upstream. One success
 // marks it up. Not thread-safe (the worker is single-threaded).
+//
+// Live changes: replace() swaps the spec for new connections. Upstreams are
+// known by name across a replace (counters carry over, so totals never go
+// backwards; health too, when the definition is unchanged), so callers that
+// hold an upstream across an await keep its name, never its index.
 #pragma once
 
 #include <chrono>
@@ -17,6 +22,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/egress.h"
@@ -41,6 +47,13 @@ class Egress {
   Egress(proto::EgressSpec spec, std::uint64_t seed);
 
   const proto::EgressSpec& spec() const noexcept { return spec_; }
+  // Makes `spec` the egress of new connections. An upstream of the same
+  // name keeps its counters; its health too when its definition (type,
+  // address, credentials) is unchanged, else it starts up. Upstreams no
+  // longer named are forgotten (their connections in flight count nowhere).
+  void replace(proto::EgressSpec spec);
+  // The index of upstream `name` in the current spec.
+  std::optional<std::size_t> find(std::string_view name) const;
   // No upstream configured: every connection goes direct as before.
   bool direct_only() const noexcept { return spec_.upstreams.empty(); }
 

@@ -102,16 +102,33 @@ awaitable<base::Result<void>> dial_upstream(tcp::socket& sock, const proto::Upst
 }
 
 awaitable<void> egress_health_loop(Runtime& rt, asio::steady_timer& timer) {
-  Egress& eg = *rt.egress;
-  const auto& policy = eg.spec().policy;
   while (!rt.draining) {
-    timer.expires_after(std::chrono::milliseconds(policy.health_interval_ms));
-    if (auto [ec] = co_await timer.async_wait(use_nothrow); ec || rt.draining) co_return;
+    // Read afresh each round: a live egress change replaces the spec and
+    // cancels the timer to wake this loop.
+    Egress* eg = rt.egress.get();
+    const bool idle = !eg || eg->direct_only() || eg->spec().policy.health_interval_ms == 0;
+    if (idle)
+      timer.expires_at(asio::steady_timer::time_point::max());
+    else
+      timer.expires_after(std::chrono::milliseconds(eg->spec().policy.health_interval_ms));
+    if (auto [ec] = co_await timer.async_wait(use_nothrow); rt.draining)
+      co_return;
+    else if (ec)
+      continue;  // woken by a change: wait the new interval
+    eg = rt.egress.get();
+    if (!eg || eg->direct_only()) continue;
+    const auto policy = eg->spec().policy;
     const auto dc = rt.dcs.lookup(policy.health_dc, rt.opts.prefer_ipv6);
-    for (std::size_t i = 0; i < eg.spec().upstreams.size() && !rt.draining; ++i) {
-      const auto retry = eg.retry_at(i);
+    // By name: the spec may be replaced while a check waits.
+    std::vector<std::string> names;
+    for (const auto& up : eg->spec().upstreams) names.push_back(up.name);
+    for (const auto& name : names) {
+      if (rt.draining) co_return;
+      auto at = eg->find(name);
+      if (!at) continue;
+      const auto retry = eg->retry_at(*at);
       if (retry && Clock::now() < *retry) continue;  // down, still backing off
-      const auto& up = eg.spec().upstreams[i];
+      const proto::UpstreamSpec up = eg->spec().upstreams[*at];
       // Bounded by the DC connect timeout: a stalled proxy counts as failed.
       // Shared with the guard's handler, which may run after this iteration.
       auto sock = std::make_shared<tcp::socket>(timer.get_executor());
@@ -128,14 +145,18 @@ awaitable<void> egress_health_loop(Runtime& rt, asio::steady_timer& timer) {
       guard.cancel();
       error_code ignored;
       sock->close(ignored);
-      const bool was_up = eg.is_up(i);
-      eg.on_health(i, r.has_value(), Clock::now());
+      at = eg->find(name);
+      if (!at || eg->spec().upstreams[*at] != up) continue;  // changed meanwhile: not its result
+      const bool was_up = eg->is_up(*at);
+      eg->on_health(*at, r.has_value(), Clock::now());
       if (!r) {
         log()->warn("upstream health check failed upstream={} error=\"{}\"", up.name,
                     *timed_out ? std::string("timeout") : r.error().context);
       }
-      if (was_up != eg.is_up(i)) {
-        log()->warn("upstream {} upstream={}", eg.is_up(i) ? "up again" : "marked down", up.name);
+      if (was_up != eg->is_up(*at)) {
+        log()->warn("upstream {} upstream={}", eg->is_up(*at) ? "up again" : "marked down",
+                    up.name);
+        if (rt.upstream_changed) rt.upstream_changed();
       }
     }
   }

@@ -30,8 +30,10 @@ awaitable<base::Result<void>> dial_upstream(tcp::socket& sock, const proto::Upst
 
 // Every policy.health_interval_ms: dials policy.health_dc through each up
 // upstream, and each down one whose retry time came, and records the
-// outcome in rt.egress. `timer` must outlive the loop; cancelling it while
-// rt.draining is set ends the loop.
+// outcome in rt.egress (re-read each round; without upstreams or with
+// checks off it sleeps until woken). `timer` must outlive the loop;
+// cancelling it wakes the loop (a live egress change), and while
+// rt.draining is set ends it.
 awaitable<void> egress_health_loop(Runtime& rt, asio::steady_timer& timer);
 
 // The egress section of the stats file: "[{"name":"dante","up":true,...}]".

@@ -6,6 +6,7 @@
 // io_context thread).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +68,10 @@ struct Runtime : conn::Runtime {
     }
   };
   MiddleRouting middle_routing;
+  // Called when an egress upstream goes down or comes back up (a managed
+  // worker sends an unasked report, so the parent sees a failover at once
+  // even for a worker it polls rarely). May be empty.
+  std::function<void()> upstream_changed;
   bool draining = false;
 };
 

@@ -144,22 +144,31 @@ void Server::Impl::sync_middle_counters() {
 }
 
 base::Result<void> Server::Impl::load_egress() {
-  auto text = read_small_file(rt.opts.egress_file, 1 << 20);
+  auto text = read_small_file(rt.opts.egress_file, ipc::control::kMaxEgressBytes);
   if (!text) return tl::unexpected(text.error());
   auto spec = proto::parse_egress(*text);
   if (!spec) return tl::unexpected(spec.error());
-  std::uint64_t seed = 0;
-  proto::system_random().fill({reinterpret_cast<std::byte*>(&seed), sizeof seed});
+  set_egress(std::move(*spec));
+  return {};
+}
+
+void Server::Impl::set_egress(proto::EgressSpec spec) {
   std::string names;
-  for (const auto& u : spec->upstreams) {
+  for (const auto& u : spec.upstreams) {
     if (!names.empty()) names += ',';
     names += u.name;
   }
   log()->info("egress upstreams={} health_interval_ms={} fallback_direct={}",
-              names.empty() ? "direct" : names, spec->policy.health_interval_ms,
-              spec->policy.fallback_direct);
-  rt.egress = std::make_unique<Egress>(std::move(*spec), seed);
-  return {};
+              names.empty() ? "direct" : names, spec.policy.health_interval_ms,
+              spec.policy.fallback_direct);
+  if (rt.egress) {
+    rt.egress->replace(std::move(spec));
+  } else {
+    std::uint64_t seed = 0;
+    proto::system_random().fill({reinterpret_cast<std::byte*>(&seed), sizeof seed});
+    rt.egress = std::make_unique<Egress>(std::move(spec), seed);
+  }
+  if (health_timer) health_timer->cancel();  // the loop picks up the new interval
 }
 
 base::Result<void> Server::Impl::bind_all() {
@@ -233,11 +242,15 @@ int Server::run() {
   for (auto& acc : d.acceptors) {
     asio::co_spawn(d.io, d.accept_loop(acc), LogExceptions{"accept"});
   }
-  if (d.rt.opts.control_fd >= 0) asio::co_spawn(d.io, d.control_loop(), LogExceptions{"control"});
+  if (d.rt.opts.control_fd >= 0) {
+    asio::co_spawn(d.io, d.control_loop(), LogExceptions{"control"});
+    d.rt.upstream_changed = [&d] { d.send_report(); };
+  }
   asio::co_spawn(d.io, d.signal_loop(), LogExceptions{"signals"});
   asio::co_spawn(d.io, d.tick_loop(), LogExceptions{"tick"});
-  if (d.rt.egress && !d.rt.egress->direct_only() &&
-      d.rt.egress->spec().policy.health_interval_ms != 0) {
+  // Managed workers may get upstreams later (control type 15): the loop
+  // sleeps without a deadline while there is nothing to check.
+  if (d.rt.opts.control_fd >= 0 || (d.rt.egress && !d.rt.egress->direct_only())) {
     d.health_timer.emplace(d.io);
     asio::co_spawn(d.io, egress_health_loop(d.rt, *d.health_timer), LogExceptions{"egress health"});
   }

@@ -39,6 +39,9 @@ struct Server::Impl {
   base::Result<void> load_middle();
   // --egress-file: reads the upstreams, creates rt.egress.
   base::Result<void> load_egress();
+  // Makes `spec` the egress of new connections (creates rt.egress or
+  // replaces its spec) and wakes the health loop.
+  void set_egress(proto::EgressSpec spec);
   // Creates `middle`, or gives it new material (open connections keep theirs).
   void start_middle(MiddleFiles files);
   base::Result<void> bind_all();
@@ -61,6 +64,9 @@ struct Server::Impl {
   void apply_limits(const control::SetLimits& l);
   void apply_reload(const control::Reload& r);
   void apply_middle(const control::Middle& m);
+  // Control type 15: the egress in memfd `fd` replaces rt.egress's spec;
+  // a bad one is logged and the previous stays.
+  void apply_egress(const control::Egress& e, int fd);
   // A settings message: the live flags (options.h, apply_live_options) for
   // new connections; a bad set is logged and the old one kept.
   void apply_settings(const control::Settings& st);

@@ -30,8 +30,9 @@ Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
 }
 
 Session::~Session() {
-  if (rt_.egress && upstream_index_ != Egress::kDirect)
-    rt_.egress->add_bytes(upstream_index_, bytes_up_, bytes_down_);
+  if (rt_.egress && !upstream_name_.empty())
+    if (const auto i = rt_.egress->find(upstream_name_))
+      rt_.egress->add_bytes(*i, bytes_up_, bytes_down_);
   leave_middle(false);
 }
 
@@ -190,18 +191,29 @@ awaitable<bool> Session::connect_dc(std::int16_t dc) {
 awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
                                                const std::vector<proto::Endpoint>& eps) {
   Egress& eg = *rt_.egress;
-  const auto plan = eg.plan(Clock::now());
+  // By name: a live egress change may replace the spec during a dial; the
+  // rest of the plan then follows the upstreams that are still named.
+  std::vector<std::optional<std::string>> plan;  // nullopt: the direct fallback
+  for (std::size_t i : eg.plan(Clock::now()))
+    plan.push_back(i == Egress::kDirect ? std::nullopt
+                                        : std::optional(eg.spec().upstreams[i].name));
   if (plan.empty()) log()->warn("dc connect failed dc={} reason=every_upstream_down", dc);
-  for (std::size_t i : plan) {
+  for (const auto& name : plan) {
     deadline_hit_ = false;
     deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.connect_timeout_ms);
-    proto::UpstreamSpec direct;  // the policy's fallback: a plain connect
-    const auto& up = i == Egress::kDirect ? direct : eg.spec().upstreams[i];
+    const auto at = name ? eg.find(*name) : std::nullopt;
+    if (name && !at) continue;  // removed by a live change meanwhile
+    // A copy: the spec may be replaced while this dial waits.
+    const proto::UpstreamSpec up = at ? eg.spec().upstreams[*at] : proto::UpstreamSpec{};
+    const std::size_t i = at ? *at : Egress::kDirect;
     auto r = co_await dial_upstream(upstream_, up, eps);
     if (phase_ == Phase::kClosed) co_return false;
+    const auto now_i = i == Egress::kDirect ? std::nullopt : eg.find(up.name);
     if (r) {
-      if (i != Egress::kDirect) eg.on_success(i);
-      upstream_index_ = i;
+      const bool was_down = now_i && !eg.is_up(*now_i);
+      if (now_i) eg.on_success(*now_i);
+      if (was_down && rt_.upstream_changed) rt_.upstream_changed();
+      if (i != Egress::kDirect) upstream_name_ = up.name;
       tune_socket(upstream_);
       log()->debug("dc connected id={} dc={} upstream={}", id_, dc,
                    i == Egress::kDirect ? "direct-fallback" : up.name);
@@ -212,9 +224,12 @@ awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
       log()->warn("dc connect failed dc={} upstream=direct-fallback error=\"{}\"", dc, why);
       continue;
     }
-    const bool down = eg.on_failure(i, Clock::now());
+    const bool down = now_i && eg.on_failure(*now_i, Clock::now());
     log()->warn("upstream failed upstream={} dc={} error=\"{}\"", up.name, dc, why);
-    if (down) log()->warn("upstream marked down upstream={}", up.name);
+    if (down) {
+      log()->warn("upstream marked down upstream={}", up.name);
+      if (rt_.upstream_changed) rt_.upstream_changed();
+    }
   }
   ++rt_.counters[Counter::kDcConnectFailures];
   co_return false;

@@ -85,7 +85,9 @@ class Session : public conn::Connection, public MiddleClient {
   bool fake_tls_ = false;
   bool fast_ = false;
   proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
-  std::size_t upstream_index_ = Egress::kDirect;  // the egress upstream carrying the DC connection
+  // The egress upstream carrying the DC connection (empty: direct). A name,
+  // not an index: the egress may be replaced while the connection lives.
+  std::string upstream_name_;
   // Middle-proxy mode only.
   std::shared_ptr<MiddleConn> middle_;
   bool fallback_armed_ = false;  // waiting for the connection: its failure is no close

@@ -4,7 +4,7 @@ document, not from ipc/control_protocol.cpp, so the two check each other.
 
 Every datagram: "MTWC" | version u8 (1) | type u8 | flags u16 (0) | body length
 u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane,
-gate-lane and mask-profiles carry exactly one fd in SCM_RIGHTS.
+gate-lane, mask-profiles and egress carry exactly one fd in SCM_RIGHTS.
 
 A report may end with an egress section (a worker with --egress-file):
 u16 count, then per upstream u8 name length, name, u8 up, five u64
@@ -24,7 +24,7 @@ import socket
 import struct
 
 (HANDOFF, REPORT, SET_LIMITS, RELOAD, REPORT_REQUEST, GATE_TABLE, GATE_HANDOFF, GATE_MASK, LANE,
- GATE_LANE, GATE_CREDIT, GATE_DIRECT, MASK_PROFILES, MIDDLE) = range(1, 15)
+ GATE_LANE, GATE_CREDIT, GATE_DIRECT, MASK_PROFILES, MIDDLE, EGRESS) = range(1, 16)
 SETTINGS = 16
 
 UNLIMITED = 0xFFFFFFFFFFFFFFFF
@@ -110,6 +110,12 @@ def gate_table(generation):
 
 def gate_mask(listener_id, peer, data):
     return message(GATE_MASK, handoff_body(listener_id, peer, data))
+
+
+def egress(generation):
+    """Type 15; the fd sent with it is a file holding the worker's whole egress
+    (the --egress-file text form, docs/worker.md "Egress")."""
+    return message(EGRESS, struct.pack("<Q", generation))
 
 
 def report_request():

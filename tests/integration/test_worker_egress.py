@@ -9,7 +9,13 @@ with real microsocks instances as SOCKS5 upstreams:
   statistical bounds;
 - health checks: a killed microsocks is marked down within the health
   interval without any client traffic, new connections all go to the other
-  one, and it comes back up once it listens again.
+  one, and it comes back up once it listens again;
+- live egress (managed worker, control message 15 from
+  tests/integration/control_codec.py): a worker started direct takes
+  microsocks for new connections, a transfer through it continues while
+  the egress is replaced, a bad egress file is rejected and the previous
+  one kept, an upstream marked down makes the worker send a report unasked,
+  and an empty list goes direct again.
 
 Everything stays on 127.0.0.1; no root needed.
 """
@@ -21,6 +27,7 @@ import subprocess
 import threading
 import time
 
+import control_codec as cc
 import harness as h
 
 SECRET = h.SIMPLE_SECRET
@@ -107,6 +114,79 @@ def read(path):
         return f.read()
 
 
+def send_egress(ctl, generation, text):
+    fd = os.memfd_create("egress")
+    try:
+        os.write(fd, text.encode())
+        cc.send(ctl, cc.egress(generation), fd)
+    finally:
+        os.close(fd)
+
+
+def live_egress(d, dcs, m1_port):
+    """A managed worker with a listener of its own, started without upstreams."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    stats = os.path.join(d, "stats-live.json")
+    log = os.path.join(d, "worker-live.log")
+    err = open(log, "w")
+    w = subprocess.Popen([h.WORKER, "--bind", "127.0.0.1:0", "--secret", SECRET, "--control-fd",
+                          str(child.fileno()), "--stats-file", stats] + dcs,
+                         stdout=subprocess.PIPE, stderr=err, text=True, pass_fds=[child.fileno()])
+    child.close()
+    port = int(w.stdout.readline().rsplit(":", 1)[1])
+    try:
+        h.check(h.echo_session(port, SECRET, total=16 * 1024), "live: direct before any egress")
+        policy = {"health_interval_ms": 0, "health_dc": 32770, "failures": 1,
+                  "retry_min_ms": 60000, "retry_max_ms": 60000, "fallback_direct": 0}
+        send_egress(parent, 1, egress_text(policy, [("micro", m1_port, 1)]))
+        deadline = time.time() + 5
+        while time.time() < deadline and "egress applied generation=1" not in read(log):
+            time.sleep(0.05)
+        h.check("egress applied generation=1" in read(log), "live: the worker applied egress generation 1")
+        result = {}
+        t = threading.Thread(target=lambda: result.update(ok=h.echo_session(
+            port, SECRET, total=2 * 1024 * 1024, chunk=16384, pause=0.01)))
+        t.start()
+        s = h.wait_stats(stats, lambda s: {x["name"]: x for x in s.get("upstreams", [])}
+                         .get("micro", {}).get("connects", 0) >= 1)
+        h.check({x["name"]: x for x in (s or {}).get("upstreams", [])}.get("micro", {}).get("connects") == 1,
+                "live: the new connection went through microsocks")
+        send_egress(parent, 2, "policy nonsense=1\n")
+        dead_port = free_port()
+        send_egress(parent, 3, egress_text(policy, [("dead", dead_port, 1)]))
+        # The dead upstream fails the next connection and is marked down: a
+        # report comes unasked.
+        h.check(not h.echo_session(port, SECRET, total=1024), "live: a new connection fails through the dead upstream")
+        rep = None
+        deadline = time.time() + 5
+        while time.time() < deadline and rep is None:
+            try:
+                data, _ = cc.recv(parent, timeout=1)
+            except socket.timeout:
+                continue
+            mtype, body = cc.decode(data)
+            if mtype == cc.REPORT and any(u["name"] == "dead" and not u["up"] for u in body["upstreams"]):
+                rep = body
+        h.check(rep is not None, "live: the worker reported the dead upstream down without being asked")
+        t.join(60)
+        h.check(result.get("ok") is True, "live: the transfer through microsocks continued across two changes")
+        text = read(log)
+        h.check("egress rejected generation=2" in text and "kept=previous" in text,
+                "live: a bad egress is rejected, the previous kept")
+        send_egress(parent, 4, egress_text(policy, []))
+        deadline = time.time() + 5
+        while time.time() < deadline and "egress applied generation=4" not in read(log):
+            time.sleep(0.05)
+        h.check(h.echo_session(port, SECRET, total=16 * 1024), "live: an empty egress goes direct again")
+    finally:
+        parent.close()  # the worker drains and exits
+        try:
+            w.wait(30)
+        except subprocess.TimeoutExpired:
+            w.kill()
+        err.close()
+
+
 def main():
     if not shutil.which("microsocks"):
         h.check(False, "microsocks installed (scripts/deps.sh --test)")
@@ -134,9 +214,12 @@ def main():
         procs.append(w)
         h.check(h.echo_session(port, SECRET, total=64 * 1024), "client relays through microsocks after three bad upstreams")
         h.check(h.echo_session(port, SECRET, total=16 * 1024), "the next client goes straight to microsocks")
-        # The stats file is rewritten each second: wait for the counts to land.
+        # The stats file is rewritten each second: wait for the counts to land
+        # (a connection's bytes count once its session has ended, a moment
+        # after the client saw its last echo).
         s = h.wait_stats(stats, lambda s: sum(x["connects"] + x["marked_down"]
-                                              for x in s.get("upstreams", [])) >= 5)
+                                              for x in s.get("upstreams", [])) >= 5
+                         and sum(x["bytes_up"] for x in s.get("upstreams", [])) >= 80 * 1024)
         u = {x["name"]: x for x in s.get("upstreams", [])}
         h.check(all(u[n]["up"] is False and u[n]["marked_down"] == 1 for n in ("garbage", "stall", "dead")),
                 "garbage, stall and dead are marked down (%s)" % u)
@@ -194,6 +277,9 @@ def main():
         text = read(log)
         h.check("upstream marked down upstream=m1" in text and "upstream up again upstream=m1" in text,
                 "the worker logs m1 going down and coming back")
+
+        # 3. Live egress over the control socket.
+        live_egress(d, dcs, m1_port)
     finally:
         for p in procs:
             if p.poll() is None:

@@ -170,6 +170,7 @@ TEST(ControlProtocol, RoundTripsEveryMessage) {
 
                                sample_middle(),
                                Middle{},
+                               Egress{0x0102030405060708ull},
                                Settings{9, {"--dc", "2=10.0.0.1:443", "--prefer-ipv6"}},
                                Settings{}};
   for (const auto& m : msgs) {
@@ -223,6 +224,21 @@ TEST(ControlProtocol, MaskProfilesHasTheDocumentedLayoutAndOneFd) {
   ASSERT_TRUE(back);
   EXPECT_EQ(std::get<MaskProfiles>(*back).generation, 0x1122334455667788ull);
   wire.push_back(std::byte{0});  // a byte after the generation
+  proto::store_le32(wire.data() + 8, 9);
+  EXPECT_FALSE(decode(wire, 1));
+}
+
+TEST(ControlProtocol, EgressIsTypeFifteenWithAGenerationAndOneFd) {
+  auto wire = encode(Egress{0x1122334455667788ull}).value();
+  ASSERT_EQ(wire.size(), kHeaderSize + 8);
+  EXPECT_EQ(wire[5], std::byte{15});
+  EXPECT_EQ(wire[kHeaderSize], std::byte{0x88});  // little-endian
+  EXPECT_TRUE(carries_fd(MsgType::kEgress));
+  EXPECT_FALSE(decode(wire, 0));  // the egress travels in the fd, never in the body
+  auto back = decode(wire, 1);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Egress>(*back).generation, 0x1122334455667788ull);
+  wire.push_back(std::byte{0});
   proto::store_le32(wire.data() + 8, 9);
   EXPECT_FALSE(decode(wire, 1));
 }
@@ -397,7 +413,7 @@ TEST(ControlProtocol, EveryTruncationIsAnErrorNotACrash) {
            sample_handoff(), Report{}, SetLimits{}, Reload{{Bytes(20, std::byte{0xee})}},
            GateTable{7}, GateHandoff{3, sample_handoff()}, GateMask{sample_handoff()}, Lane{1},
            GateLane{1, 1, 1}, GateCredit{1, 1, false, 1}, sample_direct(2), MaskProfiles{3},
-           Settings{1, {"--fast-mode", "off"}}}) {
+           Egress{4}, Settings{1, {"--fast-mode", "off"}}}) {
     auto wire = encode(m).value();
     std::size_t fds = carries_fd(type_of(m)) ? 1 : 0;
     for (std::size_t n = 0; n < wire.size(); ++n) {

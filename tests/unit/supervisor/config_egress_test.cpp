@@ -177,5 +177,52 @@ TEST(ConfigEgress, ErrorsNeverShowPasswords) {
   EXPECT_EQ(e.find("svc-pw"), std::string::npos);
 }
 
+constexpr std::string_view kSources =
+    "[[listener]]\nbind = \"0.0.0.0:443\"\n"
+    "[[upstream]]\nname = \"pub1\"\ntype = \"direct\"\nsource = \"198.51.100.7\"\n"
+    "[[upstream]]\nname = \"pub2\"\ntype = \"direct\"\n"
+    "source = [\"198.51.100.8\", \"2001:db8::8\"]\n"
+    "[[upstream]]\nname = \"nic\"\ntype = \"direct\"\ninterface = \"eth1\"\n"
+    "[[upstream]]\nname = \"fair\"\ntype = \"socks5\"\naddress = \"198.18.0.2:1080\"\n";
+
+TEST(ConfigEgress, DirectUpstreamsCarryASourceAddressOrInterface) {
+  const Config c =
+      parse(std::string(kSources) + "[egress]\nupstreams = [\"pub1\"]\n" + user("alice") +
+            user("bob", "upstreams = [\"pub2\", \"fair\"]\n") +
+            user("carol", "upstreams = [\"nic\"]\n") + user("dave", "upstreams = [\"fair\"]\n"));
+  EXPECT_EQ(egress_source(c, "alice"), (EgressSource{"198.51.100.7", "", ""}));
+  EXPECT_EQ(egress_source(c, "bob"), (EgressSource{"198.51.100.8", "2001:db8::8", ""}));
+  EXPECT_EQ(egress_source(c, "carol"), (EgressSource{"", "", "eth1"}));
+  EXPECT_EQ(egress_source(c, "dave"), std::nullopt);
+  EXPECT_EQ(egress_source(c, "made-by-api"), (EgressSource{"198.51.100.7", "", ""}));
+  // The worker sees a plain direct upstream: the source is the cell's NAT.
+  auto e = egress_for(c, "bob");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->upstreams[0].type, proto::UpstreamType::kDirect);
+  EXPECT_EQ(proto::format_egress(*e).find("198.51.100.8"), std::string::npos);
+}
+
+TEST(ConfigEgress, RejectsBadSourcesWithPositions) {
+  const std::string head = "[[listener]]\nbind = \"0.0.0.0:443\"\n[[upstream]]\nname = \"a\"\n";
+  EXPECT_THAT(
+      error_of(head + "type = \"direct\"\nsource = \"pub.example\"\n"),
+      HasSubstr("t.toml:6:10: upstream \"a\": source \"pub.example\" is not an IP address"));
+  EXPECT_THAT(error_of(head + "type = \"direct\"\nsource = [\"192.0.2.1\", \"192.0.2.2\"]\n"),
+              HasSubstr("t.toml:6:24: upstream \"a\": source names two IPv4 addresses"));
+  EXPECT_THAT(
+      error_of(head + "type = \"socks5\"\naddress = \"192.0.2.9:1080\"\nsource = \"192.0.2.1\"\n"),
+      HasSubstr("t.toml:7:10: upstream \"a\": source is only for type = \"direct\""));
+  EXPECT_THAT(
+      error_of(head + "type = \"direct\"\ninterface = \"bad/name\"\n"),
+      HasSubstr("t.toml:6:13: upstream \"a\": interface \"bad/name\" is not an interface name"));
+  EXPECT_THAT(error_of(head + "type = \"direct\"\nsource = \"192.0.2.1\"\ninterface = \"eth1\"\n"),
+              HasSubstr("give source or interface, not both"));
+  EXPECT_THAT(error_of(std::string(kSources) + user("bob", "upstreams = [\"pub1\", \"pub2\"]\n")),
+              HasSubstr("user \"bob\" upstreams names direct upstreams \"pub1\" and \"pub2\" with "
+                        "different sources"));
+  EXPECT_THAT(error_of(std::string(kSources) + "[egress]\nupstreams = [\"nic\", \"pub1\"]\n"),
+              HasSubstr("[egress] upstreams names direct upstreams \"nic\" and \"pub1\""));
+}
+
 }  // namespace
 }  // namespace mtw::supervisor

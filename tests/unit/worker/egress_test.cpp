@@ -114,5 +114,42 @@ TEST(Egress, HealthChecksMoveStateButNotConnectionCounts) {
             "health_failed=2 marked_down=1");
 }
 
+TEST(Egress, ReplaceKeepsCountersAndHealthOfAnUnchangedUpstreamByName) {
+  Egress e(spec({1, 1}), 3);
+  e.on_success(1);
+  e.add_bytes(1, 10, 20);
+  ASSERT_FALSE(e.on_failure(1, T{}));
+  ASSERT_TRUE(e.on_failure(1, T{}));  // u1 down (failures = 2)
+  // u1 moves to index 0, u0 is dropped, u9 is new.
+  proto::EgressSpec next = spec({1, 1});
+  next.upstreams[0] = spec({1, 1}).upstreams[1];
+  next.upstreams[1].name = "u9";
+  e.replace(next);
+  ASSERT_EQ(e.find("u1"), std::optional<std::size_t>(0));
+  EXPECT_EQ(e.find("u0"), std::nullopt);
+  EXPECT_FALSE(e.is_up(0));  // same definition: still down
+  EXPECT_EQ(e.counters(0).connects, 1u);
+  EXPECT_EQ(e.counters(0).bytes_down, 20u);
+  EXPECT_EQ(e.counters(0).marked_down, 1u);
+  EXPECT_TRUE(e.is_up(1));
+  EXPECT_EQ(e.counters(1).connects, 0u);
+}
+
+TEST(Egress, ReplaceWithANewDefinitionStartsUpButKeepsTotals) {
+  Egress e(spec({1}), 3);
+  e.on_success(0);
+  ASSERT_FALSE(e.on_failure(0, T{}));
+  ASSERT_TRUE(e.on_failure(0, T{}));
+  proto::EgressSpec next = spec({1});
+  next.upstreams[0].address.port = 2080;  // moved: the old health says nothing
+  e.replace(next);
+  EXPECT_TRUE(e.is_up(0));
+  EXPECT_EQ(e.counters(0).connects, 1u);
+  EXPECT_EQ(e.counters(0).failures, 2u);
+  e.replace(proto::EgressSpec{});
+  EXPECT_TRUE(e.direct_only());
+  EXPECT_TRUE(e.plan(T{}).empty());
+}
+
 }  // namespace
 }  // namespace mtw::worker
