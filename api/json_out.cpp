@@ -111,6 +111,38 @@ json::value to_json(const ServerStatus& s) {
                                               {"last_error", s.middle.last_error}}}};
 }
 
+json::value to_json(const supervisor::MaskProfilesView& v) {
+  auto hex4 = [](std::uint16_t x) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    return std::string{kHex[x >> 12], kHex[(x >> 8) & 15], kHex[(x >> 4) & 15], kHex[x & 15]};
+  };
+  json::array profiles;
+  for (const auto& p : v.profiles) {
+    json::array flight;
+    for (const auto& r : p.flight) flight.push_back(json::array{r.min, r.max});
+    profiles.push_back(json::object{{"domain", p.domain},
+                                    {"target", p.target},
+                                    {"source", supervisor::profile_origin_name(p.origin)},
+                                    {"measured_at", p.measured_at},
+                                    {"age_s", p.age_s},
+                                    {"next_probe_at", p.next_probe_at},
+                                    {"last_attempt_at", p.last_attempt_at},
+                                    {"last_error", p.last_error},
+                                    {"samples", p.samples},
+                                    {"cipher", hex4(p.cipher)},
+                                    {"key_share_group", hex4(p.key_share_group)},
+                                    {"ccs", p.ccs},
+                                    {"flight_records", p.flight.size()},
+                                    {"flight", std::move(flight)},
+                                    {"flight_wire_min", p.flight_wire.min},
+                                    {"flight_wire_max", p.flight_wire.max},
+                                    {"latency_ms", json::object{{"min", p.latency.min_ms},
+                                                                {"median", p.latency.median_ms},
+                                                                {"max", p.latency.max_ms}}}});
+  }
+  return json::object{{"probing", v.probing}, {"profiles", std::move(profiles)}};
+}
+
 namespace {
 // time_or_never() as text.
 void time_or_never(JsonWriter& w, std::string_view key, UnixSeconds t) {

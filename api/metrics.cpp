@@ -193,6 +193,66 @@ void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
                u.state == s ? 1 : 0);
 }
 
+// One series per fake-TLS domain; the built-in profile (no measurement yet)
+// shows as source="builtin" with no measured timestamp or age.
+void mask_profile_metrics(Writer& w, const supervisor::MaskProfilesView& v) {
+  w.family("mtwarden_mask_probing", "gauge",
+           "1 when the mask profiles are probed ([mask] enabled and probe).");
+  w.sample("mtwarden_mask_probing", "", v.probing ? 1 : 0);
+  auto dom = [](const supervisor::MaskProfileView& p) {
+    return "domain=\"" + escape(p.domain) + "\"";
+  };
+  w.family("mtwarden_mask_profile_info", "gauge",
+           "1 per fake-TLS domain, labelled with its mask target and where the profile in use "
+           "comes from: measured (this run), stored (read from disk at start), builtin (none "
+           "measured yet).");
+  for (const auto& p : v.profiles)
+    w.sample("mtwarden_mask_profile_info",
+             dom(p) + ",target=\"" + escape(p.target) + "\",source=\"" +
+                 std::string(supervisor::profile_origin_name(p.origin)) + "\"",
+             1);
+  w.family("mtwarden_mask_profile_measured_timestamp_seconds", "gauge",
+           "When the profile in use was measured (absent for the built-in profile).");
+  for (const auto& p : v.profiles)
+    if (p.origin != supervisor::ProfileOrigin::kBuiltin)
+      w.sample("mtwarden_mask_profile_measured_timestamp_seconds", dom(p), p.measured_at);
+  w.family("mtwarden_mask_profile_age_seconds", "gauge",
+           "Age of the profile in use (absent for the built-in profile).");
+  for (const auto& p : v.profiles)
+    if (p.origin != supervisor::ProfileOrigin::kBuiltin)
+      w.sample("mtwarden_mask_profile_age_seconds", dom(p), p.age_s);
+  w.family("mtwarden_mask_profile_next_probe_timestamp_seconds", "gauge",
+           "When the domain's mask is probed next.");
+  for (const auto& p : v.profiles)
+    w.sample("mtwarden_mask_profile_next_probe_timestamp_seconds", dom(p), p.next_probe_at);
+  w.family("mtwarden_mask_profile_probe_failing", "gauge",
+           "1 when the last probe of the domain's mask failed (the last good or built-in "
+           "profile stays in use).");
+  for (const auto& p : v.profiles)
+    w.sample("mtwarden_mask_profile_probe_failing", dom(p), p.last_error.empty() ? 0 : 1);
+  w.family("mtwarden_mask_profile_flight_records", "gauge",
+           "Encrypted records in the mask's first flight.");
+  for (const auto& p : v.profiles)
+    w.sample("mtwarden_mask_profile_flight_records", dom(p), p.flight.size());
+  w.family("mtwarden_mask_profile_flight_bytes", "gauge",
+           "Wire bytes of the mask's encrypted first flight, the range the fake-TLS answer's "
+           "record is drawn from.");
+  for (const auto& p : v.profiles) {
+    w.sample("mtwarden_mask_profile_flight_bytes", dom(p) + ",bound=\"min\"", p.flight_wire.min);
+    w.sample("mtwarden_mask_profile_flight_bytes", dom(p) + ",bound=\"max\"", p.flight_wire.max);
+  }
+  w.family("mtwarden_mask_profile_handshake_seconds", "gauge",
+           "The mask's measured TLS handshake latency (connect to handshake done).");
+  for (const auto& p : v.profiles) {
+    w.sample("mtwarden_mask_profile_handshake_seconds", dom(p) + ",stat=\"min\"",
+             p.latency.min_ms / 1000.0);
+    w.sample("mtwarden_mask_profile_handshake_seconds", dom(p) + ",stat=\"median\"",
+             p.latency.median_ms / 1000.0);
+    w.sample("mtwarden_mask_profile_handshake_seconds", dom(p) + ",stat=\"max\"",
+             p.latency.max_ms / 1000.0);
+  }
+}
+
 void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStatus>& users) {
   w.family("mtwarden_gate_up", "gauge", "1 while the gate is running and ready.");
   w.sample("mtwarden_gate_up", "", s.gate_ready ? 1 : 0);
@@ -259,6 +319,7 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
   w.family("mtwarden_middle_material_refresh_failures_total", "counter",
            "Material downloads that failed or did not validate (the last good copy was kept).");
   w.sample("mtwarden_middle_material_refresh_failures_total", "", s.middle.refresh_failures);
+  mask_profile_metrics(w, s.mask_profiles);
   w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }

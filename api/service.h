@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "supervisor/mask_profile_view.h"
 #include "supervisor/policy.h"
 #include "supervisor/store.h"
 
@@ -113,6 +114,8 @@ struct ServerStatus {
     std::uint64_t refresh_failures = 0;  // sources that failed (the last good copy was kept)
     std::string last_error;              // of the last round; "" when it was clean
   } middle;
+  // The mask profile of each fake-TLS domain (GET /v1/mask-profiles, /metrics).
+  supervisor::MaskProfilesView mask_profiles;
 };
 
 struct LiveEvent {

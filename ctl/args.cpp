@@ -298,6 +298,9 @@ Result<Request> build_list(const Scanned&) { return simple("GET", "/v1/users", O
 Result<Request> build_status(const Scanned&) {
   return simple("GET", "/v1/status", Output::kStatus);
 }
+Result<Request> build_mask(const Scanned&) {
+  return simple("GET", "/v1/mask-profiles", Output::kMask);
+}
 Result<Request> build_reload(const Scanned&) {
   return simple("POST", "/v1/reload", Output::kDone, "configuration reloaded");
 }
@@ -344,6 +347,7 @@ const Command kCommands[] = {
     {"users rotate", kRotateFlags, true, build_rotate},
     {"qr", kQrFlags, true, build_qr},
     {"status", {}, false, build_status},
+    {"mask", {}, false, build_mask},
     {"usage", kUsageFlags, true, build_usage},
     {"reload", {}, false, build_reload},
     {"events", kEventsFlags, false, build_events},

@@ -36,6 +36,7 @@ enum class Output {
   kQr,        // image body written to a file
   kEvents,    // GET /v1/events
   kToken,     // POST /v1/token/rotate
+  kMask,      // GET /v1/mask-profiles
 };
 
 struct Request {

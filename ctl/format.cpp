@@ -426,4 +426,40 @@ std::string render_events(const json::value& v) {
   return render_table({"SEQ", "TIME", "USER", "KIND", "DETAIL"}, rows);
 }
 
+// One row per fake-TLS domain: where its profile comes from and the values
+// that shape the answers. AGE "-" and source builtin: no measurement yet.
+std::string render_mask_profiles(const json::value& v) {
+  const json::value* list = at(v, {"profiles"});
+  const json::value* probing = at(v, {"probing"});
+  std::string head = probing != nullptr && probing->is_bool() && !probing->get_bool()
+                         ? "probing off ([mask] probe = false or masking off): every domain is "
+                           "answered with the built-in profile\n"
+                         : "";
+  if (list == nullptr || !list->is_array() || list->get_array().empty())
+    return head + "no mask profiles (no fake-TLS domain yet)\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : list->get_array()) {
+    auto age = as_int(at(p, {"age_s"}));
+    std::string flight;
+    if (const json::value* f = at(p, {"flight"}); f != nullptr && f->is_array()) {
+      for (const auto& r : f->get_array()) {
+        if (!r.is_array() || r.get_array().size() != 2) continue;
+        const std::string lo = plain(&r.get_array()[0]), hi = plain(&r.get_array()[1]);
+        flight += (flight.empty() ? "" : " ") + (lo == hi ? lo : lo + "-" + hi);
+      }
+    }
+    auto next = as_int(at(p, {"next_probe_at"}));
+    rows.push_back({plain(at(p, {"domain"})), plain(at(p, {"target"})), plain(at(p, {"source"})),
+                    age && *age >= 0 ? format_duration(static_cast<std::uint64_t>(*age)) : "-",
+                    plain(at(p, {"cipher"})), flight.empty() ? "-" : flight,
+                    plain(at(p, {"flight_wire_min"})) + "-" + plain(at(p, {"flight_wire_max"})),
+                    plain(at(p, {"latency_ms", "median"})),
+                    next && *next > 0 ? format_time(*next) : "-",
+                    plain(at(p, {"last_error"})).empty() ? "-" : plain(at(p, {"last_error"}))});
+  }
+  return head + render_table({"DOMAIN", "TARGET", "SOURCE", "AGE", "CIPHER", "FLIGHT", "WIRE",
+                              "LATENCY_MS", "NEXT_PROBE", "LAST_ERROR"},
+                             rows);
+}
+
 }  // namespace mtw::ctl

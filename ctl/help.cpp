@@ -60,6 +60,7 @@ const Topic kTopics[] = {
      "  qr NAME --png|--svg FILE\n"
      "                           write a link's QR code to a file\n"
      "  status                   the server's status\n"
+     "  mask                     the mask profile of each fake-TLS domain\n"
      "  usage NAME [...]         traffic per day or month\n"
      "  reload                   re-read the configuration file (like SIGHUP)\n"
      "  events [...]             recent events (throttled, quota, restarts, ...)\n"
@@ -130,6 +131,12 @@ const Topic kTopics[] = {
     {"status",
      "Usage: mtwardenctl status\n"
      "Shows the server: version, uptime, listeners, users, cells, gate, connections.\n"},
+    {"mask",
+     "Usage: mtwardenctl mask\n"
+     "Shows the mask profile each fake-TLS domain is answered with: its target, where it\n"
+     "comes from (measured by this run, stored from an earlier one, or builtin: no\n"
+     "measurement yet), its age, cipher, first-flight record sizes and wire size,\n"
+     "the mask's median handshake latency, the next probe and the last probe error.\n"},
     {"usage",
      "Usage: mtwardenctl usage NAME [--by day|month] [--from DATE] [--to DATE]\n"
      "Shows the user's traffic per day (default) or month, up, down and total.\n"

@@ -70,6 +70,9 @@ int print_human(const Invocation& inv, const json::value& v, std::ostream& out, 
     case Output::kEvents:
       out << render_events(v);
       break;
+    case Output::kMask:
+      out << render_mask_profiles(v);
+      break;
     case Output::kDone:
       out << inv.request.done_message << "\n";
       break;

@@ -320,6 +320,9 @@ api::ServerStatus Daemon::server_status() {
   s.uptime_s = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_at_).count());
   s.listeners = listener_names_;
+  // The mask profiles' view (supervisor/mask_profile_view.h).
+  s.mask_profiles = supervisor::mask_profiles_view(
+      mask_schedule_.get(), cfg_.mask.enabled && cfg_.mask.probe, wall_now());
   for (const auto& [id, u] : users_) {
     ++s.users_total;
     s.users_running += u->state == UserState::kRunning ? 1 : 0;

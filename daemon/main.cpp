@@ -2,13 +2,16 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/daemon.h"
+#include "doctor/doctor.h"
 
 namespace mtw::daemon {
 
 std::string daemon_usage() {
   return "Usage: mtwarden [OPTIONS]\n"
+         "       mtwarden doctor [DOCTOR OPTIONS]   (see below)\n"
          "Runs the mtwarden supervisor: one isolated MTProxy worker per user, each in its\n"
          "own network namespace, under its own uid, behind its own traffic shaper.\n"
          "Must start as root. Runs in the foreground until SIGINT/SIGTERM, which tear\n"
@@ -31,13 +34,18 @@ std::string daemon_usage() {
          "(the reason, with FILE:LINE:COL for configuration errors, is on stderr);\n"
          "2 for a bad command line.\n"
          "Files: <state_dir>/state.db (users, usage, history), <run_dir>/status.json\n"
-         "(live state, rewritten every accounting sweep). See docs/configuration.md.\n";
+         "(live state, rewritten every accounting sweep). See docs/configuration.md.\n"
+         "\n" +
+         mtw::doctor::doctor_usage();
 }
 
 }  // namespace mtw::daemon
 
 int main(int argc, char** argv) {
   using namespace mtw::daemon;
+  // The doctor subcommand is a program of its own (doctor/doctor.h).
+  if (argc > 1 && std::string_view(argv[1]) == "doctor")
+    return mtw::doctor::doctor_main(std::vector<std::string>(argv + 2, argv + argc));
   DaemonOptions o;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];

@@ -107,6 +107,7 @@ std::vector<std::string> MaskSchedule::set_targets(std::vector<MaskTarget> targe
       problems.push_back(*path + ": measured for \"" + p->domain + "\"");
     } else {
       e.profile = *std::move(p);
+      e.stored = true;
       changed_ = true;
     }
     next.push_back(std::move(e));
@@ -149,6 +150,7 @@ MaskSchedule::PollResult MaskSchedule::poll(std::int64_t now) {
           if (!(old == *result)) changed_ = true;
         }
         e.profile = *std::move(result);
+        e.stored = false;
         auto path = profile_path(opts_.dir, e.target.domain);
         ::mkdir(opts_.dir.c_str(), 0700);  // EEXIST is fine; a real failure shows in the write
         auto saved = path ? base::write_file_atomic(*path, proto::format_profile(*e.profile), 0600,

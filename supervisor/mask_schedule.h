@@ -70,7 +70,8 @@ class MaskSchedule {
   struct Entry {
     MaskTarget target;
     std::optional<proto::TlsProfile> profile;  // last good one, measured (or loaded from disk)
-    std::int64_t next_at = 0;                  // unix seconds; 0 = at the next poll
+    bool stored = false;       // `profile` was read from disk and not measured again by this run
+    std::int64_t next_at = 0;  // unix seconds; 0 = at the next poll
     std::int64_t last_attempt = 0;
     std::string last_error;  // "" after a good probe
   };

@@ -193,6 +193,18 @@ class FakeService : public Service {
     s.listeners = {"0.0.0.0:443"};
     s.gate_ready = true;
     s.gate_counters = {{"fail_bad_handshake", 3}, {"fail_replay", 1}, {"masked", 4}};
+    s.mask_profiles.probing = true;
+    supervisor::MaskProfileView m;
+    m.domain = "www.example.com";
+    m.target = "www.example.com:443";
+    m.origin = supervisor::ProfileOrigin::kStored;
+    m.measured_at = kFakeNow - 100;
+    m.age_s = 100;
+    m.cipher = 0x1302;
+    m.flight = {{36, 36}, {900, 910}};
+    m.flight_wire = {956, 966};
+    m.latency = {1, 2, 3};
+    s.mask_profiles.profiles.push_back(m);
     std::lock_guard l(mu_);
     s.users_total = static_cast<std::uint32_t>(users_.size());
     return s;

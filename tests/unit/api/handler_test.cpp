@@ -114,6 +114,17 @@ TEST_F(HandlerTest, TcpWithoutTokenFileRefusesEveryRequest) {
   EXPECT_EQ(run("GET", "/v1/status").status, 200);
 }
 
+TEST_F(HandlerTest, MaskProfilesShowSourceAgeAndValues) {
+  HttpResponse r = run("GET", "/v1/mask-profiles");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"probing\":true"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"source\":\"stored\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"age_s\":100"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"cipher\":\"1302\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"flight\":[[36,36],[900,910]]"), std::string::npos) << r.body;
+  EXPECT_EQ(run("POST", "/v1/mask-profiles").status, 405);
+}
+
 TEST_F(HandlerTest, TokenRotateReportsAnUnwritableFile) {
   HttpResponse r = run("POST", "/v1/token/rotate");
   EXPECT_EQ(r.status, 500);

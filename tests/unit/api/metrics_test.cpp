@@ -101,6 +101,41 @@ TEST(Metrics, RendersMaskOutcomesFromGateCounters) {
   EXPECT_EQ(t.find("reason=\"unreachable\""), std::string::npos);
 }
 
+TEST(Metrics, RendersMaskProfilesWithSourceAndNoAgeForBuiltin) {
+  ServerStatus s = sample_server();
+  s.mask_profiles.probing = true;
+  supervisor::MaskProfileView a;
+  a.domain = "a.example";
+  a.target = "a.example:443";
+  a.origin = supervisor::ProfileOrigin::kMeasured;
+  a.measured_at = 1000;
+  a.age_s = 60;
+  a.flight = {{36, 36}, {900, 900}};
+  a.flight_wire = {946, 946};
+  a.latency = {2, 3, 40};
+  supervisor::MaskProfileView b;
+  b.domain = "b.example";
+  b.target = "10.0.0.1:443";
+  b.last_error = "mask probe connect: refused";
+  s.mask_profiles.profiles = {a, b};
+  const std::string t = metrics_text(s, sample_users());
+  EXPECT_NE(t.find("mtwarden_mask_probing 1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("mtwarden_mask_profile_info{domain=\"a.example\",target=\"a.example:443\","
+                   "source=\"measured\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("source=\"builtin\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_mask_profile_age_seconds{domain=\"a.example\"} 60\n"),
+            std::string::npos);
+  EXPECT_EQ(t.find("mtwarden_mask_profile_age_seconds{domain=\"b.example\"}"), std::string::npos);
+  EXPECT_NE(t.find("mtwarden_mask_profile_probe_failing{domain=\"b.example\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("mtwarden_mask_profile_flight_bytes{domain=\"a.example\",bound=\"max\"} 946\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("mtwarden_mask_profile_handshake_seconds{domain=\"a.example\",stat=\"max\"} "
+                   "0.04\n"),
+            std::string::npos);
+}
+
 TEST(Metrics, RendersWebhookDeliveries) {
   const std::string t = metrics_text(sample_server(), sample_users());
   EXPECT_NE(t.find("# TYPE mtwarden_webhook_deliveries_total counter\n"), std::string::npos) << t;

@@ -92,6 +92,27 @@ const char* kUser = R"({
              "period_end": null}, "measured_up_bps": 0, "worker_counters": {"handshakes": 5}}
 })";
 
+TEST(CtlFormat, MaskProfilesShowOneRowPerDomainWithSourceAndAge) {
+  const std::string t = render_mask_profiles(json::parse(
+      R"({"probing":true,"profiles":[
+        {"domain":"a.example","target":"a.example:443","source":"measured","age_s":3600,
+         "cipher":"1302","flight":[[36,36],[900,910]],"flight_wire_min":956,"flight_wire_max":966,
+         "latency_ms":{"min":1,"median":2,"max":3},"next_probe_at":0,"last_error":""},
+        {"domain":"b.example","target":"10.0.0.1:9","source":"builtin","age_s":-1,
+         "cipher":"1301","flight":[[36,36]],"flight_wire_min":41,"flight_wire_max":41,
+         "latency_ms":{"min":0,"median":0,"max":0},"next_probe_at":0,
+         "last_error":"refused"}]})"));
+  EXPECT_NE(t.find("DOMAIN"), std::string::npos) << t;
+  EXPECT_NE(t.find("measured"), std::string::npos) << t;
+  EXPECT_NE(t.find("36 900-910"), std::string::npos) << t;
+  EXPECT_NE(t.find("956-966"), std::string::npos) << t;
+  EXPECT_NE(t.find("builtin"), std::string::npos) << t;
+  EXPECT_NE(t.find("refused"), std::string::npos) << t;
+  EXPECT_NE(
+      render_mask_profiles(json::parse(R"({"probing":false,"profiles":[]})")).find("probing off"),
+      std::string::npos);
+}
+
 TEST(CtlFormat, UserListShowsOneRowPerUser) {
   json::value list =
       json::parse(std::string(R"({"users":[)") + kUser +

@@ -3,6 +3,8 @@
 // (the real one is tested against nginx in mask_probe_privileged_test).
 #include "supervisor/mask_schedule.h"
 
+#include "supervisor/mask_profile_view.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -230,6 +232,51 @@ TEST_F(MaskScheduleTest, ChangedTargetIsProbedAgainAtOnce) {
   settle(s, 1001);
   EXPECT_EQ(fake_.s->last_host, "10.0.0.5");
   EXPECT_EQ(fake_.s->last_port, 8443);
+}
+
+TEST_F(MaskScheduleTest, ViewSaysBuiltinThenMeasuredThenStoredAfterARestart) {
+  {
+    MaskSchedule s(options());
+    (void)s.set_targets({{"a.example", Endpoint{"10.0.0.1", 443}}});
+    auto v = mask_profiles_view(&s, true, 1000);
+    ASSERT_EQ(v.profiles.size(), 1u);
+    EXPECT_TRUE(v.probing);
+    EXPECT_EQ(v.profiles[0].origin, ProfileOrigin::kBuiltin);  // no profile yet
+    EXPECT_EQ(v.profiles[0].age_s, -1);
+    EXPECT_EQ(v.profiles[0].measured_at, 0);
+    EXPECT_EQ(v.profiles[0].flight, proto::builtin_profile().encrypted_records);
+    (void)s.poll(1000);
+    (void)settle(s, 1000);
+    v = mask_profiles_view(&s, true, 1600);
+    EXPECT_EQ(v.profiles[0].origin, ProfileOrigin::kMeasured);
+    EXPECT_EQ(v.profiles[0].measured_at, 1000);
+    EXPECT_EQ(v.profiles[0].age_s, 600);
+    EXPECT_EQ(v.profiles[0].target, "10.0.0.1:443");
+    EXPECT_EQ(v.profiles[0].flight.size(), 4u);
+    EXPECT_EQ(v.profiles[0].flight_wire.min, 4u * 5 + 36 + 1000 + 281 + 53);
+  }
+  // A new run reads the file: stored until a probe succeeds; a failed one keeps it stored.
+  fake_.s->fail = true;
+  MaskSchedule s(options());
+  (void)s.set_targets({{"a.example", Endpoint{"10.0.0.1", 443}}});
+  EXPECT_EQ(mask_profiles_view(&s, true, 2000).profiles[0].origin, ProfileOrigin::kStored);
+  (void)s.poll(2000);
+  (void)settle(s, 2000);
+  const auto v = mask_profiles_view(&s, true, 2000);
+  EXPECT_EQ(v.profiles[0].origin, ProfileOrigin::kStored);
+  EXPECT_NE(v.profiles[0].last_error, "");
+  EXPECT_EQ(v.profiles[0].age_s, 1000);
+  fake_.s->fail = false;
+  (void)s.poll(v.profiles[0].next_probe_at);
+  (void)settle(s, v.profiles[0].next_probe_at);
+  EXPECT_EQ(mask_profiles_view(&s, true, 5000).profiles[0].origin, ProfileOrigin::kMeasured);
+  EXPECT_EQ(profile_origin_name(ProfileOrigin::kStored), "stored");
+}
+
+TEST(MaskProfilesView, NoScheduleNoEntries) {
+  const auto v = mask_profiles_view(nullptr, false, 1000);
+  EXPECT_FALSE(v.probing);
+  EXPECT_TRUE(v.profiles.empty());
 }
 
 }  // namespace
