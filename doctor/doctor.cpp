@@ -429,7 +429,7 @@ Result<std::vector<Check>> run_doctor(const DoctorOptions& o) {
   proto::DcTable table;
   std::set<int> dc_ids = {1, 2, 3, 4, 5};
   for (const auto& d : cfg.telegram.dc) {
-    table.set(d.dc, {d.endpoint});
+    table.set(d.dc, d.endpoints);
     if (d.dc > 0 && d.dc < 1000) dc_ids.insert(d.dc);
   }
   bool direct_used = cfg.egress.upstreams.empty() || cfg.egress.policy.fallback_direct;
