@@ -415,9 +415,12 @@ ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view met
     auto o = c.body(true);
     if (!o) return tl::unexpected(o.error());
     if (auto e = expect_empty(*o); !e) return tl::unexpected(e.error());
-    if (auto rr = service.reload(); !rr)
-      return tl::unexpected(ApiError{422, rr.error().context, ""});
-    return json_response(200, json::object{{"reloaded", true}});
+    auto rr = service.reload();
+    if (!rr) return tl::unexpected(ApiError{422, rr.error().context, ""});
+    json::array pending;
+    for (const auto& name : rr->restart_needed) pending.emplace_back(name);
+    return json_response(200,
+                         json::object{{"reloaded", true}, {"restart_needed", std::move(pending)}});
   }
   if (seg[0] == "events") return c.events();
   if (seg[0] == "token") return c.rotate_token();

@@ -158,6 +158,13 @@ struct NewUser {
   UserPatch limits;    // only the limit fields are used
 };
 
+// A reload that was taken: the changed settings that wait for a restart
+// (their configuration names, e.g. "[[listener]]"); everything else is in
+// force, for running workers' new connections too.
+struct ReloadOutcome {
+  std::vector<std::string> restart_needed;
+};
+
 // Errors: kNotFound (no such user), kExists (name or secret taken),
 // kBadInput (invalid value; context names the field), kPermission (the user
 // is declared in the configuration file: change it there), kInternal.
@@ -190,7 +197,7 @@ class Service {
   // Newest last; only events with seq > `after`, at most `limit`.
   virtual std::vector<LiveEvent> events(std::uint64_t after, std::size_t limit) = 0;
   // Same as SIGHUP; the error carries the reason when the file was rejected.
-  virtual Result<void> reload() = 0;
+  virtual Result<ReloadOutcome> reload() = 0;
 };
 
 }  // namespace mtw::api

@@ -73,9 +73,18 @@ int print_human(const Invocation& inv, const json::value& v, std::ostream& out, 
     case Output::kMask:
       out << render_mask_profiles(v);
       break;
-    case Output::kDone:
+    case Output::kDone: {
       out << inv.request.done_message << "\n";
+      // A reload names what waits for a restart.
+      const json::value* p = v.is_object() ? v.get_object().if_contains("restart_needed") : nullptr;
+      if (p != nullptr && p->is_array() && !p->get_array().empty()) {
+        out << "waiting for a restart:";
+        for (const auto& n : p->get_array())
+          if (n.is_string()) out << " " << std::string_view(n.get_string());
+        out << "\n";
+      }
       break;
+    }
     case Output::kToken: {
       const json::value* t = v.is_object() ? v.get_object().if_contains("token") : nullptr;
       if (t == nullptr || !t->is_string()) return unexpected("no \"token\" in the answer", err);

@@ -54,6 +54,9 @@ struct ChildProc {
   // The cell egress generation a worker was started with (cell_egress.h),
   // released when it is reaped.
   std::optional<std::uint64_t> egress_generation;
+  // A worker's live settings (supervisor/config.h, worker_live_flags): those
+  // it was started with, then the last settings message it took.
+  std::vector<std::string> live_flags;
 };
 
 // Takes a spawned child into the loop: its control socket (our end of the

@@ -306,7 +306,7 @@ base::Result<void> Daemon::open_cells() {
   hc.pool.v6 = cfg_.cells.ipv6_prefix ? format_cidr(*cfg_.cells.ipv6_prefix) : std::string();
   hc.masquerade = cfg_.cells.nat;
   hc.restrict_egress = true;
-  hc.ipv6_forwarding = false;
+  hc.ipv6_forwarding = cfg_.cells.ipv6_prefix.has_value() && cfg_.cells.ipv6_forwarding;
   // Start-up reconciliation: a crashed run's cells have no worker left (they
   // die with their parent), so nothing can be adopted; remove and rebuild.
   auto rep = netns::reconcile(hc);

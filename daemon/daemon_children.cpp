@@ -169,25 +169,18 @@ base::Result<void> Daemon::make_worker_mount_view() {
 }
 
 std::vector<std::string> Daemon::worker_argv() const {
-  std::vector<std::string> a = {
-      find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN), "--control-fd", "3",
-      "--secrets-file", "/proc/self/fd/4", "--handshake-timeout", ms(cfg_.timeouts.handshake_ms),
-      "--idle-timeout", ms(cfg_.timeouts.client_idle_ms), "--dc-connect-timeout",
-      ms(cfg_.timeouts.dc_connect_ms), "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
-      "--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms), "--fast-mode",
-      cfg_.telegram.fast_mode ? "on" : "off", "--stats-interval", "0",
-      // The gate checks replays for every user before a handoff; the
-      // worker's own cache is a second line and need not be large (a 64 Ki
-      // entry cache would be 1.3 MiB resident per idle user).
-      "--replay-entries", "4096", "--log-level",
-      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
-  if (cfg_.telegram.prefer_ipv6) a.push_back("--prefer-ipv6");
-  for (const auto& d : cfg_.telegram.dc) {
-    a.push_back("--dc");
-    a.push_back(std::to_string(d.dc) + "=" + proto::format_endpoint(d.endpoint));
-  }
-  const auto mask = mask_flags(cfg_, false);
-  a.insert(a.end(), mask.begin(), mask.end());
+  std::vector<std::string> a = {find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
+                                "--control-fd", "3", "--secrets-file", "/proc/self/fd/4",
+                                "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
+                                "--stats-interval", "0",
+                                // The gate checks replays for every user before a handoff; the
+                                // worker's own cache is a second line and need not be large (a 64
+                                // Ki entry cache would be 1.3 MiB resident per idle user).
+                                "--replay-entries", "4096", "--log-level",
+                                opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
+  // What a reload may change later (daemon_settings.cpp) is one list.
+  const auto live = worker_live_flags(cfg_);
+  a.insert(a.end(), live.begin(), live.end());
   // Middle-proxy mode starts with the Middle message (daemon_middle.cpp).
   a.insert(a.end(), {"--middle-pool", std::to_string(cfg_.middle.pool), "--middle-stall-timeout",
                      ms(cfg_.middle.stall_timeout_ms)});
@@ -300,6 +293,7 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
                          on_worker_exit(id, child, status);
                        });
   if (egress_) w->egress_generation = egress_->acquire();
+  w->live_flags = worker_live_flags(cfg_);  // as worker_argv() gave them
   u.worker = w;
   u.sent = 0;
   u.direct_seen = 0;
@@ -357,6 +351,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started)
                         .count());
         send_middle(u, true);  // before its first client
+        send_settings(u);      // a reload since its start changed them
         drain_held(u);
         refresh_lane(u);  // after the held ones: they came first
         continue;
@@ -364,6 +359,21 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       drain_held(u);
     }
   }
+}
+
+void Daemon::send_settings(UserRt& u) {
+  if (!u.worker || !u.worker->ready || u.worker->gone) return;
+  auto live = worker_live_flags(cfg_);
+  if (live == u.worker->live_flags) return;
+  control::Settings st{++settings_generation_, live};
+  if (auto s = send_to(*u.worker, st); !s) {
+    // Its new connections keep the old settings; the next reload or its
+    // next start brings the new ones.
+    log()->warn("settings not sent user={} error={}", u.user.name, s.error().to_string());
+    return;
+  }
+  u.worker->live_flags = std::move(live);
+  log()->info("settings sent user={} generation={}", u.user.name, st.generation);
 }
 
 void Daemon::send_reload_secrets(UserRt& u) {

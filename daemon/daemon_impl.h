@@ -128,7 +128,7 @@ class Daemon final : public api::Service {
   api::ServerStatus server_status() override;
   base::Result<api::Links> links(std::string_view name) override;
   std::vector<api::LiveEvent> events(std::uint64_t after, std::size_t limit) override;
-  base::Result<void> reload() override;
+  base::Result<api::ReloadOutcome> reload() override;
 
  private:
   // daemon.cpp: start-up, listeners, cells, API, D-Bus, watchdog, shutdown.
@@ -171,8 +171,8 @@ class Daemon final : public api::Service {
   void load_users_from_store();
   void reconcile_user(const StoredUser& u);
   void remove_user_rt(UserId id);
-  base::Result<void> reload_config();
-  void keep_restart_only_settings(Config& next) const;
+  base::Result<api::ReloadOutcome> reload_config();
+  std::vector<std::string> keep_restart_only_settings(Config& next) const;
   bool servable(const UserRt& u, UnixSeconds now) const;
   // The user's links (and a QR code of the first), as shown at first start.
   std::string links_text(const StoredUser& u, bool with_qr) const;
@@ -209,6 +209,9 @@ class Daemon final : public api::Service {
   awaitable<void> gate_loop(std::shared_ptr<ChildProc> g);
   awaitable<void> worker_loop(UserId id, std::shared_ptr<ChildProc> w);
   void send_reload_secrets(UserRt& u);
+  // Sends the worker the live settings (worker_live_flags) when they differ
+  // from those it runs with: after a reload, and when it becomes ready.
+  void send_settings(UserRt& u);
   std::vector<std::string> worker_argv() const;
   // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
@@ -315,6 +318,7 @@ class Daemon final : public api::Service {
   RestartPolicy gate_restart_;
   std::unique_ptr<asio::steady_timer> gate_timer_;
   std::uint64_t gate_generation_ = 0;
+  std::uint64_t settings_generation_ = 0;  // the last settings message sent to a worker
   bool gate_table_dirty_ = false;
   std::string last_gate_error_;
 

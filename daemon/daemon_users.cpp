@@ -233,7 +233,7 @@ void Daemon::remove_user_rt(UserId id) {
   gate_table_dirty_ = true;
 }
 
-base::Result<void> Daemon::reload() {
+base::Result<api::ReloadOutcome> Daemon::reload() {
   // RELOADING=1 ... READY=1 brackets the reload for `systemctl reload`,
   // whether the file was taken or rejected (the old one then stays).
   if (ready_sent_) notifier_.reloading();
@@ -244,8 +244,10 @@ base::Result<void> Daemon::reload() {
 
 // What cannot change under running cells and sockets (listeners, most of
 // [cells], the state and run directories) is taken from the running
-// configuration, with a warning, until the next restart.
-void Daemon::keep_restart_only_settings(Config& next) const {
+// configuration, with a warning, until the next restart. Returns the names
+// of those that changed.
+std::vector<std::string> Daemon::keep_restart_only_settings(Config& next) const {
+  std::vector<std::string> pending;
   auto listener_key = [](const std::vector<ListenerConfig>& ls) {
     std::vector<std::pair<std::string, proto::AllowedProtocols>> k;
     for (const auto& l : ls) k.emplace_back(proto::format_endpoint(l.bind), l.protocols);
@@ -254,6 +256,7 @@ void Daemon::keep_restart_only_settings(Config& next) const {
   const bool same_listeners = listener_key(next.listeners) == listener_key(cfg_.listeners);
   if (!same_listeners) {
     log()->warn("reload: [[listener]] changes take effect at the next restart");
+    pending.emplace_back("[[listener]]");
   }
   std::vector<ListenerConfig> listeners = cfg_.listeners;
   // The same listeners: their ad tags apply now (new connections only).
@@ -265,10 +268,12 @@ void Daemon::keep_restart_only_settings(Config& next) const {
   MiddleConfig middle = cfg_.middle;
   middle.ad_tag = next.middle.ad_tag;
   middle.fallback = next.middle.fallback;
-  if (!(middle == next.middle))
+  if (!(middle == next.middle)) {
     log()->warn(
         "reload: [middle] sources, refresh, pool, stall and public_ip take effect at the "
         "next restart");
+    pending.emplace_back("[middle]");
+  }
   next.middle = std::move(middle);
   // worker_nofile and a new non-zero worker_memory_max reach the workers
   // started after the reload; switching the memory bound on or off, and the
@@ -279,18 +284,24 @@ void Daemon::keep_restart_only_settings(Config& next) const {
   cells.gate_memory_max_bytes = next.cells.gate_memory_max_bytes;  // at the gate's next start
   if ((next.cells.worker_memory_max_bytes == 0) == (cfg_.cells.worker_memory_max_bytes == 0))
     cells.worker_memory_max_bytes = next.cells.worker_memory_max_bytes;
-  if (!(cells == next.cells) || next.server.state_dir != cfg_.server.state_dir ||
-      next.server.run_dir != cfg_.server.run_dir) {
+  if (!(cells == next.cells)) {
     log()->warn(
-        "reload: [cells] pools/names/uids/gids/cgroup_dir, switching worker_memory_max on or off, "
-        "and [server] directories take effect at the next restart");
+        "reload: [cells] pools/names/uids/gids/cgroup_dir and switching worker_memory_max on or "
+        "off take effect at the next restart");
+    pending.emplace_back("[cells]");
+  }
+  if (next.server.state_dir != cfg_.server.state_dir ||
+      next.server.run_dir != cfg_.server.run_dir) {
+    log()->warn("reload: [server] state_dir and run_dir take effect at the next restart");
+    pending.emplace_back("[server] state_dir/run_dir");
   }
   next.cells = cells;
   next.server.state_dir = cfg_.server.state_dir;
   next.server.run_dir = cfg_.server.run_dir;
+  return pending;
 }
 
-base::Result<void> Daemon::reload_config() {
+base::Result<api::ReloadOutcome> Daemon::reload_config() {
   log()->info("reload requested path={}", opts_.config_path);
   auto cfg = load_config(opts_.config_path);
   if (!cfg) {
@@ -300,7 +311,7 @@ base::Result<void> Daemon::reload_config() {
                       "configuration rejected, the running one is kept: " + cfg.error().context);
   }
   Config next = std::move(*cfg);
-  keep_restart_only_settings(next);
+  api::ReloadOutcome outcome{keep_restart_only_settings(next)};
   // Users first: a clash with a runtime user rejects the whole reload.
   if (auto r = sync_config_users(next, false); !r) {
     log()->error("reload rejected, keeping the running configuration: {}", r.error().to_string());
@@ -339,10 +350,13 @@ base::Result<void> Daemon::reload_config() {
   rebalance();
   push_middle(true);  // [middle] ad_tag or a listener's tag may have changed
   refresh_middle();   // a tag may be in use for the first time
+  // [telegram], [mask] and the connection timeouts reach running workers
+  // for their new connections; workers not yet ready get them when they are.
+  for (auto& [id, u] : users_) send_settings(*u);
   event(std::nullopt, "reloaded", "users=" + std::to_string(users_.size()));
-  log()->info("reloaded users={}", users_.size());
+  log()->info("reloaded users={} restart_needed={}", users_.size(), outcome.restart_needed.size());
   write_status();
-  return {};
+  return outcome;
 }
 
 std::string Daemon::public_host() const {

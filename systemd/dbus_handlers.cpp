@@ -316,6 +316,8 @@ DbusResult<std::vector<UsageRow>> DbusHandlers::get_usage(const std::string& nam
 }
 
 DbusResult<void> DbusHandlers::reload() {
+  // What waits for a restart is in the log and the HTTP API's answer; the
+  // D-Bus method keeps its empty reply.
   if (auto r = service_.reload(); !r) return fail(kErrReloadRejected, r.error().context);
   return {};
 }

@@ -174,7 +174,7 @@ def check_usage_events_status(c):
     last = max([ev.get("seq", 0) for ev in e.get("events", [])] or [0])
     h.check(c.json("events", "--after", str(last)).get("events") == [], "events --after the last seq: none")
 
-    h.check(c.json("reload") == {"reloaded": True}, "reload --json")
+    h.check(c.json("reload") == {"reloaded": True, "restart_needed": []}, "reload --json")
     h.check(c.ok("reload") == "configuration reloaded\n", "reload (human)")
 
 
