@@ -347,6 +347,15 @@ std::optional<DbusSignal> DbusHandlers::signal_for(const api::LiveEvent& e) {
     if (auto st = service_.user_status(e.user)) s.number = st->restarts;
   } else if (e.kind == "user_expired") {
     s.member = "UserExpired";
+  } else if (e.kind == "upstream_down" || e.kind == "upstream_up") {
+    // detail: "upstream=NAME ..." (daemon/upstream_sync.cpp); names hold no space.
+    s.member = "UpstreamHealth";
+    s.up = e.kind == "upstream_up";
+    s.detail = e.detail;
+    if (const auto at = e.detail.find("upstream="); at != std::string::npos) {
+      const auto from = at + 9;
+      s.reason = e.detail.substr(from, e.detail.find(' ', from) - from);
+    }
   } else if (e.kind == "usage_reset") {
     s.member = "UsageReset";
     s.reason = e.detail;  // api | period

@@ -49,11 +49,13 @@ using UsageRow = sdbus::Struct<std::string, std::uint64_t, std::uint64_t>;
 // A signal to emit for a LiveEvent; which fields are used depends on `member`:
 // UserThrottled(user, reason, detail), UserUnthrottled(user, reason),
 // QuotaWarning(user, percent, used_bytes, quota_bytes),
-// WorkerRestarted(user, restarts), UserExpired(user), UsageReset(user, reason).
+// WorkerRestarted(user, restarts), UserExpired(user), UsageReset(user, reason),
+// UpstreamHealth(user, upstream (in reason), up, detail).
 struct DbusSignal {
   std::string member;
   std::string user;
-  std::string reason;  // "quota" | "unique_ips"
+  std::string reason;  // "quota" | "unique_ips"; UpstreamHealth: the upstream's name
+  bool up = false;     // UpstreamHealth
   std::string detail;
   std::uint32_t number = 0;  // percent (QuotaWarning) or restarts (WorkerRestarted)
   std::uint64_t used_bytes = 0, quota_bytes = 0;

@@ -226,6 +226,10 @@ void Manager::register_signals() {
   o.registerSignal("UsageReset")
       .onInterface(kInterface)
       .withParameters<std::string, std::string>("user", "reason");
+  o.registerSignal("UpstreamHealth")
+      .onInterface(kInterface)
+      .withParameters<std::string, std::string, bool, std::string>("user", "upstream", "up",
+                                                                   "detail");
 }
 
 void Manager::on_event(const api::LiveEvent& e) {
@@ -245,6 +249,8 @@ void Manager::on_event(const api::LiveEvent& e) {
           .withArguments(s->user, s->number, s->used_bytes, s->quota_bytes);
     else if (m == "WorkerRestarted")
       o.emitSignal(m).onInterface(kInterface).withArguments(s->user, s->number);
+    else if (m == "UpstreamHealth")
+      o.emitSignal(m).onInterface(kInterface).withArguments(s->user, s->reason, s->up, s->detail);
     else
       o.emitSignal(m).onInterface(kInterface).withArguments(s->user);  // UserExpired
   } catch (const sdbus::Error& err) {

@@ -48,7 +48,8 @@ class DbusManager {
   virtual bool connected() const = 0;
 
   // Emits the signal matching an event (UserThrottled, UserUnthrottled,
-  // QuotaWarning, WorkerRestarted, UserExpired); other kinds are ignored.
+  // QuotaWarning, WorkerRestarted, UserExpired, UsageReset, UpstreamHealth); other kinds are
+  // ignored.
   virtual void on_event(const api::LiveEvent& e) = 0;
   // Releases the name and stops serving (before the service goes away).
   virtual void stop() = 0;

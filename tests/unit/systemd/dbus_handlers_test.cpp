@@ -271,6 +271,15 @@ TEST_F(DbusHandlersTest, SignalsForEventKinds) {
   EXPECT_EQ(w->quota_bytes, 1'000'000u);
   auto huge = sig("ann", "quota_warned", "used=18446744073709551615 quota=1");
   EXPECT_EQ(huge->number, UINT32_MAX);
+  auto down = sig("ann", "upstream_down", "upstream=dante-2 failures=3 marked_down=1");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->member, "UpstreamHealth");
+  EXPECT_EQ(down->reason, "dante-2");
+  EXPECT_FALSE(down->up);
+  EXPECT_EQ(down->detail, "upstream=dante-2 failures=3 marked_down=1");
+  auto back = sig("ann", "upstream_up", "upstream=dante-2");
+  EXPECT_EQ(back->reason, "dante-2");
+  EXPECT_TRUE(back->up);
   auto r = sig("cfguser", "worker_restarted", "");
   EXPECT_EQ(r->member, "WorkerRestarted");
   EXPECT_EQ(r->number, 0u);
