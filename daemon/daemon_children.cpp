@@ -186,7 +186,9 @@ std::vector<std::string> Daemon::worker_argv() const {
     a.push_back("--dc");
     a.push_back(std::to_string(d.dc) + "=" + proto::format_endpoint(d.endpoint));
   }
-  const auto mask = mask_flags(cfg_, false);
+  // With the listeners' routes: a handed-off connection the worker masks
+  // goes where the gate would have sent it.
+  const auto mask = mask_flags(cfg_, true);
   a.insert(a.end(), mask.begin(), mask.end());
   // Middle-proxy mode starts with the Middle message (daemon_middle.cpp).
   a.insert(a.end(), {"--middle-pool", std::to_string(cfg_.middle.pool), "--middle-stall-timeout",

@@ -125,6 +125,12 @@ Result<void> add_mask_domain(Options& o, std::string_view v) {
   o.mask.domains.push_back(*std::move(r));
   return {};
 }
+Result<void> add_mask_listener(Options& o, std::string_view v) {
+  auto r = proto::parse_listener_route(v);
+  if (!r) return tl::unexpected(r.error());
+  o.mask.listeners.push_back(*std::move(r));
+  return {};
+}
 // 0 switches the domain default off.
 Result<void> set_mask_domain_port(Options& o, std::string_view v) {
   auto n = parse_u32(v);
@@ -169,6 +175,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--egress-file", store(&Options::egress_file, as_text)},
       {"--mask", set_mask},
       {"--mask-domain", add_mask_domain},
+      {"--mask-listener", add_mask_listener},
       {"--mask-domain-port", set_mask_domain_port},
       {"--unknown-sni", set_unknown_sni},
       {"--mask-connect-timeout", store(&Options::mask_connect_timeout_ms, parse_duration_ms)},
@@ -182,6 +189,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--dc-connect-timeout", store(&Options::dc_connect_timeout_ms, parse_duration_ms)},
       {"--drain-timeout", store(&Options::drain_timeout_ms, parse_duration_ms)},
       {"--mask-discard-timeout", store(&Options::mask_discard_timeout_ms, parse_duration_ms)},
+      {"--mask-mirror-after", store(&Options::mask_mirror_after_ms, parse_duration_ms)},
       {"--stats-interval", store(&Options::stats_interval_ms, parse_duration_ms)},
       {"--max-connections", store(&Options::max_connections, parse_u32)},
       {"--replay-entries", store(&Options::replay_entries, parse_replay_entries)},
