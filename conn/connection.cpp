@@ -29,6 +29,7 @@ Connection::Connection(Runtime& rt, tcp::socket client, proto::Bytes initial)
   ++rt_.counters[Counter::kActive];
   last_activity_ = Clock::now();
   deadline_ = last_activity_ + std::chrono::milliseconds(rt_.settings.handshake_timeout_ms);
+  mirror_at_ = last_activity_ + std::chrono::milliseconds(rt_.settings.mask_mirror_after_ms);
   silent_deadline_ =
       rt_.settings.silent_timeout_ms != 0
           ? last_activity_ + std::chrono::milliseconds(rt_.settings.silent_timeout_ms)
@@ -63,6 +64,9 @@ void Connection::on_tick(Clock::time_point now) {
       if (now >= deadline_ || (silent_ && now >= silent_deadline_)) {
         deadline_hit_ = true;
         client_.cancel(ec);  // the handshake read ends; the connection goes to the mask
+      } else if (rt_.settings.mask_mirror_after_ms != 0 && !mirror_tried_ && now >= mirror_at_) {
+        mirror_due_ = true;
+        client_.cancel(ec);  // read_handshake starts the mirror, then reads on
       }
       break;
     case Phase::kConnecting:
@@ -111,6 +115,12 @@ awaitable<HandshakeOutcome> Connection::read_handshake(BufferLease& buf, std::si
                                                        const proto::AllowedProtocols& allowed) {
   HandshakeOutcome out;
   out.index = rt_.index;  // a reload during the handshake does not affect us
+  // The mirror belongs to this read only: once it ends (the worker reading
+  // a fake-TLS client's init, say) the tick must not start one.
+  struct NoMirrorAfter {
+    bool& tried;
+    ~NoMirrorAfter() { tried = true; }
+  } no_mirror_after{mirror_tried_};
   for (;;) {
     if (filled > 0) {
       auto opts = rt_.identify_options();
@@ -122,8 +132,41 @@ awaitable<HandshakeOutcome> Connection::read_handshake(BufferLease& buf, std::si
         break;
       }
     }
+    if (mirroring_ && filled > mirrored_bytes_) {
+      auto [wec, wn] = co_await asio::async_write(
+          upstream_, asio::buffer(buf.data() + mirrored_bytes_, filled - mirrored_bytes_),
+          use_nothrow);
+      if (wec) {
+        stop_mirror();  // mask() connects again if it comes to that
+      } else {
+        rt_.counters[Counter::kMaskedBytesToMask] += filled - mirrored_bytes_;
+        mirrored_bytes_ = filled;
+      }
+    }
+    if (phase_ == Phase::kClosed) {
+      on_handshake_end();
+      co_return out;
+    }
+    if (mask_spoke_) {  // the mask answered or closed first: the connection is its own
+      silent_ = false;
+      on_handshake_end();
+      count_failure(Counter::kFailTimeout);
+      out.filled = filled;
+      out.end = HandshakeOutcome::End::kMask;
+      co_return out;
+    }
+    if (mirror_due_ && !deadline_hit_) {
+      mirror_due_ = false;
+      mirror_tried_ = true;
+      co_await start_mirror(buf, filled);
+      continue;
+    }
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(buf.data() + filled, kHandshakeBytes - filled), use_nothrow);
+    if (ec == asio::error::operation_aborted && n == 0 && !deadline_hit_ &&
+        phase_ != Phase::kClosed && (mirror_due_ || mask_spoke_)) {
+      continue;  // the tick or the mirror's watcher: handled at the top
+    }
     filled += n;
     if (filled != 0) {
       silent_ = false;
@@ -134,7 +177,10 @@ awaitable<HandshakeOutcome> Connection::read_handshake(BufferLease& buf, std::si
       on_handshake_end();
       out.filled = filled;
       const bool eof = ec == asio::error::eof;
-      if (!deadline_hit_ && (!eof || filled == 0)) co_return out;  // reset, or nothing to show
+      if (!deadline_hit_ && (!eof || filled == 0)) {  // reset, or nothing to show
+        stop_mirror();  // else its watcher would hold this connection until the mask closes
+        co_return out;
+      }
       count_failure(deadline_hit_ ? Counter::kFailTimeout : Counter::kFailClosedEarly);
       out.end = HandshakeOutcome::End::kMask;
       out.client_eof = eof;
@@ -144,6 +190,7 @@ awaitable<HandshakeOutcome> Connection::read_handshake(BufferLease& buf, std::si
   silent_ = false;
   on_handshake_end();
   out.filled = filled;
+  if (out.id.rejection == proto::Rejection::kNone) stop_mirror();  // ours: the mask never knows
   if (out.id.rejection != proto::Rejection::kNone) {
     count_failure(failure_counter(out.id.rejection));
     out.end = HandshakeOutcome::End::kMask;

@@ -80,8 +80,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual std::optional<std::uint32_t> listener_id() const noexcept { return std::nullopt; }
 
   // Masking: replays buf[0, filled) to the mask host and splices until
-  // both sides closed; no mask host (or unreachable): discard().
+  // both sides closed; no mask host (or unreachable): discard(). A
+  // connection mirrored during its handshake (Settings::mask_mirror_after_ms)
+  // keeps that mask connection when the route still leads there and sends
+  // only the bytes the mask has not seen yet.
   awaitable<void> mask(BufferLease& buf, std::size_t filled, bool client_eof);
+  // The mask is connected (upstream_): sends buf[from, filled), then
+  // splices both ways.
+  awaitable<void> splice_to_mask(BufferLease& buf, std::size_t from, std::size_t filled,
+                                 bool client_eof);
   // Reads and drops the client's bytes until a jittered deadline, then closes.
   awaitable<void> discard(BufferLease& buf);
   // Copies `from` to `to` until EOF (passed on as a FIN) or an error (closes both).
@@ -90,6 +97,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // False when the wait failed (socket closed).
   awaitable<bool> wait_readable(tcp::socket& sock, BufferLease& buf);
   void count_failure(Counter c);
+  // The mirror (Settings::mask_mirror_after_ms): connects to the route of
+  // the bytes so far and sends them; on any failure the connection goes on
+  // without one (mask() connects again if the handshake fails).
+  awaitable<void> start_mirror(BufferLease& buf, std::size_t filled);
+  // Waits until the mirror's mask sends or closes, then ends the handshake
+  // read (the connection becomes the mask's).
+  awaitable<void> watch_mirror();
+  // Closes the mirror's mask connection (an identified client).
+  void stop_mirror() noexcept;
+  // upstream_ is this host at the port the client came in on (a loop).
+  bool upstream_is_loop();
 
   Runtime& rt_;
   tcp::socket client_;
@@ -105,6 +123,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   proto::Bytes initial_;
   bool silent_ = true;  // in the handshake, not one byte received yet
   Clock::time_point silent_deadline_;
+  // The mirror: due (the tick says so), running (upstream_ is the mask at
+  // mirror_target_, which has seen buf[0, mirrored_bytes_)), and whether
+  // the mask has answered or closed during the handshake.
+  Clock::time_point mirror_at_;
+  bool mirror_due_ = false;
+  bool mirror_tried_ = false;
+  bool mirroring_ = false;
+  bool mask_spoke_ = false;
+  std::size_t mirrored_bytes_ = 0;
+  proto::Endpoint mirror_target_;
 };
 
 // Starts `c`'s run() on its executor (exceptions logged, never propagated).

@@ -56,6 +56,16 @@ awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool clie
     co_await discard(buf);
     co_return;
   }
+  if (mirroring_) {
+    mirroring_ = false;
+    if (route.target == mirror_target_ && phase_ != Phase::kClosed) {
+      // The mask has been watching since the mirror began: the rest only.
+      co_await splice_to_mask(buf, mirrored_bytes_, filled, client_eof);
+      co_return;
+    }
+    error_code ignored;
+    upstream_.close(ignored);  // the hello named another domain: its own target
+  }
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.mask_connect_timeout_ms);
@@ -66,15 +76,7 @@ awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool clie
     co_await discard(buf);
     co_return;
   }
-  // A target on this host at the port the client came in on (the domain
-  // points at this host) would loop back into our own listener: the kernel
-  // gives a connection to a local address that address as its source.
-  error_code cec, rec, lec;
-  const auto client_local = client_.local_endpoint(cec);
-  const auto target = upstream_.remote_endpoint(rec);
-  const auto source = upstream_.local_endpoint(lec);
-  if (!cec && !rec && !lec && target.port() == client_local.port() &&
-      target.address() == source.address()) {
+  if (upstream_is_loop()) {
     ++rt_.counters[Counter::kMaskUnreachable];
     warn_unreachable(route.target, "the target is this listener (loop)");
     error_code ignored;
@@ -83,16 +85,21 @@ awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool clie
     co_return;
   }
   tune_socket(upstream_);
+  co_await splice_to_mask(buf, 0, filled, client_eof);
+}
+
+awaitable<void> Connection::splice_to_mask(BufferLease& buf, std::size_t from, std::size_t filled,
+                                           bool client_eof) {
   phase_ = Phase::kMask;
   last_activity_ = Clock::now();
-  if (filled != 0) {
-    auto [ec, n] =
-        co_await asio::async_write(upstream_, asio::buffer(buf.data(), filled), use_nothrow);
+  if (filled > from) {
+    auto [ec, n] = co_await asio::async_write(
+        upstream_, asio::buffer(buf.data() + from, filled - from), use_nothrow);
     if (ec) {
       close();
       co_return;
     }
-    rt_.counters[Counter::kMaskedBytesToMask] += filled;
+    rt_.counters[Counter::kMaskedBytesToMask] += filled - from;
   }
   buf.reset();
   error_code ignored;
@@ -104,6 +111,72 @@ awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool clie
       },
       LogExceptions{"mask splice"});
   if (!client_eof) co_await splice(client_, upstream_, Counter::kMaskedBytesToMask);
+}
+
+bool Connection::upstream_is_loop() {
+  // A target on this host at the port the client came in on (the domain
+  // points at this host) would loop back into our own listener: the kernel
+  // gives a connection to a local address that address as its source.
+  error_code cec, rec, lec;
+  const auto client_local = client_.local_endpoint(cec);
+  const auto target = upstream_.remote_endpoint(rec);
+  const auto source = upstream_.local_endpoint(lec);
+  return !cec && !rec && !lec && target.port() == client_local.port() &&
+         target.address() == source.address();
+}
+
+awaitable<void> Connection::start_mirror(BufferLease& buf, std::size_t filled) {
+  const proto::MaskRoute route =
+      proto::route_mask(rt_.settings.mask, listener_id(), {buf.data(), filled}, *rt_.index);
+  if (route.action != proto::MaskAction::kMask) co_return;
+  // The connect gets the mask's deadline; the handshake's resumes after it.
+  const auto handshake_deadline = deadline_;
+  phase_ = Phase::kConnecting;
+  deadline_hit_ = false;
+  deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.mask_connect_timeout_ms);
+  const auto ec = co_await connect_endpoint(upstream_, route.target);
+  if (phase_ == Phase::kClosed) co_return;
+  phase_ = Phase::kHandshake;
+  deadline_ = handshake_deadline;
+  deadline_hit_ = false;
+  error_code ignored;
+  if (ec || upstream_is_loop()) {
+    upstream_.close(ignored);
+    co_return;
+  }
+  tune_socket(upstream_);
+  if (filled != 0) {
+    auto [wec, wn] =
+        co_await asio::async_write(upstream_, asio::buffer(buf.data(), filled), use_nothrow);
+    if (phase_ == Phase::kClosed) co_return;
+    if (wec) {
+      upstream_.close(ignored);
+      co_return;
+    }
+    rt_.counters[Counter::kMaskedBytesToMask] += filled;
+  }
+  mirroring_ = true;
+  mirrored_bytes_ = filled;
+  mirror_target_ = route.target;
+  asio::co_spawn(
+      client_.get_executor(),
+      [self = shared_from_this()]() -> awaitable<void> { co_await self->watch_mirror(); },
+      LogExceptions{"mask mirror"});
+}
+
+awaitable<void> Connection::watch_mirror() {
+  auto [ec] = co_await upstream_.async_wait(tcp::socket::wait_read, use_nothrow);
+  if (ec || !mirroring_ || phase_ != Phase::kHandshake) co_return;
+  mask_spoke_ = true;
+  error_code ignored;
+  client_.cancel(ignored);
+}
+
+void Connection::stop_mirror() noexcept {
+  if (!mirroring_) return;
+  mirroring_ = false;
+  error_code ignored;
+  upstream_.close(ignored);
 }
 
 awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter counter) {

@@ -39,6 +39,12 @@ struct Settings {
   proto::MaskRoutes mask;
   std::uint32_t mask_connect_timeout_ms = 5'000;
   std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
+  // A connection still in its handshake this long after it arrived is
+  // mirrored to its mask target (docs/masking.md, "Idle and stalled
+  // connections"): the bytes so far and every later one go to the mask
+  // too, and once the mask answers or closes, the connection is the mask's.
+  // 0 = off (the mask is contacted only when the handshake fails).
+  std::uint32_t mask_mirror_after_ms = 0;
 };
 
 struct Runtime {

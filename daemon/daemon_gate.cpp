@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "daemon/child_log_pipe.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/replay_file.h"
 #include "ipc/control_socket.h"
 #include "ipc/gate_table.h"
 
@@ -42,6 +43,18 @@ bool Daemon::start_gate() {
     spec.fds.insert(spec.fds.end(), {{log_pipe->child_fd(), 1}, {log_pipe->child_fd(), 2}});
   for (std::size_t i = 0; i < listeners_.size(); ++i)
     spec.fds.emplace_back(listeners_[i].get(), static_cast<int>(4 + i));
+  // Replay cache across restarts (daemon/replay_file.h): the fd after the listeners.
+  base::UniqueFd replay_fd;
+  if (cfg_.connections.replay_persist) {
+    if (auto f = open_replay_file(cfg_.server.state_dir); f) {
+      replay_fd = std::move(*f);
+      const int n = static_cast<int>(4 + listeners_.size());
+      spec.fds.emplace_back(replay_fd.get(), n);
+      spec.argv.insert(spec.argv.end(), {"--replay-fd", std::to_string(n)});
+    } else {
+      log()->warn("replay file not used error=\"{}\"", f.error().to_string());
+    }
+  }
   auto proc = spawn(spec);
   if (!proc) {
     last_gate_error_ = proc.error().to_string();

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <ctime>
 
 #include "base/log.h"
 #include "gate/gate_impl.h"
@@ -23,6 +24,7 @@ conn::Settings conn_settings(const GateOptions& g) {
   s.tls_skew_seconds = g.tls_skew_seconds;
   s.handshake_timeout_ms = g.handshake_timeout_ms;
   s.silent_timeout_ms = g.silent_timeout_ms;
+  s.mask_mirror_after_ms = g.mask_mirror_after_ms;
   return s;
 }
 
@@ -91,6 +93,18 @@ base::Result<void> Gate::start() {
   error_code ec;
   d.control->non_blocking(true, ec);
   if (ec) return bad_fd(cfd, ec.message());
+  if (d.gopts.replay_fd >= 0) {
+    d.replay_store.emplace(d.gopts.replay_fd);
+    auto loaded = d.replay_store->load(d.rt.replay, std::time(nullptr));
+    if (!loaded) {
+      gate_log()->warn("replay file not used error=\"{}\"", loaded.error().to_string());
+      d.replay_store.reset();
+    } else if (loaded->fresh) {
+      gate_log()->info("replay file started afresh reason=\"{}\"", loaded->why_fresh);
+    } else {
+      gate_log()->info("replay cache restored entries={}", loaded->restored);
+    }
+  }
   gate_log()->info("gate started listeners={} mask=\"{}\" max_handshakes={} replay_entries={}",
                    d.acceptors.size(), proto::describe_routes(d.gopts.mask), d.gopts.max_handshakes,
                    d.gopts.replay_entries);
@@ -106,6 +120,7 @@ int Gate::run() {
   asio::co_spawn(d.io, d.signal_loop(), LogExceptions{"signals"});
   asio::co_spawn(d.io, d.tick_loop(), LogExceptions{"tick"});
   d.io.run();
+  d.save_replay(true);
   gate_log()->info("gate stopped {} handoffs={} overload_closed={}",
                    counters_summary(d.rt.counters), d.rt.counters[Counter::kHandoffs],
                    d.rt.counters[Counter::kOverloadClosed]);
@@ -187,7 +202,7 @@ awaitable<void> Gate::Impl::signal_loop() {
 
 awaitable<void> Gate::Impl::tick_loop() {
   asio::steady_timer timer(io);
-  std::uint64_t overload_seen = 0, evicted_seen = 0, limited_seen = 0;
+  std::uint64_t overload_seen = 0, evicted_seen = 0, limited_seen = 0, ticks = 0;
   for (;;) {
     timer.expires_after(std::chrono::milliseconds(250));
     co_await timer.async_wait(use_nothrow);
@@ -198,6 +213,7 @@ awaitable<void> Gate::Impl::tick_loop() {
     }
     auto now = Clock::now();
     for (conn::Connection* c : rt.connections) c->on_tick(now);
+    if (++ticks % 4 == 0) save_replay(false);
     // A bucket that has refilled completely carries no state worth keeping.
     if (gopts.per_ip_rate != 0 && !buckets.empty()) {
       const double burst = 2.0 * gopts.per_ip_rate;
@@ -222,6 +238,15 @@ awaitable<void> Gate::Impl::tick_loop() {
                        n - limited_seen, admission.keys());
       limited_seen = n;
     }
+  }
+}
+
+void Gate::Impl::save_replay(bool sync) {
+  if (!replay_store) return;
+  if (auto r = replay_store->flush(rt.replay, sync); !r) {
+    gate_log()->warn("replay file write failed error=\"{}\" kept=memory_only",
+                     r.error().to_string());
+    replay_store.reset();
   }
 }
 

@@ -12,6 +12,7 @@
 #include "gate/gate_admission.h"
 #include "gate/gate_conn.h"
 #include "gate/names.h"
+#include "gate/replay_store.h"
 
 namespace spdlog {
 class logger;
@@ -30,6 +31,8 @@ struct Gate::Impl {
   awaitable<void> signal_loop();
   awaitable<void> tick_loop();
   void stop(const char* why);
+  // The replay file (--replay-fd): new entries out, each second and at exit.
+  void save_replay(bool sync);
 
   // gate_control.cpp
   awaitable<void> control_loop();
@@ -78,6 +81,7 @@ struct Gate::Impl {
   bool direct_timer_armed = false;
   std::uint64_t report_seq = 0;
   bool stopping = false;
+  std::optional<ReplayStore> replay_store;
 
   // Per-client-IP token buckets for --per-ip-rate (pruned by the tick).
   struct Bucket {

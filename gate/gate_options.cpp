@@ -104,6 +104,16 @@ Result<void> set_value(GateOptions& o, std::string_view flag, std::string_view v
     if (r && *r == 0) return fail(Errc::kBadInput, "must be more than 0");
     return store_u32(o.mask_connect_timeout_ms, r);
   }
+  if (flag == "--mask-mirror-after") {
+    return store_u32(o.mask_mirror_after_ms, conn::parse_duration_ms(v));
+  }
+  if (flag == "--replay-fd") {
+    auto n = parse_u32(v);
+    if (n && (*n < 3 || *n > 65535)) return fail(Errc::kBadInput, "want an fd 3 .. 65535");
+    if (!n) return tl::unexpected(n.error());
+    o.replay_fd = static_cast<int>(*n);
+    return {};
+  }
   if (flag == "--mask-discard-timeout") {
     return store_u32(o.mask_discard_timeout_ms, conn::parse_duration_ms(v));
   }
@@ -178,14 +188,29 @@ Result<void> check_complete(const GateOptions& o) {
 }  // namespace
 
 base::Result<GateOptions> parse_gate_options(const std::vector<std::string_view>& args) {
-  static const std::set<std::string_view> known = {
-      "--listen-fd",          "--control-fd",           "--mask",
-      "--mask-domain",        "--mask-listener",        "--mask-domain-port",
-      "--unknown-sni",        "--mask-connect-timeout", "--mask-discard-timeout",
-      "--tls-skew",           "--handshake-timeout",    "--replay-entries",
-      "--max-handshakes",     "--per-ip-rate",          "--log-level",
-      "--silent-timeout",     "--source-handshakes",    "--subnet-handshakes",
-      "--ipv6-source-prefix", "--ipv6-subnet-prefix",   "--ipv4-subnet-prefix"};
+  static const std::set<std::string_view> known = {"--listen-fd",
+                                                   "--control-fd",
+                                                   "--mask",
+                                                   "--mask-domain",
+                                                   "--mask-listener",
+                                                   "--mask-domain-port",
+                                                   "--unknown-sni",
+                                                   "--mask-connect-timeout",
+                                                   "--mask-discard-timeout",
+                                                   "--tls-skew",
+                                                   "--handshake-timeout",
+                                                   "--replay-entries",
+                                                   "--max-handshakes",
+                                                   "--per-ip-rate",
+                                                   "--log-level",
+                                                   "--silent-timeout",
+                                                   "--source-handshakes",
+                                                   "--subnet-handshakes",
+                                                   "--ipv6-source-prefix",
+                                                   "--ipv6-subnet-prefix",
+                                                   "--ipv4-subnet-prefix",
+                                                   "--mask-mirror-after",
+                                                   "--replay-fd"};
   GateOptions o;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
@@ -239,6 +264,10 @@ the mask host. Started by the supervisor; see docs/gate.md.
                              connection without SNI) or closed (mask)
   --mask-connect-timeout D   mask connect deadline (5)
   --mask-discard-timeout D   without a target: discard time, plus up to 100% jitter (30)
+  --mask-mirror-after D      a handshake still undecided after D is mirrored to its
+                             mask, whose answer or close then ends it (250ms; 0 = off)
+  --replay-fd N              inherited read-write file that keeps the replay cache
+                             across restarts (default: memory only)
   --tls-skew SECONDS         accepted fake-TLS clock difference (600)
   --handshake-timeout D      time to send a complete handshake before masking (10)
   --replay-entries N         replay cache size, 20 bytes each (1048576)

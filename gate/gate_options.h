@@ -42,6 +42,11 @@ struct GateOptions {
   std::uint32_t per_ip_rate = 30;
   // A handshake that has sent no byte by then meets its deadline (masked).
   std::uint32_t silent_timeout_ms = 3'000;
+  // A handshake not decided by then is mirrored to its mask (0 = off).
+  std::uint32_t mask_mirror_after_ms = 250;
+  // Inherited fd of the replay cache's file (docs/gate.md, "Replay cache");
+  // -1 = kept in memory only.
+  int replay_fd = -1;
   // Unfinished handshakes per source and per subnet, and how sources are keyed.
   AdmissionLimits admission;
   std::string log_level = "info";

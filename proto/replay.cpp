@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <bit>
+#include <deque>
+#include <string>
 #include <vector>
 
 #include "base/check.h"
 #include "proto/random.h"
 
 namespace mtw::proto {
+
+using base::fail;
+
 namespace {
 
 constexpr std::size_t kMaxEntries = std::size_t{1} << 30;  // u32 slot numbers + 1 must fit
@@ -59,6 +64,10 @@ struct ReplayCache::Impl {
   std::size_t count = 0;
   std::vector<std::uint32_t> index;  // ring slot + 1; 0 = empty
   std::size_t mask = 0;
+  bool journal_on = false;
+  std::size_t journal_max = 0;
+  std::deque<ReplayEntry> journal;
+  std::uint64_t journal_dropped = 0;
 
   // SipHash output: the low bits are uniform, no further mixing needed.
   std::size_t home(std::uint64_t fp) const noexcept { return fp & mask; }
@@ -140,7 +149,106 @@ bool ReplayCache::check_and_insert(ByteSpan digest, std::int64_t now) {
   if (m.find(fp, now)) return true;
   if (m.count == m.cap) m.pop_oldest();
   m.insert(fp, now);
+  if (m.journal_on && m.journal_max != 0) {
+    if (m.journal.size() == m.journal_max) {  // the oldest give way
+      m.journal.pop_front();
+      ++m.journal_dropped;
+    }
+    m.journal.push_back({fp, Impl::stamp(now)});
+  }
   return false;
+}
+
+std::int64_t ReplayCache::window_seconds() const noexcept { return impl_->window; }
+std::array<std::uint64_t, 2> ReplayCache::hash_key() const noexcept { return impl_->key; }
+
+void ReplayCache::enable_journal(std::size_t max) {
+  impl_->journal_on = true;
+  impl_->journal_max = max;
+}
+
+std::vector<ReplayEntry> ReplayCache::take_journal() {
+  std::vector<ReplayEntry> out(impl_->journal.begin(), impl_->journal.end());
+  impl_->journal.clear();
+  return out;
+}
+
+std::uint64_t ReplayCache::journal_dropped() const noexcept { return impl_->journal_dropped; }
+
+void ReplayCache::restore(const ReplayEntry& e, std::int64_t now) {
+  Impl& m = *impl_;
+  if (now - static_cast<std::int64_t>(e.time) > m.window) return;
+  if (m.find(e.fingerprint, now)) return;
+  if (m.count == m.cap) m.pop_oldest();
+  m.insert(e.fingerprint, e.time);
+}
+
+namespace {
+constexpr char kReplayMagic[8] = {'M', 'T', 'W', 'R', 'P', 'L', 'Y', '1'};
+
+void store_le(std::byte* p, std::uint64_t v, int n) noexcept {
+  for (int i = 0; i < n; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+std::uint64_t load_le(const std::byte* p, int n) noexcept {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+  return v;
+}
+}  // namespace
+
+Bytes encode_replay_header(const ReplayFileHeader& h) {
+  Bytes out(kReplayFileHeaderBytes, std::byte{0});
+  for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<std::byte>(kReplayMagic[i]);
+  store_le(out.data() + 8, h.hash_key[0], 8);
+  store_le(out.data() + 16, h.hash_key[1], 8);
+  store_le(out.data() + 24, h.capacity, 4);
+  store_le(out.data() + 32, h.next, 8);
+  return out;
+}
+
+Result<ReplayFileHeader> decode_replay_header(ByteSpan in) {
+  if (in.size() < kReplayFileHeaderBytes)
+    return fail(Errc::kShortInput, "replay file: short header");
+  auto bad = [](const char* why) {
+    return fail(Errc::kBadInput, std::string("replay file: ") + why);
+  };
+  for (std::size_t i = 0; i < 8; ++i)
+    if (in[i] != static_cast<std::byte>(kReplayMagic[i])) return bad("not a replay file");
+  ReplayFileHeader h;
+  h.hash_key = {load_le(in.data() + 8, 8), load_le(in.data() + 16, 8)};
+  h.capacity = static_cast<std::uint32_t>(load_le(in.data() + 24, 4));
+  h.next = load_le(in.data() + 32, 8);
+  if (h.capacity == 0 || h.capacity > kMaxEntries) return bad("capacity out of range");
+  if (h.hash_key[0] == 0 && h.hash_key[1] == 0) return bad("zero hash key");
+  for (std::size_t i = 28; i < 32; ++i)
+    if (in[i] != std::byte{0}) return bad("reserved bytes set");
+  for (std::size_t i = 40; i < kReplayFileHeaderBytes; ++i)
+    if (in[i] != std::byte{0}) return bad("reserved bytes set");
+  return h;
+}
+
+void encode_replay_slot(const ReplayEntry& e, std::span<std::byte, kReplayFileSlotBytes> out) {
+  store_le(out.data(), e.fingerprint, 8);
+  store_le(out.data() + 8, e.time, 4);
+}
+
+ReplayEntry decode_replay_slot(std::span<const std::byte, kReplayFileSlotBytes> in) {
+  return {load_le(in.data(), 8), static_cast<std::uint32_t>(load_le(in.data() + 8, 4))};
+}
+
+std::vector<ReplayEntry> replay_slots_in_order(ByteSpan body, const ReplayFileHeader& h) {
+  std::vector<ReplayEntry> out;
+  const std::size_t slots = std::min<std::size_t>(h.capacity, body.size() / kReplayFileSlotBytes);
+  const std::size_t first = static_cast<std::size_t>(h.next % h.capacity);
+  for (std::size_t k = 0; k < h.capacity; ++k) {
+    const std::size_t i = (first + k) % h.capacity;
+    if (i >= slots) continue;
+    const ReplayEntry e = decode_replay_slot(std::span<const std::byte, kReplayFileSlotBytes>(
+        body.data() + i * kReplayFileSlotBytes, kReplayFileSlotBytes));
+    if (e.fingerprint == 0 && e.time == 0) continue;
+    out.push_back(e);
+  }
+  return out;
 }
 
 bool ReplayCache::contains(ByteSpan digest, std::int64_t now) const {

@@ -250,6 +250,7 @@ Result<TlsProfile> profile_from_flights(std::span<const FlightSample> samples,
   p.ccs_count = ref.ccs_count;
   std::vector<std::uint32_t> latencies;
   for (const FlightSample& s : samples) {
+    if (s.answer_us != 0) p.answer_us.push_back(s.answer_us);
     const ServerFlight& f = s.flight;
     if (f.legacy_version != p.legacy_version || f.cipher_suite != p.cipher_suite ||
         echoes(s) != p.session_id_echo || head_of(f) != p.extensions ||
@@ -266,6 +267,7 @@ Result<TlsProfile> profile_from_flights(std::span<const FlightSample> samples,
     ++p.samples;
   }
   std::sort(latencies.begin(), latencies.end());
+  std::sort(p.answer_us.begin(), p.answer_us.end());
   p.handshake_latency = {latencies.front(), latencies[latencies.size() / 2], latencies.back()};
   return p;
 }
@@ -303,6 +305,13 @@ std::string format_profile(const TlsProfile& p) {
   for (std::size_t n : p.response_records) {
     out += ' ';
     out += std::to_string(n);
+  }
+  if (!p.answer_us.empty()) {  // optional: profiles written before it parse
+    out += "\nanswer_us";
+    for (std::uint32_t n : p.answer_us) {
+      out += ' ';
+      out += std::to_string(n);
+    }
   }
   out += "\nidle_close " + format_close(p.idle_close);
   out += "\nbad_close " + format_close(p.bad_close);
@@ -413,6 +422,14 @@ Result<TlsProfile> parse_profile(std::string_view text) {
           p.response_records.push_back(*n);
         }
       }
+    } else if (key == "answer_us") {
+      if (w.size() < 2 || w.size() - 1 > kMaxProfileSamples) return err("answer_us: 1..64 numbers");
+      for (std::size_t i = 1; i < w.size(); ++i) {
+        auto n = parse_dec(w[i], 60'000'000);
+        if (!n || *n == 0) return err("answer_us: 1..60000000 microseconds");
+        if (!p.answer_us.empty() && *n < p.answer_us.back()) return err("answer_us: not sorted");
+        p.answer_us.push_back(static_cast<std::uint32_t>(*n));
+      }
     } else if (key == "idle_close" || key == "bad_close") {
       auto c = parse_close(std::span(w).subspan(1));
       if (!c) return err(std::string(key) + ": " + c.error().context);
@@ -433,6 +450,27 @@ Result<TlsProfile> parse_profile(std::string_view text) {
         "tls profile: needs exactly one key_share ext 0033 <group><len>, extensions <= 4096 bytes");
   }
   return p;
+}
+
+std::uint32_t draw_answer_delay_us(const TlsProfile& p, RandomSource& rnd) {
+  const auto& s = p.answer_us;
+  if (s.empty()) return 0;
+  if (s.size() == 1) return s.front();
+  // u uniform over [0, n-1) in 1/65536 steps: sample floor(u), then the
+  // straight line to the next one (a smooth empirical distribution).
+  constexpr std::uint32_t kSteps = 65'536;
+  const std::uint64_t u = std::uint64_t{rnd.uniform(0, kSteps - 1)} * (s.size() - 1);
+  const std::size_t i = static_cast<std::size_t>(u / kSteps);
+  const std::uint64_t frac = u % kSteps;
+  const std::uint64_t a = s[i], b = s[i + 1];
+  return static_cast<std::uint32_t>(a + (b - a) * frac / kSteps);
+}
+
+std::size_t relay_record_payload(const TlsProfile& p) noexcept {
+  std::size_t largest = 0;
+  for (std::size_t n : p.response_records) largest = std::max(largest, n);
+  if (largest < 16384) return kTls13FullRecordPayload;  // no full record seen: the usual one
+  return std::min(largest, kMaxProfileRecord);
 }
 
 const TlsProfile& builtin_profile() {

@@ -124,6 +124,10 @@ struct TlsProfile {
   std::vector<std::size_t> response_records;  // 17 03 03 payload lengths after the handshake
   CloseBehaviour idle_close;                  // a connection that sends nothing
   CloseBehaviour bad_close;  // a malformed ClientHello record (see supervisor/mask_probe.h)
+  // ClientHello written -> first byte of the mask's answer, as the prober
+  // saw it (the mask's think time plus one round trip from this host):
+  // microseconds, sorted, at most kMaxProfileSamples; empty = not measured.
+  std::vector<std::uint32_t> answer_us;
   friend bool operator==(const TlsProfile&, const TlsProfile&) = default;
 };
 
@@ -135,6 +139,7 @@ struct FlightSample {
   ServerFlight flight;
   Bytes client_session_id;  // what the client offered (echo detection)
   std::uint32_t latency_ms = 0;
+  std::uint32_t answer_us = 0;  // hello written -> first answer byte; 0 = not measured
 };
 // Merges observations of one server. The ServerHello fields must agree
 // across samples (else kBadInput: the server is not deterministic there,
@@ -144,6 +149,21 @@ struct FlightSample {
 [[nodiscard]] Result<TlsProfile> profile_from_flights(std::span<const FlightSample> samples,
                                                       std::string_view domain,
                                                       std::int64_t measured_at);
+
+// The time to hold an authenticated answer back (microseconds, measured
+// from when the hello was complete), so that answers come as late as the
+// mask's own: a draw from the mask's answer_us distribution (its inverse
+// CDF, linear between neighbouring samples), 0 when not measured.
+[[nodiscard]] std::uint32_t draw_answer_delay_us(const TlsProfile& p, RandomSource& rnd);
+
+// The payload of a full TLS 1.3 record with an AEAD suite (2^14 plaintext,
+// its content type byte, a 16-byte tag): what nginx/OpenSSL and most
+// servers send while they have data.
+inline constexpr std::size_t kTls13FullRecordPayload = 16384 + 1 + 16;
+// The largest record payload the relay sends toward a fake-TLS client: the
+// largest the mask sent in its probed response when that was a full record
+// (>= 2^14), else kTls13FullRecordPayload; at most kMaxProfileRecord.
+[[nodiscard]] std::size_t relay_record_payload(const TlsProfile& p) noexcept;
 
 // The text form: one "key value..." line per field, see docs/proto.md.
 // parse_profile(format_profile(p)) == p for every valid p.

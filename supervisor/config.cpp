@@ -261,6 +261,7 @@ void read_mask(TableReader r, MaskConfig& m) {
     m.probe_interval_s = *v;
   if (auto v = r.number<std::uint32_t>("probe_jitter_s", 0, 86'400)) m.probe_jitter_s = *v;
   if (auto v = r.number<std::uint32_t>("probe_handshakes", 1, 64)) m.probe_handshakes = *v;
+  if (auto v = r.number<std::uint32_t>("mirror_after_ms", 0, 60'000)) m.mirror_after_ms = *v;
   r.finish();
 }
 
@@ -396,6 +397,7 @@ void read_connections(TableReader r, ConnectionsConfig& c) {
   if (auto v = r.number<std::uint32_t>("unique_ip_window_s", 1, 86'400)) c.unique_ip_window_s = *v;
   if (auto v = r.number<std::uint32_t>("per_ip_rate", 0, 1'000'000)) c.per_ip_rate = *v;
   if (auto v = r.boolean("direct_lanes")) c.direct_lanes = *v;
+  if (auto v = r.boolean("replay_persist")) c.replay_persist = *v;
   auto& a = c.admission;
   if (auto v = r.number<std::uint32_t>("source_handshakes", 0, 1'000'000)) a.source_handshakes = *v;
   if (auto v = r.number<std::uint32_t>("subnet_handshakes", 0, 1'000'000)) a.subnet_handshakes = *v;
@@ -638,10 +640,12 @@ std::vector<std::string> mask_flags(const Config& c, bool listeners) {
       a.insert(a.end(), {"--mask-listener", v});
     }
   }
-  a.insert(a.end(),
-           {"--mask-domain-port", routes.domain_default ? std::to_string(routes.default_port) : "0",
-            "--unknown-sni", std::string(proto::unknown_sni_name(routes.unknown_sni)),
-            "--mask-connect-timeout", std::to_string(c.mask.connect_timeout_ms) + "ms"});
+  a.insert(
+      a.end(),
+      {"--mask-domain-port", routes.domain_default ? std::to_string(routes.default_port) : "0",
+       "--unknown-sni", std::string(proto::unknown_sni_name(routes.unknown_sni)),
+       "--mask-connect-timeout", std::to_string(c.mask.connect_timeout_ms) + "ms",
+       "--mask-mirror-after", std::to_string(c.mask.enabled ? c.mask.mirror_after_ms : 0) + "ms"});
   return a;
 }
 
@@ -665,7 +669,9 @@ std::vector<std::string> worker_live_flags(const Config& c) {
       spec.append(i == 0 ? "" : ",").append(proto::format_endpoint(d.endpoints[i]));
     a.push_back(std::move(spec));
   }
-  const auto mask = mask_flags(c, false);
+  // With the listeners' routes: a handed-off connection the worker masks
+  // goes where the gate would have sent it.
+  const auto mask = mask_flags(c, true);
   a.insert(a.end(), mask.begin(), mask.end());
   return a;
 }

@@ -88,7 +88,10 @@ struct MaskConfig {
   bool probe = true;
   std::uint32_t probe_interval_s = 86'400;
   std::uint32_t probe_jitter_s = 3'600;
-  std::uint32_t probe_handshakes = 5;  // per probe, for the spread of the first flight
+  std::uint32_t probe_handshakes = 16;  // per probe: the spread of the first flight and its latency
+  // A handshake still undecided this long after it arrived is mirrored to
+  // its mask (conn::Settings::mask_mirror_after_ms); 0 = off.
+  std::uint32_t mirror_after_ms = 250;
   friend bool operator==(const MaskConfig&, const MaskConfig&) = default;
 };
 
@@ -182,6 +185,8 @@ struct ConnectionsConfig {
   std::uint32_t unique_ip_window_s = 300;
   std::uint32_t per_ip_rate = 30;  // gate: new connections/s from one client IP (burst 2x); 0 = off
   bool direct_lanes = true;        // gate hands clients straight to workers (docs/supervisor.md)
+  // The gate's replay cache survives restarts in state_dir/replay.cache.
+  bool replay_persist = true;
   GateAdmissionConfig admission;
 };
 

@@ -124,6 +124,7 @@ class Probe {
     for (;;) {
       const int n = BIO_read(SSL_get_wbio(ssl_.get()), buf, sizeof buf);
       if (n <= 0) return {};
+      if (sent_.empty()) hello_sent_ = Clock::now();
       if (sent_.size() < 4096) sent_.insert(sent_.end(), buf, buf + n);
       for (int off = 0; off < n;) {
         const ssize_t w = ::send(fd_.get(), buf + off, n - off, MSG_NOSIGNAL);
@@ -147,6 +148,7 @@ class Probe {
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
     if (n < 0) return base::fail_errno(std::string("mask probe ") + step + ": recv");
     if (n == 0) return false;
+    if (captured_.empty()) first_byte_ = Clock::now();
     if (captured_.size() + n > kMaxCapture) {
       return fail(Errc::kTooLarge,
                   std::string("mask probe ") + step + ": server sent over 256 KiB");
@@ -205,6 +207,14 @@ class Probe {
   }
 
   const proto::Bytes& captured() const { return captured_; }
+  // ClientHello written -> the server's first byte read (0: not seen);
+  // the time an answer takes from here, think time included.
+  std::uint32_t answer_us() const {
+    if (captured_.empty() || sent_.empty()) return 0;
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(first_byte_ - hello_sent_);
+    return static_cast<std::uint32_t>(std::clamp<std::int64_t>(us.count(), 1, 60'000'000));
+  }
   // The ClientHello's legacy_session_id (record offsets 43, 44..).
   proto::Bytes client_session_id() const {
     if (sent_.size() < 44) return {};
@@ -219,6 +229,7 @@ class Probe {
   std::unique_ptr<SSL, SslFree> ssl_;
   std::vector<char> sent_;  // the first bytes written (the ClientHello)
   proto::Bytes captured_;   // every byte the server sent
+  Clock::time_point hello_sent_{}, first_byte_{};
 };
 
 struct Outcome {
@@ -257,6 +268,7 @@ Result<Outcome> run_one(SSL_CTX* ctx, const MaskProbeOptions& o, bool fetch) {
   Outcome out;
   out.sample.flight = std::move(*flight);
   out.sample.client_session_id = probe.client_session_id();
+  out.sample.answer_us = probe.answer_us();
   out.sample.latency_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(done - start).count());
   if (fetch) {

@@ -125,6 +125,12 @@ Result<void> add_mask_domain(Options& o, std::string_view v) {
   o.mask.domains.push_back(*std::move(r));
   return {};
 }
+Result<void> add_mask_listener(Options& o, std::string_view v) {
+  auto r = proto::parse_listener_route(v);
+  if (!r) return tl::unexpected(r.error());
+  o.mask.listeners.push_back(*std::move(r));
+  return {};
+}
 // 0 switches the domain default off.
 Result<void> set_mask_domain_port(Options& o, std::string_view v) {
   auto n = parse_u32(v);
@@ -169,6 +175,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--egress-file", store(&Options::egress_file, as_text)},
       {"--mask", set_mask},
       {"--mask-domain", add_mask_domain},
+      {"--mask-listener", add_mask_listener},
       {"--mask-domain-port", set_mask_domain_port},
       {"--unknown-sni", set_unknown_sni},
       {"--mask-connect-timeout", store(&Options::mask_connect_timeout_ms, parse_duration_ms)},
@@ -182,6 +189,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--dc-connect-timeout", store(&Options::dc_connect_timeout_ms, parse_duration_ms)},
       {"--drain-timeout", store(&Options::drain_timeout_ms, parse_duration_ms)},
       {"--mask-discard-timeout", store(&Options::mask_discard_timeout_ms, parse_duration_ms)},
+      {"--mask-mirror-after", store(&Options::mask_mirror_after_ms, parse_duration_ms)},
       {"--stats-interval", store(&Options::stats_interval_ms, parse_duration_ms)},
       {"--max-connections", store(&Options::max_connections, parse_u32)},
       {"--replay-entries", store(&Options::replay_entries, parse_replay_entries)},
@@ -263,7 +271,7 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
 }
 
 bool is_live_flag(std::string_view flag) {
-  static constexpr std::array<std::string_view, 12> kLive = {"--dc",
+  static constexpr std::array<std::string_view, 14> kLive = {"--dc",
                                                              "--prefer-ipv6",
                                                              "--fast-mode",
                                                              "--handshake-timeout",
@@ -274,7 +282,9 @@ bool is_live_flag(std::string_view flag) {
                                                              "--mask-domain",
                                                              "--mask-domain-port",
                                                              "--unknown-sni",
-                                                             "--mask-connect-timeout"};
+                                                             "--mask-connect-timeout",
+                                                             "--mask-listener",
+                                                             "--mask-mirror-after"};
   return std::find(kLive.begin(), kLive.end(), flag) != kLive.end();
 }
 
@@ -289,6 +299,7 @@ Result<Options> apply_live_options(Options current, const std::vector<std::strin
   current.mask_discard_timeout_ms = defaults.mask_discard_timeout_ms;
   current.mask = defaults.mask;
   current.mask_connect_timeout_ms = defaults.mask_connect_timeout_ms;
+  current.mask_mirror_after_ms = defaults.mask_mirror_after_ms;
   if (auto r = apply_flags(current, args, is_live_flag); !r) return tl::unexpected(r.error());
   return current;
 }

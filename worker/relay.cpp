@@ -4,8 +4,10 @@
 // -> transform -> write) and gives it back on would_block, so idle
 // connections hold no buffer and a slow reader stops the other side's reads
 // (backpressure: one buffer per direction).
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <span>
 
 #include "base/log.h"
 #include "proto/fake_tls.h"
@@ -15,21 +17,24 @@ namespace mtw::worker {
 namespace {
 
 // Toward a fake-TLS client a buffer is cut into slots of one whole record:
-// a 5-byte header, then up to kMaxTlsWritePayload bytes. One scatter read
-// fills the payloads, so the records of a read leave in one write.
-constexpr std::size_t kTlsSlotBytes = proto::kTlsHeaderSize + proto::kMaxTlsWritePayload;
-constexpr std::size_t kTlsSlots = kBufferSize / kTlsSlotBytes;
-static_assert(kTlsSlots * kTlsSlotBytes == kBufferSize);
+// a 5-byte header, then up to `payload` bytes (the mask's full record size,
+// proto::relay_record_payload). One scatter read fills the payloads, so the
+// records of a read leave in one write.
+constexpr std::size_t kMaxTlsSlots = kBufferSize / (proto::kTlsHeaderSize + 1024);
+
+std::size_t tls_slots(std::size_t payload) {
+  return std::min(kMaxTlsSlots, kBufferSize / (proto::kTlsHeaderSize + payload));
+}
 
 // A speculative read into the payload part of every slot (the socket is in
 // non-blocking mode: data, an error or would_block, never a wait).
-std::size_t read_tls_slots(tcp::socket& sock, std::byte* buf, error_code& ec) {
-  std::array<asio::mutable_buffer, kTlsSlots> slots;
-  for (std::size_t i = 0; i < kTlsSlots; ++i) {
-    slots[i] =
-        asio::buffer(buf + i * kTlsSlotBytes + proto::kTlsHeaderSize, proto::kMaxTlsWritePayload);
-  }
-  return sock.read_some(slots, ec);
+std::size_t read_tls_slots(tcp::socket& sock, std::byte* buf, std::size_t payload, error_code& ec) {
+  std::array<asio::mutable_buffer, kMaxTlsSlots> slots;
+  const std::size_t n = tls_slots(payload);
+  const std::size_t step = proto::kTlsHeaderSize + payload;
+  for (std::size_t i = 0; i < n; ++i)
+    slots[i] = asio::buffer(buf + i * step + proto::kTlsHeaderSize, payload);
+  return sock.read_some(std::span(slots.data(), n), ec);
 }
 
 }  // namespace
@@ -107,7 +112,7 @@ std::size_t Session::prepare_down(std::byte* buf, std::size_t n) {
   // Every slot but the last is full, so the records lie back to back.
   std::size_t wire = 0;
   for (std::size_t left = n; left != 0;) {
-    std::size_t len = std::min(left, proto::kMaxTlsWritePayload);
+    std::size_t len = std::min(left, record_payload_);
     std::byte* record = buf + wire;
     if (!fast_) {
       std::span<std::byte> data(record + proto::kTlsHeaderSize, len);
@@ -127,7 +132,7 @@ awaitable<void> Session::pump_dc_to_client() {
     error_code ec = asio::error::would_block;
     std::size_t n = 0;
     if (buf) {
-      n = fake_tls_ ? read_tls_slots(upstream_, buf.data(), ec)
+      n = fake_tls_ ? read_tls_slots(upstream_, buf.data(), record_payload_, ec)
                     : upstream_.read_some(asio::buffer(buf.data(), kBufferSize), ec);
     }
     if (ec == asio::error::would_block) {

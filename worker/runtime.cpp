@@ -17,6 +17,7 @@ conn::Settings conn_settings(const Options& o) {
   s.mask = o.mask;
   s.mask_connect_timeout_ms = o.mask_connect_timeout_ms;
   s.mask_discard_timeout_ms = o.mask_discard_timeout_ms;
+  s.mask_mirror_after_ms = o.mask_mirror_after_ms;
   return s;
 }
 

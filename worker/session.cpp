@@ -61,11 +61,22 @@ awaitable<void> Session::serve(BufferLease& buf, std::size_t filled) {
 awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                                     const proto::Secret& secret) {
   fake_tls_ = true;
+  const auto hello_done = Clock::now();
   // Shaped after the mask site this domain is masked as (the measured
-  // profile, else the built-in one): same fields and flight size.
-  auto reply = proto::build_server_hello(*id.hello, secret.key, rt_.profile_for(secret.domain),
-                                         proto::system_random());
+  // profile, else the built-in one): same fields and flight size, the
+  // mask's record size afterwards, and sent no sooner than the mask would
+  // answer (its measured think time plus round trip, drawn per connection).
+  const proto::TlsProfile& profile = rt_.profile_for(secret.domain);
+  record_payload_ = proto::relay_record_payload(profile);
+  const auto answer_at = hello_done + std::chrono::microseconds(proto::draw_answer_delay_us(
+                                          profile, proto::system_random()));
+  auto reply = proto::build_server_hello(*id.hello, secret.key, profile, proto::system_random());
   id.hello.reset();  // this frame lives as long as the relay: keep it small
+  if (Clock::now() < answer_at) {
+    asio::steady_timer wait(client_.get_executor(), answer_at);
+    co_await wait.async_wait(use_nothrow);
+    if (phase_ == Phase::kClosed) co_return;
+  }
   auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(reply), use_nothrow);
   proto::Bytes().swap(reply);
   if (wec) co_return;

@@ -41,6 +41,9 @@ class Session : public conn::Connection, public MiddleClient {
  private:
   // The handshake, then the relay or the mask.
   awaitable<void> serve(BufferLease& buf, std::size_t filled) override;
+  // A handed-off connection is masked by its listener's route as the
+  // gate would (the listener's `mask`).
+  std::optional<std::uint32_t> listener_id() const noexcept override { return handoff_listener_; }
   std::shared_ptr<Session> shared_self() {
     return std::static_pointer_cast<Session>(shared_from_this());
   }
@@ -83,6 +86,9 @@ class Session : public conn::Connection, public MiddleClient {
   // tag (Runtime::MiddleRouting).
   std::optional<std::uint32_t> handoff_listener_;
   bool fake_tls_ = false;
+  // Toward a fake-TLS client: the largest record payload (the mask's,
+  // proto::relay_record_payload).
+  std::size_t record_payload_ = proto::kMaxTlsWritePayload;
   bool fast_ = false;
   proto::AesCtr client_dec_, client_enc_, dc_enc_, dc_dec_;
   // The egress upstream carrying the DC connection (empty: direct). A name,

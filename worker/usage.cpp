@@ -34,8 +34,13 @@ Upstream:
                             fake-TLS secret's domain (default 0 = off)
   --mask-domain D=HOST:PORT the mask of fake-TLS domain D (repeatable; beats --mask for
                             hellos naming D)
+  --mask-listener ID=HOST:PORT
+                            the mask of connections handed off from listener ID (repeatable;
+                            beats --mask, and --mask-domain without a known SNI)
   --unknown-sni mask|drop   a hello naming a domain no secret has: masked (default) or closed
   --mask-connect-timeout S  mask connect deadline (default 5)
+  --mask-mirror-after S     a handshake still undecided after S is mirrored to its mask,
+                            whose answer or close then ends it (default 0.25; 0 = off)
 
 Middle-proxy mode (ad tags; docs/worker.md):
   --ad-tag HEX32            relay every client through Telegram's middle proxies with this

@@ -14,7 +14,9 @@ checks, using its own codec of docs/worker-control.md (control_codec.py):
  7. a ":tls" listener masks obfuscated2 clients and passes fake TLS;
  8. a storm of garbage connections leaves the gate's fd count unchanged;
  9. closing the control socket makes the gate exit 0 within 2 s (and SIGTERM
-    does the same for a second gate).
+    does the same for a second gate);
+10. with --replay-fd, a hello accepted before a restart of the gate is
+    masked as a replay after it (the cache came back from the file).
 """
 
 import asyncio
@@ -48,12 +50,12 @@ def listen_socket():
 
 
 class Gate:
-    def __init__(self, mask_port, listeners, extra=()):
+    def __init__(self, mask_port, listeners, extra=(), pass_fds=()):
         """listeners: [(socket, ":ID[:PROTOCOLS]" suffix)]."""
         self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [GATE, "--control-fd", str(child.fileno()), "--mask", "127.0.0.1:%d" % mask_port,
                 "--handshake-timeout", "2", "--log-level", "warn"] + list(extra)
-        fds = [child.fileno()]
+        fds = [child.fileno()] + list(pass_fds)
         for sock, suffix in listeners:
             argv += ["--listen-fd", "%d%s" % (sock.fileno(), suffix)]
             fds.append(sock.fileno())
@@ -334,6 +336,32 @@ def main():
             code = None
         h.check(code == 0 and time.time() - t0 < 2.0,
                 "SIGTERM: gate exits 0 within 2 s (%s, %.2fs)" % (code, time.time() - t0))
+
+        # 10. The replay cache across a restart: both gates share one file.
+        rf = os.open(os.path.join(d, "replay.cache"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        rsock = listen_socket()
+        rport = rsock.getsockname()[1]
+        kept = h.client_hello(h.TLS_SECRET)
+        for run in (1, 2):
+            g = Gate(mask_port, [(rsock, ":3")], extra=["--replay-fd", str(rf)], pass_fds=[rf])
+            try:
+                g.send_table(1, TABLE)
+                g.report()
+                if run == 1:
+                    check_handoff(g, rport, kept, USER_TLS, 3, "replay file: first sight")
+                    h.check(os.fstat(rf).st_size == 64 + 12 * 1048576,
+                            "replay file: fixed size (%d)" % os.fstat(rf).st_size)
+                else:
+                    check_masked(g, rport, kept, d, "replay file: the same hello after a restart")
+                    fresh = h.client_hello(h.TLS_SECRET)
+                    check_handoff(g, rport, fresh, USER_TLS, 3, "replay file: a new hello still passes")
+            finally:
+                g.ctl.close()
+                try:
+                    g.proc.wait(5)
+                except Exception:
+                    g.proc.stop()
+        os.close(rf)
     finally:
         h.cleanup(gate.proc, gate2.proc if gate2 else None, mask, dirs=[d])
     h.finish()

@@ -125,5 +125,84 @@ TEST(ReplayCache, MovedCacheKeepsItsEntries) {
   EXPECT_TRUE(b.contains(digest(5), 1));
 }
 
+TEST(ReplayCache, JournalHoldsTheNewInsertsInOrderUpToItsBound) {
+  ReplayCache c = make(16);
+  EXPECT_TRUE(c.take_journal().empty());  // off until enabled
+  c.check_and_insert(digest(1), 100);
+  c.enable_journal(2);
+  c.check_and_insert(digest(2), 101);
+  c.check_and_insert(digest(2), 102);  // a replay is no insert
+  c.check_and_insert(digest(3), 103);
+  c.check_and_insert(digest(4), 104);  // over the bound: the oldest gives way
+  auto j = c.take_journal();
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0].time, 103u);
+  EXPECT_EQ(j[1].time, 104u);
+  EXPECT_EQ(c.journal_dropped(), 1u);
+  EXPECT_TRUE(c.take_journal().empty());
+  EXPECT_TRUE(c.contains(digest(2), 105));  // still cached
+}
+
+TEST(ReplayCache, RestoredUnderTheSameKeyRecognisesReplays) {
+  ReplayCache a = make(16, 100);
+  a.enable_journal(16);
+  for (int i = 1; i <= 5; ++i) a.check_and_insert(digest(i), 1000 + i);
+  const auto j = a.take_journal();
+  ReplayCache b({.max_entries = 16, .window_seconds = 100, .hash_key = a.hash_key()});
+  for (const auto& e : j) b.restore(e, 1103);  // entries 1 and 2 are past the window
+  EXPECT_EQ(b.size(), 3u);
+  EXPECT_FALSE(b.contains(digest(2), 1103));
+  EXPECT_TRUE(b.check_and_insert(digest(3), 1103));
+  EXPECT_TRUE(b.check_and_insert(digest(5), 1103));
+  EXPECT_FALSE(b.check_and_insert(digest(6), 1103));
+  b.restore(j[4], 1103);  // already there: nothing changes
+  EXPECT_EQ(b.size(), 4u);
+  // Another key: the fingerprints mean nothing.
+  ReplayCache other({.max_entries = 16, .window_seconds = 100, .hash_key = {1, 2}});
+  for (const auto& e : j) other.restore(e, 1103);
+  EXPECT_FALSE(other.contains(digest(5), 1103));
+}
+
+TEST(ReplayFile, HeaderRoundTripsAndRejectsDamage) {
+  const ReplayFileHeader h{{1, 2}, 1u << 20, 123'456'789'012ULL};
+  const Bytes b = encode_replay_header(h);
+  ASSERT_EQ(b.size(), kReplayFileHeaderBytes);
+  EXPECT_EQ(*decode_replay_header(b), h);
+  EXPECT_EQ(decode_replay_header(ByteSpan(b).first(63)).error().code, Errc::kShortInput);
+  Bytes bad = b;
+  bad[0] = std::byte{'X'};
+  EXPECT_FALSE(decode_replay_header(bad).has_value());
+  bad = b;
+  bad[50] = std::byte{1};
+  EXPECT_FALSE(decode_replay_header(bad).has_value());
+  EXPECT_FALSE(decode_replay_header(encode_replay_header({{0, 0}, 16, 0})).has_value());
+  EXPECT_FALSE(decode_replay_header(encode_replay_header({{1, 2}, 0, 0})).has_value());
+  EXPECT_EQ(replay_file_bytes(1u << 20), 64u + 12u * (1u << 20));
+}
+
+TEST(ReplayFile, SlotsComeBackOldestFirstAfterTheRingWraps) {
+  // Capacity 4, 6 inserts made: slots hold inserts 4,5,2,3 (n % 4); the
+  // oldest is at next % 4 = 2.
+  const ReplayFileHeader h{{1, 2}, 4, 6};
+  Bytes body(4 * kReplayFileSlotBytes);
+  const std::uint32_t seq[4] = {4, 5, 2, 3};
+  for (std::size_t i = 0; i < 4; ++i)
+    encode_replay_slot({1000 + seq[i], 100 + seq[i]},
+                       std::span<std::byte, kReplayFileSlotBytes>(
+                           body.data() + i * kReplayFileSlotBytes, kReplayFileSlotBytes));
+  auto got = replay_slots_in_order(body, h);
+  ASSERT_EQ(got.size(), 4u);
+  for (std::size_t k = 0; k < 4; ++k) EXPECT_EQ(got[k].time, 102u + k);
+  // A young file: empty slots are left out, a short body is read as far as it goes.
+  const ReplayFileHeader young{{1, 2}, 4, 2};
+  Bytes two(2 * kReplayFileSlotBytes);
+  encode_replay_slot({7, 9}, std::span<std::byte, kReplayFileSlotBytes>(two.data(), 12));
+  encode_replay_slot({8, 10}, std::span<std::byte, kReplayFileSlotBytes>(two.data() + 12, 12));
+  auto y = replay_slots_in_order(two, young);
+  ASSERT_EQ(y.size(), 2u);
+  EXPECT_EQ(y[0], (ReplayEntry{7, 9}));
+  EXPECT_EQ(y[1], (ReplayEntry{8, 10}));
+}
+
 }  // namespace
 }  // namespace mtw::proto

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -188,6 +189,7 @@ TEST(ProfileText, RoundTripsAMeasuredProfile) {
   p.encrypted_records = {{42, 42}, {833, 840}, {281, 281}, {69, 69}};
   p.handshake_latency = {1, 2, 30};
   p.response_records = {249, 249, 160};
+  p.answer_us = {850, 900, 1200};
   p.idle_close = {CloseKind::kOpen, 5000, 0, {}};
   p.bad_close = {CloseKind::kRst, 12, 300, Bytes(16, std::byte{0x48})};
   auto back = parse_profile(format_profile(p));
@@ -399,6 +401,69 @@ TEST(ProfiledServerHello, OmitsTheSessionIdWhenTheMaskDoesNotEchoIt) {
   EXPECT_TRUE(f->session_id.empty());
   EXPECT_EQ(f->cipher_suite, 0x1303);
   EXPECT_TRUE(verify_server_hello(a, hello->random, s.key).has_value());
+}
+
+TEST(ProfileFromFlights, KeepsEveryAnswerLatencySorted) {
+  std::vector<FlightSample> s = {{flight({36}), Bytes(32, std::byte{7}), 5, 1500},
+                                 {flight({36}), Bytes(32, std::byte{7}), 1, 700},
+                                 {flight({36}), Bytes(32, std::byte{7}), 9, 0},  // not measured
+                                 {flight({36}), Bytes(32, std::byte{7}), 2, 900}};
+  auto p = profile_from_flights(s, "mask.test", 1);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->answer_us, (std::vector<std::uint32_t>{700, 900, 1500}));
+}
+
+TEST(ProfileText, AnswerLatencyIsOptionalSortedAndBounded) {
+  TlsProfile p = builtin_profile();
+  EXPECT_EQ(format_profile(p).find("answer_us"), std::string::npos);  // old files parse
+  const std::string base = format_profile(p);
+  auto with = [&](const std::string& line) { return parse_profile(base + line + "\n"); };
+  auto ok = with("answer_us 5 5 900");
+  ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
+  EXPECT_EQ(ok->answer_us, (std::vector<std::uint32_t>{5, 5, 900}));
+  EXPECT_FALSE(with("answer_us 900 5").has_value());  // not sorted
+  EXPECT_FALSE(with("answer_us 0").has_value());
+  EXPECT_FALSE(with("answer_us").has_value());
+  EXPECT_FALSE(with("answer_us 60000001").has_value());
+  std::string many = "answer_us";
+  for (int i = 0; i < 65; ++i) many += " 10";
+  EXPECT_FALSE(with(many).has_value());
+  EXPECT_FALSE(parse_profile(base + "answer_us 1\nanswer_us 2\n").has_value());  // duplicate
+}
+
+TEST(AnswerDelay, ZeroWithoutAMeasurement) {
+  SeededRandom rnd(1);
+  EXPECT_EQ(draw_answer_delay_us(builtin_profile(), rnd), 0u);
+}
+
+TEST(AnswerDelay, FollowsTheMeasuredDistribution) {
+  TlsProfile p = builtin_profile();
+  p.answer_us = {1000, 1000, 2000, 4000};  // CDF: 1 ms up to 1/3, then linear to 4 ms
+  SeededRandom rnd(7);
+  std::vector<std::uint32_t> d;
+  for (int i = 0; i < 30'000; ++i) d.push_back(draw_answer_delay_us(p, rnd));
+  std::sort(d.begin(), d.end());
+  EXPECT_EQ(d.front(), 1000u);
+  EXPECT_LE(d.back(), 4000u);
+  EXPECT_GE(d.back(), 3990u);
+  // Quantiles of the piecewise-linear inverse CDF: q -> u = 3q.
+  auto q = [&](double x) { return static_cast<double>(d[static_cast<std::size_t>(x * d.size())]); };
+  EXPECT_NEAR(q(0.25), 1000, 1);
+  EXPECT_NEAR(q(0.5), 1500, 40);  // u = 1.5: halfway from 1000 to 2000
+  EXPECT_NEAR(q(0.9), 3400, 40);  // u = 2.7: 70% from 2000 to 4000
+  p.answer_us = {1234};
+  EXPECT_EQ(draw_answer_delay_us(p, rnd), 1234u);
+}
+
+TEST(RelayRecords, FullTls13RecordsUnlessTheMaskSentLargerOnes) {
+  TlsProfile p = builtin_profile();
+  EXPECT_EQ(relay_record_payload(p), 16401u);  // nothing seen: 2^14 + type + tag
+  p.response_records = {249, 249, 300, 24};    // a small page says nothing about the cap
+  EXPECT_EQ(relay_record_payload(p), 16401u);
+  p.response_records = {249, 16408, 16408, 700};  // ChaCha/GCM with padding: the mask's own
+  EXPECT_EQ(relay_record_payload(p), 16408u);
+  p.response_records = {16640};
+  EXPECT_EQ(relay_record_payload(p), kMaxProfileRecord);
 }
 
 }  // namespace

@@ -156,7 +156,8 @@ TEST(Config, MaskingIsOnByDefaultWithTheDomainOn443) {
     EXPECT_FALSE(routes.global);
     EXPECT_EQ(mask_flags(*cfg, true),
               (std::vector<std::string>{"--mask-domain-port", "443", "--unknown-sni", "mask",
-                                        "--mask-connect-timeout", "5000ms"}));
+                                        "--mask-connect-timeout", "5000ms", "--mask-mirror-after",
+                                        "250ms"}));
   }
 }
 
@@ -190,9 +191,9 @@ connect_timeout_ms = 1500
             (std::vector<std::string>{
                 "--mask", "10.0.0.1:8443", "--mask-domain", "www.example.com=10.0.0.2:443",
                 "--mask-listener", "0=10.0.0.7:443", "--mask-domain-port", "443", "--unknown-sni",
-                "drop", "--mask-connect-timeout", "1500ms"}));
-  // The worker has no listener ids.
-  EXPECT_EQ(mask_flags(*cfg, false).size(), 10u);
+                "drop", "--mask-connect-timeout", "1500ms", "--mask-mirror-after", "250ms"}));
+  // Without the listeners' routes.
+  EXPECT_EQ(mask_flags(*cfg, false).size(), 12u);
 }
 
 TEST(Config, MaskProbeKeys) {
@@ -201,7 +202,7 @@ TEST(Config, MaskProbeKeys) {
   EXPECT_TRUE(def->mask.probe);
   EXPECT_EQ(def->mask.probe_interval_s, 86'400u);  // daily
   EXPECT_EQ(def->mask.probe_jitter_s, 3'600u);
-  EXPECT_EQ(def->mask.probe_handshakes, 5u);
+  EXPECT_EQ(def->mask.probe_handshakes, 16u);
   auto cfg = parse_config(std::string(kListener) +
                               "[mask]\nprobe = false\nprobe_interval_s = 3600\n"
                               "probe_jitter_s = 0\nprobe_handshakes = 10\n",
