@@ -178,7 +178,7 @@ std::vector<std::string> Daemon::worker_argv() const {
                                 // Ki entry cache would be 1.3 MiB resident per idle user).
                                 "--replay-entries", "4096", "--log-level",
                                 opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
-  // What a reload may change later (daemon_settings.cpp) is one list.
+  // What a reload may change later (send_settings) is one list.
   const auto live = worker_live_flags(cfg_);
   a.insert(a.end(), live.begin(), live.end());
   // Middle-proxy mode starts with the Middle message (daemon_middle.cpp).
