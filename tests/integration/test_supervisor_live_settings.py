@@ -153,7 +153,7 @@ def test():
         h.check(env.user("alice", env.status())["pid"] == pid, "one worker process throughout")
         old.close()
         for p in (dc_b, dc_6):
-            p.kill()
+            p.stop()
     finally:
         env.cleanup()
 
