@@ -68,25 +68,38 @@ def recv_exact(s, n):
     return out
 
 
+def exchange(port, h, timeout):
+    """Sends hello `h`; the ServerHello, CCS and AppData records as received."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(h)
+        ans = b""
+        for _ in range(3):
+            head = recv_exact(s, 5)
+            ans += head + recv_exact(s, int.from_bytes(head[3:5], "big"))
+        return ans
+    finally:
+        s.close()
+
+
+def verified(h, key, ans):
+    """The answer's HMAC (over the hello's random and the zeroed answer) holds."""
+    zeroed = ans[:11] + b"\0" * 32 + ans[43:]
+    return hmac.new(key, h[11:43] + zeroed, hashlib.sha256).digest() == ans[11:43]
+
+
 def client(port, until, q):
     lat, bad = [], 0
     while time.monotonic() < until:
         h, key = hello(SECRET)
         t0 = time.monotonic()
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(h)
-            ans = b""
-            for _ in range(3):
-                head = recv_exact(s, 5)
-                ans += head + recv_exact(s, int.from_bytes(head[3:5], "big"))
-            s.close()
+            ans = exchange(port, h, 5)
         except OSError:
             bad += 1
             continue
         lat.append(time.monotonic() - t0)
-        zeroed = ans[:11] + b"\0" * 32 + ans[43:]
-        if hmac.new(key, h[11:43] + zeroed, hashlib.sha256).digest() != ans[11:43]:
+        if not verified(h, key, ans):
             bad += 1
     q.put((lat, bad))
 
@@ -128,17 +141,10 @@ def one_round(binary, duration, procs):
 def answered(port, h, key, timeout=0.5):
     """True when `h` gets a fake-TLS answer (not a replay)."""
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        s.sendall(h)
-        ans = b""
-        for _ in range(3):
-            head = recv_exact(s, 5)
-            ans += head + recv_exact(s, int.from_bytes(head[3:5], "big"))
-        s.close()
+        ans = exchange(port, h, timeout)
     except OSError:
         return False
-    zeroed = ans[:11] + b"\0" * 32 + ans[43:]
-    return hmac.new(key, h[11:43] + zeroed, hashlib.sha256).digest() == ans[11:43]
+    return verified(h, key, ans)
 
 
 def window(binary, entries, procs, limit=600):
