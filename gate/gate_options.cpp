@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <set>
 
+#include "base/number.h"
 #include "conn/duration.h"
 
 namespace mtw::gate {
@@ -12,16 +12,8 @@ namespace {
 
 using base::Errc;
 using base::fail;
+using base::parse_u32;
 using base::Result;
-
-Result<std::uint32_t> parse_u32(std::string_view v) {
-  std::uint32_t out = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
-    return fail(Errc::kBadInput, "not a non-negative integer: " + std::string(v));
-  }
-  return out;
-}
 
 Result<int> parse_fd(std::string_view v) {
   auto n = parse_u32(v);

@@ -81,6 +81,18 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
   return e;
 }
 
+Result<std::vector<Endpoint>> parse_endpoint_list(std::string_view text) {
+  std::vector<Endpoint> out;
+  for (;;) {
+    const std::size_t comma = text.find(',');
+    Result<Endpoint> e = parse_endpoint(text.substr(0, comma));
+    if (!e) return tl::unexpected(e.error());
+    out.push_back(std::move(*e));
+    if (comma == std::string_view::npos) return out;
+    text.remove_prefix(comma + 1);
+  }
+}
+
 std::string format_endpoint(const Endpoint& e) {
   const bool v6 = e.host.find(':') != std::string::npos;
   return (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
@@ -108,17 +120,9 @@ Result<void> DcTable::set_from_text(std::string_view spec) {
   if (!parse_int(spec.substr(0, eq), dc) || dc == 0) {
     return base::fail(Errc::kBadInput, "dc override: N must be a non-zero int16");
   }
-  std::vector<Endpoint> endpoints;
-  std::string_view list = spec.substr(eq + 1);
-  for (;;) {
-    const std::size_t comma = list.find(',');
-    Result<Endpoint> e = parse_endpoint(list.substr(0, comma));
-    if (!e) return tl::unexpected(e.error());
-    endpoints.push_back(std::move(*e));
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  set(dc, std::move(endpoints));
+  Result<std::vector<Endpoint>> endpoints = parse_endpoint_list(spec.substr(eq + 1));
+  if (!endpoints) return tl::unexpected(endpoints.error());
+  set(dc, std::move(*endpoints));
   return {};
 }
 

@@ -21,6 +21,10 @@ struct Endpoint {
 };
 // "1.2.3.4:443", "[2001:db8::1]:443", "host:443". kBadInput otherwise.
 [[nodiscard]] Result<Endpoint> parse_endpoint(std::string_view text);
+// "HOST:PORT[,HOST:PORT...]": one or more endpoints, in order. kBadInput
+// naming the first bad one. The one parser of endpoint lists: the command
+// line's --dc and the configuration's [telegram] dc both use it.
+[[nodiscard]] Result<std::vector<Endpoint>> parse_endpoint_list(std::string_view text);
 std::string format_endpoint(const Endpoint& e);
 
 class DcTable {

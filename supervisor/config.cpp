@@ -285,20 +285,12 @@ std::optional<DcOverride> parse_dc_override(TableReader& r, const toml::node& e)
     r.error(e, "telegram.dc: \"" + num + "\" is not a DC number (e.g. 2, -2, 203, 10002)");
     return std::nullopt;
   }
-  DcOverride o{static_cast<std::int16_t>(dc), {}};
-  std::string_view list = text.substr(eq + 1);
-  for (;;) {
-    const std::size_t comma = list.find(',');
-    auto ep = proto::parse_endpoint(list.substr(0, comma));
-    if (!ep) {
-      r.error(e, "telegram.dc: " + ep.error().context);
-      return std::nullopt;
-    }
-    o.endpoints.push_back(std::move(*ep));
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+  auto endpoints = proto::parse_endpoint_list(text.substr(eq + 1));
+  if (!endpoints) {
+    r.error(e, "telegram.dc: " + endpoints.error().context);
+    return std::nullopt;
   }
-  return o;
+  return DcOverride{static_cast<std::int16_t>(dc), std::move(*endpoints)};
 }
 
 void read_telegram(TableReader r, TelegramConfig& t) {

@@ -4,20 +4,14 @@
 #include <cmath>
 #include <set>
 
+#include "base/number.h"
+
 namespace mtw::webfront {
 namespace {
 
 using base::Errc;
 using base::fail;
-
-Result<std::uint32_t> parse_u32(std::string_view v) {
-  std::uint32_t out = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
-    return fail(Errc::kBadInput, "not a non-negative integer: " + std::string(v));
-  }
-  return out;
-}
+using base::parse_u32;
 
 Result<void> store_u32(std::uint32_t& field, Result<std::uint32_t> r, bool nonzero) {
   if (!r) return tl::unexpected(r.error());

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include "base/number.h"
 #include "conn/duration.h"
 
 namespace mtw::worker {
@@ -18,22 +19,12 @@ using conn::parse_duration_ms;
 
 using base::Errc;
 using base::fail;
-
-Result<std::uint32_t> parse_u32(std::string_view v);
+using base::parse_u32;
 
 Result<std::uint32_t> parse_replay_entries(std::string_view v) {
   auto n = parse_u32(v);
   if (n && (*n < 16 || *n > (1u << 30))) return fail(Errc::kBadInput, "want 16 .. 1073741824");
   return n;
-}
-
-Result<std::uint32_t> parse_u32(std::string_view v) {
-  std::uint32_t out = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) {
-    return fail(Errc::kBadInput, "not a non-negative integer: " + std::string(v));
-  }
-  return out;
 }
 
 Result<bool> parse_on_off(std::string_view v) {

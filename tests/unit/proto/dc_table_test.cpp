@@ -107,6 +107,19 @@ TEST(Endpoint, RejectsMalformedText) {
   }
 }
 
+TEST(Endpoint, ListKeepsOrderAndRejectsAnyBadMember) {
+  const auto list = parse_endpoint_list("1.2.3.4:443,[2001:db8::1]:8443,dc.example:1");
+  ASSERT_TRUE(list.has_value());
+  EXPECT_EQ(*list,
+            (std::vector<Endpoint>{ep("1.2.3.4"), ep("2001:db8::1", 8443), ep("dc.example", 1)}));
+  for (std::string_view text : {"", ",", "1.2.3.4:443,", ",1.2.3.4:443", "1.2.3.4:443,,1.2.3.4:1",
+                                "1.2.3.4:443,1.2.3.4", "1.2.3.4:443;1.2.3.4:1"}) {
+    const auto e = parse_endpoint_list(text);
+    ASSERT_FALSE(e.has_value()) << text;
+    EXPECT_EQ(e.error().code, Errc::kBadInput);
+  }
+}
+
 TEST(Endpoint, FormatRoundTrips) {
   for (std::string_view text : {"1.2.3.4:443", "[2001:db8::1]:8443", "localhost:65535"}) {
     const Result<Endpoint> e = parse_endpoint(text);
