@@ -93,8 +93,8 @@ class Source:
 class MiddleProc:
     """tests/tools/middle_proxy.py in the sandbox's internet namespace, on a fixed port."""
 
-    def __init__(self, d, secret_file, port):
-        self.record = os.path.join(d, "middle-requests.log")
+    def __init__(self, d, secret_file, port, record_name="middle-requests.log"):
+        self.record = os.path.join(d, record_name)
         self.port = port
         self.p = sb.Proc(sb.in_inet(["/usr/bin/python3", TOOL, "--secret-file", secret_file,
                                      "--listen", "%s:%d" % (sb.INET_ADDR, port),
