@@ -157,6 +157,11 @@ def test():
             h.check(all(oks), "%d clients at once: every echo intact (%d ok)" % (PARALLEL, sum(oks)))
             h.check(1 <= held < PARALLEL,
                     "%d clients share %d middle-proxy connections" % (PARALLEL, held))
+            h.check(wait_for(lambda: worker_counter(api, "ann", "middle_clients") >= PARALLEL and
+                             1 <= worker_counter(api, "ann", "middle_connections") < PARALLEL, 5),
+                    "ann's status while they are open: middle_clients %d, middle_connections %d"
+                    % (worker_counter(api, "ann", "middle_clients"),
+                       worker_counter(api, "ann", "middle_connections")))
         finally:
             for c in clients:
                 c.close()
