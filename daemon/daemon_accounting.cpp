@@ -49,15 +49,8 @@ std::uint64_t cpu_ns() {
 
 }  // namespace
 
-std::string peer_ip(const control::PeerAddress& p) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (p.family == 4)
-    ::inet_ntop(AF_INET, p.addr.data(), buf, sizeof buf);
-  else if (p.family == 6)
-    ::inet_ntop(AF_INET6, p.addr.data(), buf, sizeof buf);
-  else
-    return "?";
-  return buf;
+std::string Daemon::client_key(const control::PeerAddress& p) const {
+  return unique_ip_key(p.family, p.addr, cfg_.connections.admission.ipv6_source_prefix);
 }
 
 void Daemon::event(std::optional<UserId> user, std::string_view kind, std::string_view detail) {
@@ -131,7 +124,7 @@ void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
     return;
   }
   UserRt& u = *found;
-  u.ips[peer_ip(h.handoff.peer)] = now;
+  u.ips[client_key(h.handoff.peer)] = now;
   u.last_activity = now;
   if (u.state == UserState::kIdle) {
     log()->info("on-demand start user={}", u.user.name);

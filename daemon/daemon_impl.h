@@ -91,8 +91,6 @@ inline constexpr std::uint64_t kChildNproc = 16;
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
-// A client's address as the key of UserRt::ips ("?" when unknown).
-std::string peer_ip(const ipc::control::PeerAddress& p);
 
 static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
               "the limits' rate bounds are the shaper's");
@@ -270,6 +268,9 @@ class Daemon final : public api::Service {
   void on_gate_handoff(ipc::control::GateHandoff h, base::UniqueFd fd);
   void mask_via_gate(ipc::control::Handoff h, base::UniqueFd fd);
   bool can_admit(const UserRt& u) const;
+  // A client's key in UserRt::ips (supervisor::unique_ip_key: IPv6 per
+  // [connections] ipv6_source_prefix).
+  std::string client_key(const ipc::control::PeerAddress& p) const;
   void forward(UserRt& u, HeldConn c);
   void drain_held(UserRt& u);
   void sweep();

@@ -146,7 +146,7 @@ void Daemon::on_gate_direct(const control::GateDirect& d) {
     UserRt* found = users_.find(static_cast<UserId>(e.user));
     if (!found) continue;  // removed meanwhile: its worker is gone too
     UserRt& u = *found;
-    u.ips[peer_ip(e.peer)] = now;
+    u.ips[client_key(e.peer)] = now;
     u.last_activity = now;
     ++u.handed_total;
     // Lanes are numbered in order: one at least as new as the worker's first

@@ -1,7 +1,11 @@
 #include "supervisor/policy.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <numeric>
 
 namespace mtw::supervisor {
@@ -160,6 +164,23 @@ std::optional<std::uint64_t> lane_credit(const LaneCreditInput& in) {
         credit, room(in.global_budget, in.budget_used) / std::max<std::size_t>(in.lanes, 1));
   }
   return credit;
+}
+
+std::string unique_ip_key(int family, std::span<const std::byte, 16> addr, unsigned ipv6_prefix) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == 4) {
+    ::inet_ntop(AF_INET, addr.data(), buf, sizeof buf);
+    return buf;
+  }
+  if (family != 6) return "?";
+  const unsigned bits = std::min(ipv6_prefix, 128u);
+  std::array<std::byte, 16> masked{};
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned keep = bits > i * 8 ? std::min(bits - i * 8, 8u) : 0u;
+    masked[i] = addr[i] & static_cast<std::byte>(keep == 0 ? 0 : 0xFF << (8 - keep));
+  }
+  ::inet_ntop(AF_INET6, masked.data(), buf, sizeof buf);
+  return bits == 128 ? std::string(buf) : std::string(buf) + "/" + std::to_string(bits);
 }
 
 }  // namespace mtw::supervisor

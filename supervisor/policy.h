@@ -71,6 +71,15 @@ struct EffectiveRate {
 // user configured below the throttle rate keeps the lower one.
 EffectiveRate effective_rate(const Limits& limits, QuotaState quota, std::uint32_t unique_ips);
 
+// What counts as one client for max_unique_ips: an IPv4 address as text,
+// an IPv6 address masked to its first `ipv6_prefix` bits as "PREFIX/LEN"
+// (one host usually owns a whole /64: [connections] ipv6_source_prefix,
+// the same length the gate's per-source limits use; 128 keeps the whole
+// address, without "/128"). `family` 4 or 6 as in the control protocol's
+// peer address (IPv4 in the first 4 bytes); anything else is "?".
+[[nodiscard]] std::string unique_ip_key(int family, std::span<const std::byte, 16> addr,
+                                        unsigned ipv6_prefix);
+
 struct ConnectionDemand {
   std::uint32_t demand = 0;  // connections open plus held
   std::uint32_t cap = 0;     // per-user max_connections; 0 = none

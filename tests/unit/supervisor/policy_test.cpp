@@ -1,5 +1,6 @@
 #include "supervisor/policy.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -310,6 +311,37 @@ TEST(LaneCredit, AllLanesSpendingTheirCreditStayWithinTheBudget) {
       }
     }
   }
+}
+
+std::array<std::byte, 16> addr_of(int family, const char* text) {
+  std::array<std::byte, 16> a{};
+  EXPECT_EQ(::inet_pton(family == 4 ? AF_INET : AF_INET6, text, a.data()), 1) << text;
+  return a;
+}
+
+TEST(UniqueIpKey, IPv4IsTheAddress) {
+  EXPECT_EQ(unique_ip_key(4, addr_of(4, "198.51.100.7"), 64), "198.51.100.7");
+  EXPECT_EQ(unique_ip_key(4, addr_of(4, "10.0.0.1"), 128), "10.0.0.1");
+}
+
+TEST(UniqueIpKey, IPv6CountsPerPrefix) {
+  const auto a = addr_of(6, "2001:db8:1:2:aaaa::1");
+  const auto b = addr_of(6, "2001:db8:1:2:bbbb::2");
+  const auto c = addr_of(6, "2001:db8:1:3::1");
+  EXPECT_EQ(unique_ip_key(6, a, 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(unique_ip_key(6, a, 64), unique_ip_key(6, b, 64)) << "one /64: one client";
+  EXPECT_NE(unique_ip_key(6, a, 64), unique_ip_key(6, c, 64));
+  EXPECT_EQ(unique_ip_key(6, a, 128), "2001:db8:1:2:aaaa::1") << "128: the whole address";
+  EXPECT_NE(unique_ip_key(6, a, 128), unique_ip_key(6, b, 128));
+  EXPECT_EQ(unique_ip_key(6, a, 48), "2001:db8:1::/48");
+  EXPECT_EQ(unique_ip_key(6, a, 61), "2001:db8:1::/61") << "a prefix inside a byte";
+  EXPECT_EQ(unique_ip_key(6, addr_of(6, "2001:db8:1:f::"), 61), "2001:db8:1:8::/61");
+  EXPECT_EQ(unique_ip_key(6, a, 1000), "2001:db8:1:2:aaaa::1") << "over 128: clamped";
+}
+
+TEST(UniqueIpKey, UnknownFamilyIsOneKey) {
+  EXPECT_EQ(unique_ip_key(0, {}, 64), "?");
+  EXPECT_EQ(unique_ip_key(5, addr_of(4, "1.2.3.4"), 64), "?");
 }
 
 }  // namespace
