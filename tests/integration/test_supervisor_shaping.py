@@ -14,10 +14,15 @@ the gate and the user's worker (its cell's shaper) to a DC:
 
 Each run's first second (TCP start-up, queues filling) is left out; over
 the rest the mean must be within 5 % of R and no 1-second window (sliding
-by 0.1 s) below 80 % of R. Then the rate changes live (PATCH over the API)
-under one connection in each direction: 10 -> 2 -> 10 Mbit/s, each phase
-held to the same rules from 1 s after the change, and the window right
-after a change no lower than 80 % of the lower of the two rates (no stall
+by 0.1 s) below 80 % of R less one GSO packet: htb releases a GSO
+super-packet (up to 64 KiB, what the senders here emit) whole, so payload
+arrives in lumps of up to 64 KiB, half a second apart at 1 Mbit/s, and a
+1 s window can hold one lump less than the rate without any stall (the
+80 % floor alone measured 77-79 % at 2 Mbit/s and 50-52 % at 1 Mbit/s in
+runs with no stall). Then the rate changes live (PATCH over the API) under
+one connection in each direction: 10 -> 2 -> 10 Mbit/s, each phase held to
+the same rules from 1 s after the change, and the window right after a
+change no lower than that floor of the lower of the two rates (no stall
 while the shaper switches). Prints a FIGURES table: mean and worst window
 per run.
 
@@ -44,6 +49,7 @@ DC_SOURCE = 4  # DC index served by the fake DC in source mode
 DC_SINK = 3  # DC index served by the counting sink
 TOLERANCE = 0.05
 WORST_WINDOW = 0.80
+GSO_BITS = 65536 * 8  # one GSO super-packet's payload, the delivery granularity
 SKIP_S = 1.0
 
 
@@ -275,7 +281,7 @@ def judge(label, curve, a, b, bps, floor_bps=None, check_mean=True):
            % (label, bps / MBIT, mean / MBIT, (mean / bps - 1) * 100, worst / MBIT, worst / bps * 100, worst_t - a))
     h.check(not check_mean or abs(mean - bps) <= TOLERANCE * bps,
             "%s: payload %.3f Mbit/s within 5 %% of %.2f" % (label, mean / MBIT, bps / MBIT))
-    floor = WORST_WINDOW * (floor_bps if floor_bps is not None else bps)
+    floor = WORST_WINDOW * (floor_bps if floor_bps is not None else bps) - GSO_BITS
     h.check(worst >= floor, "%s: no 1 s window below %.2f Mbit/s (worst %.3f at +%.1f s)"
             % (label, floor / MBIT, worst / MBIT, worst_t - a))
 
@@ -311,7 +317,7 @@ def test():
         users = {n: (n, sec, env.user(n, s)["cell"]["ipv4"].split("/")[0]) for n, sec in users.items()}
 
         for r in RATES:
-            secs = {1: 5.0, 2: 4.5, 10: 3.5, 100: 3.0}[r]
+            secs = {1: 7.0, 2: 5.5, 10: 3.5, 100: 3.0}[r]
             for download in (True, False):
                 for n in (1, 8):
                     label = "%s %d Mbit/s x%d" % ("down" if download else "up", r, n)
@@ -331,7 +337,7 @@ def test():
                     resp = api.patch("/v1/users/live", {"limits": {key: value}})
                     h.check(resp.status == 200, "PATCH live %s %s: %r" % (key, value, resp))
 
-            curve, t0, errors = run_transfer(env, sink, users["live"], download, 1, 10.5, live=live)
+            curve, t0, errors = run_transfer(env, sink, users["live"], download, 1, 12.0, live=live)
             h.check(not errors, "live %s: the connection stays (%s)" % (d, errors))
             c1, c2 = t0 + marks.get(3.0, 3.0), t0 + marks.get(7.0, 7.0)
             judge("live %s 10 Mbit/s" % d, curve, t0 + SKIP_S, c1, 10 * MBIT)
@@ -341,7 +347,7 @@ def test():
             # second must not stall (>= 80 % of the old rate), the rest holds.
             judge("live %s 2->10, first second" % d, curve, c2, c2 + 1.0, 10 * MBIT, floor_bps=2 * MBIT,
                   check_mean=False)
-            judge("live %s 10 Mbit/s again" % d, curve, c2 + 1.0, t0 + 10.5, 10 * MBIT)
+            judge("live %s 10 Mbit/s again" % d, curve, c2 + 1.0, t0 + 12.0, 10 * MBIT)
 
         print("FIGURES: shaping, payload at the client (down) / at the DC (up), mean over the run after its first "
               "second, worst 1 s window:", flush=True)
