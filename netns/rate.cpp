@@ -1,9 +1,19 @@
 #include "netns/rate.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 namespace mtw::netns {
+
+std::uint64_t wire_bps(std::uint64_t payload_bps) noexcept {
+  // Split so payload * kFrameBytes cannot overflow for any input.
+  const std::uint64_t whole = payload_bps / kPayloadPerFrame;
+  const std::uint64_t rest = payload_bps % kPayloadPerFrame;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  if (whole > (kMax - kFrameBytes) / kFrameBytes) return kMax;
+  return whole * kFrameBytes + (rest * kFrameBytes + kPayloadPerFrame - 1) / kPayloadPerFrame;
+}
 
 std::uint32_t burst_for_rate(std::uint64_t bits_per_sec) noexcept {
   std::uint64_t ten_ms = bits_per_sec / 8 / 100;

@@ -1,6 +1,7 @@
-// Shaper parameters: rate in bits per second on the wire (link-layer bytes,
-// what the veth counters bill: Ethernet + IP + TCP headers count), and the
-// bucket sizes derived from it. Pure; thread-safe.
+// Shaper parameters: a rate in bits per second of TCP payload (what a
+// client sees: a user limited to 2 Mbit/s receives 2 Mbit/s of data), its
+// conversion to the link-layer rate htb bills, and the bucket sizes derived
+// from it. Pure; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +12,26 @@ namespace mtw::netns {
 
 // Bytes of one full-size frame on a veth: MTU 1500 + 14-byte Ethernet header.
 inline constexpr std::uint32_t kFrameBytes = 1514;
+// TCP payload of that frame: 1500 - 20 (IPv4) - 20 (TCP) - 12 (the
+// timestamp option Linux sends on every segment).
+inline constexpr std::uint32_t kPayloadPerFrame = 1448;
+
+// The link-layer rate that carries `payload_bps` of TCP payload in
+// full-size segments: payload * kFrameBytes / kPayloadPerFrame (+4.56 %),
+// rounded up. htb bills every packet's link-layer length (a GSO packet as
+// its segments, each with its headers), so a class at this rate delivers
+// the payload rate to a bulk transfer. htb's own overhead parameter cannot
+// do this: it adds bytes per skb, not per segment, and never subtracts.
+// Assumptions, and what they cost: IPv6 segments carry 20 bytes less
+// payload (payload 1.4 % under the rate); pure ACKs and small packets (chat
+// traffic, the reverse direction's ACKs when both directions are busy) are
+// billed at their size, as are retransmissions. Saturates at UINT64_MAX.
+std::uint64_t wire_bps(std::uint64_t payload_bps) noexcept;
 
 struct Rate {
-  std::uint64_t bits_per_sec = 0;
-  std::uint32_t burst_bytes = 0;  // 0 = derive from the rate (burst_for_rate)
-  std::uint32_t queue_bytes = 0;  // leaf bfifo limit; 0 = derive (queue_limit_for_rate)
+  std::uint64_t bits_per_sec = 0;  // TCP payload rate; htb runs at wire_bps() of it
+  std::uint32_t burst_bytes = 0;   // 0 = derive from the rate (burst_for_rate)
+  std::uint32_t queue_bytes = 0;   // leaf bfifo limit; 0 = derive (queue_limit_for_rate)
 };
 
 struct ShaperRates {

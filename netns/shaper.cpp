@@ -44,7 +44,9 @@ base::Result<void> put_class(NlSocket& sk, int ifindex, const Rate& rate, int fl
   rtnl_tc_set_handle(tc, kClassHandle);
   if (int err = rtnl_tc_set_kind(tc, "htb"); err < 0)
     return tl::unexpected(nl_error(err, "htb kind"));
-  std::uint64_t bytes_per_sec = rate.bits_per_sec / 8;
+  // The class runs at the wire rate that carries the payload rate (rate.h);
+  // burst, quantum and queue stay sized from the payload rate (4.6 % apart).
+  std::uint64_t bytes_per_sec = wire_bps(rate.bits_per_sec) / 8;
   rtnl_htb_set_rate64(cls.get(), bytes_per_sec);
   rtnl_htb_set_ceil64(cls.get(), bytes_per_sec);
   rtnl_htb_set_rbuffer(cls.get(), *burst);

@@ -1,5 +1,6 @@
 // Per-link rate limiter: an htb root qdisc (handle 1:, default class 1:1)
-// with one class 1:1 whose rate = ceil = the limit, and a bfifo leaf 10:
+// with one class 1:1 whose rate = ceil = the limit's wire rate (wire_bps:
+// the payload limit plus TCP/IP/Ethernet headers), and a bfifo leaf 10:
 // under it whose byte limit bounds the queueing delay (queue_limit_for_rate:
 // ~100 ms at the rate). No filters: htb's default class catches all traffic.
 // A live change rewrites the class and the bfifo limit in place

@@ -399,6 +399,28 @@ def all_running(names):
 # ---------------------------------------------------------- cell inspection
 
 
+def wire_bps(payload_bps):
+    """The htb class rate for a payload limit: netns::wire_bps (netns/rate.h),
+    payload * 1514 / 1448 rounded up (full-size TCP segments with timestamps
+    in 1514-byte Ethernet frames)."""
+    return -(-payload_bps * 1514 // 1448)
+
+
+def tc_rate_text(payload_bps):
+    """What `tc class show` prints for the htb class of a payload limit,
+    e.g. "rate 2091Kbit " for 2 Mbit/s: the kernel holds bytes per second,
+    and tc divides by 1000 while the value stays exact or >= 1000000."""
+    bits = wire_bps(payload_bps) // 8 * 8
+    units = ["", "K", "M", "G", "T"]
+    i = 0
+    while i < len(units) - 1:
+        if bits < 1000 or (bits % 1000 and bits < 1000 * 1000):
+            break
+        bits //= 1000
+        i += 1
+    return "rate %d%sbit " % (bits, units[i])
+
+
 def cell_objects(prefix):
     """(netns names, link names, nft tables) that a run with `prefix` could own."""
     ns = []

@@ -434,13 +434,13 @@ def scenario_tc(env, api):
     host_argv = ["tc", "class", "show", "dev", host_if]
     cell_argv = ["ip", "netns", "exec", netns, "tc", "class", "show", "dev", "eth0"]
     out_h, out_c = tc_rate(host_argv), tc_rate(cell_argv)
-    h.check("rate 10Mbit" in out_h and "rate 10Mbit" in out_c,
-            "bea's htb classes at 10Mbit on both sides (%s | %s)" % (out_h.strip()[:100], out_c.strip()[:100]))
+    h.check(sb.tc_rate_text(10_000_000) in out_h and sb.tc_rate_text(10_000_000) in out_c,
+            "bea's htb classes at the wire rate of 10 Mbit/s payload on both sides (%s | %s)" % (out_h.strip()[:100], out_c.strip()[:100]))
     figures = {}
     t0 = time.monotonic()
     r = api.patch("/v1/users/bea", {"limits": {"rate_down": "3mbit"}})
     t_ans = time.monotonic() - t0
-    dt, out = wait_tc(host_argv, "rate 3Mbit")
+    dt, out = wait_tc(host_argv, sb.tc_rate_text(3_000_000))
     total = None if dt is None else dt + t_ans
     figures["rate_down"] = (t_ans, total)
     sb.log("rate_down 3mbit: PATCH answered in %.1f ms, tc shows it %s ms after the request"
@@ -450,11 +450,11 @@ def scenario_tc(env, api):
     h.check(total is not None and total < 1.0,
             "host-side htb class of bea (%s) at 3Mbit within 1 s (%s; %s)"
             % (host_if, "%.3f s" % total if total is not None else "not seen", out.strip()[:120]))
-    h.check("rate 10Mbit" in tc_rate(cell_argv), "bea's cell-side (up) class untouched by rate_down")
+    h.check(sb.tc_rate_text(10_000_000) in tc_rate(cell_argv), "bea's cell-side (up) class untouched by rate_down")
     t0 = time.monotonic()
     r = api.patch("/v1/users/bea", {"limits": {"rate_up": "3mbit"}})
     t_ans = time.monotonic() - t0
-    dt, out = wait_tc(cell_argv, "rate 3Mbit")
+    dt, out = wait_tc(cell_argv, sb.tc_rate_text(3_000_000))
     total = None if dt is None else dt + t_ans
     figures["rate_up"] = (t_ans, total)
     sb.log("rate_up 3mbit: PATCH answered in %.1f ms, tc shows it %s ms after the request"

@@ -5,6 +5,16 @@
 namespace mtw::netns {
 namespace {
 
+TEST(WireBps, AddsHeadersOfFullSizeSegments) {
+  // 1448 payload bytes travel in a 1514-byte frame.
+  EXPECT_EQ(wire_bps(1448), 1514u);
+  EXPECT_EQ(wire_bps(2'000'000), 2'091'161u);  // 2e6 * 1514 / 1448 = 2091160.2, rounded up
+  EXPECT_EQ(wire_bps(100'000'000), 104'558'012u);
+  EXPECT_EQ(wire_bps(0), 0u);
+  EXPECT_GT(wire_bps(kMaxRateBps), kMaxRateBps);
+  EXPECT_EQ(wire_bps(~std::uint64_t{0}), ~std::uint64_t{0});  // saturates
+}
+
 TEST(BurstForRate, IsTenMillisecondsOfTraffic) {
   EXPECT_EQ(burst_for_rate(20'000'000), 25'000u);  // 20 Mbit/s -> 2.5 MB/s * 10 ms
   EXPECT_EQ(burst_for_rate(1'000'000'000), 1'250'000u);
