@@ -189,9 +189,9 @@ void Daemon::housekeeping() {
   }
   if (gate_table_dirty_) send_gate_table();
   if (!ready_sent_) maybe_ready();
-  poll_egress_drops();
-  mask_tick();
-  egress_follow_users();
+  if (egress_) egress_->poll_drops();
+  mask_.tick(wall_now());
+  if (egress_) egress_->follow_users();
 }
 
 void Daemon::rebalance() {
@@ -447,7 +447,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
   o << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
     << ",\"state\":" << json_str(user_state_name(u.state))
     << ",\"fail_reason\":" << json_str(u.fail_reason)
-    << ",\"mode\":" << json_str(supervisor::middle_mode_name(mode_of(u)))
+    << ",\"mode\":" << json_str(supervisor::middle_mode_name(middle_.mode_of(u)))
     << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
     << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
     << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
@@ -509,7 +509,7 @@ void Daemon::write_status() {
   for (std::size_t i = 0; i < listener_names_.size(); ++i)
     o << (i ? "," : "") << json_str(listener_names_[i]);
   o << "],";
-  append_mask_status(o);
+  mask_.append_status(o);
   o << "\"gate\":{";
   if (gate_) {
     o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())
