@@ -53,7 +53,16 @@ Daemon::Daemon(DaemonOptions opts)
                [this] {
                  if (egress_) (void)egress_->update();  // the cells may reach the new proxies
                }}),
-      mask_(cfg_, users_) {
+      mask_(cfg_, users_),
+      policy_(
+          cfg_, cell_ops_,
+          [this](UserId id, UnixSeconds start) { return store_->period_usage(id, start); },
+          [this](UserId id, std::string_view kind, std::string_view detail) {
+            event(id, kind, detail);
+          }),
+      ledger_(users_, [this](std::span<const UsageDelta> d, UnixSeconds now) {
+        return store_->apply_sweep(d, now);
+      }) {
   event_log_.set_sink([this](const api::LiveEvent& e) {
     if (webhooks_) webhooks_->post(e);
     if (dbus_) dbus_->on_event(e);

@@ -176,12 +176,9 @@ std::vector<std::string> Daemon::worker_argv() const {
 void Daemon::start_user(UserRt& u) {
   if (stopping_) return;
   if (!u.cell) {
-    netns::ShaperRates rates;
     auto eff = effective_rate(u.limits, u.quota, u.unique_ips);
-    rates.upload.bits_per_sec = shaper_bps(eff.up_bps);
-    rates.download.bits_per_sec = shaper_bps(eff.down_bps);
-    auto cell =
-        netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
+    auto cell = netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)),
+                                    shaper_rates(eff));
     if (!cell) {
       u.state = UserState::kFailed;
       touch(u);

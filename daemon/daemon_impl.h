@@ -1,10 +1,12 @@
 // Private to the daemon*.cpp files: the root's wiring (the Daemon class).
 // State with rules of its own lives in components with their own headers:
 // the users and their indexes (user_registry.h), the children's adopt and
-// reap path (children.h), the cells' egress sets (egress_link.h), the
-// middle-proxy material and ad tags (middle_link.h), the mask profiles
-// (mask_link.h), admission's budget tally (supervisor/admission.h), the
-// scope of a user's change (supervisor/user_change.h).
+// reap path (children.h), one user's policy applied to its shaper
+// (user_policy.h), the counters' way into the store (usage_ledger.h), the
+// cells' egress sets (egress_link.h), the middle-proxy material and ad tags
+// (middle_link.h), the mask profiles (mask_link.h), admission's budget
+// tally (supervisor/admission.h), the scope of a user's change
+// (supervisor/user_change.h).
 // Everything runs on one io_context thread; coroutines hold shared_ptrs to
 // the child they serve, so a torn-down child's pending waits finish
 // harmlessly.
@@ -38,6 +40,8 @@
 #include "daemon/event_log.h"
 #include "daemon/mask_link.h"
 #include "daemon/middle_link.h"
+#include "daemon/usage_ledger.h"
+#include "daemon/user_policy.h"
 #include "daemon/user_registry.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
@@ -93,15 +97,6 @@ inline constexpr std::uint64_t kChildNproc = 16;
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
 // A client's address as the key of UserRt::ips ("?" when unknown).
 std::string peer_ip(const ipc::control::PeerAddress& p);
-
-static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
-              "the limits' rate bounds are the shaper's");
-
-// 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
-inline std::uint64_t shaper_bps(std::uint64_t bps) {
-  if (bps == 0) return netns::kMaxRateBps;
-  return std::clamp(bps, netns::kMinRateBps, netns::kMaxRateBps);
-}
 
 class Daemon final : public api::Service {
  public:
@@ -252,7 +247,6 @@ class Daemon final : public api::Service {
   void finish_sweep(
       const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
       double dump_ms, std::chrono::nanoseconds dump_cpu);
-  void apply_policy(UserRt& u, UnixSeconds now);
   void rebalance();
   void housekeeping();
   void write_status();
@@ -303,9 +297,6 @@ class Daemon final : public api::Service {
   // Names each worker cgroup uniquely ("mtw-<id>-<n>"): a torn-down user's
   // old cgroup may still await its worker's reap when the user starts again.
   std::uint64_t cgroup_seq_ = 0;
-  // Usage deltas not yet committed (the store failed): committed with the
-  // next sweep's, one entry per user and period (accounting.h).
-  std::vector<UsageDelta> unstored_;
   UnixSeconds started_wall_ = 0;
 
   EventLog event_log_;  // sinks: webhooks_, dbus_ (set in the constructor)
@@ -316,6 +307,9 @@ class Daemon final : public api::Service {
   // After io_, users_ and cfg_: destroyed first, joining its fetches while io_ lives.
   MiddleLink middle_;
   MaskLink mask_;
+  LiveCellOps cell_ops_;
+  UserPolicy policy_;   // quota, unique IPs and rates of one user (user_policy.h)
+  UsageLedger ledger_;  // counters -> store -> usage; keeps what a failed commit left
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;

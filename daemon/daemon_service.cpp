@@ -281,7 +281,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
   if (auto r = store_->reset_period(u->user.id, u->period.start, now, "api"); !r) return r;
   u->period_usage = Usage{};
   event(u->user.id, "usage_reset", "api");
-  apply_policy(*u, now);
+  policy_.apply(*u, now);
   write_status();
   return {};
 }

@@ -218,7 +218,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
   if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
   if (change.limits) {
     log()->info("limits changed user={}", s.name);
-    apply_policy(u, now);
+    policy_.apply(u, now);
     drain_held(u);
   }
 }
