@@ -2,6 +2,10 @@
 #include "daemon/children.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "base/log.h"
 #include "ipc/control_socket.h"
@@ -73,6 +77,21 @@ void release_child(ChildProc& c) {
   error_code ec;
   c.ctl.close(ec);
   c.exit_watch.close(ec);
+}
+
+base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
+  base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
+  if (!fd) return base::fail_errno("memfd_create");
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::fail_errno("write memfd");
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return fd;
 }
 
 }  // namespace mtw::daemon

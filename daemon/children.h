@@ -45,8 +45,8 @@ struct ChildProc {
   bool stopping = false;  // we are ending it: its exit is no crash
   bool gone = false;      // exit handled
   std::uint64_t report_seq = 0;
-  std::uint64_t profiles_gen = 0;  // the mask profiles it has (daemon_mask.cpp)
-  ipc::Counters counters;          // last report (never billed: detail only)
+  std::uint64_t profiles_gen = 0;                       // the mask profiles it has (mask_link.h)
+  ipc::Counters counters;                               // last report (never billed: detail only)
   std::vector<ipc::control::UpstreamReport> upstreams;  // last report: egress upstreams
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
@@ -80,5 +80,9 @@ void request_report(ChildProc& c);
 // Marks a child gone and closes its sockets without waiting for it (used at
 // shutdown, after the children were killed and given their grace).
 void release_child(ChildProc& c);
+
+// A CLOEXEC memfd holding `text`, for handing to a child as a file.
+[[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name,
+                                                      const std::string& text);
 
 }  // namespace mtw::daemon

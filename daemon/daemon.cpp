@@ -45,7 +45,24 @@ Daemon::Daemon(DaemonOptions opts)
       rebalance_timer_(io_),
       tick_timer_(io_),
       signals_(io_),
-      shutdown_timer_(io_) {
+      shutdown_timer_(io_),
+      middle_(io_, cfg_, users_,
+              {[this](std::string_view kind, std::string_view detail) {
+                 event(std::nullopt, kind, detail);
+               },
+               [this] {
+                 if (egress_) (void)egress_->update();  // the cells may reach the new proxies
+               }}),
+      mask_(cfg_, users_),
+      policy_(
+          cfg_, cell_ops_,
+          [this](UserId id, UnixSeconds start) { return store_->period_usage(id, start); },
+          [this](UserId id, std::string_view kind, std::string_view detail) {
+            event(id, kind, detail);
+          }),
+      ledger_(users_, [this](std::span<const UsageDelta> d, UnixSeconds now) {
+        return store_->apply_sweep(d, now);
+      }) {
   event_log_.set_sink([this](const api::LiveEvent& e) {
     if (webhooks_) webhooks_->post(e);
     if (dbus_) dbus_->on_event(e);
@@ -111,7 +128,7 @@ base::Result<void> Daemon::start() {
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;
-  if (auto r = start_middle(); !r) return r;
+  if (auto r = middle_.start(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;
   if (auto r = open_cells(); !r) return r;
   if (auto r = start_api(); !r) return r;
@@ -318,7 +335,9 @@ base::Result<void> Daemon::open_cells() {
   auto host = netns::CellHost::open(hc);
   if (!host) return base::fail(host.error().code, "cells: " + host.error().to_string());
   host_ = std::move(*host);
-  return update_egress();  // before any worker starts
+  egress_ =
+      std::make_unique<EgressLink>(io_, *host_, cfg_, users_, [this] { return middle_.proxies(); });
+  return egress_->update();  // before any worker starts
 }
 
 base::Result<void> Daemon::start_api() {
@@ -407,6 +426,8 @@ void Daemon::maybe_ready() {
 void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  middle_.stop();
+  if (egress_) egress_->stop();
   notifier_.stopping("stopping: draining " + status_summary());
   // The drain may take shutdown_grace_ms; tell systemd before TimeoutStopSec
   // runs out on a slow drain.
@@ -448,7 +469,8 @@ void Daemon::finish_shutdown() {
   if (host_ && store_) sweep();
   const std::size_t cells = release_children_and_cells();
   if (host_) (void)host_->reap();
-  host_.reset();  // removes the nft table
+  egress_.reset();  // its sets are in the host's table
+  host_.reset();    // removes the nft table
   if (store_) event(std::nullopt, "stopped", "cells=" + std::to_string(cells));
   log()->info("stopped cells_removed={}", cells);
   std::error_code fec;

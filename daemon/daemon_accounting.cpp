@@ -182,9 +182,9 @@ void Daemon::housekeeping() {
   }
   if (gate_table_dirty_) send_gate_table();
   if (!ready_sent_) maybe_ready();
-  poll_egress_drops();
-  mask_tick();
-  egress_follow_users();
+  if (egress_) egress_->poll_drops();
+  mask_.tick(wall_now());
+  if (egress_) egress_->follow_users();
 }
 
 void Daemon::rebalance() {
@@ -208,52 +208,6 @@ void Daemon::rebalance() {
 }
 
 // ---- accounting and policy ---------------------------------------------------
-
-void Daemon::apply_policy(UserRt& u, UnixSeconds now) {
-  if (const PeriodCheck pc = check_period(u.period, u.limits, now); pc.changed) {
-    u.period = pc.period;
-    auto usage = store_->period_usage(u.user.id, u.period.start);
-    u.period_usage = usage ? *usage : Usage{};
-    if (pc.rolled_over) event(u.user.id, "usage_reset", "period");
-  }
-  const QuotaStatus qs = quota_status(u.limits, u.period_usage.total(), now);
-  if (qs.state != u.quota) {
-    const auto detail =
-        "used=" + std::to_string(qs.used_bytes) + " quota=" + std::to_string(qs.quota_bytes);
-    if (qs.state == QuotaState::kThrottled)
-      event(u.user.id, "quota_throttled", detail);
-    else if (qs.state == QuotaState::kWarned && u.quota == QuotaState::kNormal)
-      event(u.user.id, "quota_warned", detail);
-    else if (u.quota == QuotaState::kThrottled)
-      event(u.user.id, "quota_unthrottled", detail);
-    u.quota = qs.state;
-  }
-  const auto window = std::chrono::seconds(cfg_.connections.unique_ip_window_s);
-  const auto cut = Clock::now() - window;
-  std::erase_if(u.ips, [&](const auto& kv) { return kv.second < cut; });
-  u.unique_ips = static_cast<std::uint32_t>(u.ips.size());
-  const bool over_ips = u.limits.max_unique_ips != 0 && u.unique_ips > u.limits.max_unique_ips;
-  if (over_ips != u.unique_ip_event) {
-    event(u.user.id, over_ips ? "unique_ips_throttled" : "unique_ips_unthrottled",
-          std::to_string(u.unique_ips) + " unique IPs, limit " +
-              std::to_string(u.limits.max_unique_ips));
-    u.unique_ip_event = over_ips;
-  }
-  EffectiveRate eff = effective_rate(u.limits, u.quota, u.unique_ips);
-  if (u.cell && (shaper_bps(eff.up_bps) != u.cell->rates().upload.bits_per_sec ||
-                 shaper_bps(eff.down_bps) != u.cell->rates().download.bits_per_sec)) {
-    netns::ShaperRates r;
-    r.upload.bits_per_sec = shaper_bps(eff.up_bps);
-    r.download.bits_per_sec = shaper_bps(eff.down_bps);
-    if (auto res = u.cell->set_rates(r); !res) {
-      log()->error("rate change failed user={} error={}", u.user.name, res.error().to_string());
-    } else {
-      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"", u.user.name,
-                  eff.up_bps, eff.down_bps, eff.reason_text);
-    }
-  }
-  u.rate = eff;
-}
 
 void Daemon::sweep() {
   if (!stopping_ && request_counters()) return;  // finish_sweep runs when the snapshot arrives
@@ -317,52 +271,22 @@ void Daemon::finish_sweep(
   };
   const UnixSeconds now = wall_now();
   const double interval_s = cfg_.accounting.sweep_interval_ms / 1000.0;
-  std::vector<CellReading> readings;
-  std::vector<UserRt*> read_users;  // parallel to readings
   for (auto& [id, u] : users_) {
     u->rate_bps_up = u->rate_bps_down = 0;
-    if (check_period(u->period, u->limits, now).changed) apply_policy(*u, now);
+    if (check_period(u->period, u->limits, now).changed) policy_.apply(*u, now);
   }
   auto r = read([&](const std::string& host_if, const netns::CellCounters& c) {
     UserRt* found = users_.find_by_host_if(host_if);
     if (!found) return;
-    UserRt& u = *found;
-    const CellBytes now_bytes{c.upload_bytes, c.download_bytes};
-    readings.push_back(CellReading{u.user.id, u.period, u.billed_bytes, now_bytes});
-    read_users.push_back(&u);
+    ledger_.read(*found, CellBytes{c.upload_bytes, c.download_bytes});
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
-  const SweepBill bill_now = bill(readings);
-  // The bytes are captured in the deltas: the baselines move now, and the
-  // deltas wait in unstored_ until a transaction takes them.
-  for (std::size_t i = 0; i < read_users.size(); ++i)
-    read_users[i]->billed_bytes = bill_now.next_baselines[i].second;
-  for (const UsageDelta& d : bill_now.deltas) {
-    UserRt& u = *users_.find(d.user);
-    u.rate_bps_up = static_cast<std::uint64_t>(d.bytes_up * 8 / interval_s);
-    u.rate_bps_down = static_cast<std::uint64_t>(d.bytes_down * 8 / interval_s);
-  }
-  merge_deltas(unstored_, bill_now.deltas);
-  // A user deleted meanwhile has no rows to add to (and would fail them all).
-  std::erase_if(unstored_, [&](const UsageDelta& d) { return !users_.contains(d.user); });
+  const std::size_t deltas = ledger_.bill(interval_s);
   const double apply_ms = since(wall0);
   const auto store0 = Clock::now();
-  if (auto s = store_->apply_sweep(unstored_, now); !s) {
-    log()->error("usage not stored, kept for the next sweep users={} error={}", unstored_.size(),
+  if (auto s = ledger_.commit(now); !s) {
+    log()->error("usage not stored, kept for the next sweep users={} error={}", ledger_.pending(),
                  s.error().to_string());
-  } else {
-    for (const UsageDelta& d : unstored_) {
-      UserRt& u = *users_.find(d.user);
-      // Bytes of an earlier period (a commit that failed across the
-      // period's end) are stored to that period, not counted in this one.
-      if (d.period.start == u.period.start) {
-        u.period_usage.bytes_up += d.bytes_up;
-        u.period_usage.bytes_down += d.bytes_down;
-      }
-      u.bytes_up_total += d.bytes_up;
-      u.bytes_down_total += d.bytes_down;
-    }
-    unstored_.clear();
   }
   const double store_ms = since(store0);
   const auto policy0 = Clock::now();
@@ -376,7 +300,7 @@ void Daemon::finish_sweep(
       gate_table_dirty_ = true;
       continue;
     }
-    apply_policy(u, now);
+    policy_.apply(u, now);
     // Activity = clients, not veth bytes: a cell's own background packets
     // (IPv6 router solicitations and MLD reports, backing off for an hour)
     // would otherwise keep an idle cell up.
@@ -431,7 +355,7 @@ void Daemon::finish_sweep(
         "slow sweep wall_ms={:.1f} apply_ms={:.1f} store_ms={:.1f} policy_ms={:.1f} "
         "status_ms={:.1f} deltas={} "
         "dump_ms={:.1f}",
-        total, apply_ms, store_ms, policy_ms, since(status0), bill_now.deltas.size(), dump_ms);
+        total, apply_ms, store_ms, policy_ms, since(status0), deltas, dump_ms);
   }
 }
 
@@ -440,7 +364,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
   o << "{\"id\":" << id << ",\"name\":" << json_str(u.user.name)
     << ",\"state\":" << json_str(user_state_name(u.state))
     << ",\"fail_reason\":" << json_str(u.fail_reason)
-    << ",\"mode\":" << json_str(supervisor::middle_mode_name(mode_of(u)))
+    << ",\"mode\":" << json_str(supervisor::middle_mode_name(middle_.mode_of(u)))
     << ",\"enabled\":" << (u.user.enabled ? "true" : "false")
     << ",\"pid\":" << (u.worker && !u.worker->gone ? u.worker->proc.pid() : 0)
     << ",\"uid\":" << (u.uid_slot ? cfg_.cells.uid_first + 1 + *u.uid_slot : 0)
@@ -502,7 +426,7 @@ void Daemon::write_status() {
   for (std::size_t i = 0; i < listener_names_.size(); ++i)
     o << (i ? "," : "") << json_str(listener_names_[i]);
   o << "],";
-  append_mask_status(o);
+  mask_.append_status(o);
   o << "\"gate\":{";
   if (gate_) {
     o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())

@@ -92,21 +92,6 @@ std::shared_ptr<ChildLogPipe> Daemon::child_log_pipe(std::string_view what) {
   return std::move(*p);
 }
 
-base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::string& text) {
-  base::UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
-  if (!fd) return base::fail_errno("memfd_create");
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return base::fail_errno("write memfd");
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return fd;
-}
-
 #ifndef MTW_BUILD_WORKER_BIN
 #define MTW_BUILD_WORKER_BIN ""
 #endif
@@ -181,7 +166,7 @@ std::vector<std::string> Daemon::worker_argv() const {
   // What a reload may change later (send_settings) is one list.
   const auto live = worker_live_flags(cfg_);
   a.insert(a.end(), live.begin(), live.end());
-  // Middle-proxy mode starts with the Middle message (daemon_middle.cpp).
+  // Middle-proxy mode starts with the Middle message (middle_link.h).
   a.insert(a.end(), {"--middle-pool", std::to_string(cfg_.middle.pool), "--middle-stall-timeout",
                      ms(cfg_.middle.stall_timeout_ms)});
   if (!cfg_.middle.public_ip.empty()) a.insert(a.end(), {"--public-ip", cfg_.middle.public_ip});
@@ -191,12 +176,9 @@ std::vector<std::string> Daemon::worker_argv() const {
 void Daemon::start_user(UserRt& u) {
   if (stopping_) return;
   if (!u.cell) {
-    netns::ShaperRates rates;
     auto eff = effective_rate(u.limits, u.quota, u.unique_ips);
-    rates.upload.bits_per_sec = shaper_bps(eff.up_bps);
-    rates.download.bits_per_sec = shaper_bps(eff.down_bps);
-    auto cell =
-        netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)), rates);
+    auto cell = netns::Cell::create(*host_, netns::short_id(static_cast<std::uint64_t>(u.user.id)),
+                                    shaper_rates(eff));
     if (!cell) {
       u.state = UserState::kFailed;
       touch(u);
@@ -289,10 +271,10 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   const UserId id = u.user.id;
   auto w = adopt_child(io_, std::move(proc), std::move(ctl),
                        [this, id](const std::shared_ptr<ChildProc>& child, int status) {
-                         release_egress(*child);
+                         if (egress_) egress_->release(*child);
                          on_worker_exit(id, child, status);
                        });
-  if (egress_) w->egress_generation = egress_->acquire();
+  if (egress_) egress_->acquire(*w);
   w->live_flags = worker_live_flags(cfg_);  // as worker_argv() gave them
   u.worker = w;
   u.sent = 0;
@@ -350,8 +332,8 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
         log()->info("worker ready user={} pid={} after_ms={}", u.user.name, w->proc.pid(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->started)
                         .count());
-        send_middle(u, true);  // before its first client
-        send_settings(u);      // a reload since its start changed them
+        middle_.send(u, true);  // before its first client
+        send_settings(u);       // a reload since its start changed them
         drain_held(u);
         refresh_lane(u);  // after the held ones: they came first
         continue;

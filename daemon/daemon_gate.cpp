@@ -101,8 +101,8 @@ void Daemon::on_gate_exit() {
 
 void Daemon::send_gate_table() {
   gate_table_dirty_ = false;
-  mask_targets_dirty_ = true;    // the users' fake-TLS domains may have changed
-  egress_targets_dirty_ = true;  // and with them the cells' mask destinations
+  mask_.users_changed();                  // the users' fake-TLS domains may have changed
+  if (egress_) egress_->users_changed();  // and with them the cells' mask destinations
   if (!gate_ || gate_->gone) return;
   const UnixSeconds now = static_cast<UnixSeconds>(::time(nullptr));
   std::string text;

@@ -1,8 +1,12 @@
 // Private to the daemon*.cpp files: the root's wiring (the Daemon class).
 // State with rules of its own lives in components with their own headers:
 // the users and their indexes (user_registry.h), the children's adopt and
-// reap path (children.h), admission's budget tally (supervisor/
-// admission.h), the scope of a user's change (supervisor/user_change.h).
+// reap path (children.h), one user's policy applied to its shaper
+// (user_policy.h), the counters' way into the store (usage_ledger.h), the
+// cells' egress sets (egress_link.h), the middle-proxy material and ad tags
+// (middle_link.h), the mask profiles (mask_link.h), admission's budget
+// tally (supervisor/admission.h), the scope of a user's change
+// (supervisor/user_change.h).
 // Everything runs on one io_context thread; coroutines hold shared_ptrs to
 // the child they serve, so a torn-down child's pending waits finish
 // harmlessly.
@@ -32,7 +36,12 @@
 #include "base/unique_fd.h"
 #include "daemon/children.h"
 #include "daemon/daemon.h"
+#include "daemon/egress_link.h"
 #include "daemon/event_log.h"
+#include "daemon/mask_link.h"
+#include "daemon/middle_link.h"
+#include "daemon/usage_ledger.h"
+#include "daemon/user_policy.h"
 #include "daemon/user_registry.h"
 #include "netns/cell.h"
 #include "netns/counter_poller.h"
@@ -42,9 +51,7 @@
 #include "supervisor/backoff.h"
 #include "supervisor/cell_egress.h"
 #include "supervisor/config.h"
-#include "supervisor/mask_schedule.h"
 #include "supervisor/memory_bound.h"
-#include "supervisor/middle_material.h"
 #include "supervisor/mount_view.h"
 #include "supervisor/policy.h"
 #include "supervisor/spawn.h"
@@ -85,21 +92,9 @@ void log_seccomp_denials(const char* child, const std::string& user, const ipc::
 // uid (each child has a uid of its own). A relay runs one thread plus Asio's
 // resolver thread; the rest is headroom, not room for a fork bomb.
 inline constexpr std::uint64_t kChildNproc = 16;
-// A memfd holding `text`, for handing to a child as a file.
-[[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name,
-                                                      const std::string& text);
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
-
-static_assert(netns::kMinRateBps == kMinLimitRateBps && netns::kMaxRateBps == kMaxLimitRateBps,
-              "the limits' rate bounds are the shaper's");
-
-// 0 ("unlimited") becomes the shaper's ceiling; htb cannot be told "none".
-inline std::uint64_t shaper_bps(std::uint64_t bps) {
-  if (bps == 0) return netns::kMaxRateBps;
-  return std::clamp(bps, netns::kMinRateBps, netns::kMaxRateBps);
-}
 
 class Daemon final : public api::Service {
  public:
@@ -220,34 +215,6 @@ class Daemon final : public api::Service {
   // logged) when none could be made: the child then writes to /dev/null.
   std::shared_ptr<class ChildLogPipe> child_log_pipe(std::string_view what);
 
-  // daemon_egress.cpp: what cells may reach (cell_egress.h), drop counts.
-  // update_egress: at start (a failure stops it) and reload.
-  [[nodiscard]] base::Result<void> update_egress();
-  // cell_egress() over the configuration, the users' fake-TLS domains and
-  // the middle-proxy lists in force.
-  CellEgress current_egress() const;
-  // Housekeeping: when the users' fake-TLS domains changed their mask
-  // destinations (a new domain, say), the sets are updated. Only then: an
-  // update may resolve host names on the loop.
-  void egress_follow_users();
-  void release_egress(ChildProc& c);  // at a worker's reap
-  void poll_egress_drops();           // from housekeeping; reads every 5 s
-  // While destinations include names: looks them up again every 10 minutes.
-  awaitable<void> refresh_egress_names();
-
-  // daemon_middle.cpp: middle-proxy material and ad tags.
-  [[nodiscard]] base::Result<void> start_middle();
-  void refresh_middle();  // a round now (when some tag is in use), the next one scheduled
-  bool middle_wanted() const;
-  // The user's mode for its status (supervisor::middle_mode).
-  supervisor::MiddleMode mode_of(const UserRt& u) const;
-  std::optional<proto::AdTag> user_ad_tag(const UserRt& u) const;
-  TagRouting routing_of(const UserRt& u) const;
-  // The worker's Middle message; `with_material`: the current material too
-  // (a worker that has it already needs only the tags).
-  void send_middle(UserRt& u, bool with_material);
-  void push_middle(bool with_material);
-
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
   // Admission's view of the global budget (supervisor/admission.h), kept
   // as running totals: touch() re-tallies one user after any change to its
@@ -281,15 +248,10 @@ class Daemon final : public api::Service {
   void finish_sweep(
       const std::function<base::Result<void>(const netns::CellHost::CounterFn&)>& read,
       double dump_ms, std::chrono::nanoseconds dump_cpu);
-  void apply_policy(UserRt& u, UnixSeconds now);
   void rebalance();
   void housekeeping();
   void write_status();
   void append_status_user(std::ostream& o, UserId id, const UserRt& u) const;
-  // Mask profiles (daemon_mask.cpp): targets, probes, status.
-  void mask_tick();
-  void push_mask_profiles();
-  void append_mask_status(std::ostream& o) const;
   // Records an event of `user` (none: a server event) in event_log_.
   void event(std::optional<UserId> user, std::string_view kind, std::string_view detail);
   void arm_timer(asio::steady_timer& t, std::chrono::milliseconds every, void (Daemon::*fn)());
@@ -299,11 +261,7 @@ class Daemon final : public api::Service {
   Config cfg_;
   std::optional<Store> store_;
   std::unique_ptr<netns::CellHost> host_;
-  std::optional<EgressControl> egress_;  // after host_: its apply uses it
-  DropTally egress_tally_;
-  DropLogLimiter egress_log_{std::chrono::minutes(1)};
-  Clock::time_point egress_polled_{};
-  bool egress_names_watched_ = false;  // refresh_egress_names() runs
+  std::unique_ptr<EgressLink> egress_;  // with host_ (open_cells), after it: destroyed first
   // After io_: destroyed (joined) first, so its last post finds io_ alive.
   std::unique_ptr<netns::CounterPoller> poller_;
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop
@@ -340,9 +298,6 @@ class Daemon final : public api::Service {
   // Names each worker cgroup uniquely ("mtw-<id>-<n>"): a torn-down user's
   // old cgroup may still await its worker's reap when the user starts again.
   std::uint64_t cgroup_seq_ = 0;
-  // Usage deltas not yet committed (the store failed): committed with the
-  // next sweep's, one entry per user and period (accounting.h).
-  std::vector<UsageDelta> unstored_;
   UnixSeconds started_wall_ = 0;
 
   EventLog event_log_;  // sinks: webhooks_, dbus_ (set in the constructor)
@@ -350,23 +305,17 @@ class Daemon final : public api::Service {
   std::string fresh_token_;  // first start with TCP: the token, until store_fresh_token()
   std::unique_ptr<api::Webhooks> webhooks_;
 
-  std::unique_ptr<MiddleMaterial> material_;
-  // Declared after io_: destroyed first, joining its threads while io_ lives.
-  std::unique_ptr<MaterialFetcher> material_fetcher_;
-  std::unique_ptr<asio::steady_timer> material_timer_;
+  // After io_, users_ and cfg_: destroyed first, joining its fetches while io_ lives.
+  MiddleLink middle_;
+  MaskLink mask_;
+  LiveCellOps cell_ops_;
+  UserPolicy policy_;   // quota, unique IPs and rates of one user (user_policy.h)
+  UsageLedger ledger_;  // counters -> store -> usage; keeps what a failed commit left
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;
   std::unique_ptr<asio::steady_timer> watchdog_timer_;
   bool ready_sent_ = false;
-
-  std::unique_ptr<MaskSchedule> mask_schedule_;  // made at the first tick with probing on
-  bool mask_targets_dirty_ = true;               // users' domains changed: new probe targets
-  bool egress_targets_dirty_ = false;  // users' domains changed: the cells' mask destinations
-  std::vector<proto::Endpoint> egress_mask_;  // the mask destinations of the sets in force
-  UnixSeconds mask_polled_at_ = 0;
-  std::string mask_bundle_;            // the measured profiles, proto::format_profile_bundle
-  std::uint64_t mask_bundle_gen_ = 0;  // 0: nothing measured yet (workers use the built-in one)
 };
 
 }  // namespace mtw::daemon

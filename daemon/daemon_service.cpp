@@ -47,7 +47,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.id = u.user.id;
   s.state = std::string(user_state_name(u.state));
   s.fail_reason = u.fail_reason;
-  s.mode = std::string(supervisor::middle_mode_name(mode_of(u)));
+  s.mode = std::string(supervisor::middle_mode_name(middle_.mode_of(u)));
   s.enabled = u.user.enabled;
   s.expires_at = u.user.expires_at;
   s.worker_pid = u.worker && !u.worker->gone ? u.worker->proc.pid() : 0;
@@ -281,7 +281,7 @@ base::Result<void> Daemon::reset_usage(std::string_view name) {
   if (auto r = store_->reset_period(u->user.id, u->period.start, now, "api"); !r) return r;
   u->period_usage = Usage{};
   event(u->user.id, "usage_reset", "api");
-  apply_policy(*u, now);
+  policy_.apply(*u, now);
   write_status();
   return {};
 }
@@ -322,7 +322,7 @@ api::ServerStatus Daemon::server_status() {
   s.listeners = listener_names_;
   // The mask profiles' view (supervisor/mask_profile_view.h).
   s.mask_profiles = supervisor::mask_profiles_view(
-      mask_schedule_.get(), cfg_.mask.enabled && cfg_.mask.probe, wall_now());
+      mask_.schedule(), cfg_.mask.enabled && cfg_.mask.probe, wall_now());
   for (const auto& [id, u] : users_) {
     ++s.users_total;
     s.users_running += u->state == UserState::kRunning ? 1 : 0;
@@ -352,12 +352,7 @@ api::ServerStatus Daemon::server_status() {
     s.webhooks_dropped = webhooks_->dropped();
     s.webhook_failed_attempts = webhooks_->failed_attempts();
   }
-  if (material_) {
-    const auto& ms = material_->stats();
-    s.middle = {middle_wanted(),     material_->ready(), material_->current()->generation,
-                ms.last_change_at,   ms.last_success_at, ms.refreshes,
-                ms.refresh_failures, ms.last_error};
-  }
+  s.middle = middle_.status();
   return s;
 }
 

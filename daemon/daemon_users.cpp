@@ -211,15 +211,14 @@ void Daemon::reconcile_user(const StoredUser& s) {
   if (change.reload_secrets && u.worker && u.worker->ready) send_reload_secrets(u);
   if (tag_changed) {
     log()->info("ad tag changed user={} tagged={}", s.name, !s.ad_tag.empty());
-    send_middle(u, true);  // live, for new connections; the open ones keep their path
+    middle_.send(u, true);  // live, for new connections; the open ones keep their path
   }
   // The first tag in use: fetch the material now, not at the next round.
-  if ((fresh || tag_changed) && !s.ad_tag.empty() && material_ && !material_->ready())
-    refresh_middle();
+  if ((fresh || tag_changed) && !s.ad_tag.empty()) middle_.refresh_unless_ready();
   if (u.state == UserState::kIdle && !u.limits.on_demand) start_user(u);
   if (change.limits) {
     log()->info("limits changed user={}", s.name);
-    apply_policy(u, now);
+    policy_.apply(u, now);
     drain_held(u);
   }
 }
@@ -326,7 +325,7 @@ base::Result<api::ReloadOutcome> Daemon::reload_config() {
   cfg_ = std::move(next);
   event_log_.set_capacity(cfg_.api.events_kept);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
-  (void)update_egress();  // logged there; on failure the previous sets stay
+  if (egress_) (void)egress_->update();  // logged there; on failure the previous sets stay
   auto stored = store_->list_users();
   if (!stored) {
     log()->error("reload: store list failed error={}", stored.error().to_string());
@@ -348,8 +347,8 @@ base::Result<api::ReloadOutcome> Daemon::reload_config() {
   }
   send_gate_table();
   rebalance();
-  push_middle(true);  // [middle] ad_tag or a listener's tag may have changed
-  refresh_middle();   // a tag may be in use for the first time
+  middle_.push(true);  // [middle] ad_tag or a listener's tag may have changed
+  middle_.refresh();   // a tag may be in use for the first time
   // [telegram], [mask] and the connection timeouts reach running workers
   // for their new connections; workers not yet ready get them when they are.
   for (auto& [id, u] : users_) send_settings(*u);
