@@ -364,6 +364,11 @@ awaitable<void> Server::Impl::tick_loop() {
     auto now = Clock::now();
     for (conn::Connection* c : rt.connections) c->on_tick(now);
     if (middle) middle->on_tick(now);
+    // Before an idle worker goes to sleep too: the tick that sees the last
+    // connection gone returns the burst's memory.
+    if (memory.on_tick(rt.connections.size(), rt.pool))
+      log()->debug("memory returned connections={} pool_idle={}", rt.connections.size(),
+                   rt.pool.idle());
     if (now >= next_stats_file) {
       write_stats_file();
       next_stats_file = now + std::chrono::seconds(1);
