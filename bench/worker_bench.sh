@@ -103,11 +103,14 @@ trap cleanup EXIT
 start() {
   local log=$1
   shift
+  # The previous process's log must not answer for this one: the shell
+  # truncates it only once the child has started.
+  rm -f "$log"
   "$@" >"$log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 100); do
-    if grep -q '^listening' "$log"; then
+    if grep -qs '^listening' "$log"; then
       PORT=$(grep -m1 '^listening' "$log" | grep -oE '[0-9]+$')
       return 0
     fi

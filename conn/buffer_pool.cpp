@@ -1,5 +1,6 @@
 #include "conn/buffer_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace mtw::conn {
@@ -31,7 +32,23 @@ BufferLease BufferPool::borrow() {
     data = std::make_unique_for_overwrite<std::byte[]>(kBufferSize);
   }
   ++in_use_;
+  peak_in_use_ = std::max(peak_in_use_, in_use_);
   return BufferLease(this, std::move(data));
+}
+
+std::size_t BufferPool::shrink() noexcept {
+  const std::size_t keep = std::min(free_.size(), peak_in_use_ - in_use_);
+  const std::size_t freed = free_.size() - keep;
+  free_.resize(keep);  // destroys the rest; capacity stays reserved (no allocation later)
+  peak_in_use_ = in_use_;
+  return freed;
+}
+
+std::size_t BufferPool::release_idle() noexcept {
+  const std::size_t freed = free_.size();
+  free_.clear();
+  peak_in_use_ = in_use_;
+  return freed;
 }
 
 void BufferPool::give_back(std::unique_ptr<std::byte[]> data) noexcept {

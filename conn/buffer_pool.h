@@ -2,7 +2,8 @@
 // A connection borrows one when a socket becomes readable, keeps it while
 // reads keep returning data, and gives it back when a read would block, so
 // idle connections hold no buffer. Keeps at most `max_idle` free buffers; the rest go back to
-// the allocator. Not thread-safe (one io_context thread).
+// the allocator, and shrink() (the owner's tick) frees those a burst left behind.
+// Not thread-safe (one io_context thread).
 #pragma once
 
 #include <cstddef>
@@ -54,12 +55,21 @@ class BufferPool {
   std::size_t idle() const noexcept { return free_.size(); }
   std::size_t in_use() const noexcept { return in_use_; }
 
+  // Frees the idle buffers the period since the previous call did not
+  // need: keeps (peak in use over the period) - (in use now), so a steady
+  // load keeps its working set and a burst's buffers go back to the
+  // allocator at the second call after it ended. Returns how many it freed.
+  std::size_t shrink() noexcept;
+  // Frees every idle buffer (no connection left). Returns how many.
+  std::size_t release_idle() noexcept;
+
  private:
   friend class BufferLease;
   void give_back(std::unique_ptr<std::byte[]> data) noexcept;
 
   std::size_t max_idle_;
   std::size_t in_use_ = 0;
+  std::size_t peak_in_use_ = 0;  // since the last shrink()
   std::vector<std::unique_ptr<std::byte[]>> free_;
 };
 

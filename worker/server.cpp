@@ -344,7 +344,7 @@ awaitable<void> Server::Impl::tick_loop() {
     // stats file each second if one is written, else the summary line) or
     // until its first session wakes it. A thousand idle workers waking once
     // a second cost a quarter of a core on a PVM guest.
-    const bool idle = rt.connections.empty() && !rt.draining;
+    const bool idle = rt.connections.empty() && !rt.draining && !memory.follow_up_pending();
     if (!idle) {
       timer.expires_after(std::chrono::milliseconds(250));
     } else if (!rt.opts.stats_file.empty()) {
@@ -364,6 +364,11 @@ awaitable<void> Server::Impl::tick_loop() {
     auto now = Clock::now();
     for (conn::Connection* c : rt.connections) c->on_tick(now);
     if (middle) middle->on_tick(now);
+    // Before an idle worker goes to sleep too: the tick that sees the last
+    // connection gone returns the burst's memory.
+    if (memory.on_tick(rt.connections.size(), rt.pool, io))
+      log()->debug("memory returned connections={} pool_idle={}", rt.connections.size(),
+                   rt.pool.idle());
     if (now >= next_stats_file) {
       write_stats_file();
       next_stats_file = now + std::chrono::seconds(1);

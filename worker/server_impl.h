@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "conn/memory_return.h"
 #include "worker/middle.h"
 #include "worker/names.h"
 #include "worker/runtime.h"
@@ -92,6 +93,8 @@ struct Server::Impl {
   Clock::time_point drain_deadline;
   asio::steady_timer* tick_timer = nullptr;        // while tick_loop runs
   std::optional<asio::steady_timer> health_timer;  // egress health checks, when on
+  // Returns a burst's memory to the kernel once connections fall (the tick).
+  conn::MemoryReturn memory;
   bool tick_woken = false;  // the timer was cancelled to wake it, not to stop it
   Clock::time_point next_stats_file;
   Clock::time_point next_summary;

@@ -40,5 +40,52 @@ TEST(BufferPool, MovedLeaseReturnsOnce) {
   EXPECT_EQ(pool.idle(), 1u);
 }
 
+TEST(BufferPool, ShrinkKeepsTheLastPeriodsWorkingSet) {
+  BufferPool pool(16);
+  {
+    std::vector<BufferLease> burst;
+    for (int i = 0; i < 10; ++i) burst.push_back(pool.borrow());
+  }
+  auto held = pool.borrow();  // one stays in use
+  EXPECT_EQ(pool.idle(), 9u);
+  // The period saw 10 in use, 1 is now: 9 may be needed again, none freed.
+  EXPECT_EQ(pool.shrink(), 0u);
+  EXPECT_EQ(pool.idle(), 9u);
+  // A quiet period (peak 1, in use 1): the burst's buffers go.
+  EXPECT_EQ(pool.shrink(), 9u);
+  EXPECT_EQ(pool.idle(), 0u);
+  EXPECT_EQ(pool.in_use(), 1u);
+  held.reset();
+  EXPECT_EQ(pool.idle(), 1u);
+  // It was in use during this period: kept once, then freed.
+  EXPECT_EQ(pool.shrink(), 0u);
+  EXPECT_EQ(pool.shrink(), 1u);
+}
+
+TEST(BufferPool, ShrinkUnderSteadyUseFreesNothing) {
+  BufferPool pool(16);
+  for (int round = 0; round < 5; ++round) {
+    {
+      std::vector<BufferLease> work;
+      for (int i = 0; i < 4; ++i) work.push_back(pool.borrow());
+    }
+    EXPECT_EQ(pool.shrink(), 0u) << round;
+    EXPECT_EQ(pool.idle(), 4u);
+  }
+}
+
+TEST(BufferPool, ReleaseIdleFreesAllButLeases) {
+  BufferPool pool(16);
+  auto a = pool.borrow();
+  { auto b = pool.borrow(), c = pool.borrow(); }
+  EXPECT_EQ(pool.release_idle(), 2u);
+  EXPECT_EQ(pool.idle(), 0u);
+  a.reset();  // a lease outliving the release still comes back
+  EXPECT_EQ(pool.idle(), 1u);
+  EXPECT_EQ(pool.in_use(), 0u);
+  auto d = pool.borrow();  // and the pool still hands out buffers
+  EXPECT_TRUE(d);
+}
+
 }  // namespace
 }  // namespace mtw::conn
