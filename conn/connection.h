@@ -108,6 +108,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void stop_mirror() noexcept;
   // upstream_ is this host at the port the client came in on (a loop).
   bool upstream_is_loop();
+  // A write to the mask failed with a reset (or EPIPE after one): marks it,
+  // makes the client's close an RST, and says whether that was the cause.
+  bool mask_refused(const error_code& ec);
 
   Runtime& rt_;
   tcp::socket client_;
@@ -133,6 +136,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool mask_spoke_ = false;
   std::size_t mirrored_bytes_ = 0;
   proto::Endpoint mirror_target_;
+  // Masking: the mask reset the connection (mask_refused), and the
+  // mask-to-client direction has passed the mask's FIN on.
+  bool mask_reset_ = false;
+  bool mask_finished_ = false;
 };
 
 // Starts `c`'s run() on its executor (exceptions logged, never propagated).

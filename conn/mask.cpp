@@ -92,14 +92,16 @@ awaitable<void> Connection::splice_to_mask(BufferLease& buf, std::size_t from, s
                                            bool client_eof) {
   phase_ = Phase::kMask;
   last_activity_ = Clock::now();
+  bool to_mask = !client_eof;
   if (filled > from) {
     auto [ec, n] = co_await asio::async_write(
         upstream_, asio::buffer(buf.data() + from, filled - from), use_nothrow);
-    if (ec) {
+    if (ec && !mask_refused(ec)) {
       close();
       co_return;
     }
-    rt_.counters[Counter::kMaskedBytesToMask] += filled - from;
+    if (ec) to_mask = false;  // what the mask sent before its reset still goes to the client
+    if (!ec) rt_.counters[Counter::kMaskedBytesToMask] += filled - from;
   }
   buf.reset();
   error_code ignored;
@@ -110,7 +112,22 @@ awaitable<void> Connection::splice_to_mask(BufferLease& buf, std::size_t from, s
         co_await self->splice(self->upstream_, self->client_, Counter::kMaskedBytesFromMask);
       },
       LogExceptions{"mask splice"});
-  if (!client_eof) co_await splice(client_, upstream_, Counter::kMaskedBytesToMask);
+  if (to_mask) co_await splice(client_, upstream_, Counter::kMaskedBytesToMask);
+}
+
+// The mask reset the connection while we still had the client's bytes to
+// give it (a web server closes on a request it refuses, e.g. an oversized
+// TLS record, with the rest unread, and its kernel answers what follows
+// with a reset). The client must see what the mask's own client sees: the
+// mask's last bytes (its alert), then the reset; so the mask-to-client
+// direction drains what was received before the reset and the client's
+// socket is closed with an RST, whichever direction notices first.
+bool Connection::mask_refused(const error_code& ec) {
+  if (ec != asio::error::connection_reset && ec != asio::error::broken_pipe) return false;
+  mask_reset_ = true;
+  const ::linger abort_close{1, 0};
+  ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+  return true;
 }
 
 bool Connection::upstream_is_loop() {
@@ -193,8 +210,13 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
       co_return;
     }
     if (ec == asio::error::eof) {
+      if (&from == &upstream_ && mask_reset_) {  // drained after the mask's reset
+        close();
+        co_return;
+      }
       error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the FIN on
+      if (&from == &upstream_) mask_finished_ = true;
       co_return;
     }
     if (ec) {
@@ -211,6 +233,9 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
     last_activity_ = Clock::now();
     auto [wr, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_nothrow);
     if (wr) {
+      // Refused by the mask: the other direction drains its last bytes and
+      // closes, unless it has already finished (the mask's FIN came first).
+      if (&to == &upstream_ && mask_refused(wr) && !mask_finished_) co_return;
       close();
       co_return;
     }

@@ -268,6 +268,24 @@ DbusResult<void> DbusHandlers::set_limits(const std::string& name, const Variant
   return {};
 }
 
+// The HTTP API's rendering (api/json_out.h), so both faces show the same
+// members; only `flight` gets a D-Bus type of its own: JSON's pairs would
+// otherwise become av of av.
+DbusResult<MaskProfilesReply> DbusHandlers::mask_profiles() {
+  const supervisor::MaskProfilesView view = service_.server_status().mask_profiles;
+  const json::value body = api::detail::to_json(view);
+  std::vector<VariantMap> out;
+  const json::array& rendered = body.at("profiles").as_array();
+  for (std::size_t i = 0; i < rendered.size() && i < view.profiles.size(); ++i) {
+    VariantMap m = to_variant_map(rendered[i].as_object());
+    std::vector<sdbus::Struct<std::uint64_t, std::uint64_t>> flight;
+    for (const auto& r : view.profiles[i].flight) flight.emplace_back(r.min, r.max);
+    m["flight"] = sdbus::Variant(flight);
+    out.push_back(std::move(m));
+  }
+  return MaskProfilesReply{view.probing, std::move(out)};
+}
+
 DbusResult<VariantMap> DbusHandlers::get_status(const std::string& name) {
   if (auto k = known_name(name); !k) return tl::unexpected(k.error());
   auto st = service_.user_status(name);

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
+#include <tuple>
 #include <vector>
 
 #include "api/service.h"
@@ -45,6 +46,8 @@ using VariantMap = std::map<std::string, sdbus::Variant>;
 using UserRow = sdbus::Struct<std::string, bool, std::string, bool>;
 // GetUsage: (date "YYYY-MM-DD" or "YYYY-MM", bytes_up, bytes_down).
 using UsageRow = sdbus::Struct<std::string, std::uint64_t, std::uint64_t>;
+// GetMaskProfiles: [mask] probing on, and one a{sv} per fake-TLS domain.
+using MaskProfilesReply = std::tuple<bool, std::vector<VariantMap>>;
 
 // A signal to emit for a LiveEvent; which fields are used depends on `member`:
 // UserThrottled(user, reason, detail), UserUnthrottled(user, reason),
@@ -91,6 +94,10 @@ class DbusHandlers {
   DbusResult<std::vector<UsageRow>> get_usage(const std::string& name, const std::string& by,
                                               const std::string& from, const std::string& to);
   DbusResult<void> reload();
+  // As GET /v1/mask-profiles: (probing, profiles). Each profile holds the
+  // HTTP API's members; `flight` is a(tt) (min, max payload bytes per
+  // record) instead of JSON's array of pairs.
+  DbusResult<MaskProfilesReply> mask_profiles();
 
   api::ServerStatus server_status() { return service_.server_status(); }
 

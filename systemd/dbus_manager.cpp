@@ -173,6 +173,11 @@ void Manager::register_methods() {
                           const std::string& to) {
         return guarded("GetUsage", [&] { return unwrap(h.get_usage(name, by, from, to)); });
       });
+  o.registerMethod("GetMaskProfiles")
+      .onInterface(kInterface)
+      .withOutputParamNames("probing", "profiles")
+      .implementedAs(
+          [&h] { return guarded("GetMaskProfiles", [&] { return unwrap(h.mask_profiles()); }); });
   o.registerMethod("Reload").onInterface(kInterface).implementedAs([&h] {
     guarded("Reload", [&] { unwrap(h.reload()); });
   });

@@ -8,8 +8,8 @@ $DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
 2. every property, compared with GET /v1/status;
 3. every method: AddUser, ListUsers, GetUser, GetStatus, SetLimits (and
    "default" back to [defaults]), DisableUser, EnableUser, GetUsage by day
-   and month, Reload (also a rejected file), RemoveUser; answers agree with
-   the HTTP API;
+   and month, Reload (also a rejected file), RemoveUser, GetMaskProfiles;
+   answers agree with the HTTP API;
 4. bad calls get named errors (NoSuchUser, UserExists, InvalidArgument,
    DeclaredInConfig) and leave the store (SQLite rows) and GET /v1/users
    unchanged;
@@ -378,6 +378,47 @@ BAD_CALLS = [
 ]
 
 
+def scenario_mask_profiles(cl, api):
+    """GetMaskProfiles answers what GET /v1/mask-profiles does: a user with a
+    fake-TLS secret for a domain of its own gets that domain a profile entry
+    (probed at the sandbox's fake mask, which speaks no TLS: builtin, with
+    its error)."""
+    u = cl.call("AddUser", "sa{sv}", "masky", 1, "tls_domain", "s", "profile.test")[0]
+    h.check(u.get("name") == "masky" and u["secrets"][0]["secret"].startswith("ee"),
+            "AddUser masky: a generated fake-TLS secret for profile.test")
+    doc = wait_for(lambda: (lambda d: d if any(p["domain"] == "profile.test" for p in d["profiles"]) else None)(
+        api.get("/v1/mask-profiles").json), timeout=20)
+    h.check(doc is not None, "GET /v1/mask-profiles lists profile.test")
+    if doc is None:
+        return
+    r = cl.busctl(["call", NAME, PATH, IFACE, "GetMaskProfiles"])
+    h.check(r.returncode == 0, "GetMaskProfiles answers (%s)" % r.stderr.strip())
+    if r.returncode != 0:
+        return
+    raw = json.loads(r.stdout)
+    h.check(raw["type"] == "baa{sv}", "GetMaskProfiles returns (b probing, aa{sv} profiles): %s" % raw["type"])
+    probing, profiles = unwrap(raw["data"])
+    doc = api.get("/v1/mask-profiles").json  # again: the same moment as the call, as near as can be
+    h.check(probing == doc["probing"], "probing as the HTTP API says (%s)" % probing)
+    # Moving members (age, next probe, last attempt) aside, every member is equal;
+    # flight is a(tt) on D-Bus, pairs in JSON.
+    moving = ("age_s", "next_probe_at", "last_attempt_at", "measured_at", "last_error", "samples", "source")
+    want = {p["domain"]: {k: v for k, v in p.items() if k not in moving} for p in doc["profiles"]}
+    got = {p["domain"]: {k: v for k, v in p.items() if k not in moving} for p in profiles}
+    h.check(got == want, "GetMaskProfiles equals GET /v1/mask-profiles (%d profiles)%s"
+            % (len(got), "" if got == want else ": %s vs %s" % (got, want)))
+    h.check(all(set(p) == set(q) for p in profiles for q in doc["profiles"] if p["domain"] == q["domain"]),
+            "the same members on both faces")
+    mine = [p for p in profiles if p["domain"] == "profile.test"]
+    h.check(len(mine) == 1 and mine[0]["source"] in ("builtin", "measured") and mine[0]["cipher"]
+            and mine[0]["flight_records"] == len(mine[0]["flight"]) and mine[0]["target"],
+            "profile.test: source, cipher, flight (%s)" % {k: mine[0].get(k) for k in ("source", "target", "flight")}
+            if mine else "profile.test missing")
+    err, _ = cl.gdbus("GetMaskProfiles", uid=NOBODY)
+    h.check(err is not None and "AccessDenied" in err, "GetMaskProfiles refused to a caller outside the group (%s)" % err)
+    cl.call("RemoveUser", "s", "masky")
+
+
 def scenario_bad_calls(env, cl, api):
     store0, users0 = dump_store(env), users_without_status(api)
     passed = 0
@@ -544,7 +585,9 @@ def test():
     try:
         bus = Bus(env)
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
-        env.write_config([{"name": "cfg", "secret": CFG}], sections={"dbus": {"enabled": True, "bus": "system"}})
+        # Probing on, for GetMaskProfiles (the fake mask speaks no TLS: builtin, with an error).
+        env.write_config([{"name": "cfg", "secret": CFG}],
+                         sections={"dbus": {"enabled": True, "bus": "system"}, "mask": {"probe": True}})
         env.start()
         env.require_running(["cfg"])
         cl = Client(bus.address)
@@ -569,6 +612,9 @@ def test():
         err, _ = cl.gdbus("GetUser", "'bob'")
         h.check(err == "org.mtwarden.Error.NoSuchUser" and api.get("/v1/users/bob").status == 404,
                 "RemoveUser bob: gone on both faces (%s)" % err)
+
+        sb.log("--- 3b: mask profiles")
+        scenario_mask_profiles(cl, api)
 
         sb.log("--- 7: bus restart")
         for m in (mon, mon_nobody):

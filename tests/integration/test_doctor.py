@@ -6,7 +6,9 @@ real supervisor and gate serve a fake-TLS-only listener on 127.0.0.1:443
 plus a second one whose mask is a plain HTTP server. Each check is seen
 passing, then failing (or warning) for the reason it exists: the mask
 down, a certificate for another name, the clock skewed through doctor's
-test-only clock offset (latency: unit tests only, no netem here), a self-probe difference (the second listener), a
+test-only clock offset, a mask 2 x 150 ms away (a delaying relay: no netem
+here), another server for the domain (profile differs), a self-probe
+difference (the second listener), a
 DC on a closed port, the upstream killed, a mask target that is this
 proxy, no stored profile, the DNS name not pointing here. The mask
 profiles are checked over the API, the CLI and /metrics (promtool), in
@@ -37,6 +39,41 @@ CTL = os.environ.get("MTW_CTL", "build/ht/ctl/mtwardenctl")
 OFFSET_ENV = "MTWARDEN_DOCTOR_TEST_CLOCK_OFFSET_S"
 HTTP_PORT = 8080
 SOCKS_PORT = 1080
+ECDSA_PORT = 8444  # nginx, mask.test with an ECDSA certificate
+SLOW_PORT = 9443   # a relay to nginx's mask.test that delays every chunk
+SLOW_DELAY_S = 0.15
+
+# A TCP relay that holds every chunk for a while in both directions: a mask
+# far from this host (no netem in the test kernel), for the latency check.
+SLOW_RELAY = r"""
+import asyncio, sys
+listen, port, target, tport, delay = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+async def pump(r, w):
+    try:
+        while True:
+            b = await r.read(65536)
+            if not b:
+                break
+            await asyncio.sleep(delay)
+            w.write(b)
+            await w.drain()
+    except OSError:
+        pass
+    finally:
+        w.close()
+async def serve(cr, cw):
+    try:
+        ur, uw = await asyncio.open_connection(target, tport)
+    except OSError:
+        cw.close()
+        return
+    await asyncio.gather(pump(cr, uw), pump(ur, cw))
+async def main():
+    srv = await asyncio.start_server(serve, listen, port)
+    async with srv:
+        await srv.serve_forever()
+asyncio.run(main())
+"""
 
 
 def start_nginx(d):
@@ -47,6 +84,11 @@ def start_nginx(d):
         sb.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "90",
                 "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
                 "-keyout", os.path.join(d, name + ".key"), "-out", os.path.join(d, name + ".crt")])
+    # mask.test once more with an ECDSA key: a much shorter first flight than
+    # the RSA one the daemon stores (the profile check's "differs" case).
+    sb.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "90", "-subj", "/CN=" + DOMAIN, "-addext", "subjectAltName=DNS:" + DOMAIN,
+            "-keyout", os.path.join(d, "ecdsa.key"), "-out", os.path.join(d, "ecdsa.crt")])
     with open(os.path.join(d, "www", "index.html"), "w") as f:
         f.write("<h1>mask.test ok</h1>\n")
     conf = os.path.join(d, "nginx.conf")
@@ -66,7 +108,9 @@ http {{
   fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
   types {{ text/html html; }}
 """.format(d=d) + server.format(d=d, addr=sb.INET_ADDR, port=443, name=DOMAIN) +
-                server.format(d=d, addr=sb.INET_ADDR, port=8443, name="other.test") + "}\n")
+                server.format(d=d, addr=sb.INET_ADDR, port=8443, name="other.test") +
+                server.format(d=d, addr=sb.INET_ADDR, port=ECDSA_PORT, name=DOMAIN).replace(
+                    DOMAIN + ".crt", "ecdsa.crt").replace(DOMAIN + ".key", "ecdsa.key") + "}\n")
     sb.run(sb.in_inet([NGINX, "-t", "-q", "-c", conf, "-p", d]))
     p = sb.Proc(sb.in_inet([NGINX, "-c", conf, "-p", d]), name="nginx",
                 stderr_path=os.path.join(d, "logs", "stderr.log"))
@@ -187,8 +231,12 @@ def test():
         socks = sb.Proc(sb.in_inet([MICROSOCKS, "-i", sb.INET_ADDR, "-p", str(SOCKS_PORT),
                                     "-u", "doc", "-P", "doc-pw"]), name="microsocks",
                         stderr_path=os.path.join(env.dir, "socks.log"))
-        h.check(wait_port(sb.INET_ADDR, HTTP_PORT) and wait_port(sb.INET_ADDR, SOCKS_PORT),
-                "plain HTTP server and microsocks listening")
+        slow = sb.Proc(sb.in_inet(["/usr/bin/python3", "-c", SLOW_RELAY, sb.INET_ADDR, str(SLOW_PORT),
+                                   sb.INET_ADDR, "443", str(SLOW_DELAY_S)]), name="slow-relay",
+                       stderr_path=os.path.join(env.dir, "slow.log"))
+        h.check(wait_port(sb.INET_ADDR, HTTP_PORT) and wait_port(sb.INET_ADDR, SOCKS_PORT) and
+                wait_port(sb.INET_ADDR, SLOW_PORT),
+                "plain HTTP server, microsocks and the slow relay listening")
         other_port = sb.free_port()
         base_mask = {"address": "", "connect_timeout_ms": 1000, "discard_timeout_ms": 1000,
                      "probe": True, "probe_handshakes": 3}
@@ -306,6 +354,23 @@ def test():
         code, by = doctor(wrong, "--ca-file", ca, "--public-address", sb.INET_ADDR)
         c = verdict(by, "mask.cert:" + DOMAIN, "fail", "a certificate for other.test")
         h.check(c and "other.test" in c["reason"], "the reason names other.test")
+        # The same site behind a slow path: every handshake >= 2 x 150 ms.
+        far = write_cfg(os.path.join(env.dir, "far.toml"), drop_bob=True,
+                        domains={DOMAIN: "%s:%d" % (sb.INET_ADDR, SLOW_PORT)})
+        code, by = doctor(far, "--ca-file", ca, "--public-address", sb.INET_ADDR)
+        c = verdict(by, "mask.latency:" + DOMAIN, "warn", "a mask 2 x 150 ms away")
+        h.check(c and "ms from here" in c["reason"] and c.get("fix"),
+                "the latency warning says how long and what to do (%s)" % (c or {}).get("values"))
+        verdict(by, "mask.profile:" + DOMAIN, "pass", "the same nginx behind the relay: profile matches")
+        h.check(code == 1, "a slow mask: warnings only, exit 1 (got %d)" % code)
+        # Another server for the domain (ECDSA): not what the daemon measured.
+        other = write_cfg(os.path.join(env.dir, "ecdsa.toml"), drop_bob=True,
+                          domains={DOMAIN: "%s:%d" % (sb.INET_ADDR, ECDSA_PORT)})
+        code, by = doctor(other, "--ca-file", ca, "--public-address", sb.INET_ADDR)
+        c = verdict(by, "mask.profile:" + DOMAIN, "warn", "a mask whose flight differs from the stored profile")
+        h.check(c and "differs" in c["reason"], "the reason says the stored profile differs (%s)"
+                % (c or {}).get("reason"))
+        verdict(by, "mask.tls:" + DOMAIN, "pass", "the ECDSA server answers TLS 1.3")
         fresh = write_cfg(os.path.join(env.dir, "fresh.toml"), drop_bob=True,
                           state_dir=os.path.join(env.dir, "fresh-state"))
         code, by = doctor(fresh, "--ca-file", ca, "--public-address", sb.INET_ADDR)
@@ -355,6 +420,7 @@ def test():
         verdict(by, "clock", "warn", "no reference clock (no NTP, no mask Date)")
         h.check(code == 2, "mask down: exit 2 (got %d)" % code)
         plain.stop()
+        slow.stop()
     finally:
         env.cleanup()
 

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "../api/fake_service.h"
+#include "api/json_out.h"
 
 namespace mtw::systemd {
 namespace {
@@ -292,6 +293,34 @@ TEST_F(DbusHandlersTest, SignalsForEventKinds) {
   EXPECT_FALSE(sig("", "reloaded", "users=1"));
   EXPECT_FALSE(sig("ann", "user_created", "api"));
   EXPECT_FALSE(sig("", "quota_throttled", "used=1 quota=1"));
+}
+
+TEST_F(DbusHandlersTest, MaskProfilesAreTheHttpApisWithTypedFlight) {
+  auto r = h_.mask_profiles();
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& [probing, profiles] = *r;
+  EXPECT_TRUE(probing);
+  ASSERT_EQ(profiles.size(), 1u);
+  const VariantMap& p = profiles[0];
+  EXPECT_EQ(p.at("domain").get<std::string>(), "www.example.com");
+  EXPECT_EQ(p.at("target").get<std::string>(), "www.example.com:443");
+  EXPECT_EQ(p.at("source").get<std::string>(), "stored");
+  EXPECT_EQ(p.at("age_s").get<std::int64_t>(), 100);
+  EXPECT_EQ(p.at("cipher").get<std::string>(), "1302");
+  EXPECT_EQ(p.at("flight").peekValueType(), "a(tt)");
+  const auto flight =
+      p.at("flight").get<std::vector<sdbus::Struct<std::uint64_t, std::uint64_t>>>();
+  ASSERT_EQ(flight.size(), 2u);
+  EXPECT_EQ(std::get<0>(flight[1]), 900u);
+  EXPECT_EQ(std::get<1>(flight[1]), 910u);
+  EXPECT_EQ(p.at("flight_records").get<std::uint64_t>(), 2u);
+  EXPECT_EQ(p.at("flight_wire_min").get<std::uint64_t>(), 956u);
+  EXPECT_EQ(p.at("latency_ms").get<VariantMap>().at("median").get<std::uint64_t>(), 2u);
+  // Every member of GET /v1/mask-profiles is there, none added.
+  const auto json = api::detail::to_json(svc_.server_status().mask_profiles);
+  const auto& want = json.at("profiles").as_array()[0].as_object();
+  EXPECT_EQ(p.size(), want.size());
+  for (const auto& kv : want) EXPECT_TRUE(p.count(std::string(kv.key()))) << kv.key();
 }
 
 TEST_F(DbusHandlersTest, JsonToVariantsLeavesNullsOutAndKeepsArrayTypes) {
