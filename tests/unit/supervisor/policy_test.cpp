@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <numeric>
 #include <random>
@@ -340,7 +341,7 @@ TEST(UniqueIpKey, IPv6CountsPerPrefix) {
 }
 
 TEST(UniqueIpKey, UnknownFamilyIsOneKey) {
-  EXPECT_EQ(unique_ip_key(0, {}, 64), "?");
+  EXPECT_EQ(unique_ip_key(0, std::array<std::byte, 16>{}, 64), "?");
   EXPECT_EQ(unique_ip_key(5, addr_of(4, "1.2.3.4"), 64), "?");
 }
 
