@@ -121,7 +121,7 @@ base::Result<void> Daemon::start() {
   raise_nofile_soft_limit();
   if (auto r = check_host_clashes(cfg_.cells); !r) return r;
   if (auto r = prepare_dirs(); !r) return r;
-  auto store = Store::open(cfg_.server.state_dir + "/state.db");
+  auto store = Store::open(cfg_.store, cfg_.server.state_dir + "/state.db");
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
   event_log_.set_store(&*store_);

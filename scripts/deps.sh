@@ -7,14 +7,14 @@ BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-all-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libexpected-dev libnl-3-dev libnl-route-3-dev libnftables-dev libsdbus-c++-dev
-  libsystemd-dev libsqlite3-dev libqrencode-dev libpng-dev libseccomp-dev libsodium-dev help2man dpkg-dev
+  libsystemd-dev libsqlite3-dev libpq-dev libqrencode-dev libpng-dev libseccomp-dev libsodium-dev help2man dpkg-dev
 )
 RUN_PKGS=(iproute2 nftables util-linux)
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev clang clang-format libclang-rt-14-dev
   python3 python3-telethon iperf3 nodejs npm procps psmisc curl zbar-tools librsvg2-bin prometheus
   nginx-light openssl dante-server libpam-pwdfile microsocks chromium fonts-dejavu-core
-  dbus dbus-daemon dbus-bin systemd man-db libglib2.0-bin
+  dbus dbus-daemon dbus-bin systemd man-db libglib2.0-bin postgresql
 )
 
 want=("${BUILD_PKGS[@]}" "${RUN_PKGS[@]}")
@@ -48,6 +48,15 @@ if ((${#missing[@]})); then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     own_policy=1
+  fi
+  # postgresql is for the store tests, which start their own throw-away
+  # server: the package must not create (or start) a system cluster.
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    mkdir -p /etc/postgresql-common
+    conf=/etc/postgresql-common/createcluster.conf
+    if ! grep -qs '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$conf"; then
+      echo 'create_main_cluster = false' >> "$conf"
+    fi
   fi
   apt-get update -qq
   rc=0

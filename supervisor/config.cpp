@@ -477,6 +477,43 @@ void read_dbus(TableReader r, DbusConfig& d) {
   r.finish();
 }
 
+// [store]: the engine (sqlite | postgresql) and, for PostgreSQL, where and
+// as whom to connect. The password file is read when the store opens (a
+// reload does not reconnect); here its path is only checked for shape.
+void read_store(TableReader r, StoreConfig& s) {
+  if (auto v = r.string("backend")) {
+    if (*v == "sqlite")
+      s.backend = StoreEngine::kSqlite;
+    else if (*v == "postgresql")
+      s.backend = StoreEngine::kPostgresql;
+    else
+      r.error(*r.table().get("backend"), "store.backend must be \"sqlite\" or \"postgresql\"");
+  }
+  const toml::node* conn = r.node("postgresql");
+  if (auto v = r.string("postgresql")) {
+    if (auto ok = check_postgresql_conninfo(*v); !ok)
+      r.error(*conn, "store.postgresql: " + ok.error().context);
+    else
+      s.postgresql = *v;
+  }
+  const toml::node* pw = r.node("password_file");
+  if (auto v = absolute_path(r, "password_file")) s.password_file = *v;
+  if (auto v = r.string("host_name")) {
+    if (auto ok = check_host_name(*v); !ok)
+      r.error(*r.table().get("host_name"), "store.host_name: " + ok.error().context);
+    else
+      s.host_name = *v;
+  }
+  if (s.backend == StoreEngine::kPostgresql && s.postgresql.empty() && !conn)
+    r.diag().error(r.table().source(),
+                   "store.backend = \"postgresql\" needs store.postgresql = \"host=... "
+                   "dbname=... user=...\"");
+  if (s.backend == StoreEngine::kSqlite && (conn || pw))
+    r.diag().error(r.table().source(),
+                   "store.postgresql and store.password_file need store.backend = \"postgresql\"");
+  r.finish();
+}
+
 // Seconds since the epoch at which the user stops being served: a plain
 // date means "through that day", so it expires at the next midnight UTC.
 std::optional<std::int64_t> read_expiry(TableReader& r) {
@@ -561,9 +598,9 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
-      "server",   "listener",   "mask",        "telegram", "cells",
-      "timeouts", "accounting", "connections", "defaults", "user",
-      "api",      "dbus",       "upstream",    "egress",   "middle"};
+      "server",     "listener",    "mask",     "telegram", "cells", "timeouts",
+      "accounting", "connections", "defaults", "user",     "api",   "dbus",
+      "upstream",   "egress",      "middle",   "store"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -586,6 +623,7 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
   if (const auto* t = section(diag, root, "api")) read_api({diag, *t, "api"}, cfg.api);
   if (const auto* t = section(diag, root, "dbus")) read_dbus({diag, *t, "dbus"}, cfg.dbus);
   if (const auto* t = section(diag, root, "middle")) read_middle({diag, *t, "middle"}, cfg.middle);
+  if (const auto* t = section(diag, root, "store")) read_store({diag, *t, "store"}, cfg.store);
   if (const auto* t = section(diag, root, "defaults")) {
     TableReader r(diag, *t, "defaults");
     cfg.defaults = resolve_limits(Limits{}, detail::read_limit_keys(r));

@@ -22,6 +22,7 @@
 #include "proto/secret.h"
 #include "supervisor/limits.h"
 #include "supervisor/middle_material.h"
+#include "supervisor/store.h"
 #include "supervisor/user_name.h"
 
 namespace mtw::supervisor {
@@ -268,6 +269,7 @@ struct Config {
   ApiConfig api;
   DbusConfig dbus;
   MiddleConfig middle;
+  StoreConfig store;  // [store]: the engine and this host's name
   Limits defaults;
   std::vector<UserConfig> users;
   std::vector<UpstreamConfig> upstreams;

@@ -638,6 +638,67 @@ TEST(Config, LoadReportsAMissingFileWithErrno) {
   EXPECT_EQ(r.error().sys_errno, ENOENT);
 }
 
+TEST(Config, StoreDefaultsToSqliteUnderTheHostname) {
+  auto cfg = parse_config(kListener, "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->store.backend, StoreEngine::kSqlite);
+  EXPECT_EQ(cfg->store.host_name, "");  // the store asks gethostname
+  EXPECT_TRUE(check_host_name(default_host_name()));
+}
+
+TEST(Config, StorePostgresqlKeys) {
+  auto cfg = parse_config(std::string(kListener) +
+                              "[store]\nbackend = \"postgresql\"\n"
+                              "postgresql = \"host=db.example dbname=mtw user=mtw "
+                              "sslmode=verify-full\"\npassword_file = \"/etc/mtwarden/db.pw\"\n"
+                              "host_name = \"fra-1\"\n",
+                          "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->store.backend, StoreEngine::kPostgresql);
+  EXPECT_EQ(cfg->store.postgresql, "host=db.example dbname=mtw user=mtw sslmode=verify-full");
+  EXPECT_EQ(cfg->store.password_file, "/etc/mtwarden/db.pw");
+  EXPECT_EQ(cfg->store.host_name, "fra-1");
+}
+
+TEST(Config, StoreBadInputIsRefusedAtLoad) {
+  const std::string pg = std::string(kListener) + "[store]\nbackend = \"postgresql\"\n";
+  EXPECT_THAT(error_of(std::string(kListener) + "[store]\nbackend = \"mysql\"\n"),
+              HasSubstr("store.backend must be \"sqlite\" or \"postgresql\""));
+  EXPECT_THAT(error_of(pg), HasSubstr("needs store.postgresql"));
+  EXPECT_THAT(error_of(pg + "postgresql = \"host=x dbname='open\"\n"),
+              HasSubstr("store.postgresql: bad connection string"));
+  EXPECT_THAT(error_of(pg + "postgresql = \"host=x nosuchkey=1\"\n"),
+              HasSubstr("store.postgresql: bad connection string"));
+  const std::string inline_pw = error_of(pg + "postgresql = \"host=x password=hunter2\"\n");
+  EXPECT_THAT(inline_pw, HasSubstr("put it in password_file"));
+  EXPECT_THAT(inline_pw, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(error_of(pg + "postgresql = \"host=x\"\npassword_file = \"db.pw\"\n"),
+              HasSubstr("store.password_file must be an absolute path"));
+  EXPECT_THAT(error_of(pg + "postgresql = \"host=x\"\nhost_name = \"a b\"\n"),
+              HasSubstr("store.host_name: a host name has only"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[store]\npostgresql = \"host=x\"\n"),
+              HasSubstr("need store.backend = \"postgresql\""));
+  EXPECT_THAT(error_of(std::string(kListener) + "[store]\nbackend = \"sqlite\"\nport = 1\n"),
+              HasSubstr("port"));
+}
+
+TEST(Store, AnUnreadablePasswordFileFailsTheOpenClearly) {
+  StoreConfig c;
+  c.backend = StoreEngine::kPostgresql;
+  c.postgresql = "host=127.0.0.1 dbname=x user=y";
+  c.password_file = "/nonexistent/mtw-db.pw";
+  auto s = Store::open(c, "");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, base::Errc::kSyscall);
+  EXPECT_THAT(s.error().context, HasSubstr("password_file /nonexistent/mtw-db.pw"));
+  c.password_file.clear();
+  c.postgresql = "host='x";
+  EXPECT_EQ(Store::open(c, "").error().code, base::Errc::kBadInput);
+  c.postgresql = "host=127.0.0.1";
+  c.host_name = "bad host";
+  EXPECT_THAT(Store::open(c, "").error().context, HasSubstr("host name"));
+}
+
 TEST(Cidr, ParsesAndFormatsBothFamilies) {
   EXPECT_EQ(format_cidr(parse_cidr("10.200.0.0/16").value()), "10.200.0.0/16");
   EXPECT_EQ(format_cidr(parse_cidr("fd6d:7477:6172::/48").value()), "fd6d:7477:6172::/48");
