@@ -32,7 +32,8 @@ layout"): at 1 Mbit/s downloads stall for up to a second in the first
 seconds (the sender, a sub-millisecond hop away, overruns a queue that
 holds one GSO packet) and a single upload lost up to 9 % in some runs. At
 1 Mbit/s the test therefore checks only that the payload stays between
-85 % and 105 % of the limit (the shaper is in force and never exceeded);
+85 % of the limit and 5 % plus one GSO lump over the span above it (the
+shaper is in force and not exceeded beyond its delivery granularity);
 the +-5 % and no-stall rules apply from 2 Mbit/s up. The FIGURES table shows
 the 1 Mbit/s figures too.
 
@@ -313,9 +314,12 @@ def judge(label, curve, a, b, bps, floor_bps=None, check_mean=True):
     sb.log("%-34s limit %6.2f Mbit/s: payload %7.3f Mbit/s (%+5.1f %%), worst 1 s window %7.3f (%.0f %%) at +%.1f s"
            % (label, bps / MBIT, mean / MBIT, (mean / bps - 1) * 100, worst / MBIT, worst / bps * 100, worst_t - a))
     if bps < STRICT_FROM_BPS:
-        h.check(LOOSE_LOW * bps <= mean <= (1 + TOLERANCE) * bps,
-                "%s: payload %.3f Mbit/s within 85 %%..105 %% of %.2f (worst window %.3f reported)"
-                % (label, mean / MBIT, bps / MBIT, worst / MBIT))
+        # One GSO lump more or less over the span is delivery granularity,
+        # not a rate above the limit (0.52 Mbit over ~6 s: ~9 % at 1 Mbit/s).
+        high = (1 + TOLERANCE) * bps + GSO_BITS / (b - a)
+        h.check(LOOSE_LOW * bps <= mean <= high,
+                "%s: payload %.3f Mbit/s within 85 %% of %.2f .. %.3f (5 %% and one GSO lump; "
+                "worst window %.3f reported)" % (label, mean / MBIT, bps / MBIT, high / MBIT, worst / MBIT))
         return
     h.check(not check_mean or abs(mean - bps) <= TOLERANCE * bps,
             "%s: payload %.3f Mbit/s within 5 %% of %.2f" % (label, mean / MBIT, bps / MBIT))
