@@ -3,9 +3,12 @@
 // pooled middle connection; answers and quick acks come back through the
 // MiddleClient calls, are framed for the client's transport, encrypted and
 // queued for pump_middle_to_client. Backpressure: the client is not read
-// while its middle connection's outbound queue is over its cap; a client
-// that does not read its answers is closed once its queue passes
-// kMaxClientQueueBytes (the shared connection must never wait for it).
+// while its middle connection's outbound queue is over its cap, nor while
+// its own answers queued here pass kAnswersPauseBytes (a client that asks
+// faster than it reads, e.g. an echo, is slowed down at its requests, as a
+// direct relay's TCP would); a client that does not read its answers at
+// all is closed once its queue passes kMaxClientQueueBytes (the shared
+// connection must never wait for it).
 #include <cstring>
 #include <utility>
 
@@ -20,6 +23,11 @@ namespace {
 
 // One maximal packet plus slack: a client may lag by about one big answer.
 constexpr std::size_t kMaxClientQueueBytes = proto::kMaxFramePayload + 1024 * 1024;
+// The client's reads pause over this many bytes of unread answers and resume
+// once they are written out below it. What the client asked before the pause
+// still comes back, so this stays far under kMaxClientQueueBytes: a 1 MiB
+// watermark leaves room for ~15 MiB of answers already in flight.
+constexpr std::size_t kAnswersPauseBytes = 1024 * 1024;
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("worker");
@@ -107,6 +115,8 @@ awaitable<bool> Session::relay_middle(BufferLease& buf, const proto::ClientInit&
   req_.ad_tag = tag;
   down_timer_.emplace(client_.get_executor());
   down_timer_->expires_at(Clock::time_point::max());
+  up_timer_.emplace(client_.get_executor());
+  up_timer_->expires_at(Clock::time_point::max());
   phase_ = Phase::kRelay;
   last_activity_ = Clock::now();
   log()->debug("middle relay started id={} dc={} conn_id={:016x} fake_tls={}", id_, init.dc,
@@ -190,6 +200,10 @@ awaitable<void> Session::pump_client_to_middle(BufferLease buf, std::size_t tail
     tail = end - tail_begin;
     std::memmove(buf.data(), buf.data() + tail_begin, tail);
     if (middle_->congested() && !co_await middle_->wait_uncongested()) break;
+    while (down_bytes_ > kAnswersPauseBytes && phase_ == Phase::kRelay) {
+      co_await up_timer_->async_wait(use_nothrow);
+    }
+    if (phase_ != Phase::kRelay) break;
   }
   close();
 }
@@ -204,6 +218,7 @@ awaitable<void> Session::pump_middle_to_client() {
     down_queue_.pop_front();
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(b), use_nothrow);
     down_bytes_ -= b.size();
+    if (down_bytes_ <= kAnswersPauseBytes) up_timer_->cancel();
     if (ec) break;
   }
   close();

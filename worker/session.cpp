@@ -40,6 +40,7 @@ void Session::close() noexcept {
   Connection::close();
   leave_middle(true);
   if (down_timer_) down_timer_->cancel();
+  if (up_timer_) up_timer_->cancel();
 }
 
 awaitable<void> Session::serve(BufferLease& buf, std::size_t filled) {

@@ -104,6 +104,7 @@ class Session : public conn::Connection, public MiddleClient {
   std::deque<proto::Bytes> down_queue_;  // wire bytes for the client
   std::size_t down_bytes_ = 0;
   std::optional<asio::steady_timer> down_timer_;  // wakes pump_middle_to_client
+  std::optional<asio::steady_timer> up_timer_;    // wakes pump_client_to_middle (answers read)
 };
 
 // Starts a session's coroutine (exceptions logged, never propagated).

@@ -455,6 +455,47 @@ def stall_section(mp, port, stats):
     h.check(s.get("middle_errors", 0) == errors + 1, "middle_errors counts the stall (%s)" % s.get("middle_errors"))
 
 
+def backpressure_section(mp, port):
+    """A client that asks faster than it reads (24 MiB of echo requests sent
+    before it reads a byte) is slowed down at its requests, not closed: the
+    worker stops reading it while its unread answers pass 1 MiB, and every
+    answer comes back intact once it reads."""
+    c = RawClient(port)
+    c.s.settimeout(30)
+    packets = [os.urandom(65536) for _ in range(384)]
+    sent = []
+
+    def send():
+        try:
+            for p in packets:
+                c.send(p)
+                sent.append(len(p))
+        except OSError as e:
+            sent.append(str(e))
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    time.sleep(2)  # the client reads nothing meanwhile
+    stalled_at = len(sent)
+    ok = True
+    try:
+        for p in packets:
+            (length,) = struct.unpack("<I", c.read(4))
+            if length != len(p) or c.read(length) != p:
+                ok = False
+                break
+    except (OSError, ConnectionError, ValueError) as e:
+        ok = False
+        print("backpressure: read failed: %s" % e, flush=True)
+    t.join(10)
+    c.close()
+    h.check(stalled_at < len(packets),
+            "the worker stopped taking requests while the answers were unread (%d of %d sent)"
+            % (stalled_at, len(packets)))
+    h.check(ok and len(sent) == len(packets) and all(isinstance(x, int) for x in sent),
+            "a client asking faster than it reads: 24 MiB of answers intact, not closed")
+
+
 def hostile_section(mp, port, worker, stats, mode):
     a = RawClient(port)
     b = RawClient(port)  # round robin: the other connection of the pool
@@ -535,6 +576,7 @@ def main():
         close_ext_section(mp, port)
         quick_ack_section(mp, port)
         stall_section(mp, port, stats)
+        backpressure_section(mp, port)
         for mode in ("garbage", "badseq", "oversized"):
             hostile_section(mp, port, w, stats, mode)
         unknown_id_section(mp, port)
