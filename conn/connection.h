@@ -111,6 +111,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A write to the mask failed with a reset (or EPIPE after one): marks it,
   // makes the client's close an RST, and says whether that was the cause.
   bool mask_refused(const error_code& ec);
+  // Client bytes the mask never read: a write to it in flight, unread in
+  // the client's socket, or answered with a reset after the mask's FIN.
+  bool client_bytes_pending();
 
   Runtime& rt_;
   tcp::socket client_;
@@ -140,6 +143,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // mask-to-client direction has passed the mask's FIN on.
   bool mask_reset_ = false;
   bool mask_finished_ = false;
+  int writes_to_mask_ = 0;
 };
 
 // Starts `c`'s run() on its executor (exceptions logged, never propagated).

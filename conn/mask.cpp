@@ -130,6 +130,19 @@ bool Connection::mask_refused(const error_code& ec) {
   return true;
 }
 
+bool Connection::client_bytes_pending() {
+  if (writes_to_mask_ > 0) return true;
+  error_code ec;
+  const std::size_t unread = client_.available(ec);
+  if (!ec && unread > 0) return true;
+  // Written, but they reached the mask after its close: its kernel answered
+  // them with a reset that the FIN before it hid from our read.
+  int err = 0;
+  socklen_t len = sizeof err;
+  return ::getsockopt(upstream_.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+         (err == ECONNRESET || err == EPIPE);
+}
+
 bool Connection::upstream_is_loop() {
   // A target on this host at the port the client came in on (the domain
   // points at this host) would loop back into our own listener: the kernel
@@ -214,6 +227,17 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
         close();
         co_return;
       }
+      if (&from == &upstream_ && client_bytes_pending()) {
+        // The mask closed while the client's bytes were still on their way
+        // to it. A client talking to the mask directly would have had them
+        // in the mask's receive queue, and a close with unread bytes is a
+        // reset (nginx refusing an oversized record read 5 B of 20 kB):
+        // the client sees the reset, not a FIN that only our relay's
+        // timing produced.
+        mask_refused(asio::error::connection_reset);
+        close();
+        co_return;
+      }
       error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the FIN on
       if (&from == &upstream_) mask_finished_ = true;
@@ -231,7 +255,9 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
     }
     rt_.counters[counter] += n;
     last_activity_ = Clock::now();
+    if (&to == &upstream_) ++writes_to_mask_;
     auto [wr, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_nothrow);
+    if (&to == &upstream_) --writes_to_mask_;
     if (wr) {
       // Refused by the mask: the other direction drains its last bytes and
       // closes, unless it has already finished (the mask's FIN came first).
