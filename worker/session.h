@@ -49,6 +49,8 @@ class Session : public conn::Connection, public MiddleClient {
   }
   awaitable<void> finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                              const proto::Secret& secret);
+  // The fake-TLS answer to the client (Options::flight_segment_bytes).
+  awaitable<error_code> send_answer(proto::ByteSpan reply);
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
   awaitable<bool> connect_dc(std::int16_t dc);
@@ -108,8 +110,10 @@ class Session : public conn::Connection, public MiddleClient {
 };
 
 // Starts a session's coroutine (exceptions logged, never propagated).
-// `handoff_listener`: the handoff's listener id (managed worker).
+// `handoff_listener`: the handoff's listener id (managed worker);
+// `hello_at_ns`: when the gate had the handshake (control::Handoff).
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   std::optional<std::uint32_t> handoff_listener = {});
+                   std::optional<std::uint32_t> handoff_listener = {},
+                   std::uint64_t hello_at_ns = 0);
 
 }  // namespace mtw::worker
