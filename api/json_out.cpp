@@ -106,6 +106,30 @@ json::value to_json(const supervisor::MaskProfilesView& v) {
   return json::object{{"probing", v.probing}, {"profiles", std::move(profiles)}};
 }
 
+json::value to_json(const ServerStatus::Fleet& f) {
+  auto opt = [](const std::optional<UnixSeconds>& v) {
+    return v ? json::value(*v) : json::value(nullptr);
+  };
+  json::array hosts;
+  for (const auto& h : f.hosts) {
+    // The age as of the read, so a client needs no clock of its own; null
+    // for a host that has not swept yet.
+    json::value age = nullptr;
+    if (h.last_sweep_at && f.read_at >= *h.last_sweep_at) age = f.read_at - *h.last_sweep_at;
+    hosts.push_back(json::object{{"name", h.name},
+                                 {"this_host", h.name == f.this_host},
+                                 {"first_seen", opt(h.first_seen)},
+                                 {"last_sweep_at", opt(h.last_sweep_at)},
+                                 {"last_sweep_age_s", std::move(age)},
+                                 {"last_sweep_seq", h.last_seq}});
+  }
+  return json::object{{"backend", f.backend},
+                      {"this_host", f.this_host},
+                      {"read_at", f.read_at},
+                      {"last_error", f.last_error},
+                      {"hosts", std::move(hosts)}};
+}
+
 namespace {
 
 // JsonWriter's calls building a boost::json DOM instead of text, so that a

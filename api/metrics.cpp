@@ -320,6 +320,13 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
            "Material downloads that failed or did not validate (the last good copy was kept).");
   w.sample("mtwarden_middle_material_refresh_failures_total", "", s.middle.refresh_failures);
   mask_profile_metrics(w, s.mask_profiles);
+  w.family("mtwarden_fleet_host_last_sweep_timestamp_seconds", "gauge",
+           "Each host sharing the store: when its last accounting sweep committed (absent "
+           "before its first), as read from the store.");
+  for (const auto& h : s.fleet.hosts)
+    if (h.last_sweep_at)
+      w.sample("mtwarden_fleet_host_last_sweep_timestamp_seconds",
+               "host=\"" + escape(h.name) + "\"", *h.last_sweep_at);
   w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }

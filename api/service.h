@@ -116,6 +116,15 @@ struct ServerStatus {
   } middle;
   // The mask profile of each fake-TLS domain (GET /v1/mask-profiles, /metrics).
   supervisor::MaskProfilesView mask_profiles;
+  // The hosts sharing the store (GET /v1/fleet, /metrics): read from the
+  // store at most every kFleetReadInterval by the sweep, not per request.
+  struct Fleet {
+    std::string backend;      // "sqlite" | "postgresql"
+    std::string this_host;    // [store] host_name
+    UnixSeconds read_at = 0;  // 0: not read yet
+    std::string last_error;   // of the last read; "" when it worked
+    std::vector<supervisor::HostRecord> hosts;
+  } fleet;
 };
 
 struct LiveEvent {

@@ -301,6 +301,7 @@ Result<Request> build_status(const Scanned&) {
 Result<Request> build_mask(const Scanned&) {
   return simple("GET", "/v1/mask-profiles", Output::kMask);
 }
+Result<Request> build_fleet(const Scanned&) { return simple("GET", "/v1/fleet", Output::kFleet); }
 Result<Request> build_reload(const Scanned&) {
   return simple("POST", "/v1/reload", Output::kDone, "configuration reloaded");
 }
@@ -348,6 +349,7 @@ const Command kCommands[] = {
     {"qr", kQrFlags, true, build_qr},
     {"status", {}, false, build_status},
     {"mask", {}, false, build_mask},
+    {"fleet", {}, false, build_fleet},
     {"usage", kUsageFlags, true, build_usage},
     {"reload", {}, false, build_reload},
     {"events", kEventsFlags, false, build_events},

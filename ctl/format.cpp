@@ -462,4 +462,31 @@ std::string render_mask_profiles(const json::value& v) {
                              rows);
 }
 
+// One row per host sharing the store, this one marked; the sweep's age is
+// the supervisor's as of its last read of the hosts (every 10 s), so a host
+// whose age keeps growing has stopped committing usage.
+std::string render_fleet(const json::value& v) {
+  std::string head =
+      "store " + plain(at(v, {"backend"})) + ", this host " + plain(at(v, {"this_host"})) + "\n";
+  if (const std::string e = plain(at(v, {"last_error"})); !e.empty())
+    head += "hosts not read (the list below is the last one read): " + e + "\n";
+  const json::value* list = at(v, {"hosts"});
+  if (list == nullptr || !list->is_array() || list->get_array().empty())
+    return head + "no hosts read yet (the first sweep reads them)\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : list->get_array()) {
+    const json::value* self = at(h, {"this_host"});
+    auto first = as_int(at(h, {"first_seen"}));
+    auto last = as_int(at(h, {"last_sweep_at"}));
+    auto age = as_int(at(h, {"last_sweep_age_s"}));
+    const std::string name = plain(at(h, {"name"}));
+    rows.push_back({(name.empty() ? "(unnamed)" : name) +
+                        (self != nullptr && self->is_bool() && self->get_bool() ? " *" : ""),
+                    first ? format_time(*first) : "-", last ? format_time(*last) : "-",
+                    age && *age >= 0 ? format_duration(static_cast<std::uint64_t>(*age)) : "-",
+                    plain(at(h, {"last_sweep_seq"}))});
+  }
+  return head + render_table({"HOST", "FIRST_SEEN", "LAST_SWEEP", "SWEEP_AGE", "SWEEPS"}, rows);
+}
+
 }  // namespace mtw::ctl

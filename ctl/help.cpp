@@ -61,6 +61,7 @@ const Topic kTopics[] = {
      "                           write a link's QR code to a file\n"
      "  status                   the server's status\n"
      "  mask                     the mask profile of each fake-TLS domain\n"
+     "  fleet                    the hosts sharing the store and their last sweeps\n"
      "  usage NAME [...]         traffic per day or month\n"
      "  reload                   re-read the configuration file (like SIGHUP)\n"
      "  events [...]             recent events (throttled, quota, restarts, ...)\n"
@@ -137,6 +138,12 @@ const Topic kTopics[] = {
      "comes from (measured by this run, stored from an earlier one, or builtin: no\n"
      "measurement yet), its age, cipher, first-flight record sizes and wire size,\n"
      "the mask's median handshake latency, the next probe and the last probe error.\n"},
+    {"fleet",
+     "Usage: mtwardenctl fleet\n"
+     "Shows the store's engine and every host that shares it ([store] backend =\n"
+     "\"postgresql\"; one host with SQLite): when it first started, its last committed\n"
+     "accounting sweep and that sweep's age, and how many sweeps it has committed.\n"
+     "This host is marked with *. The list is read by the supervisor every 10 s.\n"},
     {"usage",
      "Usage: mtwardenctl usage NAME [--by day|month] [--from DATE] [--to DATE]\n"
      "Shows the user's traffic per day (default) or month, up, down and total.\n"

@@ -125,6 +125,7 @@ base::Result<void> Daemon::start() {
   if (!store) return base::fail(store.error().code, "store: " + store.error().to_string());
   store_.emplace(std::move(*store));
   event_log_.set_store(&*store_);
+  fleet_.emplace(cfg_.store.backend, store_->host_name());
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (auto r = maybe_create_first_user(); !r) return r;

@@ -288,6 +288,7 @@ void Daemon::finish_sweep(
     log()->error("usage not stored, kept for the next sweep users={} error={}", ledger_.pending(),
                  s.error().to_string());
   }
+  if (fleet_) fleet_->refresh(*store_, now, Clock::now());
   const double store_ms = since(store0);
   const auto policy0 = Clock::now();
   expire_secrets(now);

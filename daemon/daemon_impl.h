@@ -38,6 +38,7 @@
 #include "daemon/daemon.h"
 #include "daemon/egress_link.h"
 #include "daemon/event_log.h"
+#include "daemon/fleet_view.h"
 #include "daemon/mask_link.h"
 #include "daemon/middle_link.h"
 #include "daemon/usage_ledger.h"
@@ -309,8 +310,9 @@ class Daemon final : public api::Service {
   MiddleLink middle_;
   MaskLink mask_;
   LiveCellOps cell_ops_;
-  UserPolicy policy_;   // quota, unique IPs and rates of one user (user_policy.h)
-  UsageLedger ledger_;  // counters -> store -> usage; keeps what a failed commit left
+  UserPolicy policy_;               // quota, unique IPs and rates of one user (user_policy.h)
+  UsageLedger ledger_;              // counters -> store -> usage; keeps what a failed commit left
+  std::optional<FleetView> fleet_;  // the store's hosts (GET /v1/fleet), from the sweep
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;

@@ -323,6 +323,7 @@ api::ServerStatus Daemon::server_status() {
   // The mask profiles' view (supervisor/mask_profile_view.h).
   s.mask_profiles = supervisor::mask_profiles_view(
       mask_.schedule(), cfg_.mask.enabled && cfg_.mask.probe, wall_now());
+  if (fleet_) s.fleet = fleet_->view();
   for (const auto& [id, u] : users_) {
     ++s.users_total;
     s.users_running += u->state == UserState::kRunning ? 1 : 0;

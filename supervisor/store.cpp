@@ -236,6 +236,8 @@ Result<Usage> Store::period_usage(UserId user, UnixSeconds period_start) {
   return sum;
 }
 
+Result<std::vector<HostRecord>> Store::list_hosts() { return backend_->list_hosts(); }
+
 Result<std::vector<HostUsage>> Store::period_usage_by_host(UserId user, UnixSeconds period_start) {
   return backend_->period_usage_by_host(user, period_start);
 }

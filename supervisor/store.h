@@ -116,6 +116,16 @@ struct HostUsage {
   friend bool operator==(const HostUsage&, const HostUsage&) = default;
 };
 
+// A host that shares the store (the hosts table, schema 5): named by its
+// [store] host_name when it first started, with its last committed sweep.
+struct HostRecord {
+  std::string name;  // "" = the rows recorded before hosts were named
+  std::optional<UnixSeconds> first_seen;
+  std::optional<UnixSeconds> last_sweep_at;
+  std::uint64_t last_seq = 0;
+  friend bool operator==(const HostRecord&, const HostRecord&) = default;
+};
+
 struct Event {
   std::int64_t id = 0;
   UnixSeconds at = 0;
@@ -192,6 +202,8 @@ class Store {
   [[nodiscard]] base::Result<std::uint64_t> last_sweep_seq();
   // The time of this host's last committed sweep; nullopt before the first.
   [[nodiscard]] base::Result<std::optional<UnixSeconds>> last_sweep_at();
+  // Every host that ever used the store, ordered by name (the fleet).
+  [[nodiscard]] base::Result<std::vector<HostRecord>> list_hosts();
 
   // Usage within the period starting at `period_start`, summed over every
   // host (zero if none).

@@ -44,6 +44,7 @@ class StoreBackend {
                                                        UnixSeconds now) = 0;
   [[nodiscard]] virtual base::Result<std::uint64_t> last_sweep_seq() = 0;
   [[nodiscard]] virtual base::Result<std::optional<UnixSeconds>> last_sweep_at() = 0;
+  [[nodiscard]] virtual base::Result<std::vector<HostRecord>> list_hosts() = 0;
 
   [[nodiscard]] virtual base::Result<std::vector<HostUsage>> period_usage_by_host(
       UserId user, UnixSeconds period_start) = 0;

@@ -190,6 +190,7 @@ class PgBackend final : public StoreBackend {
                            UnixSeconds now) override;
   Result<std::uint64_t> last_sweep_seq() override;
   Result<std::optional<UnixSeconds>> last_sweep_at() override;
+  Result<std::vector<HostRecord>> list_hosts() override;
   Result<std::vector<HostUsage>> period_usage_by_host(UserId user,
                                                       UnixSeconds period_start) override;
   Result<std::vector<DayUsage>> daily_history(UserId user, std::int64_t from_day,
@@ -595,6 +596,19 @@ Result<std::optional<UnixSeconds>> PgBackend::last_sweep_at() {
   if (!r) return tl::unexpected(r.error());
   if (PQntuples(r->get()) == 0) return std::optional<UnixSeconds>();
   return opt_int_at(r->get(), 0, 0);
+}
+
+Result<std::vector<HostRecord>> PgBackend::list_hosts() {
+  if (version_ < kSchemaVersion)
+    return std::vector<HostRecord>{};  // migration tests: no hosts table
+  auto r = exec("SELECT name, first_seen, last_sweep_at, last_seq FROM hosts ORDER BY name", {},
+                "list hosts");
+  if (!r) return tl::unexpected(r.error());
+  std::vector<HostRecord> out;
+  for (int i = 0; i < PQntuples(r->get()); ++i)
+    out.push_back({text_at(r->get(), i, 0), opt_int_at(r->get(), i, 1), opt_int_at(r->get(), i, 2),
+                   static_cast<std::uint64_t>(int_at(r->get(), i, 3))});
+  return out;
 }
 
 Result<std::vector<HostUsage>> PgBackend::period_usage_by_host(UserId user,

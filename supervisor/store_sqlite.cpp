@@ -195,6 +195,7 @@ class SqliteBackend final : public StoreBackend {
                            UnixSeconds now) override;
   Result<std::uint64_t> last_sweep_seq() override;
   Result<std::optional<UnixSeconds>> last_sweep_at() override;
+  Result<std::vector<HostRecord>> list_hosts() override;
   Result<std::vector<HostUsage>> period_usage_by_host(UserId user,
                                                       UnixSeconds period_start) override;
   Result<std::vector<DayUsage>> daily_history(UserId user, std::int64_t from_day,
@@ -222,6 +223,7 @@ class SqliteBackend final : public StoreBackend {
   sql::Stmt add_day_;
   sql::Stmt get_host_;
   sql::Stmt set_host_;
+  sql::Stmt list_hosts_;
   sql::Stmt get_period_;
   sql::Stmt daily_;
   sql::Stmt monthly_;
@@ -260,6 +262,7 @@ Result<void> SqliteBackend::prepare_all() {
        "bytes_up = bytes_up + excluded.bytes_up, bytes_down = bytes_down + excluded.bytes_down"},
       {&get_host_, "SELECT last_seq, last_sweep_at FROM hosts WHERE name = ?1"},
       {&set_host_, "UPDATE hosts SET last_seq = ?2, last_sweep_at = ?3 WHERE name = ?1"},
+      {&list_hosts_, "SELECT name, first_seen, last_sweep_at, last_seq FROM hosts ORDER BY name"},
       {&get_period_,
        "SELECT host, bytes_up, bytes_down FROM usage_period WHERE user_id = ?1 AND "
        "period_start = ?2 ORDER BY host"},
@@ -495,6 +498,20 @@ Result<std::optional<UnixSeconds>> SqliteBackend::last_sweep_at() {
   return h->second;
 }
 
+Result<std::vector<HostRecord>> SqliteBackend::list_hosts() {
+  auto& s = list_hosts_;
+  std::vector<HostRecord> out;
+  for (;;) {
+    auto row = s.step("list hosts");
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    out.push_back({s.column_text(0), s.column_opt_int(1), s.column_opt_int(2),
+                   static_cast<std::uint64_t>(s.column_int(3))});
+  }
+  s.reset();
+  return out;
+}
+
 Result<std::vector<HostUsage>> SqliteBackend::period_usage_by_host(UserId user,
                                                                    UnixSeconds period_start) {
   auto& s = get_period_;
@@ -620,6 +637,7 @@ class OldSchemaSqlite final : public StoreBackend {
   }
   Result<std::uint64_t> last_sweep_seq() override { return std::uint64_t{0}; }
   Result<std::optional<UnixSeconds>> last_sweep_at() override { return old(); }
+  Result<std::vector<HostRecord>> list_hosts() override { return old(); }
   Result<std::vector<HostUsage>> period_usage_by_host(UserId, UnixSeconds) override {
     return old();
   }

@@ -205,6 +205,11 @@ class FakeService : public Service {
     m.flight_wire = {956, 966};
     m.latency = {1, 2, 3};
     s.mask_profiles.profiles.push_back(m);
+    s.fleet.backend = "postgresql";
+    s.fleet.this_host = "edge-1";
+    s.fleet.read_at = kFakeNow;
+    s.fleet.hosts = {{"edge-1", kFakeNow - 3600, kFakeNow - 1, 40},
+                     {"edge-2", kFakeNow - 7200, std::nullopt, 0}};
     std::lock_guard l(mu_);
     s.users_total = static_cast<std::uint32_t>(users_.size());
     return s;

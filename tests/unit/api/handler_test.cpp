@@ -125,6 +125,30 @@ TEST_F(HandlerTest, MaskProfilesShowSourceAgeAndValues) {
   EXPECT_EQ(run("POST", "/v1/mask-profiles").status, 405);
 }
 
+TEST_F(HandlerTest, FleetListsTheStoresHostsWithTheirLastSweep) {
+  HttpResponse r = run("GET", "/v1/fleet");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto v = boost::json::parse(r.body);
+  EXPECT_EQ(v.at("backend"), "postgresql");
+  EXPECT_EQ(v.at("this_host"), "edge-1");
+  EXPECT_EQ(v.at("last_error"), "");
+  const auto& hosts = v.at("hosts").as_array();
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].at("name"), "edge-1");
+  EXPECT_EQ(hosts[0].at("this_host"), true);
+  EXPECT_EQ(hosts[0].at("last_sweep_age_s"), 1);
+  EXPECT_EQ(hosts[0].at("last_sweep_seq"), 40);
+  EXPECT_EQ(hosts[1].at("this_host"), false);
+  EXPECT_TRUE(hosts[1].at("last_sweep_at").is_null());  // not swept yet
+  EXPECT_TRUE(hosts[1].at("last_sweep_age_s").is_null());
+  EXPECT_EQ(run("POST", "/v1/fleet").status, 405);
+  // /metrics: one sample per host that has swept.
+  HttpResponse m = run("GET", "/metrics");
+  EXPECT_NE(m.body.find("mtwarden_fleet_host_last_sweep_timestamp_seconds{host=\"edge-1\"}"),
+            std::string::npos);
+  EXPECT_EQ(m.body.find("host=\"edge-2\""), std::string::npos);
+}
+
 TEST_F(HandlerTest, TokenRotateReportsAnUnwritableFile) {
   HttpResponse r = run("POST", "/v1/token/rotate");
   EXPECT_EQ(r.status, 500);

@@ -113,6 +113,26 @@ TEST(CtlFormat, MaskProfilesShowOneRowPerDomainWithSourceAndAge) {
       std::string::npos);
 }
 
+TEST(CtlFormat, FleetMarksThisHostAndShowsSweepAges) {
+  const std::string t = render_fleet(json::parse(
+      R"({"backend":"postgresql","this_host":"edge-1","read_at":1700000000,"last_error":"",
+          "hosts":[{"name":"edge-1","this_host":true,"first_seen":1699990000,
+                    "last_sweep_at":1699999999,"last_sweep_age_s":1,"last_sweep_seq":40},
+                   {"name":"edge-2","this_host":false,"first_seen":1699990000,
+                    "last_sweep_at":null,"last_sweep_age_s":null,"last_sweep_seq":0}]})"));
+  EXPECT_NE(t.find("store postgresql, this host edge-1"), std::string::npos) << t;
+  EXPECT_NE(t.find("edge-1 *"), std::string::npos) << t;
+  EXPECT_EQ(t.find("edge-2 *"), std::string::npos) << t;
+  EXPECT_NE(t.find("SWEEP_AGE"), std::string::npos) << t;
+  EXPECT_NE(t.find("40"), std::string::npos) << t;
+  const std::string broken = render_fleet(json::parse(
+      R"({"backend":"postgresql","this_host":"edge-1","read_at":0,
+          "last_error":"store: connection refused","hosts":[]})"));
+  EXPECT_NE(broken.find("hosts not read"), std::string::npos) << broken;
+  EXPECT_NE(broken.find("connection refused"), std::string::npos) << broken;
+  EXPECT_NE(broken.find("no hosts read yet"), std::string::npos) << broken;
+}
+
 TEST(CtlFormat, UserListShowsOneRowPerUser) {
   json::value list =
       json::parse(std::string(R"({"users":[)") + kUser +

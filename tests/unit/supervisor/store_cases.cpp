@@ -306,6 +306,29 @@ TEST_P(StoreCases, TwoHostsDeltasAreSummedAndKeptApart) {
   EXPECT_EQ(h1.period_usage(a, p.start).value(), (Usage{0, 0}));
 }
 
+TEST_P(StoreCases, ListHostsShowsEveryHostWithItsLastSweep) {
+  Store h1 = open("h1");
+  Store h2 = open("h2");
+  const UserId a = h1.add_user(user("a", "sa"), 1).value();
+  const PeriodBounds p{utc(2024, 3, 1), utc(2024, 4, 1)};
+  const UsageDelta d[] = {{a, 1, 2, p}};
+  ASSERT_TRUE(h2.apply_sweep(d, utc(2024, 3, 5)));
+  ASSERT_TRUE(h2.apply_sweep(d, utc(2024, 3, 6)));
+  // Both see the same fleet, ordered by name; h1 has not swept yet.
+  for (Store* s : {&h1, &h2}) {
+    auto hosts = s->list_hosts();
+    ASSERT_TRUE(hosts) << hosts.error().to_string();
+    ASSERT_EQ(hosts->size(), 2u);
+    EXPECT_EQ((*hosts)[0].name, "h1");
+    EXPECT_TRUE((*hosts)[0].first_seen.has_value());
+    EXPECT_EQ((*hosts)[0].last_sweep_at, std::nullopt);
+    EXPECT_EQ((*hosts)[0].last_seq, 0u);
+    EXPECT_EQ((*hosts)[1].name, "h2");
+    EXPECT_EQ((*hosts)[1].last_sweep_at, utc(2024, 3, 6));
+    EXPECT_EQ((*hosts)[1].last_seq, 2u);
+  }
+}
+
 TEST_P(StoreCases, ASecondWriterUnderTheSameHostNameIsReportedAndLosesNothing) {
   Store first = open("same");
   Store second = open("same");  // both start numbering at 1
