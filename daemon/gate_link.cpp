@@ -176,8 +176,11 @@ void GateLink::exited(const std::shared_ptr<ChildProc>& child) {
   if (!planned) hooks_.event("gate_restarted", "");
   if (!timer_) timer_ = std::make_unique<asio::steady_timer>(io_);
   timer_->expires_after(d.delay);
+  pending_restart_ = d.delay;
   timer_->async_wait([this](const error_code& ec) {
-    if (!ec) spawn_gate();
+    if (ec) return;
+    pending_restart_.reset();
+    spawn_gate();
   });
 }
 
@@ -230,6 +233,7 @@ void GateLink::release() {
 
 void GateLink::stop() {
   stopping_ = true;
+  pending_restart_.reset();
   if (timer_) timer_->cancel();
 }
 

@@ -14,9 +14,11 @@
 // which lives until io_context's handlers are gone.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +108,11 @@ class GateLink {
   const ChildProc* child() const noexcept { return gate_.get(); }
   // Unplanned restarts since start.
   std::uint32_t restarts() const noexcept { return restart_.restarts(); }
+  // The wait before the next gate, set by the last exit; nullopt when no
+  // restart is pending (a gate runs, or stop()).
+  std::optional<std::chrono::milliseconds> pending_restart() const noexcept {
+    return pending_restart_;
+  }
 
   // One control message to the current gate: kNotFound when there is none
   // or its socket is closed, else send_to's result.
@@ -135,6 +142,7 @@ class GateLink {
   std::shared_ptr<ChildProc> gate_;
   supervisor::RestartPolicy restart_{supervisor::RestartPolicy::Options{}};
   std::unique_ptr<asio::steady_timer> timer_;
+  std::optional<std::chrono::milliseconds> pending_restart_;
   std::uint64_t generation_ = 0;
   bool table_dirty_ = false;
   bool stopping_ = false;

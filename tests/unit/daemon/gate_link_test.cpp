@@ -251,6 +251,27 @@ TEST_F(GateLinkTest, ACrashIsCountedAndReportedAPlannedStopIsNot) {
   EXPECT_EQ(events_.size(), 1u);
 }
 
+TEST_F(GateLinkTest, QuickCrashesBackOffAPlannedStopRestartsAtOnce) {
+  // Before start() the policy has RestartPolicy's defaults: 250 ms, doubling.
+  EXPECT_FALSE(link_.pending_restart());
+  auto peer = adopt_gate();
+  gate_->gone = true;
+  link_.exited(gate_);
+  EXPECT_EQ(link_.pending_restart(), std::chrono::milliseconds(250));
+  auto peer2 = adopt_gate();  // as the timer would have
+  gate_->gone = true;
+  link_.exited(gate_);  // up for no time: the streak grows
+  EXPECT_EQ(link_.pending_restart(), std::chrono::milliseconds(500));
+  auto peer3 = adopt_gate();
+  link_.terminate();
+  gate_->gone = true;
+  link_.exited(gate_);
+  EXPECT_EQ(link_.pending_restart(), std::chrono::milliseconds(0));
+  EXPECT_EQ(link_.restarts(), 2u);
+  link_.stop();
+  EXPECT_FALSE(link_.pending_restart());
+}
+
 TEST_F(GateLinkTest, AnOldGatesExitAndAnExitWhileStoppingRestartNothing) {
   auto peer = adopt_gate();
   const auto old = gate_;
@@ -265,6 +286,7 @@ TEST_F(GateLinkTest, AnOldGatesExitAndAnExitWhileStoppingRestartNothing) {
   link_.exited(gate_);
   EXPECT_EQ(gone_, 1);  // its lanes go even so
   EXPECT_EQ(link_.restarts(), 0u);
+  EXPECT_FALSE(link_.pending_restart());
   EXPECT_TRUE(events_.empty());
 }
 
