@@ -37,6 +37,16 @@ base::Result<std::shared_ptr<ChildLogPipe>> ChildLogPipe::open(asio::io_context&
   return std::shared_ptr<ChildLogPipe>(new ChildLogPipe(io, std::move(rd), std::move(wr), limits));
 }
 
+std::shared_ptr<ChildLogPipe> open_child_log_pipe(asio::io_context& io, std::string_view what) {
+  auto p = ChildLogPipe::open(io);
+  if (!p) {
+    child_logger()->warn("no log channel for a child, its output is discarded child={} error={}",
+                         what, p.error().to_string());
+    return nullptr;
+  }
+  return std::move(*p);
+}
+
 ChildLogPipe::ChildLogPipe(asio::io_context& io, base::UniqueFd rd, base::UniqueFd wr,
                            ChildLogLimits limits)
     : read_(io, rd.release()),

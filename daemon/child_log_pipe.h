@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/error.h"
 #include "base/unique_fd.h"
@@ -57,5 +58,10 @@ class ChildLogPipe : public std::enable_shared_from_this<ChildLogPipe> {
   bool report_armed_ = false;
   std::uint64_t dropped_total_ = 0;
 };
+
+// A pipe for a child's stdout/stderr, or nullptr (logged) when none could be
+// made: the child then writes to /dev/null. `what` names the child in the log.
+std::shared_ptr<ChildLogPipe> open_child_log_pipe(boost::asio::io_context& io,
+                                                  std::string_view what);
 
 }  // namespace mtw::daemon

@@ -3,9 +3,12 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 
 #include "base/log.h"
 #include "ipc/control_socket.h"
@@ -92,6 +95,50 @@ base::Result<base::UniqueFd> memfd_with(const std::string& name, const std::stri
     off += static_cast<std::size_t>(n);
   }
   return fd;
+}
+
+std::uint64_t nofile_within_limit(std::uint64_t want) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
+    return rl.rlim_max;
+  }
+  return want;
+}
+
+std::vector<std::string> child_env() {
+  std::vector<std::string> env;
+  for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TZ"}) {
+    if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
+  }
+  return env;
+}
+
+std::string find_child_bin(const std::string& configured, const char* name,
+                           const char* build_path) {
+  std::error_code ec;
+  if (!configured.empty()) {
+    auto abs = std::filesystem::absolute(configured, ec);
+    return ec ? configured : abs.string();
+  }
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto p = self.parent_path() / name;
+    if (std::filesystem::exists(p, ec)) return p.string();
+  }
+  return build_path ? build_path : "";
+}
+
+void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
+                         const ipc::Counters& now) {
+  const auto k = ipc::Counter::kSeccompDenied;
+  if (now[k] <= before[k]) return;
+  if (user.empty()) {
+    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k],
+                now[k]);
+  } else {
+    log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
+                now[k] - before[k], now[k]);
+  }
 }
 
 }  // namespace mtw::daemon

@@ -81,6 +81,25 @@ void request_report(ChildProc& c);
 // shutdown, after the children were killed and given their grace).
 void release_child(ChildProc& c);
 
+// What the gate and every worker get. RLIMIT_NPROC: processes and threads
+// of its uid (each child has a uid of its own). A relay runs one thread
+// plus Asio's resolver thread; the rest is headroom, not room for a fork
+// bomb.
+inline constexpr std::uint64_t kChildNproc = 16;
+// A child may not get more descriptors than our own hard limit allows
+// (raising it needs CAP_SYS_RESOURCE, which containers often lack).
+std::uint64_t nofile_within_limit(std::uint64_t want);
+// The environment a child gets: sanitizer settings and TZ pass through
+// (test builds), nothing else does.
+std::vector<std::string> child_env();
+// A child program: `configured` (made absolute) when set, else `name` in our
+// binary's directory, else `build_path` (the build tree's, may be null).
+std::string find_child_bin(const std::string& configured, const char* name, const char* build_path);
+// Warns when a child's report shows more calls refused by its seccomp filter
+// than the previous one (a relay never makes them: worth an operator's look).
+void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
+                         const ipc::Counters& now);
+
 // A CLOEXEC memfd holding `text`, for handing to a child as a file.
 [[nodiscard]] base::Result<base::UniqueFd> memfd_with(const std::string& name,
                                                       const std::string& text);

@@ -20,6 +20,7 @@
 #include "systemd/listen_fds.h"
 
 namespace mtw::daemon {
+namespace control = ipc::control;
 
 const std::shared_ptr<spdlog::logger>& log() {
   static const auto l = base::logger("supervisor");
@@ -40,7 +41,24 @@ base::Result<void> make_dir(const std::string& path, mode_t mode) {
 
 Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)),
-      gate_restart_(RestartPolicy::Options{}),
+      gate_(io_, cfg_, users_, {opts_.gate_bin, opts_.log_level},
+            {[this](const UserRt& u, UnixSeconds now) { return servable(u, now); },
+             [this] {
+               mask_.users_changed();                  // the fake-TLS domains may have changed
+               if (egress_) egress_->users_changed();  // and with them the mask destinations
+             },
+             [this](control::GateHandoff h, base::UniqueFd fd) {
+               on_gate_handoff(std::move(h), std::move(fd));
+             },
+             [this](const control::GateDirect& d) { on_gate_direct(d); },
+             [this] {
+               forget_lanes();  // the old gate's lane ends died with it
+               refresh_lanes();
+             },
+             [this] { forget_lanes(); },
+             [this](std::string_view kind, std::string_view detail) {
+               event(std::nullopt, kind, detail);
+             }}),
       sweep_timer_(io_),
       rebalance_timer_(io_),
       tick_timer_(io_),
@@ -146,7 +164,7 @@ base::Result<void> Daemon::start() {
   for (const auto& n : listener_names_) std::printf("listening %s\n", n.c_str());
   std::printf("mtwarden started users=%zu cells=%zu\n", users_.size(), cells);
   std::fflush(stdout);
-  log()->info("started users={} cells={} listeners={}", users_.size(), cells, listeners_.size());
+  log()->info("started users={} cells={} listeners={}", users_.size(), cells, gate_.listeners());
   event(std::nullopt, "started", "users=" + std::to_string(users_.size()));
   write_status();
   start_watchdog();
@@ -181,16 +199,11 @@ base::Result<void> Daemon::start_children() {
   plan_worker_memory();
   if (auto r = make_worker_mount_view(); !r) return r;
   users_.reset_uid_slots(cfg_.cells.uid_count - 1);
-  gate_restart_ = RestartPolicy(RestartPolicy::Options{
-      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_min_ms),
-      std::chrono::milliseconds(cfg_.timeouts.restart_backoff_max_ms),
-      std::chrono::milliseconds(cfg_.timeouts.crash_loop_window_ms), 1'000'000});
   // Without a gate nobody gets in: a gate that cannot even be spawned is a
   // start failure, not something to retry forever.
-  if (!start_gate())
-    return base::fail(base::Errc::kInternal, "the gate could not be started: " + last_gate_error_);
+  if (auto r = gate_.start(); !r) return r;
   load_users_from_store();
-  send_gate_table();
+  gate_.send_table();
   return {};
 }
 
@@ -216,7 +229,7 @@ base::Result<void> Daemon::check_can_run() const {
                       "mtwarden must start as root (it creates network namespaces, veths, tc and "
                       "nft rules, and drops its children to their own uids)");
   }
-  for (const auto& bin : {worker_argv().front(), gate_argv().front()}) {
+  for (const auto& bin : {worker_argv().front(), gate_.argv().front()}) {
     if (bin.empty() || ::access(bin.c_str(), X_OK) != 0) {
       return base::fail(base::Errc::kNotFound,
                         "cannot run \"" + bin +
@@ -270,8 +283,7 @@ base::Result<void> Daemon::bind_listeners() {
       if (*fd) {
         log()->info("listener from socket activation listener={}", name);
         listener_names_.push_back(name);
-        listeners_.push_back(std::move(**fd));
-        listener_protocols_.push_back(l.protocols);
+        gate_.add_listener(std::move(**fd), l.protocols);
         continue;
       }
     }
@@ -306,8 +318,7 @@ base::Result<void> Daemon::bind_listeners() {
     } else {
       listener_names_.push_back(name);
     }
-    listeners_.emplace_back(a.release());
-    listener_protocols_.push_back(l.protocols);
+    gate_.add_listener(base::UniqueFd(a.release()), l.protocols);
   }
   for (const auto& d : passed.release_unclaimed()) {
     log()->warn("passed socket matches no [[listener]], closed socket={}", d);
@@ -412,7 +423,7 @@ std::string Daemon::status_summary() const {
 }
 
 void Daemon::maybe_ready() {
-  if (ready_sent_ || stopping_ || !gate_ || !gate_->ready) return;
+  if (ready_sent_ || stopping_ || !gate_.ready()) return;
   for (const auto& [id, u] : users_) {
     // Every cell is created before its worker is spawned; kStarting is the
     // only state in which a worker is still on its way.
@@ -439,7 +450,7 @@ void Daemon::shutdown() {
 }
 
 std::size_t Daemon::children_left() const {
-  std::size_t n = gate_ && !gate_->gone && gate_->proc.valid() ? 1 : 0;
+  std::size_t n = gate_.running() ? 1 : 0;
   for (const auto& [id, u] : users_) n += u->worker && !u->worker->gone && u->worker->proc.valid();
   return n;
 }
@@ -457,7 +468,7 @@ void Daemon::await_children(Clock::time_point deadline, bool killed) {
   }
   if (left != 0 && !killed) {
     log()->warn("children still running after the grace time, killing them count={}", left);
-    if (gate_ && !gate_->gone) (void)gate_->proc.kill(SIGKILL);
+    gate_.kill();
     for (auto& [id, u] : users_)
       if (u->worker && !u->worker->gone) (void)u->worker->proc.kill(SIGKILL);
     await_children(Clock::now() + std::chrono::milliseconds(1000), true);
@@ -487,7 +498,7 @@ void Daemon::stop_services() {
   rebalance_timer_.cancel();
   tick_timer_.cancel();
   signals_.cancel();
-  if (gate_timer_) gate_timer_->cancel();
+  gate_.stop();  // no restart
   if (api_) api_->stop();
   if (webhooks_) webhooks_->stop();
 }
@@ -496,10 +507,7 @@ void Daemon::stop_services() {
 // (await_children: SIGKILL after it), so that the final sweep bills what
 // the workers moved before their cells go.
 void Daemon::stop_children() {
-  if (gate_) {
-    gate_->stopping = true;
-    (void)gate_->proc.kill(SIGTERM);
-  }
+  gate_.terminate();
   for (auto& [id, u] : users_) {
     if (u->restart_timer) u->restart_timer->cancel();
     if (u->worker) {
@@ -524,7 +532,7 @@ std::size_t Daemon::release_children_and_cells() {
     }
     u->cgroup.reset();
   }
-  if (gate_) release_child(*gate_);
+  gate_.release();
   return cells;
 }
 

@@ -75,8 +75,8 @@ void Daemon::arm_timer(asio::steady_timer& t, std::chrono::milliseconds every,
 
 void Daemon::mask_via_gate(control::Handoff h, base::UniqueFd fd) {
   ++masked_total_;
-  if (!gate_ || gate_->gone) return;  // fd closes: the client sees a reset
-  if (auto r = send_to(*gate_, control::GateMask{std::move(h)}, fd.get()); !r) {
+  if (!gate_.alive()) return;  // fd closes: the client sees a reset
+  if (auto r = gate_.send(control::GateMask{std::move(h)}, fd.get()); !r) {
     log()->debug("mask hand-back failed error={}", r.error().to_string());
   }
 }
@@ -180,7 +180,7 @@ void Daemon::housekeeping() {
       (void)u.worker->proc.kill(SIGKILL);
     }
   }
-  if (gate_table_dirty_) send_gate_table();
+  gate_.send_table_if_dirty();
   if (!ready_sent_) maybe_ready();
   if (egress_) egress_->poll_drops();
   mask_.tick(wall_now());
@@ -298,7 +298,7 @@ void Daemon::finish_sweep(
     if (u.state != UserState::kDisabled && u.user.expires_at && *u.user.expires_at <= now) {
       teardown_user(u, UserState::kDisabled, "expired");
       event(id, "user_expired", "");
-      gate_table_dirty_ = true;
+      gate_.table_changed();
       continue;
     }
     policy_.apply(u, now);
@@ -334,8 +334,8 @@ void Daemon::finish_sweep(
       request_report(*u.worker);
     }
   }
-  if (gate_) request_report(*gate_);
-  if (gate_table_dirty_) send_gate_table();
+  gate_.request_report();
+  gate_.send_table_if_dirty();
   refresh_lanes();  // reports, expiry and quota may have changed what lanes may take
   if (sweeps_ % 3600 == 0) {
     if (auto p = store_->prune(now, cfg_.accounting.history_days); !p) {
@@ -429,11 +429,10 @@ void Daemon::write_status() {
   o << "],";
   mask_.append_status(o);
   o << "\"gate\":{";
-  if (gate_) {
-    o << "\"pid\":" << (gate_->gone ? 0 : gate_->proc.pid())
-      << ",\"ready\":" << (gate_->ready ? "true" : "false")
-      << ",\"restarts\":" << gate_restart_.restarts()
-      << ",\"counters\":" << ipc::counters_json(gate_->counters);
+  if (const ChildProc* g = gate_.child()) {
+    o << "\"pid\":" << (g->gone ? 0 : g->proc.pid())
+      << ",\"ready\":" << (g->ready ? "true" : "false") << ",\"restarts\":" << gate_.restarts()
+      << ",\"counters\":" << ipc::counters_json(g->counters);
   }
   o << "},\"users\":[";
   bool first = true;

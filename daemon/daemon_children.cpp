@@ -1,17 +1,14 @@
-// The supervisor's children: what both get (argv, environment, limits),
-// and one worker per user (inside the user's cell, its own uid); the gate
-// (host namespace, uid_first, the listening sockets) is in daemon_gate.cpp. Control sockets are
-// SOCK_SEQPACKET socketpairs; a child's exit is seen through its pidfd. Anything malformed from a
-// child is logged and that child restarted: children are never trusted (billing uses veth
-// counters).
+// The workers: one per user, inside the user's cell with its own uid (what
+// every child gets is in children.h; the gate is gate_link.h). Control
+// sockets are SOCK_SEQPACKET socketpairs; a child's exit is seen through its
+// pidfd. Anything malformed from a child is logged and that child restarted:
+// children are never trusted (billing uses veth counters).
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -29,108 +26,11 @@ namespace control = ipc::control;
 
 std::string ms(std::uint32_t v) { return std::to_string(v) + "ms"; }
 
-std::string protocols_text(const proto::AllowedProtocols& p) {
-  if (p == proto::AllowedProtocols{}) return "all";
-  std::string s;
-  auto add = [&](bool on, const char* n) {
-    if (!on) return;
-    if (!s.empty()) s += ",";
-    s += n;
-  };
-  add(p.abridged, "abridged");
-  add(p.intermediate, "intermediate");
-  add(p.padded, "secure");
-  add(p.fake_tls, "tls");
-  return s;
-}
-
-// Our binary's directory, then the build tree's path.
-std::string find_bin(const std::string& configured, const char* name, const char* build_path) {
-  std::error_code ec;
-  if (!configured.empty()) {
-    auto abs = std::filesystem::absolute(configured, ec);
-    return ec ? configured : abs.string();
-  }
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    auto p = self.parent_path() / name;
-    if (std::filesystem::exists(p, ec)) return p.string();
-  }
-  return build_path ? build_path : "";
-}
-
 }  // namespace
-
-std::uint64_t nofile_within_limit(std::uint64_t want) {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) {
-    return rl.rlim_max;
-  }
-  return want;
-}
-
-void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
-                         const ipc::Counters& now) {
-  const auto k = ipc::Counter::kSeccompDenied;
-  if (now[k] <= before[k]) return;
-  if (user.empty()) {
-    log()->warn("{} system calls denied by seccomp new={} total={}", child, now[k] - before[k],
-                now[k]);
-  } else {
-    log()->warn("{} system calls denied by seccomp user={} new={} total={}", child, user,
-                now[k] - before[k], now[k]);
-  }
-}
-
-std::shared_ptr<ChildLogPipe> Daemon::child_log_pipe(std::string_view what) {
-  auto p = ChildLogPipe::open(io_);
-  if (!p) {
-    log()->warn("no log channel for a child, its output is discarded child={} error={}", what,
-                p.error().to_string());
-    return nullptr;
-  }
-  return std::move(*p);
-}
 
 #ifndef MTW_BUILD_WORKER_BIN
 #define MTW_BUILD_WORKER_BIN ""
 #endif
-#ifndef MTW_BUILD_GATE_BIN
-#define MTW_BUILD_GATE_BIN ""
-#endif
-
-std::vector<std::string> Daemon::child_env() const {
-  std::vector<std::string> env;
-  // Sanitizer settings pass through (test builds); nothing else does.
-  for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TZ"}) {
-    if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
-  }
-  return env;
-}
-
-std::vector<std::string> Daemon::gate_argv() const {
-  std::vector<std::string> a = {find_bin(opts_.gate_bin, "mtwarden-gate", MTW_BUILD_GATE_BIN),
-                                "--control-fd", "3"};
-  for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    a.push_back("--listen-fd");
-    a.push_back(std::to_string(4 + i) + ":" + std::to_string(i) + ":" +
-                protocols_text(listener_protocols_[i]));
-  }
-  const auto mask = mask_flags(cfg_, true);
-  a.insert(a.end(), mask.begin(), mask.end());
-  a.insert(a.end(), {"--mask-discard-timeout", ms(cfg_.mask.discard_timeout_ms),
-                     "--handshake-timeout", ms(cfg_.timeouts.handshake_ms), "--per-ip-rate",
-                     std::to_string(cfg_.connections.per_ip_rate), "--log-level",
-                     opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level});
-  const auto& adm = cfg_.connections.admission;
-  a.insert(a.end(), {"--silent-timeout", ms(adm.silent_timeout_ms), "--source-handshakes",
-                     std::to_string(adm.source_handshakes), "--subnet-handshakes",
-                     std::to_string(adm.subnet_handshakes), "--ipv6-source-prefix",
-                     std::to_string(adm.ipv6_source_prefix), "--ipv6-subnet-prefix",
-                     std::to_string(adm.ipv6_subnet_prefix), "--ipv4-subnet-prefix",
-                     std::to_string(adm.ipv4_subnet_prefix)});
-  return a;
-}
 
 MountViewInput Daemon::worker_mount_view() const {
   std::error_code ec;
@@ -154,15 +54,15 @@ base::Result<void> Daemon::make_worker_mount_view() {
 }
 
 std::vector<std::string> Daemon::worker_argv() const {
-  std::vector<std::string> a = {find_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN),
-                                "--control-fd", "3", "--secrets-file", "/proc/self/fd/4",
-                                "--drain-timeout", ms(cfg_.timeouts.shutdown_grace_ms),
-                                "--stats-interval", "0",
-                                // The gate checks replays for every user before a handoff; the
-                                // worker's own cache is a second line and need not be large (a 64
-                                // Ki entry cache would be 1.3 MiB resident per idle user).
-                                "--replay-entries", "4096", "--log-level",
-                                opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
+  std::vector<std::string> a = {
+      find_child_bin(opts_.worker_bin, "mtwarden-worker", MTW_BUILD_WORKER_BIN), "--control-fd",
+      "3", "--secrets-file", "/proc/self/fd/4", "--drain-timeout",
+      ms(cfg_.timeouts.shutdown_grace_ms), "--stats-interval", "0",
+      // The gate checks replays for every user before a handoff; the
+      // worker's own cache is a second line and need not be large (a 64
+      // Ki entry cache would be 1.3 MiB resident per idle user).
+      "--replay-entries", "4096", "--log-level",
+      opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level};
   // What a reload may change later (send_settings) is one list.
   const auto live = worker_live_flags(cfg_);
   a.insert(a.end(), live.begin(), live.end());
@@ -251,7 +151,7 @@ void Daemon::spawn_worker(UserRt& u) {
     spec.rlimit_data_bytes = cfg_.cells.worker_memory_max_bytes;
   if (u.cgroup) spec.cgroup_procs_fd = u.cgroup->procs_fd();
   spec.fds = {{theirs.get(), 3}, {mem->get(), 4}};
-  const auto log_pipe = child_log_pipe("worker");
+  const auto log_pipe = open_child_log_pipe(io_, "worker");
   if (log_pipe)
     spec.fds.insert(spec.fds.end(), {{log_pipe->child_fd(), 1}, {log_pipe->child_fd(), 2}});
   if (egress_mem->get() >= 0) {

@@ -1,8 +1,9 @@
 // Private to the daemon*.cpp files: the root's wiring (the Daemon class).
 // State with rules of its own lives in components with their own headers:
 // the users and their indexes (user_registry.h), the children's adopt and
-// reap path (children.h), one user's policy applied to its shaper
-// (user_policy.h), the counters' way into the store (usage_ledger.h), the
+// reap path (children.h), the gate child, its listeners and its table
+// (gate_link.h), one user's policy applied to its shaper (user_policy.h),
+// the counters' way into the store (usage_ledger.h), the
 // cells' egress sets (egress_link.h), the middle-proxy material and ad tags
 // (middle_link.h), the mask profiles (mask_link.h), admission's budget
 // tally (supervisor/admission.h), the scope of a user's change
@@ -39,6 +40,7 @@
 #include "daemon/egress_link.h"
 #include "daemon/event_log.h"
 #include "daemon/fleet_view.h"
+#include "daemon/gate_link.h"
 #include "daemon/mask_link.h"
 #include "daemon/middle_link.h"
 #include "daemon/usage_ledger.h"
@@ -77,22 +79,11 @@ const std::shared_ptr<spdlog::logger>& log();
 // Wall-clock seconds, the store's time base.
 inline UnixSeconds wall_now() { return static_cast<UnixSeconds>(::time(nullptr)); }
 
-// A child may not get more descriptors than our own hard limit allows
-// (raising it needs CAP_SYS_RESOURCE, which containers often lack).
-std::uint64_t nofile_within_limit(std::uint64_t want);
 // Raises our own RLIMIT_NOFILE soft limit to the hard one: every user holds
 // a few descriptors here (control socket, pidfd watch, the cell's netlink
 // socket), so a shell's soft 1024 would run out at a few hundred users.
 // Logs and carries on when it cannot.
 void raise_nofile_soft_limit();
-// Warns when a child's report shows more calls refused by its seccomp filter
-// than the previous one (a relay never makes them: worth an operator's look).
-void log_seccomp_denials(const char* child, const std::string& user, const ipc::Counters& before,
-                         const ipc::Counters& now);
-// RLIMIT_NPROC of the gate and of each worker: processes and threads of its
-// uid (each child has a uid of its own). A relay runs one thread plus Asio's
-// resolver thread; the rest is headroom, not room for a fork bomb.
-inline constexpr std::uint64_t kChildNproc = 16;
 // Daemon::start's checks against the host (daemon_host.cpp): kExists naming
 // the clash.
 [[nodiscard]] base::Result<void> check_host_clashes(const CellsConfig& c);
@@ -185,11 +176,7 @@ class Daemon final : public api::Service {
   base::Result<api::UserRecord> commit_user(const StoredUser& changed);
   void expire_secrets(UnixSeconds now);
 
-  // daemon_children.cpp: gate and workers.
-  // False when the spawn failed (the reason is in last_gate_error_).
-  bool start_gate();
-  void on_gate_exit();
-  void send_gate_table();
+  // daemon_children.cpp: the workers (the gate is gate_).
   void start_user(UserRt& u);
   void spawn_worker(UserRt& u);
   [[nodiscard]] bool claim_uid_slot(UserRt& u);  // false: none free (the user is marked failed)
@@ -200,7 +187,6 @@ class Daemon final : public api::Service {
   std::shared_ptr<ChildProc> stop_worker(UserRt& u);
   void teardown_user(UserRt& u, UserState next, std::string_view why);
   void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
-  awaitable<void> gate_loop(std::shared_ptr<ChildProc> g);
   awaitable<void> worker_loop(UserId id, std::shared_ptr<ChildProc> w);
   void send_reload_secrets(UserRt& u);
   // Sends the worker the live settings (worker_live_flags) when they differ
@@ -210,11 +196,6 @@ class Daemon final : public api::Service {
   // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
   [[nodiscard]] base::Result<void> make_worker_mount_view();
-  std::vector<std::string> gate_argv() const;
-  std::vector<std::string> child_env() const;
-  // A pipe for a child's stdout/stderr (child_log_pipe.h); nullptr (and
-  // logged) when none could be made: the child then writes to /dev/null.
-  std::shared_ptr<class ChildLogPipe> child_log_pipe(std::string_view what);
 
   // daemon_lanes.cpp: direct lanes gate -> worker and their credit.
   // Admission's view of the global budget (supervisor/admission.h), kept
@@ -269,21 +250,15 @@ class Daemon final : public api::Service {
   std::uint64_t sweep_gen_ = 0;  // a snapshot of an older generation is stale
   MemoryBoundPlan memory_plan_;
   base::UniqueFd worker_mountns_;  // the workers' shared mount view (mount_view.h), made at start
-  std::vector<base::UniqueFd> listeners_;  // kept here: they survive a gate restart
   std::vector<std::string> listener_names_;
   std::string looked_up_host_;  // from [server] public_host_lookup
-  std::vector<proto::AllowedProtocols> listener_protocols_;
 
-  std::shared_ptr<ChildProc> gate_;
-  RestartPolicy gate_restart_;
-  std::unique_ptr<asio::steady_timer> gate_timer_;
-  std::uint64_t gate_generation_ = 0;
   std::uint64_t settings_generation_ = 0;  // the last settings message sent to a worker
-  bool gate_table_dirty_ = false;
-  std::string last_gate_error_;
 
   UserRegistry users_;
   BudgetTally budget_;  // every user's ConnLoad (touch())
+  // The gate child, its listeners, table and restarts (gate_link.h).
+  GateLink gate_;
 
   asio::steady_timer sweep_timer_, rebalance_timer_, tick_timer_;
   asio::signal_set signals_;

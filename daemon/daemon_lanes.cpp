@@ -39,7 +39,7 @@ ConnLoad Daemon::load_of(const UserRt& u) const {
 void Daemon::touch(const UserRt& u) { budget_.set(u.user.id, load_of(u)); }
 
 bool Daemon::wants_lane(const UserRt& u, UnixSeconds now) const {
-  return cfg_.connections.direct_lanes && !stopping_ && gate_ && !gate_->gone && u.worker &&
+  return cfg_.connections.direct_lanes && !stopping_ && gate_.alive() && u.worker &&
          u.worker->ready && !u.worker->gone && u.state == UserState::kRunning && !u.idle_closing &&
          servable(u, now);
 }
@@ -73,8 +73,8 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   if (u.lane != 0) {
     const std::uint64_t allow = lane_allow_for(u, b);
     if (allow == u.lane_allow) return;
-    if (auto r = send_to(*gate_, control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane,
-                                                     false, allow});
+    if (auto r = gate_.send(
+            control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, false, allow});
         !r) {
       log()->debug("lane credit not sent user={} error={}", u.user.name, r.error().to_string());
       return;  // the next pass tries again; until then the old credit holds
@@ -100,8 +100,8 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
   }
   // When this fails (the gate's socket is full at a gate start with many
   // users, say), the worker's end sees EOF and the next pass tries again.
-  if (auto r = send_to(*gate_, control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow},
-                       gate_end.get());
+  if (auto r = gate_.send(control::GateLane{static_cast<std::uint32_t>(u.user.id), id, allow},
+                          gate_end.get());
       !r) {
     log()->debug("lane not opened user={} error=\"to gate: {}\"", u.user.name,
                  r.error().to_string());
@@ -116,11 +116,10 @@ void Daemon::refresh_lane(UserRt& u, const BudgetView& b, UnixSeconds now) {
 
 void Daemon::close_lane(UserRt& u) {
   if (u.lane == 0) return;
-  if (gate_ && !gate_->gone) {
+  if (gate_.alive()) {
     // Lost when the gate's socket is full: the gate then finds the lane dead
     // at its next send (the worker's end is closed by then) and drops it.
-    (void)send_to(*gate_,
-                  control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, true, 0});
+    (void)gate_.send(control::GateCredit{static_cast<std::uint32_t>(u.user.id), u.lane, true, 0});
   }
   u.lane = 0;
   u.lane_allow = 0;

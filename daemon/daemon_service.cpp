@@ -92,7 +92,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
 base::Result<api::UserRecord> Daemon::commit_user(const StoredUser& changed) {
   if (auto r = store_->update_user(changed); !r) return tl::unexpected(r.error());
   reconcile_user(changed);
-  if (gate_table_dirty_) send_gate_table();
+  gate_.send_table_if_dirty();
   refresh_lanes();  // a lowered cap takes the lane's credit back now
   write_status();
   return record_of(*users_.find(changed.id));
@@ -149,7 +149,7 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   s.created_at = wall_now();
   reconcile_user(s);
   event(s.id, "user_created", "api");
-  if (gate_table_dirty_) send_gate_table();
+  gate_.send_table_if_dirty();
   write_status();
   return record_of(*users_.find(s.id));
 }
@@ -184,7 +184,7 @@ base::Result<void> Daemon::delete_user(std::string_view name) {
   if (auto r = store_->remove_user(name); !r) return r;
   event(std::nullopt, "user_removed", std::string(name));
   remove_user_rt(id);
-  send_gate_table();
+  gate_.send_table();
   write_status();
   return {};
 }
@@ -332,15 +332,15 @@ api::ServerStatus Daemon::server_status() {
     s.cells += u->cell ? 1 : 0;
     s.connections += u->active();
   }
-  if (gate_) {
-    s.gate_pid = gate_->gone ? 0 : gate_->proc.pid();
-    s.gate_ready = gate_->ready && !gate_->gone;
+  if (const ChildProc* g = gate_.child()) {
+    s.gate_pid = g->gone ? 0 : g->proc.pid();
+    s.gate_ready = g->ready && !g->gone;
     for (std::size_t i = 0; i < ipc::kCounterCount; ++i) {
       s.gate_counters.emplace_back(ipc::counter_name(static_cast<ipc::Counter>(i)),
-                                   gate_->counters.values[i]);
+                                   g->counters.values[i]);
     }
   }
-  s.gate_restarts = gate_restart_.restarts();
+  s.gate_restarts = gate_.restarts();
   s.masked_total = masked_total_;
   s.handoffs_total = handoffs_total_;
   s.direct_handoffs_total = direct_total_;

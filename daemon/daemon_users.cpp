@@ -189,7 +189,7 @@ void Daemon::reconcile_user(const StoredUser& s) {
   u.limits = limits;
   u.period = period_bounds(u.limits.period, u.limits.anchor_day, now);
   if (auto usage = store_->period_usage(s.id, u.period.start)) u.period_usage = *usage;
-  if (change.gate_table) gate_table_dirty_ = true;
+  if (change.gate_table) gate_.table_changed();
 
   if (!change.now_servable) {
     if (u.state != UserState::kDisabled) {
@@ -229,7 +229,7 @@ void Daemon::remove_user_rt(UserId id) {
   teardown_user(*u, UserState::kDisabled, "removed");
   budget_.erase(id);
   users_.remove(id);
-  gate_table_dirty_ = true;
+  gate_.table_changed();
 }
 
 base::Result<api::ReloadOutcome> Daemon::reload() {
@@ -340,12 +340,11 @@ base::Result<api::ReloadOutcome> Daemon::reload_config() {
   for (const auto& [id, u] : users_)
     if (!present.count(id)) gone.push_back(id);
   for (UserId id : gone) remove_user_rt(id);
-  if (gate_args_changed && gate_) {
+  if (gate_args_changed && gate_.child()) {
     log()->info("reload: restarting the gate for new mask/handshake settings");
-    gate_->stopping = true;
-    (void)gate_->proc.kill(SIGTERM);
+    gate_.terminate();
   }
-  send_gate_table();
+  gate_.send_table();
   rebalance();
   middle_.push(true);  // [middle] ad_tag or a listener's tag may have changed
   middle_.refresh();   // a tag may be in use for the first time
