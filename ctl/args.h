@@ -37,6 +37,7 @@ enum class Output {
   kEvents,    // GET /v1/events
   kToken,     // POST /v1/token/rotate
   kMask,      // GET /v1/mask-profiles
+  kIps,       // GET /v1/users/{name}/ips
 };
 
 struct Request {

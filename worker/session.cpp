@@ -4,6 +4,7 @@
 #include "worker/session.h"
 
 #include <cstring>
+#include <ctime>
 
 #include "base/log.h"
 #include "proto/fake_tls.h"
@@ -22,14 +23,18 @@ const std::shared_ptr<spdlog::logger>& log() {
 }  // namespace
 
 Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                 std::optional<std::uint32_t> handoff_listener)
+                 std::optional<std::uint32_t> handoff_listener,
+                 const ipc::control::PeerAddress& peer)
     : Connection(rt, std::move(client), std::move(initial)),
       rt_(rt),
-      handoff_listener_(handoff_listener) {
+      handoff_listener_(handoff_listener),
+      peer_(peer) {
   ++rt_.counters[Counter::kAccepted];
+  rt_.clients.opened(peer_);
 }
 
 Session::~Session() {
+  rt_.clients.closed(peer_, static_cast<std::int64_t>(std::time(nullptr)));
   if (rt_.egress && !upstream_name_.empty())
     if (const auto i = rt_.egress->find(upstream_name_))
       rt_.egress->add_bytes(*i, bytes_up_, bytes_down_);
@@ -248,9 +253,10 @@ awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
 }
 
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   std::optional<std::uint32_t> handoff_listener) {
+                   std::optional<std::uint32_t> handoff_listener,
+                   const ipc::control::PeerAddress& peer) {
   conn::spawn(
-      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener));
+      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener, peer));
 }
 
 }  // namespace mtw::worker
