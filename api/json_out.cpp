@@ -19,20 +19,6 @@ json::object counters(const std::vector<std::pair<std::string_view, std::uint64_
   return o;
 }
 
-json::array upstreams_json(const std::vector<UserStatus::Upstream>& ups, json::storage_ptr sp) {
-  json::array a(sp);
-  for (const auto& u : ups)
-    a.push_back(json::object({{"name", u.name},
-                              {"up", u.up},
-                              {"connects", u.connects},
-                              {"failures", u.failures},
-                              {"bytes_up", u.bytes_up},
-                              {"bytes_down", u.bytes_down},
-                              {"marked_down", u.marked_down}},
-                             sp));
-  return a;
-}
-
 // The "middle" object of a user's status: the middle-proxy counters of the
 // worker's last report under short names (0 before the first report).
 struct MiddleField {
@@ -47,29 +33,6 @@ std::uint64_t worker_counter(const UserStatus& s, std::string_view name) {
   for (const auto& [k, v] : s.worker_counters)
     if (k == name) return v;
   return 0;
-}
-
-json::object middle_json(const UserStatus& s, json::storage_ptr sp) {
-  json::object o(std::move(sp));
-  for (const auto& f : kMiddleFields) o[f.key] = worker_counter(s, f.counter);
-  return o;
-}
-
-// kForever ("never") is null on the wire.
-json::value time_or_never(UnixSeconds t) {
-  if (t == supervisor::kForever) return nullptr;
-  return t;
-}
-
-json::value quota_json(const supervisor::QuotaStatus& q, json::storage_ptr sp) {
-  return json::object({{"state", supervisor::quota_state_name(q.state)},
-                       {"used_bytes", q.used_bytes},
-                       {"quota_bytes", q.quota_bytes},
-                       {"remaining_bytes", q.remaining_bytes},
-                       {"period_start", q.period.start},
-                       {"period_end", time_or_never(q.period.end)},
-                       {"resets_at", time_or_never(q.resets_at)}},
-                      std::move(sp));
 }
 
 json::value origin_name(supervisor::UserOrigin o) {
@@ -144,17 +107,84 @@ json::value to_json(const supervisor::MaskProfilesView& v) {
 }
 
 namespace {
-// time_or_never() as text.
-void time_or_never(JsonWriter& w, std::string_view key, UnixSeconds t) {
+
+// JsonWriter's calls building a boost::json DOM instead of text, so that a
+// model's fields are listed once (write_user_status) for both. Each value
+// keeps the kind of its C++ type, as a DOM built directly would (counters
+// uint64, ids int64), which D-Bus maps to its types. Not thread-safe.
+class DomWriter {
+ public:
+  explicit DomWriter(json::storage_ptr sp) : sp_(std::move(sp)) {}
+
+  DomWriter& begin_object() { return open(json::object(sp_)); }
+  DomWriter& end_object() { return close(); }
+  DomWriter& begin_array() { return open(json::array(sp_)); }
+  DomWriter& end_array() { return close(); }
+  DomWriter& key(std::string_view k) {
+    key_ = k;
+    return *this;
+  }
+  template <class T>
+  DomWriter& value(const T& v) {
+    return put(json::value(v, sp_));
+  }
+  template <class T>
+  DomWriter& value(const std::optional<T>& v) {
+    return v ? value(*v) : null();
+  }
+  DomWriter& null() { return put(json::value(nullptr, sp_)); }
+  template <class T>
+  DomWriter& field(std::string_view k, const T& v) {
+    return key(k).value(v);
+  }
+  // The value written at the top level.
+  json::value take() { return std::move(root_); }
+
+ private:
+  struct Open {
+    json::value container;
+    std::string_view key;  // its key in the enclosing object
+  };
+  DomWriter& open(json::value container) {
+    open_.push_back({std::move(container), key_});
+    return *this;
+  }
+  DomWriter& close() {
+    Open done = std::move(open_.back());
+    open_.pop_back();
+    key_ = done.key;
+    return put(std::move(done.container));
+  }
+  DomWriter& put(json::value v) {
+    if (open_.empty()) {
+      root_ = std::move(v);
+    } else if (json::object* o = open_.back().container.if_object()) {
+      o->emplace(key_, std::move(v));
+    } else {
+      open_.back().container.get_array().push_back(std::move(v));
+    }
+    return *this;
+  }
+
+  json::storage_ptr sp_;
+  std::vector<Open> open_;
+  std::string_view key_;  // keys are literals or views into the model being written
+  json::value root_;
+};
+
+// kForever ("never") is null on the wire.
+template <class Writer>
+void time_or_never(Writer& w, std::string_view key, UnixSeconds t) {
   w.key(key);
   if (t == supervisor::kForever)
     w.null();
   else
     w.value(t);
 }
-}  // namespace
 
-void write_json(JsonWriter& w, const UserStatus& s) {
+// A user's status, the one list of its fields for both the text and the DOM.
+template <class Writer>
+void write_user_status(Writer& w, const UserStatus& s) {
   w.begin_object();
   w.field("name", s.name).field("id", s.id).field("state", s.state);
   w.field("fail_reason", s.fail_reason).field("mode", s.mode).field("enabled", s.enabled);
@@ -203,49 +233,14 @@ void write_json(JsonWriter& w, const UserStatus& s) {
   w.end_object();
 }
 
+}  // namespace
+
+void write_json(JsonWriter& w, const UserStatus& s) { write_user_status(w, s); }
+
 json::value to_json(const UserStatus& s, json::storage_ptr sp) {
-  json::value cell(nullptr, sp);
-  if (s.cell)
-    cell = json::object({{"netns", s.cell->netns},
-                         {"host_if", s.cell->host_if},
-                         {"ipv4", s.cell->ipv4},
-                         {"shaper_up_bps", s.cell->shaper_up_bps},
-                         {"shaper_down_bps", s.cell->shaper_down_bps}},
-                        sp);
-  return json::object({{"name", s.name},
-                       {"id", s.id},
-                       {"state", s.state},
-                       {"fail_reason", s.fail_reason},
-                       {"mode", s.mode},
-                       {"enabled", s.enabled},
-                       {"expires_at", opt_time(s.expires_at)},
-                       {"worker_pid", s.worker_pid},
-                       {"worker_uid", s.worker_uid},
-                       {"restarts", s.restarts},
-                       {"cell", std::move(cell)},
-                       {"connections", s.connections},
-                       {"held", s.held},
-                       {"refused", s.refused},
-                       {"connections_total", s.connections_total},
-                       {"unique_ips", s.unique_ips},
-                       {"online", s.online},
-                       {"last_seen", opt_time(s.last_seen)},
-                       {"quota", quota_json(s.quota, sp)},
-                       {"throttled", s.throttled},
-                       {"throttled_quota", s.throttled_quota},
-                       {"throttled_unique_ips", s.throttled_unique_ips},
-                       {"throttle_reason", s.throttle_reason},
-                       {"rate_up_bps", s.rate_up_bps},
-                       {"rate_down_bps", s.rate_down_bps},
-                       {"measured_up_bps", s.measured_up_bps},
-                       {"measured_down_bps", s.measured_down_bps},
-                       {"bytes_up_total", s.bytes_up_total},
-                       {"bytes_down_total", s.bytes_down_total},
-                       {"egress_dropped", s.egress_dropped},
-                       {"middle", middle_json(s, sp)},
-                       {"worker_counters", counters(s.worker_counters, sp)},
-                       {"upstreams", upstreams_json(s.upstreams, sp)}},
-                      sp);
+  DomWriter w(std::move(sp));
+  write_user_status(w, s);
+  return w.take();
 }
 
 json::value limits_json(const supervisor::Limits& l, json::storage_ptr sp) {

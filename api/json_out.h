@@ -18,9 +18,10 @@ boost::json::value to_json(const supervisor::MaskProfilesView& v);
 // is serialized at once; the default heap otherwise).
 boost::json::value to_json(const UserStatus& s, boost::json::storage_ptr sp = {});
 // The same object as text, without a DOM (the status answer's fast path).
-// Both are kept: the DOM's number kinds (uint64 for counters) are what D-Bus
-// maps to its types, and text parsed back would give int64.
-// json_writer_test holds serialize(to_json(s)) equal to this text.
+// Both are kept, written from one list of the fields (json_out.cpp): the
+// DOM's number kinds (uint64 for counters) are what D-Bus maps to its
+// types, and text parsed back would give int64. json_writer_test holds
+// serialize(to_json(s)) equal to this text.
 void write_json(JsonWriter& w, const UserStatus& s);
 // The record with its resolved limits, overrides and `status` (null when absent).
 boost::json::value to_json(const UserRecord& r, const UserStatus* status,

@@ -13,23 +13,6 @@
 # BUILD_DIR: daemon/mtwarden, worker/mtwarden-worker, gate/mtwarden-gate,
 # bench/mtw-bench-{loadgen,dc}.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$ROOT/build/hb
-if [[ $# -gt 0 && $1 != -* ]]; then
-  BUILD=$1
-  shift
-fi
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
-if ((EUID != 0)); then
-  echo "api_bench: needs root (network namespaces, veths, tc, nft)" >&2
-  exit 77
-fi
-NICE=${NICE:--20}
-if [[ $NICE != 0 && -z ${MTW_BENCH_SESSION:-} ]] && command -v setsid >/dev/null; then
-  MTW_BENCH_SESSION=1 exec setsid --wait "$0" "$BUILD" "$@"
-fi
-if [[ $NICE != 0 && -w /proc/self/autogroup ]]; then
-  echo "$NICE" >/proc/self/autogroup 2>/dev/null || echo "note: could not set autogroup nice" >&2
-fi
-exec /usr/bin/python3 "$ROOT/bench/api_bench.py" --build "$BUILD" "$@"
+py_driver api_bench "$@"

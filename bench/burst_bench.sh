@@ -14,23 +14,19 @@
 # list, workers interleaved), OUT_DIR (raw JSON lines; default a fresh
 # /tmp/mtw-burst.XXXXXX).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build/release}
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(in_root "${1:-build/release}")
 shift || true
 CONNS=${CONNS:-10000}
 BURSTS=${BURSTS:-2}
 SETTLE=${SETTLE:-5}
 REPS=${REPS:-1}
-OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/mtw-burst.XXXXXX)}
-mkdir -p "$OUT_DIR"
+make_out_dir mtw-burst
 
 LOADGEN=$BUILD/bench/mtw-bench-loadgen
 DC=$BUILD/bench/mtw-bench-dc
-for bin in "$LOADGEN" "$DC"; do
-  [[ -x $bin ]] || { echo "missing $bin (build it first)" >&2; exit 1; }
-done
+need_bins "$LOADGEN" "$DC"
 WORKERS=("$@")
 ((${#WORKERS[@]})) || WORKERS=("worker=$BUILD/worker/mtwarden-worker")
 for w in "${WORKERS[@]}"; do
@@ -40,59 +36,9 @@ done
 KEY=0123456789abcdef0123456789abcdef
 SECRET=dd$KEY
 
-HARD_NOFILE=$(ulimit -Hn)
-[[ $HARD_NOFILE = unlimited ]] && HARD_NOFILE=1048576
-ulimit -n "$HARD_NOFILE"
-MAX_CONNS=$(((HARD_NOFILE - 200) / 2))
-if ((CONNS > MAX_CONNS)); then
-  echo "note: fd hard limit $HARD_NOFILE allows $MAX_CONNS connections at once, not $CONNS" >&2
-  CONNS=$MAX_CONNS
-fi
-read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
-PORTS=$((PORT_HI - PORT_LO + 1))
-((CONNS > PORTS - 1000)) && CONNS=$((PORTS - 1000))
-SOURCES=$((CONNS / (PORTS / 2) + 2))
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap cleanup EXIT
-
-start() {  # LOG CMD...: background CMD, wait for "listening", set PORT and PID
-  local log=$1
-  shift
-  # The previous process's log must not answer for this one: the shell
-  # truncates it only once the child has started.
-  rm -f "$log"
-  "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    if grep -qs '^listening' "$log"; then
-      PORT=$(grep -m1 '^listening' "$log" | grep -oE '[0-9]+$')
-      return 0
-    fi
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "failed to start: $*" >&2
-  cat "$log" >&2
-  exit 1
-}
-
-free_port() {
-  local p used
-  used=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 10000))
-    grep -qx "$p" <<<"$used" || { echo "$p"; return 0; }
-  done
-  return 1
-}
+raise_nofile
+fit_conns "$CONNS" "connections at once"
+CONNS=$FIT_CONNS
 
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
@@ -129,7 +75,7 @@ for rep in $(seq "$REPS"); do
   for w in "${WORKERS[@]}"; do measure "${w%%=*}" "${w#*=}"; done
 done
 
-field() { grep -oE "\"$2\":[-0-9.]+" <<<"$1" | cut -d: -f2; }
+line_field() { grep -oE "\"$2\":[-0-9.]+" <<<"$1" | cut -d: -f2; }  # LINE KEY
 echo
 echo "Worker VmRSS in KiB; idle = after 20 warm-up connections; open = $CONNS connections held;"
 echo "after = ${SETTLE} s after they closed; goal: after <= 1.20 x idle."
@@ -137,13 +83,13 @@ printf '%-12s %5s %4s %8s %8s %9s %9s %10s %8s\n' worker burst est idle open aft
 for w in "${WORKERS[@]}"; do
   label=${w%%=*}
   while read -r line; do
-    idle=$(field "$line" rss_idle_kib)
-    after=$(field "$line" rss_settled_kib)
-    printf '%-12s %5s %4s %8s %8s %9s %9s %10s %8s\n' "$label" "$(field "$line" burst)" \
-      "$(field "$line" established)" "$idle" "$(field "$line" rss_open_kib)" \
-      "$(field "$line" rss_after_close_kib)" "$after" \
+    idle=$(line_field "$line" rss_idle_kib)
+    after=$(line_field "$line" rss_settled_kib)
+    printf '%-12s %5s %4s %8s %8s %9s %9s %10s %8s\n' "$label" "$(line_field "$line" burst)" \
+      "$(line_field "$line" established)" "$idle" "$(line_field "$line" rss_open_kib)" \
+      "$(line_field "$line" rss_after_close_kib)" "$after" \
       "$(awk -v a="$after" -v i="$idle" 'BEGIN { printf "%.2fx", a / i }')" \
-      "$(field "$line" vm_hwm_kib)"
+      "$(line_field "$line" vm_hwm_kib)"
   done <"$OUT_DIR/$label.jsonl"
 done
 echo "raw JSON lines: $OUT_DIR/*.jsonl"

@@ -15,10 +15,9 @@
 # CONNS (1 100: the connection counts), REPS (3), DURATION (4), WARMUP (1),
 # FAST (on), OUT_DIR (default a fresh /tmp/mtw-conns.XXXXXX).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build/release}
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(in_root "${1:-build/release}")
 shift || true
 KINDS=("$@")
 ((${#KINDS[@]})) || KINDS=(relay-fixed relay-lease relay-lease-short worker)
@@ -29,64 +28,17 @@ DURATION=${DURATION:-4}
 WARMUP=${WARMUP:-1}
 FAST=${FAST:-on}
 
-if ((EUID == 0)) && [[ -z ${MTW_BENCH_SESSION:-} ]] && command -v setsid >/dev/null; then
-  MTW_BENCH_SESSION=1 exec setsid --wait "$0" "$BUILD" "$@"
-fi
-if ((EUID == 0)) && [[ -w /proc/self/autogroup ]]; then
-  echo -20 >/proc/self/autogroup 2>/dev/null || echo "note: could not set autogroup nice" >&2
-fi
-OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/mtw-conns.XXXXXX)}
-mkdir -p "$OUT_DIR"
-ulimit -n "$(ulimit -Hn)"
+own_session "$( ((EUID == 0)) && echo -20 || echo 0)" "$BUILD" "$@"
+make_out_dir mtw-conns
+raise_nofile
 
 RELAY=$BUILD/bench/mtw-bench-relay
 LOADGEN=$BUILD/bench/mtw-bench-loadgen
 DC=$BUILD/bench/mtw-bench-dc
-for bin in "$RELAY" "$LOADGEN" "$DC"; do
-  [[ -x $bin ]] || { echo "missing $bin (build it first)" >&2; exit 1; }
-done
+need_bins "$RELAY" "$LOADGEN" "$DC"
 SECRET=dd0123456789abcdef0123456789abcdef
 DC_MODE=source RELAY_MODE=plain
 [[ $DIRECTION = upload ]] && DC_MODE=sink RELAY_MODE=crypto
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap cleanup EXIT
-
-start() {  # LOG CMD...: background CMD, wait for "listening", set PORT and PID
-  local log=$1
-  shift
-  rm -f "$log"
-  "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    if grep -qs '^listening' "$log"; then
-      PORT=$(grep -m1 '^listening' "$log" | grep -oE '[0-9]+$')
-      return 0
-    fi
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "failed to start: $*" >&2
-  cat "$log" >&2
-  exit 1
-}
-
-free_port() {
-  local p used
-  used=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 10000))
-    grep -qx "$p" <<<"$used" || { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 point() {  # KIND N
   local kind=$1 n=$2 init=on args bin label=$1

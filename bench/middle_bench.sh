@@ -20,10 +20,9 @@
 # /tmp/mtw-middle-bench.XXXXXX).
 # Needs in BUILD_DIR: bench/mtw-bench-{loadgen,dc,middle}, worker/mtwarden-worker.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build/release}
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(in_root "${1:-build/release}")
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS_MANY=${CONNS_MANY:-100}
@@ -31,62 +30,21 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 POOL=${POOL:-2}
 REPS=${REPS:-1}
 PIN=${PIN:-1}
-OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/mtw-middle-bench.XXXXXX)}
-mkdir -p "$OUT_DIR"
+make_out_dir mtw-middle-bench
 
 LOADGEN=$BUILD/bench/mtw-bench-loadgen
 DC=$BUILD/bench/mtw-bench-dc
 MIDDLE=$BUILD/bench/mtw-bench-middle
 WORKER=$BUILD/worker/mtwarden-worker
-for bin in "$LOADGEN" "$DC" "$MIDDLE" "$WORKER"; do
-  [[ -x $bin ]] || { echo "missing $bin (build it first)" >&2; exit 1; }
-done
+need_bins "$LOADGEN" "$DC" "$MIDDLE" "$WORKER"
 
 KEY=0123456789abcdef0123456789abcdef
 SECRET=dd$KEY
 TAG=00112233445566778899aabbccddeeff
 head -c 128 /dev/urandom >"$OUT_DIR/proxy-secret"
 
-NCPU=$(nproc)
-if [[ $PIN = 1 && $NCPU -ge 2 ]]; then
-  PROXY_CPUS=(taskset -c 1)
-  LOAD_CPUS=(taskset -c 0)
-  if ((NCPU > 2)); then LOAD_CPUS=(taskset -c "0,2-$((NCPU - 1))"); fi
-else
-  PROXY_CPUS=()
-  LOAD_CPUS=()
-fi
-ulimit -n "$(ulimit -Hn)"
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap cleanup EXIT
-
-# start LOG CMD...: runs CMD in the background, waits for its "listening"
-# line; sets PORT (the last number on it) and PID.
-start() {
-  local log=$1
-  shift
-  "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    if grep -q '^listening' "$log"; then
-      PORT=$(grep -m1 '^listening' "$log" | grep -oE '[0-9]+$')
-      return 0
-    fi
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "failed to start: $*" >&2
-  cat "$log" >&2
-  exit 1
-}
+pin_cpus
+raise_nofile
 
 # proxy direct|middle: the far end and a worker in front of it; sets
 # PROXY_PORT and PROXY_PID.
@@ -104,7 +62,7 @@ proxy() {
       "$OUT_DIR/proxy-multi.conf" --middle-pool "$POOL")
   fi
   start "$OUT_DIR/worker.log" "${PROXY_CPUS[@]}" "$WORKER" "${args[@]}"
-  PROXY_PORT=$(grep -m1 '^listening' "$OUT_DIR/worker.log" | grep -oE '[0-9]+$')
+  PROXY_PORT=$PORT
   PROXY_PID=$PID
 }
 
@@ -132,9 +90,6 @@ for rep in $(seq "$REPS"); do
   done
 done
 
-field() { { grep -oE "\"$2\":[-0-9.]+" "$OUT_DIR/$1.jsonl" 2>/dev/null || true; } | cut -d: -f2; }
-best() { field "$1" "$2" | sort -g | tail -1; }
-lowest() { field "$1" "$2" | sort -g | head -1; }
 # CPU milliseconds per MB echoed, from the best run's CPU share and rate.
 cpu_ms_per_mb() {
   local mbs pct
@@ -142,7 +97,6 @@ cpu_ms_per_mb() {
   pct=$(field "$1" proxy_cpu_pct | tail -1)
   awk -v m="$mbs" -v p="$pct" 'BEGIN { if (m == "" || m == 0) print "-"; else printf "%.2f", p * 10 / m }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "-" || b == "" || b == "-" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "middle-proxy mode vs direct mode, $(date -u +%F), load average $load, $(nproc) CPUs"

@@ -14,10 +14,9 @@
 # "download upload idle handshakes").
 # Needs in BUILD_DIR: bench/mtw-bench-{relay,loadgen,dc}, worker/mtwarden-worker.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build/release}
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+BUILD=$(in_root "${1:-build/release}")
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONNS_MANY=${CONNS_MANY:-1000}
@@ -27,16 +26,12 @@ HS_CONCURRENCY=${HS_CONCURRENCY:-32}
 REPS=${REPS:-1}
 PIN=${PIN:-1}
 ONLY=${ONLY:-download upload idle handshakes}
-OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/mtw-bench.XXXXXX)}
-mkdir -p "$OUT_DIR"
 
 RELAY=$BUILD/bench/mtw-bench-relay
 LOADGEN=$BUILD/bench/mtw-bench-loadgen
 DC=$BUILD/bench/mtw-bench-dc
 WORKER=$BUILD/worker/mtwarden-worker
-for bin in "$RELAY" "$LOADGEN" "$DC"; do
-  [[ -x $bin ]] || { echo "missing $bin (build it first)" >&2; exit 1; }
-done
+need_bins "$RELAY" "$LOADGEN" "$DC"
 HAVE_WORKER=1
 if [[ ! -x $WORKER ]]; then
   echo "note: no $WORKER; measuring the baselines only" >&2
@@ -48,92 +43,12 @@ DOMAIN_HEX=$(printf 'www.example.com' | od -An -tx1 | tr -d ' \n')
 SECRET_DD=dd$KEY
 SECRET_TLS=ee${KEY}${DOMAIN_HEX}
 
-# --- CPUs: the proxy gets one CPU to itself; loadgen and DC share the rest.
-NCPU=$(nproc)
-if [[ $PIN = 1 && $NCPU -ge 2 ]]; then
-  PROXY_CPUS=(taskset -c 1)
-  LOAD_CPUS=(taskset -c 0)
-  if ((NCPU > 2)); then LOAD_CPUS=(taskset -c "0,2-$((NCPU - 1))"); fi
-else
-  PROXY_CPUS=()
-  LOAD_CPUS=()
-fi
-# Other work on the host (compilers) skews the numbers. The kernel schedules
-# sessions as autogroups, so a per-process nice does not help against other
-# sessions; as root we re-run in a session of our own and raise its weight.
-NICE=${NICE:-$( ((EUID == 0)) && echo -20 || echo 0)}
-if [[ $NICE != 0 && -z ${MTW_BENCH_SESSION:-} ]] && command -v setsid >/dev/null; then
-  MTW_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
-fi
-if [[ $NICE != 0 && -w /proc/self/autogroup ]]; then
-  echo "$NICE" >/proc/self/autogroup 2>/dev/null || echo "note: could not set autogroup nice" >&2
-fi
-
-# --- fds and ports: every idle connection costs the worker two fds (client
-# and DC side). Raise the soft limit to the hard one; we cannot go past it.
-HARD_NOFILE=$(ulimit -Hn)
-[[ $HARD_NOFILE = unlimited ]] && HARD_NOFILE=1048576
-ulimit -n "$HARD_NOFILE"
-MAX_IDLE=$(((HARD_NOFILE - 200) / 2))
-if ((IDLE_CONNS > MAX_IDLE)); then
-  echo "note: fd hard limit $HARD_NOFILE allows $MAX_IDLE idle connections, not $IDLE_CONNS" >&2
-  IDLE_CONNS=$MAX_IDLE
-fi
-read -r PORT_LO PORT_HI </proc/sys/net/ipv4/ip_local_port_range
-PORTS=$((PORT_HI - PORT_LO + 1))
-# The worker's DC-side connections all go 127.0.0.1 -> one DC port, so they
-# need IDLE_CONNS ephemeral ports; clients bind to several 127.0.0.x instead.
-if ((IDLE_CONNS > PORTS - 1000)); then
-  echo "note: ephemeral port range ($PORTS ports) caps idle connections" >&2
-  IDLE_CONNS=$((PORTS - 1000))
-fi
-SOURCES=$((IDLE_CONNS / (PORTS / 2) + 2))
-
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap cleanup EXIT
-
-# start LOG CMD...: runs CMD in the background, waits for its "listening"
-# line and sets PORT (last number on that line) and PID.
-start() {
-  local log=$1
-  shift
-  # The previous process's log must not answer for this one: the shell
-  # truncates it only once the child has started.
-  rm -f "$log"
-  "$@" >"$log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  for _ in $(seq 100); do
-    if grep -qs '^listening' "$log"; then
-      PORT=$(grep -m1 '^listening' "$log" | grep -oE '[0-9]+$')
-      return 0
-    fi
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "failed to start: $*" >&2
-  cat "$log" >&2
-  exit 1
-}
-
-# A listening port for the worker, which does not take port 0: below the
-# ephemeral range and not in use. Racy in theory; start() fails loudly.
-free_port() {
-  local p used
-  used=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 10000))
-    grep -qx "$p" <<<"$used" || { echo "$p"; return 0; }
-  done
-  echo "no free port" >&2
-  return 1
-}
+pin_cpus  # the proxy gets one CPU to itself; loadgen and DC share the rest
+own_session "${NICE:-$( ((EUID == 0)) && echo -20 || echo 0)}" "$@"
+make_out_dir mtw-bench  # after the re-run: its first run would leave an empty one
+raise_nofile
+fit_conns "$IDLE_CONNS" "idle connections"
+IDLE_CONNS=$FIT_CONNS
 
 # proxy KIND DC_MODE: starts a DC (sink|source|echo) and a proxy in front of
 # it; KIND is plain | crypto (baselines) | fast | nofast (the worker).
@@ -176,11 +91,6 @@ loadgen() {
   echo "  $out" >&2
   cleanup
 }
-
-field() { { grep -oE "\"$2\":[-0-9.]+" "$OUT_DIR/$1.jsonl" 2>/dev/null || true; } | cut -d: -f2; }
-best() { field "$1" "$2" | sort -g | tail -1; }
-lowest() { field "$1" "$2" | sort -g | head -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
 
 is_worker() { [[ $1 != plain && $1 != crypto ]]; }
 

@@ -28,6 +28,7 @@ Connection::Connection(Runtime& rt, tcp::socket client, proto::Bytes initial)
   if (rt_.connections.size() == 1 && rt_.on_first_connection) rt_.on_first_connection();
   ++rt_.counters[Counter::kActive];
   last_activity_ = Clock::now();
+  hello_at_ = last_activity_;
   deadline_ = last_activity_ + std::chrono::milliseconds(rt_.settings.handshake_timeout_ms);
   mirror_at_ = last_activity_ + std::chrono::milliseconds(rt_.settings.mask_mirror_after_ms);
   silent_deadline_ =
@@ -42,6 +43,23 @@ Connection::~Connection() {
   ++rt_.counters[Counter::kClosed];
   log()->debug("connection closed id={} bytes_client_to_dc={} bytes_dc_to_client={}", id_,
                bytes_up_, bytes_down_);
+}
+
+// steady_clock is CLOCK_MONOTONIC (libstdc++), the clock the gate's value
+// was read from: one clock for every process on the host.
+static_assert(std::is_same_v<Clock, std::chrono::steady_clock>);
+
+void Connection::set_hello_at(std::uint64_t ns) noexcept {
+  if (ns == 0) return;
+  const Clock::time_point at{std::chrono::nanoseconds(ns)};
+  const auto now = Clock::now();
+  if (at > now || now - at > std::chrono::milliseconds(rt_.settings.handshake_timeout_ms)) return;
+  hello_at_ = at;
+}
+
+std::uint64_t Connection::hello_at_ns() const noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(hello_at_.time_since_epoch()).count());
 }
 
 void Connection::close() noexcept {
@@ -168,6 +186,7 @@ awaitable<HandshakeOutcome> Connection::read_handshake(BufferLease& buf, std::si
       continue;  // the tick or the mirror's watcher: handled at the top
     }
     filled += n;
+    if (n != 0) hello_at_ = Clock::now();
     if (filled != 0) {
       silent_ = false;
       if (filled >= proto::kInitSize || buf.data()[0] == std::byte{0x16}) on_plausible_start();

@@ -51,6 +51,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes both sockets; pending operations finish with errors.
   virtual void close() noexcept;
   asio::any_io_executor executor() { return client_.get_executor(); }
+  // The handshake's bytes were read by the gate at `ns` (CLOCK_MONOTONIC,
+  // a handoff's hello_at_ns); ignored when 0, in the future or older than
+  // the handshake timeout (not the same clock after all, or a stale value).
+  void set_hello_at(std::uint64_t ns) noexcept;
 
  protected:
   enum class Phase { kHandshake, kConnecting, kRelay, kMask, kDiscard, kClosed };
@@ -124,6 +128,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool deadline_hit_ = false;
   std::uint64_t id_;
   std::uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  // When the handshake's bytes were all here: the last read_handshake read
+  // that added bytes, else the start (or the gate's read, set_hello_at). A
+  // fake-TLS answer is timed from it, as the mask's think time would be.
+  Clock::time_point hello_at_;
+
+  // hello_at_ as a handoff carries it.
+  std::uint64_t hello_at_ns() const noexcept;
 
  private:
   proto::Bytes initial_;

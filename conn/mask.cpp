@@ -69,7 +69,7 @@ awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool clie
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.mask_connect_timeout_ms);
-  if (auto ec = co_await connect_endpoint(upstream_, route.target); ec) {
+  if (auto ec = co_await connect_endpoint(upstream_, route.target, rt_.mask_names); ec) {
     if (phase_ == Phase::kClosed) co_return;  // evicted or shut down meanwhile
     ++rt_.counters[Counter::kMaskUnreachable];
     warn_unreachable(route.target, deadline_hit_ ? "timed out" : ec.message());
@@ -164,7 +164,7 @@ awaitable<void> Connection::start_mirror(BufferLease& buf, std::size_t filled) {
   phase_ = Phase::kConnecting;
   deadline_hit_ = false;
   deadline_ = Clock::now() + std::chrono::milliseconds(rt_.settings.mask_connect_timeout_ms);
-  const auto ec = co_await connect_endpoint(upstream_, route.target);
+  const auto ec = co_await connect_endpoint(upstream_, route.target, rt_.mask_names);
   if (phase_ == Phase::kClosed) co_return;
   phase_ = Phase::kHandshake;
   deadline_ = handshake_deadline;

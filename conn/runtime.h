@@ -16,6 +16,7 @@
 
 #include "conn/buffer_pool.h"
 #include "conn/names.h"
+#include "ipc/name_cache.h"
 #include "proto/dc_table.h"
 #include "proto/identify.h"
 #include "proto/mask_route.h"
@@ -64,6 +65,7 @@ struct Runtime {
   proto::ReplayCache replay{proto::ReplayCacheOptions{1 << 16, 2 * 24 * 3600}};
   Counters counters;
   BufferPool pool;
+  ipc::NameCache mask_names;                    // the mask targets' addresses (ipc/name_cache.h)
   std::unordered_set<Connection*> connections;  // live ones, for the owner's tick
   // Called when the first connection arrives, so an idle program's tick
   // (asleep for up to a minute) starts keeping deadlines.

@@ -11,19 +11,15 @@
 #include <memory>
 
 #include "doctor/net.h"
+#include "proto/openssl_error.h"
 
 namespace mtw::doctor {
 
 namespace {
 
-std::string openssl_reason() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "connection closed or timed out";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
+// A failed TLS call with no OpenSSL error queued: the server closed or the
+// socket's timeout passed.
+std::string openssl_reason() { return proto::openssl_reason("connection closed or timed out"); }
 
 std::int64_t asn1_unix(const ASN1_TIME* t) {
   std::tm tm{};

@@ -81,7 +81,8 @@ void GateConn::hand_off(proto::UserId user, conn::BufferLease& buf, std::size_t 
     close();
     return;
   }
-  rt_.on_identified(Identified{user, listener_->id, base::UniqueFd(fd), {buf.data(), filled}});
+  rt_.on_identified(
+      Identified{user, listener_->id, base::UniqueFd(fd), {buf.data(), filled}, hello_at_ns()});
 }
 
 }  // namespace mtw::gate

@@ -37,6 +37,7 @@ struct Identified {
   std::uint32_t listener_id = 0;
   base::UniqueFd fd;  // the client socket, non-blocking, no longer owned by Asio
   proto::ByteSpan consumed;
+  std::uint64_t hello_at_ns = 0;  // control::Handoff::hello_at_ns
 };
 
 // What the gate's connections share: conn::Runtime plus the handshake table

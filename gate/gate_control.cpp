@@ -130,6 +130,7 @@ bool Gate::Impl::try_lane(const Identified& id, const control::PeerAddress& peer
   control::Handoff h;
   h.listener_id = id.listener_id;
   h.peer = peer;
+  h.hello_at_ns = id.hello_at_ns;
   h.data.assign(id.consumed.begin(), id.consumed.end());
   auto bytes = control::encode(h);
   if (!bytes) return false;
@@ -234,6 +235,7 @@ void Gate::Impl::on_identified(Identified id) {
   g.user = id.user;
   g.handoff.listener_id = id.listener_id;
   g.handoff.peer = peer;
+  g.handoff.hello_at_ns = id.hello_at_ns;
   g.handoff.data.assign(id.consumed.begin(), id.consumed.end());
   auto bytes = control::encode(g);
   if (!bytes) {  // unreachable: the handshake buffer fits (static_assert in gate.cpp)

@@ -19,6 +19,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proto/dc_table.h"
 
@@ -47,6 +48,9 @@ void tune_listener(tcp::acceptor& a) noexcept;
 // enforces the deadline by closing the socket. Returns the last error on
 // failure.
 awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep);
+// The same for addresses already known, tried in order.
+awaitable<error_code> connect_addresses(tcp::socket& sock,
+                                        const std::vector<tcp::endpoint>& targets);
 
 // A co_spawn completion handler that logs an escaped exception under `what`.
 struct LogExceptions {

@@ -65,10 +65,13 @@ class Reader {
   bool ok_ = true;
 };
 
-void encode_peer(const PeerAddress& p, Writer& w);
+void encode_peer(const PeerAddress& p, Writer& w, std::uint8_t flags = 0);
+// The handoff's flags byte (the peer address's second byte).
+constexpr std::uint8_t kHandoffHelloAt = 0x01;  // a u64 hello_at_ns follows the address
 void encode_body(const Handoff& h, Writer& w) {
   w.u32(h.listener_id);
-  encode_peer(h.peer, w);
+  encode_peer(h.peer, w, h.hello_at_ns != 0 ? kHandoffHelloAt : 0);
+  if (h.hello_at_ns != 0) w.u64(h.hello_at_ns);
   w.u32(static_cast<std::uint32_t>(h.data.size()));
   w.bytes(h.data);
 }
@@ -137,9 +140,9 @@ void encode_body(const GateCredit& c, Writer& w) {
   w.u16(0);
   w.u64(c.allow_until);
 }
-void encode_peer(const PeerAddress& p, Writer& w) {
+void encode_peer(const PeerAddress& p, Writer& w, std::uint8_t flags) {
   w.u8(p.family);
-  w.u8(0);
+  w.u8(flags);
   w.u16(p.port);
   w.bytes(p.addr);
 }
@@ -174,12 +177,16 @@ Result<Handoff> decode_handoff_body(Reader& r) {
   Handoff h;
   h.listener_id = static_cast<std::uint32_t>(r.uint(4));
   h.peer.family = static_cast<std::uint8_t>(r.uint(1));
-  auto reserved = r.uint(1);
+  auto flags = r.uint(1);
   h.peer.port = static_cast<std::uint16_t>(r.uint(2));
   auto addr = r.bytes(16);
+  if ((flags & kHandoffHelloAt) != 0) h.hello_at_ns = r.uint(8);
   auto len = r.uint(4);
   if (!r.ok()) return fail(Errc::kBadInput, "handoff: short body");
-  if (reserved != 0) return fail(Errc::kBadInput, "handoff: reserved byte set");
+  if ((flags & ~kHandoffHelloAt) != 0) return fail(Errc::kBadInput, "handoff: unknown flag set");
+  if ((flags & kHandoffHelloAt) != 0 && h.hello_at_ns == 0) {
+    return fail(Errc::kBadInput, "handoff: hello time flagged but zero");
+  }
   if (h.peer.family != 0 && h.peer.family != 4 && h.peer.family != 6) {
     return fail(Errc::kBadInput, "handoff: bad address family");
   }

@@ -70,6 +70,11 @@ struct PeerAddress {
 struct Handoff {
   std::uint32_t listener_id = 0;
   PeerAddress peer;
+  // CLOCK_MONOTONIC nanoseconds of the read that completed the handshake in
+  // the gate (one clock for every process on the host); 0 = not known. A
+  // fake-TLS answer is timed from it, so the hop to the worker does not add
+  // to the delay the mask profile calls for.
+  std::uint64_t hello_at_ns = 0;
   Bytes data;  // bytes already read from the socket, <= kMaxHandoffData
   friend bool operator==(const Handoff&, const Handoff&) = default;
 };

@@ -38,6 +38,11 @@ awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint&
     if (rec) co_return rec;
     for (const auto& r : results) targets.push_back(r.endpoint());
   }
+  co_return co_await connect_addresses(sock, targets);
+}
+
+awaitable<error_code> connect_addresses(tcp::socket& sock,
+                                        const std::vector<tcp::endpoint>& targets) {
   error_code last = asio::error::host_not_found;
   for (const auto& t : targets) {
     error_code ignored;

@@ -262,6 +262,14 @@ void read_mask(TableReader r, MaskConfig& m) {
   if (auto v = r.number<std::uint32_t>("probe_jitter_s", 0, 86'400)) m.probe_jitter_s = *v;
   if (auto v = r.number<std::uint32_t>("probe_handshakes", 1, 64)) m.probe_handshakes = *v;
   if (auto v = r.number<std::uint32_t>("mirror_after_ms", 0, 60'000)) m.mirror_after_ms = *v;
+  if (auto v = r.number<std::uint32_t>("flight_segment_bytes", 0, 1'400)) {
+    if (*v != 0 && *v < 64) {
+      r.error(*r.table().get("flight_segment_bytes"),
+              "mask.flight_segment_bytes must be 0 or 64..1400");
+    } else {
+      m.flight_segment_bytes = *v;
+    }
+  }
   r.finish();
 }
 
@@ -703,6 +711,8 @@ std::vector<std::string> worker_live_flags(const Config& c) {
   // goes where the gate would have sent it.
   const auto mask = mask_flags(c, true);
   a.insert(a.end(), mask.begin(), mask.end());
+  a.insert(a.end(),
+           {"--flight-segment", std::to_string(c.mask.enabled ? c.mask.flight_segment_bytes : 0)});
   return a;
 }
 

@@ -93,6 +93,9 @@ struct MaskConfig {
   // A handshake still undecided this long after it arrived is mirrored to
   // its mask (conn::Settings::mask_mirror_after_ms); 0 = off.
   std::uint32_t mirror_after_ms = 250;
+  // The fake-TLS answer in segments of at most this many bytes
+  // (worker --flight-segment); 0 = off: one write, as the mask sends it.
+  std::uint32_t flight_segment_bytes = 0;
   friend bool operator==(const MaskConfig&, const MaskConfig&) = default;
 };
 

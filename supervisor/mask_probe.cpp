@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "proto/openssl_error.h"
 
 namespace mtw::supervisor {
 namespace {
@@ -42,14 +43,7 @@ struct SslFree {
   void operator()(SSL* s) const { SSL_free(s); }
 };
 
-std::string openssl_reason() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "no OpenSSL error queued";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
+std::string openssl_reason() { return proto::openssl_reason("no OpenSSL error queued"); }
 
 Result<std::unique_ptr<SSL_CTX, SslCtxFree>> make_ctx() {
   std::unique_ptr<SSL_CTX, SslCtxFree> ctx(SSL_CTX_new(TLS_client_method()));

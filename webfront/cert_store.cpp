@@ -6,21 +6,18 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "proto/openssl_error.h"
+
 namespace mtw::webfront {
 namespace {
 
 using base::Errc;
 using base::fail;
 
+// `what`, and OpenSSL's reason when it queued one.
 std::string openssl_error(std::string what) {
-  unsigned long e = ERR_get_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    what += ": ";
-    what += buf;
-  }
-  ERR_clear_error();
+  const std::string reason = proto::openssl_reason("");
+  if (!reason.empty()) what += ": " + reason;
   return what;
 }
 

@@ -178,7 +178,7 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
   if (!web_stream) tune_socket(sock);  // not from our listener: nothing inherited
   log()->debug("handoff received listener={} bytes={} web_stream={}", h.listener_id, h.data.size(),
                web_stream);
-  spawn_session(rt, std::move(sock), std::move(h.data), h.listener_id, h.peer);
+  spawn_session(rt, std::move(sock), std::move(h.data), h.listener_id, h.peer, h.hello_at_ns);
 }
 
 void Server::Impl::apply_middle(const control::Middle& m) {

@@ -27,6 +27,14 @@ Result<std::uint32_t> parse_replay_entries(std::string_view v) {
   return n;
 }
 
+// Below 64 the answer's ServerHello alone takes two segments more than it
+// needs to defeat a first-packet match; above 1400 no path MTU is smaller.
+Result<std::uint32_t> parse_flight_segment(std::string_view v) {
+  auto n = parse_u32(v);
+  if (n && *n != 0 && (*n < 64 || *n > 1400)) return fail(Errc::kBadInput, "want 0 or 64 .. 1400");
+  return n;
+}
+
 Result<bool> parse_on_off(std::string_view v) {
   if (v == "on" || v == "true" || v == "1") return true;
   if (v == "off" || v == "false" || v == "0") return false;
@@ -181,6 +189,7 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--drain-timeout", store(&Options::drain_timeout_ms, parse_duration_ms)},
       {"--mask-discard-timeout", store(&Options::mask_discard_timeout_ms, parse_duration_ms)},
       {"--mask-mirror-after", store(&Options::mask_mirror_after_ms, parse_duration_ms)},
+      {"--flight-segment", store(&Options::flight_segment_bytes, parse_flight_segment)},
       {"--stats-interval", store(&Options::stats_interval_ms, parse_duration_ms)},
       {"--max-connections", store(&Options::max_connections, parse_u32)},
       {"--replay-entries", store(&Options::replay_entries, parse_replay_entries)},
@@ -262,7 +271,7 @@ Result<Options> parse_options(const std::vector<std::string_view>& args) {
 }
 
 bool is_live_flag(std::string_view flag) {
-  static constexpr std::array<std::string_view, 14> kLive = {"--dc",
+  static constexpr std::array<std::string_view, 15> kLive = {"--dc",
                                                              "--prefer-ipv6",
                                                              "--fast-mode",
                                                              "--handshake-timeout",
@@ -275,7 +284,8 @@ bool is_live_flag(std::string_view flag) {
                                                              "--unknown-sni",
                                                              "--mask-connect-timeout",
                                                              "--mask-listener",
-                                                             "--mask-mirror-after"};
+                                                             "--mask-mirror-after",
+                                                             "--flight-segment"};
   return std::find(kLive.begin(), kLive.end(), flag) != kLive.end();
 }
 
@@ -291,6 +301,7 @@ Result<Options> apply_live_options(Options current, const std::vector<std::strin
   current.mask = defaults.mask;
   current.mask_connect_timeout_ms = defaults.mask_connect_timeout_ms;
   current.mask_mirror_after_ms = defaults.mask_mirror_after_ms;
+  current.flight_segment_bytes = defaults.flight_segment_bytes;
   if (auto r = apply_flags(current, args, is_live_flag); !r) return tl::unexpected(r.error());
   return current;
 }

@@ -42,7 +42,10 @@ struct Options {
   std::uint32_t drain_timeout_ms = 30'000;
   std::uint32_t mask_discard_timeout_ms = 30'000;  // plus up to 100% random jitter
   std::uint32_t mask_mirror_after_ms = 250;        // conn::Settings::mask_mirror_after_ms
-  std::uint32_t max_connections = 0;               // 0: unlimited
+  // The fake-TLS answer in segments of at most this many bytes (docs/masking.md,
+  // "Small segments for the answer"); 0 = off, one write as the mask does.
+  std::uint32_t flight_segment_bytes = 0;
+  std::uint32_t max_connections = 0;         // 0: unlimited
   std::uint32_t replay_entries = 1u << 16;   // replay cache size (20 B each, allocated at start)
   std::uint32_t stats_interval_ms = 60'000;  // 0: off
   std::string stats_file;                    // empty: off

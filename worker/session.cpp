@@ -3,6 +3,10 @@
 // middle_relay.cpp; the handshake reader and masking in conn/.
 #include "worker/session.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -67,15 +71,16 @@ awaitable<void> Session::serve(BufferLease& buf, std::size_t filled) {
 awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                                     const proto::Secret& secret) {
   fake_tls_ = true;
-  const auto hello_done = Clock::now();
   // Shaped after the mask site this domain is masked as (the measured
   // profile, else the built-in one): same fields and flight size, the
   // mask's record size afterwards, and sent no sooner than the mask would
-  // answer (its measured think time plus round trip, drawn per connection).
+  // answer (its measured think time plus round trip, drawn per connection),
+  // counted from when the hello was here (in the gate, for a handoff): the
+  // masked path's relay adds nothing to the mask's own delay either.
   const proto::TlsProfile& profile = rt_.profile_for(secret.domain);
   record_payload_ = proto::relay_record_payload(profile);
-  const auto answer_at = hello_done + std::chrono::microseconds(proto::draw_answer_delay_us(
-                                          profile, proto::system_random()));
+  const auto answer_at = hello_at_ + std::chrono::microseconds(proto::draw_answer_delay_us(
+                                         profile, proto::system_random()));
   auto reply = proto::build_server_hello(*id.hello, secret.key, profile, proto::system_random());
   id.hello.reset();  // this frame lives as long as the relay: keep it small
   if (Clock::now() < answer_at) {
@@ -83,7 +88,7 @@ awaitable<void> Session::finish_tls(BufferLease& buf, std::size_t filled, proto:
     co_await wait.async_wait(use_nothrow);
     if (phase_ == Phase::kClosed) co_return;
   }
-  auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(reply), use_nothrow);
+  const error_code wec = co_await send_answer(reply);
   proto::Bytes().swap(reply);
   if (wec) co_return;
   // Layout while collecting the 64-byte init: [payload][partial record][free].
@@ -252,11 +257,46 @@ awaitable<bool> Session::connect_dc_via_egress(std::int16_t dc,
   co_return false;
 }
 
+// One write, as the mask's OpenSSL sends its buffered flight. With
+// --flight-segment N: writes of N bytes (TCP_NODELAY is on, from the
+// listener or tune_socket), each waited out of the send queue before the
+// next, since a write queued behind unsent bytes (a closed congestion
+// window) would join them in one full-size segment. The relay's later
+// writes are not touched: TCP_MAXSEG cannot shrink only the first flight
+// (on a connected socket Linux ignores it), so this is what keeps the rest
+// of the connection at full size.
+awaitable<error_code> Session::send_answer(proto::ByteSpan reply) {
+  const std::size_t seg = rt_.opts.flight_segment_bytes;
+  if (seg == 0 || reply.size() <= seg) {
+    auto [ec, n] =
+        co_await asio::async_write(client_, asio::buffer(reply.data(), reply.size()), use_nothrow);
+    co_return ec;
+  }
+  asio::steady_timer wait(client_.get_executor());
+  for (std::size_t off = 0; off < reply.size(); off += seg) {
+    const std::size_t n = std::min(seg, reply.size() - off);
+    auto [ec, w] =
+        co_await asio::async_write(client_, asio::buffer(reply.data() + off, n), use_nothrow);
+    if (ec) co_return ec;
+    // Unsent bytes (SIOCOUTQNSD); an AF_UNIX stream from the WEB front
+    // has none to speak of (the ioctl fails): no wait.
+    for (int unsent = 0; off + n < reply.size();) {
+      if (::ioctl(client_.native_handle(), SIOCOUTQNSD, &unsent) != 0 || unsent == 0) break;
+      if (phase_ == Phase::kClosed) co_return asio::error::operation_aborted;  // the deadline
+      wait.expires_after(std::chrono::microseconds(200));
+      co_await wait.async_wait(use_nothrow);
+    }
+  }
+  co_return error_code{};
+}
+
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
                    std::optional<std::uint32_t> handoff_listener,
-                   const ipc::control::PeerAddress& peer) {
-  conn::spawn(
-      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener, peer));
+                   const ipc::control::PeerAddress& peer, std::uint64_t hello_at_ns) {
+  auto s =
+      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener, peer);
+  s->set_hello_at(hello_at_ns);
+  conn::spawn(std::move(s));
 }
 
 }  // namespace mtw::worker

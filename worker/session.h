@@ -51,6 +51,8 @@ class Session : public conn::Connection, public MiddleClient {
   }
   awaitable<void> finish_tls(BufferLease& buf, std::size_t filled, proto::Identification& id,
                              const proto::Secret& secret);
+  // The fake-TLS answer to the client (Options::flight_segment_bytes).
+  awaitable<error_code> send_answer(proto::ByteSpan reply);
   awaitable<void> start_relay(BufferLease& buf, const proto::ClientInit& init,
                               std::size_t data_begin, std::size_t data_end, std::size_t tail_end);
   awaitable<bool> connect_dc(std::int16_t dc);
@@ -112,9 +114,10 @@ class Session : public conn::Connection, public MiddleClient {
 
 // Starts a session's coroutine (exceptions logged, never propagated).
 // `handoff_listener`, `peer`: the handoff's listener id and client address
-// (managed worker).
+// (managed worker); `hello_at_ns`: when the gate had the handshake
+// (control::Handoff).
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
                    std::optional<std::uint32_t> handoff_listener = {},
-                   const ipc::control::PeerAddress& peer = {});
+                   const ipc::control::PeerAddress& peer = {}, std::uint64_t hello_at_ns = 0);
 
 }  // namespace mtw::worker

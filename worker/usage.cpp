@@ -41,6 +41,8 @@ Upstream:
   --mask-connect-timeout S  mask connect deadline (default 5)
   --mask-mirror-after S     a handshake still undecided after S is mirrored to its mask,
                             whose answer or close then ends it (default 0.25; 0 = off)
+  --flight-segment N        send the fake-TLS answer in segments of at most N bytes
+                            (64..1400), the relay's later data at full size (default 0 = off)
 
 Middle-proxy mode (ad tags; docs/worker.md):
   --ad-tag HEX32            relay every client through Telegram's middle proxies with this

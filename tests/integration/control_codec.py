@@ -94,10 +94,15 @@ def decode_peer(raw):
 
 
 def decode_handoff_body(body):
-    listener_id, fam, reserved, port = struct.unpack("<IBBH", body[:8])
+    """flags bit 0: a u64 hello time (CLOCK_MONOTONIC ns) follows the address."""
+    listener_id, fam, flags, port = struct.unpack("<IBBH", body[:8])
     addr = body[8:24]
+    hello_at_ns = 0
+    if flags & 1:
+        (hello_at_ns,) = struct.unpack("<Q", body[24:32])
+        body = body[:24] + body[32:]
     (n,) = struct.unpack("<I", body[24:28])
-    if reserved != 0 or fam not in (0, 4, 6) or n != len(body) - 28 or n > MAX_HANDOFF_DATA:
+    if flags & ~1 or fam not in (0, 4, 6) or n != len(body) - 28 or n > MAX_HANDOFF_DATA:
         raise ValueError("bad handoff body")
     if fam == 4:
         peer = (socket.inet_ntoa(addr[:4]), port)
@@ -105,7 +110,7 @@ def decode_handoff_body(body):
         peer = (socket.inet_ntop(socket.AF_INET6, addr), port)
     else:
         peer = None
-    return {"listener_id": listener_id, "peer": peer, "data": body[28:]}
+    return {"listener_id": listener_id, "peer": peer, "data": body[28:], "hello_at_ns": hello_at_ns}
 
 
 def gate_table(generation):

@@ -257,23 +257,51 @@ def echo_session(port, secret_hex, total=256 * 1024, chunk=16384, dc=2, pause=0.
 # ------------------------------------------------------------------ fake TLS
 
 
-def client_hello(secret_hex, ts=None, sni=TLS_DOMAIN, pad_to=517):
-    """A TLS 1.3-looking ClientHello record carrying the fake-TLS HMAC."""
-    secret = bytes.fromhex(secret_hex)
-    key = secret[1:17]
-    sid = os.urandom(32)
-    name = sni.encode()
-    ext = b""
-    ext += struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
-    ext += struct.pack(">HHB", 0x2B, 3, 2) + b"\x03\x04"
-    ext += struct.pack(">HHHHH", 0x33, 38, 36, 0x1D, 32) + os.urandom(32)
-    ext += struct.pack(">HHH", 0x0A, 4, 2) + b"\x00\x1d"
-    suites = b"\x13\x01\x13\x02\x13\x03"
-    body = b"\x03\x03" + b"\0" * 32 + b"\x20" + sid + struct.pack(">H", len(suites)) + suites
+def tls_ext(kind, data):
+    """One ClientHello extension: type, length, data."""
+    return struct.pack(">HH", kind, len(data)) + data
+
+
+def u16_list(values, len_bytes=2):
+    """Big-endian 16-bit values behind their length in `len_bytes` bytes."""
+    data = b"".join(struct.pack(">H", v) for v in values)
+    return len(data).to_bytes(len_bytes, "big") + data
+
+
+def sni_ext(name):
+    """server_name with one host name."""
+    name = name.encode()
+    return tls_ext(0x00, struct.pack(">HBH", len(name) + 3, 0, len(name)) + name)
+
+
+def versions_ext(versions=(0x0304,)):
+    """supported_versions."""
+    return tls_ext(0x2B, u16_list(versions, 1))
+
+
+def groups_ext(groups=(0x001D,)):
+    """supported_groups."""
+    return tls_ext(0x0A, u16_list(groups))
+
+
+def key_share_ext():
+    """key_share: one x25519 share, random bytes."""
+    return tls_ext(0x33, struct.pack(">HHH", 36, 0x1D, 32) + os.urandom(32))
+
+
+def client_hello(secret_hex, ts=None, sni=TLS_DOMAIN, pad_to=517, suites=(0x1301, 0x1302, 0x1303),
+                 exts=None):
+    """A ClientHello record carrying the fake-TLS HMAC of `secret_hex` and
+    the timestamp `ts` (default: now). Its extensions: server_name (none
+    when sni is None), then `exts` (default: TLS 1.3 only, an x25519 key
+    share, x25519), then padding up to `pad_to` bytes on the wire."""
+    key = bytes.fromhex(secret_hex)[1:17]
+    ext = sni_ext(sni) if sni is not None else b""
+    ext += b"".join(exts) if exts is not None else versions_ext() + key_share_ext() + groups_ext()
+    body = b"\x03\x03" + b"\0" * 32 + b"\x20" + os.urandom(32) + u16_list(suites)
     body += b"\x01\x00"
     fixed = 5 + 4 + len(body) + 2 + len(ext)
-    pad = max(0, pad_to - fixed - 4)
-    ext += struct.pack(">HH", 0x15, pad) + b"\0" * pad
+    ext += tls_ext(0x15, b"\0" * max(0, pad_to - fixed - 4))
     body += struct.pack(">H", len(ext)) + ext
     hs = b"\x01" + struct.pack(">I", len(body))[1:] + body
     record = bytearray(b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs)

@@ -27,13 +27,14 @@ import subprocess
 import time
 
 import harness as h
+import mask_site as ms
 import sandbox as sb
 
-DOMAIN = "mask.test"
+DOMAIN = ms.DOMAIN
 DOWN = "down.test"
 SECRET = "ee" + "446f63746f72546573745365637265" + "74" + DOMAIN.encode().hex()
 SECRET2 = "ee" + "11" * 16 + DOWN.encode().hex()
-NGINX = "/usr/sbin/nginx"
+NGINX = ms.NGINX
 MICROSOCKS = "/usr/bin/microsocks"
 CTL = os.environ.get("MTW_CTL", "build/ht/ctl/mtwardenctl")
 OFFSET_ENV = "MTWARDEN_DOCTOR_TEST_CLOCK_OFFSET_S"
@@ -77,49 +78,15 @@ asyncio.run(main())
 
 
 def start_nginx(d):
-    """nginx per ../shared/docs/test-components.md §1 in the inet namespace."""
-    for sub in ("www", "logs", "tmp"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    for name in (DOMAIN, "other.test"):
-        sb.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "90",
-                "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
-                "-keyout", os.path.join(d, name + ".key"), "-out", os.path.join(d, name + ".crt")])
-    # mask.test once more with an ECDSA key: a much shorter first flight than
-    # the RSA one the daemon stores (the profile check's "differs" case).
-    sb.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-            "-nodes", "-days", "90", "-subj", "/CN=" + DOMAIN, "-addext", "subjectAltName=DNS:" + DOMAIN,
-            "-keyout", os.path.join(d, "ecdsa.key"), "-out", os.path.join(d, "ecdsa.crt")])
-    with open(os.path.join(d, "www", "index.html"), "w") as f:
-        f.write("<h1>mask.test ok</h1>\n")
-    conf = os.path.join(d, "nginx.conf")
-    server = """  server {{
-    listen {addr}:{port} ssl; server_name {name}; root {d}/www;
-    ssl_protocols TLSv1.3; client_header_timeout 3s;
-    ssl_certificate {d}/{name}.crt; ssl_certificate_key {d}/{name}.key;
-  }}
-"""
-    with open(conf, "w") as f:
-        f.write("""user root; worker_processes 1; daemon off;
-pid {d}/nginx.pid; error_log {d}/logs/error.log info;
-events {{ worker_connections 64; }}
-http {{
-  access_log {d}/logs/access.log;
-  client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
-  types {{ text/html html; }}
-""".format(d=d) + server.format(d=d, addr=sb.INET_ADDR, port=443, name=DOMAIN) +
-                server.format(d=d, addr=sb.INET_ADDR, port=8443, name="other.test") +
-                server.format(d=d, addr=sb.INET_ADDR, port=ECDSA_PORT, name=DOMAIN).replace(
-                    DOMAIN + ".crt", "ecdsa.crt").replace(DOMAIN + ".key", "ecdsa.key") + "}\n")
-    sb.run(sb.in_inet([NGINX, "-t", "-q", "-c", conf, "-p", d]))
-    p = sb.Proc(sb.in_inet([NGINX, "-c", conf, "-p", d]), name="nginx",
-                stderr_path=os.path.join(d, "logs", "stderr.log"))
-    pid = os.path.join(d, "nginx.pid")
-    for _ in range(100):
-        if os.path.exists(pid) and os.path.getsize(pid) > 0:
-            return p
-        time.sleep(0.1)
-    raise RuntimeError("nginx did not start")
+    """mask.test on 443 and, with an ECDSA key, on ECDSA_PORT: a much
+    shorter first flight than the RSA one the daemon stores (the profile
+    check's "differs" case); other.test on 8443."""
+    os.makedirs(d)
+    for base, name, key in ((DOMAIN, DOMAIN, "rsa"), ("other.test", "other.test", "rsa"),
+                            ("ecdsa", DOMAIN, "ec")):
+        ms.make_cert(d, base, name, key, days=90)
+    return ms.start_nginx(d, [(443, DOMAIN, DOMAIN), (8443, "other.test", "other.test"),
+                              (ECDSA_PORT, DOMAIN, "ecdsa")])
 
 
 def wait_port(addr, port, inet=True, timeout=10):
@@ -131,15 +98,6 @@ def wait_port(addr, port, inet=True, timeout=10):
             return True
         time.sleep(0.1)
     return False
-
-
-def hosts_file(d):
-    path = os.path.join(d, "hosts")
-    with open("/etc/hosts") as f:
-        text = f.read()
-    with open(path, "w") as f:
-        f.write(text + "\n%s %s\n" % (sb.INET_ADDR, DOMAIN))
-    sb.run(["mount", "--bind", path, "/etc/hosts"])
 
 
 def doctor(config, *args, offset=None):
@@ -222,7 +180,7 @@ def test():
     with open(os.path.join(www, "index.html"), "w") as f:
         f.write("not the mask\n")
     try:
-        hosts_file(env.dir)
+        ms.hosts_file(env.dir)
         nginx = start_nginx(nginx_dir)
         ca = os.path.join(nginx_dir, DOMAIN + ".crt")
         plain = sb.Proc(sb.in_inet(["/usr/bin/python3", "-m", "http.server", "--bind", sb.INET_ADDR,

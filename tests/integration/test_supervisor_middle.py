@@ -113,6 +113,40 @@ class MiddleProc:
         self.p.stop()
 
 
+def proxy_multi_conf(port, dcs=(2,)):
+    """proxy-multi.conf naming the middle proxy on `port` for each DC in
+    `dcs`, default DC 2."""
+    return "".join("proxy_for %d %s:%d;\n" % (dc, sb.INET_ADDR, port) for dc in dcs) + "default 2;\n"
+
+
+def start_middle(env, users, stall_timeout_ms, conf_head="", dcs=(2,)):
+    """A random proxy secret (kept in env.dir/proxy-secret.bin), a
+    MiddleProc with it on a free port, a Source serving the secret and
+    conf_head + proxy_multi_conf(its port, dcs), and env's config: `users`
+    and [middle] fetching from that source. Returns (mp, src, secret,
+    secret_file, config); stops what it started when a step fails."""
+    secret = os.urandom(128)
+    secret_file = os.path.join(env.dir, "proxy-secret.bin")
+    with open(secret_file, "wb") as f:
+        f.write(secret)
+    mp = MiddleProc(env.dir, secret_file, sb.free_port())
+    src = None
+    try:
+        config = conf_head + proxy_multi_conf(mp.port, dcs)
+        src = Source(secret, config)
+        env.write_config(users, sections={"middle": {"proxy_secret": src.url("/secret"),
+                                                     "proxy_config": src.url("/v4"),
+                                                     "proxy_config_v6": "",
+                                                     "stall_timeout_ms": stall_timeout_ms,
+                                                     "fetch_timeout_ms": 2000}})
+    except BaseException:
+        if src:
+            src.stop()
+        mp.stop()
+        raise
+    return mp, src, secret, secret_file, config
+
+
 def worker_counter(api, name, counter):
     st = api.get("/v1/users/%s/status" % name).json
     return (st.get("worker_counters") or {}).get(counter, 0)
@@ -153,19 +187,9 @@ def test():
     env = sb.Setup("middle", pool="10.215.0.0/16", prefix="mtm", nat=False, uid_first=340000)
     src = mp = None
     try:
-        secret = os.urandom(128)
-        secret_file = os.path.join(env.dir, "proxy-secret.bin")
-        with open(secret_file, "wb") as f:
-            f.write(secret)
-        mp_port = sb.free_port()
-        mp = MiddleProc(env.dir, secret_file, mp_port)
-        config = "# test\nproxy_for 2 %s:%d;\ndefault 2;\n" % (sb.INET_ADDR, mp_port)
-        src = Source(secret, config)
-        env.write_config([{"name": "bob", "secret": BOB}],
-                         sections={"middle": {"proxy_secret": src.url("/secret"),
-                                              "proxy_config": src.url("/v4"),
-                                              "proxy_config_v6": "",
-                                              "stall_timeout_ms": 1000, "fetch_timeout_ms": 2000}})
+        mp, src, secret, secret_file, config = start_middle(
+            env, [{"name": "bob", "secret": BOB}], stall_timeout_ms=1000, conf_head="# test\n")
+        mp_port = mp.port
         env.start()
         env.require_running(["bob"])
         api = Api(sock_path=os.path.join(env.run_dir, "api.sock"))

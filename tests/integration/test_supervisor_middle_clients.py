@@ -31,7 +31,8 @@ import time
 import harness as h
 import sandbox as sb
 from test_supervisor_api import Api
-from test_supervisor_middle import MiddleProc, RawClientFor, Source, wait_for, worker_counter
+from test_supervisor_middle import (MiddleProc, RawClientFor, proxy_multi_conf, start_middle,
+                                    wait_for, worker_counter)
 
 KEY = "6123456789abcdef0123456789abcdef"  # plain: classic and dd clients
 ANN_EE = "ee" + "7123456789abcdef0123456789abcdef" + h.TLS_DOMAIN.encode().hex()
@@ -107,21 +108,8 @@ def test():
     env = sb.Setup("middlecl", pool="10.216.0.0/16", prefix="mtc", nat=False, uid_first=350000)
     src = mp = mp2 = None
     try:
-        secret = os.urandom(128)
-        secret_file = os.path.join(env.dir, "proxy-secret.bin")
-        with open(secret_file, "wb") as f:
-            f.write(secret)
-        mp_port = sb.free_port()
-        mp = MiddleProc(env.dir, secret_file, mp_port)
-        config = "proxy_for 2 %s:%d;\nproxy_for 4 %s:%d;\ndefault 2;\n" % (
-            sb.INET_ADDR, mp_port, sb.INET_ADDR, mp_port)
-        src = Source(secret, config)
-        env.write_config([],
-                         sections={"middle": {"proxy_secret": src.url("/secret"),
-                                              "proxy_config": src.url("/v4"),
-                                              "proxy_config_v6": "",
-                                              "stall_timeout_ms": STALL_MS,
-                                              "fetch_timeout_ms": 2000}})
+        mp, src, _, secret_file, _ = start_middle(env, [], stall_timeout_ms=STALL_MS, dcs=(2, 4))
+        mp_port = mp.port
         env.start()
         api = Api(sock_path=os.path.join(env.run_dir, "api.sock"))
         # Over the API (not the file), so that its limits can be patched below.
@@ -200,8 +188,7 @@ def test():
         h.check(held.echo(300), "a held connection on the first middle proxy")
         mp2_port = sb.free_port()
         mp2 = MiddleProc(env.dir, secret_file, mp2_port, record_name="middle2-requests.log")
-        src.config = "proxy_for 2 %s:%d;\nproxy_for 4 %s:%d;\ndefault 2;\n" % (
-            sb.INET_ADDR, mp2_port, sb.INET_ADDR, mp2_port)
+        src.config = proxy_multi_conf(mp2_port, dcs=(2, 4))
         hits = src.hits.get("/v4", 0)
         h.check(api.post("/v1/reload").status == 200, "reload (a refresh round): 200")
         h.check(wait_for(lambda: src.hits.get("/v4", 0) > hits, 10), "the changed config fetched")

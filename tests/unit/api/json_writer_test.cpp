@@ -199,6 +199,28 @@ TEST(StatusText, EveryFieldInOrder) {
   EXPECT_EQ(json::serialize(to_json(full_status())), t);
 }
 
+// D-Bus maps a DOM number by its kind, so to_json keeps each field's C++
+// type: unsigned fields uint64, signed int64 (text parsed back would not).
+TEST(StatusDom, NumbersKeepTheKindsOfTheirFields) {
+  const json::object o = to_json(full_status()).as_object();
+  EXPECT_TRUE(o.at("id").is_int64());
+  EXPECT_TRUE(o.at("worker_pid").is_int64());
+  EXPECT_TRUE(o.at("expires_at").is_int64());
+  EXPECT_TRUE(o.at("worker_uid").is_uint64());
+  EXPECT_TRUE(o.at("connections").is_uint64());
+  EXPECT_TRUE(o.at("refused").is_uint64());
+  EXPECT_TRUE(o.at("cell").at("shaper_up_bps").is_uint64());
+  EXPECT_TRUE(o.at("quota").at("used_bytes").is_uint64());
+  EXPECT_TRUE(o.at("quota").at("period_start").is_int64());
+  EXPECT_TRUE(o.at("quota").at("resets_at").is_int64());
+  EXPECT_TRUE(o.at("middle").at("clients").is_uint64());
+  EXPECT_TRUE(o.at("worker_counters").at("fail_replay").is_uint64());
+  EXPECT_TRUE(o.at("upstreams").as_array()[1].at("failures").is_uint64());
+  EXPECT_TRUE(o.at("enabled").is_bool());
+  EXPECT_TRUE(o.at("upstreams").as_array()[1].at("up").is_bool());
+  EXPECT_TRUE(o.at("name").is_string());
+}
+
 TEST(StatusText, AbsentPartsAreNull) {
   UserStatus s;
   s.name = "u";

@@ -278,9 +278,36 @@ TEST(ControlProtocol, GateMessagesEnforceTheHandoffCaps) {
   auto bad_family = gate;
   bad_family[kHeaderSize + 4 + 4] = std::byte{5};
   EXPECT_FALSE(decode(bad_family, 1));
-  auto bad_reserved = gate;
-  bad_reserved[kHeaderSize + 4 + 5] = std::byte{1};
-  EXPECT_FALSE(decode(bad_reserved, 1));
+  auto unknown_flag = gate;
+  unknown_flag[kHeaderSize + 4 + 5] = std::byte{2};
+  EXPECT_FALSE(decode(unknown_flag, 1));
+  // The hello-time flag without its 8 bytes: the length no longer adds up.
+  auto flag_without_time = gate;
+  flag_without_time[kHeaderSize + 4 + 5] = std::byte{1};
+  EXPECT_FALSE(decode(flag_without_time, 1));
+}
+
+TEST(ControlProtocol, HandoffCarriesTheHelloTimeBehindItsFlag) {
+  Handoff h = sample_handoff();
+  const auto plain = encode(h).value();
+  EXPECT_EQ(plain[kHeaderSize + 5], std::byte{0});  // no time: the old layout
+  h.hello_at_ns = 0x0102030405060708ull;
+  const auto timed = encode(h).value();
+  ASSERT_EQ(timed.size(), plain.size() + 8);
+  EXPECT_EQ(timed[kHeaderSize + 5], std::byte{1});
+  EXPECT_EQ(timed[kHeaderSize + 24], std::byte{0x08});  // little-endian, after the address
+  EXPECT_EQ(proto::load_le32(timed.data() + kHeaderSize + 32),
+            static_cast<std::uint32_t>(h.data.size()));
+  for (const Message& m : std::vector<Message>{h, GateHandoff{3, h}, GateMask{h}}) {
+    auto wire = encode(m).value();
+    auto back = decode(wire, 1);
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(*back, m);
+  }
+  // A time of zero under the flag is refused: zero means "not known".
+  auto zero = timed;
+  std::fill(zero.begin() + kHeaderSize + 24, zero.begin() + kHeaderSize + 32, std::byte{0});
+  EXPECT_FALSE(decode(zero, 1));
 }
 
 TEST(ControlProtocol, LaneMessagesHaveTheDocumentedLayout) {

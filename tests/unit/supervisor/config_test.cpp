@@ -605,6 +605,30 @@ TEST(Config, DcOverrideTakesSeveralAddressesCommaSeparated) {
               HasSubstr("t.toml:4:7: telegram.dc: "));
 }
 
+TEST(Config, FlightSegmentReachesTheWorkersLiveFlags) {
+  auto flag_value = [](const Config& c) {
+    const auto live = worker_live_flags(c);
+    const auto at = std::find(live.begin(), live.end(), "--flight-segment");
+    return at == live.end() ? std::string("absent") : *(at + 1);
+  };
+  auto off = parse_config(std::string(kListener), "t.toml");
+  ASSERT_TRUE(off) << off.error().context;
+  EXPECT_EQ(off->mask.flight_segment_bytes, 0u);
+  EXPECT_EQ(flag_value(*off), "0");
+  auto on = parse_config(std::string(kListener) + "[mask]\nflight_segment_bytes = 536\n", "t.toml");
+  ASSERT_TRUE(on) << on.error().context;
+  EXPECT_EQ(flag_value(*on), "536");
+  // Masking off: no answer to shape either way.
+  auto masking_off = parse_config(
+      std::string(kListener) + "[mask]\nenabled = false\nflight_segment_bytes = 536\n", "t.toml");
+  ASSERT_TRUE(masking_off) << masking_off.error().context;
+  EXPECT_EQ(flag_value(*masking_off), "0");
+  EXPECT_THAT(error_of(std::string(kListener) + "[mask]\nflight_segment_bytes = 10\n"),
+              HasSubstr("mask.flight_segment_bytes must be 0 or 64..1400"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[mask]\nflight_segment_bytes = 9000\n"),
+              HasSubstr("flight_segment_bytes"));
+}
+
 TEST(Config, ReportsEveryProblemAtOnce) {
   const std::string err =
       error_of(std::string(kListener) + "[server]\nlog_level = \"loud\"\ncolour = true\n");
