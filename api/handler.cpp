@@ -389,7 +389,7 @@ RouteMatch match_route(const Target& t) {
     const std::string_view a = seg[2];
     if (a == "enable" || a == "disable" || a == "rotate" || a == "reset")
       route("POST", {});
-    else if (a == "status" || a == "links")
+    else if (a == "status" || a == "links" || a == "ips")
       route("GET", {});
     else if (a == "usage")
       route("GET", {"by", "from", "to"});
@@ -445,6 +445,11 @@ ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view met
     auto l = svc(service.links(name));
     if (!l) return tl::unexpected(l.error());
     return json_response(200, to_json(*l));
+  }
+  if (a == "ips") {
+    auto ips = svc(service.client_ips(name));
+    if (!ips) return tl::unexpected(ips.error());
+    return json_response(200, to_json(*ips));
   }
   auto st = svc(service.user_status(name));  // "status"
   if (!st) return tl::unexpected(st.error());

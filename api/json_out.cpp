@@ -226,6 +226,7 @@ void write_user_status(Writer& w, const UserStatus& s) {
   }
   w.field("connections", s.connections).field("held", s.held).field("refused", s.refused);
   w.field("connections_total", s.connections_total).field("unique_ips", s.unique_ips);
+  w.field("online", s.online).field("last_seen", s.last_seen);
   w.key("quota").begin_object();
   w.field("state", supervisor::quota_state_name(s.quota.state));
   w.field("used_bytes", s.quota.used_bytes).field("quota_bytes", s.quota.quota_bytes);
@@ -321,6 +322,18 @@ json::value to_json(const UserRecord& r, const UserStatus* status, json::storage
 json::value to_json(const LiveEvent& e) {
   return json::object{
       {"seq", e.seq}, {"at", e.at}, {"user", e.user}, {"kind", e.kind}, {"detail", e.detail}};
+}
+
+json::value to_json(const ClientIps& c) {
+  json::array ips;
+  ips.reserve(c.ips.size());
+  for (const auto& i : c.ips)
+    ips.push_back(
+        json::object{{"address", i.address}, {"key", i.key}, {"connections", i.connections}});
+  return json::object{{"name", c.name},
+                      {"ipv6_prefix", c.ipv6_prefix},
+                      {"truncated", c.truncated},
+                      {"ips", std::move(ips)}};
 }
 
 json::value to_json(const Links& l) {

@@ -30,6 +30,7 @@ boost::json::value to_json(const UserRecord& r, const UserStatus* status,
                            boost::json::storage_ptr sp = {});
 boost::json::value to_json(const LiveEvent& e);
 boost::json::value to_json(const Links& l);
+boost::json::value to_json(const ClientIps& c);
 boost::json::value limits_json(const supervisor::Limits& l, boost::json::storage_ptr sp = {});
 boost::json::value overrides_json(const supervisor::LimitOverrides& o,
                                   boost::json::storage_ptr sp = {});

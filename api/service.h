@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "supervisor/mask_profile_view.h"
 #include "supervisor/policy.h"
+#include "supervisor/presence.h"
 #include "supervisor/store.h"
 
 namespace mtw::api {
@@ -60,6 +61,11 @@ struct UserStatus {
   std::uint64_t refused = 0;            // hold queue full / hold expired -> mask host
   std::uint64_t connections_total = 0;  // handed to the worker since start
   std::uint32_t unique_ips = 0;
+  // A connection is open now (relaying, handed over or held); last_seen is
+  // then the current time, else the end of the user's last connection as
+  // the supervisor learnt it; none: not seen since the supervisor started.
+  bool online = false;
+  std::optional<UnixSeconds> last_seen;
   supervisor::QuotaStatus quota;
   bool throttled = false;
   bool throttled_quota = false, throttled_unique_ips = false;
@@ -78,6 +84,19 @@ struct UserStatus {
     std::uint64_t connects = 0, failures = 0, bytes_up = 0, bytes_down = 0, marked_down = 0;
   };
   std::vector<Upstream> upstreams;
+};
+
+// The client addresses of a user with a connection open now
+// (GET /v1/users/{name}/ips): personal data, shown only where asked for.
+struct ClientIps {
+  std::string name;
+  // Each entry's key is what max_unique_ips counts: an IPv4 address, an
+  // IPv6 address's /ipv6_prefix ([connections] ipv6_source_prefix).
+  unsigned ipv6_prefix = 64;
+  // The worker had more distinct addresses than its report carries
+  // (ipc::control::kMaxReportClients): the list is not complete.
+  bool truncated = false;
+  std::vector<supervisor::OpenIp> ips;
 };
 
 struct ServerStatus {
@@ -195,6 +214,10 @@ class Service {
 
   virtual Result<UserStatus> user_status(std::string_view name) = 0;
   virtual std::vector<UserStatus> all_status() = 0;
+  // The user's open client addresses as of its worker's last report (which
+  // the supervisor asks for every few sweeps) plus the connections handed
+  // over since.
+  virtual Result<ClientIps> client_ips(std::string_view name) = 0;
   virtual Result<std::vector<supervisor::DayUsage>> daily_usage(std::string_view name,
                                                                 UnixSeconds from,
                                                                 UnixSeconds to) = 0;

@@ -286,6 +286,7 @@ constexpr UserAction kUserActions[] = {
     {"users disable", "POST", "/disable", Output::kUser, ""},
     {"users reset", "POST", "/reset", Output::kDone, "reset the period usage of "},
     {"link", "GET", "/links", Output::kLinks, ""},
+    {"users ips", "GET", "/ips", Output::kIps, ""},
 };
 
 Request build_user_action(const UserAction& a, const std::string& name) {

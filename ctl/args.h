@@ -38,6 +38,7 @@ enum class Output {
   kToken,     // POST /v1/token/rotate
   kMask,      // GET /v1/mask-profiles
   kFleet,     // GET /v1/fleet
+  kIps,       // GET /v1/users/{name}/ips
 };
 
 struct Request {

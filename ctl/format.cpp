@@ -54,7 +54,7 @@ std::string last_day(std::int64_t expires_at) {
 }
 
 bool is_time_key(std::string_view k) {
-  return k.ends_with("_at") || k == "period_start" || k == "period_end";
+  return k.ends_with("_at") || k == "period_start" || k == "period_end" || k == "last_seen";
 }
 
 // "0 means no limit" keys (supervisor::Limits and their status mirrors).
@@ -411,6 +411,24 @@ std::string render_links(const json::value& v) {
     if (list == nullptr || !list->is_array()) continue;
     for (const auto& l : list->get_array()) out += plain(&l) + "\n";
   }
+  return out;
+}
+
+std::string render_ips(const json::value& v) {
+  const json::value* ips = at(v, {"ips"});
+  std::string out;
+  if (ips == nullptr || !ips->is_array() || ips->get_array().empty()) {
+    out = "no connection open\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : ips->get_array())
+      rows.push_back(
+          {plain(at(i, {"address"})), plain(at(i, {"key"})), plain(at(i, {"connections"}))});
+    out = render_table({"ADDRESS", "KEY", "CONNS"}, rows);
+  }
+  const json::value* truncated = at(v, {"truncated"});
+  if (truncated != nullptr && truncated->is_bool() && truncated->get_bool())
+    out += "(more addresses are open than the worker reports)\n";
   return out;
 }
 

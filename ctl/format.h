@@ -53,5 +53,6 @@ std::string render_fleet(const boost::json::value& v);          // GET /v1/fleet
 std::string render_usage(const boost::json::value& v);          // {"by","items"}
 std::string render_links(const boost::json::value& v);          // {"host","ports","tg","https"}
 std::string render_events(const boost::json::value& v);         // {"events":[...]}
+std::string render_ips(const boost::json::value& v);  // {"name","ipv6_prefix","truncated","ips"}
 
 }  // namespace mtw::ctl

@@ -56,6 +56,7 @@ const Topic kTopics[] = {
      "  users reset NAME         reset the user's usage in the current period\n"
      "  users limit NAME [...]   change rates, quota, caps, expiry\n"
      "  users rotate NAME [...]  add a new secret; old ones expire after a grace time\n"
+     "  users ips NAME           the user's client addresses with a connection open now\n"
      "  link NAME                the user's tg:// and https:// links and a QR code\n"
      "  qr NAME --png|--svg FILE\n"
      "                           write a link's QR code to a file\n"
@@ -72,7 +73,7 @@ const Topic kTopics[] = {
      "  show NAME          one user in detail        rm NAME         delete a user\n"
      "  enable NAME        enable                    disable NAME    disable\n"
      "  reset NAME         reset the period's usage  limit NAME ...  change limits\n"
-     "  rotate NAME ...    rotate the secret\n"
+     "  rotate NAME ...    rotate the secret         ips NAME        open client IPs\n"
      "See mtwardenctl users SUBCOMMAND --help.\n"},
     {"users add",
      "Usage: mtwardenctl users add NAME [--secret HEX]... [--domain D] [--disabled]\n"
@@ -93,6 +94,13 @@ const Topic kTopics[] = {
     {"users show",
      "Usage: mtwardenctl users show NAME\n"
      "Shows one user: settings, secrets, limits in force, live status and quota.\n"},
+    {"users ips",
+     "Usage: mtwardenctl users ips NAME\n"
+     "Lists the addresses the user has a connection open from now (GET\n"
+     "/v1/users/NAME/ips): ADDRESS KEY CONNS. KEY is what max_unique_ips counts: the\n"
+     "IPv4 address, or the IPv6 address's /64 ([connections] ipv6_source_prefix).\n"
+     "As of the user's worker's last report (every few sweeps) plus newer connections.\n"
+     "users show gives last_seen and online.\n"},
     {"users rm",
      "Usage: mtwardenctl users rm NAME\n"
      "Deletes a user created through the API (users from the configuration file are\n"

@@ -48,6 +48,7 @@ struct ChildProc {
   std::uint64_t profiles_gen = 0;                       // the mask profiles it has (mask_link.h)
   ipc::Counters counters;                               // last report (never billed: detail only)
   std::vector<ipc::control::UpstreamReport> upstreams;  // last report: egress upstreams
+  std::optional<ipc::control::ClientsReport> clients;   // last report: open client addresses
   // A stopped worker's memory cgroup: removed only once the child is reaped
   // (cgroupfs refuses to remove a cgroup that still has a member).
   std::optional<WorkerCgroup> cgroup;

@@ -101,6 +101,7 @@ void Daemon::forward(UserRt& u, HeldConn c) {
     return;
   }
   ++u.sent;
+  u.note_unreported(false, c.handoff.peer);
   touch(u);
   ++u.handed_total;
   ++handoffs_total_;
@@ -126,6 +127,7 @@ void Daemon::on_gate_handoff(control::GateHandoff h, base::UniqueFd fd) {
   UserRt& u = *found;
   u.ips[client_key(h.handoff.peer)] = now;
   u.last_activity = now;
+  u.last_seen = wall_now();
   if (u.state == UserState::kIdle) {
     log()->info("on-demand start user={}", u.user.name);
     start_user(u);
@@ -379,6 +381,7 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
   }
   o << ",\"active\":" << u.active() << ",\"held\":" << u.held.size() << ",\"refused\":" << u.refused
     << ",\"sent\":" << u.sent << ",\"unique_ips\":" << u.unique_ips
+    << ",\"online\":" << (u.online() ? "true" : "false") << ",\"last_seen\":" << u.seen(wall_now())
     << ",\"quota_state\":" << json_str(quota_state_name(u.quota))
     << ",\"throttled\":" << (u.rate.reasons.any() ? "true" : "false")
     << ",\"throttle_reason\":" << json_str(u.rate.reason_text)

@@ -179,6 +179,7 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   u.worker = w;
   u.sent = 0;
   u.direct_seen = 0;
+  u.unreported.clear();
   u.worker_first_lane = 0;
   u.state = UserState::kStarting;
   touch(u);
@@ -224,6 +225,12 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       w->counters = rep->counters;
       w->upstreams = std::move(rep->upstreams);
+      w->clients = std::move(rep->clients);
+      u.drop_reported();
+      if (w->clients)
+        u.last_seen = supervisor::seen_after_report(u.last_seen, wall_now(),
+                                                    rep->counters[ipc::Counter::kActive],
+                                                    w->clients->last_close_unix);
       touch(u);
       if (!w->ready) {
         w->ready = true;
@@ -277,7 +284,9 @@ std::shared_ptr<ChildProc> Daemon::stop_worker(UserRt& u) {
   if (u.restart_timer) u.restart_timer->cancel();
   close_lane(u);
   if (!u.worker) return nullptr;
+  if (u.active() > 0) u.last_seen = wall_now();  // its connections end now
   auto w = std::move(u.worker);
+  u.unreported.clear();
   touch(u);
   w->stopping = true;
   error_code ec;
@@ -316,7 +325,9 @@ void Daemon::on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int 
   UserRt* found = users_.find(id);
   if (!found || found->worker != w || stopping_) return;
   UserRt& u = *found;
+  if (u.active() > 0) u.last_seen = wall_now();  // its connections ended with it
   u.worker.reset();
+  u.unreported.clear();
   close_lane(u);  // touches
   if (w->stopping) return;
   const auto now = Clock::now();

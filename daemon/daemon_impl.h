@@ -105,6 +105,7 @@ class Daemon final : public api::Service {
                                               std::uint32_t grace_s) override;
   base::Result<void> reset_usage(std::string_view name) override;
   base::Result<api::UserStatus> user_status(std::string_view name) override;
+  base::Result<api::ClientIps> client_ips(std::string_view name) override;
   std::vector<api::UserStatus> all_status() override;
   base::Result<std::vector<DayUsage>> daily_usage(std::string_view name, UnixSeconds from,
                                                   UnixSeconds to) override;

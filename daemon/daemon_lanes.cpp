@@ -150,7 +150,11 @@ void Daemon::on_gate_direct(const control::GateDirect& d) {
     ++u.handed_total;
     // Lanes are numbered in order: one at least as new as the worker's first
     // went to the current worker, older ones to a worker already gone.
-    if (u.worker_first_lane != 0 && e.lane >= u.worker_first_lane) ++u.direct_seen;
+    u.last_seen = wall_now();
+    if (u.worker_first_lane != 0 && e.lane >= u.worker_first_lane) {
+      ++u.direct_seen;
+      u.note_unreported(true, e.peer);
+    }
     if (e.lane == u.lane && u.lane != 0) {
       ++u.lane_seen;
       recredit = recredit || u.lane_allow != control::kUnlimited;

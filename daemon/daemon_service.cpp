@@ -64,6 +64,8 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.refused = u.refused;
   s.connections_total = u.handed_total;
   s.unique_ips = u.unique_ips;
+  s.online = u.online();
+  if (const UnixSeconds seen = u.seen(wall_now()); seen != 0) s.last_seen = seen;
   s.quota = quota_status(u.limits, u.period_usage.total(), wall_now());
   s.quota.used_bytes = u.period_usage.total();
   s.throttled = u.rate.reasons.any();
@@ -290,6 +292,27 @@ base::Result<api::UserStatus> Daemon::user_status(std::string_view name) {
   UserRt* u = users_.find(name);
   if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
   return status_of(*u);
+}
+
+base::Result<api::ClientIps> Daemon::client_ips(std::string_view name) {
+  UserRt* u = users_.find(name);
+  if (!u) return base::fail(base::Errc::kNotFound, "no user named \"" + std::string(name) + "\"");
+  api::ClientIps out;
+  out.name = u->user.name;
+  out.ipv6_prefix = cfg_.connections.admission.ipv6_source_prefix;
+  std::vector<supervisor::ClientCount> reported;
+  if (u->worker && u->worker->clients) {
+    out.truncated = u->worker->clients->truncated;
+    reported.reserve(u->worker->clients->open.size());
+    for (const auto& c : u->worker->clients->open)
+      reported.push_back({{c.peer.family, c.peer.addr}, c.connections});
+  }
+  std::vector<supervisor::ClientAddr> unreported;
+  unreported.reserve(u->unreported.size() + u->held.size());
+  for (const auto& x : u->unreported) unreported.push_back(x.client);
+  for (const auto& h : u->held) unreported.push_back({h.handoff.peer.family, h.handoff.peer.addr});
+  out.ips = supervisor::open_ips(reported, unreported, out.ipv6_prefix);
+  return out;
 }
 
 std::vector<api::UserStatus> Daemon::all_status() {

@@ -45,6 +45,23 @@ std::uint32_t UserRt::active() const noexcept {
       std::min<std::uint64_t>(c[ipc::Counter::kActive] + in_flight, UINT32_MAX));
 }
 
+void UserRt::note_unreported(bool direct, const ipc::control::PeerAddress& peer) {
+  if (unreported.size() >= kMaxUnreported) unreported.pop_front();
+  unreported.push_back({direct, direct ? direct_seen : sent, {peer.family, peer.addr}});
+}
+
+void UserRt::drop_reported() noexcept {
+  if (!worker) {
+    unreported.clear();
+    return;
+  }
+  const auto& c = worker->counters;
+  const std::uint64_t via_us = c[ipc::Counter::kHandoffs];
+  const std::uint64_t direct = c[ipc::Counter::kDirectHandoffs];
+  std::erase_if(unreported,
+                [&](const Unreported& x) { return x.ordinal <= (x.direct ? direct : via_us); });
+}
+
 std::uint64_t UserRt::lane_reserved() const noexcept {
   if (lane == 0 || lane_allow == ipc::control::kUnlimited) return 0;
   return lane_allow > lane_seen ? lane_allow - lane_seen : 0;

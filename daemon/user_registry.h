@@ -28,6 +28,7 @@
 #include "supervisor/backoff.h"
 #include "supervisor/limits.h"
 #include "supervisor/policy.h"
+#include "supervisor/presence.h"
 #include "supervisor/store.h"
 
 namespace mtw::daemon {
@@ -75,6 +76,33 @@ struct UserRt {
   std::uint64_t refused = 0;    // held queue full or hold expired -> mask host
   std::unordered_map<std::string, Clock::time_point> ips;  // client IP -> last connection
   Clock::time_point last_activity;
+
+  // Presence (supervisor/presence.h). last_seen: Unix seconds of the latest
+  // moment a connection of the user is known to have been open (a handoff,
+  // a report with connections open, the reported end of the last one, the
+  // worker's end with connections open); 0 = not since the supervisor
+  // started (kept in memory only).
+  supervisor::UnixSeconds last_seen = 0;
+  // Connections handed to the current worker that its last report does not
+  // cover yet (their ordinal above the report's handoffs / direct_handoffs
+  // counter), for the open address list. Bounded: kMaxUnreported.
+  struct Unreported {
+    bool direct = false;        // over a lane (ordinal: direct_seen), else via us (sent)
+    std::uint64_t ordinal = 0;  // the handoff's number among the worker's handoffs of its path
+    supervisor::ClientAddr client;
+  };
+  static constexpr std::size_t kMaxUnreported = 4096;
+  std::deque<Unreported> unreported;
+  // A handoff to the current worker (after sent / direct_seen counted it).
+  void note_unreported(bool direct, const ipc::control::PeerAddress& peer);
+  // The worker's report arrived: drop what it covers.
+  void drop_reported() noexcept;
+  // A connection is open now (relaying, in flight or held).
+  bool online() const noexcept { return active() > 0 || !held.empty(); }
+  // Last seen as shown: `now` while online, else last_seen (0 = not seen).
+  supervisor::UnixSeconds seen(supervisor::UnixSeconds now) const noexcept {
+    return online() ? now : last_seen;
+  }
 
   // Direct lane: the gate hands this user's clients straight to the worker
   // (daemon_lanes.cpp). lane 0 = none.

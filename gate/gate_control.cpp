@@ -293,7 +293,7 @@ awaitable<void> Gate::Impl::flush_outbox() {
 void Gate::Impl::send_report() {
   if (stopping) return;
   rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
-  control::Report rep{++report_seq, rt.counters, {}};
+  control::Report rep{++report_seq, rt.counters, {}, {}};
   auto bytes = control::encode(rep);
   if (!bytes) return;
   if (auto r = control::send_datagram(gopts.control_fd, *bytes); !r) {

@@ -79,13 +79,22 @@ void encode_body(const Report& r, Writer& w) {
   w.u64(r.seq);
   w.u16(static_cast<std::uint16_t>(kCounterCount));
   for (auto v : r.counters.values) w.u64(v);
-  if (r.upstreams.empty()) return;  // the report of a worker without egress is unchanged
+  // Without egress and clients the report is as it always was.
+  if (r.upstreams.empty() && !r.clients) return;
   w.u16(static_cast<std::uint16_t>(r.upstreams.size()));
   for (const auto& u : r.upstreams) {
     w.u8(static_cast<std::uint8_t>(u.name.size()));
     w.bytes(proto::as_bytes(u.name));
     w.u8(u.up ? 1 : 0);
     for (auto v : {u.connects, u.failures, u.bytes_up, u.bytes_down, u.marked_down}) w.u64(v);
+  }
+  if (!r.clients) return;
+  w.u64(static_cast<std::uint64_t>(r.clients->last_close_unix));
+  w.u8(r.clients->truncated ? 1 : 0);
+  w.u16(static_cast<std::uint16_t>(r.clients->open.size()));
+  for (const auto& c : r.clients->open) {
+    encode_peer(PeerAddress{c.peer.family, c.peer.addr, 0}, w);
+    w.u32(c.connections);
   }
 }
 void encode_body(const SetLimits& s, Writer& w) {
@@ -305,8 +314,9 @@ Result<Message> decode_report(Reader& r) {
   if (r.left() == 0) return rep;
   // The egress section: u16 count, then per upstream u8 name length, name,
   // u8 up, five u64 (connects, failures, bytes_up, bytes_down, marked_down).
+  // A count of 0 only in front of a clients section.
   const auto n = r.uint(2);
-  if (n == 0 || n > kMaxReportUpstreams) return fail(Errc::kBadInput, "report: upstream count");
+  if (n > kMaxReportUpstreams) return fail(Errc::kBadInput, "report: upstream count");
   for (std::size_t i = 0; i < n; ++i) {
     UpstreamReport u;
     const auto len = r.uint(1);
@@ -320,7 +330,34 @@ Result<Message> decode_report(Reader& r) {
       *v = r.uint(8);
     rep.upstreams.push_back(std::move(u));
   }
-  if (!r.ok() || r.left() != 0) return fail(Errc::kBadInput, "report: length mismatch");
+  if (!r.ok()) return fail(Errc::kBadInput, "report: length mismatch");
+  if (r.left() == 0) {
+    if (n == 0) return fail(Errc::kBadInput, "report: upstream count");
+    return rep;
+  }
+  // The clients section: i64 last close (Unix seconds), u8 truncated, u16
+  // count, count x (peer as in a handoff with port 0, u32 connections).
+  ClientsReport c;
+  c.last_close_unix = static_cast<std::int64_t>(r.uint(8));
+  const auto truncated = r.uint(1);
+  const auto m = r.uint(2);
+  if (!r.ok() || truncated > 1) return fail(Errc::kBadInput, "report: bad clients section");
+  if (m > kMaxReportClients) return fail(Errc::kTooLarge, "report: too many clients");
+  if (r.left() != m * kClientEntrySize) return fail(Errc::kBadInput, "report: length mismatch");
+  c.truncated = truncated == 1;
+  c.open.resize(m);
+  for (auto& e : c.open) {
+    e.peer.family = static_cast<std::uint8_t>(r.uint(1));
+    const auto reserved = r.uint(1);
+    const auto port = r.uint(2);
+    const auto addr = r.bytes(16);
+    e.connections = static_cast<std::uint32_t>(r.uint(4));
+    if (reserved != 0 || port != 0 || (e.peer.family != 4 && e.peer.family != 6) ||
+        e.connections == 0)
+      return fail(Errc::kBadInput, "report: bad client entry");
+    std::memcpy(e.peer.addr.data(), addr.data(), 16);
+  }
+  rep.clients = std::move(c);
   return rep;
 }
 
@@ -449,6 +486,12 @@ Result<Bytes> encode(const Message& m) {
     for (const auto& s : r->secrets) {
       if (s.size() < 16 || s.size() > 17 + 182) return fail(Errc::kBadInput, "bad secret length");
     }
+  }
+  if (auto* rep = std::get_if<Report>(&m); rep) {
+    if (rep->upstreams.size() > kMaxReportUpstreams)
+      return fail(Errc::kTooLarge, "report: too many upstreams");
+    if (rep->clients && rep->clients->open.size() > kMaxReportClients)
+      return fail(Errc::kTooLarge, "report: too many clients");
   }
   if (auto* d = std::get_if<GateDirect>(&m); d) {
     if (d->entries.empty()) return fail(Errc::kBadInput, "gate-direct without entries");

@@ -88,12 +88,36 @@ struct UpstreamReport {
 };
 inline constexpr std::size_t kMaxReportUpstreams = 64;
 
+// A managed worker's clients (docs/worker-control.md, "report"): who has a
+// connection open now, and when its latest connection ended. Addresses are
+// as handed over (port 0), one entry per distinct address.
+struct ClientAddress {
+  PeerAddress peer;               // port always 0
+  std::uint32_t connections = 0;  // open from this address, >= 1
+  friend bool operator==(const ClientAddress&, const ClientAddress&) = default;
+};
+// 24 bytes each: 1,024 of them fit a datagram beside 64 upstreams.
+inline constexpr std::size_t kMaxReportClients = 1024;
+inline constexpr std::size_t kClientEntrySize = 24;
+struct ClientsReport {
+  // Wall clock (Unix seconds) when the worker's latest connection ended; 0
+  // when none has ended since it started.
+  std::int64_t last_close_unix = 0;
+  // Sorted by (family, address); at most kMaxReportClients (a worker with
+  // more distinct addresses sends the first ones and sets `truncated`).
+  std::vector<ClientAddress> open;
+  bool truncated = false;
+  friend bool operator==(const ClientsReport&, const ClientsReport&) = default;
+};
+
 struct Report {
   std::uint64_t seq = 0;                  // increases by one per report sent
   Counters counters;                      // extra counters from a newer worker are ignored
   std::vector<UpstreamReport> upstreams;  // empty without --egress-file
+  std::optional<ClientsReport> clients;   // sent by managed workers; none from the gate
   friend bool operator==(const Report& a, const Report& b) {
-    return a.seq == b.seq && a.counters.values == b.counters.values && a.upstreams == b.upstreams;
+    return a.seq == b.seq && a.counters.values == b.counters.values && a.upstreams == b.upstreams &&
+           a.clients == b.clients;
   }
 };
 
@@ -247,6 +271,7 @@ using Message = std::variant<Handoff, Report, SetLimits, Reload, ReportRequest, 
                              MaskProfiles, Middle, Egress, Settings>;
 
 // Encoders. Errors: kTooLarge when a handoff's data, a reload, a GateDirect,
+// a Report's upstreams or clients,
 // a Middle (listeners, or the whole datagram over 64 KiB) or a Settings
 // exceeds the caps; kBadInput for a Settings argument that is empty or
 // holds a NUL.

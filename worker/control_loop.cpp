@@ -178,7 +178,7 @@ void Server::Impl::handle_handoff(control::Handoff h, base::UniqueFd fd, bool co
   if (!web_stream) tune_socket(sock);  // not from our listener: nothing inherited
   log()->debug("handoff received listener={} bytes={} web_stream={}", h.listener_id, h.data.size(),
                web_stream);
-  spawn_session(rt, std::move(sock), std::move(h.data), h.listener_id, h.hello_at_ns);
+  spawn_session(rt, std::move(sock), std::move(h.data), h.listener_id, h.peer, h.hello_at_ns);
 }
 
 void Server::Impl::apply_middle(const control::Middle& m) {
@@ -267,7 +267,7 @@ void Server::Impl::send_report() {
   if (!control || !control->is_open()) return;
   rt.counters[Counter::kSeccompDenied] = conn::denied_syscalls();
   sync_middle_counters();
-  control::Report rep{++report_seq, rt.counters, {}};
+  control::Report rep{++report_seq, rt.counters, {}, rt.clients.report(control::kMaxReportClients)};
   if (rt.egress) {
     const auto& ups = rt.egress->spec().upstreams;
     for (std::size_t i = 0; i < ups.size() && i < control::kMaxReportUpstreams; ++i) {

@@ -20,6 +20,7 @@
 #include "proto/dc_table.h"
 #include "proto/tls_profile.h"
 #include "worker/egress.h"
+#include "worker/open_clients.h"
 #include "worker/options.h"
 
 namespace mtw::worker {
@@ -72,6 +73,8 @@ struct Runtime : conn::Runtime {
   // worker sends an unasked report, so the parent sees a failover at once
   // even for a worker it polls rarely). May be empty.
   std::function<void()> upstream_changed;
+  // Open connections by client address, for the report (managed worker).
+  OpenClients clients;
   bool draining = false;
 };
 

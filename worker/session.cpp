@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "base/log.h"
 #include "proto/fake_tls.h"
@@ -26,14 +27,18 @@ const std::shared_ptr<spdlog::logger>& log() {
 }  // namespace
 
 Session::Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                 std::optional<std::uint32_t> handoff_listener)
+                 std::optional<std::uint32_t> handoff_listener,
+                 const ipc::control::PeerAddress& peer)
     : Connection(rt, std::move(client), std::move(initial)),
       rt_(rt),
-      handoff_listener_(handoff_listener) {
+      handoff_listener_(handoff_listener),
+      peer_(peer) {
   ++rt_.counters[Counter::kAccepted];
+  rt_.clients.opened(peer_);
 }
 
 Session::~Session() {
+  rt_.clients.closed(peer_, static_cast<std::int64_t>(std::time(nullptr)));
   if (rt_.egress && !upstream_name_.empty())
     if (const auto i = rt_.egress->find(upstream_name_))
       rt_.egress->add_bytes(*i, bytes_up_, bytes_down_);
@@ -286,8 +291,10 @@ awaitable<error_code> Session::send_answer(proto::ByteSpan reply) {
 }
 
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-                   std::optional<std::uint32_t> handoff_listener, std::uint64_t hello_at_ns) {
-  auto s = std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener);
+                   std::optional<std::uint32_t> handoff_listener,
+                   const ipc::control::PeerAddress& peer, std::uint64_t hello_at_ns) {
+  auto s =
+      std::make_shared<Session>(rt, std::move(client), std::move(initial), handoff_listener, peer);
   s->set_hello_at(hello_at_ns);
   conn::spawn(std::move(s));
 }

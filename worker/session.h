@@ -26,9 +26,11 @@ class Session : public conn::Connection, public MiddleClient {
  public:
   // `initial` holds bytes already read from the socket (a handoff).
   // `handoff_listener`: the handoff's listener id, which picks the
-  // connection's ad tag (Runtime::MiddleRouting).
+  // connection's ad tag (Runtime::MiddleRouting). `peer`: the handoff's
+  // client address, tallied in Runtime::clients while the session lives.
   Session(Runtime& rt, tcp::socket client, proto::Bytes initial,
-          std::optional<std::uint32_t> handoff_listener = {});
+          std::optional<std::uint32_t> handoff_listener = {},
+          const ipc::control::PeerAddress& peer = {});
   ~Session() override;
 
   void close() noexcept override;
@@ -87,6 +89,7 @@ class Session : public conn::Connection, public MiddleClient {
   // The handoff's listener id (managed worker): picks the connection's ad
   // tag (Runtime::MiddleRouting).
   std::optional<std::uint32_t> handoff_listener_;
+  ipc::control::PeerAddress peer_;
   bool fake_tls_ = false;
   // Toward a fake-TLS client: the largest record payload (the mask's,
   // proto::relay_record_payload).
@@ -110,10 +113,11 @@ class Session : public conn::Connection, public MiddleClient {
 };
 
 // Starts a session's coroutine (exceptions logged, never propagated).
-// `handoff_listener`: the handoff's listener id (managed worker);
-// `hello_at_ns`: when the gate had the handshake (control::Handoff).
+// `handoff_listener`, `peer`: the handoff's listener id and client address
+// (managed worker); `hello_at_ns`: when the gate had the handshake
+// (control::Handoff).
 void spawn_session(Runtime& rt, tcp::socket client, proto::Bytes initial,
                    std::optional<std::uint32_t> handoff_listener = {},
-                   std::uint64_t hello_at_ns = 0);
+                   const ipc::control::PeerAddress& peer = {}, std::uint64_t hello_at_ns = 0);
 
 }  // namespace mtw::worker

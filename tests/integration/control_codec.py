@@ -6,9 +6,13 @@ Every datagram: "MTWC" | version u8 (1) | type u8 | flags u16 (0) | body length
 u32 LE || body. Handoff, gate-table, gate-handoff, gate-mask, lane,
 gate-lane, mask-profiles and egress carry exactly one fd in SCM_RIGHTS.
 
-A report may end with an egress section (a worker with --egress-file):
-u16 count, then per upstream u8 name length, name, u8 up, five u64
-(connects, failures, bytes_up, bytes_down, marked_down).
+A report may end with an egress section (a worker with --egress-file, or
+any managed worker): u16 count (0 only when a clients section follows),
+then per upstream u8 name length, name, u8 up, five u64 (connects,
+failures, bytes_up, bytes_down, marked_down); then, from a managed worker,
+the clients section: i64 last close (Unix seconds), u8 truncated, u16 count
+(<= 1024), then per address u8 family (4/6), u8 0, u16 port 0, 16-byte
+address, u32 connections (>= 1).
 
 Direct lanes (bodies, little-endian):
   lane (9)         u32 lane                       (+ fd: the worker's end)
@@ -174,10 +178,30 @@ def gate_direct(entries):
     return message(GATE_DIRECT, body)
 
 
-def decode_upstreams(body):
-    """The report's egress section: a list of dicts, one per upstream."""
+def decode_clients(body):
+    """The report's clients section: {last_close, truncated, open: [(address text, connections)]}."""
+    if len(body) < 11:
+        raise ValueError("report: short clients section")
+    last_close, truncated, n = struct.unpack("<qBH", body[:11])
+    if truncated > 1 or n > 1024 or len(body) != 11 + 24 * n:
+        raise ValueError("report: bad clients section")
+    out = []
+    for i in range(n):
+        e = body[11 + 24 * i:11 + 24 * (i + 1)]
+        family, reserved, port = struct.unpack("<BBH", e[:4])
+        (conns,) = struct.unpack("<I", e[20:24])
+        if family not in (4, 6) or reserved or port or conns == 0:
+            raise ValueError("report: bad client entry")
+        addr = socket.inet_ntop(socket.AF_INET, e[4:8]) if family == 4 else socket.inet_ntop(socket.AF_INET6, e[4:20])
+        out.append((addr, conns))
+    return {"last_close": last_close, "truncated": bool(truncated), "open": out}
+
+
+def decode_upstreams(body, rep=None):
+    """The report's egress section: a list of dicts, one per upstream; a
+    clients section after it goes to rep["clients"]."""
     (n,) = struct.unpack("<H", body[:2])
-    if not 1 <= n <= 64:
+    if not 0 <= n <= 64:
         raise ValueError("report: upstream count")
     at, ups = 2, []
     for _ in range(n):
@@ -191,7 +215,11 @@ def decode_upstreams(body):
                             fields), name=name, up=bool(up)))
         at += 2 + ln + 40
     if at != len(body):
-        raise ValueError("report: trailing bytes")
+        if rep is None:
+            raise ValueError("report: trailing bytes")
+        rep["clients"] = decode_clients(body[at:])
+    elif n == 0:
+        raise ValueError("report: upstream count")
     return ups
 
 
@@ -209,7 +237,7 @@ def decode(dgram):
         for name in COUNTERS[count:]:
             rep[name] = 0
         rep["seq"] = seq
-        rep["upstreams"] = decode_upstreams(body[end:]) if len(body) > end else []
+        rep["upstreams"] = decode_upstreams(body[end:], rep) if len(body) > end else []
         return mtype, rep
     if mtype == GATE_HANDOFF:
         (user,) = struct.unpack("<I", body[:4])

@@ -45,8 +45,19 @@ def lane_handoff(parent, listen):
     """g: a client over a lane, counted as a direct handoff; returns the lane."""
     # g. a Handoff over a lane
     l1 = open_lane(parent, 1)
+    t0 = int(time.time())
     h.check(hand_over(l1, listen, h.SIMPLE_SECRET, 100000), "g: client over a lane echoes intact")
     rep = worker_report(parent)
+    # The clients section (docs/worker-control.md): the client closed, so no
+    # address stays open and its end is timed.
+    deadline = time.monotonic() + 5
+    while rep.get("clients", {}).get("open") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rep = worker_report(parent)
+    cl = rep.get("clients") or {}
+    h.check(cl.get("open") == [] and t0 <= cl.get("last_close", 0) <= time.time() + 1
+            and cl.get("truncated") is False,
+            "g: report's clients section: none open, last close timed (%r, since %d)" % (cl, t0))
     h.check(rep["direct_handoffs"] == 1 and rep["handoffs"] == 0 and rep["handshake_ok"] == 1
             and rep["bytes_client_to_dc"] == 100000,
             "g: report direct_handoffs=1 handoffs=0 (%d/%d)" % (rep["direct_handoffs"], rep["handoffs"]))

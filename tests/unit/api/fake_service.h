@@ -162,12 +162,22 @@ class FakeService : public Service {
     if (!r) return missing(name);
     return status_of(*r);
   }
+  Result<ClientIps> client_ips(std::string_view name) override {
+    std::lock_guard l(mu_);
+    if (!find(name)) return missing(name);
+    ClientIps c;
+    c.name = std::string(name);
+    if (auto it = open_ips.find(c.name); it != open_ips.end()) c.ips = it->second;
+    return c;
+  }
   std::vector<UserStatus> all_status() override {
     std::lock_guard l(mu_);
     std::vector<UserStatus> out;
     for (const auto& [n, r] : users_) out.push_back(status_of(r));
     return out;
   }
+  // What client_ips() answers per user (none: an empty list).
+  std::map<std::string, std::vector<supervisor::OpenIp>> open_ips;
   Result<std::vector<supervisor::DayUsage>> daily_usage(std::string_view name, UnixSeconds from,
                                                         UnixSeconds to) override {
     std::lock_guard l(mu_);
@@ -268,6 +278,8 @@ class FakeService : public Service {
     s.expires_at = r.user.expires_at;
     s.quota = supervisor::quota_status(r.limits, 1'000, kFakeNow);
     s.connections = 2;
+    s.online = true;
+    s.last_seen = kFakeNow;
     s.bytes_up_total = 10;
     s.bytes_down_total = 20;
     return s;

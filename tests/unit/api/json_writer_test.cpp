@@ -110,6 +110,8 @@ UserStatus full_status() {
   s.refused = 2;
   s.connections_total = 99;
   s.unique_ips = 4;
+  s.online = true;
+  s.last_seen = 1'790'000'000;
   s.quota.state = supervisor::QuotaState::kThrottled;
   s.quota.used_bytes = 11;
   s.quota.quota_bytes = 10;
@@ -153,6 +155,8 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "refused",
                                             "connections_total",
                                             "unique_ips",
+                                            "online",
+                                            "last_seen",
                                             "quota",
                                             "throttled",
                                             "throttled_quota",

@@ -207,6 +207,28 @@ TEST_P(ApiLifecycle, CreatesChangesRotatesAndDeletesAUser) {
   r = get(v, "/v1/users/alice/status");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.json().at("connections").as_int64(), 2);
+  EXPECT_TRUE(r.json().at("online").as_bool());
+  EXPECT_EQ(r.json().at("last_seen").as_int64(), testing::kFakeNow);
+
+  // Client addresses only on their own route, never in the user list.
+  svc_.open_ips["alice"] = {{"2001:db8::7", "2001:db8::/64", 2},
+                            {"198.51.100.7", "198.51.100.7", 1}};
+  r = get(v, "/v1/users/alice/ips");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("name"), "alice");
+  EXPECT_EQ(r.json().at("ipv6_prefix").as_int64(), 64);
+  EXPECT_FALSE(r.json().at("truncated").as_bool());
+  auto ips = r.json().at("ips").as_array();
+  ASSERT_EQ(ips.size(), 2u);
+  EXPECT_EQ(ips[0].at("address"), "2001:db8::7");
+  EXPECT_EQ(ips[0].at("key"), "2001:db8::/64");
+  EXPECT_EQ(ips[0].at("connections").as_int64(), 2);
+  EXPECT_EQ(get(v, "/v1/users").body.find("198.51.100.7"), std::string::npos);
+  EXPECT_EQ(get(v, "/v1/users/alice").body.find("198.51.100.7"), std::string::npos);
+  EXPECT_EQ(get(v, "/v1/users/nobody/ips").status, 404);
+  EXPECT_EQ(post(v, "/v1/users/alice/ips").status, 405);
+  svc_.open_ips.erase("alice");
+  EXPECT_TRUE(get(v, "/v1/users/alice/ips").json().at("ips").as_array().empty());
 
   r = get(v, "/v1/users/alice/usage?from=2026-11-01&to=2026-11-03");
   ASSERT_EQ(r.status, 200) << r.body;

@@ -52,6 +52,8 @@ TEST(CtlArgs, MapsEveryCommandToItsRequest) {
   expect_request({"users", "reset", "alice"}, "POST", "/v1/users/alice/reset", std::nullopt,
                  Output::kDone);
   expect_request({"link", "alice"}, "GET", "/v1/users/alice/links", std::nullopt, Output::kLinks);
+  expect_request({"users", "ips", "alice"}, "GET", "/v1/users/alice/ips", std::nullopt,
+                 Output::kIps);
   expect_request({"status"}, "GET", "/v1/status", std::nullopt, Output::kStatus);
   expect_request({"reload"}, "POST", "/v1/reload", std::nullopt, Output::kDone);
   expect_request({"token", "rotate"}, "POST", "/v1/token/rotate", std::nullopt, Output::kToken);
@@ -275,8 +277,8 @@ TEST(CtlArgs, HelpDocumentsEveryCommandAndFlag) {
   const std::string main = help_text("");
   for (std::string_view cmd :
        {"users add", "users list", "users show", "users rm", "users enable", "users disable",
-        "users reset", "users limit", "users rotate", "link", "qr", "status", "usage", "reload",
-        "events", "token rotate"}) {
+        "users reset", "users limit", "users rotate", "users ips", "link", "qr", "status", "usage",
+        "reload", "events", "token rotate"}) {
     EXPECT_NE(main.find(cmd), std::string::npos) << cmd;
     EXPECT_FALSE(help_text(cmd).empty()) << cmd;
   }

@@ -208,6 +208,26 @@ TEST(CtlFormat, LinksListHostPortsAndEveryLink) {
       "https://t.me/a\n");
 }
 
+TEST(CtlFormat, IpsTableWithKeysOrNoConnection) {
+  EXPECT_EQ(
+      render_ips(json::parse(
+          R"({"name":"a","ipv6_prefix":64,"truncated":false,"ips":[{"address":"198.51.100.7","key":"198.51.100.7","connections":2},{"address":"2001:db8::a","key":"2001:db8::/64","connections":1}]})")),
+      "ADDRESS       KEY            CONNS\n"
+      "198.51.100.7  198.51.100.7   2\n"
+      "2001:db8::a   2001:db8::/64  1\n");
+  EXPECT_EQ(render_ips(json::parse(R"({"name":"a","truncated":false,"ips":[]})")),
+            "no connection open\n");
+  EXPECT_NE(render_ips(json::parse(R"({"truncated":true,"ips":[]})")).find("more addresses"),
+            std::string::npos);
+}
+
+TEST(CtlFormat, LastSeenIsATime) {
+  const std::string out =
+      render_user(json::parse(R"({"name":"a","status":{"online":false,"last_seen":1790000000}})"));
+  EXPECT_NE(out.find("last_seen"), std::string::npos) << out;
+  EXPECT_NE(out.find("2026-09-21 14:13:20Z"), std::string::npos) << out;
+}
+
 TEST(CtlFormat, EventsTable) {
   EXPECT_EQ(
       render_events(json::parse(

@@ -91,5 +91,58 @@ TEST(UserRegistry, UidSlotsRunOutAndComeBack) {
   EXPECT_EQ(c.uid_slot, 0u);
 }
 
+ipc::control::PeerAddress peer(std::uint8_t last) {
+  ipc::control::PeerAddress p;
+  p.family = 4;
+  p.addr[0] = std::byte{10};
+  p.addr[3] = std::byte{last};
+  return p;
+}
+
+TEST(UserRt, AReportDropsOnlyTheHandoffsItCovers) {
+  asio::io_context io;
+  UserRegistry r;
+  UserRt& u = r.add(user(1, "alice", {kKeyA}), {});
+  u.worker = std::make_shared<ChildProc>(io);
+  u.sent = 1;
+  u.note_unreported(false, peer(1));
+  u.sent = 2;
+  u.note_unreported(false, peer(2));
+  u.direct_seen = 1;
+  u.note_unreported(true, peer(3));
+  EXPECT_EQ(u.active(), 3u);
+  EXPECT_TRUE(u.online());
+  EXPECT_EQ(u.seen(500), 500);  // online: now
+
+  u.worker->counters[ipc::Counter::kHandoffs] = 1;  // the worker got the first only
+  u.worker->counters[ipc::Counter::kActive] = 1;
+  u.drop_reported();
+  ASSERT_EQ(u.unreported.size(), 2u);
+  EXPECT_EQ(u.unreported[0].client.addr[3], std::byte{2});
+  EXPECT_TRUE(u.unreported[1].direct);
+
+  u.worker->counters[ipc::Counter::kHandoffs] = 2;
+  u.worker->counters[ipc::Counter::kDirectHandoffs] = 1;
+  u.worker->counters[ipc::Counter::kActive] = 0;  // all three closed again
+  u.drop_reported();
+  EXPECT_TRUE(u.unreported.empty());
+  EXPECT_FALSE(u.online());
+  u.last_seen = 420;
+  EXPECT_EQ(u.seen(500), 420);
+}
+
+TEST(UserRt, UnreportedHandoffsAreBounded) {
+  UserRegistry r;
+  UserRt& u = r.add(user(1, "alice", {kKeyA}), {});
+  for (std::size_t i = 1; i <= UserRt::kMaxUnreported + 10; ++i) {
+    u.sent = i;
+    u.note_unreported(false, peer(1));
+  }
+  EXPECT_EQ(u.unreported.size(), UserRt::kMaxUnreported);
+  EXPECT_EQ(u.unreported.front().ordinal, 11u);  // the oldest went
+  u.drop_reported();                             // no worker: nothing can be in flight to it
+  EXPECT_TRUE(u.unreported.empty());
+}
+
 }  // namespace
 }  // namespace mtw::daemon

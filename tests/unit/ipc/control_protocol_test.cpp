@@ -503,6 +503,100 @@ TEST(ControlProtocol, ReportRejectsBadUpstreamEntries) {
   EXPECT_FALSE(decode(extra, 0));  // trailing byte
 }
 
+ClientsReport sample_clients() {
+  ClientsReport c;
+  c.last_close_unix = 1'790'000'123;
+  ClientAddress v4;
+  v4.peer.family = 4;
+  v4.peer.addr[0] = std::byte{198};
+  v4.peer.addr[1] = std::byte{51};
+  v4.peer.addr[2] = std::byte{100};
+  v4.peer.addr[3] = std::byte{7};
+  v4.connections = 2;
+  ClientAddress v6;
+  v6.peer.family = 6;
+  v6.peer.addr[0] = std::byte{0x20};
+  v6.peer.addr[1] = std::byte{0x01};
+  v6.peer.addr[15] = std::byte{0x09};
+  v6.connections = 1;
+  c.open = {v4, v6};
+  return c;
+}
+
+TEST(ControlProtocol, ReportCarriesClientsWithoutUpstreams) {
+  Report rep;
+  rep.seq = 4;
+  rep.clients = sample_clients();
+  auto wire = encode(rep).value();
+  // Counters, u16 0 upstreams, i64 last close, u8 truncated, u16 2, 2 x 24.
+  const std::size_t at = kHeaderSize + 8 + 2 + 8 * kCounterCount;
+  ASSERT_EQ(wire.size(), at + 2 + 8 + 1 + 2 + 2 * kClientEntrySize);
+  EXPECT_EQ(wire[at], std::byte{0});
+  EXPECT_EQ(wire[at + 2 + 8 + 1], std::byte{2});
+  auto back = decode(wire, 0);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(std::get<Report>(*back), rep);
+  EXPECT_EQ(std::get<Report>(*back).clients->last_close_unix, 1'790'000'123);
+}
+
+TEST(ControlProtocol, ReportCarriesClientsAfterUpstreams) {
+  Report rep;
+  rep.seq = 5;
+  rep.upstreams.push_back({"dante", true, 7, 1, 1u << 20, 1ull << 33, 0});
+  rep.clients = sample_clients();
+  rep.clients->truncated = true;
+  auto back = decode(encode(rep).value(), 0);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(std::get<Report>(*back), rep);
+  // An empty clients section still says "none open", unlike no section.
+  Report none;
+  none.seq = 6;
+  none.clients = ClientsReport{};
+  back = decode(encode(none).value(), 0);
+  ASSERT_TRUE(back) << back.error().to_string();
+  ASSERT_TRUE(std::get<Report>(*back).clients.has_value());
+  EXPECT_TRUE(std::get<Report>(*back).clients->open.empty());
+}
+
+TEST(ControlProtocol, ReportRejectsBadClientEntries) {
+  Report rep;
+  rep.seq = 1;
+  rep.clients = sample_clients();
+  const auto good = encode(rep).value();
+  const std::size_t section = kHeaderSize + 8 + 2 + 8 * kCounterCount + 2;
+  const std::size_t entry = section + 8 + 1 + 2;
+  auto with = [&](std::size_t off, std::byte v) {
+    auto w = good;
+    w[off] = v;
+    return decode(w, 0);
+  };
+  ASSERT_TRUE(decode(good, 0));
+  EXPECT_FALSE(with(section + 8, std::byte{2}));   // truncated is not 0 or 1
+  EXPECT_FALSE(with(section + 9, std::byte{3}));   // more entries announced than sent
+  EXPECT_FALSE(with(entry, std::byte{0}));         // unknown family
+  EXPECT_FALSE(with(entry, std::byte{5}));         // not 4 or 6
+  EXPECT_FALSE(with(entry + 1, std::byte{1}));     // reserved byte set
+  EXPECT_FALSE(with(entry + 2, std::byte{1}));     // a port: addresses only
+  EXPECT_FALSE(with(entry + 20, std::byte{0}));    // zero connections (2 -> 0)
+  auto big = with(section + 10, std::byte{0x10});  // 4098 announced, over the cap
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, base::Errc::kTooLarge);
+  Report over;
+  over.clients = ClientsReport{};
+  over.clients->open.resize(kMaxReportClients + 1, sample_clients().open[0]);
+  auto e = encode(over);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, base::Errc::kTooLarge);
+  // The largest report still fits a datagram.
+  over.clients->open.resize(kMaxReportClients);
+  for (std::size_t i = 0; i < kMaxReportUpstreams; ++i)
+    over.upstreams.push_back({std::string(64, 'u'), true, 1, 2, 3, 4, 5});
+  auto fits = encode(over);
+  ASSERT_TRUE(fits) << fits.error().to_string();
+  EXPECT_LE(fits->size(), kMaxMessageSize);
+  EXPECT_EQ(std::get<Report>(decode(*fits, 0).value()), over);
+}
+
 // A real TCP connection, accepted here, travels through a SOCK_SEQPACKET pair
 // with the bytes "already read"; the receiver then talks over the passed fd.
 TEST(ControlSocket, PassesARealSocketAndKeepsItUsable) {
