@@ -208,6 +208,28 @@ class Obfs2Client:
         return self.dec.update(data)
 
 
+class SourcedEcho:
+    """An obfuscated2 echo connection (secret_hex) from a given source
+    address to (dst, port): the init is sent at once."""
+
+    def __init__(self, secret_hex, dst, port, source):
+        self.c = Obfs2Client(secret_hex)
+        family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        self.s = socket.socket(family, socket.SOCK_STREAM)
+        self.s.settimeout(15)
+        self.s.bind((source, 0))
+        self.s.connect((dst, port))
+        self.s.sendall(self.c.init)
+
+    def echo(self, n=4096):
+        data = os.urandom(n)
+        self.s.sendall(self.c.seal(data))
+        return self.c.open(recv_exact(self.s, n)) == data
+
+    def close(self):
+        self.s.close()
+
+
 def connect(port, timeout=10):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -19,7 +19,6 @@ Env: MTW_CTL plus sandbox.py's.
 
 import json
 import os
-import socket
 import subprocess
 import time
 
@@ -33,25 +32,9 @@ V6 = "2001:db8:1:2::a"
 SOURCES = ("127.0.0.2", "127.0.0.3", "127.0.0.3", V6)  # .3 twice
 
 
-class Client:
+def Client(dst, port, source):
     """An obfuscated2 echo connection from a given source address."""
-
-    def __init__(self, dst, port, source):
-        self.c = h.Obfs2Client(ERIN)
-        family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-        self.s = socket.socket(family, socket.SOCK_STREAM)
-        self.s.settimeout(15)
-        self.s.bind((source, 0))
-        self.s.connect((dst, port))
-        self.s.sendall(self.c.init)
-
-    def echo(self, n=4096):
-        data = os.urandom(n)
-        self.s.sendall(self.c.seal(data))
-        return self.c.open(h.recv_exact(self.s, n)) == data
-
-    def close(self):
-        self.s.close()
+    return h.SourcedEcho(ERIN, dst, port, source)
 
 
 def ctl(env, *args, as_json=True):

@@ -15,8 +15,6 @@ in the sandbox (IPv4 on lo, IPv6 addresses added to lo):
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
 
-import os
-import socket
 import time
 
 import harness as h
@@ -27,25 +25,9 @@ WINDOW_S = 2
 V6 = {"a": "2001:db8:1:2::a", "b": "2001:db8:1:2::b", "c": "2001:db8:1:3::a"}
 
 
-class Client:
+def Client(dst, port, source):
     """An obfuscated2 echo connection from a given source address."""
-
-    def __init__(self, dst, port, source):
-        self.c = h.Obfs2Client(DAVE)
-        family = socket.AF_INET6 if ":" in dst else socket.AF_INET
-        self.s = socket.socket(family, socket.SOCK_STREAM)
-        self.s.settimeout(15)
-        self.s.bind((source, 0))
-        self.s.connect((dst, port))
-        self.s.sendall(self.c.init)
-
-    def echo(self, n=4096):
-        data = os.urandom(n)
-        self.s.sendall(self.c.seal(data))
-        return self.c.open(h.recv_exact(self.s, n)) == data
-
-    def close(self):
-        self.s.close()
+    return h.SourcedEcho(DAVE, dst, port, source)
 
 
 def dave(env):
