@@ -41,6 +41,12 @@ void warn_unreachable(const proto::Endpoint& target, std::string_view why) {
   g_unwarned = 0;
 }
 
+// SO_LINGER 0: the socket's close sends an RST, as a reset passed on must.
+void reset_on_close(tcp::socket& s) noexcept {
+  const ::linger abort_close{1, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+}
+
 }  // namespace
 
 awaitable<void> Connection::mask(BufferLease& buf, std::size_t filled, bool client_eof) {
@@ -125,8 +131,7 @@ awaitable<void> Connection::splice_to_mask(BufferLease& buf, std::size_t from, s
 bool Connection::mask_refused(const error_code& ec) {
   if (ec != asio::error::connection_reset && ec != asio::error::broken_pipe) return false;
   mask_reset_ = true;
-  const ::linger abort_close{1, 0};
-  ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+  reset_on_close(client_);
   return true;
 }
 
@@ -234,7 +239,7 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
         // reset (nginx refusing an oversized record read 5 B of 20 kB):
         // the client sees the reset, not a FIN that only our relay's
         // timing produced.
-        mask_refused(asio::error::connection_reset);
+        reset_on_close(client_);
         close();
         co_return;
       }
@@ -246,9 +251,8 @@ awaitable<void> Connection::splice(tcp::socket& from, tcp::socket& to, Counter c
     if (ec) {
       if (ec == asio::error::connection_reset) {
         // A reset is passed on as a reset, as the prober would have seen it
-        // from the mask itself: SO_LINGER 0 makes the close send an RST.
-        const ::linger abort_close{1, 0};
-        ::setsockopt(to.native_handle(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+        // from the mask itself.
+        reset_on_close(to);
       }
       close();
       co_return;

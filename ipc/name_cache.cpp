@@ -65,6 +65,22 @@ awaitable<void> NameCache::refresh(std::shared_ptr<State> st, asio::any_io_execu
   it->second.resolved_at = Clock::now();
 }
 
+// asio.h: without a cache (the DCs, the egress upstreams: address literals
+// mostly, resolved at most once per connection).
+awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep) {
+  error_code ec;
+  const auto addr = asio::ip::make_address(ep.host, ec);
+  std::vector<tcp::endpoint> targets;
+  if (!ec) {
+    targets.emplace_back(addr, ep.port);
+  } else {
+    auto [rec, found] = co_await lookup(sock.get_executor(), ep.host, ep.port);
+    if (rec) co_return rec;
+    targets = std::move(found);
+  }
+  co_return co_await connect_addresses(sock, targets);
+}
+
 awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep,
                                        NameCache& names) {
   auto [rec, targets] = co_await names.resolve(sock.get_executor(), ep.host, ep.port);

@@ -25,22 +25,6 @@ void tune_socket(tcp::socket& s) noexcept { tune_fd(s.native_handle()); }
 
 void tune_listener(tcp::acceptor& a) noexcept { tune_fd(a.native_handle()); }
 
-awaitable<error_code> connect_endpoint(tcp::socket& sock, const proto::Endpoint& ep) {
-  error_code ec;
-  std::vector<tcp::endpoint> targets;
-  auto addr = asio::ip::make_address(ep.host, ec);
-  if (!ec) {
-    targets.emplace_back(addr, ep.port);
-  } else {
-    tcp::resolver resolver(sock.get_executor());
-    auto [rec, results] =
-        co_await resolver.async_resolve(ep.host, std::to_string(ep.port), use_nothrow);
-    if (rec) co_return rec;
-    for (const auto& r : results) targets.push_back(r.endpoint());
-  }
-  co_return co_await connect_addresses(sock, targets);
-}
-
 awaitable<error_code> connect_addresses(tcp::socket& sock,
                                         const std::vector<tcp::endpoint>& targets) {
   error_code last = asio::error::host_not_found;
