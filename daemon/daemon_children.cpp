@@ -189,6 +189,21 @@ void Daemon::watch_worker(UserRt& u, Process proc, base::UniqueFd ctl, uid_t uid
   request_report(*w);
 }
 
+void Daemon::note_middle_fallback(const UserRt& u, const ipc::Counters& before,
+                                  const ipc::Counters& after) {
+  const std::uint64_t was = before[ipc::Counter::kMiddleDown];
+  const std::uint64_t now = after[ipc::Counter::kMiddleDown];
+  if ((was == 0) == (now == 0)) return;
+  const std::string detail = "clusters_down=" + std::to_string(now);
+  if (now) {
+    log()->warn("middle proxies failed, tagged clients go direct user={} {}", u.user.name, detail);
+    event(u.user.id, "middle_fallback", detail);
+  } else {
+    log()->info("middle proxies answer again, tagged clients go through them user={}", u.user.name);
+    event(u.user.id, "middle_restored", detail);
+  }
+}
+
 awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
   for (;;) {
     auto [ec] = co_await w->ctl.async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
@@ -223,6 +238,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       }
       w->report_seq = rep->seq;
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
+      note_middle_fallback(u, w->counters, rep->counters);
       w->counters = rep->counters;
       w->upstreams = std::move(rep->upstreams);
       w->clients = std::move(rep->clients);

@@ -189,6 +189,11 @@ class Daemon final : public api::Service {
   void teardown_user(UserRt& u, UserState next, std::string_view why);
   void on_worker_exit(UserId id, const std::shared_ptr<ChildProc>& w, int status);
   awaitable<void> worker_loop(UserId id, std::shared_ptr<ChildProc> w);
+  // A report moved the worker's middle_down gauge across zero: its new
+  // tagged clients now go direct (middle_fallback), or go through the middle
+  // proxies again (middle_restored). An event, so webhooks and D-Bus see it.
+  void note_middle_fallback(const UserRt& u, const ipc::Counters& before,
+                            const ipc::Counters& after);
   void send_reload_secrets(UserRt& u);
   // Sends the worker the live settings (worker_live_flags) when they differ
   // from those it runs with: after a reload, and when it becomes ready.

@@ -152,6 +152,13 @@ def worker_counter(api, name, counter):
     return (st.get("worker_counters") or {}).get(counter, 0)
 
 
+def user_events(api, name):
+    """The kinds of the middle-mode events recorded for one user, oldest first."""
+    evs = api.get("/v1/events?limit=1000").json["events"]
+    return [e["kind"] for e in evs
+            if e["user"] == name and e["kind"] in ("middle_fallback", "middle_restored")]
+
+
 def wait_for(pred, timeout, poll=0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -290,10 +297,15 @@ def test():
         h.check(echo_ok(env.port, ANN), "... and the next one too")
         h.check(wait_for(lambda: worker_counter(api, "ann", "middle_fallbacks") >= fallbacks + 2, 5),
                 "fallbacks counted in ann's status")
+        h.check(wait_for(lambda: "middle_fallback" in user_events(api, "ann"), 5),
+                "event middle_fallback recorded for ann (%s)" % user_events(api, "ann"))
         mp = MiddleProc(env.dir, secret_file, mp_port)
         before = len(mp.requests())
         h.check(wait_for(lambda: echo_ok(env.port, ANN) and len(mp.requests()) > before, 20, poll=0.5),
                 "middle proxy back: ann relays through it again")
+        h.check(wait_for(lambda: user_events(api, "ann")[-1:] == ["middle_restored"], 5),
+                "event middle_restored recorded after it (%s)" % user_events(api, "ann"))
+        h.check("middle_fallback" not in user_events(api, "bob"), "bob (no tag) has no fallback event")
         rc = env.stop()
         h.check(rc == 0, "SIGTERM: exit 0 (%s)" % rc)
     finally:
