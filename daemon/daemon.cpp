@@ -146,6 +146,13 @@ base::Result<void> Daemon::start() {
   fleet_.emplace(cfg_.store.backend, store_->host_name());
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
+  if (cfg_.cells.nat && middle_.wanted() &&
+      supervisor::middle_public_ip(cfg_.middle.public_ip, cfg_.server.public_host, looked_up_host_)
+          .empty())
+    log()->warn(
+        "middle-proxy keys will be derived from the cells' own addresses, which the middle "
+        "proxies do not see behind NAT; set [middle] public_ip (or [server] public_host to an "
+        "address, or public_host_lookup)");
   if (auto r = maybe_create_first_user(); !r) return r;
   if (auto r = middle_.start(); !r) return r;
   if (auto r = bind_listeners(); !r) return r;

@@ -69,7 +69,9 @@ std::vector<std::string> Daemon::worker_argv() const {
   // Middle-proxy mode starts with the Middle message (middle_link.h).
   a.insert(a.end(), {"--middle-pool", std::to_string(cfg_.middle.pool), "--middle-stall-timeout",
                      ms(cfg_.middle.stall_timeout_ms)});
-  if (!cfg_.middle.public_ip.empty()) a.insert(a.end(), {"--public-ip", cfg_.middle.public_ip});
+  const auto public_ip =
+      supervisor::middle_public_ip(cfg_.middle.public_ip, cfg_.server.public_host, looked_up_host_);
+  if (!public_ip.empty()) a.insert(a.end(), {"--public-ip", public_ip});
   return a;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/file.h"
+#include "base/ip_set.h"
 #include "base/log.h"
 #include "base/url.h"
 #include "proto/proxy_config.h"
@@ -85,6 +86,14 @@ MiddleMode middle_mode(bool tagged, bool material_ready, bool fallback_enabled,
   // fallback a failing cluster's clients are closed, not sent direct.
   if (!material_ready || (fallback_enabled && clusters_down != 0)) return MiddleMode::kFallback;
   return MiddleMode::kMiddle;
+}
+
+std::string middle_public_ip(std::string_view configured, std::string_view public_host,
+                             std::string_view looked_up) {
+  if (!configured.empty()) return std::string(configured);
+  if (base::parse_ip(looked_up)) return std::string(looked_up);
+  if (base::parse_ip(public_host)) return std::string(public_host);
+  return {};
 }
 
 std::string_view middle_mode_name(MiddleMode m) noexcept {

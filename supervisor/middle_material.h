@@ -60,6 +60,17 @@ MiddleMode middle_mode(bool tagged, bool material_ready, bool fallback_enabled,
                        std::uint64_t clusters_down) noexcept;
 std::string_view middle_mode_name(MiddleMode m) noexcept;  // "direct", "middle", "fallback"
 
+// The address the workers give the middle-proxy key derivation as ours
+// ([middle] public_ip, docs/configuration.md). The middle proxy derives the
+// keys from the address it sees, and the cells leave through NAT, so a
+// cell's own address would make every handshake fail. In order: the
+// configured one; the address [server] public_host_lookup found (what the
+// outside sees of this host); [server] public_host when it is an IP
+// address; else "" (the worker uses the connection's local address, right
+// only without NAT). Pure.
+std::string middle_public_ip(std::string_view configured, std::string_view public_host,
+                             std::string_view looked_up);
+
 enum class MaterialKind { kSecret, kConfigV4, kConfigV6 };
 inline constexpr std::size_t kMaterialKinds = 3;
 std::string_view material_name(MaterialKind k) noexcept;  // "proxy_secret", "proxy_config", ...

@@ -159,6 +159,24 @@ TEST(MiddleMode, FailingClusterOrNoMaterialIsFallback) {
   EXPECT_EQ(middle_mode_name(MiddleMode::kFallback), "fallback");
 }
 
+TEST(MiddlePublicIp, TheConfiguredAddressWins) {
+  EXPECT_EQ(middle_public_ip("198.51.100.7", "203.0.113.1", "203.0.113.2"), "198.51.100.7");
+}
+
+TEST(MiddlePublicIp, ThenTheLookedUpAddressThenAnAddressAsPublicHost) {
+  EXPECT_EQ(middle_public_ip("", "203.0.113.1", "203.0.113.2"), "203.0.113.2");
+  EXPECT_EQ(middle_public_ip("", "203.0.113.1", ""), "203.0.113.1");
+  EXPECT_EQ(middle_public_ip("", "2001:db8::1", ""), "2001:db8::1");
+}
+
+TEST(MiddlePublicIp, AHostNameIsNoAddressSoTheLocalOneIsUsed) {
+  // A name could resolve to anything, several addresses or a CDN: the
+  // derivation needs the one address the middle proxy sees.
+  EXPECT_EQ(middle_public_ip("", "proxy.example.org", ""), "");
+  EXPECT_EQ(middle_public_ip("", "proxy.example.org", "not an address"), "");
+  EXPECT_EQ(middle_public_ip("", "", ""), "");
+}
+
 TEST(MiddleMode, WithoutFallbackAFailingClusterStaysMiddle) {
   // Its clients are closed and retry the middle proxies; none goes direct.
   EXPECT_EQ(middle_mode(true, true, false, 2), MiddleMode::kMiddle);
