@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "base/log.h"
+#include "conn/tcp_progress.h"
 #include "proto/random.h"
 #include "worker/egress_dial.h"
 
@@ -197,6 +198,22 @@ void MiddleConn::on_tick(Clock::time_point now) {
     return;
   }
   if (state_ != State::kReady || !waiting_since_) return;
+  // Our bytes still moving count as life ("no bytes in either direction"):
+  // a request queued behind a slow upload cannot be answered before it is
+  // through (a user shaped to 1 Mbit/s sends a 64 KiB packet in half a
+  // second, and a 1 s stall timeout closed its clients under load). The
+  // middle proxy's kernel acknowledging them shows the path and its receive
+  // window open. Not after our PING: its own acknowledgement would restart
+  // the clock each time; only an answer (read_loop) counts then. A proxy
+  // that stops reading closes its window, the acknowledgements stop, and it
+  // is caught one tick later than before at most.
+  if (!ping_sent_) {
+    if (auto acked = conn::tcp_bytes_acked(sock_.native_handle()); acked && *acked != acked_) {
+      acked_ = *acked;
+      waiting_since_ = now;
+      return;
+    }
+  }
   const auto stall = std::chrono::milliseconds(pool_.settings().stall_ms);
   const auto waited = now - *waiting_since_;
   if (waited >= stall) {

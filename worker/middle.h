@@ -141,6 +141,7 @@ class MiddleConn : public std::enable_shared_from_this<MiddleConn> {
   std::size_t queued_ = 0;                          // bytes in out_ plus the write in flight
   std::optional<Clock::time_point> waiting_since_;  // a request went out, nothing came back
   bool ping_sent_ = false;
+  std::uint64_t acked_ = 0;  // our bytes the middle proxy's kernel took (tcp_progress.h)
   // Dialing through upstreams: on_tick closes the socket at the attempt's
   // deadline (the next upstream is tried) instead of failing the connection.
   bool dialing_ = false;

@@ -455,6 +455,29 @@ def stall_section(mp, port, stats):
     h.check(s.get("middle_errors", 0) == errors + 1, "middle_errors counts the stall (%s)" % s.get("middle_errors"))
 
 
+def slow_upload_section(mp, port, stats):
+    """A request that takes longer than the stall timeout to reach the middle
+    proxy (a slow path, or a user shaped to 1 Mbit/s) is not a stall: bytes
+    still move towards it, so the client waits for its answer."""
+    errors = h.read_stats(stats).get("middle_errors", 0)
+    c = RawClient(port)
+    c.s.settimeout(STALL_S * 10)
+    h.check(c.echo(), "client before the slow upload echoes")
+    mp.mode = "slowread"
+    t0 = time.monotonic()
+    try:
+        ok = c.echo(512 * 1024)
+    except (OSError, ConnectionError, ValueError) as e:
+        ok = False
+        print("slow upload: %s" % e, flush=True)
+    took = time.monotonic() - t0
+    mp.mode = "echo"
+    c.close()
+    h.check(took > STALL_S, "the 512 KiB request took %.1f s to arrive, longer than the stall timeout" % took)
+    h.check(ok, "... and its answer came back: a slow upload is not a stall")
+    h.check(h.read_stats(stats).get("middle_errors", 0) == errors, "no middle-proxy error counted")
+
+
 def backpressure_section(mp, port):
     """A client that asks faster than it reads (24 MiB of echo requests sent
     before it reads a byte) is slowed down at its requests, not closed: the
@@ -562,7 +585,10 @@ def main():
     w = None
     mp = None
     try:
-        mp = MiddleProxy(b"")
+        # A small receive window on every connection: slow_upload_section's
+        # slow reader then holds the worker's sending back, as a slow path
+        # would, instead of a buffer taking the whole request at once.
+        mp = MiddleProxy(b"", rcvbuf=32768)
         secret, ps, pc = write_files(d, mp.port)
         mp.secret = secret
         stats = os.path.join(d, "stats.json")
@@ -576,6 +602,7 @@ def main():
         close_ext_section(mp, port)
         quick_ack_section(mp, port)
         stall_section(mp, port, stats)
+        slow_upload_section(mp, port, stats)
         backpressure_section(mp, port)
         for mode in ("garbage", "badseq", "oversized"):
             hostile_section(mp, port, w, stats, mode)

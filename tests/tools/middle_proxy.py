@@ -23,6 +23,9 @@ connections):
   unknown  answer each PROXY_REQ twice: first for a conn_id the client never
            used (the client should answer CLOSE_CONN for it), then properly
   badpid   answer the handshake with a peer_pid that is not the client's
+  slowread read at about 160 KiB/s (a slow path to the middle proxy), answer
+           as echo; with MiddleProxy(rcvbuf=...) small, the client's sending
+           slows to match
 
 Importable (tests/integration/test_middle_proxy.py starts it in-process) or
 runnable: middle_proxy.py --secret-file FILE [--listen 127.0.0.1:0|[::1]:0] [--mode M]
@@ -38,6 +41,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 import zlib
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -96,7 +100,11 @@ class Conn:
 
     # -- reading ------------------------------------------------------------
     def _fill(self):
-        data = self.sock.recv(65536)
+        if self.server.mode == "slowread":  # about 160 KiB/s
+            time.sleep(0.1)
+            data = self.sock.recv(16384)
+        else:
+            data = self.sock.recv(65536)
         if not data:
             raise EOFError()
         if self.dec is None:
@@ -250,7 +258,8 @@ class Conn:
 class MiddleProxy:
     """Listens on 127.0.0.1 (or `listen`, IPv4 or IPv6); one thread per connection."""
 
-    def __init__(self, secret, mode="echo", listen=("127.0.0.1", 0), client_ip=None, record=None):
+    def __init__(self, secret, mode="echo", listen=("127.0.0.1", 0), client_ip=None, record=None,
+                 rcvbuf=None):
         self.secret = secret
         self.record = record  # a file: one line "conn_id_hex tag_hex_or_none flags_hex" per PROXY_REQ
         self.mode = mode
@@ -266,6 +275,11 @@ class MiddleProxy:
         self.unknown_ids = set()  # conn_ids "unknown" mode answered without a request
         self.lsock = socket.socket(socket.AF_INET6 if ":" in listen[0] else socket.AF_INET)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            # Inherited by every accepted connection: its receive window
+            # stays this small, so a slow reader ("slowread") is what the
+            # client's kernel sees, not a buffer that takes everything at once.
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.lsock.bind(listen)
         self.lsock.listen(64)
         self.port = self.lsock.getsockname()[1]
@@ -336,7 +350,8 @@ def main():
     ap.add_argument("--secret-file", required=True)
     ap.add_argument("--listen", default="127.0.0.1:0")
     ap.add_argument("--record", help="append a line per PROXY_REQ: conn_id tag flags (hex)")
-    ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badseq", "oversized", "unknown", "badpid"])
+    ap.add_argument("--mode", default="echo", choices=["echo", "stall", "garbage", "badseq", "oversized", "unknown", "badpid",
+                                                          "slowread"])
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     host = host.strip("[]")
