@@ -239,6 +239,7 @@ void write_user_status(Writer& w, const UserStatus& s) {
       .field("throttle_reason", s.throttle_reason);
   w.field("rate_up_bps", s.rate_up_bps).field("rate_down_bps", s.rate_down_bps);
   w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
+  w.field("share_up_bps", s.share_up_bps).field("share_down_bps", s.share_down_bps);
   w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
   w.field("egress_dropped", s.egress_dropped);
   w.key("middle").begin_object();

@@ -171,6 +171,14 @@ void user_metrics(Writer& w, const std::vector<UserStatus>& users) {
     w.sample("mtwarden_user_throttled", user_label(u) + ",reason=\"unique_ips\"",
              u.throttled_unique_ips ? 1 : 0);
   }
+  w.family("mtwarden_user_bandwidth_share_bps", "gauge",
+           "The user's share of the host bandwidth budget, TCP payload bits/s (0 = no budget).");
+  for (const auto& u : users) {
+    w.sample("mtwarden_user_bandwidth_share_bps", user_label(u) + ",direction=\"up\"",
+             u.share_up_bps);
+    w.sample("mtwarden_user_bandwidth_share_bps", user_label(u) + ",direction=\"down\"",
+             u.share_down_bps);
+  }
   w.family("mtwarden_user_quota_used_ratio", "gauge",
            "Share of the period's quota used (users with a quota only).");
   for (const auto& u : users)

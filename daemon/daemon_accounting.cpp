@@ -284,6 +284,7 @@ void Daemon::finish_sweep(
   });
   if (!r) log()->warn("counter sweep failed error={}", r.error().to_string());
   const std::size_t deltas = ledger_.bill(interval_s);
+  bandwidth_.divide();  // the policy below gives the shapers the new shares
   const double apply_ms = since(wall0);
   const auto store0 = Clock::now();
   if (auto s = ledger_.commit(now); !s) {
@@ -390,7 +391,8 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"usage_up\":" << u.period_usage.bytes_up
     << ",\"usage_down\":" << u.period_usage.bytes_down
     << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
-    << ",\"measured_down_bps\":" << u.rate_bps_down << ",\"egress_dropped\":" << u.egress_dropped;
+    << ",\"measured_down_bps\":" << u.rate_bps_down << ",\"share_up_bps\":" << u.share_up_bps
+    << ",\"share_down_bps\":" << u.share_down_bps << ",\"egress_dropped\":" << u.egress_dropped;
   if (u.worker) o << ",\"worker\":" << ipc::counters_json(u.worker->counters);
   if (u.worker && !u.worker->upstreams.empty()) {
     o << ",\"upstreams\":[";

@@ -35,6 +35,7 @@
 #include "api/service.h"
 #include "api/webhooks.h"
 #include "base/unique_fd.h"
+#include "daemon/bandwidth_share.h"
 #include "daemon/children.h"
 #include "daemon/daemon.h"
 #include "daemon/egress_link.h"
@@ -291,9 +292,11 @@ class Daemon final : public api::Service {
   MiddleLink middle_;
   MaskLink mask_;
   LiveCellOps cell_ops_;
-  UserPolicy policy_;               // quota, unique IPs and rates of one user (user_policy.h)
-  UsageLedger ledger_;              // counters -> store -> usage; keeps what a failed commit left
-  std::optional<FleetView> fleet_;  // the store's hosts (GET /v1/fleet), from the sweep
+  UserPolicy policy_;   // quota, unique IPs and rates of one user (user_policy.h)
+  UsageLedger ledger_;  // counters -> store -> usage; keeps what a failed commit left
+  BandwidthShare bandwidth_{cfg_, users_,
+                            cell_ops_};  // [bandwidth]: each user's share, from the sweep
+  std::optional<FleetView> fleet_;       // the store's hosts (GET /v1/fleet), from the sweep
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;

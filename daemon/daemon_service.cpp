@@ -76,6 +76,8 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.rate_down_bps = u.rate.down_bps;
   s.measured_up_bps = u.rate_bps_up;
   s.measured_down_bps = u.rate_bps_down;
+  s.share_up_bps = u.share_up_bps;
+  s.share_down_bps = u.share_down_bps;
   s.bytes_up_total = u.bytes_up_total;
   s.bytes_down_total = u.bytes_down_total;
   if (u.worker) {

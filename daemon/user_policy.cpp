@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "supervisor/bandwidth.h"
 
 namespace mtw::daemon {
 namespace {
@@ -65,6 +66,12 @@ void UserPolicy::apply(UserRt& u, UnixSeconds now) const {
     u.unique_ip_event = over_ips;
   }
   EffectiveRate eff = effective_rate(u.limits, u.quota, u.unique_ips);
+  // The host budget's share (bandwidth_share.h) when it is the lower.
+  const bool shared =
+      (u.share_up_bps != 0 && within_share(eff.up_bps, u.share_up_bps) != eff.up_bps) ||
+      (u.share_down_bps != 0 && within_share(eff.down_bps, u.share_down_bps) != eff.down_bps);
+  eff.up_bps = within_share(eff.up_bps, u.share_up_bps);
+  eff.down_bps = within_share(eff.down_bps, u.share_down_bps);
   const netns::ShaperRates want = shaper_rates(eff);
   if (const auto have = cells_.rates(u);
       have && (want.upload.bits_per_sec != have->upload.bits_per_sec ||
@@ -72,8 +79,8 @@ void UserPolicy::apply(UserRt& u, UnixSeconds now) const {
     if (auto res = cells_.apply_rates(u, want); !res) {
       log()->error("rate change failed user={} error={}", u.user.name, res.error().to_string());
     } else {
-      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"", u.user.name,
-                  eff.up_bps, eff.down_bps, eff.reason_text);
+      log()->info("rate changed user={} up_bps={} down_bps={} reason=\"{}\"{}", u.user.name,
+                  eff.up_bps, eff.down_bps, eff.reason_text, shared ? " share=host_budget" : "");
     }
   }
   u.rate = eff;

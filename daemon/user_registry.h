@@ -123,7 +123,11 @@ struct UserRt {
   supervisor::EffectiveRate rate;  // applied to the cell
   std::uint32_t unique_ips = 0;
   bool unique_ip_event = false;  // "over the unique-IP limit" recorded for this episode
-  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;        // measured last sweep
+  std::uint64_t rate_bps_up = 0, rate_bps_down = 0;  // measured last sweep
+  // Its share of the host bandwidth budget (BandwidthShare; 0 = no budget),
+  // and the rates measured the sweep before last (its demand is the larger).
+  std::uint64_t share_up_bps = 0, share_down_bps = 0;
+  std::uint64_t prev_rate_bps_up = 0, prev_rate_bps_down = 0;
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
   std::uint64_t egress_dropped = 0;  // packets its cell's egress filter dropped, since start
 

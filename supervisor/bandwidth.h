@@ -39,6 +39,14 @@ struct BandwidthSplit {
   std::uint64_t level_bps = 0;
 };
 
+// The rate a user's shaper gets: the lower of its own (limits, quota or
+// unique-IP throttle) and its share of the host budget, where 0 means none
+// for either.
+inline std::uint64_t within_share(std::uint64_t own_bps, std::uint64_t share_bps) noexcept {
+  if (share_bps == 0) return own_bps;
+  return own_bps == 0 ? share_bps : (own_bps < share_bps ? own_bps : share_bps);
+}
+
 // `budget_bps` 0 = no budget: every rate is the user's cap (0 = unshaped).
 // Users that moved nothing take no share and get the level, like light ones.
 BandwidthSplit split_budget(std::uint64_t budget_bps, std::span<const BandwidthDemand> users);

@@ -388,6 +388,12 @@ void read_accounting(TableReader r, AccountingConfig& a) {
   r.finish();
 }
 
+void read_bandwidth(TableReader r, BandwidthConfig& b) {
+  if (auto v = r.rate("up", true, kMinLimitRateBps)) b.up_bps = *v;
+  if (auto v = r.rate("down", true, kMinLimitRateBps)) b.down_bps = *v;
+  r.finish();
+}
+
 void read_connections(TableReader r, ConnectionsConfig& c) {
   if (auto v = r.number<std::uint32_t>("global_budget", 0, 10'000'000)) c.global_budget = *v;
   if (auto v = r.number<std::uint32_t>("hold_queue_length", 0, 100'000)) c.hold_queue_length = *v;
@@ -606,9 +612,9 @@ void read_user(TableReader r, std::vector<UserConfig>& out) {
 
 void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionPositions& pos) {
   static constexpr std::string_view kSections[] = {
-      "server",     "listener",    "mask",     "telegram", "cells", "timeouts",
-      "accounting", "connections", "defaults", "user",     "api",   "dbus",
-      "upstream",   "egress",      "middle",   "store"};
+      "server",     "listener",    "mask",     "telegram", "cells",    "timeouts",
+      "accounting", "connections", "defaults", "user",     "api",      "dbus",
+      "upstream",   "egress",      "middle",   "store",    "bandwidth"};
   for (auto&& [k, v] : root)
     if (std::find(std::begin(kSections), std::end(kSections), k.str()) == std::end(kSections))
       diag.error(k.source(), "unknown section or key \"" + std::string(k.str()) + "\"");
@@ -626,6 +632,8 @@ void read_root(const toml::table& root, Config& cfg, Diagnostics& diag, SectionP
     read_timeouts({diag, *t, "timeouts"}, cfg.timeouts);
   if (const auto* t = section(diag, root, "accounting"))
     read_accounting({diag, *t, "accounting"}, cfg.accounting);
+  if (const auto* t = section(diag, root, "bandwidth"))
+    read_bandwidth({diag, *t, "bandwidth"}, cfg.bandwidth);
   if (const auto* t = section(diag, root, "connections"))
     read_connections({diag, *t, "connections"}, cfg.connections);
   if (const auto* t = section(diag, root, "api")) read_api({diag, *t, "api"}, cfg.api);

@@ -162,6 +162,15 @@ struct TimeoutsConfig {
   std::uint32_t crash_loop_restarts = 5;  // this many crashes in the window: user marked failed
 };
 
+// [bandwidth]: the host's budget per direction, split max-min fair among
+// the users moving traffic each sweep (supervisor/bandwidth.h); TCP payload
+// bits per second like the users' rates; 0 = no budget.
+struct BandwidthConfig {
+  std::uint64_t up_bps = 0;
+  std::uint64_t down_bps = 0;
+  friend bool operator==(const BandwidthConfig&, const BandwidthConfig&) = default;
+};
+
 struct AccountingConfig {
   std::uint32_t sweep_interval_ms = 1'000;
   std::uint32_t history_days = 400;
@@ -268,6 +277,7 @@ struct Config {
   CellsConfig cells;
   TimeoutsConfig timeouts;
   AccountingConfig accounting;
+  BandwidthConfig bandwidth;
   ConnectionsConfig connections;
   ApiConfig api;
   DbusConfig dbus;

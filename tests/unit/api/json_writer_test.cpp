@@ -166,6 +166,8 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "rate_down_bps",
                                             "measured_up_bps",
                                             "measured_down_bps",
+                                            "share_up_bps",
+                                            "share_down_bps",
                                             "bytes_up_total",
                                             "bytes_down_total",
                                             "egress_dropped",

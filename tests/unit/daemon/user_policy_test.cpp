@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "daemon/bandwidth_share.h"
 #include "supervisor/user_change.h"
 
 namespace mtw::daemon {
@@ -218,6 +219,100 @@ TEST_F(UserPolicyTest, AShaperThatRefusesIsTriedAgainAtTheNextApply) {
   EXPECT_EQ(std::get<1>(cells_.applied[1]), 1'000'000u);
   policy_.apply(a, kNow);
   EXPECT_EQ(cells_.applied.size(), 2u);
+}
+
+// The host budget: a sweep's measured rates in, each user's shaper out.
+class BandwidthShareTest : public UserPolicyTest {
+ protected:
+  // One sweep: the rates measured over it, then the division and the policy.
+  void sweep(const std::vector<std::pair<UserRt*, std::uint64_t>>& measured_down) {
+    for (auto& [u, bps] : measured_down) u->rate_bps_down = bps;
+    share_.divide();
+    for (auto& [id, u] : users_) policy_.apply(*u, kNow);
+  }
+  BandwidthShare share_{cfg_, users_, cells_};
+};
+
+TEST_F(BandwidthShareTest, WithoutABudgetNobodyIsShaped) {
+  UserRt& a = add(1, "alice");
+  sweep({{&a, 500'000'000}});
+  EXPECT_EQ(a.share_down_bps, 0u);
+  EXPECT_TRUE(cells_.applied.empty());
+  EXPECT_EQ(share_.level_down_bps(), 0u);
+}
+
+TEST_F(BandwidthShareTest, TwoHeavyAndOneLightUserSplitTheBudgetMaxMinFair) {
+  cfg_.bandwidth.down_bps = 12'000'000;
+  UserRt& a = add(1, "alice");
+  UserRt& b = add(2, "bob");
+  UserRt& c = add(3, "carol");
+  // Unshaped so far: alice and bob would take 20 Mbit/s each, carol 1.
+  sweep({{&a, 20'000'000}, {&b, 20'000'000}, {&c, 1'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 5'500'000u);
+  EXPECT_EQ(b.rate.down_bps, 5'500'000u);
+  EXPECT_EQ(c.rate.down_bps, 5'500'000u);  // the level: carol may grow at once
+  EXPECT_EQ(share_.level_down_bps(), 5'500'000u);
+  EXPECT_EQ(a.rate.up_bps, 0u);  // no upload budget: upload stays unshaped
+  // Next sweep: the heavy two are held at their shapers' rate, carol is not.
+  sweep({{&a, 5'400'000}, {&b, 5'450'000}, {&c, 1'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 5'500'000u);
+  EXPECT_EQ(c.rate.down_bps, 5'500'000u);
+  // carol stops: what she used goes to the others, one sweep later (a
+  // demand is the larger of the last two sweeps' rates).
+  sweep({{&a, 5'400'000}, {&b, 5'450'000}, {&c, 0}});
+  EXPECT_EQ(a.rate.down_bps, 5'500'000u);
+  sweep({{&a, 5'400'000}, {&b, 5'450'000}, {&c, 0}});
+  EXPECT_EQ(a.rate.down_bps, 6'000'000u);
+  EXPECT_EQ(b.rate.down_bps, 6'000'000u);
+}
+
+TEST_F(BandwidthShareTest, OneSweepCountedLowDoesNotHandTheShareAway) {
+  cfg_.bandwidth.down_bps = 12'000'000;
+  UserRt& a = add(1, "alice");
+  UserRt& b = add(2, "bob");
+  sweep({{&a, 20'000'000}, {&b, 20'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 6'000'000u);
+  // One GSO packet less in bob's count this sweep: still held, no change.
+  sweep({{&a, 6'100'000}, {&b, 4'900'000}});
+  EXPECT_EQ(a.rate.down_bps, 6'000'000u);
+  EXPECT_EQ(b.rate.down_bps, 6'000'000u);
+}
+
+TEST_F(BandwidthShareTest, AUsersOwnLowerRateWinsAndTheRestGoesToTheOthers) {
+  cfg_.bandwidth.down_bps = 10'000'000;
+  supervisor::LimitOverrides slow;
+  slow.rate_down_bps = 2'000'000;
+  UserRt& a = add(1, "alice");
+  UserRt& b = add(2, "bob", slow);
+  policy_.apply(b, kNow);  // bob's own limit is in force before any budget
+  sweep({{&a, 30'000'000}, {&b, 2'000'000}});
+  EXPECT_EQ(b.rate.down_bps, 2'000'000u);
+  EXPECT_EQ(a.rate.down_bps, 8'000'000u);
+  EXPECT_EQ(b.share_down_bps, 2'000'000u);
+}
+
+TEST_F(BandwidthShareTest, ABudgetRemovedOnReloadUnshapesAtTheNextSweep) {
+  cfg_.bandwidth.down_bps = 4'000'000;
+  UserRt& a = add(1, "alice");
+  UserRt& b = add(2, "bob");
+  sweep({{&a, 9'000'000}, {&b, 9'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 2'000'000u);
+  cfg_.bandwidth.down_bps = 0;
+  sweep({{&a, 2'000'000}, {&b, 2'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 0u);
+  EXPECT_EQ(std::get<2>(cells_.applied.back()), netns::kMaxRateBps);
+}
+
+TEST_F(BandwidthShareTest, AUserWithoutACellTakesNoShare) {
+  cfg_.bandwidth.down_bps = 4'000'000;
+  UserRt& a = add(1, "alice");
+  supervisor::StoredUser s;
+  s.id = 2;
+  s.name = "idle";
+  UserRt& idle = users_.add(s, {});  // no cell
+  sweep({{&a, 9'000'000}});
+  EXPECT_EQ(idle.share_down_bps, 0u);
+  EXPECT_EQ(a.rate.down_bps, 4'000'000u);
 }
 
 }  // namespace

@@ -143,6 +143,26 @@ TEST(Config, EmbeddedDefaultParses) {
   EXPECT_TRUE(cfg->users.empty());
 }
 
+TEST(Config, BandwidthBudgetIsOffByDefaultAndTakesRates) {
+  auto none = parse_config(std::string(kListener), "t.toml");
+  ASSERT_TRUE(none) << none.error().context;
+  EXPECT_EQ(none->bandwidth, BandwidthConfig{});
+  auto cfg = parse_config(
+      std::string(kListener) + "[bandwidth]\nup = \"50mbit\"\ndown = 900000000\n", "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->bandwidth.up_bps, 50'000'000u);
+  EXPECT_EQ(cfg->bandwidth.down_bps, 900'000'000u);
+}
+
+TEST(Config, BandwidthBudgetRefusesBadRatesWithTheirPlace) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[bandwidth]\nup = \"fast\"\n"),
+              HasSubstr("t.toml:4:6"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[bandwidth]\ndown = 100\n"),
+              HasSubstr("bandwidth.down must be at least"));
+  EXPECT_THAT(error_of(std::string(kListener) + "[bandwidth]\nweights = 1\n"),
+              HasSubstr("unknown key"));
+}
+
 TEST(Config, MaskingIsOnByDefaultWithTheDomainOn443) {
   for (std::string_view text : {kListener, default_config_text()}) {
     auto cfg = parse_config(text, "t.toml");
