@@ -172,15 +172,19 @@ def test():
         h.check(xfer is not None, "a transfer of erin's runs through dante")
         micro.stop()
         sb.log("microsocks stopped")
-        ok_new = 0
-        for _ in range(6):
+        # At least 6 connections, and more until one has tried microsocks
+        # (weights 1:1: all of 6 go to dante about once in 64 runs).
+        ok_new = tried = 0
+        while tried < 6 or (tried < 40 and "marked down upstream=micro" not in env.log_text()):
+            tried += 1
             try:
                 st = sb.Stream(env.port, KEYS["erin"], dc=2, timeout=10)
                 ok_new += 1 if st.roundtrip(512) else 0
                 st.close()
             except (OSError, RuntimeError, ValueError) as e:
                 sb.log("erin new connection failed: %r" % e)
-        h.check(ok_new == 6, "with microsocks gone, all 6 new connections of erin's work (%d)" % ok_new)
+        h.check(ok_new == tried, "with microsocks gone, all %d new connections of erin's work (%d)"
+                % (tried, ok_new))
         if xfer is not None:
             xfer.join(120)
             h.check(xfer.ok is True, "the transfer through dante continued (%s bytes, error %s)"
