@@ -14,11 +14,13 @@ std::vector<UpstreamTransition> upstream_transitions(
     const std::vector<ipc::control::UpstreamReport>& before,
     const std::vector<ipc::control::UpstreamReport>& after) {
   std::vector<UpstreamTransition> out;
+  // A worker's upstream starts up with its counters at 0 (at the worker's
+  // start, or when an egress change brings the name).
+  const ipc::control::UpstreamReport fresh;
   for (const auto& now : after) {
-    const ipc::control::UpstreamReport* was = nullptr;
+    const ipc::control::UpstreamReport* was = &fresh;
     for (const auto& b : before)
       if (b.name == now.name) was = &b;
-    if (!was) continue;
     auto add = [&](bool up) { out.push_back({now.name, up, now.failures, now.marked_down}); };
     if (was->up != now.up) {
       add(now.up);

@@ -33,10 +33,12 @@ struct UpstreamTransition {
 };
 
 // The transitions from `before` to `after`, in `after`'s order: an
-// upstream in both whose state differs; one whose marked_down count grew
-// while its state is the same went down and back up (or up and down again)
-// between the reports, which gives two transitions. An upstream only in
-// one report (an egress change) has no transition.
+// upstream whose state differs; one whose marked_down count grew while its
+// state is the same went down and back up (or up and down again) between
+// the reports, which gives two transitions. An upstream new in `after` (an
+// egress change since `before`) is compared with a fresh one (up, never
+// marked down): one marked down before the first report that names it is
+// a transition too.
 std::vector<UpstreamTransition> upstream_transitions(
     const std::vector<ipc::control::UpstreamReport>& before,
     const std::vector<ipc::control::UpstreamReport>& after);

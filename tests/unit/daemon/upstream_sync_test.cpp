@@ -29,13 +29,21 @@ TEST(UpstreamTransitions, StateChangesBetweenReportsAreTransitions) {
   EXPECT_EQ(transition_detail(t[0]), "upstream=dante failures=3 marked_down=1");
 }
 
-TEST(UpstreamTransitions, UnchangedCountersAndNewNamesAreNone) {
+TEST(UpstreamTransitions, UnchangedStatesAndFreshNamesAreNone) {
   EXPECT_TRUE(upstream_transitions({rep("a", true, 1)}, {rep("a", true, 2)}).empty());
   EXPECT_TRUE(upstream_transitions({rep("a", false, 3, 1)}, {rep("a", false, 4, 1)}).empty());
-  // An egress change brought "b" (down from the start is not a change) and took "a".
-  EXPECT_TRUE(upstream_transitions({rep("a", true)}, {rep("b", false, 3, 1)}).empty());
-  EXPECT_TRUE(upstream_transitions({}, {rep("a", false, 3, 1)}).empty());
+  // An egress change brought "b", up and never marked down, and took "a".
+  EXPECT_TRUE(upstream_transitions({rep("a", true)}, {rep("b", true, 2, 0)}).empty());
   EXPECT_TRUE(upstream_transitions({rep("a", true)}, {}).empty());
+}
+
+TEST(UpstreamTransitions, ANewNameAlreadyMarkedDownIsADownTransition) {
+  // The egress message brought "b", which failed before the next report.
+  const auto t = upstream_transitions({rep("a", true)}, {rep("b", false, 1, 1)});
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0], (UpstreamTransition{"b", false, 1, 1}));
+  // A worker's first report (nothing before).
+  EXPECT_EQ(upstream_transitions({}, {rep("c", false, 3, 1)}).size(), 1u);
 }
 
 TEST(UpstreamTransitions, ARoundTripBetweenReportsGivesBoth) {
