@@ -195,7 +195,8 @@ ApiResult<std::string> comment(const json::value& v) {
   return s;
 }
 
-// enabled / expires_at / comment / ad_tag / limits: shared by POST and PATCH.
+// enabled / expires_at / comment / ad_tag / upstreams / upstream_password /
+// limits: shared by POST and PATCH.
 ApiResult<bool> common_field(UserPatch& p, std::string_view key, const json::value& v) {
   if (key == "enabled") {
     auto b = boolean("enabled", v);
@@ -223,6 +224,36 @@ ApiResult<bool> common_field(UserPatch& p, std::string_view key, const json::val
         if (!tag) return bad("ad_tag", tag.error().context);
         p.ad_tag = supervisor::format_ad_tag(*tag);
       }
+    }
+  } else if (key == "upstreams") {
+    // null: [egress] upstreams again; []: direct; else names, checked
+    // against the configuration by the supervisor.
+    if (v.is_null()) {
+      p.upstreams = std::optional<std::vector<std::string>>();
+    } else {
+      if (!v.is_array()) return wrong_type("upstreams", v, "an array of upstream names or null");
+      const auto& a = v.get_array();
+      if (a.size() > kMaxUpstreams)
+        return bad("upstreams", "upstreams: at most " + std::to_string(kMaxUpstreams) + " names");
+      std::vector<std::string> names;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        const std::string f = "upstreams[" + std::to_string(i) + "]";
+        if (!a[i].is_string()) return wrong_type(f, a[i], "an upstream name");
+        if (!supervisor::valid_user_name(a[i].get_string()))
+          return bad(f, f + " must be " + std::string(supervisor::kUserNameRule));
+        names.emplace_back(a[i].get_string());
+      }
+      p.upstreams = std::move(names);
+    }
+  } else if (key == "upstream_password") {
+    // A credential: messages never echo it. null or "" removes it.
+    if (v.is_null()) {
+      p.upstream_password = std::string();
+    } else {
+      if (!v.is_string()) return wrong_type("upstream_password", v, "a string");
+      if (v.get_string().size() > 255)
+        return bad("upstream_password", "upstream_password must be 1..255 bytes");
+      p.upstream_password = std::string(v.get_string());
     }
   } else if (key == "limits") {
     auto r = parse_limits(p, v);
@@ -370,7 +401,11 @@ ApiResult<NewUser> parse_new_user(const json::object& o) {
   if (common.expires_at) u.expires_at = *common.expires_at;
   if (common.comment) u.comment = std::move(*common.comment);
   if (common.ad_tag) u.ad_tag = std::move(*common.ad_tag);
+  if (common.upstreams) u.upstreams = std::move(*common.upstreams);
+  if (common.upstream_password) u.upstream_password = std::move(*common.upstream_password);
   common.ad_tag.reset();
+  common.upstreams.reset();
+  common.upstream_password.reset();
   common.enabled.reset();
   common.expires_at.reset();
   common.comment.reset();

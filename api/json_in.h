@@ -17,6 +17,8 @@
 namespace mtw::api::detail {
 
 inline constexpr std::size_t kMaxCommentChars = 256;
+// A user's upstream list: as many as a worker reports (kMaxReportUpstreams).
+inline constexpr std::size_t kMaxUpstreams = 64;
 
 // The body as a JSON object; an empty body counts as {} when `allow_empty`.
 // 400 on malformed JSON, trailing data or a non-object.

@@ -248,6 +248,10 @@ void write_user_status(Writer& w, const UserStatus& s) {
   w.key("worker_counters").begin_object();
   for (const auto& [k, v] : s.worker_counters) w.field(k, v);
   w.end_object();
+  w.key("upstream_names").begin_array();
+  for (const auto& n : s.upstream_names) w.value(std::string_view(n));
+  w.end_array();
+  w.field("upstreams_inherited", s.upstreams_inherited);
   w.key("upstreams").begin_array();
   for (const auto& u : s.upstreams) {
     w.begin_object().field("name", u.name).field("up", u.up).field("connects", u.connects);
@@ -299,6 +303,19 @@ json::value overrides_json(const supervisor::LimitOverrides& o, json::storage_pt
   return j;
 }
 
+namespace {
+
+// null: [egress] upstreams; []: direct.
+json::value upstreams_json(const std::optional<std::vector<std::string>>& names,
+                           const json::storage_ptr& sp) {
+  if (!names) return json::value(nullptr, sp);
+  json::array a(sp);
+  for (const auto& n : *names) a.emplace_back(n);
+  return a;
+}
+
+}  // namespace
+
 json::value to_json(const UserRecord& r, const UserStatus* status, json::storage_ptr sp) {
   const supervisor::StoredUser& u = r.user;
   json::array secrets(sp);
@@ -311,6 +328,9 @@ json::value to_json(const UserRecord& r, const UserStatus* status, json::storage
                        {"expires_at", opt_time(u.expires_at)},
                        {"comment", u.comment},
                        {"ad_tag", u.ad_tag.empty() ? json::value(nullptr) : json::value(u.ad_tag)},
+                       {"upstreams", upstreams_json(u.upstreams, sp)},
+                       // Write-only: whether one is set, never the value.
+                       {"upstream_password_set", !u.upstream_password.empty()},
                        {"origin", origin_name(u.origin)},
                        {"created_at", u.created_at},
                        {"secrets", std::move(secrets)},

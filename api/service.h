@@ -78,6 +78,10 @@ struct UserStatus {
   // The worker's last report (detail only, never billing), ipc::Counter
   // order. Names are static (ipc::counter_name), so views.
   std::vector<std::pair<std::string_view, std::uint64_t>> worker_counters;
+  // The upstream names in force for the user (its own list, else
+  // [egress] upstreams; empty: direct), and whether they are inherited.
+  std::vector<std::string> upstream_names;
+  bool upstreams_inherited = true;
   // The worker's egress upstreams (its last report); empty: direct.
   struct Upstream {
     std::string name;
@@ -174,6 +178,11 @@ struct UserPatch : supervisor::LimitPatch {
   std::optional<std::string> comment;
   // Canonical 32 hex digits (supervisor::format_ad_tag); inner "" = none.
   std::optional<std::string> ad_tag;
+  // Upstream names ([[upstream]]): inner nullopt = [egress] upstreams
+  // again, an empty list = direct. Live for new connections.
+  std::optional<std::optional<std::vector<std::string>>> upstreams;
+  // For auth = "user-secret" upstreams; inner "" = none. Write-only.
+  std::optional<std::string> upstream_password;
 };
 
 struct NewUser {
@@ -184,7 +193,10 @@ struct NewUser {
   std::optional<UnixSeconds> expires_at;
   std::string comment;
   std::string ad_tag;  // canonical 32 hex digits; "" = none
-  UserPatch limits;    // only the limit fields are used
+  // nullopt: [egress] upstreams; empty: direct.
+  std::optional<std::vector<std::string>> upstreams;
+  std::string upstream_password;  // "" = none
+  UserPatch limits;               // only the limit fields are used
 };
 
 // A reload that was taken: the changed settings that wait for a restart

@@ -159,6 +159,22 @@ Request simple(std::string method, std::string target, Output out, std::string d
   return r;
 }
 
+// --upstreams and --upstream-password-file into the body. The password is
+// read from a file so that it never shows on a command line (ps, history).
+Result<void> upstream_fields(const Scanned& s, json::object& body) {
+  if (auto* u = s.one("--upstreams")) {
+    auto v = parse_upstreams(*u);
+    if (!v) return tl::unexpected(v.error());
+    body["upstreams"] = std::move(*v);
+  }
+  if (auto* f = s.one("--upstream-password-file")) {
+    auto pw = read_password_file(*f);
+    if (!pw) return tl::unexpected(pw.error());
+    body["upstream_password"] = std::move(*pw);
+  }
+  return {};
+}
+
 Result<Request> build_add(const Scanned& s) {
   json::object body;
   body["name"] = s.positional.at(0);
@@ -176,6 +192,7 @@ Result<Request> build_add(const Scanned& s) {
   }
   if (auto* c = s.one("--comment")) body["comment"] = *c;
   if (auto* t = s.one("--ad-tag")) body["ad_tag"] = *t;
+  if (auto r = upstream_fields(s, body); !r) return tl::unexpected(r.error());
   auto limits = limits_from(s);
   if (!limits) return tl::unexpected(limits.error());
   if (!limits->empty()) body["limits"] = std::move(*limits);
@@ -199,6 +216,16 @@ Result<Request> build_limit(const Scanned& s) {
   if (body.empty()) {
     return fail(Errc::kBadInput, "users limit: nothing to change" + see_help("users limit"));
   }
+  Request r = simple("PATCH", user_path(s), Output::kUser);
+  r.body = std::move(body);
+  return r;
+}
+
+Result<Request> build_set(const Scanned& s) {
+  json::object body;
+  if (auto r = upstream_fields(s, body); !r) return tl::unexpected(r.error());
+  if (body.empty())
+    return fail(Errc::kBadInput, "users set: nothing to change" + see_help("users set"));
   Request r = simple("PATCH", user_path(s), Output::kUser);
   r.body = std::move(body);
   return r;
@@ -316,6 +343,8 @@ constexpr FlagSpec kAddFlags[] = {{"--secret", true, true},
                                   {"--expires"},
                                   {"--comment"},
                                   {"--ad-tag"},
+                                  {"--upstreams"},
+                                  {"--upstream-password-file"},
                                   {"--rate-up"},
                                   {"--rate-down"},
                                   {"--quota"},
@@ -331,6 +360,7 @@ constexpr FlagSpec kLimitSpec[] = {
     {"--rate-up"},       {"--rate-down"},    {"--quota"},           {"--period"},  {"--anchor-day"},
     {"--throttle"},      {"--warn-percent"}, {"--max-connections"}, {"--max-ips"}, {"--on-demand"},
     {"--idle-teardown"}, {"--expires"},      {"--ad-tag"}};
+constexpr FlagSpec kSetFlags[] = {{"--upstreams"}, {"--upstream-password-file"}};
 constexpr FlagSpec kRotateFlags[] = {{"--secret"}, {"--grace"}};
 constexpr FlagSpec kQrFlags[] = {{"--png"}, {"--svg"}, {"--index"}};
 constexpr FlagSpec kUsageFlags[] = {{"--by"}, {"--from"}, {"--to"}};
@@ -346,6 +376,7 @@ const Command kCommands[] = {
     {"users add", kAddFlags, true, build_add},
     {"users list", {}, false, build_list},
     {"users limit", kLimitSpec, true, build_limit},
+    {"users set", kSetFlags, true, build_set},
     {"users rotate", kRotateFlags, true, build_rotate},
     {"qr", kQrFlags, true, build_qr},
     {"status", {}, false, build_status},

@@ -338,6 +338,15 @@ std::string render_user(const json::value& v) {
   for (const auto& kv : *o) {
     std::string_view k = kv.key();
     if (k == "limits" || k == "overrides" || k == "status") continue;
+    // null and [] differ: [egress] upstreams, or none at all.
+    if (k == "upstreams" && kv.value().is_null()) {
+      head.emplace_back("upstreams", "inherit ([egress] upstreams)");
+      continue;
+    }
+    if (k == "upstreams" && kv.value().is_array() && kv.value().get_array().empty()) {
+      head.emplace_back("upstreams", "direct");
+      continue;
+    }
     if (k == "secrets" && kv.value().is_array()) {
       bool first = true;
       for (const auto& s : kv.value().get_array()) {

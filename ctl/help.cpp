@@ -55,6 +55,7 @@ const Topic kTopics[] = {
      "  users disable NAME       stop the user's proxy (the user is kept)\n"
      "  users reset NAME         reset the user's usage in the current period\n"
      "  users limit NAME [...]   change rates, quota, caps, expiry\n"
+     "  users set NAME [...]     change the user's upstreams (egress)\n"
      "  users rotate NAME [...]  add a new secret; old ones expire after a grace time\n"
      "  users ips NAME           the user's client addresses with a connection open now\n"
      "  link NAME                the user's tg:// and https:// links and a QR code\n"
@@ -74,10 +75,12 @@ const Topic kTopics[] = {
      "  enable NAME        enable                    disable NAME    disable\n"
      "  reset NAME         reset the period's usage  limit NAME ...  change limits\n"
      "  rotate NAME ...    rotate the secret         ips NAME        open client IPs\n"
+     "  set NAME ...       change the upstreams\n"
      "See mtwardenctl users SUBCOMMAND --help.\n"},
     {"users add",
      "Usage: mtwardenctl users add NAME [--secret HEX]... [--domain D] [--disabled]\n"
      "                             [--expires YYYY-MM-DD|never] [--comment TEXT] [--ad-tag HEX]\n"
+     "                             [--upstreams LIST] [--upstream-password-file F]\n"
      "                             [LIMIT FLAGS]\n"
      "Creates a user (POST /v1/users) and prints it.\n"
      "  --secret HEX      a secret (32 hex, dd+32 hex, or ee+32 hex+domain hex); repeatable.\n"
@@ -86,7 +89,9 @@ const Topic kTopics[] = {
      "  --disabled        create the user disabled\n"
      "  --expires DATE    last day the user works (UTC), or never\n"
      "  --comment TEXT    free text\n"
-     "  --ad-tag HEX      the @MTProxybot ad tag (32 hex): relay via Telegram's middle proxies\n",
+     "  --ad-tag HEX      the @MTProxybot ad tag (32 hex): relay via Telegram's middle proxies\n"
+     "  --upstreams LIST  as for users set (default: inherit)\n"
+     "  --upstream-password-file F  as for users set\n",
      true},
     {"users list",
      "Usage: mtwardenctl users list\n"
@@ -120,6 +125,18 @@ const Topic kTopics[] = {
      "  --expires DATE    last day the user works (UTC), or never\n"
      "  --ad-tag HEX      the user's ad tag (32 hex); none = remove it\n",
      true},
+    {"users set",
+     "Usage: mtwardenctl users set NAME [--upstreams inherit|direct|NAME[,NAME...]]\n"
+     "                             [--upstream-password-file FILE]\n"
+     "Changes the user's egress (PATCH /v1/users/NAME); give at least one flag.\n"
+     "Takes effect live: new connections use the new upstreams, open ones keep\n"
+     "theirs. Prints the user.\n"
+     "  --upstreams LIST  [[upstream]] names, tried by weight and health; inherit =\n"
+     "                    [egress] upstreams; direct = no upstream\n"
+     "  --upstream-password-file FILE\n"
+     "                    the SOCKS5 password for auth = \"user-secret\" upstreams:\n"
+     "                    FILE's first line (an empty line removes it). Never on the\n"
+     "                    command line, never shown back\n"},
     {"users rotate",
      "Usage: mtwardenctl users rotate NAME [--secret HEX] [--grace SECONDS]\n"
      "Adds a new secret; the old ones keep working for the grace time, then expire.\n"

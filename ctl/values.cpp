@@ -1,10 +1,14 @@
 // Value parsers of mtwardenctl's flags (see values.h).
 #include "ctl/values.h"
 
+#include <fcntl.h>
+
 #include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
 
+#include "base/file.h"
+#include "base/unique_fd.h"
 #include "supervisor/limits.h"
 #include "supervisor/units.h"
 
@@ -54,6 +58,38 @@ Result<json::value> parse_expires(std::string_view text) {
                 "--expires: expected YYYY-MM-DD or never, got \"" + std::string(text) + "\"");
   }
   return json::value(*d);
+}
+
+Result<json::value> parse_upstreams(std::string_view text) {
+  if (text == "inherit") return json::value(nullptr);
+  json::array names;
+  if (text == "direct") return names;
+  for (;;) {
+    const auto comma = text.find(',');
+    const std::string_view name = text.substr(0, comma);
+    if (name.empty()) {
+      return fail(Errc::kBadInput,
+                  "--upstreams: expected inherit, direct or NAME[,NAME...], got an empty name");
+    }
+    names.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
+Result<std::string> read_password_file(const std::string& path) {
+  base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return base::fail_errno("--upstream-password-file: open " + path);
+  // RFC 1929 passwords are at most 255 bytes; a longer file is a mistake.
+  auto text = base::read_fd_all(fd.get(), 4096);
+  if (!text) {
+    return fail(text.error().code,
+                "--upstream-password-file: " + path + ": " + text.error().to_string());
+  }
+  std::string line = text->substr(0, text->find('\n'));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 static Result<json::value> limit_rate(std::string_view flag, std::string_view text) {

@@ -22,6 +22,14 @@ bool valid_date(std::string_view s);
 // --expires: YYYY-MM-DD -> that string, never -> null.
 [[nodiscard]] base::Result<boost::json::value> parse_expires(std::string_view text);
 
+// --upstreams: "inherit" -> null ([egress] upstreams), "direct" -> [],
+// else comma-separated names (none empty) -> their array.
+[[nodiscard]] base::Result<boost::json::value> parse_upstreams(std::string_view text);
+// --upstream-password-file: the file's first line (without its end of
+// line); an empty first line is "" (no password). The password is never
+// part of an error.
+[[nodiscard]] base::Result<std::string> read_password_file(const std::string& path);
+
 // One limit flag -> its JSON value (the caller maps "default" to null).
 using LimitParser = base::Result<boost::json::value> (*)(std::string_view flag,
                                                          std::string_view text);

@@ -58,6 +58,9 @@ struct ChildProc {
   // A worker's live settings (supervisor/config.h, worker_live_flags): those
   // it was started with, then the last settings message it took.
   std::vector<std::string> live_flags;
+  // A worker's egress (upstream_sync.h, egress_key): what it was started
+  // with, then the last egress message it took. Holds credentials.
+  std::string egress_key;
 };
 
 // Takes a spawned child into the loop: its control socket (our end of the

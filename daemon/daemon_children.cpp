@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "daemon/child_log_pipe.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/upstream_sync.h"
 #include "ipc/control_socket.h"
 #include "ipc/secrets_file.h"
 #include "proto/secret.h"
@@ -133,11 +134,13 @@ void Daemon::spawn_worker(UserRt& u) {
     u.cgroup.emplace(std::move(*cg));
   }
   // The user's upstreams with their credentials: a memfd, as the secrets.
-  auto egress = egress_for(cfg_, u.user.name);
+  // The same builder makes the live egress message (send_egress).
+  auto egress = egress_for(cfg_, u.user.name, assignment_of(u.user));
   if (!egress) return fail("egress: " + egress.error().context);
+  std::string egress_text = egress_key(*egress);
   base::Result<base::UniqueFd> egress_mem = base::UniqueFd();
-  if (!egress->upstreams.empty()) {
-    egress_mem = memfd_with("mtwarden-egress", proto::format_egress(*egress));
+  if (!egress_text.empty()) {
+    egress_mem = memfd_with("mtwarden-egress", egress_text);
     if (!egress_mem) return fail(egress_mem.error().to_string());
   }
   SpawnSpec spec;
@@ -165,6 +168,7 @@ void Daemon::spawn_worker(UserRt& u) {
   if (log_pipe)
     log_pipe->start("child=worker user=" + u.user.name + " pid=" + std::to_string(proc->pid()));
   watch_worker(u, std::move(*proc), std::move(ours), uid);
+  u.worker->egress_key = std::move(egress_text);
 }
 
 // The spawned worker becomes the user's: its control socket and exit are
@@ -242,6 +246,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
       log_seccomp_denials("worker", u.user.name, w->counters, rep->counters);
       note_middle_fallback(u, w->counters, rep->counters);
       w->counters = rep->counters;
+      record_upstream_transitions(u, w->upstreams, rep->upstreams);
       w->upstreams = std::move(rep->upstreams);
       w->clients = std::move(rep->clients);
       u.drop_reported();
@@ -259,6 +264,7 @@ awaitable<void> Daemon::worker_loop(UserId id, std::shared_ptr<ChildProc> w) {
                         .count());
         middle_.send(u, true);  // before its first client
         send_settings(u);       // a reload since its start changed them
+        send_egress(u);         // the same for its upstreams, or an API change
         drain_held(u);
         refresh_lane(u);  // after the held ones: they came first
         continue;
@@ -281,6 +287,42 @@ void Daemon::send_settings(UserRt& u) {
   }
   u.worker->live_flags = std::move(live);
   log()->info("settings sent user={} generation={}", u.user.name, st.generation);
+}
+
+void Daemon::send_egress(UserRt& u) {
+  if (!u.worker || !u.worker->ready || u.worker->gone) return;
+  auto spec = egress_for(cfg_, u.user.name, assignment_of(u.user));
+  if (!spec) {
+    // Checked before it was stored or the file taken; a file edited while
+    // the supervisor was down can still leave it so. Its worker keeps its egress.
+    log()->warn("egress not sent user={} error=\"{}\"", u.user.name, spec.error().context);
+    return;
+  }
+  std::string key = egress_key(*spec);
+  if (key == u.worker->egress_key) return;
+  std::string names;
+  for (const auto& up : spec->upstreams) names += (names.empty() ? "" : ",") + up.name;
+  // An empty list is "direct" for the worker: the text is sent either way.
+  auto mem = memfd_with("mtwarden-egress", proto::format_egress(*spec));
+  const control::Egress msg{++egress_generation_};
+  auto sent =
+      mem ? send_to(*u.worker, msg, mem->get()) : base::Result<void>(tl::unexpected(mem.error()));
+  if (!sent) {
+    log()->warn("egress not delivered, restarting worker user={} error={}", u.user.name,
+                sent.error().to_string());
+    (void)u.worker->proc.kill(SIGKILL);
+    return;
+  }
+  u.worker->egress_key = std::move(key);
+  log()->info("egress sent user={} generation={} upstreams={}", u.user.name, msg.generation,
+              names.empty() ? "direct" : names);
+}
+
+void Daemon::record_upstream_transitions(UserRt& u,
+                                         const std::vector<control::UpstreamReport>& before,
+                                         const std::vector<control::UpstreamReport>& after) {
+  for (const auto& t : upstream_transitions(before, after))
+    event(u.user.id, transition_kind(t), transition_detail(t));
 }
 
 void Daemon::send_reload_secrets(UserRt& u) {

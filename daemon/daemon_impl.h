@@ -199,6 +199,15 @@ class Daemon final : public api::Service {
   // Sends the worker the live settings (worker_live_flags) when they differ
   // from those it runs with: after a reload, and when it becomes ready.
   void send_settings(UserRt& u);
+  // The user's egress (its upstream assignment under the running
+  // configuration) to its ready worker when it differs from what the worker
+  // holds, for its new connections (upstream_sync.h); not delivered: the
+  // worker is restarted, which starts it with the new egress.
+  void send_egress(UserRt& u);
+  // A worker's report changed the state of some of its upstreams: events.
+  void record_upstream_transitions(UserRt& u,
+                                   const std::vector<ipc::control::UpstreamReport>& before,
+                                   const std::vector<ipc::control::UpstreamReport>& after);
   std::vector<std::string> worker_argv() const;
   // What the workers' mount view hides (mount_view.h), and making it (at start).
   MountViewInput worker_mount_view() const;
@@ -261,6 +270,7 @@ class Daemon final : public api::Service {
   std::string looked_up_host_;  // from [server] public_host_lookup
 
   std::uint64_t settings_generation_ = 0;  // the last settings message sent to a worker
+  std::uint64_t egress_generation_ = 0;    // the last egress message sent to a worker
 
   UserRegistry users_;
   BudgetTally budget_;  // every user's ConnLoad (touch())

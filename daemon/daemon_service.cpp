@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/upstream_sync.h"
 #include "proto/secret.h"
 #include "supervisor/links.h"
 
@@ -80,6 +81,8 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.share_down_bps = u.share_down_bps;
   s.bytes_up_total = u.bytes_up_total;
   s.bytes_down_total = u.bytes_down_total;
+  s.upstreams_inherited = !u.user.upstreams.has_value();
+  s.upstream_names = assigned_names(cfg_, assignment_of(u.user));
   if (u.worker) {
     s.worker_counters.reserve(ipc::kCounterCount);
     for (std::size_t i = 0; i < ipc::kCounterCount; ++i) {
@@ -131,6 +134,10 @@ base::Result<api::UserRecord> Daemon::create_user(const api::NewUser& nu) {
   s.expires_at = nu.expires_at;
   s.comment = nu.comment;
   s.ad_tag = nu.ad_tag;
+  s.upstreams = nu.upstreams;
+  s.upstream_password = nu.upstream_password;
+  if (auto r = check_assignment(cfg_, s.name, assignment_of(s)); !r)
+    return tl::unexpected(r.error());
   s.origin = UserOrigin::kRuntime;
   for (const auto& hex : nu.secrets) {
     auto sec = proto::parse_secret(hex);
@@ -171,6 +178,12 @@ base::Result<api::UserRecord> Daemon::update_user(std::string_view name, const a
   if (p.expires_at) s.expires_at = *p.expires_at;
   if (p.comment) s.comment = *p.comment;
   if (p.ad_tag) s.ad_tag = *p.ad_tag;
+  if (p.upstreams) s.upstreams = *p.upstreams;
+  if (p.upstream_password) s.upstream_password = *p.upstream_password;
+  if (p.upstreams || p.upstream_password) {
+    if (auto r = check_assignment(cfg_, s.name, assignment_of(s)); !r)
+      return tl::unexpected(r.error());
+  }
   apply_limit_patch(p, s.overrides);
   if (auto r = check_limit_overrides(s.overrides); !r) return tl::unexpected(r.error());
   return commit_user(s);

@@ -14,6 +14,7 @@
 #include "api/token.h"
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/upstream_sync.h"
 #include "proto/secret.h"
 #include "supervisor/links.h"
 #include "supervisor/reveal.h"
@@ -29,6 +30,8 @@ StoredUser stored_from_config(const UserConfig& c) {
   s.expires_at = c.expires_at;
   s.comment = c.comment;
   if (c.ad_tag) s.ad_tag = format_ad_tag(*c.ad_tag);
+  s.upstreams = c.upstreams;
+  s.upstream_password = c.upstream_password;
   s.overrides = c.overrides;
   s.origin = UserOrigin::kConfig;
   return s;
@@ -37,7 +40,24 @@ StoredUser stored_from_config(const UserConfig& c) {
 bool same_definition(const StoredUser& a, const StoredUser& b) {
   return a.name == b.name && a.secrets == b.secrets && a.enabled == b.enabled &&
          a.expires_at == b.expires_at && a.comment == b.comment && a.overrides == b.overrides &&
-         a.ad_tag == b.ad_tag && a.origin == b.origin;
+         a.ad_tag == b.ad_tag && a.upstreams == b.upstreams &&
+         a.upstream_password == b.upstream_password && a.origin == b.origin;
+}
+
+// The upstream assignments of users added at run time must hold under the
+// new file: an [[upstream]] they name removed or turned into one that
+// needs a password they lack would leave their workers without an egress.
+base::Result<void> check_runtime_assignments(const Config& cfg,
+                                             const std::vector<StoredUser>& stored) {
+  for (const auto& s : stored) {
+    if (s.origin != UserOrigin::kRuntime) continue;
+    auto e = egress_for(cfg, s.name, assignment_of(s));
+    if (!e)
+      return base::fail(base::Errc::kBadInput,
+                        "user \"" + s.name + "\" (added at run time): " + e.error().context +
+                            "; change its upstreams first (PATCH /v1/users/" + s.name + ")");
+  }
+  return {};
 }
 
 // A config user clashes with a runtime user of the same name, or shares a
@@ -98,6 +118,10 @@ base::Result<void> Daemon::sync_config_users(const Config& cfg, bool at_start) {
   // leaves the store exactly as it was.
   if (auto r = check_config_users(cfg, *stored); !r) return r;
   if (auto r = check_room(cfg, *stored, at_start); !r) return r;
+  // At start such a user's worker fails with the reason instead: the
+  // supervisor serves the others.
+  if (!at_start)
+    if (auto r = check_runtime_assignments(cfg, *stored); !r) return r;
   std::set<std::string> declared;
   const UnixSeconds now = wall_now();
   for (const auto& uc : cfg.users) {
@@ -209,6 +233,9 @@ void Daemon::reconcile_user(const StoredUser& s) {
     touch(u);
   }
   if (change.reload_secrets && u.worker && u.worker->ready) send_reload_secrets(u);
+  // Its upstreams (an API change, or [[upstream]] / [egress] at a reload):
+  // sent only when the worker's egress differs.
+  send_egress(u);
   if (tag_changed) {
     log()->info("ad tag changed user={} tagged={}", s.name, !s.ad_tag.empty());
     middle_.send(u, true);  // live, for new connections; the open ones keep their path

@@ -314,13 +314,38 @@ std::vector<std::string> worker_live_flags(const Config& c);
 // Reads `path` (kSyscall with errno if unreadable), then parse_config.
 [[nodiscard]] base::Result<Config> load_config(const std::string& path);
 
-// The egress of user `user_name` with credentials resolved: the user's own
-// upstream list, or [egress] upstreams for a user the file does not declare
-// (one created through the API). kBadInput when a "user-secret" upstream
-// applies to a user without an upstream_password (the loader refuses that
-// for declared users, so only API users can meet it).
+// One user's upstream assignment, as the store keeps it (StoredUser): its
+// own list (nullopt: [egress] upstreams; empty: direct) and its password
+// for auth = "user-secret" upstreams ("" = none).
+struct UpstreamAssignment {
+  std::optional<std::vector<std::string>> upstreams;
+  std::string password;
+};
+// The assignment the file gives user `user_name` (none declared: inherit).
+UpstreamAssignment file_assignment(const Config& c, std::string_view user_name);
+// The upstream names that apply: the assignment's list, else [egress] upstreams.
+const std::vector<std::string>& assigned_names(const Config& c, const UpstreamAssignment& a);
+
+// The egress of user `user_name` with assignment `a` and its credentials
+// resolved: the one builder of a worker's egress, at its start and for the
+// live egress message. kBadInput (never naming a credential) when a name is
+// not an [[upstream]] of `c`, or a "user-secret" upstream applies and the
+// assignment has no password.
+[[nodiscard]] base::Result<proto::EgressSpec> egress_for(const Config& c,
+                                                         std::string_view user_name,
+                                                         const UpstreamAssignment& a);
+// The same with the file's assignment (file_assignment).
 [[nodiscard]] base::Result<proto::EgressSpec> egress_for(const Config& c,
                                                          std::string_view user_name);
+// Checks an assignment given through the API against `c` before anything is
+// stored: the rules the loader applies to users in the file (every name an
+// [[upstream]], none twice, a password of 1..255 bytes wherever a
+// "user-secret" upstream applies), and no direct upstream with a source or
+// interface in an explicit list (a cell's source address comes from the
+// file: assign those there). kBadInput whose context starts with the field
+// ("upstreams: ..." or "upstream_password: ...").
+[[nodiscard]] base::Result<void> check_assignment(const Config& c, std::string_view user_name,
+                                                  const UpstreamAssignment& a);
 
 // Where user `user_name`'s cell leaves the host: the source address or
 // interface of the first direct upstream with one in the user's list (the

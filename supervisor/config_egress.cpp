@@ -11,6 +11,13 @@
 #include "supervisor/config_reader.h"
 
 namespace mtw::supervisor {
+namespace {
+
+// 1..255 bytes: RFC 1929's field limits (SOCKS4 user ids share them here).
+bool credential_ok(const std::string& v) { return !v.empty() && v.size() <= 255; }
+
+}  // namespace
+
 namespace detail {
 namespace {
 
@@ -41,9 +48,6 @@ std::optional<std::vector<std::string>> name_list(TableReader& r, std::string_vi
   }
   return out;
 }
-
-// 1..255 bytes: RFC 1929's field limits (SOCKS4 user ids share them here).
-bool credential_ok(const std::string& v) { return !v.empty() && v.size() <= 255; }
 
 // `source`: one address or a list of at most one per family; `interface`:
 // a name whose addresses are taken when the cell's SNAT is set.
@@ -283,12 +287,25 @@ std::optional<EgressSource> egress_source(const Config& c, std::string_view user
   return std::nullopt;
 }
 
+UpstreamAssignment file_assignment(const Config& c, std::string_view user_name) {
+  const UserConfig* user = c.find_user(user_name);
+  if (!user) return {};
+  return UpstreamAssignment{user->upstreams, user->upstream_password};
+}
+
+const std::vector<std::string>& assigned_names(const Config& c, const UpstreamAssignment& a) {
+  return a.upstreams ? *a.upstreams : c.egress.upstreams;
+}
+
 base::Result<proto::EgressSpec> egress_for(const Config& c, std::string_view user_name) {
+  return egress_for(c, user_name, file_assignment(c, user_name));
+}
+
+base::Result<proto::EgressSpec> egress_for(const Config& c, std::string_view user_name,
+                                           const UpstreamAssignment& a) {
   proto::EgressSpec spec;
   spec.policy = c.egress.policy;
-  const UserConfig* user = c.find_user(user_name);
-  const auto& list = user && user->upstreams ? *user->upstreams : c.egress.upstreams;
-  for (const auto& name : list) {
+  for (const auto& name : assigned_names(c, a)) {
     const UpstreamConfig* up = nullptr;
     for (const auto& u : c.upstreams)
       if (u.name == name) up = &u;
@@ -311,18 +328,47 @@ base::Result<proto::EgressSpec> egress_for(const Config& c, std::string_view use
         if (socks5) s.password = std::string(user_name);
         break;
       case UpstreamAuth::kUserSecret:
-        if (!user || user->upstream_password.empty())
+        if (a.password.empty())
           return base::fail(base::Errc::kBadInput,
                             "upstream \"" + name +
                                 "\" authenticates with the user's upstream_password, and user \"" +
-                                std::string(user_name) + "\" has none in the configuration file");
+                                std::string(user_name) + "\" has none");
         s.username = std::string(user_name);
-        s.password = user->upstream_password;
+        s.password = a.password;
         break;
     }
     spec.upstreams.push_back(std::move(s));
   }
   return spec;
+}
+
+base::Result<void> check_assignment(const Config& c, std::string_view user_name,
+                                    const UpstreamAssignment& a) {
+  auto bad = [](std::string why) { return base::fail(base::Errc::kBadInput, std::move(why)); };
+  if (!a.password.empty() && !credential_ok(a.password))
+    return bad("upstream_password: must be 1..255 bytes");
+  if (a.upstreams) {
+    std::set<std::string, std::less<>> seen;
+    for (const auto& n : *a.upstreams) {
+      const UpstreamConfig* up = nullptr;
+      for (const auto& u : c.upstreams)
+        if (u.name == n) up = &u;
+      if (!up)
+        return bad("upstreams: unknown upstream \"" + n +
+                   "\" (the configuration declares no [[upstream]] of that name)");
+      if (!seen.insert(n).second) return bad("upstreams: upstream \"" + n + "\" named twice");
+      if (up->has_source())
+        return bad("upstreams: upstream \"" + n +
+                   "\" sets a source address or interface; assign it in the configuration file");
+    }
+  }
+  for (const auto& n : assigned_names(c, a))
+    for (const auto& up : c.upstreams)
+      if (up.name == n && up.auth == UpstreamAuth::kUserSecret && a.password.empty())
+        return bad("upstream_password: user \"" + std::string(user_name) +
+                   "\" goes through upstream \"" + n +
+                   "\" (auth = \"user-secret\") and needs upstream_password");
+  return {};
 }
 
 }  // namespace mtw::supervisor

@@ -34,7 +34,7 @@
 
 namespace mtw::supervisor {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 using UserId = std::int64_t;
 
@@ -78,6 +78,12 @@ struct StoredUser {
   LimitOverrides overrides;  // NULL columns = inherit [defaults]
   // Canonical text (format_ad_tag); empty = none of its own.
   std::string ad_tag;
+  // Upstream names ([[upstream]]) its connections go through: nullopt =
+  // [egress] upstreams, an empty list = direct (schema 6).
+  std::optional<std::vector<std::string>> upstreams;
+  // SOCKS5 password for auth = "user-secret" upstreams; empty = none. A
+  // credential: never returned by the API, never logged.
+  std::string upstream_password;
   UserOrigin origin = UserOrigin::kRuntime;
   UnixSeconds created_at = 0;
 };

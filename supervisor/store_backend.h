@@ -80,6 +80,11 @@ class StoreBackend {
 // The message of a migration error when the database is newer than the code.
 std::string newer_schema_message(int found);
 
+// The users.upstreams column (both engines): NULL (nullopt) = inherit,
+// '' = direct, else the names joined by ',' (upstream names hold no comma).
+std::string format_upstream_column(const std::vector<std::string>& names);
+std::vector<std::string> parse_upstream_column(std::string_view text);
+
 // The rows a user's history is kept for, both engines.
 inline constexpr std::int64_t kSecondsPerDay = 86'400;
 

@@ -93,6 +93,12 @@ ALTER TABLE usage_daily DROP CONSTRAINT usage_daily_pkey;
 ALTER TABLE usage_daily ADD PRIMARY KEY (user_id, day, host);
 ALTER TABLE usage_daily ALTER COLUMN host DROP DEFAULT;
 )sql",
+    // 6: a user's upstreams (NULL = [egress] upstreams, '' = direct, else
+    // names joined by ',') and its password for auth = "user-secret".
+    R"sql(
+ALTER TABLE users ADD COLUMN upstreams TEXT;
+ALTER TABLE users ADD COLUMN upstream_password TEXT;
+)sql",
 };
 
 // pg_advisory_lock key held while migrating ("mtwd"): hosts that start
@@ -102,7 +108,7 @@ constexpr std::int64_t kMigrationLock = 0x6d747764;
 constexpr std::string_view kUserColumns =
     "id, name, enabled, expires_at, comment, origin, created_at, rate_up_bps, rate_down_bps, "
     "quota_bytes, period, anchor_day, throttle_bps, warn_percent, max_connections, "
-    "max_unique_ips, on_demand, idle_teardown_s, ad_tag";
+    "max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, upstream_password";
 
 using Param = std::optional<std::string>;
 
@@ -366,7 +372,9 @@ std::vector<Param> user_params(const StoredUser& u, UnixSeconds created_at) {
           num(o.max_unique_ips),
           o.on_demand ? num(std::int64_t{*o.on_demand}) : std::nullopt,
           num(o.idle_teardown_s),
-          u.ad_tag.empty() ? std::nullopt : Param(u.ad_tag)};
+          u.ad_tag.empty() ? std::nullopt : Param(u.ad_tag),
+          u.upstreams ? Param(format_upstream_column(*u.upstreams)) : std::nullopt,
+          u.upstream_password.empty() ? std::nullopt : Param(u.upstream_password)};
 }
 
 Result<StoredUser> PgBackend::read_user_row(const PGresult* r, int row) {
@@ -400,6 +408,8 @@ Result<StoredUser> PgBackend::read_user_row(const PGresult* r, int row) {
   if (auto v = opt(16)) o.on_demand = *v != 0;
   o.idle_teardown_s = cast(opt(17), std::uint32_t{});
   if (!PQgetisnull(r, row, 18)) u.ad_tag = text_at(r, row, 18);
+  if (!PQgetisnull(r, row, 19)) u.upstreams = parse_upstream_column(text_at(r, row, 19));
+  if (!PQgetisnull(r, row, 20)) u.upstream_password = text_at(r, row, 20);
   return u;
 }
 
@@ -457,8 +467,9 @@ Result<UserId> PgBackend::add_user(const StoredUser& user, UnixSeconds now) {
   auto r = exec(
       "INSERT INTO users(name, enabled, expires_at, comment, origin, created_at, rate_up_bps, "
       "rate_down_bps, quota_bytes, period, anchor_day, throttle_bps, warn_percent, "
-      "max_connections, max_unique_ips, on_demand, idle_teardown_s, ad_tag) VALUES($1, $2, $3, "
-      "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+      "max_connections, max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, "
+      "upstream_password) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+      "$15, $16, $17, $18, $19, $20) RETURNING id",
       user_params(user, now), "add user " + user.name);
   if (!r) return tl::unexpected(r.error());
   const UserId id = int_at(r->get(), 0, 0);
@@ -477,7 +488,8 @@ Result<void> PgBackend::update_user(const StoredUser& user) {
       "UPDATE users SET name = $1, enabled = $2, expires_at = $3, comment = $4, origin = $5, "
       "rate_up_bps = $6, rate_down_bps = $7, quota_bytes = $8, period = $9, anchor_day = $10, "
       "throttle_bps = $11, warn_percent = $12, max_connections = $13, max_unique_ips = $14, "
-      "on_demand = $15, idle_teardown_s = $16, ad_tag = $17 WHERE id = $18",
+      "on_demand = $15, idle_teardown_s = $16, ad_tag = $17, upstreams = $18, "
+      "upstream_password = $19 WHERE id = $20",
       params, "update user " + user.name);
   if (!r) return tl::unexpected(r.error());
   if (std::string_view(PQcmdTuples(r->get())) == "0")

@@ -27,6 +27,8 @@ constexpr std::string_view kLimitKeys[] = {"rate_up",         "rate_down",      
                                            "idle_teardown_s", "on_demand"};
 constexpr std::string_view kAddKeys[] = {"secrets",    "tls_domain", "enabled",
                                          "expires_at", "comment",    "ad_tag"};
+// Keys both AddUser and SetLimits take besides the limits.
+constexpr std::string_view kSetKeys[] = {"expires_at", "ad_tag", "upstreams", "upstream_password"};
 
 bool is_limit_key(std::string_view k) {
   return std::find(std::begin(kLimitKeys), std::end(kLimitKeys), k) != std::end(kLimitKeys);
@@ -147,7 +149,8 @@ DbusResult<json::value> from_variant(const std::string& key, const sdbus::Varian
 
 // Options -> the request body of POST / PATCH /v1/users: limit keys go under
 // "limits" ("default" = null: inherit [defaults]), expires_at "never" = null,
-// ad_tag "" = none (the API's rule).
+// ad_tag "" = none (the API's rule), upstreams "inherit" = null and
+// "direct" = [].
 DbusResult<json::object> body_of(const VariantMap& m, bool add) {
   auto o = to_json_object(m);
   if (!o) return o;
@@ -162,10 +165,16 @@ DbusResult<json::object> body_of(const VariantMap& m, bool add) {
     }
     const bool add_key =
         std::find(std::begin(kAddKeys), std::end(kAddKeys), key) != std::end(kAddKeys);
-    // SetLimits takes expires_at and ad_tag besides the limits ("" = no tag).
-    if (key != "expires_at" && key != "ad_tag" && !(add && add_key))
-      return fail(kErrInvalidArgument, "unknown option " + key);
+    const bool set_key =
+        std::find(std::begin(kSetKeys), std::end(kSetKeys), key) != std::end(kSetKeys);
+    // SetLimits takes expires_at, ad_tag ("" = no tag) and the upstream
+    // keys besides the limits.
+    if (!set_key && !(add && add_key)) return fail(kErrInvalidArgument, "unknown option " + key);
     if (key == "expires_at" && v.is_string() && v.get_string() == "never") v = nullptr;
+    // upstreams: `as` names, or `s` "inherit" ([egress] upstreams, JSON
+    // null: a{sv} has no null) or "direct" (an empty list).
+    if (key == "upstreams" && v.is_string() && v.get_string() == "inherit") v = nullptr;
+    if (key == "upstreams" && v.is_string() && v.get_string() == "direct") v = json::array();
     body[key] = std::move(v);
   }
   if (!limits.empty()) body["limits"] = std::move(limits);

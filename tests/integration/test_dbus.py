@@ -21,7 +21,8 @@ $DBUS_SYSTEM_BUS_ADDRESS, and busctl / gdbus as independent clients:
    UserThrottled when bob's 4 MB quota runs out through the proxy,
    UserUnthrottled when the quota goes back to default, UsageReset (and the
    usage_reset event in GET /v1/events) after POST reset, WorkerRestarted
-   after his worker is killed, UserExpired after expires_at;
+   after his worker is killed, UserExpired after expires_at; UpstreamHealth
+   when SetLimits gave bob an upstream where nothing listens (3c);
 7. dbus-daemon stopped for 1.6 s and started again: the supervisor logs
    the loss and a failed attempt, reconnects,
    owns the name on the new bus, answers properties and methods and sends
@@ -460,6 +461,34 @@ def scenario_policy(env, cl, api):
     h.check(err is None and api.get("/v1/users/grp").status == 404, "and removes it (%s)" % err)
 
 
+def scenario_upstreams(env, cl, api, mon):
+    """SetLimits upstreams (as, or s inherit/direct); a dead upstream marked
+    down reaches the monitor as UpstreamHealth."""
+    cl.call("SetLimits", "sa{sv}", "bob", 1, "upstreams", "as", 1, "dead")
+    g = cl.call("GetUser", "s", "bob")[0]
+    h.check(g.get("upstreams") == ["dead"] and g.get("upstream_password_set") is False,
+            "SetLimits upstreams as [dead]: GetUser shows it (%s)" % g.get("upstreams"))
+    h.check(wait_for(lambda: "egress sent user=bob " in env.log_text(), timeout=10),
+            "bob's running worker got the new egress")
+    h.check(not echo(env.port, BOB, total=1024, timeout=10), "bob: no DC through the dead upstream")
+    up = mon.wait("UpstreamHealth", lambda a: a.startswith("'bob', 'dead', false"), timeout=15)
+    h.check(up is not None and "upstream=dead" in up,
+            "UpstreamHealth(bob, dead, false, detail) when the worker marked it down (%s)" % up)
+    ev = [e for e in api.get("/v1/events?limit=1000").json["events"]
+          if e["user"] == "bob" and e["kind"] == "upstream_down"]
+    h.check(len(ev) == 1 and ev[0]["detail"].startswith("upstream=dead failures=1 marked_down=1"),
+            "GET /v1/events has bob's upstream_down (%s)" % ev)
+    err, msg = cl.gdbus("SetLimits", "'bob'", "{'upstreams': <['nope']>}")
+    h.check(err == "org.mtwarden.Error.InvalidArgument" and "nope" in msg,
+            "SetLimits with an unknown upstream: InvalidArgument naming it (%s: %s)" % (err, msg))
+    cl.call("SetLimits", "sa{sv}", "bob", 1, "upstreams", "s", "inherit")
+    g = cl.call("GetUser", "s", "bob")[0]
+    h.check("upstreams" not in g and g["status"].get("upstream_names") == [],
+            "SetLimits upstreams \"inherit\": left out of GetUser, no upstream in force (%s)"
+            % g["status"].get("upstream_names"))
+    h.check(echo(env.port, BOB, total=1024, timeout=10), "bob: direct again")
+
+
 def scenario_signals(env, cl, api, mon, mon_nobody):
     # Bob's quota is 4 MB, warn at 50 %: ~2.6 MB of echo (up + down) warns,
     # then ~3.2 MB more uses it up.
@@ -586,8 +615,16 @@ def test():
         bus = Bus(env)
         os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
         # Probing on, for GetMaskProfiles (the fake mask speaks no TLS: builtin, with an error).
-        env.write_config([{"name": "cfg", "secret": CFG}],
-                         sections={"dbus": {"enabled": True, "bus": "system"}, "mask": {"probe": True}})
+        # An upstream where nothing listens, for UpstreamHealth (one failure marks it down).
+        text = env.config_text([{"name": "cfg", "secret": CFG}],
+                               sections={"dbus": {"enabled": True, "bus": "system"},
+                                         "mask": {"probe": True},
+                                         "egress": {"health_interval_ms": 0, "failures": 1,
+                                                    "retry_min_ms": 60000}})
+        at = text.index("[[user]]")
+        with open(env.config, "w") as f:
+            f.write(text[:at] + '[[upstream]]\nname = "dead"\ntype = "socks5"\naddress = "%s:1099"\n\n'
+                    % sb.INET_ADDR + text[at:])
         env.start()
         env.require_running(["cfg"])
         cl = Client(bus.address)
@@ -601,6 +638,8 @@ def test():
         scenario_properties(cl, api)
         sb.log("--- 3: methods")
         scenario_methods(env, cl, api)
+        sb.log("--- 3c: upstreams")
+        scenario_upstreams(env, cl, api, mon)
         sb.log("--- 4: bad calls")
         n_bad = scenario_bad_calls(env, cl, api)
         sb.log("--- 5: policy")

@@ -60,7 +60,10 @@ class FakeService : public Service {
         << " t=" << ov.throttle_bps.value_or(-1ull) << " w=" << ov.warn_percent.value_or(-1)
         << " mc=" << ov.max_connections.value_or(-1u) << " mi=" << ov.max_unique_ips.value_or(-1u)
         << " od=" << (ov.on_demand ? int(*ov.on_demand) : -1)
-        << " it=" << ov.idle_teardown_s.value_or(-1u) << " resets=" << resets_[name];
+        << " it=" << ov.idle_teardown_s.value_or(-1u) << " resets=" << resets_[name]
+        << " upw=" << u.upstream_password << " up=" << (u.upstreams ? "[" : "inherit");
+      if (u.upstreams)
+        for (const auto& n : *u.upstreams) o << n << ",";
       for (const auto& s : r.secret_info)
         o << " s=" << s.secret << "/" << s.expires_at.value_or(-1);
       o << "\n";
@@ -92,6 +95,8 @@ class FakeService : public Service {
     r.user.enabled = nu.enabled;
     r.user.expires_at = nu.expires_at;
     r.user.comment = nu.comment;
+    r.user.upstreams = nu.upstreams;
+    r.user.upstream_password = nu.upstream_password;
     r.user.created_at = kFakeNow;
     r.user.origin = supervisor::UserOrigin::kRuntime;
     std::vector<std::string> secrets = nu.secrets;
@@ -121,6 +126,8 @@ class FakeService : public Service {
     if (p.enabled) r->user.enabled = *p.enabled;
     if (p.expires_at) r->user.expires_at = *p.expires_at;
     if (p.comment) r->user.comment = *p.comment;
+    if (p.upstreams) r->user.upstreams = *p.upstreams;
+    if (p.upstream_password) r->user.upstream_password = *p.upstream_password;
     apply_limits(*r, p);
     return *r;
   }

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/json_in.h"
+#include "api/json_out.h"
 #include "fake_service.h"
 
 namespace mtw::api::detail {
@@ -61,6 +62,77 @@ TEST_F(HandlerTest, AdTagIsCanonicalAndNullOrEmptyRemovesIt) {
   auto absent = parse_user_patch(*parse_object(R"({"comment":"x"})", false));
   ASSERT_TRUE(absent);
   EXPECT_FALSE(absent->ad_tag.has_value());
+}
+
+TEST_F(HandlerTest, UpstreamsAreNamesNullInheritsEmptyIsDirect) {
+  auto set = parse_user_patch(*parse_object(R"({"upstreams":["dante","b.2"]})", false));
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_TRUE(set->upstreams && *set->upstreams);
+  EXPECT_EQ(**set->upstreams, (std::vector<std::string>{"dante", "b.2"}));
+  auto inherit = parse_user_patch(*parse_object(R"({"upstreams":null})", false));
+  ASSERT_TRUE(inherit && inherit->upstreams);
+  EXPECT_FALSE(inherit->upstreams->has_value());
+  auto direct = parse_user_patch(*parse_object(R"({"upstreams":[]})", false));
+  ASSERT_TRUE(direct && direct->upstreams && *direct->upstreams);
+  EXPECT_TRUE((*direct->upstreams)->empty());
+  auto absent = parse_user_patch(*parse_object(R"({"comment":"x"})", false));
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->upstreams.has_value());
+  EXPECT_FALSE(absent->upstream_password.has_value());
+  std::string many = R"({"upstreams":[)";
+  for (int i = 0; i < 65; ++i) many += std::string(i ? "," : "") + "\"u" + std::to_string(i) + "\"";
+  many += "]}";
+  for (const char* bad : {R"({"upstreams":"dante"})", R"({"upstreams":[1]})",
+                          R"({"upstreams":["bad name"]})", R"({"upstreams":[""]})", many.c_str()}) {
+    auto p = parse_user_patch(*parse_object(bad, false));
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.error().field.substr(0, 9), "upstreams") << bad;
+  }
+}
+
+TEST_F(HandlerTest, UpstreamPasswordIsNeverEchoed) {
+  auto p = parse_user_patch(*parse_object(R"({"upstream_password":"pw"})", false));
+  ASSERT_TRUE(p && p->upstream_password);
+  EXPECT_EQ(*p->upstream_password, "pw");
+  auto none = parse_user_patch(*parse_object(R"({"upstream_password":null})", false));
+  ASSERT_TRUE(none && none->upstream_password);
+  EXPECT_EQ(*none->upstream_password, "");
+  const std::string long_pw(256, 'q');
+  auto bad = parse_user_patch(*parse_object(R"({"upstream_password":")" + long_pw + "\"}", false));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field, "upstream_password");
+  EXPECT_EQ(bad.error().message.find(long_pw), std::string::npos);
+  auto u = parse_new_user(
+      *parse_object(R"({"name":"n","upstreams":["a"],"upstream_password":"pw"})", false));
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_EQ(u->upstreams, std::vector<std::string>{"a"});
+  EXPECT_EQ(u->upstream_password, "pw");
+  EXPECT_FALSE(u->limits.upstreams.has_value());
+  auto plain = parse_new_user(*parse_object(R"({"name":"n"})", false));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->upstreams, std::nullopt);
+}
+
+TEST_F(HandlerTest, TheUserShowsItsUpstreamsButNeverThePassword) {
+  UserRecord r;
+  r.user.name = "ann";
+  r.user.upstreams = std::vector<std::string>{"dante"};
+  r.user.upstream_password = "hunter2-pw";
+  const std::string text = json::serialize(to_json(r, nullptr));
+  EXPECT_NE(text.find(R"("upstreams":["dante"])"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("upstream_password_set":true)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hunter2-pw"), std::string::npos) << text;
+  r.user.upstreams.reset();
+  r.user.upstream_password.clear();
+  const std::string inherit = json::serialize(to_json(r, nullptr));
+  EXPECT_NE(inherit.find(R"("upstreams":null)"), std::string::npos) << inherit;
+  EXPECT_NE(inherit.find(R"("upstream_password_set":false)"), std::string::npos) << inherit;
+  UserStatus s;
+  s.upstream_names = {"a", "b"};
+  s.upstreams_inherited = false;
+  const std::string st = json::serialize(to_json(s));
+  EXPECT_NE(st.find(R"("upstream_names":["a","b"],"upstreams_inherited":false)"), std::string::npos)
+      << st;
 }
 
 TEST_F(HandlerTest, ExpiryDateMeansThroughThatDay) {

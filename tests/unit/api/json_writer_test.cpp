@@ -128,6 +128,8 @@ UserStatus full_status() {
   s.mode = "fallback";
   s.worker_counters = {
       {"handshakes", 5}, {"fail_replay", 0}, {"middle_clients", 17}, {"middle_down", 1}};
+  s.upstream_names = {"dante", "dead"};
+  s.upstreams_inherited = false;
   s.upstreams = {{"dante", true, 3, 1, 100, 200, 0}, {"dead", false, 0, 4, 0, 0, 1}};
   return s;
 }
@@ -173,6 +175,8 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "egress_dropped",
                                             "middle",
                                             "worker_counters",
+                                            "upstream_names",
+                                            "upstreams_inherited",
                                             "upstreams"}));
   EXPECT_EQ(o.at("name").as_string(), "alice \"the\" op");
   EXPECT_EQ(o.at("fail_reason").as_string(), "exec: no such file\n");
@@ -197,6 +201,8 @@ TEST(StatusText, EveryFieldInOrder) {
   EXPECT_EQ(up.at("failures").as_int64(), 4);
   EXPECT_EQ(up.at("marked_down").as_int64(), 1);
   EXPECT_EQ(o.at("upstreams").as_array()[0].at("bytes_down").as_int64(), 200);
+  EXPECT_EQ(o.at("upstream_names"), (json::array{"dante", "dead"}));
+  EXPECT_EQ(o.at("upstreams_inherited").as_bool(), false);
   // The DOM used for records and D-Bus serializes to the same text.
   EXPECT_EQ(json::serialize(to_json(full_status())), t);
 }

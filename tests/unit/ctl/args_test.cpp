@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
 namespace mtw::ctl {
@@ -135,6 +138,34 @@ TEST(CtlArgs, UsersLimitPatchesLimitsAndDefaultMeansNull) {
   expect_request({"users", "limit", "carol", "--period", "default", "--throttle", "2000000"},
                  "PATCH", "/v1/users/carol",
                  R"({"limits":{"period":null,"throttle_rate":2000000}})", Output::kUser);
+}
+
+TEST(CtlArgs, UsersSetMapsUpstreamsAndReadsThePasswordFromAFile) {
+  expect_request({"users", "set", "ann", "--upstreams", "dante,micro"}, "PATCH", "/v1/users/ann",
+                 R"({"upstreams":["dante","micro"]})", Output::kUser);
+  expect_request({"users", "set", "ann", "--upstreams", "direct"}, "PATCH", "/v1/users/ann",
+                 R"({"upstreams":[]})", Output::kUser);
+  expect_request({"users", "set", "ann", "--upstreams=inherit"}, "PATCH", "/v1/users/ann",
+                 R"({"upstreams":null})", Output::kUser);
+  char path[] = "/tmp/mtw-ctl-pw-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text = "s3cret pw\r\nsecond line\n";
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  expect_request({"users", "set", "ann", "--upstream-password-file", path}, "PATCH",
+                 "/v1/users/ann", R"({"upstream_password":"s3cret pw"})", Output::kUser);
+  expect_request({"users", "add", "bob", "--upstreams", "a", "--upstream-password-file", path},
+                 "POST", "/v1/users",
+                 R"({"name":"bob","upstreams":["a"],"upstream_password":"s3cret pw"})",
+                 Output::kUser);
+  ::unlink(path);
+  EXPECT_EQ(parse_err({"users", "set", "ann"}),
+            "users set: nothing to change (see mtwardenctl users set --help)");
+  EXPECT_EQ(parse_err({"users", "set", "ann", "--upstreams", "a,,b"}),
+            "--upstreams: expected inherit, direct or NAME[,NAME...], got an empty name");
+  EXPECT_EQ(parse_err({"users", "set", "ann", "--upstream-password-file", path}).substr(0, 38),
+            "--upstream-password-file: open /tmp/mt");
 }
 
 TEST(CtlArgs, UsersRotateMapsSecretAndGrace) {
@@ -277,8 +308,8 @@ TEST(CtlArgs, HelpDocumentsEveryCommandAndFlag) {
   const std::string main = help_text("");
   for (std::string_view cmd :
        {"users add", "users list", "users show", "users rm", "users enable", "users disable",
-        "users reset", "users limit", "users rotate", "users ips", "link", "qr", "status", "usage",
-        "reload", "events", "token rotate"}) {
+        "users reset", "users limit", "users set", "users rotate", "users ips", "link", "qr",
+        "status", "usage", "reload", "events", "token rotate"}) {
     EXPECT_NE(main.find(cmd), std::string::npos) << cmd;
     EXPECT_FALSE(help_text(cmd).empty()) << cmd;
   }
@@ -294,6 +325,10 @@ TEST(CtlArgs, HelpDocumentsEveryCommandAndFlag) {
     if (flag != "--secret" && flag != "--domain" && flag != "--disabled" && flag != "--comment") {
       EXPECT_NE(help_text("users limit").find(flag), std::string::npos) << flag;
     }
+  }
+  for (std::string_view flag : {"--upstreams", "--upstream-password-file"}) {
+    EXPECT_NE(add.find(flag), std::string::npos) << flag;
+    EXPECT_NE(help_text("users set").find(flag), std::string::npos) << flag;
   }
   EXPECT_NE(help_text("qr").find("--index"), std::string::npos);
   EXPECT_NE(help_text("usage").find("--from"), std::string::npos);

@@ -228,6 +228,16 @@ TEST(CtlFormat, LastSeenIsATime) {
   EXPECT_NE(out.find("2026-09-21 14:13:20Z"), std::string::npos) << out;
 }
 
+TEST(CtlFormat, UpstreamsInheritedDirectOrListed) {
+  EXPECT_NE(render_user(json::parse(R"({"name":"a","upstreams":null})"))
+                .find("inherit ([egress] upstreams)"),
+            std::string::npos);
+  const std::string direct = render_user(json::parse(R"({"name":"a","upstreams":[]})"));
+  EXPECT_NE(direct.find("upstreams: direct"), std::string::npos) << direct;
+  const std::string listed = render_user(json::parse(R"({"name":"a","upstreams":["x","y"]})"));
+  EXPECT_NE(listed.find("upstreams: x, y"), std::string::npos) << listed;
+}
+
 TEST(CtlFormat, EventsTable) {
   EXPECT_EQ(
       render_events(json::parse(

@@ -38,6 +38,11 @@ Config parse(const std::string& text) {
   return r ? *r : Config{};
 }
 
+std::string err_of_default(const Config& c) {
+  auto r = check_assignment(c, "api-user", {});
+  return r ? std::string() : r.error().context;
+}
+
 std::string error_of(const std::string& text) {
   auto r = parse_config(text, "t.toml");
   if (r) return "<accepted>";
@@ -114,7 +119,56 @@ TEST(ConfigEgress, ApiUserCannotUseUserSecretDefault) {
   const Config c = parse(std::string(kHead) + "[egress]\nupstreams = [\"vault\"]\n");
   auto e = egress_for(c, "api-user");
   ASSERT_FALSE(e.has_value());
-  EXPECT_THAT(e.error().context, HasSubstr("has none in the configuration file"));
+  EXPECT_THAT(e.error().context, HasSubstr("has none"));
+}
+
+TEST(ConfigEgress, AnAssignmentReplacesTheFileOrTheDefault) {
+  const Config c = parse(std::string(kHead) + "[egress]\nupstreams = [\"open\"]\n" +
+                         user("alice", "upstreams = [\"fair\"]\n"));
+  // The file's assignment for a declared user, the default for others.
+  EXPECT_EQ(file_assignment(c, "alice").upstreams, std::vector<std::string>{"fair"});
+  EXPECT_EQ(file_assignment(c, "api-user").upstreams, std::nullopt);
+  EXPECT_EQ(assigned_names(c, {}), std::vector<std::string>{"open"});
+  // An API user's own list and password, with the same builder.
+  auto e = egress_for(c, "api-user", {std::vector<std::string>{"vault", "fair"}, "s3cret"});
+  ASSERT_TRUE(e.has_value()) << e.error().context;
+  ASSERT_EQ(e->upstreams.size(), 2u);
+  EXPECT_EQ(e->upstreams[0].username, "api-user");
+  EXPECT_EQ(e->upstreams[0].password, "s3cret");
+  EXPECT_EQ(e->upstreams[1].password, "api-user");
+  EXPECT_EQ(e->policy, c.egress.policy);
+  EXPECT_TRUE(egress_for(c, "api-user", {std::vector<std::string>{}, ""})->upstreams.empty());
+  EXPECT_EQ(egress_for(c, "api-user", {})->upstreams.at(0).name, "open");
+  auto unknown = egress_for(c, "api-user", {std::vector<std::string>{"gone"}, ""});
+  ASSERT_FALSE(unknown);
+  EXPECT_THAT(unknown.error().context, HasSubstr("unknown upstream \"gone\""));
+}
+
+TEST(ConfigEgress, CheckAssignmentAppliesTheFilesRulesAndNamesTheField) {
+  const Config c = parse(std::string(kHead) + "[[upstream]]\nname = \"out\"\ntype = \"direct\"\n" +
+                         "source = \"198.51.100.7\"\n");
+  using List = std::vector<std::string>;
+  EXPECT_TRUE(check_assignment(c, "u", {}));
+  EXPECT_TRUE(check_assignment(c, "u", {List{}, ""}));
+  EXPECT_TRUE(check_assignment(c, "u", {List{"fair", "home"}, ""}));
+  EXPECT_TRUE(check_assignment(c, "u", {List{"vault"}, "pw"}));
+  auto err = [&](UpstreamAssignment a) {
+    auto r = check_assignment(c, "u", a);
+    EXPECT_FALSE(r);
+    return r ? std::string() : r.error().context;
+  };
+  EXPECT_THAT(err({List{"nope"}, ""}), HasSubstr("upstreams: unknown upstream \"nope\""));
+  EXPECT_THAT(err({List{"fair", "fair"}, ""}),
+              HasSubstr("upstreams: upstream \"fair\" named twice"));
+  EXPECT_THAT(err({List{"out"}, ""}), HasSubstr("upstreams: upstream \"out\" sets a source"));
+  EXPECT_THAT(err({List{"vault"}, ""}), HasSubstr("upstream_password: user \"u\" goes through"));
+  const std::string long_pw(256, 'x');
+  const std::string e = err({List{"vault"}, long_pw});
+  EXPECT_THAT(e, HasSubstr("upstream_password: must be 1..255 bytes"));
+  EXPECT_EQ(e.find(long_pw), std::string::npos) << "the password is never in a message";
+  // Inheriting a user-secret default needs the password too.
+  const Config d = parse(std::string(kHead) + "[egress]\nupstreams = [\"vault\"]\n");
+  EXPECT_THAT(err_of_default(d), HasSubstr("upstream_password"));
 }
 
 TEST(ConfigEgress, RejectsBadUpstreamsWithPositions) {

@@ -51,6 +51,48 @@ TEST_P(StoreCases, UserRoundTripsWithOverridesAndSecrets) {
   EXPECT_FALSE(got->overrides.rate_up_bps.has_value());
 }
 
+// Schema 6: inherit (NULL), direct ('') and a list are three different
+// assignments; the password is kept as given.
+TEST_P(StoreCases, UpstreamAssignmentRoundTripsInItsThreeForms) {
+  Store s = open();
+  StoredUser a = user("inherits", "s1");
+  StoredUser b = user("direct", "s2");
+  b.upstreams = std::vector<std::string>{};
+  StoredUser c = user("listed", "s3");
+  c.upstreams = std::vector<std::string>{"dante", "micro.2"};
+  c.upstream_password = "pw, with a comma";
+  for (const auto* u : {&a, &b, &c}) ASSERT_TRUE(s.add_user(*u, 1));
+  EXPECT_EQ(s.find_user("inherits").value()->upstreams, std::nullopt);
+  EXPECT_EQ(s.find_user("direct").value()->upstreams, std::vector<std::string>{});
+  auto got = s.find_user("listed").value();
+  EXPECT_EQ(got->upstreams, (std::vector<std::string>{"dante", "micro.2"}));
+  EXPECT_EQ(got->upstream_password, "pw, with a comma");
+  got->upstreams.reset();
+  got->upstream_password.clear();
+  ASSERT_TRUE(s.update_user(*got));
+  auto list = s.list_users().value();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[2].upstreams, std::nullopt);
+  EXPECT_EQ(list[2].upstream_password, "");
+  EXPECT_EQ(list[1].upstreams, std::vector<std::string>{});
+}
+
+// A version-5 database gains the columns with every user inheriting.
+TEST_P(StoreCases, UsersFromSchemaFiveInheritTheirUpstreams) {
+  {
+    auto v5 = target_->open("h1", 5);
+    ASSERT_TRUE(v5) << v5.error().to_string();
+  }
+  target_->exec("INSERT INTO users(id, name, origin, created_at) VALUES(51, 'old', 'runtime', 1)");
+  target_->exec("INSERT INTO secrets(secret, user_id, position) VALUES('so', 51, 0)");
+  Store s = open("h1");
+  EXPECT_EQ(s.schema_version().value(), kSchemaVersion);
+  auto got = s.find_user("old").value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->upstreams, std::nullopt);
+  EXPECT_EQ(got->upstream_password, "");
+}
+
 TEST_P(StoreCases, DuplicateNameIsExists) {
   Store s = open();
   ASSERT_TRUE(s.add_user(user("alice", "s1"), 1));

@@ -146,6 +146,28 @@ TEST_F(DbusHandlersTest, SetLimitsChangesAndRevertsToDefaults) {
   EXPECT_TRUE(h_.set_limits("ann", {}));  // nothing to change is not an error
 }
 
+TEST_F(DbusHandlersTest, SetLimitsTakesUpstreamsAsListOrInheritOrDirect) {
+  add_ann();
+  auto r = h_.set_limits("ann", {{"upstreams", sdbus::Variant(std::vector<std::string>{"a", "b"})},
+                                 {"upstream_password", sdbus::Variant(std::string("pw"))}});
+  ASSERT_TRUE(r) << r.error().message;
+  auto u = h_.get_user("ann");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->at("upstreams").get<std::vector<std::string>>(),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(u->at("upstream_password_set").get<bool>());
+  EXPECT_FALSE(u->count("upstream_password"));
+  ASSERT_TRUE(h_.set_limits("ann", {{"upstreams", sdbus::Variant(std::string("direct"))}}));
+  EXPECT_TRUE(h_.get_user("ann")->at("upstreams").get<std::vector<std::string>>().empty());
+  ASSERT_TRUE(h_.set_limits("ann", {{"upstreams", sdbus::Variant(std::string("inherit"))}}));
+  EXPECT_FALSE(h_.get_user("ann")->count("upstreams"));  // null: left out
+  expect_refused(
+      [&] {
+        return h_.set_limits("ann", {{"upstreams", sdbus::Variant(std::string("x"))}});
+      },
+      kErrInvalidArgument, "upstreams");
+}
+
 TEST_F(DbusHandlersTest, SetLimitsRefusals) {
   add_ann();
   auto set = [&](std::string name, VariantMap o) {
