@@ -1,10 +1,14 @@
 // Server: managed mode. Reads control datagrams from the parent (handoffs
 // with a client socket, set-limits, reload, report requests, lanes) and
 // answers with reports. Malformed datagrams are logged and dropped; the
-// parent closing its end starts the drain. A lane (from the gate, through
+// parent closing its end starts the drain, or, with --orphan-timeout, an
+// orphan's wait for a new controller on the re-attach socket. A lane (from the gate, through
 // the parent) carries Handoffs only: anything else on it closes that lane,
 // so the less trusted gate can never change limits or secrets.
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "base/file.h"
 #include "base/log.h"
@@ -32,25 +36,118 @@ const std::shared_ptr<spdlog::logger>& log() {
 
 awaitable<void> Server::Impl::control_loop() {
   control.emplace(io, rt.opts.control_fd);
-  error_code ec;
-  control->non_blocking(true, ec);
-  ipc::ControlChannel channel(
-      *control,
-      [this](control::Message msg, std::vector<base::UniqueFd> fds) {
-        handle_control(std::move(msg), std::move(fds));
-        return Next::kContinue;
-      },
-      [](Stage stage, const base::Error& e) {
-        if (stage == Stage::kReceive) {
-          log()->warn("control receive failed error={}", e.to_string());
-        } else {
-          log()->warn("control message dropped error={}", e.to_string());
-        }
-        return Next::kContinue;
-      });
-  if (co_await channel.run() == ipc::ControlChannel::End::kEof) {
-    begin_drain("control socket closed");
+  if (rt.opts.reattach_fd >= 0) {
+    reattach.emplace(io, rt.opts.reattach_fd);
+    error_code ec;
+    reattach->non_blocking(true, ec);
   }
+  for (;;) {
+    error_code ec;
+    control->non_blocking(true, ec);
+    ipc::ControlChannel channel(
+        *control,
+        [this](control::Message msg, std::vector<base::UniqueFd> fds) {
+          handle_control(std::move(msg), std::move(fds));
+          return Next::kContinue;
+        },
+        [](Stage stage, const base::Error& e) {
+          if (stage == Stage::kReceive) {
+            log()->warn("control receive failed error={}", e.to_string());
+          } else {
+            log()->warn("control message dropped error={}", e.to_string());
+          }
+          return Next::kContinue;
+        });
+    if (co_await channel.run() != ipc::ControlChannel::End::kEof) co_return;
+    if (orphanage.controller_closed(Clock::now(), rt.draining) == Orphanage::OnClose::kDrain) {
+      begin_drain("control socket closed");
+      co_return;
+    }
+    // Orphaned: the connections, lanes, listeners, caps and limits stay as
+    // they are; only the controller is gone. Reports have nobody to go to:
+    // the totals keep counting and the re-attach report carries them.
+    control->close(ec);
+    control.reset();
+    log()->warn("supervisor gone orphan_timeout_ms={} active={} reattach={}",
+                rt.opts.orphan_timeout_ms, rt.counters[Counter::kActive], reattach.has_value());
+    auto next = co_await await_controller();
+    if (!next) {
+      if (!rt.draining) {
+        log()->warn("supervisor did not return orphan_timeout_ms={} active={}",
+                    rt.opts.orphan_timeout_ms, rt.counters[Counter::kActive]);
+        begin_drain("supervisor did not return");
+      }
+      co_return;
+    }
+    orphanage.attached();
+    control.emplace(io, next->release());
+    // Counters since start, not since the old controller: the new one
+    // takes its deltas from its own stored baselines.
+    send_report();
+  }
+}
+
+awaitable<std::optional<base::UniqueFd>> Server::Impl::await_controller() {
+  auto& timer = orphan_timer.emplace(io);
+  timer.expires_at(orphanage.deadline());
+  if (!reattach) {
+    co_await timer.async_wait(use_nothrow);
+    orphan_timer.reset();
+    co_return std::nullopt;
+  }
+  // The deadline ends the wait on the listener. The timer is this round's
+  // (a later round makes a new one), and its handler only cancels a wait.
+  timer.async_wait([this](error_code ec) {
+    if (!ec && reattach) reattach->cancel(ec);  // a closed socket (the drain): nothing to cancel
+  });
+  std::optional<base::UniqueFd> got;
+  while (!rt.draining && reattach && reattach->is_open() && !orphanage.expired(Clock::now())) {
+    auto [ec] = co_await reattach->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    // A cancelled wait is the deadline (the loop's test sees it) or, rarely,
+    // an earlier round's timer: wait again.
+    if (ec == asio::error::operation_aborted) continue;
+    if (ec || rt.draining || !reattach || !reattach->is_open()) break;
+    if (auto fd = accept_controller()) {
+      got.emplace(std::move(fd));
+      break;
+    }
+  }
+  if (orphan_timer) orphan_timer->cancel();
+  co_return got;
+}
+
+base::UniqueFd Server::Impl::accept_controller() {
+  base::UniqueFd fd(
+      ::accept4(reattach->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) {
+    // EAGAIN: the peer gave up before we got to it. Anything else (EMFILE)
+    // is logged; the next connect retries.
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
+      log()->warn("reattach accept failed errno={}", errno);
+    return {};
+  }
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+    log()->warn("reattach refused reason=no_peer_credentials errno={}", errno);
+    return {};
+  }
+  if (!controller_allowed(peer.uid, ::geteuid())) {
+    log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer.uid, peer.pid);
+    return {};
+  }
+  log()->info(
+      "supervisor attached uid={} pid={} orphaned_ms={} active={}", peer.uid, peer.pid,
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - orphanage.since())
+          .count(),
+      rt.counters[Counter::kActive]);
+  return fd;
+}
+
+void Server::Impl::stop_orphan_wait() {
+  error_code ec;
+  if (orphan_timer) orphan_timer->cancel();
+  if (reattach) reattach->close(ec);
 }
 
 void Server::Impl::handle_control(control::Message msg, std::vector<base::UniqueFd> fds) {
@@ -278,7 +375,7 @@ void Server::Impl::send_report() {
   }
   auto bytes = control::encode(rep);
   if (!bytes) return;
-  if (auto r = control::send_datagram(rt.opts.control_fd, *bytes); !r) {
+  if (auto r = control::send_datagram(control->native_handle(), *bytes); !r) {
     log()->warn("report not sent error={}", r.error().to_string());
   }
 }
