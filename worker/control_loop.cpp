@@ -6,7 +6,6 @@
 // the parent) carries Handoffs only: anything else on it closes that lane,
 // so the less trusted gate can never change limits or secrets.
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,6 +36,13 @@ const std::shared_ptr<spdlog::logger>& log() {
 awaitable<void> Server::Impl::control_loop() {
   control.emplace(io, rt.opts.control_fd);
   if (rt.opts.reattach_fd >= 0) {
+    // For a socketpair, SO_PEERCRED is whoever made the pair: our parent.
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(rt.opts.control_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+      parent_uid = cred.uid;
+    else
+      log()->warn("control peer unknown, only root may re-attach errno={}", errno);
     reattach.emplace(io, rt.opts.reattach_fd);
     error_code ec;
     reattach->non_blocking(true, ec);
@@ -132,7 +138,7 @@ base::UniqueFd Server::Impl::accept_controller() {
     log()->warn("reattach refused reason=no_peer_credentials errno={}", errno);
     return {};
   }
-  if (!controller_allowed(peer.uid, ::geteuid())) {
+  if (!controller_allowed(peer.uid, parent_uid)) {
     log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer.uid, peer.pid);
     return {};
   }

@@ -2,8 +2,8 @@
 
 namespace mtw::worker {
 
-bool controller_allowed(uid_t peer_uid, uid_t own_uid) noexcept {
-  return peer_uid == 0 || peer_uid == own_uid;
+bool controller_allowed(uid_t peer_uid, uid_t parent_uid) noexcept {
+  return peer_uid == 0 || peer_uid == parent_uid;
 }
 
 Orphanage::OnClose Orphanage::controller_closed(Clock::time_point now, bool draining) noexcept {

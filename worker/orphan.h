@@ -13,11 +13,13 @@
 
 namespace mtw::worker {
 
-// Root (the supervisor), or the worker's own uid: under the supervisor that
-// uid is the worker's alone, and a process holding it could signal the
-// worker anyway. Any other local user is refused, so a user's worker
-// cannot be taken over (its handoffs, secrets, limits) by someone else.
-[[nodiscard]] bool controller_allowed(uid_t peer_uid, uid_t own_uid) noexcept;
+// Root, or the uid of the worker's first controller (`parent_uid`: the
+// SO_PEERCRED of the inherited control socket, i.e. of whoever made that
+// socketpair; under the supervisor, root too). Not the worker's own uid:
+// after a supervisor restart that did not re-adopt it, its uid slot may be
+// another user's worker's. Anyone else is refused, so a user's worker
+// cannot be taken over (its handoffs, secrets, limits) by another local user.
+[[nodiscard]] bool controller_allowed(uid_t peer_uid, uid_t parent_uid) noexcept;
 
 class Orphanage {
  public:

@@ -104,6 +104,9 @@ struct Server::Impl {
   // --reattach-fd: the listener a new controller connects to.
   std::optional<asio::posix::stream_descriptor> reattach;
   std::optional<asio::steady_timer> orphan_timer;  // the orphan deadline, while orphaned
+  // Besides root, who may re-attach: the uid of the first control socket's
+  // peer (controller_allowed).
+  uid_t parent_uid = 0;
   // Lanes from the gate (Handoffs only); each lives until its peer closes.
   std::vector<std::shared_ptr<asio::posix::stream_descriptor>> lanes;
   std::optional<asio::signal_set> signals;

@@ -18,7 +18,7 @@ Listening and secrets:
                             relaying for up to S waiting for a new controller, then drain
                             (default 0 = drain at once)
   --reattach-fd N           a listening AF_UNIX SOCK_SEQPACKET socket on which a new
-                            controller (uid 0 or the worker's own) re-attaches while the
+                            controller (uid 0 or the parent's) re-attaches while the
                             worker is orphaned (needs --orphan-timeout)
   --secret SECRET           a proxy secret: 32 hex, dd+32 hex, ee+32 hex+hex(domain), or
                             base64url of those (repeatable)

@@ -8,12 +8,13 @@ namespace {
 using Clock = Orphanage::Clock;
 using std::chrono::milliseconds;
 
-TEST(ControllerAllowed, RootAndTheWorkersOwnUidOnly) {
-  EXPECT_TRUE(controller_allowed(0, 70001));
-  EXPECT_TRUE(controller_allowed(70001, 70001));
-  EXPECT_FALSE(controller_allowed(70002, 70001));  // another user's worker
-  EXPECT_FALSE(controller_allowed(65534, 70001));  // nobody
-  EXPECT_FALSE(controller_allowed(1000, 0));       // a worker run as root: root only
+TEST(ControllerAllowed, RootAndTheFirstControllersUidOnly) {
+  EXPECT_TRUE(controller_allowed(0, 0));         // the supervisor, root
+  EXPECT_FALSE(controller_allowed(70001, 0));    // a worker's uid, even the worker's own
+  EXPECT_FALSE(controller_allowed(65534, 0));    // nobody
+  EXPECT_TRUE(controller_allowed(1000, 1000));   // an unprivileged parent's own uid
+  EXPECT_TRUE(controller_allowed(0, 1000));      // root always (it could ptrace anyway)
+  EXPECT_FALSE(controller_allowed(1001, 1000));  // another local user
 }
 
 TEST(Orphanage, ZeroTimeoutDrainsAsBefore) {
