@@ -14,6 +14,7 @@
 #include "conn/syscall_filter.h"
 #include "ipc/control_channel.h"
 #include "ipc/control_socket.h"
+#include "ipc/reattach_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
 
@@ -37,12 +38,11 @@ awaitable<void> Server::Impl::control_loop() {
   control.emplace(io, rt.opts.control_fd);
   if (rt.opts.reattach_fd >= 0) {
     // For a socketpair, SO_PEERCRED is whoever made the pair: our parent.
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(rt.opts.control_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-      parent_uid = cred.uid;
+    if (auto cred = ipc::peer_cred(rt.opts.control_fd))
+      parent_uid = cred->uid;
     else
-      log()->warn("control peer unknown, only root may re-attach errno={}", errno);
+      log()->warn("control peer unknown, only root may re-attach error={}",
+                  cred.error().to_string());
     reattach.emplace(io, rt.opts.reattach_fd);
     error_code ec;
     reattach->non_blocking(true, ec);
@@ -132,18 +132,17 @@ base::UniqueFd Server::Impl::accept_controller() {
       log()->warn("reattach accept failed errno={}", errno);
     return {};
   }
-  ucred peer{};
-  socklen_t len = sizeof peer;
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-    log()->warn("reattach refused reason=no_peer_credentials errno={}", errno);
+  auto peer = ipc::peer_cred(fd.get());
+  if (!peer) {
+    log()->warn("reattach refused reason=no_peer_credentials error={}", peer.error().to_string());
     return {};
   }
-  if (!controller_allowed(peer.uid, parent_uid)) {
-    log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer.uid, peer.pid);
+  if (!controller_allowed(peer->uid, parent_uid)) {
+    log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer->uid, peer->pid);
     return {};
   }
   log()->info(
-      "supervisor attached uid={} pid={} orphaned_ms={} active={}", peer.uid, peer.pid,
+      "supervisor attached uid={} pid={} orphaned_ms={} active={}", peer->uid, peer->pid,
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - orphanage.since())
           .count(),
       rt.counters[Counter::kActive]);
