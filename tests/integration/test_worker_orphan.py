@@ -5,7 +5,8 @@ supervisor and the gate, with tests/integration/control_codec.py.
 
 Spawned the way the supervisor spawns (own session, parent-death SIGKILL)
 from a thread that then ends, the worker survives its parent (a worker
-without the flag, spawned the same way, is killed). A transfer handed over
+without the flag, spawned the same way, is killed), also when its log pipe
+loses its reader with the controller (EPIPE on every line). A transfer handed over
 on the control socket keeps going when the controller closes, byte-exact;
 the worker logs `supervisor gone` and keeps serving new clients from the
 gate's lane. A peer of another uid on the re-attach socket is refused and
@@ -19,6 +20,7 @@ Runs in the sandbox (root: the wrong-uid peer is a process of uid 65534)."""
 import ctypes
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -43,8 +45,12 @@ class Worker:
     def __init__(self, args, pass_fds):
         self.lines = queue.Queue()
         self.all = []
+        self.stop_reading = threading.Event()
         started = threading.Event()
         result = {}
+        # stdout and stderr are one pipe, as the supervisor's log pipe is;
+        # cut_log() closes its only read end, as the supervisor's exit does.
+        rd, wr = os.pipe()
 
         def spawn():
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -53,8 +59,7 @@ class Worker:
                 os.setsid()
                 libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
-            result["p"] = subprocess.Popen([h.WORKER] + args, stdout=subprocess.PIPE,
-                                           stderr=subprocess.STDOUT, text=True, bufsize=1,
+            result["p"] = subprocess.Popen([h.WORKER] + args, stdout=wr, stderr=wr,
                                            pass_fds=pass_fds, preexec_fn=confine)
             started.wait(30)  # the parent thread lives until the worker has started
 
@@ -62,19 +67,39 @@ class Worker:
         self.spawner.start()
         while "p" not in result:
             time.sleep(0.01)
+        os.close(wr)
         self.p = result["p"]
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, args=(rd,), daemon=True)
+        self.pump.start()
         try:
             self.wait_log("worker started")
         finally:
             started.set()
             self.spawner.join(30)  # the worker's parent thread is gone from here on
 
-    def _pump(self):
-        for line in self.p.stdout:
-            line = line.rstrip("\n")
-            self.all.append(line)
-            self.lines.put(line)
+    def _pump(self, rd):
+        buf = b""
+        try:
+            while not self.stop_reading.is_set():
+                ready, _, _ = select.select([rd], [], [], 0.1)
+                if not ready:
+                    continue
+                chunk = os.read(rd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    text = line.decode(errors="replace")
+                    self.all.append(text)
+                    self.lines.put(text)
+        finally:
+            os.close(rd)
+
+    def cut_log(self):
+        """Closes the log pipe's read end: the worker's next line gets EPIPE."""
+        self.stop_reading.set()
+        self.pump.join(10)
 
     def wait_log(self, text, timeout=30):
         deadline = time.time() + timeout
@@ -96,7 +121,7 @@ class Worker:
             self.p.wait(10)
 
 
-def hand_over(send, gate, secret, peer_fn=None):
+def hand_over(send, gate, secret):
     """A client connects to our gate listener; its first 64 bytes (the init)
     go to the worker with the socket through `send(datagram, fd)`."""
     conn, peer = gate.accept()
@@ -191,6 +216,35 @@ def main():
         h.check(rc0 == -signal.SIGKILL,
                 "a worker without --orphan-timeout dies with its parent thread (%s)" % rc0)
         p0.close()
+
+        # The supervisor's exit also closes the worker's log pipe: an orphan
+        # whose every log line fails with EPIPE still serves and times out.
+        p1, c1 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        w1 = Worker(["--control-fd", str(c1.fileno()), "--orphan-timeout", "2s"] + base_args,
+                    pass_fds=[c1.fileno()])
+        workers.append(w1)
+        c1.close()
+        g1, l1 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cc.send(p1, cc.lane(1), l1.fileno())
+        l1.close()
+        report_of_request(p1)  # the lane is open before the controller goes
+        w1.cut_log()
+        p1.close()
+        cut_at = time.monotonic()
+        t1 = Transfer(gate_port, h.SIMPLE_SECRET, 100000)
+        hand_over(lambda d, fd: cc.send(g1, d, fd), gate, h.SIMPLE_SECRET)
+        t1.start()
+        t1.join(30)
+        h.check(t1.ok is True, "with its log pipe gone too, the orphan relays a lane client (%s)"
+                % t1.error)
+        t1.s.close()
+        try:
+            rc1 = w1.p.wait(2 + DRAIN_S + 15)
+        except subprocess.TimeoutExpired:
+            rc1 = None
+        h.check(rc1 == 0 and time.monotonic() - cut_at >= 1.5,
+                "and exits 0 after its orphan timeout, not by SIGPIPE (%s)" % rc1)
+        g1.close()
 
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         w = Worker(["--control-fd", str(child.fileno()), "--orphan-timeout", "%ds" % ORPHAN_S,
