@@ -113,8 +113,14 @@ awaitable<std::optional<base::UniqueFd>> Server::Impl::await_controller() {
     // an earlier round's timer: wait again.
     if (ec == asio::error::operation_aborted) continue;
     if (ec || rt.draining || !reattach || !reattach->is_open()) break;
-    if (auto fd = accept_controller()) {
-      got.emplace(std::move(fd));
+    auto fd = accept_controller();
+    if (!fd) {
+      // The listener stays readable while accept fails (EMFILE): pause
+      // rather than spin; the controller's connect waits in the backlog.
+      asio::steady_timer pause(io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_nothrow);
+    } else if (*fd) {
+      got.emplace(std::move(*fd));
       break;
     }
   }
@@ -122,24 +128,24 @@ awaitable<std::optional<base::UniqueFd>> Server::Impl::await_controller() {
   co_return got;
 }
 
-base::UniqueFd Server::Impl::accept_controller() {
+base::Result<base::UniqueFd> Server::Impl::accept_controller() {
   base::UniqueFd fd(
       ::accept4(reattach->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!fd) {
-    // EAGAIN: the peer gave up before we got to it. Anything else (EMFILE)
-    // is logged; the next connect retries.
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
-      log()->warn("reattach accept failed errno={}", errno);
-    return {};
+    // EAGAIN and the like: the peer gave up before we got to it.
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR)
+      return base::UniqueFd();
+    log()->warn("reattach accept failed errno={}", errno);
+    return base::fail_errno("accept4 re-attach socket");
   }
   auto peer = ipc::peer_cred(fd.get());
   if (!peer) {
     log()->warn("reattach refused reason=no_peer_credentials error={}", peer.error().to_string());
-    return {};
+    return base::UniqueFd();
   }
   if (!controller_allowed(peer->uid, parent_uid)) {
     log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer->uid, peer->pid);
-    return {};
+    return base::UniqueFd();
   }
   log()->info(
       "supervisor attached uid={} pid={} orphaned_ms={} active={}", peer->uid, peer->pid,

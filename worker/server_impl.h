@@ -79,8 +79,8 @@ struct Server::Impl {
   awaitable<std::optional<base::UniqueFd>> await_controller();
   // One accept() on the re-attach socket, judged by SO_PEERCRED: the new
   // controller's socket, or an empty fd (nothing pending, or refused and
-  // logged).
-  base::UniqueFd accept_controller();
+  // logged); kSyscall when accept itself fails (EMFILE, logged).
+  [[nodiscard]] base::Result<base::UniqueFd> accept_controller();
   // Ends an orphan's wait (a drain began): cancels its timer and closes the
   // re-attach socket.
   void stop_orphan_wait();
