@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace mtw::ipc {
 namespace {
@@ -35,6 +36,21 @@ base::Result<PeerCred> peer_cred(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0)
     return fail_errno("getsockopt(SO_PEERCRED)");
   return PeerCred{c.pid, c.uid, c.gid};
+}
+
+base::Result<void> check_reattach_listener(int fd) {
+  int type = 0, listening = 0;
+  sockaddr_storage local{};
+  socklen_t len = sizeof type, len2 = sizeof listening, len3 = sizeof local;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len2) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len3) != 0)
+    return fail_errno("fd " + std::to_string(fd) + " is not a socket");
+  if (local.ss_family != AF_UNIX || type != SOCK_SEQPACKET)
+    return fail(Errc::kBadInput,
+                "fd " + std::to_string(fd) + " is not an AF_UNIX SOCK_SEQPACKET socket");
+  if (!listening) return fail(Errc::kBadInput, "fd " + std::to_string(fd) + " is not listening");
+  return {};
 }
 
 base::Result<base::UniqueFd> listen_reattach(const std::string& path) {

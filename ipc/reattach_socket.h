@@ -27,6 +27,11 @@ struct PeerCred {
 // for a socketpair whoever made the pair. kSyscall when getsockopt fails.
 [[nodiscard]] base::Result<PeerCred> peer_cred(int fd);
 
+// Whether `fd` is a listening AF_UNIX SOCK_SEQPACKET socket (what a worker
+// is given as --reattach-fd). kBadInput naming what it is not; kSyscall when
+// it is no socket at all.
+[[nodiscard]] base::Result<void> check_reattach_listener(int fd);
+
 // A listening SOCK_SEQPACKET socket bound at `path` (mode 0600: only its
 // owner, root under the supervisor, may connect; a stale file there is
 // removed first), CLOEXEC, with a backlog of 4. For the parent, before the

@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "conn/syscall_filter.h"
+#include "ipc/reattach_socket.h"
 #include "ipc/secrets_file.h"
 #include "proto/links.h"
 #include "proto/random.h"
@@ -232,6 +233,10 @@ base::Result<void> Server::start() {
         proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
   }
   if (auto r = d.bind_all(); !r) return r;
+  if (d.rt.opts.reattach_fd >= 0) {
+    if (auto r = ipc::check_reattach_listener(d.rt.opts.reattach_fd); !r)
+      return base::fail(r.error().code, "--reattach-fd: " + r.error().context);
+  }
   if (d.rt.opts.orphan_timeout_ms != 0) {
     // The parent-death signal a supervisor sets on its children (SIGKILL)
     // survives exec: it would kill the worker the moment the supervisor

@@ -246,6 +246,19 @@ def main():
                 "and exits 0 after its orphan timeout, not by SIGPIPE (%s)" % rc1)
         g1.close()
 
+        # A --reattach-fd that is no listening SOCK_SEQPACKET socket: start-up fails.
+        p2, c2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        x2, y2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        r = subprocess.run([h.WORKER, "--control-fd", str(c2.fileno()), "--orphan-timeout", "5",
+                            "--reattach-fd", str(y2.fileno())] + base_args,
+                           pass_fds=[c2.fileno(), y2.fileno()], capture_output=True, text=True,
+                           timeout=30)
+        h.check(r.returncode == 1 and "--reattach-fd: fd %d is not listening" % y2.fileno() in r.stderr,
+                "a --reattach-fd that is not listening fails the start (%d %s)"
+                % (r.returncode, r.stderr.strip()[-120:]))
+        for x in (p2, c2, x2, y2):
+            x.close()
+
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         w = Worker(["--control-fd", str(child.fileno()), "--orphan-timeout", "%ds" % ORPHAN_S,
                     "--reattach-fd", str(listener.fileno())] + base_args,

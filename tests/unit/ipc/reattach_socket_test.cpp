@@ -1,10 +1,13 @@
 #include "ipc/reattach_socket.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -85,6 +88,29 @@ TEST_F(ReattachSocket, RefusesPathsThatDoNotFit) {
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().code, base::Errc::kBadInput);
   }
+}
+
+TEST_F(ReattachSocket, ChecksAWorkersListenerForWhatItIs) {
+  auto l = listen_reattach(path_);
+  ASSERT_TRUE(l);
+  EXPECT_TRUE(check_reattach_listener(l->get()));
+  auto c = connect_reattach(path_);  // connected, not listening
+  ASSERT_TRUE(c);
+  auto r = check_reattach_listener(c->get());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kBadInput);
+  base::UniqueFd stream(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  const std::string sp = dir_ + "/stream.sock";
+  std::memcpy(a.sun_path, sp.c_str(), sp.size() + 1);
+  ASSERT_EQ(::bind(stream.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(stream.get(), 1), 0);  // listening, but a stream socket
+  EXPECT_FALSE(check_reattach_listener(stream.get()));
+  base::UniqueFd file(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  auto f = check_reattach_listener(file.get());
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().code, base::Errc::kSyscall);
 }
 
 TEST_F(ReattachSocket, PeerCredOfASocketpairIsItsMaker) {
