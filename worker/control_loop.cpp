@@ -1,16 +1,20 @@
 // Server: managed mode. Reads control datagrams from the parent (handoffs
 // with a client socket, set-limits, reload, report requests, lanes) and
 // answers with reports. Malformed datagrams are logged and dropped; the
-// parent closing its end starts the drain. A lane (from the gate, through
+// parent closing its end starts the drain, or, with --orphan-timeout, an
+// orphan's wait for a new controller on the re-attach socket. A lane (from the gate, through
 // the parent) carries Handoffs only: anything else on it closes that lane,
 // so the less trusted gate can never change limits or secrets.
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include "base/file.h"
 #include "base/log.h"
 #include "conn/syscall_filter.h"
 #include "ipc/control_channel.h"
 #include "ipc/control_socket.h"
+#include "ipc/reattach_socket.h"
 #include "worker/server_impl.h"
 #include "worker/session.h"
 
@@ -32,25 +36,129 @@ const std::shared_ptr<spdlog::logger>& log() {
 
 awaitable<void> Server::Impl::control_loop() {
   control.emplace(io, rt.opts.control_fd);
-  error_code ec;
-  control->non_blocking(true, ec);
-  ipc::ControlChannel channel(
-      *control,
-      [this](control::Message msg, std::vector<base::UniqueFd> fds) {
-        handle_control(std::move(msg), std::move(fds));
-        return Next::kContinue;
-      },
-      [](Stage stage, const base::Error& e) {
-        if (stage == Stage::kReceive) {
-          log()->warn("control receive failed error={}", e.to_string());
-        } else {
-          log()->warn("control message dropped error={}", e.to_string());
-        }
-        return Next::kContinue;
-      });
-  if (co_await channel.run() == ipc::ControlChannel::End::kEof) {
-    begin_drain("control socket closed");
+  if (rt.opts.reattach_fd >= 0) {
+    // For a socketpair, SO_PEERCRED is whoever made the pair: our parent.
+    if (auto cred = ipc::peer_cred(rt.opts.control_fd))
+      parent_uid = cred->uid;
+    else
+      log()->warn("control peer unknown, only root may re-attach error={}",
+                  cred.error().to_string());
+    reattach.emplace(io, rt.opts.reattach_fd);
+    error_code ec;
+    reattach->non_blocking(true, ec);
   }
+  for (;;) {
+    error_code ec;
+    control->non_blocking(true, ec);
+    ipc::ControlChannel channel(
+        *control,
+        [this](control::Message msg, std::vector<base::UniqueFd> fds) {
+          handle_control(std::move(msg), std::move(fds));
+          return Next::kContinue;
+        },
+        [](Stage stage, const base::Error& e) {
+          if (stage == Stage::kReceive) {
+            log()->warn("control receive failed error={}", e.to_string());
+          } else {
+            log()->warn("control message dropped error={}", e.to_string());
+          }
+          return Next::kContinue;
+        });
+    if (co_await channel.run() != ipc::ControlChannel::End::kEof) co_return;
+    if (orphanage.controller_closed(Clock::now(), rt.draining) == Orphanage::OnClose::kDrain) {
+      begin_drain("control socket closed");
+      co_return;
+    }
+    // Orphaned: the connections, lanes, listeners, caps and limits stay as
+    // they are; only the controller is gone. Reports have nobody to go to:
+    // the totals keep counting and the re-attach report carries them.
+    control->close(ec);
+    control.reset();
+    log()->warn("supervisor gone orphan_timeout_ms={} active={} reattach={}",
+                rt.opts.orphan_timeout_ms, rt.counters[Counter::kActive], reattach.has_value());
+    auto next = co_await await_controller();
+    if (!next) {
+      if (!rt.draining) {
+        log()->warn("supervisor did not return orphan_timeout_ms={} active={}",
+                    rt.opts.orphan_timeout_ms, rt.counters[Counter::kActive]);
+        begin_drain("supervisor did not return");
+      }
+      co_return;
+    }
+    orphanage.attached();
+    control.emplace(io, next->release());
+    // Counters since start, not since the old controller: the new one
+    // takes its deltas from its own stored baselines.
+    send_report();
+  }
+}
+
+awaitable<std::optional<base::UniqueFd>> Server::Impl::await_controller() {
+  auto& timer = orphan_timer.emplace(io);
+  timer.expires_at(orphanage.deadline());
+  if (!reattach) {
+    co_await timer.async_wait(use_nothrow);
+    orphan_timer.reset();
+    co_return std::nullopt;
+  }
+  // The deadline ends the wait on the listener. The timer is this round's
+  // (a later round makes a new one), and its handler only cancels a wait.
+  timer.async_wait([this](error_code ec) {
+    if (!ec && reattach) reattach->cancel(ec);  // a closed socket (the drain): nothing to cancel
+  });
+  std::optional<base::UniqueFd> got;
+  while (!rt.draining && reattach && reattach->is_open() && !orphanage.expired(Clock::now())) {
+    auto [ec] = co_await reattach->async_wait(asio::posix::descriptor_base::wait_read, use_nothrow);
+    // A cancelled wait is the deadline (the loop's test sees it) or, rarely,
+    // an earlier round's timer: wait again.
+    if (ec == asio::error::operation_aborted) continue;
+    if (ec || rt.draining || !reattach || !reattach->is_open()) break;
+    auto fd = accept_controller();
+    if (!fd) {
+      // The listener stays readable while accept fails (EMFILE): pause
+      // rather than spin; the controller's connect waits in the backlog.
+      asio::steady_timer pause(io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_nothrow);
+    } else if (*fd) {
+      got.emplace(std::move(*fd));
+      break;
+    }
+  }
+  if (orphan_timer) orphan_timer->cancel();
+  co_return got;
+}
+
+base::Result<base::UniqueFd> Server::Impl::accept_controller() {
+  base::UniqueFd fd(
+      ::accept4(reattach->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) {
+    // EAGAIN and the like: the peer gave up before we got to it.
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR)
+      return base::UniqueFd();
+    log()->warn("reattach accept failed errno={}", errno);
+    return base::fail_errno("accept4 re-attach socket");
+  }
+  auto peer = ipc::peer_cred(fd.get());
+  if (!peer) {
+    log()->warn("reattach refused reason=no_peer_credentials error={}", peer.error().to_string());
+    return base::UniqueFd();
+  }
+  if (!controller_allowed(peer->uid, parent_uid)) {
+    log()->warn("reattach refused reason=wrong_uid uid={} pid={}", peer->uid, peer->pid);
+    return base::UniqueFd();
+  }
+  log()->info(
+      "supervisor attached uid={} pid={} orphaned_ms={} active={}", peer->uid, peer->pid,
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - orphanage.since())
+          .count(),
+      rt.counters[Counter::kActive]);
+  return fd;
+}
+
+void Server::Impl::stop_orphan_wait() {
+  error_code ec;
+  if (orphan_timer) orphan_timer->cancel();
+  if (reattach) reattach->close(ec);
 }
 
 void Server::Impl::handle_control(control::Message msg, std::vector<base::UniqueFd> fds) {
@@ -278,7 +386,7 @@ void Server::Impl::send_report() {
   }
   auto bytes = control::encode(rep);
   if (!bytes) return;
-  if (auto r = control::send_datagram(rt.opts.control_fd, *bytes); !r) {
+  if (auto r = control::send_datagram(control->native_handle(), *bytes); !r) {
     log()->warn("report not sent error={}", r.error().to_string());
   }
 }

@@ -182,6 +182,8 @@ const std::map<std::string_view, Setter>& value_flags() {
       {"--tls-skew", store(&Options::tls_skew_seconds, as_seconds)},
       {"--public-host", store(&Options::public_host, as_text)},
       {"--control-fd", store(&Options::control_fd, as_fd)},
+      {"--orphan-timeout", store(&Options::orphan_timeout_ms, parse_duration_ms)},
+      {"--reattach-fd", store(&Options::reattach_fd, as_fd)},
       {"--fast-mode", store(&Options::fast_mode, parse_on_off)},
       {"--handshake-timeout", store(&Options::handshake_timeout_ms, parse_duration_ms)},
       {"--idle-timeout", store(&Options::idle_timeout_ms, parse_duration_ms)},
@@ -217,6 +219,13 @@ Result<void> check_complete(const Options& o) {
   if (o.ad_tag && (o.proxy_secret_file.empty() || o.proxy_config_file.empty())) {
     return fail(Errc::kBadInput, "--ad-tag needs --proxy-secret FILE and --proxy-config FILE");
   }
+  if (o.orphan_timeout_ms != 0 && o.control_fd < 0)
+    return fail(Errc::kBadInput, "--orphan-timeout needs --control-fd");
+  // A listener nobody is ever accepted on would only hold connects.
+  if (o.reattach_fd >= 0 && o.orphan_timeout_ms == 0)
+    return fail(Errc::kBadInput, "--reattach-fd needs a non-zero --orphan-timeout");
+  if (o.reattach_fd >= 0 && o.reattach_fd == o.control_fd)
+    return fail(Errc::kBadInput, "--reattach-fd and --control-fd must differ");
   if (o.middle_stall_ms < 500)
     return fail(Errc::kBadInput, "--middle-stall-timeout: want >= 500ms");
   return {};

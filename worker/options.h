@@ -34,6 +34,13 @@ struct Options {
   std::int64_t tls_skew_seconds = 600;
   std::string public_host;  // empty: the bind address
   int control_fd = -1;      // -1: standalone
+  // Managed mode: how long the worker outlives its controller (the control
+  // socket's EOF) waiting for a new one; 0 = drain at once, as on SIGTERM
+  // (docs/worker-control.md, "Surviving the supervisor").
+  std::uint32_t orphan_timeout_ms = 0;
+  // A listening AF_UNIX SOCK_SEQPACKET socket a new controller connects to
+  // while the worker is orphaned; -1: none (it can only time out).
+  int reattach_fd = -1;
   bool fast_mode = true;
   bool prefer_ipv6 = false;
   std::uint32_t handshake_timeout_ms = 10'000;

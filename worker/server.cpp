@@ -1,5 +1,7 @@
 #include "worker/server.h"
 
+#include <sys/prctl.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "conn/syscall_filter.h"
+#include "ipc/reattach_socket.h"
 #include "ipc/secrets_file.h"
 #include "proto/links.h"
 #include "proto/random.h"
@@ -230,10 +233,23 @@ base::Result<void> Server::start() {
         proto::ReplayCache(proto::ReplayCacheOptions{d.rt.opts.replay_entries, 2 * 24 * 3600, {}});
   }
   if (auto r = d.bind_all(); !r) return r;
+  if (d.rt.opts.reattach_fd >= 0) {
+    if (auto r = ipc::check_reattach_listener(d.rt.opts.reattach_fd); !r)
+      return base::fail(r.error().code, "--reattach-fd: " + r.error().context);
+  }
+  if (d.rt.opts.orphan_timeout_ms != 0) {
+    // The parent-death signal a supervisor sets on its children (SIGKILL)
+    // survives exec: it would kill the worker the moment the supervisor
+    // exits, before the orphan wait could begin.
+    if (::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0)
+      return base::fail_errno("prctl(PR_SET_PDEATHSIG, 0)");
+  }
   d.print_links();
-  log()->info("worker started listeners={} secrets={} managed={} fast_mode={} mask=\"{}\"",
-              d.acceptors.size(), d.rt.index->secrets().size(), d.rt.opts.control_fd >= 0,
-              d.rt.opts.fast_mode, proto::describe_routes(d.rt.opts.mask));
+  log()->info(
+      "worker started listeners={} secrets={} managed={} orphan_timeout_ms={} fast_mode={} "
+      "mask=\"{}\"",
+      d.acceptors.size(), d.rt.index->secrets().size(), d.rt.opts.control_fd >= 0,
+      d.rt.opts.orphan_timeout_ms, d.rt.opts.fast_mode, proto::describe_routes(d.rt.opts.mask));
   return {};
 }
 
@@ -321,7 +337,8 @@ void Server::Impl::begin_drain(const char* why) {
     error_code ec;
     acc.close(ec);
   }
-  close_lanes();  // the gate's next client takes the supervisor's path
+  close_lanes();       // the gate's next client takes the supervisor's path
+  stop_orphan_wait();  // no controller is taken on while draining
   log()->info("draining why={} active={} timeout_ms={}", why, rt.counters[Counter::kActive],
               rt.opts.drain_timeout_ms);
   if (tick_timer) tick_timer->cancel();  // an idle tick may sleep a whole second

@@ -10,6 +10,7 @@
 #include "conn/memory_return.h"
 #include "worker/middle.h"
 #include "worker/names.h"
+#include "worker/orphan.h"
 #include "worker/runtime.h"
 #include "worker/server.h"
 
@@ -72,6 +73,17 @@ struct Server::Impl {
   // new connections; a bad set is logged and the old one kept.
   void apply_settings(const control::Settings& st);
   void send_report();
+  // While orphaned: waits for a controller on the re-attach socket (the
+  // first peer controller_allowed() admits) until the orphan deadline;
+  // nullopt when it passed, or a drain began, or there is no such socket.
+  awaitable<std::optional<base::UniqueFd>> await_controller();
+  // One accept() on the re-attach socket, judged by SO_PEERCRED: the new
+  // controller's socket, or an empty fd (nothing pending, or refused and
+  // logged); kSyscall when accept itself fails (EMFILE, logged).
+  [[nodiscard]] base::Result<base::UniqueFd> accept_controller();
+  // Ends an orphan's wait (a drain began): cancels its timer and closes the
+  // re-attach socket.
+  void stop_orphan_wait();
   void open_lane(const control::Lane& l, base::UniqueFd fd);
   awaitable<void> lane_loop(std::shared_ptr<asio::posix::stream_descriptor> lane);
   void close_lanes();
@@ -85,7 +97,16 @@ struct Server::Impl {
   asio::io_context io{1};
   std::vector<tcp::acceptor> acceptors;
   std::vector<proto::Secret> flag_secrets;  // --secret values; the file adds to them
+  // The current controller; empty while orphaned (it closed its end).
   std::optional<asio::posix::stream_descriptor> control;
+  // --orphan-timeout: whether the worker is orphaned and until when.
+  Orphanage orphanage{rt.opts.orphan_timeout_ms};
+  // --reattach-fd: the listener a new controller connects to.
+  std::optional<asio::posix::stream_descriptor> reattach;
+  std::optional<asio::steady_timer> orphan_timer;  // the orphan deadline, while orphaned
+  // Besides root, who may re-attach: the uid of the first control socket's
+  // peer (controller_allowed).
+  uid_t parent_uid = 0;
   // Lanes from the gate (Handoffs only); each lives until its peer closes.
   std::vector<std::shared_ptr<asio::posix::stream_descriptor>> lanes;
   std::optional<asio::signal_set> signals;

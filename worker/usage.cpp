@@ -14,6 +14,12 @@ Listening and secrets:
                             the bound address is printed as "listening ADDR:PORT")
   --control-fd N            managed mode: receive client sockets from the parent over the
                             inherited AF_UNIX SOCK_SEQPACKET fd N (docs/worker-control.md)
+  --orphan-timeout S        managed mode: when the parent closes the control socket, keep
+                            relaying for up to S waiting for a new controller, then drain
+                            (default 0 = drain at once)
+  --reattach-fd N           a listening AF_UNIX SOCK_SEQPACKET socket on which a new
+                            controller (uid 0 or the parent's) re-attaches while the
+                            worker is orphaned (needs --orphan-timeout)
   --secret SECRET           a proxy secret: 32 hex, dd+32 hex, ee+32 hex+hex(domain), or
                             base64url of those (repeatable)
   --secrets-file FILE       more secrets, one per line, '#' comments; re-read on SIGHUP

@@ -16,7 +16,7 @@ FLAGS = ["--bind", "--secret", "--secrets-file", "--dc", "--mask", "--allow", "-
          "--idle-timeout", "--dc-connect-timeout", "--drain-timeout", "--max-connections",
          "--stats-interval", "--stats-file", "--log-level", "--mask-discard-timeout", "--help",
          "--ad-tag", "--proxy-secret", "--proxy-config", "--proxy-config-v6", "--middle-pool", "--public-ip",
-         "--middle-stall-timeout"]
+         "--middle-stall-timeout", "--orphan-timeout", "--reattach-fd"]
 
 
 def run(args):
@@ -41,7 +41,9 @@ def main():
 
     for bad in (["--bogus"], ["--bind", "127.0.0.1:0"], ["--secret", h.SIMPLE_SECRET],
                 ["--bind", "127.0.0.1:0", "--secret", "nothex"],
-                ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--fast-mode", "sometimes"]):
+                ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--fast-mode", "sometimes"],
+                ["--bind", "127.0.0.1:0", "--secret", h.SIMPLE_SECRET, "--orphan-timeout", "5"],
+                ["--control-fd", "3", "--secret", h.SIMPLE_SECRET, "--reattach-fd", "4"]):
         r = run(bad)
         h.check(r.returncode == 2 and r.stderr.startswith("mtwarden-worker: ")
                 and "nothex" not in r.stderr, "bad flags %s -> exit 2 (%r)" % (bad[:3], r.stderr[:80]))

@@ -256,3 +256,36 @@ TEST(Options, MiddleProxyFlagErrors) {
 
 }  // namespace
 }  // namespace mtw::worker
+
+namespace mtw::worker {
+namespace {
+
+TEST(Options, OrphanTimeoutAndReattachFd) {
+  auto o = parse_options(std::vector<std::string_view>{
+      "--control-fd", "3", "--secret", kSimple, "--orphan-timeout", "90s", "--reattach-fd", "6"});
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->orphan_timeout_ms, 90'000u);
+  EXPECT_EQ(o->reattach_fd, 6);
+  auto d = parse_options(std::vector<std::string_view>{"--control-fd", "3", "--secret", kSimple});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->orphan_timeout_ms, 0u);  // default: drain when the parent goes
+  EXPECT_EQ(d->reattach_fd, -1);
+}
+
+TEST(Options, OrphanFlagsNeedWhatTheyWorkWith) {
+  std::vector<std::vector<std::string_view>> bad = {
+      {"--bind", "127.0.0.1:1", "--orphan-timeout", "5"},  // no controller to lose
+      {"--control-fd", "3", "--reattach-fd", "6"},         // never accepted on
+      {"--control-fd", "3", "--orphan-timeout", "0", "--reattach-fd", "6"},
+      {"--control-fd", "3", "--orphan-timeout", "5", "--reattach-fd", "3"},  // same fd
+      {"--control-fd", "3", "--orphan-timeout", "5", "--reattach-fd", "2"},  // out of range
+  };
+  for (auto args : bad) {
+    args.insert(args.end(), {"--secret", kSimple});
+    auto o = parse_options(args);
+    EXPECT_FALSE(o) << args[0] << " " << args[2];
+  }
+}
+
+}  // namespace
+}  // namespace mtw::worker
