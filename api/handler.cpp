@@ -375,6 +375,8 @@ RouteMatch match_route(const Target& t) {
     route("GET", {});
   else if (n == 1 && seg[0] == "fleet")
     route("GET", {});
+  else if (n == 1 && seg[0] == "upstreams")
+    route("GET", {});
   else if (n == 1 && seg[0] == "reload")
     route("POST", {});
   else if (n == 1 && seg[0] == "events")
@@ -414,6 +416,7 @@ ApiResult<HttpResponse> dispatch(Service& service, Call& c, std::string_view met
   if (seg[0] == "mask-profiles")
     return json_response(200, to_json(service.server_status().mask_profiles));
   if (seg[0] == "fleet") return json_response(200, to_json(service.server_status().fleet));
+  if (seg[0] == "upstreams") return json_response(200, to_json(service.server_status().upstreams));
   if (seg[0] == "reload") {
     auto o = c.body(true);
     if (!o) return tl::unexpected(o.error());

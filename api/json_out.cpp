@@ -130,6 +130,26 @@ json::value to_json(const ServerStatus::Fleet& f) {
                       {"hosts", std::move(hosts)}};
 }
 
+json::value to_json(const std::vector<ServerStatus::Upstream>& ups) {
+  json::array out;
+  for (const auto& u : ups)
+    out.push_back(json::object{{"name", u.name},
+                               {"type", u.type},
+                               {"address", u.address},
+                               {"auth", u.auth},
+                               {"weight", u.weight},
+                               {"source", u.source},
+                               {"users", u.users},
+                               {"workers_up", u.workers_up},
+                               {"workers_down", u.workers_down},
+                               {"connects", u.connects},
+                               {"failures", u.failures},
+                               {"marked_down", u.marked_down},
+                               {"bytes_up", u.bytes_up},
+                               {"bytes_down", u.bytes_down}});
+  return json::object{{"upstreams", std::move(out)}};
+}
+
 namespace {
 
 // JsonWriter's calls building a boost::json DOM instead of text, so that a

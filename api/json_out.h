@@ -16,6 +16,8 @@ boost::json::value to_json(const ServerStatus& s);
 boost::json::value to_json(const supervisor::MaskProfilesView& v);
 // GET /v1/fleet: {"backend", "this_host", "read_at", "last_error", "hosts": [...]}.
 boost::json::value to_json(const ServerStatus::Fleet& f);
+// GET /v1/upstreams: {"upstreams": [...]}.
+boost::json::value to_json(const std::vector<ServerStatus::Upstream>& ups);
 // `sp`: where the DOM is allocated (a short-lived arena for a response that
 // is serialized at once; the default heap otherwise).
 boost::json::value to_json(const UserStatus& s, boost::json::storage_ptr sp = {});

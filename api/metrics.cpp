@@ -335,6 +335,17 @@ void server_metrics(Writer& w, const ServerStatus& s, const std::vector<UserStat
     if (h.last_sweep_at)
       w.sample("mtwarden_fleet_host_last_sweep_timestamp_seconds",
                "host=\"" + escape(h.name) + "\"", *h.last_sweep_at);
+  w.family("mtwarden_upstream_workers", "gauge",
+           "Running workers whose last report counts this [[upstream]] up or down.");
+  for (const auto& u : s.upstreams) {
+    const std::string l = "upstream=\"" + escape(u.name) + "\"";
+    w.sample("mtwarden_upstream_workers", l + ",state=\"up\"", u.workers_up);
+    w.sample("mtwarden_upstream_workers", l + ",state=\"down\"", u.workers_down);
+  }
+  w.family("mtwarden_upstream_users", "gauge",
+           "Users whose upstreams in force name this [[upstream]].");
+  for (const auto& u : s.upstreams)
+    w.sample("mtwarden_upstream_users", "upstream=\"" + escape(u.name) + "\"", u.users);
   w.family("mtwarden_uptime_seconds", "gauge", "Seconds since the supervisor started.");
   w.sample("mtwarden_uptime_seconds", "", s.uptime_s);
 }

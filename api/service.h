@@ -140,6 +140,22 @@ struct ServerStatus {
   } middle;
   // The mask profile of each fake-TLS domain (GET /v1/mask-profiles, /metrics).
   supervisor::MaskProfilesView mask_profiles;
+  // Every [[upstream]] with what the users' workers last reported of it
+  // (GET /v1/upstreams, D-Bus GetUpstreams, /metrics): how many users'
+  // upstreams in force name it, how many running workers count it up or
+  // down, and their counters summed (since each worker started).
+  struct Upstream {
+    std::string name;
+    std::string type;     // direct | socks4 | socks5
+    std::string address;  // "IP:PORT"; "" for direct
+    std::string auth;     // none | fixed | user-name | user-secret
+    std::uint32_t weight = 1;
+    std::string source;  // direct: "ADDR[,ADDR]" or "interface NAME"; "" = masquerade
+    std::uint32_t users = 0;
+    std::uint32_t workers_up = 0, workers_down = 0;
+    std::uint64_t connects = 0, failures = 0, marked_down = 0, bytes_up = 0, bytes_down = 0;
+  };
+  std::vector<Upstream> upstreams;
   // The hosts sharing the store (GET /v1/fleet, /metrics): read from the
   // store at most every kFleetReadInterval by the sweep, not per request.
   struct Fleet {

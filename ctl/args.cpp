@@ -330,6 +330,9 @@ Result<Request> build_mask(const Scanned&) {
   return simple("GET", "/v1/mask-profiles", Output::kMask);
 }
 Result<Request> build_fleet(const Scanned&) { return simple("GET", "/v1/fleet", Output::kFleet); }
+Result<Request> build_upstreams(const Scanned&) {
+  return simple("GET", "/v1/upstreams", Output::kUpstreams);
+}
 Result<Request> build_reload(const Scanned&) {
   return simple("POST", "/v1/reload", Output::kDone, "configuration reloaded");
 }
@@ -382,6 +385,7 @@ const Command kCommands[] = {
     {"status", {}, false, build_status},
     {"mask", {}, false, build_mask},
     {"fleet", {}, false, build_fleet},
+    {"upstreams", {}, false, build_upstreams},
     {"usage", kUsageFlags, true, build_usage},
     {"reload", {}, false, build_reload},
     {"events", kEventsFlags, false, build_events},

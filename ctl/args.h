@@ -27,18 +27,19 @@ inline constexpr std::string_view kDefaultSocket = "/run/mtwarden/api.sock";
 
 // How the human output renders the response (--json always prints the JSON).
 enum class Output {
-  kUserList,  // GET /v1/users
-  kUser,      // one user object (show, add, enable, disable, limit, rotate)
-  kDone,      // a bare confirmation ("deleted alice", "usage of alice reset")
-  kStatus,    // GET /v1/status
-  kUsage,     // GET /v1/users/{name}/usage
-  kLinks,     // links + terminal QR of the first tg:// link
-  kQr,        // image body written to a file
-  kEvents,    // GET /v1/events
-  kToken,     // POST /v1/token/rotate
-  kMask,      // GET /v1/mask-profiles
-  kFleet,     // GET /v1/fleet
-  kIps,       // GET /v1/users/{name}/ips
+  kUserList,   // GET /v1/users
+  kUser,       // one user object (show, add, enable, disable, limit, rotate)
+  kDone,       // a bare confirmation ("deleted alice", "usage of alice reset")
+  kStatus,     // GET /v1/status
+  kUsage,      // GET /v1/users/{name}/usage
+  kLinks,      // links + terminal QR of the first tg:// link
+  kQr,         // image body written to a file
+  kEvents,     // GET /v1/events
+  kToken,      // POST /v1/token/rotate
+  kMask,       // GET /v1/mask-profiles
+  kFleet,      // GET /v1/fleet
+  kUpstreams,  // GET /v1/upstreams
+  kIps,        // GET /v1/users/{name}/ips
 };
 
 struct Request {

@@ -1,6 +1,7 @@
 // Human formatting for mtwardenctl (see format.h).
 #include "ctl/format.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -514,6 +515,31 @@ std::string render_fleet(const json::value& v) {
                     plain(at(h, {"last_sweep_seq"}))});
   }
   return head + render_table({"HOST", "FIRST_SEEN", "LAST_SWEEP", "SWEEP_AGE", "SWEEPS"}, rows);
+}
+
+// One row per [[upstream]]: what it is, who uses it and what the workers
+// say of it (a down count above 0 is a failover in progress somewhere).
+std::string render_upstreams(const json::value& v) {
+  const json::value* list = at(v, {"upstreams"});
+  if (list == nullptr || !list->is_array() || list->get_array().empty())
+    return "no [[upstream]] configured: every user dials the DCs directly\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& u : list->get_array()) {
+    // A direct upstream has no address: its source, if any ("-" when none).
+    std::string where = plain(at(u, {"address"}));
+    if (where == "-") where = plain(at(u, {"source"}));
+    rows.push_back({plain(at(u, {"name"})), plain(at(u, {"type"})), where, plain(at(u, {"auth"})),
+                    plain(at(u, {"weight"})), plain(at(u, {"users"})),
+                    plain(at(u, {"workers_up"})) + "/" + plain(at(u, {"workers_down"})),
+                    plain(at(u, {"connects"})), plain(at(u, {"failures"})),
+                    plain(at(u, {"marked_down"})),
+                    human_size(static_cast<std::uint64_t>(
+                        std::max<std::int64_t>(0, as_int(at(u, {"bytes_up"})).value_or(0)) +
+                        std::max<std::int64_t>(0, as_int(at(u, {"bytes_down"})).value_or(0))))});
+  }
+  return render_table({"NAME", "TYPE", "ADDRESS", "AUTH", "WEIGHT", "USERS", "UP/DOWN", "CONNECTS",
+                       "FAILURES", "MARKED_DOWN", "BYTES"},
+                      rows);
 }
 
 }  // namespace mtw::ctl

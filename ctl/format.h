@@ -50,6 +50,7 @@ std::string render_user(const boost::json::value& v);           // one user obje
 std::string render_status(const boost::json::value& v);         // GET /v1/status
 std::string render_mask_profiles(const boost::json::value& v);  // GET /v1/mask-profiles
 std::string render_fleet(const boost::json::value& v);          // GET /v1/fleet
+std::string render_upstreams(const boost::json::value& v);      // GET /v1/upstreams
 std::string render_usage(const boost::json::value& v);          // {"by","items"}
 std::string render_links(const boost::json::value& v);          // {"host","ports","tg","https"}
 std::string render_events(const boost::json::value& v);         // {"events":[...]}

@@ -64,6 +64,7 @@ const Topic kTopics[] = {
      "  status                   the server's status\n"
      "  mask                     the mask profile of each fake-TLS domain\n"
      "  fleet                    the hosts sharing the store and their last sweeps\n"
+     "  upstreams                the [[upstream]]s, their users and their health\n"
      "  usage NAME [...]         traffic per day or month\n"
      "  reload                   re-read the configuration file (like SIGHUP)\n"
      "  events [...]             recent events (throttled, quota, restarts, ...)\n"
@@ -169,6 +170,13 @@ const Topic kTopics[] = {
      "\"postgresql\"; one host with SQLite): when it first started, its last committed\n"
      "accounting sweep and that sweep's age, and how many sweeps it has committed.\n"
      "This host is marked with *. The list is read by the supervisor every 10 s.\n"},
+    {"upstreams",
+     "Usage: mtwardenctl upstreams\n"
+     "Shows every [[upstream]] of the configuration: its type, address, authentication\n"
+     "and weight (direct ones: the source address or interface their users leave\n"
+     "from), how many users' upstreams in force name it, how many running workers\n"
+     "count it up or down in their last report, and their connects, failures and\n"
+     "bytes through it summed (each since its worker started).\n"},
     {"usage",
      "Usage: mtwardenctl usage NAME [--by day|month] [--from DATE] [--to DATE]\n"
      "Shows the user's traffic per day (default) or month, up, down and total.\n"

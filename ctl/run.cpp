@@ -76,6 +76,9 @@ int print_human(const Invocation& inv, const json::value& v, std::ostream& out, 
     case Output::kFleet:
       out << render_fleet(v);
       break;
+    case Output::kUpstreams:
+      out << render_upstreams(v);
+      break;
     case Output::kIps:
       out << render_ips(v);
       break;

@@ -362,6 +362,11 @@ api::ServerStatus Daemon::server_status() {
   s.mask_profiles = supervisor::mask_profiles_view(
       mask_.schedule(), cfg_.mask.enabled && cfg_.mask.probe, wall_now());
   if (fleet_) s.fleet = fleet_->view();
+  std::vector<UpstreamUse> uses;
+  uses.reserve(users_.size());
+  for (const auto& [id, u] : users_)
+    uses.push_back({assignment_of(u->user), u->worker ? &u->worker->upstreams : nullptr});
+  s.upstreams = upstream_view(cfg_, uses);
   for (const auto& [id, u] : users_) {
     ++s.users_total;
     s.users_running += u->state == UserState::kRunning ? 1 : 0;

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "api/service.h"
 #include "ipc/control_protocol.h"
 #include "proto/egress.h"
 #include "supervisor/config.h"
@@ -47,5 +49,17 @@ std::vector<UpstreamTransition> upstream_transitions(
 // ("upstream=NAME failures=N marked_down=M", what docs/dbus.md names).
 const char* transition_kind(const UpstreamTransition& t) noexcept;
 std::string transition_detail(const UpstreamTransition& t);
+
+// One user's part in the host's upstream view: its assignment, and its
+// running worker's last report of its upstreams (null: no worker).
+struct UpstreamUse {
+  supervisor::UpstreamAssignment assignment;
+  const std::vector<ipc::control::UpstreamReport>* reports = nullptr;
+};
+
+// Every [[upstream]] of `c`, in the file's order, with the users whose
+// upstreams in force name it and what their workers report of it (summed).
+std::vector<api::ServerStatus::Upstream> upstream_view(const supervisor::Config& c,
+                                                       std::span<const UpstreamUse> users);
 
 }  // namespace mtw::daemon

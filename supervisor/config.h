@@ -230,6 +230,8 @@ enum class UpstreamAuth {
   kUserName,    // username = the user's name, password = the user's name too
   kUserSecret,  // SOCKS5: username = the user's name, password = its upstream_password
 };
+// "none", "fixed", "user-name", "user-secret": the configuration's words.
+std::string_view upstream_auth_name(UpstreamAuth a) noexcept;
 
 struct UpstreamConfig {
   std::string name;

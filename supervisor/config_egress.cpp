@@ -278,6 +278,20 @@ void validate_egress(const toml::table& root, Config& cfg, Diagnostics& diag) {
 
 }  // namespace detail
 
+std::string_view upstream_auth_name(UpstreamAuth a) noexcept {
+  switch (a) {
+    case UpstreamAuth::kFixed:
+      return "fixed";
+    case UpstreamAuth::kUserName:
+      return "user-name";
+    case UpstreamAuth::kUserSecret:
+      return "user-secret";
+    case UpstreamAuth::kNone:
+      break;
+  }
+  return "none";
+}
+
 std::optional<EgressSource> egress_source(const Config& c, std::string_view user_name) {
   const UserConfig* user = c.find_user(user_name);
   const auto& list = user && user->upstreams ? *user->upstreams : c.egress.upstreams;

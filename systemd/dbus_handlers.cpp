@@ -295,6 +295,13 @@ DbusResult<MaskProfilesReply> DbusHandlers::mask_profiles() {
   return MaskProfilesReply{view.probing, std::move(out)};
 }
 
+DbusResult<std::vector<VariantMap>> DbusHandlers::upstreams() {
+  const json::value body = api::detail::to_json(service_.server_status().upstreams);
+  std::vector<VariantMap> out;
+  for (const auto& u : body.at("upstreams").as_array()) out.push_back(to_variant_map(u.as_object()));
+  return out;
+}
+
 DbusResult<VariantMap> DbusHandlers::get_status(const std::string& name) {
   if (auto k = known_name(name); !k) return tl::unexpected(k.error());
   auto st = service_.user_status(name);

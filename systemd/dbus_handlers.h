@@ -98,6 +98,9 @@ class DbusHandlers {
   // HTTP API's members; `flight` is a(tt) (min, max payload bytes per
   // record) instead of JSON's array of pairs.
   DbusResult<MaskProfilesReply> mask_profiles();
+  // As GET /v1/upstreams: one dictionary per [[upstream]] with the HTTP
+  // API's members.
+  DbusResult<std::vector<VariantMap>> upstreams();
 
   api::ServerStatus server_status() { return service_.server_status(); }
 

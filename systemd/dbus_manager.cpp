@@ -178,6 +178,11 @@ void Manager::register_methods() {
       .withOutputParamNames("probing", "profiles")
       .implementedAs(
           [&h] { return guarded("GetMaskProfiles", [&] { return unwrap(h.mask_profiles()); }); });
+  o.registerMethod("GetUpstreams")
+      .onInterface(kInterface)
+      .withOutputParamNames("upstreams")
+      .implementedAs(
+          [&h] { return guarded("GetUpstreams", [&] { return unwrap(h.upstreams()); }); });
   o.registerMethod("Reload").onInterface(kInterface).implementedAs([&h] {
     guarded("Reload", [&] { unwrap(h.reload()); });
   });

@@ -478,6 +478,13 @@ def scenario_upstreams(env, cl, api, mon):
           if e["user"] == "bob" and e["kind"] == "upstream_down"]
     h.check(len(ev) == 1 and ev[0]["detail"].startswith("upstream=dead failures=1 marked_down=1"),
             "GET /v1/events has bob's upstream_down (%s)" % ev)
+    ups = {u["name"]: u for u in cl.call("GetUpstreams")[0]}
+    dead = ups.get("dead", {})
+    h.check(dead.get("users", 0) >= 1 and dead.get("workers_down") == 1 and dead.get("workers_up") == 0
+            and dead.get("failures", 0) >= 1,
+            "GetUpstreams: dead is named by bob and down in his worker's report (%s)" % dead)
+    http = {u["name"]: u for u in api.get("/v1/upstreams").json["upstreams"]}
+    h.check(http.get("dead", {}).get("workers_down") == 1, "GET /v1/upstreams agrees (%s)" % http.get("dead"))
     err, msg = cl.gdbus("SetLimits", "'bob'", "{'upstreams': <['nope']>}")
     h.check(err == "org.mtwarden.Error.InvalidArgument" and "nope" in msg,
             "SetLimits with an unknown upstream: InvalidArgument naming it (%s: %s)" % (err, msg))

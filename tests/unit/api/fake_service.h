@@ -227,6 +227,17 @@ class FakeService : public Service {
     s.fleet.read_at = kFakeNow;
     s.fleet.hosts = {{"edge-1", kFakeNow - 3600, kFakeNow - 1, 40},
                      {"edge-2", kFakeNow - 7200, std::nullopt, 0}};
+    ServerStatus::Upstream up;
+    up.name = "dante";
+    up.type = "socks5";
+    up.address = "198.18.0.2:1080";
+    up.auth = "user-name";
+    up.weight = 3;
+    up.users = 2;
+    up.workers_up = 1;
+    up.workers_down = 1;
+    up.connects = 40;
+    s.upstreams.push_back(up);
     std::lock_guard l(mu_);
     s.users_total = static_cast<std::uint32_t>(users_.size());
     return s;

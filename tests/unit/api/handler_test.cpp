@@ -197,6 +197,26 @@ TEST_F(HandlerTest, MaskProfilesShowSourceAgeAndValues) {
   EXPECT_EQ(run("POST", "/v1/mask-profiles").status, 405);
 }
 
+TEST_F(HandlerTest, UpstreamsListEachWithItsUsersAndWorkersHealth) {
+  HttpResponse r = run("GET", "/v1/upstreams");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto v = boost::json::parse(r.body);
+  const auto& ups = v.at("upstreams").as_array();
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].at("name"), "dante");
+  EXPECT_EQ(ups[0].at("address"), "198.18.0.2:1080");
+  EXPECT_EQ(ups[0].at("weight"), 3);
+  EXPECT_EQ(ups[0].at("users"), 2);
+  EXPECT_EQ(ups[0].at("workers_down"), 1);
+  EXPECT_EQ(ups[0].at("connects"), 40);
+  EXPECT_EQ(run("POST", "/v1/upstreams").status, 405);
+  HttpResponse m = run("GET", "/metrics");
+  EXPECT_NE(m.body.find("mtwarden_upstream_workers{upstream=\"dante\",state=\"down\"} 1"),
+            std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("mtwarden_upstream_users{upstream=\"dante\"} 2"), std::string::npos);
+}
+
 TEST_F(HandlerTest, FleetListsTheStoresHostsWithTheirLastSweep) {
   HttpResponse r = run("GET", "/v1/fleet");
   ASSERT_EQ(r.status, 200) << r.body;

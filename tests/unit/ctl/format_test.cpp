@@ -113,6 +113,23 @@ TEST(CtlFormat, MaskProfilesShowOneRowPerDomainWithSourceAndAge) {
       std::string::npos);
 }
 
+TEST(CtlFormat, UpstreamsShowWhatEachIsWhoUsesItAndItsHealth) {
+  const std::string t = render_upstreams(json::parse(
+      R"({"upstreams":[{"name":"dante","type":"socks5","address":"198.18.0.2:1080",
+          "auth":"user-name","weight":3,"source":"","users":2,"workers_up":1,"workers_down":1,
+          "connects":40,"failures":7,"marked_down":1,"bytes_up":1024,"bytes_down":2048},
+          {"name":"eth1","type":"direct","address":"","auth":"none","weight":1,
+          "source":"203.0.113.7","users":0,"workers_up":0,"workers_down":0,"connects":0,
+          "failures":0,"marked_down":0,"bytes_up":0,"bytes_down":0}]})"));
+  EXPECT_NE(t.find("198.18.0.2:1080"), std::string::npos) << t;
+  EXPECT_NE(t.find("user-name"), std::string::npos) << t;
+  EXPECT_NE(t.find("1/1"), std::string::npos) << t;          // one worker up, one down
+  EXPECT_NE(t.find("3 KiB"), std::string::npos) << t;        // both directions
+  EXPECT_NE(t.find("203.0.113.7"), std::string::npos) << t;  // a direct one: its source
+  EXPECT_NE(render_upstreams(json::parse(R"({"upstreams":[]})")).find("directly"),
+            std::string::npos);
+}
+
 TEST(CtlFormat, FleetMarksThisHostAndShowsSweepAges) {
   const std::string t = render_fleet(json::parse(
       R"({"backend":"postgresql","this_host":"edge-1","read_at":1700000000,"last_error":"",

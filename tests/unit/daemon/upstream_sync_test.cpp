@@ -86,5 +86,53 @@ TEST(AssignmentOf, CarriesTheStoredListAndPassword) {
   EXPECT_EQ(a.password, "pw");
 }
 
+TEST(UpstreamView, EveryUpstreamWithItsUsersAndTheirWorkersReports) {
+  supervisor::Config c;
+  supervisor::UpstreamConfig dante;
+  dante.name = "dante";
+  dante.type = proto::UpstreamType::kSocks5;
+  dante.address = {"198.18.0.2", 1080};
+  dante.auth = supervisor::UpstreamAuth::kUserName;
+  dante.weight = 3;
+  supervisor::UpstreamConfig eth;
+  eth.name = "eth1";
+  eth.source4 = "203.0.113.7";
+  eth.source6 = "2001:db8::7";
+  c.upstreams = {dante, eth};
+  c.egress.upstreams = {"dante"};
+  UpstreamReport up = rep("dante", true);
+  up.connects = 5;
+  up.bytes_down = 1000;
+  UpstreamReport down = rep("dante", false, 4, 1);
+  down.connects = 2;
+  const std::vector<UpstreamReport> first = {up};
+  const std::vector<UpstreamReport> second = {down, rep("removed-at-reload", true)};
+  const std::vector<UpstreamUse> uses = {
+      {{std::nullopt, ""}, &first},                                // inherits [egress]: dante
+      {{std::vector<std::string>{"dante"}, ""}, &second},          // names it
+      {{std::vector<std::string>{}, ""}, nullptr},                 // direct, no worker
+      {{std::vector<std::string>{"dante", "eth1"}, ""}, nullptr},  // both, no worker
+  };
+  const auto v = upstream_view(c, uses);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].name, "dante");
+  EXPECT_EQ(v[0].type, "socks5");
+  EXPECT_EQ(v[0].address, "198.18.0.2:1080");
+  EXPECT_EQ(v[0].auth, "user-name");
+  EXPECT_EQ(v[0].weight, 3u);
+  EXPECT_EQ(v[0].users, 3u);
+  EXPECT_EQ(v[0].workers_up, 1u);
+  EXPECT_EQ(v[0].workers_down, 1u);
+  EXPECT_EQ(v[0].connects, 7u);
+  EXPECT_EQ(v[0].failures, 4u);
+  EXPECT_EQ(v[0].marked_down, 1u);
+  EXPECT_EQ(v[0].bytes_down, 1000u);
+  EXPECT_EQ(v[1].type, "direct");
+  EXPECT_EQ(v[1].address, "");
+  EXPECT_EQ(v[1].source, "203.0.113.7,2001:db8::7");
+  EXPECT_EQ(v[1].users, 1u);
+  EXPECT_EQ(v[1].workers_up + v[1].workers_down, 0u);
+}
+
 }  // namespace
 }  // namespace mtw::daemon

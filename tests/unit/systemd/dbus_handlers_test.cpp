@@ -317,6 +317,17 @@ TEST_F(DbusHandlersTest, SignalsForEventKinds) {
   EXPECT_FALSE(sig("", "quota_throttled", "used=1 quota=1"));
 }
 
+TEST_F(DbusHandlersTest, UpstreamsAreTheHttpApis) {
+  auto r = h_.upstreams();
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  const VariantMap& u = (*r)[0];
+  EXPECT_EQ(u.at("name").get<std::string>(), "dante");
+  EXPECT_EQ(u.at("address").get<std::string>(), "198.18.0.2:1080");
+  EXPECT_EQ(u.at("workers_down").get<std::uint64_t>(), 1u);
+  EXPECT_EQ(u.at("connects").get<std::uint64_t>(), 40u);
+}
+
 TEST_F(DbusHandlersTest, MaskProfilesAreTheHttpApisWithTypedFlight) {
   auto r = h_.mask_profiles();
   ASSERT_TRUE(r) << r.error().message;
