@@ -71,14 +71,19 @@ wait_port() {
 }
 
 # socks_server dante|microsocks: starts it on a free loopback port; sets
-# SOCKS_PORT.
+# SOCKS_PORT. dante binds every outgoing socket to its external address
+# before connecting (bind to port 0), which needs a port no socket on that
+# address holds, TIME_WAIT included: on 127.0.0.1, shared with every other
+# connection of the run, the ports ran out during the second repetition
+# (dante's start-up check itself failed: "cannot bind external address").
+# 127.0.0.2 gives its outgoing side a port range of its own.
 socks_server() {
   SOCKS_PORT=$(free_port)
   if [[ $1 = dante ]]; then
     cat >"$OUT_DIR/danted.conf" <<CONF
 logoutput: $OUT_DIR/danted.log
 internal: 127.0.0.1 port = $SOCKS_PORT
-external: 127.0.0.1
+external: 127.0.0.2
 clientmethod: none
 socksmethod: none
 user.privileged: root
@@ -112,7 +117,10 @@ proxy() {
   if [[ $1 != direct ]]; then
     socks_server "$1"
     # The text form of proto/egress.h (health_dc is written as DC + 32768).
-    printf 'policy health_interval_ms=0 health_dc=32770 failures=3 retry_min_ms=5000 retry_max_ms=300000 fallback_direct=0\nupstream name=%s type=socks5 address=127.0.0.1:%s weight=1\n' \
+    # failures=1000: a refused connection must not mark the only upstream
+    # down (every later handshake would then fail at once, and the point
+    # would measure failures).
+    printf 'policy health_interval_ms=0 health_dc=32770 failures=1000 retry_min_ms=5000 retry_max_ms=300000 fallback_direct=0\nupstream name=%s type=socks5 address=127.0.0.1:%s weight=1\n' \
       "$1" "$SOCKS_PORT" >"$OUT_DIR/egress-$1"
     args+=(--egress-file "$OUT_DIR/egress-$1")
   fi
