@@ -23,14 +23,18 @@ struct CellSource {
 };
 
 // The addresses of one host interface as literal text, in the kernel's
-// order (the primary IPv4 address first). kNotFound when no interface has
-// that name; kSyscall when the list cannot be read.
+// order (the primary IPv4 address first); `ifname` empty: of every
+// interface. kNotFound when no interface has that name; kSyscall when the
+// list cannot be read.
 using InterfaceAddresses =
     std::function<base::Result<std::vector<std::string>>(const std::string&)>;
 [[nodiscard]] base::Result<std::vector<std::string>> interface_addresses(const std::string& ifname);
 
 // The addresses for `src`. Literal sources are taken as written (IPv6 only
-// when `ipv6_cells`: without an IPv6 pool no cell sends IPv6). An interface
+// when `ipv6_cells`: without an IPv6 pool no cell sends IPv6) once
+// `lookup("")` shows them on this host: SNAT to an address the host does
+// not have sends packets whose answers never come back, so that is
+// kBadInput ("source 192.0.2.7 is not an address of this host"). An interface
 // gives its first IPv4 address and, when `ipv6_cells`, its first IPv6
 // address outside fe80::/10 (link-local cannot leave the link). kBadInput,
 // naming the interface, when it has no address of a family the cells use:

@@ -11,8 +11,9 @@ The sandbox's host side (up0, 198.18.0.1/24) gets two more addresses,
 - ann (source .11), ben (source .12) and cat (interface srcif0): the fake DC
   sees each one's connections from its own address; dan has no upstream and
   still leaves through masquerade (198.18.0.1).
-- fay's interface has no IPv4 address: her worker is not started, with that
-  reason in the status, and the others are unaffected.
+- fay's interface has no IPv4 address, gus's source is not an address of
+  the host: their workers are not started, with the reason in the status,
+  and the others are unaffected.
 - A reload moves ann to a new address .14 and srcif0 to .15: new
   connections of ann and cat leave from those, a connection of ann's opened
   before the reload keeps working (conntrack keeps its translation), and
@@ -35,7 +36,9 @@ KEYS = {
     "cat": "0123456789abcdef0123456789abce03",
     "dan": "0123456789abcdef0123456789abce04",
     "fay": "0123456789abcdef0123456789abce05",
+    "gus": "0123456789abcdef0123456789abce06",
 }
+FOREIGN = "198.18.0.99"  # on no interface of the host
 ADDR_A, ADDR_B, ADDR_IF, ADDR_A2, ADDR_IF2 = ("198.18.0.11", "198.18.0.12", "198.18.0.13",
                                               "198.18.0.14", "198.18.0.15")
 
@@ -54,7 +57,8 @@ def upstreams_toml(src_a):
             '[[upstream]]\nname = "src-b"\ntype = "direct"\nsource = "%s"\n\n'
             '[[upstream]]\nname = "src-if"\ntype = "direct"\ninterface = "srcif0"\n\n'
             '[[upstream]]\nname = "src-none"\ntype = "direct"\ninterface = "srcnone0"\n\n'
-            % (src_a, ADDR_B))
+            '[[upstream]]\nname = "src-foreign"\ntype = "direct"\nsource = "%s"\n\n'
+            % (src_a, ADDR_B, FOREIGN))
 
 
 def write_config(env, src_a, users):
@@ -115,6 +119,7 @@ def test():
             {"name": "cat", "secret": KEYS["cat"], "upstreams": ["src-if"]},
             {"name": "dan", "secret": KEYS["dan"]},
             {"name": "fay", "secret": KEYS["fay"], "upstreams": ["src-none"]},
+            {"name": "gus", "secret": KEYS["gus"], "upstreams": ["src-foreign"]},
         ]
         write_config(env, ADDR_A, users)
         env.start()
@@ -125,6 +130,11 @@ def test():
                 fay.get("fail_reason") == "cell source: interface srcnone0 has no IPv4 address",
                 "fay (interface without IPv4) is not started, with the reason (%s: %r)"
                 % (fay.get("state"), fay.get("fail_reason")))
+        gus = env.user("gus", env.status()) or {}
+        h.check(gus.get("state") == "failed" and
+                gus.get("fail_reason") == "cell source: source %s is not an address of this host" % FOREIGN,
+                "gus (source not on this host) is not started, with the reason (%s: %r)"
+                % (gus.get("state"), gus.get("fail_reason")))
         cells = {u["name"]: u["cell"]["ipv4"] for u in s["users"] if u.get("cell")}
 
         n0 = dc_lines_since(env.dc_record, 0)[1]
@@ -145,7 +155,7 @@ def test():
         h.check(held.roundtrip(512), "a connection of ann's opened before the reload echoes")
         n0 = dc_lines_since(env.dc_record, 0)[1]
         write_config(env, ADDR_A2, users)
-        seen = reload(env, 5)
+        seen = reload(env, 6)
         log = env.log_text()[seen:]
         h.check("cell source set user=ann" in log and "source=" + ADDR_A2 in log and
                 "cell source set user=cat" in log and "source=" + ADDR_IF2 in log,
@@ -163,7 +173,7 @@ def test():
         # A user removed: its cell's entry leaves the map.
         ann_if = (env.user("ann") or {}).get("cell", {}).get("host_if")
         write_config(env, ADDR_A2, [u for u in users if u["name"] != "ann"])
-        reload(env, 4)
+        reload(env, 5)
         maps = snat_elements()
         h.check(ADDR_A2 not in maps and (ann_if or "?") not in maps and ADDR_B in maps and ADDR_IF2 in maps,
                 "after ann's removal only ben's and cat's sources stay in snat4 (%s; ann's cell %s)"

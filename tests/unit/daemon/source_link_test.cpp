@@ -37,7 +37,8 @@ Config config() {
 
 struct Fixture {
   Config cfg = config();
-  std::map<std::string, std::vector<std::string>> ifaces{{"eth1", {"198.51.100.13"}}};
+  std::map<std::string, std::vector<std::string>> ifaces{
+      {"eth0", {"198.51.100.11", "198.51.100.12"}}, {"eth1", {"198.51.100.13"}}};
   std::vector<std::vector<SourceNat>> applies;  // every call of the apply seam
   bool fail_apply = false;
   SourceLink link{cfg,
@@ -47,6 +48,11 @@ struct Fixture {
                     return {};
                   },
                   [this](const std::string& n) -> base::Result<std::vector<std::string>> {
+                    if (n.empty()) {  // every address of the host
+                      std::vector<std::string> all;
+                      for (const auto& [_, a] : ifaces) all.insert(all.end(), a.begin(), a.end());
+                      return all;
+                    }
                     auto it = ifaces.find(n);
                     if (it == ifaces.end())
                       return base::fail(base::Errc::kNotFound,

@@ -8,8 +8,14 @@
 namespace mtw::supervisor {
 namespace {
 
+// A fake host: interface -> addresses; "" gives every address.
 InterfaceAddresses table(std::map<std::string, std::vector<std::string>> t) {
   return [t](const std::string& n) -> base::Result<std::vector<std::string>> {
+    if (n.empty()) {
+      std::vector<std::string> all;
+      for (const auto& [_, a] : t) all.insert(all.end(), a.begin(), a.end());
+      return all;
+    }
     auto it = t.find(n);
     if (it == t.end())
       return base::fail(base::Errc::kNotFound, "interface " + n + " does not exist");
@@ -17,23 +23,30 @@ InterfaceAddresses table(std::map<std::string, std::vector<std::string>> t) {
   };
 }
 
-InterfaceAddresses no_lookup() {
-  return [](const std::string& n) -> base::Result<std::vector<std::string>> {
-    ADD_FAILURE() << "unexpected lookup of " << n;
-    return base::fail(base::Errc::kNotFound, "unexpected");
-  };
-}
-
-TEST(ResolveCellSource, LiteralAddressesAreTakenAsWritten) {
-  auto r = resolve_cell_source({"192.0.2.7", "2001:db8::7", ""}, true, no_lookup());
+TEST(ResolveCellSource, LiteralAddressesOfThisHostAreTakenAsWritten) {
+  // The host spells the IPv6 address in full: compared as bytes.
+  auto host = table({{"eth0", {"192.0.2.7", "2001:db8:0:0:0:0:0:7"}}});
+  auto r = resolve_cell_source({"192.0.2.7", "2001:db8::7", ""}, true, host);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(*r, (CellSource{"192.0.2.7", "2001:db8::7"}));
 }
 
 TEST(ResolveCellSource, LiteralIpv6IsDroppedWhenTheCellsHaveNoIpv6) {
-  auto r = resolve_cell_source({"192.0.2.7", "2001:db8::7", ""}, false, no_lookup());
+  auto r = resolve_cell_source({"192.0.2.7", "2001:db8::7", ""}, false,
+                               table({{"eth0", {"192.0.2.7"}}}));
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, (CellSource{"192.0.2.7", ""}));
+}
+
+TEST(ResolveCellSource, LiteralSourceThatIsNotOnThisHostIsRefused) {
+  auto host = table({{"eth0", {"192.0.2.7", "2001:db8::7"}}});
+  auto r = resolve_cell_source({"192.0.2.8", "", ""}, false, host);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kBadInput);
+  EXPECT_EQ(r.error().context, "source 192.0.2.8 is not an address of this host");
+  auto v6 = resolve_cell_source({"192.0.2.7", "2001:db8::8", ""}, true, host);
+  ASSERT_FALSE(v6);
+  EXPECT_EQ(v6.error().context, "source 2001:db8::8 is not an address of this host");
 }
 
 TEST(ResolveCellSource, InterfaceGivesItsFirstAddressOfEachFamilySkippingLinkLocal) {
@@ -73,6 +86,9 @@ TEST(InterfaceAddresses, LoopbackHasItsAddressAndAMissingNameIsNotFound) {
   auto lo = interface_addresses("lo");
   ASSERT_TRUE(lo) << lo.error().to_string();
   EXPECT_NE(std::find(lo->begin(), lo->end(), "127.0.0.1"), lo->end());
+  auto all = interface_addresses("");
+  ASSERT_TRUE(all) << all.error().to_string();
+  EXPECT_NE(std::find(all->begin(), all->end(), "127.0.0.1"), all->end());
   auto none = interface_addresses("mtwnosuchif0");
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, base::Errc::kNotFound);
