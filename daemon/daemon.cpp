@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/upstream_sync.h"
 #include "netns/reconcile.h"
 #include "proto/secret.h"
 #include "systemd/journal.h"
@@ -358,7 +359,12 @@ base::Result<void> Daemon::open_cells() {
       std::make_unique<EgressLink>(io_, *host_, cfg_, users_, [this] { return middle_.proxies(); });
   sources_ = std::make_unique<SourceLink>(
       cfg_,
-      [h = host_.get()](const std::vector<netns::SourceNat>& e) { return h->set_source_nat(e); });
+      [h = host_.get()](const std::vector<netns::SourceNat>& e) { return h->set_source_nat(e); },
+      [this](const std::string& name) {
+        const UserRt* u = users_.find(name);
+        const auto a = u ? assignment_of(u->user) : file_assignment(cfg_, name);
+        return std::vector<std::string>(assigned_names(cfg_, a));
+      });
   return egress_->update();  // before any worker starts
 }
 

@@ -295,6 +295,8 @@ void Daemon::send_settings(UserRt& u) {
 }
 
 void Daemon::send_egress(UserRt& u) {
+  // Its cell's source follows its upstreams too (docs/cells.md).
+  if (sources_ && u.cell) sources_->refresh(u.user.name, u.cell->names().host_if);
   if (!u.worker || !u.worker->ready || u.worker->gone) return;
   auto spec = egress_for(cfg_, u.user.name, assignment_of(u.user));
   if (!spec) {

@@ -21,11 +21,23 @@ std::string shown(const std::map<std::string, netns::SourceNat>& m, const std::s
   return s;
 }
 
+// The source of the first direct upstream with one among `names`: the rule
+// of supervisor::egress_source, for the assignment in force rather than the
+// file's (the loader and check_assignment keep a list to one source).
+std::optional<supervisor::EgressSource> source_of(const supervisor::Config& c,
+                                                  const std::vector<std::string>& names) {
+  for (const auto& name : names)
+    for (const auto& u : c.upstreams)
+      if (u.name == name && u.has_source())
+        return supervisor::EgressSource{u.source4, u.source6, u.interface};
+  return std::nullopt;
+}
+
 }  // namespace
 
 base::Result<std::optional<netns::SourceNat>> SourceLink::wanted(const std::string& user,
                                                                  const std::string& host_if) const {
-  auto src = supervisor::egress_source(cfg_, user);
+  auto src = source_of(cfg_, names_(user));
   if (!src) return std::optional<netns::SourceNat>();
   auto r = supervisor::resolve_cell_source(*src, cfg_.cells.ipv6_prefix.has_value(), lookup_);
   if (!r) return tl::unexpected(r.error());
@@ -59,6 +71,14 @@ base::Result<void> SourceLink::cell_up(const std::string& user, const std::strin
   if (before != after)
     log()->info("cell source set user={} cell={} source={}", user, host_if, after);
   return {};
+}
+
+void SourceLink::refresh(const std::string& user, const std::string& host_if) {
+  if (!cells_.contains(host_if)) return;
+  if (auto r = cell_up(user, host_if); !r) {
+    log()->error("cell source not resolved, the previous one stays user={} error={}", user,
+                 r.error().to_string());
+  }
 }
 
 void SourceLink::cell_gone(const std::string& host_if) {

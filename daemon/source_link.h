@@ -1,10 +1,12 @@
 // Where each user's cell leaves the host (multi-address hosts): keeps the
 // cells' SNAT maps (netns/snat.h) in step with the users' egress sources
 // (supervisor/config.h egress_source, supervisor/cell_source.h). A cell
-// whose user has a direct upstream with `source` or `interface` gets an
-// entry before its worker starts; the entry goes with the cell; a reload
-// recomputes every cell's entry (an interface's addresses are looked up
-// again then). SNAT is per cell, so the source applies to everything the
+// whose user's upstreams (its assignment, `names`) include a direct
+// upstream with `source` or `interface` gets an entry before its worker
+// starts; the entry goes with the cell; refresh() follows one user's change
+// (an API assignment that leaves the file's [egress] list, say) and a
+// reload recomputes every cell's entry (an interface's addresses are looked
+// up again then). SNAT is per cell, so the source applies to everything the
 // cell sends off the host, whichever of the user's upstreams a connection
 // takes (one source per user's list, which the loader enforces). conntrack
 // keeps the translation of connections already made: a change reaches new
@@ -37,10 +39,12 @@ class SourceLink {
  public:
   // Makes `entries` the whole content of the maps (CellHost::set_source_nat).
   using Apply = std::function<base::Result<void>(const std::vector<netns::SourceNat>&)>;
+  // The upstream names that apply to a user now (supervisor::assigned_names).
+  using Names = std::function<std::vector<std::string>(const std::string& user)>;
 
-  SourceLink(const supervisor::Config& cfg, Apply apply,
+  SourceLink(const supervisor::Config& cfg, Apply apply, Names names,
              supervisor::InterfaceAddresses lookup = supervisor::interface_addresses)
-      : cfg_(cfg), apply_(std::move(apply)), lookup_(std::move(lookup)) {}
+      : cfg_(cfg), apply_(std::move(apply)), names_(std::move(names)), lookup_(std::move(lookup)) {}
   SourceLink(const SourceLink&) = delete;
   SourceLink& operator=(const SourceLink&) = delete;
 
@@ -52,6 +56,10 @@ class SourceLink {
   // "interface eth1 has no IPv4 address". Either way the cell is followed
   // by later update() calls until cell_gone().
   [[nodiscard]] base::Result<void> cell_up(const std::string& user, const std::string& host_if);
+  // The user's upstreams may have changed (an API assignment, a reload):
+  // its cell's entry follows them. On error the previous entry stays
+  // (logged as an error). Nothing for a cell cell_up() has not seen.
+  void refresh(const std::string& user, const std::string& host_if);
   // The cell goes: its entry leaves the maps (a failure is logged; a stale
   // entry names an interface nobody has any more).
   void cell_gone(const std::string& host_if);
@@ -72,6 +80,7 @@ class SourceLink {
 
   const supervisor::Config& cfg_;
   Apply apply_;
+  Names names_;
   supervisor::InterfaceAddresses lookup_;
   std::map<std::string, std::string> cells_;         // host_if -> user name
   std::map<std::string, netns::SourceNat> applied_;  // host_if -> entry, as in the kernel

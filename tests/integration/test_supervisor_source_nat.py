@@ -18,6 +18,9 @@ The sandbox's host side (up0, 198.18.0.1/24) gets two more addresses,
   connections of ann and cat leave from those, a connection of ann's opened
   before the reload keeps working (conntrack keeps its translation), and
   ben, unchanged, still leaves from .12.
+- hal, created through the API, inherits [egress] upstreams = ["src-b"] and
+  leaves from .12; a PATCH that gives him an explicit empty list (direct)
+  moves his new connections to masquerade at once, without a reload.
 - The cell entries leave the maps when a user is removed.
 
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
@@ -25,10 +28,14 @@ Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 
 import os
 import signal
+import sys
 import time
 
 import harness as h
 import sandbox as sb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_supervisor_api import Api  # noqa: E402
 
 KEYS = {
     "ann": "0123456789abcdef0123456789abce01",
@@ -37,6 +44,7 @@ KEYS = {
     "dan": "0123456789abcdef0123456789abce04",
     "fay": "0123456789abcdef0123456789abce05",
     "gus": "0123456789abcdef0123456789abce06",
+    "hal": "0123456789abcdef0123456789abce07",
 }
 FOREIGN = "198.18.0.99"  # on no interface of the host
 ADDR_A, ADDR_B, ADDR_IF, ADDR_A2, ADDR_IF2 = ("198.18.0.11", "198.18.0.12", "198.18.0.13",
@@ -62,7 +70,10 @@ def upstreams_toml(src_a):
 
 
 def write_config(env, src_a, users):
-    text = env.config_text(users)
+    # [egress] upstreams = ["src-b"]: users the file does not give a list
+    # (hal, made through the API) leave from ben's address.
+    text = env.config_text(users, sections={"egress": {"upstreams": ["src-b"]},
+                                            "connections": {"per_ip_rate": 0}})
     first_user = text.index("[[user]]")
     text = text[:first_user] + upstreams_toml(src_a) + text[first_user:]
     tmp = env.config + ".tmp"
@@ -117,7 +128,7 @@ def test():
             {"name": "ann", "secret": KEYS["ann"], "upstreams": ["src-a"]},
             {"name": "ben", "secret": KEYS["ben"], "upstreams": ["src-b"]},
             {"name": "cat", "secret": KEYS["cat"], "upstreams": ["src-if"]},
-            {"name": "dan", "secret": KEYS["dan"]},
+            {"name": "dan", "secret": KEYS["dan"], "upstreams": []},
             {"name": "fay", "secret": KEYS["fay"], "upstreams": ["src-none"]},
             {"name": "gus", "secret": KEYS["gus"], "upstreams": ["src-foreign"]},
         ]
@@ -146,6 +157,30 @@ def test():
                     % (name, addr, cells.get(name), froms))
         maps = snat_elements()
         sb.log("snat4 before the reload: %s" % " ".join(maps.split()))
+
+        # hal through the API: [egress]'s source, then none after a PATCH.
+        api = Api(sock_path=os.path.join(env.run_dir, "api.sock"))
+        resp = api.post("/v1/users", {"name": "hal", "secrets": [KEYS["hal"]]})
+        h.check(resp.status == 201, "hal created through the API (%r)" % resp)
+        env.require_running(["hal"])
+        froms, n0 = froms_of(env, "hal", n0)
+        h.check(len(froms) == 3 and all(f == ADDR_B for f in froms),
+                "hal (inherits [egress] src-b) leaves from %s (%s)" % (ADDR_B, froms))
+        seen = len(env.log_text())
+        resp = api.patch("/v1/users/hal", {"upstreams": []})
+        h.check(resp.status == 200, "hal's upstreams set to [] through the API (%r)" % resp)
+        want = "cell source set user=hal"
+        deadline = time.monotonic() + 10
+        while want not in env.log_text()[seen:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        h.check("source=masquerade" in "".join(l for l in env.log_text()[seen:].splitlines()
+                                                if want in l),
+                "the PATCH logs hal's cell source as masquerade")
+        froms, n0 = froms_of(env, "hal", n0)
+        h.check(len(froms) == 3 and all(f == sb.HOST_ADDR for f in froms),
+                "after the PATCH hal's new connections are masqueraded (%s)" % froms)
+        resp = api.delete("/v1/users/hal")
+        h.check(resp.status in (200, 204), "hal deleted (%r)" % resp)
 
         # Reload: ann to a new address, srcif0's address moved.
         sb.run(["ip", "addr", "add", ADDR_A2 + "/24", "dev", "up0"])

@@ -41,11 +41,18 @@ struct Fixture {
       {"eth0", {"198.51.100.11", "198.51.100.12"}}, {"eth1", {"198.51.100.13"}}};
   std::vector<std::vector<SourceNat>> applies;  // every call of the apply seam
   bool fail_apply = false;
+  // Assignments given through the API: user -> names (else the file's).
+  std::map<std::string, std::vector<std::string>> assigned;
   SourceLink link{cfg,
                   [this](const std::vector<SourceNat>& e) -> base::Result<void> {
                     if (fail_apply) return base::fail(base::Errc::kNft, "nft: refused");
                     applies.push_back(e);
                     return {};
+                  },
+                  [this](const std::string& n) {
+                    if (auto it = assigned.find(n); it != assigned.end()) return it->second;
+                    return std::vector<std::string>(
+                        supervisor::assigned_names(cfg, supervisor::file_assignment(cfg, n)));
                   },
                   [this](const std::string& n) -> base::Result<std::vector<std::string>> {
                     if (n.empty()) {  // every address of the host
@@ -95,6 +102,18 @@ TEST(SourceLink, InterfaceWithoutAddressRefusesTheCellAndLeavesTheMapsAlone) {
   f.link.update();
   ASSERT_EQ(f.applies.size(), 2u);
   EXPECT_EQ(f.link.applied().at("mtw-cat").addr4, "198.51.100.14");
+}
+
+TEST(SourceLink, RefreshFollowsAnAssignmentChangeOfOneUser) {
+  Fixture f;
+  ASSERT_TRUE(f.link.cell_up("ann", "mtw-ann"));
+  ASSERT_TRUE(f.link.cell_up("cat", "mtw-cat"));
+  f.assigned["ann"] = {};  // an explicit empty list: direct, masqueraded
+  f.link.refresh("ann", "mtw-ann");
+  ASSERT_EQ(f.applies.size(), 3u);
+  EXPECT_EQ(f.applies[2], (std::vector<SourceNat>{{"mtw-cat", "198.51.100.13", ""}}));
+  f.link.refresh("eve", "mtw-eve");  // no cell_up for it: nothing
+  EXPECT_EQ(f.applies.size(), 3u);
 }
 
 TEST(SourceLink, CellGoneRemovesItsEntry) {
