@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/upstream_sync.h"
 #include "netns/reconcile.h"
 #include "proto/secret.h"
 #include "systemd/journal.h"
@@ -356,6 +357,14 @@ base::Result<void> Daemon::open_cells() {
   host_ = std::move(*host);
   egress_ =
       std::make_unique<EgressLink>(io_, *host_, cfg_, users_, [this] { return middle_.proxies(); });
+  sources_ = std::make_unique<SourceLink>(
+      cfg_,
+      [h = host_.get()](const std::vector<netns::SourceNat>& e) { return h->set_source_nat(e); },
+      [this](const std::string& name) {
+        const UserRt* u = users_.find(name);
+        const auto a = u ? assignment_of(u->user) : file_assignment(cfg_, name);
+        return std::vector<std::string>(assigned_names(cfg_, a));
+      });
   return egress_->update();  // before any worker starts
 }
 
@@ -488,8 +497,9 @@ void Daemon::finish_shutdown() {
   if (host_ && store_) sweep();
   const std::size_t cells = release_children_and_cells();
   if (host_) (void)host_->reap();
-  egress_.reset();  // its sets are in the host's table
-  host_.reset();    // removes the nft table
+  egress_.reset();   // its sets are in the host's table
+  sources_.reset();  // and so are its maps
+  host_.reset();     // removes the nft table
   if (store_) event(std::nullopt, "stopped", "cells=" + std::to_string(cells));
   log()->info("stopped cells_removed={}", cells);
   std::error_code fec;

@@ -95,6 +95,11 @@ void Daemon::start_user(UserRt& u) {
     u.billed_bytes = {};
     users_.bind_cell(u);
   }
+  // Before the worker: its first connection must already leave from its source.
+  if (sources_) {
+    if (auto r = sources_->cell_up(u.user.name, u.cell->names().host_if); !r)
+      return fail_worker_start(u, "cell source: " + r.error().context);
+  }
   spawn_worker(u);
 }
 
@@ -290,6 +295,8 @@ void Daemon::send_settings(UserRt& u) {
 }
 
 void Daemon::send_egress(UserRt& u) {
+  // Its cell's source follows its upstreams too (docs/cells.md).
+  if (sources_ && u.cell) sources_->refresh(u.user.name, u.cell->names().host_if);
   if (!u.worker || !u.worker->ready || u.worker->gone) return;
   auto spec = egress_for(cfg_, u.user.name, assignment_of(u.user));
   if (!spec) {
@@ -365,6 +372,7 @@ void Daemon::teardown_user(UserRt& u, UserState next, std::string_view why) {
   for (auto& h : u.held) mask_via_gate(std::move(h.handoff), std::move(h.fd));
   u.held.clear();
   if (u.cell) {
+    if (sources_) sources_->cell_gone(u.cell->names().host_if);
     if (auto r = u.cell->destroy(); !r) {
       log()->warn("cell teardown failed user={} error={}", u.user.name, r.error().to_string());
     }

@@ -44,6 +44,7 @@
 #include "daemon/gate_link.h"
 #include "daemon/mask_link.h"
 #include "daemon/middle_link.h"
+#include "daemon/source_link.h"
 #include "daemon/usage_ledger.h"
 #include "daemon/user_policy.h"
 #include "daemon/user_registry.h"
@@ -259,7 +260,8 @@ class Daemon final : public api::Service {
   Config cfg_;
   std::optional<Store> store_;
   std::unique_ptr<netns::CellHost> host_;
-  std::unique_ptr<EgressLink> egress_;  // with host_ (open_cells), after it: destroyed first
+  std::unique_ptr<EgressLink> egress_;   // with host_ (open_cells), after it: destroyed first
+  std::unique_ptr<SourceLink> sources_;  // likewise: the cells' SNAT maps
   // After io_: destroyed (joined) first, so its last post finds io_ alive.
   std::unique_ptr<netns::CounterPoller> poller_;
   bool poller_failed_ = false;   // could not start: sweeps dump on the loop

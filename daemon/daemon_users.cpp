@@ -353,6 +353,7 @@ base::Result<api::ReloadOutcome> Daemon::reload_config() {
   event_log_.set_capacity(cfg_.api.events_kept);
   base::init_logging(opts_.log_level.empty() ? cfg_.server.log_level : opts_.log_level);
   if (egress_) (void)egress_->update();  // logged there; on failure the previous sets stay
+  if (sources_) sources_->update();      // a user's source (or its interface's address) may change
   auto stored = store_->list_users();
   if (!stored) {
     log()->error("reload: store list failed error={}", stored.error().to_string());
