@@ -298,7 +298,8 @@ DbusResult<MaskProfilesReply> DbusHandlers::mask_profiles() {
 DbusResult<std::vector<VariantMap>> DbusHandlers::upstreams() {
   const json::value body = api::detail::to_json(service_.server_status().upstreams);
   std::vector<VariantMap> out;
-  for (const auto& u : body.at("upstreams").as_array()) out.push_back(to_variant_map(u.as_object()));
+  for (const auto& u : body.at("upstreams").as_array())
+    out.push_back(to_variant_map(u.as_object()));
   return out;
 }
 
