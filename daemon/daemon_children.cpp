@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -150,6 +151,27 @@ void Daemon::spawn_worker(UserRt& u) {
   }
   SpawnSpec spec;
   spec.argv = worker_argv();
+  // A cell that leaves through its own source address (source_link.h) is
+  // seen by the middle proxies at that address, which their key derivation
+  // uses: it replaces the host's (a later change of the source reaches the
+  // worker at its next start). A configured [middle] public_ip stays: the
+  // operator knows of a NAT beyond this host.
+  if (cfg_.middle.public_ip.empty() && sources_ && u.cell) {
+    const auto& applied = sources_->applied();
+    const auto it = applied.find(u.cell->names().host_if);
+    const std::string ip =
+        it == applied.end()
+            ? std::string()
+            : (cfg_.telegram.prefer_ipv6 && !it->second.addr6.empty() ? it->second.addr6
+                                                                      : it->second.addr4);
+    if (!ip.empty()) {
+      auto flag = std::find(spec.argv.begin(), spec.argv.end(), "--public-ip");
+      if (flag != spec.argv.end() && flag + 1 != spec.argv.end())
+        *(flag + 1) = ip;
+      else
+        spec.argv.insert(spec.argv.end(), {"--public-ip", ip});
+    }
+  }
   spec.env = child_env();
   spec.netns_fd = ns->get();
   spec.uid = uid;
