@@ -85,8 +85,9 @@ Result<StoreListener::Wait> StoreListener::advance() {
       case PGRES_POLLING_FAILED:
         return tl::unexpected(pg_connect_error(c));
       case PGRES_POLLING_OK:
-      default:
         break;
+      default:  // PGRES_POLLING_ACTIVE: unused by libpq since 7.4; poll again
+        return Wait::kWrite;
     }
     s_->connected = true;
     if (PQsetnonblocking(c, 1) != 0) return tl::unexpected(lost(c, "non-blocking mode"));
