@@ -145,6 +145,8 @@ base::Result<void> Daemon::start() {
   store_.emplace(std::move(*store));
   event_log_.set_store(&*store_);
   fleet_.emplace(cfg_.store.backend, store_->host_name());
+  // Other hosts add to the users' usage only through a shared database.
+  if (cfg_.store.backend == StoreEngine::kPostgresql) fleet_usage_.emplace();
   if (auto r = sync_config_users(cfg_, true); !r) return r;
   lookup_public_host();
   if (cfg_.cells.nat && middle_.wanted() &&
@@ -212,6 +214,13 @@ base::Result<void> Daemon::start_children() {
   if (auto r = gate_.start(); !r) return r;
   load_users_from_store();
   gate_.send_table();
+  if (cfg_.store.backend == StoreEngine::kPostgresql) {
+    follow_ = std::make_unique<UserFollow>(
+        io_, cfg_.store,
+        UserFollow::Hooks{[this](const std::vector<std::string>& n) { apply_user_changes(n); },
+                          [this] { resync_users(); }});
+    follow_->start();
+  }
   return {};
 }
 
@@ -510,6 +519,7 @@ void Daemon::finish_shutdown() {
 // Timers, signals, the API, D-Bus and webhooks: nothing new starts.
 void Daemon::stop_services() {
   if (watchdog_timer_) watchdog_timer_->cancel();
+  if (follow_) follow_->stop();
   if (dbus_) dbus_->stop();
   sweep_timer_.cancel();
   rebalance_timer_.cancel();

@@ -291,6 +291,8 @@ void Daemon::finish_sweep(
     log()->error("usage not stored, kept for the next sweep users={} error={}", ledger_.pending(),
                  s.error().to_string());
   }
+  // After the commit: the fleet totals include this host's stored bytes.
+  if (fleet_usage_) fleet_usage_->refresh(*store_, users_, Clock::now());
   if (fleet_) fleet_->refresh(*store_, now, Clock::now());
   const double store_ms = since(store0);
   const auto policy0 = Clock::now();

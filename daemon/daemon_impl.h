@@ -40,12 +40,14 @@
 #include "daemon/daemon.h"
 #include "daemon/egress_link.h"
 #include "daemon/event_log.h"
+#include "daemon/fleet_usage.h"
 #include "daemon/fleet_view.h"
 #include "daemon/gate_link.h"
 #include "daemon/mask_link.h"
 #include "daemon/middle_link.h"
 #include "daemon/source_link.h"
 #include "daemon/usage_ledger.h"
+#include "daemon/user_follow.h"
 #include "daemon/user_policy.h"
 #include "daemon/user_registry.h"
 #include "netns/cell.h"
@@ -159,6 +161,16 @@ class Daemon final : public api::Service {
   void load_users_from_store();
   void reconcile_user(const StoredUser& u);
   void remove_user_rt(UserId id);
+  // Brings the running users in line with `stored`, the store's whole list:
+  // running users missing from it removed first (a name or a secret may
+  // have passed to a new user), then each new or changed one through
+  // reconcile_user; `all`: the unchanged ones too (a reload: [defaults] or
+  // [[upstream]] may have changed what they resolve to).
+  void apply_stored_users(const std::vector<StoredUser>& stored, bool all);
+  // A shared store (user_follow.h): users named in its notifications, read
+  // and applied one by one; and the whole list re-read.
+  void apply_user_changes(const std::vector<std::string>& names);
+  void resync_users();
   base::Result<api::ReloadOutcome> reload_config();
   std::vector<std::string> keep_restart_only_settings(Config& next) const;
   bool servable(const UserRt& u, UnixSeconds now) const;
@@ -309,6 +321,10 @@ class Daemon final : public api::Service {
   BandwidthShare bandwidth_{cfg_, users_,
                             cell_ops_};  // [bandwidth]: each user's share, from the sweep
   std::optional<FleetView> fleet_;       // the store's hosts (GET /v1/fleet), from the sweep
+  // PostgreSQL store: the users' fleet-wide period usage, from the sweep.
+  std::optional<FleetUsage> fleet_usage_;
+  // PostgreSQL store: other hosts' user changes, as they are notified.
+  std::unique_ptr<UserFollow> follow_;
 
   systemd::Notifier notifier_;  // reads and clears $NOTIFY_SOCKET before any child is spawned
   std::unique_ptr<systemd::DbusManager> dbus_;

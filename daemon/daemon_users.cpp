@@ -44,6 +44,13 @@ bool same_definition(const StoredUser& a, const StoredUser& b) {
          a.upstream_password == b.upstream_password && a.origin == b.origin;
 }
 
+// Every field of the stored definition, the id and times included: a user
+// the store holds exactly as it runs needs nothing done.
+bool same_stored(const StoredUser& a, const StoredUser& b) {
+  return a.id == b.id && same_definition(a, b) && a.secret_expires == b.secret_expires &&
+         a.created_at == b.created_at;
+}
+
 // The upstream assignments of users added at run time must hold under the
 // new file: an [[upstream]] they name removed or turned into one that
 // needs a password they lack would leave their workers without an egress.
@@ -259,6 +266,67 @@ void Daemon::remove_user_rt(UserId id) {
   gate_.table_changed();
 }
 
+void Daemon::apply_stored_users(const std::vector<StoredUser>& stored, bool all) {
+  std::set<UserId> present;
+  for (const auto& s : stored) present.insert(s.id);
+  std::vector<UserId> gone;
+  for (const auto& [id, u] : users_)
+    if (!present.count(id)) gone.push_back(id);
+  for (UserId id : gone) {
+    if (!all) log()->info("user removed name={} reason=store", users_.find(id)->user.name);
+    remove_user_rt(id);
+  }
+  for (const auto& s : stored) {
+    if (!all) {
+      const UserRt* u = users_.find(s.id);
+      if (u && same_stored(u->user, s)) continue;
+      log()->info("user {} name={} reason=store", u ? "changed" : "added", s.name);
+    }
+    reconcile_user(s);
+  }
+}
+
+void Daemon::apply_user_changes(const std::vector<std::string>& names) {
+  if (stopping_) return;
+  std::set<std::string_view> done;
+  for (const std::string& name : names) {
+    if (!done.insert(name).second) continue;
+    auto s = store_->find_user(name);
+    if (!s) {
+      // The periodic resync catches it up.
+      log()->warn("changed user not read name={} error={}", name, s.error().to_string());
+      continue;
+    }
+    UserRt* running = users_.find(name);
+    // Gone, or removed and added again under the same name (a new id).
+    if (running && (!*s || running->user.id != (*s)->id)) {
+      log()->info("user removed name={} reason=store", name);
+      remove_user_rt(running->user.id);
+      running = nullptr;
+    }
+    if (!*s) continue;
+    if (running && same_stored(running->user, **s)) continue;  // this host's own change
+    log()->info("user {} name={} reason=store", running ? "changed" : "added", name);
+    reconcile_user(**s);
+  }
+  gate_.send_table_if_dirty();
+  refresh_lanes();
+  write_status();
+}
+
+void Daemon::resync_users() {
+  if (stopping_) return;
+  auto stored = store_->list_users();
+  if (!stored) {
+    log()->warn("user resync failed, the running users stay error={}", stored.error().to_string());
+    return;
+  }
+  apply_stored_users(*stored, false);
+  gate_.send_table_if_dirty();
+  refresh_lanes();
+  write_status();
+}
+
 base::Result<api::ReloadOutcome> Daemon::reload() {
   // RELOADING=1 ... READY=1 brackets the reload for `systemctl reload`,
   // whether the file was taken or rejected (the old one then stays).
@@ -359,15 +427,7 @@ base::Result<api::ReloadOutcome> Daemon::reload_config() {
     log()->error("reload: store list failed error={}", stored.error().to_string());
     return base::fail(stored.error().code, stored.error().to_string());
   }
-  std::set<UserId> present;
-  for (const auto& s : *stored) {
-    present.insert(s.id);
-    reconcile_user(s);
-  }
-  std::vector<UserId> gone;
-  for (const auto& [id, u] : users_)
-    if (!present.count(id)) gone.push_back(id);
-  for (UserId id : gone) remove_user_rt(id);
+  apply_stored_users(*stored, true);
   if (gate_args_changed && gate_.child()) {
     log()->info("reload: restarting the gate for new mask/handshake settings");
     gate_.terminate();

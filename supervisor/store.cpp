@@ -26,6 +26,8 @@ std::int64_t day_of(UnixSeconds t) {
   return t >= 0 ? t / kSecondsPerDay : -((-t + kSecondsPerDay - 1) / kSecondsPerDay);
 }
 
+}  // namespace
+
 // The first line of the password file. A password is never put in an error.
 Result<std::string> read_password_file(const std::string& path) {
   base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -46,8 +48,6 @@ Result<std::string> read_password_file(const std::string& path) {
     return base::fail(Errc::kBadInput, "store: password_file " + path + " is empty");
   return text;
 }
-
-}  // namespace
 
 std::string newer_schema_message(int found) {
   return "store: schema version " + std::to_string(found) + " is newer than this mtwarden (" +
@@ -251,6 +251,27 @@ Result<Usage> Store::period_usage(UserId user, UnixSeconds period_start) {
     sum.bytes_down += h.usage.bytes_down;
   }
   return sum;
+}
+
+Result<std::vector<Usage>> StoreBackend::period_usages(std::span<const PeriodKey> keys) {
+  std::vector<Usage> out;
+  out.reserve(keys.size());
+  for (const PeriodKey& k : keys) {
+    auto rows = period_usage_by_host(k.user, k.period_start);
+    if (!rows) return tl::unexpected(rows.error());
+    Usage sum;
+    for (const HostUsage& h : *rows) {
+      sum.bytes_up += h.usage.bytes_up;
+      sum.bytes_down += h.usage.bytes_down;
+    }
+    out.push_back(sum);
+  }
+  return out;
+}
+
+Result<std::vector<Usage>> Store::period_usages(std::span<const PeriodKey> keys) {
+  if (keys.empty()) return std::vector<Usage>{};
+  return backend_->period_usages(keys);
 }
 
 Result<std::vector<HostRecord>> Store::list_hosts() { return backend_->list_hosts(); }

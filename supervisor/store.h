@@ -115,6 +115,12 @@ struct MonthUsage {
   Usage usage;
 };
 
+// A user's quota period, as Store::period_usages reads it.
+struct PeriodKey {
+  UserId user = 0;
+  UnixSeconds period_start = 0;
+};
+
 // One host's share of a user's usage (Store::period_usage_by_host).
 struct HostUsage {
   std::string host;  // "" = recorded before hosts were named (schema < 5)
@@ -214,6 +220,10 @@ class Store {
   // Usage within the period starting at `period_start`, summed over every
   // host (zero if none).
   [[nodiscard]] base::Result<Usage> period_usage(UserId user, UnixSeconds period_start);
+  // period_usage of many users at once, in the order of `keys`: on
+  // PostgreSQL one query for all of them (the supervisor re-reads its
+  // users' fleet totals every few seconds), on SQLite one lookup each.
+  [[nodiscard]] base::Result<std::vector<Usage>> period_usages(std::span<const PeriodKey> keys);
   // The same per host that recorded any, ordered by host name.
   [[nodiscard]] base::Result<std::vector<HostUsage>> period_usage_by_host(UserId user,
                                                                           UnixSeconds period_start);

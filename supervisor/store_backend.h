@@ -18,6 +18,8 @@
 #include "base/error.h"
 #include "supervisor/store.h"
 
+struct pg_conn;  // libpq's PGconn
+
 namespace mtw::supervisor {
 
 class StoreBackend {
@@ -48,6 +50,11 @@ class StoreBackend {
 
   [[nodiscard]] virtual base::Result<std::vector<HostUsage>> period_usage_by_host(
       UserId user, UnixSeconds period_start) = 0;
+  // Every key's usage summed over the hosts, in the order of `keys`. By
+  // default one period_usage_by_host each (a local file); PostgreSQL
+  // answers all in one round trip.
+  [[nodiscard]] virtual base::Result<std::vector<Usage>> period_usages(
+      std::span<const PeriodKey> keys);
   // Days since 1970-01-01 in [from_day, to_day), all hosts summed.
   [[nodiscard]] virtual base::Result<std::vector<DayUsage>> daily_history(UserId user,
                                                                           std::int64_t from_day,
@@ -76,6 +83,36 @@ class StoreBackend {
 [[nodiscard]] base::Result<std::unique_ptr<StoreBackend>> open_pg_backend(
     const std::string& conninfo, const std::string& password, int schema_version,
     std::string host_name);
+
+// libpq's connection keywords and values for `conninfo` with the defaults
+// the store uses (timeouts, keepalives) and `password` (empty = none); both
+// arrays end in nullptr, for PQconnectdbParams/PQconnectStartParams with
+// expand_dbname = 1. Holds copies of the strings. Never printed.
+class PgConnectParams {
+ public:
+  PgConnectParams(const std::string& conninfo, const std::string& password);
+  PgConnectParams(const PgConnectParams&) = delete;
+  PgConnectParams& operator=(const PgConnectParams&) = delete;
+  const char* const* keys() const noexcept { return keys_.data(); }
+  const char* const* values() const noexcept { return values_.data(); }
+
+ private:
+  std::string conninfo_, password_;
+  std::vector<const char*> keys_, values_;
+};
+
+// What a failed PostgreSQL connection attempt says, as an error code
+// (kPermission, kNotFound, kSyscall), for the store and its listener.
+base::Error pg_connect_error(pg_conn* c);
+
+// The first line of [store] password_file (kSyscall when unreadable,
+// kBadInput when empty or over 4 KiB). The password is never in an error.
+[[nodiscard]] base::Result<std::string> read_password_file(const std::string& path);
+
+// The PostgreSQL channel the store NOTIFYs on when a user is added,
+// changed or removed, in the same transaction; the payload is the user's
+// name. Every host LISTENs on it (StoreListener, store_listen.h).
+inline constexpr std::string_view kUsersChannel = "mtwarden_users";
 
 // The message of a migration error when the database is newer than the code.
 std::string newer_schema_message(int found);

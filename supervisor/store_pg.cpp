@@ -164,7 +164,9 @@ std::string int_array(const std::vector<std::int64_t>& v) {
 // What a failed connection attempt says, as an error code. libpq gives no
 // SQLSTATE before the session exists, so the server's message is read (it
 // speaks English unless lc_messages says otherwise; then kSyscall).
-base::Error connect_error(PGconn* c) {
+}  // namespace
+
+base::Error pg_connect_error(PGconn* c) {
   const std::string why = trimmed(PQerrorMessage(c));
   Errc code = Errc::kSyscall;
   if (why.find("password authentication failed") != std::string::npos ||
@@ -176,6 +178,10 @@ base::Error connect_error(PGconn* c) {
     code = Errc::kNotFound;
   return base::Error{code, 0, "store: postgresql connect failed: " + why};
 }
+
+namespace {
+
+base::Error connect_error(PGconn* c) { return pg_connect_error(c); }
 
 class PgBackend final : public StoreBackend {
  public:
@@ -199,6 +205,7 @@ class PgBackend final : public StoreBackend {
   Result<std::vector<HostRecord>> list_hosts() override;
   Result<std::vector<HostUsage>> period_usage_by_host(UserId user,
                                                       UnixSeconds period_start) override;
+  Result<std::vector<Usage>> period_usages(std::span<const PeriodKey> keys) override;
   Result<std::vector<DayUsage>> daily_history(UserId user, std::int64_t from_day,
                                               std::int64_t to_day) override;
   Result<std::vector<MonthUsage>> monthly_history(UserId user, std::int64_t from_day,
@@ -241,6 +248,9 @@ class PgBackend final : public StoreBackend {
   [[nodiscard]] Result<void> run(std::string_view sql, const std::vector<Param>& params,
                                  std::string_view context);
   [[nodiscard]] Result<void> write_secrets(UserId id, const StoredUser& user);
+  // Tells every host LISTENing on kUsersChannel that user `name` changed:
+  // delivered when the caller's transaction commits, not if it rolls back.
+  [[nodiscard]] Result<void> notify_user(const std::string& name);
   [[nodiscard]] Result<StoredUser> read_user_row(const PGresult* r, int row);
   [[nodiscard]] Result<std::vector<StoredUser>> read_users(std::string_view where,
                                                            const std::vector<Param>& params);
@@ -443,6 +453,10 @@ Result<std::vector<StoredUser>> PgBackend::read_users(std::string_view where,
   return out;
 }
 
+Result<void> PgBackend::notify_user(const std::string& name) {
+  return run("SELECT pg_notify($1, $2)", {std::string(kUsersChannel), name}, "notify user change");
+}
+
 Result<void> PgBackend::write_secrets(UserId id, const StoredUser& user) {
   if (auto r = run("DELETE FROM secrets WHERE user_id = $1", {num(id)}, "delete secrets"); !r)
     return r;
@@ -474,6 +488,7 @@ Result<UserId> PgBackend::add_user(const StoredUser& user, UnixSeconds now) {
   if (!r) return tl::unexpected(r.error());
   const UserId id = int_at(r->get(), 0, 0);
   if (auto w = write_secrets(id, user); !w) return tl::unexpected(w.error());
+  if (auto n = notify_user(user.name); !n) return tl::unexpected(n.error());
   if (auto c = tx->commit(); !c) return tl::unexpected(c.error());
   return id;
 }
@@ -495,15 +510,19 @@ Result<void> PgBackend::update_user(const StoredUser& user) {
   if (std::string_view(PQcmdTuples(r->get())) == "0")
     return base::fail(Errc::kNotFound, "store: no user with id " + std::to_string(user.id));
   if (auto w = write_secrets(user.id, user); !w) return w;
+  if (auto n = notify_user(user.name); !n) return n;
   return tx->commit();
 }
 
 Result<void> PgBackend::remove_user(std::string_view name) {
+  auto tx = begin();
+  if (!tx) return tl::unexpected(tx.error());
   auto r = exec("DELETE FROM users WHERE name = $1", {std::string(name)}, "remove user");
   if (!r) return tl::unexpected(r.error());
   if (std::string_view(PQcmdTuples(r->get())) == "0")
     return base::fail(Errc::kNotFound, "store: no user named " + std::string(name));
-  return {};
+  if (auto n = notify_user(std::string(name)); !n) return n;
+  return tx->commit();
 }
 
 Result<std::optional<StoredUser>> PgBackend::find_user(std::string_view name) {
@@ -638,6 +657,34 @@ Result<std::vector<HostUsage>> PgBackend::period_usage_by_host(UserId user,
   return out;
 }
 
+Result<std::vector<Usage>> PgBackend::period_usages(std::span<const PeriodKey> keys) {
+  std::vector<std::int64_t> user, start;
+  user.reserve(keys.size());
+  start.reserve(keys.size());
+  for (const PeriodKey& k : keys) {
+    user.push_back(k.user);
+    start.push_back(k.period_start);
+  }
+  // One round trip for every key: the primary key (user_id, period_start,
+  // host) finds each user's rows; keys without rows sum to zero.
+  auto r = exec(
+      "SELECT t.i, COALESCE(SUM(p.bytes_up), 0)::bigint, COALESCE(SUM(p.bytes_down), 0)::bigint "
+      "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(u, s, i) "
+      "LEFT JOIN usage_period p ON p.user_id = t.u AND p.period_start = t.s "
+      "GROUP BY t.i ORDER BY t.i",
+      {int_array(user), int_array(start)}, "read period usages");
+  if (!r) return tl::unexpected(r.error());
+  std::vector<Usage> out(keys.size());
+  for (int i = 0; i < PQntuples(r->get()); ++i) {
+    const std::int64_t at = int_at(r->get(), i, 0) - 1;  // ORDINALITY counts from 1
+    if (at < 0 || static_cast<std::size_t>(at) >= out.size())
+      return base::fail(Errc::kInternal, "store: read period usages: row out of range");
+    out[static_cast<std::size_t>(at)] = {static_cast<std::uint64_t>(int_at(r->get(), i, 1)),
+                                         static_cast<std::uint64_t>(int_at(r->get(), i, 2))};
+  }
+  return out;
+}
+
 Result<std::vector<DayUsage>> PgBackend::daily_history(UserId user, std::int64_t from_day,
                                                        std::int64_t to_day) {
   auto r = exec(
@@ -733,30 +780,35 @@ Result<std::vector<Event>> PgBackend::events(std::optional<UserId> user, std::si
 
 }  // namespace
 
-Result<std::unique_ptr<StoreBackend>> open_pg_backend(const std::string& conninfo,
-                                                      const std::string& password,
-                                                      int schema_version, std::string host_name) {
+PgConnectParams::PgConnectParams(const std::string& conninfo, const std::string& password)
+    : conninfo_(conninfo), password_(password) {
   // Keywords in order; later ones win. `dbname` is expanded as the whole
   // connection string (expand_dbname), so the operator's string overrides
   // the defaults before it; the password comes after it and is never part
   // of any string we print. The calls block the supervisor's thread: a
   // server that goes silent is given up on after ~20 s (keepalives, and
   // tcp_user_timeout for unacknowledged writes), not the kernel's minutes.
-  std::vector<const char*> keys = {"connect_timeout",
-                                   "keepalives_idle",
-                                   "keepalives_interval",
-                                   "keepalives_count",
-                                   "tcp_user_timeout",
-                                   "fallback_application_name",
-                                   "dbname"};
-  std::vector<const char*> values = {"10", "10", "5", "2", "10000", "mtwarden", conninfo.c_str()};
-  if (!password.empty()) {
-    keys.push_back("password");
-    values.push_back(password.c_str());
+  keys_ = {"connect_timeout",
+           "keepalives_idle",
+           "keepalives_interval",
+           "keepalives_count",
+           "tcp_user_timeout",
+           "fallback_application_name",
+           "dbname"};
+  values_ = {"10", "10", "5", "2", "10000", "mtwarden", conninfo_.c_str()};
+  if (!password_.empty()) {
+    keys_.push_back("password");
+    values_.push_back(password_.c_str());
   }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  Conn conn(PQconnectdbParams(keys.data(), values.data(), 1));
+  keys_.push_back(nullptr);
+  values_.push_back(nullptr);
+}
+
+Result<std::unique_ptr<StoreBackend>> open_pg_backend(const std::string& conninfo,
+                                                      const std::string& password,
+                                                      int schema_version, std::string host_name) {
+  const PgConnectParams params(conninfo, password);
+  Conn conn(PQconnectdbParams(params.keys(), params.values(), 1));
   if (!conn) return base::fail(Errc::kInternal, "store: postgresql: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) return tl::unexpected(connect_error(conn.get()));
   // libpq prints the server's notices to stderr by default ("relation ...

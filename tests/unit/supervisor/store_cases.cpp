@@ -348,6 +348,32 @@ TEST_P(StoreCases, TwoHostsDeltasAreSummedAndKeptApart) {
   EXPECT_EQ(h1.period_usage(a, p.start).value(), (Usage{0, 0}));
 }
 
+TEST_P(StoreCases, PeriodUsagesReadEveryUsersFleetTotalInKeyOrder) {
+  Store h1 = open("h1");
+  Store h2 = open("h2");
+  const UserId a = h1.add_user(user("a", "sa"), 1).value();
+  const UserId b = h1.add_user(user("b", "sb"), 1).value();
+  const UserId c = h1.add_user(user("c", "sc"), 1).value();
+  const PeriodBounds p{utc(2024, 3, 1), utc(2024, 4, 1)};
+  const PeriodBounds q{utc(2024, 4, 1), utc(2024, 5, 1)};
+  const UsageDelta d1[] = {{a, 10, 100, p}, {b, 5, 6, p}};
+  const UsageDelta d2[] = {{a, 1, 2, p}, {b, 7, 8, q}};
+  ASSERT_TRUE(h1.apply_sweep(d1, utc(2024, 3, 5)));
+  ASSERT_TRUE(h2.apply_sweep(d2, utc(2024, 3, 5)));
+  // a: both hosts summed; b: only its period q's row; c: none; a again in
+  // a period without rows. The order is the keys' own.
+  const PeriodKey keys[] = {{b, q.start}, {a, p.start}, {c, p.start}, {a, q.start}, {b, p.start}};
+  for (Store* s : {&h1, &h2}) {
+    auto got = s->period_usages(keys);
+    ASSERT_TRUE(got) << got.error().to_string();
+    EXPECT_EQ(*got, (std::vector<Usage>{{7, 8}, {11, 102}, {0, 0}, {0, 0}, {5, 6}}));
+  }
+  EXPECT_TRUE(h1.period_usages({}).value().empty());
+  // An unknown user reads as zero, like period_usage.
+  const PeriodKey unknown[] = {{c + 1000, p.start}};
+  EXPECT_EQ(h1.period_usages(unknown).value(), (std::vector<Usage>{{0, 0}}));
+}
+
 TEST_P(StoreCases, ListHostsShowsEveryHostWithItsLastSweep) {
   Store h1 = open("h1");
   Store h2 = open("h2");

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -22,11 +23,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
 #include "supervisor/config.h"
 #include "supervisor/store.h"
+#include "supervisor/store_listen.h"
 #include "tests/unit/netns/sandbox.h"
 #include "tests/unit/supervisor/store_cases.h"
 
@@ -414,6 +417,90 @@ TEST_F(PgStore, AConnectionCutBetweenSweepsIsReestablishedWithoutLoss) {
   kept[0].bytes_up += 1;  // the next sweep's bytes merged in, as the daemon does
   ASSERT_TRUE(s->apply_sweep(kept, 12)) << "reconnects";
   EXPECT_EQ(s->period_usage(a, 0).value(), (Usage{3 + 3 + 1, 4 + 4}));
+}
+
+// Drives the listener as the event loop does (poll on its socket for what
+// it asks) until `done` holds: true, false after 10 s, or its error.
+base::Result<bool> drive(StoreListener& l, StoreListener::Wait& w,
+                         const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    pollfd p{l.socket(), static_cast<short>(w == StoreListener::Wait::kRead ? POLLIN : POLLOUT), 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    auto r = l.advance();
+    if (!r) return tl::unexpected(r.error());
+    w = *r;
+  }
+  return true;
+}
+
+StoredUser named(const std::string& name, const std::string& secret) {
+  StoredUser u;
+  u.name = name;
+  u.secrets = {secret};
+  return u;
+}
+
+TEST_F(PgStore, AListenerHearsEveryCommittedUserChange) {
+  auto s = target_->open("h1", kSchemaVersion);
+  ASSERT_TRUE(s) << s.error().to_string();
+  auto l = StoreListener::start(target_->config("h2"));
+  ASSERT_TRUE(l) << l.error().to_string();
+  StoreListener::Wait w = StoreListener::Wait::kWrite;
+  auto sub = drive(*l, w, [&] { return l->subscribed(); });
+  ASSERT_TRUE(sub && *sub) << (sub ? "timed out" : sub.error().to_string());
+  StoredUser a = named("a", "sa");
+  a.id = s->add_user(a, 1).value();
+  a.comment = "changed";
+  ASSERT_TRUE(s->update_user(a));
+  ASSERT_TRUE(s->remove_user("a"));
+  // Refused (its secret is taken): rolled back, so nothing is heard of it.
+  ASSERT_TRUE(s->add_user(named("c", "sc"), 1));
+  EXPECT_FALSE(s->add_user(named("b", "sc"), 1));
+  EXPECT_FALSE(s->remove_user("nobody"));
+  ASSERT_TRUE(s->add_user(named("d", "sd"), 1));
+  std::vector<std::string> got;
+  auto heard = drive(*l, w, [&] {
+    for (auto& n : l->take_changes()) got.push_back(std::move(n));
+    return got.size() >= 5;
+  });
+  ASSERT_TRUE(heard && *heard) << (heard ? "timed out" : heard.error().to_string());
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "a", "a", "c", "d"}));
+}
+
+TEST_F(PgStore, AListenerReportsItsLostConnection) {
+  auto l = StoreListener::start(target_->config("h2"));
+  ASSERT_TRUE(l) << l.error().to_string();
+  StoreListener::Wait w = StoreListener::Wait::kWrite;
+  auto sub = drive(*l, w, [&] { return l->subscribed(); });
+  ASSERT_TRUE(sub && *sub) << (sub ? "timed out" : sub.error().to_string());
+  ASSERT_EQ(run_sql(PgServer::get().admin_conninfo(),
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                        target_->db() + "' AND usename = 'app'"),
+            "");
+  auto r = drive(*l, w, [] { return false; });
+  ASSERT_FALSE(r) << "the cut is seen";
+  EXPECT_EQ(r.error().code, base::Errc::kSyscall);
+  EXPECT_NE(r.error().context.find("store listener"), std::string::npos) << r.error().context;
+}
+
+TEST_F(PgStore, AListenerWithTheWrongPasswordFailsWithoutThePassword) {
+  StoreConfig c = target_->config("h2");
+  c.password_file = write_file("listener-wrong.pw", "not-the-password-78\n");
+  auto l = StoreListener::start(c);
+  ASSERT_TRUE(l) << l.error().to_string();  // connecting happens in advance()
+  StoreListener::Wait w = StoreListener::Wait::kWrite;
+  auto r = drive(*l, w, [&] { return l->subscribed(); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, base::Errc::kPermission) << r.error().to_string();
+  EXPECT_EQ(r.error().context.find("not-the-password-78"), std::string::npos);
+}
+
+TEST(StoreListenerConfig, ASqliteStoreHasNoListener) {
+  auto l = StoreListener::start(StoreConfig{});
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code, base::Errc::kBadInput);
 }
 
 }  // namespace
