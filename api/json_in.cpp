@@ -169,6 +169,8 @@ ApiResult<void> limit_field(UserPatch& p, std::string_view key, const json::valu
     return nullable(p.max_unique_ips, v, range(supervisor::kMaxUniqueIpsRange));
   if (key == "idle_teardown_s")
     return nullable(p.idle_teardown_s, v, range(supervisor::kIdleTeardownRange));
+  if (key == "bandwidth_weight")
+    return nullable(p.bandwidth_weight, v, range(supervisor::kBandwidthWeightRange));
   if (key == "on_demand")
     return nullable(p.on_demand, v, [&](const json::value& x) { return boolean(f, x); });
   return bad(f, "unknown field " + f);

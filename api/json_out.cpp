@@ -260,6 +260,7 @@ void write_user_status(Writer& w, const UserStatus& s) {
   w.field("rate_up_bps", s.rate_up_bps).field("rate_down_bps", s.rate_down_bps);
   w.field("measured_up_bps", s.measured_up_bps).field("measured_down_bps", s.measured_down_bps);
   w.field("share_up_bps", s.share_up_bps).field("share_down_bps", s.share_down_bps);
+  w.field("bandwidth_weight", s.bandwidth_weight);
   w.field("bytes_up_total", s.bytes_up_total).field("bytes_down_total", s.bytes_down_total);
   w.field("egress_dropped", s.egress_dropped);
   w.key("middle").begin_object();
@@ -303,7 +304,8 @@ json::value limits_json(const supervisor::Limits& l, json::storage_ptr sp) {
                        {"max_connections", l.max_connections},
                        {"max_unique_ips", l.max_unique_ips},
                        {"on_demand", l.on_demand},
-                       {"idle_teardown_s", l.idle_teardown_s}},
+                       {"idle_teardown_s", l.idle_teardown_s},
+                       {"bandwidth_weight", l.bandwidth_weight}},
                       std::move(sp));
 }
 
@@ -320,6 +322,7 @@ json::value overrides_json(const supervisor::LimitOverrides& o, json::storage_pt
   if (o.max_unique_ips) j["max_unique_ips"] = *o.max_unique_ips;
   if (o.on_demand) j["on_demand"] = *o.on_demand;
   if (o.idle_teardown_s) j["idle_teardown_s"] = *o.idle_teardown_s;
+  if (o.bandwidth_weight) j["bandwidth_weight"] = *o.bandwidth_weight;
   return j;
 }
 

@@ -73,6 +73,7 @@ struct UserStatus {
   std::uint64_t rate_up_bps = 0, rate_down_bps = 0;          // limits in force (0 = unlimited)
   std::uint64_t measured_up_bps = 0, measured_down_bps = 0;  // last sweep
   std::uint64_t share_up_bps = 0, share_down_bps = 0;  // of the host bandwidth budget (0 = none)
+  std::uint32_t bandwidth_weight = 1;                  // its weight in that budget's split
   std::uint64_t bytes_up_total = 0, bytes_down_total = 0;  // veth, since the supervisor started
   std::uint64_t egress_dropped = 0;  // packets the cell's egress filter dropped, since start
   // The worker's last report (detail only, never billing), ipc::Counter

@@ -224,6 +224,10 @@ Result<Request> build_limit(const Scanned& s) {
 Result<Request> build_set(const Scanned& s) {
   json::object body;
   if (auto r = upstream_fields(s, body); !r) return tl::unexpected(r.error());
+  // The one limit flag `users set` takes (--bandwidth-weight).
+  auto limits = limits_from(s);
+  if (!limits) return tl::unexpected(limits.error());
+  if (!limits->empty()) body["limits"] = std::move(*limits);
   if (body.empty())
     return fail(Errc::kBadInput, "users set: nothing to change" + see_help("users set"));
   Request r = simple("PATCH", user_path(s), Output::kUser);
@@ -358,12 +362,15 @@ constexpr FlagSpec kAddFlags[] = {{"--secret", true, true},
                                   {"--max-connections"},
                                   {"--max-ips"},
                                   {"--on-demand"},
-                                  {"--idle-teardown"}};
+                                  {"--idle-teardown"},
+                                  {"--bandwidth-weight"}};
 constexpr FlagSpec kLimitSpec[] = {
-    {"--rate-up"},       {"--rate-down"},    {"--quota"},           {"--period"},  {"--anchor-day"},
-    {"--throttle"},      {"--warn-percent"}, {"--max-connections"}, {"--max-ips"}, {"--on-demand"},
-    {"--idle-teardown"}, {"--expires"},      {"--ad-tag"}};
-constexpr FlagSpec kSetFlags[] = {{"--upstreams"}, {"--upstream-password-file"}};
+    {"--rate-up"},    {"--rate-down"}, {"--quota"},         {"--period"},
+    {"--anchor-day"}, {"--throttle"},  {"--warn-percent"},  {"--max-connections"},
+    {"--max-ips"},    {"--on-demand"}, {"--idle-teardown"}, {"--bandwidth-weight"},
+    {"--expires"},    {"--ad-tag"}};
+constexpr FlagSpec kSetFlags[] = {
+    {"--upstreams"}, {"--upstream-password-file"}, {"--bandwidth-weight"}};
 constexpr FlagSpec kRotateFlags[] = {{"--secret"}, {"--grace"}};
 constexpr FlagSpec kQrFlags[] = {{"--png"}, {"--svg"}, {"--index"}};
 constexpr FlagSpec kUsageFlags[] = {{"--by"}, {"--from"}, {"--to"}};

@@ -25,7 +25,9 @@ constexpr std::string_view kLimitFlags =
     "  --max-connections N    open connections at once (0 or unlimited: no cap)\n"
     "  --max-ips N            distinct client IPs at once (0 or unlimited: no cap)\n"
     "  --on-demand on|off     start the user's cell at the first connection\n"
-    "  --idle-teardown SECONDS  on-demand cells: tear down after this idle time\n";
+    "  --idle-teardown SECONDS  on-demand cells: tear down after this idle time\n"
+    "  --bandwidth-weight N   1..1000: share of the host [bandwidth] budget among\n"
+    "                         heavy users (3 gets three times what 1 gets)\n";
 
 struct Topic {
   std::string_view name;
@@ -129,15 +131,20 @@ const Topic kTopics[] = {
     {"users set",
      "Usage: mtwardenctl users set NAME [--upstreams inherit|direct|NAME[,NAME...]]\n"
      "                             [--upstream-password-file FILE]\n"
-     "Changes the user's egress (PATCH /v1/users/NAME); give at least one flag.\n"
-     "Takes effect live: new connections use the new upstreams, open ones keep\n"
-     "theirs. Prints the user.\n"
+     "                             [--bandwidth-weight N|default]\n"
+     "Changes the user's egress or bandwidth weight (PATCH /v1/users/NAME); give\n"
+     "at least one flag. Takes effect live: new connections use the new upstreams,\n"
+     "open ones keep theirs; a weight moves the user's share of the host budget\n"
+     "at the next sweep, without a restart. Prints the user.\n"
      "  --upstreams LIST  [[upstream]] names, tried by weight and health; inherit =\n"
      "                    [egress] upstreams; direct = no upstream\n"
      "  --upstream-password-file FILE\n"
      "                    the SOCKS5 password for auth = \"user-secret\" upstreams:\n"
      "                    FILE's first line (an empty line removes it). Never on the\n"
-     "                    command line, never shown back\n"},
+     "                    command line, never shown back\n"
+     "  --bandwidth-weight N\n"
+     "                    1..1000: the user's weight in the split of the host\n"
+     "                    [bandwidth] budget; default = inherit [defaults]\n"},
     {"users rotate",
      "Usage: mtwardenctl users rotate NAME [--secret HEX] [--grace SECONDS]\n"
      "Adds a new secret; the old ones keep working for the grace time, then expire.\n"

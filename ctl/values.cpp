@@ -146,6 +146,16 @@ static Result<json::value> limit_day(std::string_view flag, std::string_view tex
   return json::value(*v);
 }
 
+static Result<json::value> limit_weight(std::string_view flag, std::string_view text) {
+  auto v = parse_uint(flag, text, 0xffffffffu);
+  if (!v || *v < 1 || *v > 1'000) {
+    return fail(Errc::kBadInput, std::string(flag) +
+                                     ": expected a weight 1..1000 or default, got \"" +
+                                     std::string(text) + "\"");
+  }
+  return json::value(*v);
+}
+
 static Result<json::value> limit_bool(std::string_view flag, std::string_view text) {
   if (text == "on" || text == "true" || text == "yes") return json::value(true);
   if (text == "off" || text == "false" || text == "no") return json::value(false);
@@ -165,6 +175,7 @@ constexpr LimitFlag kLimitFlags[] = {
     {"--max-ips", "max_unique_ips", limit_count},
     {"--on-demand", "on_demand", limit_bool},
     {"--idle-teardown", "idle_teardown_s", limit_count},
+    {"--bandwidth-weight", "bandwidth_weight", limit_weight},
 };
 
 std::span<const LimitFlag> limit_flags() { return kLimitFlags; }

@@ -61,7 +61,8 @@ void BandwidthShare::divide() {
       // would hand its share to the others for a sweep and take it back the
       // next. A user that stops is released one sweep later.
       const std::uint64_t demand = std::max(u.*d.measured, u.*d.prev);
-      demands[i] = {demand, shaped >= netns::kMaxRateBps ? 0 : shaped, own.*d.own, 1};
+      demands[i] = {demand, shaped >= netns::kMaxRateBps ? 0 : shaped, own.*d.own,
+                    u.limits.bandwidth_weight};
     }
     const auto split = supervisor::split_budget(d.budget, demands);
     for (std::size_t i = 0; i < running.size(); ++i) running[i].user->*d.share = split.rate_bps[i];

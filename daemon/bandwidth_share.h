@@ -1,6 +1,8 @@
 // The host bandwidth budget ([bandwidth] up / down) applied: after each
 // sweep has measured every user's rates, the running users' demands are
-// split max-min fair per direction (supervisor::split_budget) and each
+// split max-min fair per direction (supervisor::split_budget), weighted by
+// each user's limits.bandwidth_weight (a heavy user of weight 3 gets three
+// times the share of a heavy user of weight 1), and each
 // user's share is left in UserRt::share_up_bps / share_down_bps, which
 // UserPolicy gives the cell's shaper (the lower of the share and the user's
 // own rate wins). A user held at its shaper's rate counts as wanting more,

@@ -394,7 +394,9 @@ void Daemon::append_status_user(std::ostream& o, UserId id, const UserRt& u) con
     << ",\"usage_down\":" << u.period_usage.bytes_down
     << ",\"quota_bytes\":" << u.limits.quota_bytes << ",\"measured_up_bps\":" << u.rate_bps_up
     << ",\"measured_down_bps\":" << u.rate_bps_down << ",\"share_up_bps\":" << u.share_up_bps
-    << ",\"share_down_bps\":" << u.share_down_bps << ",\"egress_dropped\":" << u.egress_dropped;
+    << ",\"share_down_bps\":" << u.share_down_bps
+    << ",\"bandwidth_weight\":" << u.limits.bandwidth_weight
+    << ",\"egress_dropped\":" << u.egress_dropped;
   if (u.worker) o << ",\"worker\":" << ipc::counters_json(u.worker->counters);
   if (u.worker && !u.worker->upstreams.empty()) {
     o << ",\"upstreams\":[";

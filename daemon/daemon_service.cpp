@@ -79,6 +79,7 @@ api::UserStatus Daemon::status_of(const UserRt& u) const {
   s.measured_down_bps = u.rate_bps_down;
   s.share_up_bps = u.share_up_bps;
   s.share_down_bps = u.share_down_bps;
+  s.bandwidth_weight = u.limits.bandwidth_weight;
   s.bytes_up_total = u.bytes_up_total;
   s.bytes_down_total = u.bytes_down_total;
   s.upstreams_inherited = !u.user.upstreams.has_value();

@@ -169,6 +169,8 @@ LimitOverrides read_limit_keys(TableReader& r) {
   o.on_demand = r.boolean("on_demand");
   o.idle_teardown_s =
       r.number<std::uint32_t>("idle_teardown_s", kIdleTeardownRange.lo, kIdleTeardownRange.hi);
+  o.bandwidth_weight = r.number<std::uint32_t>("bandwidth_weight", kBandwidthWeightRange.lo,
+                                               kBandwidthWeightRange.hi);
   return o;
 }
 

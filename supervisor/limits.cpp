@@ -50,6 +50,7 @@ void apply_limit_patch(const LimitPatch& p, LimitOverrides& o) {
   apply_field(p.max_connections, o.max_connections);
   apply_field(p.max_unique_ips, o.max_unique_ips);
   apply_field(p.idle_teardown_s, o.idle_teardown_s);
+  apply_field(p.bandwidth_weight, o.bandwidth_weight);
   apply_field(p.on_demand, o.on_demand);
 }
 
@@ -83,6 +84,8 @@ base::Result<void> check_limit_overrides(const LimitOverrides& o) {
     return bad("limits.max_unique_ips", range(kMaxUniqueIpsRange));
   if (outside(o.idle_teardown_s, kIdleTeardownRange))
     return bad("limits.idle_teardown_s", range(kIdleTeardownRange));
+  if (outside(o.bandwidth_weight, kBandwidthWeightRange))
+    return bad("limits.bandwidth_weight", range(kBandwidthWeightRange));
   return {};
 }
 
@@ -99,6 +102,7 @@ Limits resolve_limits(const Limits& d, const LimitOverrides& u) {
   if (u.max_unique_ips) r.max_unique_ips = *u.max_unique_ips;
   if (u.on_demand) r.on_demand = *u.on_demand;
   if (u.idle_teardown_s) r.idle_teardown_s = *u.idle_teardown_s;
+  if (u.bandwidth_weight) r.bandwidth_weight = *u.bandwidth_weight;
   return r;
 }
 

@@ -36,6 +36,9 @@ struct Limits {
   std::uint32_t max_unique_ips = 0;
   bool on_demand = false;               // start the cell at the first connection
   std::uint32_t idle_teardown_s = 900;  // on-demand cells: tear down after this idle time
+  // The user's weight in the split of a host [bandwidth] budget: heavy users
+  // get shares in proportion to it (3 against 1 gets three times as much).
+  std::uint32_t bandwidth_weight = 1;
 
   friend bool operator==(const Limits&, const Limits&) = default;
 };
@@ -54,6 +57,7 @@ struct LimitOverrides {
   std::optional<std::uint32_t> max_unique_ips;
   std::optional<bool> on_demand;
   std::optional<std::uint32_t> idle_teardown_s;
+  std::optional<std::uint32_t> bandwidth_weight;
 
   friend bool operator==(const LimitOverrides&, const LimitOverrides&) = default;
 };
@@ -73,6 +77,8 @@ inline constexpr IntRange kWarnPercentRange{1, 99};
 inline constexpr IntRange kMaxConnectionsRange{0, 1'000'000};
 inline constexpr IntRange kMaxUniqueIpsRange{0, 1'000'000};
 inline constexpr IntRange kIdleTeardownRange{10, 30 * 86'400};
+// The range supervisor::split_budget accepts for a demand's weight.
+inline constexpr IntRange kBandwidthWeightRange{1, 1'000};
 
 // The limit part of a change to a user: a field unset leaves the override
 // as it is, set to nullopt drops it (back to [defaults]), set to a value
@@ -81,7 +87,8 @@ struct LimitPatch {
   std::optional<std::optional<std::uint64_t>> rate_up_bps, rate_down_bps, quota_bytes, throttle_bps;
   std::optional<std::optional<Period>> period;
   std::optional<std::optional<int>> anchor_day, warn_percent;
-  std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s;
+  std::optional<std::optional<std::uint32_t>> max_connections, max_unique_ips, idle_teardown_s,
+      bandwidth_weight;
   std::optional<std::optional<bool>> on_demand;
 };
 void apply_limit_patch(const LimitPatch& patch, LimitOverrides& overrides);

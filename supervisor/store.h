@@ -34,7 +34,7 @@
 
 namespace mtw::supervisor {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 using UserId = std::int64_t;
 

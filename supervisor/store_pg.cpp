@@ -99,6 +99,11 @@ ALTER TABLE usage_daily ALTER COLUMN host DROP DEFAULT;
 ALTER TABLE users ADD COLUMN upstreams TEXT;
 ALTER TABLE users ADD COLUMN upstream_password TEXT;
 )sql",
+    // 7: a user's weight in the split of the host bandwidth budget (NULL =
+    // [defaults] bandwidth_weight).
+    R"sql(
+ALTER TABLE users ADD COLUMN bandwidth_weight INTEGER;
+)sql",
 };
 
 // pg_advisory_lock key held while migrating ("mtwd"): hosts that start
@@ -108,7 +113,8 @@ constexpr std::int64_t kMigrationLock = 0x6d747764;
 constexpr std::string_view kUserColumns =
     "id, name, enabled, expires_at, comment, origin, created_at, rate_up_bps, rate_down_bps, "
     "quota_bytes, period, anchor_day, throttle_bps, warn_percent, max_connections, "
-    "max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, upstream_password";
+    "max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, upstream_password, "
+    "bandwidth_weight";
 
 using Param = std::optional<std::string>;
 
@@ -384,7 +390,8 @@ std::vector<Param> user_params(const StoredUser& u, UnixSeconds created_at) {
           num(o.idle_teardown_s),
           u.ad_tag.empty() ? std::nullopt : Param(u.ad_tag),
           u.upstreams ? Param(format_upstream_column(*u.upstreams)) : std::nullopt,
-          u.upstream_password.empty() ? std::nullopt : Param(u.upstream_password)};
+          u.upstream_password.empty() ? std::nullopt : Param(u.upstream_password),
+          num(o.bandwidth_weight)};
 }
 
 Result<StoredUser> PgBackend::read_user_row(const PGresult* r, int row) {
@@ -420,6 +427,7 @@ Result<StoredUser> PgBackend::read_user_row(const PGresult* r, int row) {
   if (!PQgetisnull(r, row, 18)) u.ad_tag = text_at(r, row, 18);
   if (!PQgetisnull(r, row, 19)) u.upstreams = parse_upstream_column(text_at(r, row, 19));
   if (!PQgetisnull(r, row, 20)) u.upstream_password = text_at(r, row, 20);
+  o.bandwidth_weight = cast(opt(21), std::uint32_t{});
   return u;
 }
 
@@ -482,8 +490,8 @@ Result<UserId> PgBackend::add_user(const StoredUser& user, UnixSeconds now) {
       "INSERT INTO users(name, enabled, expires_at, comment, origin, created_at, rate_up_bps, "
       "rate_down_bps, quota_bytes, period, anchor_day, throttle_bps, warn_percent, "
       "max_connections, max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, "
-      "upstream_password) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-      "$15, $16, $17, $18, $19, $20) RETURNING id",
+      "upstream_password, bandwidth_weight) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+      "$12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id",
       user_params(user, now), "add user " + user.name);
   if (!r) return tl::unexpected(r.error());
   const UserId id = int_at(r->get(), 0, 0);
@@ -504,7 +512,7 @@ Result<void> PgBackend::update_user(const StoredUser& user) {
       "rate_up_bps = $6, rate_down_bps = $7, quota_bytes = $8, period = $9, anchor_day = $10, "
       "throttle_bps = $11, warn_percent = $12, max_connections = $13, max_unique_ips = $14, "
       "on_demand = $15, idle_teardown_s = $16, ad_tag = $17, upstreams = $18, "
-      "upstream_password = $19 WHERE id = $20",
+      "upstream_password = $19, bandwidth_weight = $20 WHERE id = $21",
       params, "update user " + user.name);
   if (!r) return tl::unexpected(r.error());
   if (std::string_view(PQcmdTuples(r->get())) == "0")

@@ -111,19 +111,25 @@ CREATE INDEX usage_daily_day ON usage_daily(day);
 ALTER TABLE users ADD COLUMN upstreams TEXT;
 ALTER TABLE users ADD COLUMN upstream_password TEXT;
 )sql",
+    // 7: a user's weight in the split of the host bandwidth budget (NULL =
+    // [defaults] bandwidth_weight).
+    R"sql(
+ALTER TABLE users ADD COLUMN bandwidth_weight INTEGER;
+)sql",
 };
 
 // Column list of users in the order read_user_row() expects.
 constexpr std::string_view kUserColumns =
     "id, name, enabled, expires_at, comment, origin, created_at, rate_up_bps, rate_down_bps, "
     "quota_bytes, period, anchor_day, throttle_bps, warn_percent, max_connections, "
-    "max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, upstream_password";
+    "max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, upstream_password, "
+    "bandwidth_weight";
 
 std::string_view origin_name(UserOrigin o) {
   return o == UserOrigin::kConfig ? "config" : "runtime";
 }
 
-// Binds ?1..?17 and ?19..?21 of insert_user / update_user (?6 = created_at).
+// Binds ?1..?17 and ?19..?22 of insert_user / update_user (?6 = created_at).
 void bind_user(sql::Stmt& s, const StoredUser& u, UnixSeconds created_at) {
   const LimitOverrides& o = u.overrides;
   s.bind(1, u.name).bind(2, std::int64_t{u.enabled}).bind(3, u.expires_at).bind(4, u.comment);
@@ -152,6 +158,7 @@ void bind_user(sql::Stmt& s, const StoredUser& u, UnixSeconds created_at) {
     s.bind_null(21);
   else
     s.bind(21, u.upstream_password);
+  s.bind(22, o.bandwidth_weight);
 }
 
 template <class T>
@@ -298,14 +305,14 @@ Result<void> SqliteBackend::prepare_all() {
        "INSERT INTO users(name, enabled, expires_at, comment, origin, created_at, rate_up_bps, "
        "rate_down_bps, quota_bytes, period, anchor_day, throttle_bps, warn_percent, "
        "max_connections, max_unique_ips, on_demand, idle_teardown_s, ad_tag, upstreams, "
-       "upstream_password) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-       "?15, ?16, ?17, ?19, ?20, ?21)"},
+       "upstream_password, bandwidth_weight) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+       "?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20, ?21, ?22)"},
       {&update_user_,
        "UPDATE users SET name = ?1, enabled = ?2, expires_at = ?3, comment = ?4, origin = ?5, "
        "rate_up_bps = ?7, rate_down_bps = ?8, quota_bytes = ?9, period = ?10, anchor_day = ?11, "
        "throttle_bps = ?12, warn_percent = ?13, max_connections = ?14, max_unique_ips = ?15, "
        "on_demand = ?16, idle_teardown_s = ?17, ad_tag = ?19, upstreams = ?20, "
-       "upstream_password = ?21 WHERE id = ?18"},
+       "upstream_password = ?21, bandwidth_weight = ?22 WHERE id = ?18"},
       {&delete_user_, "DELETE FROM users WHERE name = ?1"},
       {&select_user_, one_user_sql},
       {&select_users_, all_users_sql},
@@ -358,6 +365,7 @@ Result<StoredUser> SqliteBackend::read_user_row(sql::Stmt& s) {
   if (s.column_opt_int(18)) u.ad_tag = s.column_text(18);  // column_opt_int: NULL test only
   if (s.column_opt_int(19)) u.upstreams = parse_upstream_column(s.column_text(19));
   if (s.column_opt_int(20)) u.upstream_password = s.column_text(20);
+  o.bandwidth_weight = opt<std::uint32_t>(s, 21);
   return u;
 }
 

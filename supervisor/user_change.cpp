@@ -15,7 +15,13 @@ UserChange classify_change(const StoredUser* before, const Limits& before_limits
   const bool secrets_changed = before != nullptr && before->secrets != after.secrets;
   c.gate_table = before == nullptr || secrets_changed || c.was_servable != c.now_servable;
   c.reload_secrets = secrets_changed;
-  c.limits = before != nullptr && before_limits != after_limits;
+  // The weight is no input of the user's own policy: it only moves the
+  // shares of the next division (daemon/bandwidth_share.h).
+  Limits before_own = before_limits, after_own = after_limits;
+  before_own.bandwidth_weight = after_own.bandwidth_weight = 1;
+  c.limits = before != nullptr && before_own != after_own;
+  c.bandwidth_weight =
+      before != nullptr && before_limits.bandwidth_weight != after_limits.bandwidth_weight;
   return c;
 }
 

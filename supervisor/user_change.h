@@ -19,6 +19,9 @@ struct UserChange {
   bool gate_table = false;      // resend the gate's table (new user, secrets, servability)
   bool reload_secrets = false;  // a running worker takes the new secrets
   bool limits = false;          // re-apply this user's policy (rates, caps) and admit held ones
+  // Only its bandwidth_weight changed (or with others): nothing to restart
+  // or re-apply now; the next sweep's division of the host budget takes it.
+  bool bandwidth_weight = false;
   bool was_servable = false;
   bool now_servable = false;
 };

@@ -21,10 +21,10 @@ const std::shared_ptr<spdlog::logger>& log() {
 }
 
 // The limit keys of POST/PATCH /v1/users ("limits": {...}), flat in a{sv}.
-constexpr std::string_view kLimitKeys[] = {"rate_up",         "rate_down",       "throttle_rate",
-                                           "quota",           "period",          "anchor_day",
-                                           "warn_percent",    "max_connections", "max_unique_ips",
-                                           "idle_teardown_s", "on_demand"};
+constexpr std::string_view kLimitKeys[] = {
+    "rate_up",        "rate_down",       "throttle_rate", "quota",
+    "period",         "anchor_day",      "warn_percent",  "max_connections",
+    "max_unique_ips", "idle_teardown_s", "on_demand",     "bandwidth_weight"};
 constexpr std::string_view kAddKeys[] = {"secrets",    "tls_domain", "enabled",
                                          "expires_at", "comment",    "ad_tag"};
 // Keys both AddUser and SetLimits take besides the limits.

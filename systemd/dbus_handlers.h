@@ -86,7 +86,8 @@ class DbusHandlers {
   DbusResult<void> set_enabled(const std::string& name, bool enabled);
   // Keys: rate_up, rate_down, throttle_rate, quota, period, anchor_day,
   // warn_percent, max_connections, max_unique_ips, idle_teardown_s,
-  // on_demand ("default" = inherit [defaults]) and expires_at ("never").
+  // on_demand, bandwidth_weight ("default" = inherit [defaults]) and
+  // expires_at ("never").
   DbusResult<void> set_limits(const std::string& name, const VariantMap& limits);
   DbusResult<VariantMap> get_status(const std::string& name);
   // by: "day" | "month"; from/to: dates as GET /v1/users/{name}/usage takes

@@ -50,6 +50,9 @@ void check_patch(const UserPatch& p) {
   if (p.idle_teardown_s && *p.idle_teardown_s &&
       (**p.idle_teardown_s < 10 || **p.idle_teardown_s > 30 * 86'400))
     std::abort();
+  if (p.bandwidth_weight && *p.bandwidth_weight &&
+      (**p.bandwidth_weight < 1 || **p.bandwidth_weight > 1'000))
+    std::abort();
   if (p.comment && p.comment->size() > 4 * kMaxCommentChars) std::abort();
 }
 

@@ -30,7 +30,8 @@ ALICE = h.TLS_SECRET
 USER_KEYS = {"name", "id", "enabled", "expires_at", "comment", "origin", "created_at", "secrets",
              "limits", "overrides", "status"}
 LIMIT_KEYS = {"rate_up_bps", "rate_down_bps", "quota_bytes", "period", "anchor_day", "throttle_bps",
-              "warn_percent", "max_connections", "max_unique_ips", "on_demand", "idle_teardown_s"}
+              "warn_percent", "max_connections", "max_unique_ips", "on_demand", "idle_teardown_s",
+              "bandwidth_weight"}
 
 
 class Ctl:
@@ -121,6 +122,13 @@ def check_users(c):
     b = c.json("users", "limit", "bob", "--quota", "default", "--max-connections", "5", "--on-demand", "off")
     h.check(b.get("limits", {}).get("max_connections") == 5 and "quota_bytes" not in b.get("overrides", {})
             and b.get("limits", {}).get("quota_bytes") == 0, "users limit: max_connections 5, quota back to default")
+    b = c.json("users", "set", "bob", "--bandwidth-weight", "3")
+    h.check(b.get("limits", {}).get("bandwidth_weight") == 3 and b.get("overrides", {}).get("bandwidth_weight") == 3
+            and b.get("status", {}).get("bandwidth_weight") == 3,
+            "users set --bandwidth-weight 3: in limits, overrides and status (%s)" % json.dumps(b)[:400])
+    b = c.json("users", "set", "bob", "--bandwidth-weight", "default")
+    h.check(b.get("limits", {}).get("bandwidth_weight") == 1 and "bandwidth_weight" not in b.get("overrides", {}),
+            "users set --bandwidth-weight default: back to [defaults] 1")
     out = c.ok("users", "limit", "bob", "--expires", "never")
     h.check(re.search(r"^expires_at:\s+never$", out, re.M) is not None, "users limit --expires never (human shows never)")
     c.fails(1, "mtwardenctl: forbidden: ", "users", "limit", "alice", "--quota", "1GiB")

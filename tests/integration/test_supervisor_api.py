@@ -676,6 +676,10 @@ def bad_requests(env, api):
     add("max_connections 1000001", "POST", "/v1/users", 400, field="limits.max_connections",
         body={"name": "x1", "limits": {"max_connections": 1000001}})
     add("max_unique_ips -1", "POST", "/v1/users", 400, field="limits.max_unique_ips", body={"name": "x1", "limits": {"max_unique_ips": -1}})
+    add("bandwidth_weight 0", "POST", "/v1/users", 400, field="limits.bandwidth_weight",
+        body={"name": "x1", "limits": {"bandwidth_weight": 0}})
+    add("bandwidth_weight 1001", "POST", "/v1/users", 400, field="limits.bandwidth_weight",
+        body={"name": "x1", "limits": {"bandwidth_weight": 1001}})
     add("on_demand as a string", "POST", "/v1/users", 400, field="limits.on_demand", body={"name": "x1", "limits": {"on_demand": "yes"}})
     add("one bad field after good ones", "POST", "/v1/users", 400, field="limits.warn_percent",
         body={"name": "x1", "secrets": ["%032x" % 0x77], "limits": {"rate_up": "5mbit", "warn_percent": 0}})

@@ -12,6 +12,9 @@ source mode under a 48 Mbit/s budget, sweeps every 500 ms.
   more than 10 % over the budget.
 - light stops: its share goes to the heavy two, about 24 Mbit/s each, within
   two sweeps (checked from 1.5 s after).
+- heavy1's bandwidth_weight set to 3 over the API (PATCH, live): the two
+  heavy users get 3:1 of the budget, 36 and 12 Mbit/s within +-10 %, with
+  no worker restarted and no connection broken.
 - The status shows each user's share (share_down_bps), /metrics the
   mtwarden_user_bandwidth_share_bps gauge.
 - The budget is removed by a reload: the heavy users are unshaped again
@@ -172,6 +175,29 @@ def test():
         for name, r in zip(("heavy1", "heavy2"), rates):
             h.check(near(r, BUDGET / 2), "light gone: %s gets %.2f Mbit/s, half the budget +-10 %%"
                     % (name, r / MBIT))
+
+        # Weights: heavy1 weighs 3, heavy2 keeps the default 1.
+        pids = {n: api.get("/v1/users/%s/status" % n).json["worker_pid"] for n in ("heavy1", "heavy2")}
+        resp = api.patch("/v1/users/heavy1", {"limits": {"bandwidth_weight": 3}})
+        h.check(resp.status == 200 and resp.json["limits"].get("bandwidth_weight") == 3
+                and resp.json["overrides"].get("bandwidth_weight") == 3,
+                "PATCH bandwidth_weight 3: %r" % ((resp.json["limits"], resp.json["overrides"])
+                                                   if resp.status == 200 else resp))
+        time.sleep(3 * SWEEP_MS / 1000 + 1.0)
+        rates = measure(heavy, 4.0)
+        sb.log("weights 3:1: heavy1 %.2f, heavy2 %.2f Mbit/s" % tuple(r / MBIT for r in rates))
+        for name, r, want in zip(("heavy1", "heavy2"), rates, (BUDGET * 3 / 4, BUDGET / 4)):
+            h.check(near(r, want), "weights 3:1: %s gets %.2f Mbit/s, %.0f +-10 %%"
+                    % (name, r / MBIT, want / MBIT))
+        st = {n: api.get("/v1/users/%s/status" % n).json for n in ("heavy1", "heavy2")}
+        h.check(st["heavy1"].get("bandwidth_weight") == 3 and st["heavy2"].get("bandwidth_weight") == 1,
+                "status shows the weights (%s, %s)"
+                % (st["heavy1"].get("bandwidth_weight"), st["heavy2"].get("bandwidth_weight")))
+        h.check(near(st["heavy1"].get("share_down_bps", 0), BUDGET * 3 / 4, 0.05),
+                "heavy1's share is three quarters of the budget (%s)" % st["heavy1"].get("share_down_bps"))
+        h.check(all(st[n]["worker_pid"] == pids[n] for n in pids),
+                "a weight restarts no worker (%s -> %s)" % (pids, {n: st[n]["worker_pid"] for n in st}))
+        h.check(all(c.error is None for c in heavy), "no connection broke (%s)" % [c.error for c in heavy])
 
         # The budget removed by a reload: unshaped again.
         env.write_config([], sections={"accounting": {"sweep_interval_ms": SWEEP_MS}},

@@ -60,8 +60,9 @@ class FakeService : public Service {
         << " t=" << ov.throttle_bps.value_or(-1ull) << " w=" << ov.warn_percent.value_or(-1)
         << " mc=" << ov.max_connections.value_or(-1u) << " mi=" << ov.max_unique_ips.value_or(-1u)
         << " od=" << (ov.on_demand ? int(*ov.on_demand) : -1)
-        << " it=" << ov.idle_teardown_s.value_or(-1u) << " resets=" << resets_[name]
-        << " upw=" << u.upstream_password << " up=" << (u.upstreams ? "[" : "inherit");
+        << " it=" << ov.idle_teardown_s.value_or(-1u) << " bw=" << ov.bandwidth_weight.value_or(-1u)
+        << " resets=" << resets_[name] << " upw=" << u.upstream_password
+        << " up=" << (u.upstreams ? "[" : "inherit");
       if (u.upstreams)
         for (const auto& n : *u.upstreams) o << n << ",";
       for (const auto& s : r.secret_info)

@@ -42,6 +42,24 @@ TEST_F(HandlerTest, ParsesRateAndSizeTextsIntoThePatch) {
   EXPECT_FALSE(p->period.has_value());           // absent = keep
 }
 
+TEST_F(HandlerTest, BandwidthWeightIsAnIntegerInItsRangeAndNullInherits) {
+  auto set = parse_user_patch(*parse_object(R"({"limits":{"bandwidth_weight":1000}})", false));
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_TRUE(set->bandwidth_weight && *set->bandwidth_weight);
+  EXPECT_EQ(**set->bandwidth_weight, 1'000u);
+  auto inherit = parse_user_patch(*parse_object(R"({"limits":{"bandwidth_weight":null}})", false));
+  ASSERT_TRUE(inherit && inherit->bandwidth_weight);
+  EXPECT_FALSE(inherit->bandwidth_weight->has_value());
+  for (const char* bad :
+       {R"({"limits":{"bandwidth_weight":0}})", R"({"limits":{"bandwidth_weight":1001}})",
+        R"({"limits":{"bandwidth_weight":"3"}})", R"({"limits":{"bandwidth_weight":2.5}})",
+        R"({"limits":{"bandwidth_weight":-1}})"}) {
+    auto p = parse_user_patch(*parse_object(bad, false));
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.error().field, "limits.bandwidth_weight") << bad;
+  }
+}
+
 TEST_F(HandlerTest, AdTagIsCanonicalAndNullOrEmptyRemovesIt) {
   auto set =
       parse_user_patch(*parse_object(R"({"ad_tag":"0123456789ABCDEF0123456789abcdef"})", false));

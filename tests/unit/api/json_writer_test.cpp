@@ -170,6 +170,7 @@ TEST(StatusText, EveryFieldInOrder) {
                                             "measured_down_bps",
                                             "share_up_bps",
                                             "share_down_bps",
+                                            "bandwidth_weight",
                                             "bytes_up_total",
                                             "bytes_down_total",
                                             "egress_dropped",

@@ -162,6 +162,18 @@ TEST(CtlArgs, UsersSetMapsUpstreamsAndReadsThePasswordFromAFile) {
   ::unlink(path);
   EXPECT_EQ(parse_err({"users", "set", "ann"}),
             "users set: nothing to change (see mtwardenctl users set --help)");
+  expect_request({"users", "set", "ann", "--bandwidth-weight", "3"}, "PATCH", "/v1/users/ann",
+                 R"({"limits":{"bandwidth_weight":3}})", Output::kUser);
+  expect_request({"users", "set", "ann", "--bandwidth-weight", "default", "--upstreams", "a"},
+                 "PATCH", "/v1/users/ann",
+                 R"({"upstreams":["a"],"limits":{"bandwidth_weight":null}})", Output::kUser);
+  expect_request({"users", "limit", "ann", "--bandwidth-weight", "1000"}, "PATCH", "/v1/users/ann",
+                 R"({"limits":{"bandwidth_weight":1000}})", Output::kUser);
+  for (const char* bad : {"0", "1001", "heavy", "-2"})
+    EXPECT_EQ(parse_err({"users", "set", "ann", "--bandwidth-weight", bad}),
+              std::string("--bandwidth-weight: expected a weight 1..1000 or default, got \"") +
+                  bad + "\"")
+        << bad;
   EXPECT_EQ(parse_err({"users", "set", "ann", "--upstreams", "a,,b"}),
             "--upstreams: expected inherit, direct or NAME[,NAME...], got an empty name");
   EXPECT_EQ(parse_err({"users", "set", "ann", "--upstream-password-file", path}).substr(0, 38),
@@ -320,7 +332,7 @@ TEST(CtlArgs, HelpDocumentsEveryCommandAndFlag) {
   for (std::string_view flag :
        {"--secret", "--domain", "--disabled", "--expires", "--comment", "--rate-up", "--rate-down",
         "--quota", "--period", "--anchor-day", "--throttle", "--warn-percent", "--max-connections",
-        "--max-ips", "--on-demand", "--idle-teardown"}) {
+        "--max-ips", "--on-demand", "--idle-teardown", "--bandwidth-weight"}) {
     EXPECT_NE(add.find(flag), std::string::npos) << flag;
     if (flag != "--secret" && flag != "--domain" && flag != "--disabled" && flag != "--comment") {
       EXPECT_NE(help_text("users limit").find(flag), std::string::npos) << flag;

@@ -85,8 +85,8 @@ const char* kUser = R"({
   "limits": {"rate_up_bps": 20000000, "rate_down_bps": 0, "quota_bytes": 53687091200,
              "period": "monthly", "anchor_day": 1, "throttle_bps": 1000000,
              "warn_percent": 80, "max_connections": 0, "max_unique_ips": 0,
-             "on_demand": false, "idle_teardown_s": 900},
-  "overrides": {"rate_up_bps": 20000000, "quota_bytes": 53687091200},
+             "on_demand": false, "idle_teardown_s": 900, "bandwidth_weight": 3},
+  "overrides": {"rate_up_bps": 20000000, "quota_bytes": 53687091200, "bandwidth_weight": 3},
   "status": {"state": "running", "mode": "middle", "connections": 2, "throttled": true, "throttle_reason": "quota",
              "cell": null, "quota": {"state": "throttled", "used_bytes": 1610612736, "quota_bytes": 53687091200,
              "period_end": null}, "measured_up_bps": 0, "worker_counters": {"handshakes": 5}}
@@ -172,11 +172,13 @@ TEST(CtlFormat, UserShowsSettingsSecretsLimitsAndStatus) {
             std::string::npos)
       << out;
   EXPECT_NE(out.find("limits:\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("  rate_up_bps:     20 Mbit/s  (set for this user)\n"), std::string::npos)
+  EXPECT_NE(out.find("  rate_up_bps:      20 Mbit/s  (set for this user)\n"), std::string::npos)
       << out;
-  EXPECT_NE(out.find("  rate_down_bps:   unlimited\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("  quota_bytes:     50 GiB  (set for this user)\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("  idle_teardown_s: 900 s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  rate_down_bps:    unlimited\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  quota_bytes:      50 GiB  (set for this user)\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("  idle_teardown_s:  900 s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  bandwidth_weight: 3  (set for this user)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("status:\n"), std::string::npos) << out;
   EXPECT_NE(out.find("quota.used_bytes:"), std::string::npos) << out;
   EXPECT_NE(out.find("1.5 GiB\n"), std::string::npos) << out;

@@ -303,6 +303,47 @@ TEST_F(BandwidthShareTest, ABudgetRemovedOnReloadUnshapesAtTheNextSweep) {
   EXPECT_EQ(std::get<2>(cells_.applied.back()), netns::kMaxRateBps);
 }
 
+TEST_F(BandwidthShareTest, HeavyUsersShareInProportionToTheirWeights) {
+  cfg_.bandwidth.down_bps = 48'000'000;
+  cfg_.bandwidth.up_bps = 8'000'000;
+  supervisor::LimitOverrides three;
+  three.bandwidth_weight = 3;
+  UserRt& a = add(1, "alice", three);
+  UserRt& b = add(2, "bob");  // [defaults]: weight 1
+  sweep({{&a, 90'000'000}, {&b, 90'000'000}});
+  EXPECT_EQ(a.rate.down_bps, 36'000'000u);
+  EXPECT_EQ(b.rate.down_bps, 12'000'000u);
+  EXPECT_EQ(share_.level_down_bps(), 12'000'000u);  // per unit of weight
+  // Both directions take the weight.
+  a.rate_bps_up = b.rate_bps_up = 20'000'000;
+  sweep({{&a, 35'900'000}, {&b, 11'900'000}});
+  EXPECT_EQ(a.rate.up_bps, 6'000'000u);
+  EXPECT_EQ(b.rate.up_bps, 2'000'000u);
+  EXPECT_EQ(a.rate.down_bps, 36'000'000u);
+  // A weight changed in [defaults] (a reload): bob now weighs 2, alice
+  // keeps her own 3; the next division takes it.
+  cfg_.defaults.bandwidth_weight = 2;
+  b.limits = supervisor::resolve_limits(cfg_.defaults, b.user.overrides);
+  sweep({{&a, 35'900'000}, {&b, 11'900'000}});
+  EXPECT_EQ(a.rate.down_bps, 28'800'000u);
+  EXPECT_EQ(b.rate.down_bps, 19'200'000u);
+}
+
+TEST_F(BandwidthShareTest, ALightUserUnderTheWeightedLevelKeepsWhatItNeeds) {
+  cfg_.bandwidth.down_bps = 48'000'000;
+  supervisor::LimitOverrides three;
+  three.bandwidth_weight = 3;
+  UserRt& a = add(1, "alice", three);
+  UserRt& b = add(2, "bob");
+  UserRt& c = add(3, "carol");  // light: 4 Mbit/s, under 48/5 per unit of weight
+  sweep({{&a, 90'000'000}, {&b, 90'000'000}, {&c, 4'000'000}});
+  // carol keeps her 4; alice and bob split the other 44 3:1.
+  EXPECT_EQ(share_.level_down_bps(), 11'000'000u);
+  EXPECT_EQ(a.rate.down_bps, 33'000'000u);
+  EXPECT_EQ(b.rate.down_bps, 11'000'000u);
+  EXPECT_EQ(c.rate.down_bps, 11'000'000u);  // the level: carol may grow at once
+}
+
 TEST_F(BandwidthShareTest, AUserWithoutACellTakesNoShare) {
   cfg_.bandwidth.down_bps = 4'000'000;
   UserRt& a = add(1, "alice");

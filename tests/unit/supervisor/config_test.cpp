@@ -459,6 +459,29 @@ TEST(Config, UnknownPeriodIsAnError) {
               HasSubstr("t.toml:4:10: defaults.period: period must be daily, weekly"));
 }
 
+TEST(Config, BandwidthWeightDefaultsToOneAndUsersMayOverrideIt) {
+  auto plain = parse_config(std::string(kListener) + user("a", kKeyA), "t.toml");
+  ASSERT_TRUE(plain) << plain.error().context;
+  EXPECT_EQ(plain->defaults.bandwidth_weight, 1u);
+  EXPECT_EQ(plain->users[0].overrides.bandwidth_weight, std::nullopt);
+  auto cfg = parse_config(std::string(kListener) + "[defaults]\nbandwidth_weight = 2\n" +
+                              user("a", kKeyA, "bandwidth_weight = 1000\n") + user("b", kKeyB),
+                          "t.toml");
+  ASSERT_TRUE(cfg) << cfg.error().context;
+  EXPECT_EQ(cfg->defaults.bandwidth_weight, 2u);
+  EXPECT_EQ(cfg->users[0].overrides.bandwidth_weight, std::optional<std::uint32_t>(1'000));
+  EXPECT_EQ(resolve_limits(cfg->defaults, cfg->users[1].overrides).bandwidth_weight, 2u);
+}
+
+TEST(Config, BandwidthWeightOutOfRangeNamesKeyAndPosition) {
+  EXPECT_THAT(error_of(std::string(kListener) + "[defaults]\nbandwidth_weight = 0\n"),
+              HasSubstr("t.toml:4:20: defaults.bandwidth_weight = 0 is out of range 1..1000"));
+  EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA, "bandwidth_weight = 1001\n")),
+              HasSubstr("t.toml:6:20: user.bandwidth_weight = 1001 is out of range 1..1000"));
+  EXPECT_THAT(error_of(std::string(kListener) + user("a", kKeyA, "bandwidth_weight = \"3\"\n")),
+              HasSubstr("t.toml:6:20: user.bandwidth_weight must be"));
+}
+
 TEST(Config, WeeklyAnchorAboveSevenIsAnError) {
   EXPECT_THAT(
       error_of(std::string(kListener) + user("a", kKeyA, "period = \"weekly\"\nanchor_day = 9\n")),

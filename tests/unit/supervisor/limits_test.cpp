@@ -28,6 +28,7 @@ TEST(CheckLimitOverrides, AcceptsEmptyAndBoundaryValues) {
   o.warn_percent = 99;
   o.max_connections = 1'000'000;
   o.idle_teardown_s = 10;
+  o.bandwidth_weight = 1'000;
   EXPECT_TRUE(check_limit_overrides(o));
 }
 
@@ -64,6 +65,25 @@ TEST(CheckLimitOverrides, NamesTheFieldOutOfBounds) {
   o = {};
   o.idle_teardown_s = 9;
   EXPECT_EQ(field_of(o), "limits.idle_teardown_s");
+  for (std::uint32_t w : {0u, 1'001u}) {
+    o = {};
+    o.bandwidth_weight = w;
+    EXPECT_EQ(field_of(o), "limits.bandwidth_weight") << w;
+  }
+}
+
+TEST(ResolveLimits, BandwidthWeightInheritsUnlessOverridden) {
+  Limits d;
+  EXPECT_EQ(d.bandwidth_weight, 1u);
+  d.bandwidth_weight = 4;
+  EXPECT_EQ(resolve_limits(d, {}).bandwidth_weight, 4u);
+  LimitOverrides o;
+  o.bandwidth_weight = 3;
+  EXPECT_EQ(resolve_limits(d, o).bandwidth_weight, 3u);
+  LimitPatch p;
+  p.bandwidth_weight = std::optional<std::uint32_t>();  // null: back to [defaults]
+  apply_limit_patch(p, o);
+  EXPECT_EQ(resolve_limits(d, o).bandwidth_weight, 4u);
 }
 
 }  // namespace

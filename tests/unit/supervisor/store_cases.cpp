@@ -37,6 +37,7 @@ TEST_P(StoreCases, UserRoundTripsWithOverridesAndSecrets) {
   u.overrides.quota_bytes = 5'000'000;
   u.overrides.period = Period::kWeekly;
   u.overrides.on_demand = true;
+  u.overrides.bandwidth_weight = 7;
   const UserId id = s.add_user(u, 1234).value();
   auto got = s.find_user("alice").value();
   ASSERT_TRUE(got.has_value());
@@ -91,6 +92,52 @@ TEST_P(StoreCases, UsersFromSchemaFiveInheritTheirUpstreams) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->upstreams, std::nullopt);
   EXPECT_EQ(got->upstream_password, "");
+}
+
+// Schema 7: a weight is kept, and dropping it goes back to NULL (inherit).
+TEST_P(StoreCases, BandwidthWeightRoundTripsAndDropsBackToInherit) {
+  Store s = open();
+  StoredUser a = user("heavy", "s1");
+  a.overrides.bandwidth_weight = 1'000;
+  ASSERT_TRUE(s.add_user(a, 1));
+  ASSERT_TRUE(s.add_user(user("plain", "s2"), 1));
+  auto got = s.find_user("heavy").value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->overrides.bandwidth_weight, std::optional<std::uint32_t>(1'000));
+  EXPECT_EQ(s.find_user("plain").value()->overrides.bandwidth_weight, std::nullopt);
+  got->overrides.bandwidth_weight = 3;
+  ASSERT_TRUE(s.update_user(*got));
+  EXPECT_EQ(s.find_user("heavy").value()->overrides.bandwidth_weight,
+            std::optional<std::uint32_t>(3));
+  got->overrides.bandwidth_weight.reset();
+  ASSERT_TRUE(s.update_user(*got));
+  auto list = s.list_users().value();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].overrides.bandwidth_weight, std::nullopt);
+}
+
+// A version-6 database gains the column with every user inheriting, and its
+// other overrides and upstreams kept.
+TEST_P(StoreCases, UsersFromSchemaSixInheritTheirBandwidthWeight) {
+  {
+    auto v6 = target_->open("h1", 6);
+    ASSERT_TRUE(v6) << v6.error().to_string();
+  }
+  target_->exec(
+      "INSERT INTO users(id, name, origin, created_at, max_unique_ips, upstreams) "
+      "VALUES(61, 'old', 'runtime', 1, 4, 'dante')");
+  target_->exec("INSERT INTO secrets(secret, user_id, position) VALUES('so', 61, 0)");
+  Store s = open("h1");
+  EXPECT_EQ(s.schema_version().value(), kSchemaVersion);
+  auto got = s.find_user("old").value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->overrides.bandwidth_weight, std::nullopt);
+  EXPECT_EQ(got->overrides.max_unique_ips, std::optional<std::uint32_t>(4));
+  EXPECT_EQ(got->upstreams, std::vector<std::string>{"dante"});
+  got->overrides.bandwidth_weight = 2;
+  ASSERT_TRUE(s.update_user(*got));
+  EXPECT_EQ(s.find_user("old").value()->overrides.bandwidth_weight,
+            std::optional<std::uint32_t>(2));
 }
 
 TEST_P(StoreCases, DuplicateNameIsExists) {

@@ -37,6 +37,26 @@ TEST(ClassifyChange, ARateChangeTouchesThatUsersPolicyOnlyNotTheGate) {
   EXPECT_FALSE(c.reload_secrets);
 }
 
+TEST(ClassifyChange, AWeightChangeOnlyReDividesTheBudget) {
+  StoredUser before = alice(), after = alice();
+  after.overrides.bandwidth_weight = 3;
+  Limits lb, la;
+  la.bandwidth_weight = 3;
+  const UserChange c = classify_change(&before, lb, after, la, kNow);
+  EXPECT_TRUE(c.bandwidth_weight);
+  EXPECT_FALSE(c.limits);
+  EXPECT_FALSE(c.gate_table);
+  EXPECT_FALSE(c.reload_secrets);
+  // With a rate change too, the policy is re-applied as well.
+  la.rate_up_bps = 4'000'000;
+  const UserChange both = classify_change(&before, lb, after, la, kNow);
+  EXPECT_TRUE(both.bandwidth_weight);
+  EXPECT_TRUE(both.limits);
+  // A rate change alone leaves the weight's flag clear.
+  lb.bandwidth_weight = 3;
+  EXPECT_FALSE(classify_change(&before, lb, after, la, kNow).bandwidth_weight);
+}
+
 TEST(ClassifyChange, ACommentOrLaterExpiryChangesNothingRunning) {
   StoredUser before = alice(), after = alice();
   after.comment = "paid until June";

@@ -146,6 +146,25 @@ TEST_F(DbusHandlersTest, SetLimitsChangesAndRevertsToDefaults) {
   EXPECT_TRUE(h_.set_limits("ann", {}));  // nothing to change is not an error
 }
 
+TEST_F(DbusHandlersTest, SetLimitsTakesABandwidthWeightAndDefaultInherits) {
+  add_ann();
+  auto r = h_.set_limits("ann", {{"bandwidth_weight", sdbus::Variant(std::uint32_t{3})}});
+  ASSERT_TRUE(r) << r.error().message;
+  auto u = h_.get_user("ann");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->at("overrides").get<VariantMap>().at("bandwidth_weight").get<std::uint64_t>(), 3u);
+  EXPECT_EQ(u->at("limits").get<VariantMap>().at("bandwidth_weight").get<std::uint64_t>(), 3u);
+  ASSERT_TRUE(h_.set_limits("ann", {{"bandwidth_weight", sdbus::Variant(std::string("default"))}}));
+  u = h_.get_user("ann");
+  EXPECT_FALSE(u->at("overrides").get<VariantMap>().count("bandwidth_weight"));
+  EXPECT_EQ(u->at("limits").get<VariantMap>().at("bandwidth_weight").get<std::uint64_t>(), 1u);
+  expect_refused(
+      [&] {
+        return h_.set_limits("ann", {{"bandwidth_weight", sdbus::Variant(std::uint32_t{1001})}});
+      },
+      kErrInvalidArgument, "bandwidth_weight");
+}
+
 TEST_F(DbusHandlersTest, SetLimitsTakesUpstreamsAsListOrInheritOrDirect) {
   add_ann();
   auto r = h_.set_limits("ann", {{"upstreams", sdbus::Variant(std::vector<std::string>{"a", "b"})},
