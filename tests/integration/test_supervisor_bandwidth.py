@@ -181,8 +181,8 @@ def test():
         resp = api.patch("/v1/users/heavy1", {"limits": {"bandwidth_weight": 3}})
         h.check(resp.status == 200 and resp.json["limits"].get("bandwidth_weight") == 3
                 and resp.json["overrides"].get("bandwidth_weight") == 3,
-                "PATCH bandwidth_weight 3: %r" % ((resp.json["limits"], resp.json["overrides"])
-                                                   if resp.status == 200 else resp))
+                "PATCH bandwidth_weight 3: %r" % (((resp.json["limits"], resp.json["overrides"])
+                                                    if resp.status == 200 else resp),))
         time.sleep(3 * SWEEP_MS / 1000 + 1.0)
         rates = measure(heavy, 4.0)
         sb.log("weights 3:1: heavy1 %.2f, heavy2 %.2f Mbit/s" % tuple(r / MBIT for r in rates))
