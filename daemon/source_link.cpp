@@ -21,23 +21,11 @@ std::string shown(const std::map<std::string, netns::SourceNat>& m, const std::s
   return s;
 }
 
-// The source of the first direct upstream with one among `names`: the rule
-// of supervisor::egress_source, for the assignment in force rather than the
-// file's (the loader and check_assignment keep a list to one source).
-std::optional<supervisor::EgressSource> source_of(const supervisor::Config& c,
-                                                  const std::vector<std::string>& names) {
-  for (const auto& name : names)
-    for (const auto& u : c.upstreams)
-      if (u.name == name && u.has_source())
-        return supervisor::EgressSource{u.source4, u.source6, u.interface};
-  return std::nullopt;
-}
-
 }  // namespace
 
 base::Result<std::optional<netns::SourceNat>> SourceLink::wanted(const std::string& user,
                                                                  const std::string& host_if) const {
-  auto src = source_of(cfg_, names_(user));
+  auto src = supervisor::egress_source(cfg_, names_(user));
   if (!src) return std::optional<netns::SourceNat>();
   auto r = supervisor::resolve_cell_source(*src, cfg_.cells.ipv6_prefix.has_value(), lookup_);
   if (!r) return tl::unexpected(r.error());

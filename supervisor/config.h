@@ -357,6 +357,9 @@ struct EgressSource {
   friend bool operator==(const EgressSource&, const EgressSource&) = default;
 };
 std::optional<EgressSource> egress_source(const Config& c, std::string_view user_name);
+// The same rule for a list of upstream names (an assignment in force, say
+// one made through the API: assigned_names()).
+std::optional<EgressSource> egress_source(const Config& c, const std::vector<std::string>& names);
 
 // The commented default configuration shipped in the binary
 // (supervisor/default_config.toml); installed when no file exists.

@@ -294,8 +294,11 @@ std::string_view upstream_auth_name(UpstreamAuth a) noexcept {
 
 std::optional<EgressSource> egress_source(const Config& c, std::string_view user_name) {
   const UserConfig* user = c.find_user(user_name);
-  const auto& list = user && user->upstreams ? *user->upstreams : c.egress.upstreams;
-  for (const auto& name : list)
+  return egress_source(c, user && user->upstreams ? *user->upstreams : c.egress.upstreams);
+}
+
+std::optional<EgressSource> egress_source(const Config& c, const std::vector<std::string>& names) {
+  for (const auto& name : names)
     for (const auto& u : c.upstreams)
       if (u.name == name && u.has_source()) return EgressSource{u.source4, u.source6, u.interface};
   return std::nullopt;
