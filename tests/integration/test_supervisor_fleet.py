@@ -33,18 +33,21 @@ Needs root and Debian's postgresql package (scripts/deps.sh --test); without
 it the test is skipped.
 """
 
-import http.client
 import json
 import os
 import pwd
 import shutil
 import socket
+import sys
 import subprocess
 import tempfile
 import time
 
 import harness as h
 import sandbox as sb
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_supervisor_api import UnixHTTPConnection  # noqa: E402
 
 CAROL = "6223456789abcdef0123456789abcdef"
 ALICE = "7223456789abcdef0123456789abcdef"
@@ -159,21 +162,10 @@ def echo(host, port, secret, total, chunk=16384, timeout=30):
         st.close()
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=10):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 def api(env, method, path, body=None):
     """One request to env's API over its Unix socket: (status, json)."""
-    c = UnixHTTPConnection(os.path.join(env.run_dir, "api.sock"))
+    c = UnixHTTPConnection(os.path.join(env.run_dir, "api.sock"), timeout=10)
     try:
         data = json.dumps(body).encode() if body is not None else None
         c.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})

@@ -24,11 +24,11 @@ reached from the users' cells through the real gate.
 Runs in its own network sandbox (tests/integration/sandbox.py); needs root.
 """
 
-import http.client
 import json
 import os
 import re
 import socket
+import sys
 import subprocess
 import time
 
@@ -36,6 +36,9 @@ import harness as h
 import sandbox as sb
 from socks_common import DANTE_PORT, DEAD_PORT, MICRO_PORT, dc_lines_since, read, start_dante, \
     start_microsocks
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_supervisor_api import UnixHTTPConnection  # noqa: E402
 
 KEYS = {
     "filed": "0123456789abcdef0123456789abce01",
@@ -47,21 +50,10 @@ BEA_PW = "bea-Upstream-Pw-7"
 CTL = os.environ.get("MTW_CTL", "build/asan/ctl/mtwardenctl")
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=15):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 def api(env, method, path, body=None):
     """(status, parsed JSON or None, raw text) over the API's Unix socket."""
-    c = UnixHTTPConnection(os.path.join(env.run_dir, "api.sock"))
+    c = UnixHTTPConnection(os.path.join(env.run_dir, "api.sock"), timeout=15)
     try:
         data = json.dumps(body).encode() if body is not None else None
         c.request(method, path, body=data,
